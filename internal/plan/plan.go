@@ -1,0 +1,261 @@
+package plan
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Desired is a contact the mailbox should have.
+type Desired struct {
+	SourceID string
+	Fields   Fields
+	// Hash is Hash(Fields, mask) when the caller computed it already (once
+	// per person and run, not once per mailbox); empty means compute it.
+	Hash string `json:",omitempty"`
+}
+
+// Existing is a managed contact (one carrying galmirror's source-id mark) in
+// the mailbox's managed folder, as far as galmirror knows it.
+type Existing struct {
+	SourceID  string
+	ContactID string
+	// Hash is the content hash galmirror last wrote (from the store or the
+	// contact's hash mark).
+	Hash string
+	// Actual is the contact's current content when it was read this run (a
+	// contacts-delta change or a reconcile). Nil means the content is
+	// believed to be what Hash says.
+	Actual *Fields
+	// Base is the content Hash stands for, when the caller knows it (the
+	// previous desired content of the source, given only when its hash
+	// equals Hash). It lets an update send only the fields that changed;
+	// without it an update sends every field.
+	Base *Fields
+}
+
+// Policy carries the decisions that are not about content.
+type Policy struct {
+	// Mask is the set of fields galmirror manages.
+	Mask FieldMask
+	// DeletesAllowed is false when the source read was incomplete or the
+	// mailbox had errors this run: then nothing is deleted.
+	DeletesAllowed bool
+	// MaxDeleteFraction of the mailbox's managed contacts may be deleted in
+	// one run; above it every delete of the run is held back.
+	MaxDeleteFraction float64
+	// MinDeletesGuarded is the number of deletes that never trips the guard,
+	// so that one leaver in a ten-person tenant is not "mass" deletion.
+	MinDeletesGuarded int
+	// AllowMassDelete overrides the guard (--allow-mass-delete).
+	AllowMassDelete bool
+}
+
+// OpKind is what an operation does.
+type OpKind uint8
+
+// Operation kinds.
+const (
+	Create OpKind = iota + 1
+	Update
+	Delete
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// Op is one write to the mailbox.
+type Op struct {
+	Kind     OpKind
+	SourceID string
+	// ContactID is the contact to update or delete; empty for a create.
+	ContactID string
+	// Fields is the full desired content (create, update).
+	Fields Fields
+	// Mask is, for an update, the fields to send (cleared fields included,
+	// as explicit empty values); for a create, the managed fields.
+	Mask FieldMask
+	// Hash is the content hash to write with the contact and store.
+	Hash string
+	// Reason says why, for dry runs and logs: "new", "changed", "edited",
+	// "duplicate", "gone".
+	Reason string
+}
+
+// Result is the plan for one mailbox.
+type Result struct {
+	Ops []Op
+	// Unchanged counts desired contacts that need no write.
+	Unchanged int
+	// Adopt lists existing contacts whose stored hash must be refreshed
+	// without a write (their content already equals the desired content).
+	Adopt []Existing
+	// HeldDeletes counts deletes held back by the mass-delete guard.
+	HeldDeletes int
+	// SkippedDeletes counts deletes not planned because deletes were not
+	// allowed this run.
+	SkippedDeletes int
+}
+
+// Counts returns the number of creates, updates and deletes in the plan.
+func (r Result) Counts() (creates, updates, deletes int) {
+	for _, op := range r.Ops {
+		switch op.Kind {
+		case Create:
+			creates++
+		case Update:
+			updates++
+		case Delete:
+			deletes++
+		}
+	}
+	return
+}
+
+// Plan computes the operations that make a mailbox's managed contacts equal
+// the desired ones. Desired entries with an empty or repeated SourceID are
+// ignored after the first; existing contacts that share a source id are
+// duplicates: one is kept (the one with a stored hash or the lowest id) and
+// the others deleted.
+func Plan(desired []Desired, existing []Existing, pol Policy) Result {
+	var res Result
+	mask := pol.Mask
+	if mask == 0 {
+		mask = AllFields
+	}
+
+	// Index existing contacts by source id, setting duplicates aside.
+	have := make(map[string]Existing, len(existing))
+	var dupes []Existing
+	for _, e := range sortedExisting(existing) {
+		if prev, ok := have[e.SourceID]; ok {
+			keep, drop := prev, e
+			if prev.Hash == "" && e.Hash != "" {
+				keep, drop = e, prev
+			}
+			have[e.SourceID] = keep
+			dupes = append(dupes, drop)
+			continue
+		}
+		have[e.SourceID] = e
+	}
+
+	seen := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		if d.SourceID == "" || seen[d.SourceID] {
+			continue
+		}
+		seen[d.SourceID] = true
+		want := d.Fields.Normalize(mask)
+		hash := d.Hash
+		if hash == "" {
+			hash = Hash(want, mask)
+		}
+		e, ok := have[d.SourceID]
+		if !ok {
+			res.Ops = append(res.Ops, Op{Kind: Create, SourceID: d.SourceID, Fields: want, Mask: mask, Hash: hash, Reason: "new"})
+			continue
+		}
+		switch {
+		case e.Actual != nil:
+			changed := Diff(e.Actual.Normalize(mask), want, mask)
+			if changed == 0 {
+				if e.Hash != hash {
+					e.Hash = hash
+					res.Adopt = append(res.Adopt, e)
+				} else {
+					res.Unchanged++
+				}
+				continue
+			}
+			reason := "edited"
+			if e.Hash != hash {
+				reason = "changed"
+			}
+			res.Ops = append(res.Ops, update(e, want, changed, hash, reason))
+		case e.Hash == hash:
+			res.Unchanged++
+		case e.Base != nil:
+			changed := Diff(e.Base.Normalize(mask), want, mask)
+			if changed == 0 {
+				// Same content under a different hash (a mask change):
+				// only the mark needs refreshing.
+				changed = FieldMask(DisplayName)
+			}
+			res.Ops = append(res.Ops, update(e, want, changed, hash, "changed"))
+		default:
+			res.Ops = append(res.Ops, update(e, want, mask, hash, "changed"))
+		}
+	}
+
+	// Deletes: contacts whose source is gone, then duplicates.
+	var gone []Existing
+	for _, e := range have {
+		if !seen[e.SourceID] {
+			gone = append(gone, e)
+		}
+	}
+	slices.SortFunc(gone, func(a, b Existing) int { return cmp.Compare(a.SourceID, b.SourceID) })
+	switch {
+	case !pol.DeletesAllowed:
+		res.SkippedDeletes = len(gone) + len(dupes)
+		return res
+	case len(gone) > 0 && massDelete(len(gone), len(have), pol):
+		res.HeldDeletes = len(gone)
+	default:
+		for _, e := range gone {
+			res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "gone"})
+		}
+	}
+	for _, e := range dupes {
+		res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "duplicate"})
+	}
+	return res
+}
+
+// update builds an update op. displayName is always sent: Exchange
+// regenerates it when name parts change, so an update that omitted it could
+// leave a name galmirror did not choose.
+func update(e Existing, want Fields, changed FieldMask, hash, reason string) Op {
+	return Op{
+		Kind:      Update,
+		SourceID:  e.SourceID,
+		ContactID: e.ContactID,
+		Fields:    want,
+		Mask:      changed | FieldMask(DisplayName),
+		Hash:      hash,
+		Reason:    reason,
+	}
+}
+
+// massDelete reports whether deleting n of total managed contacts trips the
+// guard.
+func massDelete(n, total int, pol Policy) bool {
+	if pol.AllowMassDelete || n <= pol.MinDeletesGuarded {
+		return false
+	}
+	limit := int(math.Floor(pol.MaxDeleteFraction * float64(total)))
+	return n > limit
+}
+
+// sortedExisting orders existing contacts by source id, then contact id, so
+// that duplicate resolution does not depend on input order.
+func sortedExisting(in []Existing) []Existing {
+	out := slices.Clone(in)
+	slices.SortFunc(out, func(a, b Existing) int {
+		return cmp.Or(cmp.Compare(a.SourceID, b.SourceID), cmp.Compare(a.ContactID, b.ContactID))
+	})
+	return out
+}
+
+// MarshalText encodes the kind by name.
+func (k OpKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }

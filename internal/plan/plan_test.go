@@ -1,0 +1,289 @@
+package plan
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update_ = flag.Bool("update", false, "rewrite golden files")
+
+func person(id, given, sur string) Fields {
+	return Fields{
+		DisplayName:    given + " " + sur,
+		GivenName:      given,
+		Surname:        sur,
+		FileAs:         sur + ", " + given,
+		JobTitle:       "Engineer",
+		BusinessPhones: []string{"+1 425 555 0100"},
+		EmailAddresses: []Email{{Name: given + " " + sur, Address: strings.ToLower(given) + "@contoso.example"}},
+	}
+}
+
+func allow() Policy {
+	return Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 0}
+}
+
+func TestPlanTable(t *testing.T) {
+	zoe := person("1", "Zoë", "Ångström")
+	zoeHash := Hash(zoe, AllFields)
+	zoeNewTitle := zoe
+	zoeNewTitle.JobTitle = "Director"
+	zoeNoPhone := zoe
+	zoeNoPhone.BusinessPhones = nil
+
+	tests := []struct {
+		name     string
+		desired  []Desired
+		existing []Existing
+		pol      Policy
+		want     []string // "kind source mask reason"
+		unchg    int
+		held     int
+		adopt    int
+	}{
+		{
+			name:    "new contact is created with every managed field",
+			desired: []Desired{{SourceID: "1", Fields: zoe}},
+			pol:     allow(),
+			want:    []string{"create 1 " + AllFields.String() + " new"},
+		},
+		{
+			name:     "same hash is unchanged",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash}},
+			pol:      allow(),
+			unchg:    1,
+		},
+		{
+			name:     "changed source with known base patches only the changed field and displayName",
+			desired:  []Desired{{SourceID: "1", Fields: zoeNewTitle}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash, Base: &zoe}},
+			pol:      allow(),
+			want:     []string{"update 1 displayName,jobTitle changed"},
+		},
+		{
+			name:     "cleared field is sent",
+			desired:  []Desired{{SourceID: "1", Fields: zoeNoPhone}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash, Base: &zoe}},
+			pol:      allow(),
+			want:     []string{"update 1 displayName,businessPhones changed"},
+		},
+		{
+			name:     "changed source with unknown base sends every field",
+			desired:  []Desired{{SourceID: "1", Fields: zoeNewTitle}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: "1:stale"}},
+			pol:      allow(),
+			want:     []string{"update 1 " + AllFields.String() + " changed"},
+		},
+		{
+			name:     "owner edit is restored",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash, Actual: &zoeNewTitle}},
+			pol:      allow(),
+			want:     []string{"update 1 displayName,jobTitle edited"},
+		},
+		{
+			name:     "read content equal to desired adopts without writing",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: "", Actual: &zoe}},
+			pol:      allow(),
+			adopt:    1,
+		},
+		{
+			name:     "gone source is deleted",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash}, {SourceID: "2", ContactID: "c2", Hash: "x"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.5},
+			want:     []string{"delete 2 - gone"},
+			unchg:    1,
+		},
+		{
+			name:     "no deletes when not allowed",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2", Hash: "x"}},
+			pol:      Policy{DeletesAllowed: false, MaxDeleteFraction: 1},
+		},
+		{
+			name:     "mass delete is held",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash}, {SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
+			pol:      allow(),
+			unchg:    1,
+			held:     2,
+		},
+		{
+			name:     "mass delete allowed by override",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, AllowMassDelete: true},
+			want:     []string{"delete 2 - gone", "delete 3 - gone"},
+		},
+		{
+			name:     "few deletes never trip the guard",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			want:     []string{"delete 2 - gone"},
+		},
+		{
+			name:     "duplicates of one source collapse to the hashed one",
+			desired:  []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "a", Hash: ""}, {SourceID: "1", ContactID: "b", Hash: zoeHash}},
+			pol:      allow(),
+			want:     []string{"delete 1 - duplicate"},
+			unchg:    1,
+		},
+		{
+			name:    "repeated desired source is planned once",
+			desired: []Desired{{SourceID: "1", Fields: zoe}, {SourceID: "1", Fields: zoeNewTitle}, {SourceID: "", Fields: zoe}},
+			pol:     allow(),
+			want:    []string{"create 1 " + AllFields.String() + " new"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Plan(tt.desired, tt.existing, tt.pol)
+			var got []string
+			for _, op := range res.Ops {
+				mask := op.Mask.String()
+				if op.Kind == Delete {
+					mask = "-"
+				}
+				got = append(got, fmt.Sprintf("%s %s %s %s", op.Kind, op.SourceID, mask, op.Reason))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if res.Unchanged != tt.unchg || res.HeldDeletes != tt.held || len(res.Adopt) != tt.adopt {
+				t.Errorf("unchanged %d held %d adopt %d, want %d %d %d", res.Unchanged, res.HeldDeletes, len(res.Adopt), tt.unchg, tt.held, tt.adopt)
+			}
+		})
+	}
+}
+
+func TestHashStable(t *testing.T) {
+	a := person("1", "José", "Núñez")
+	b := a
+	b.BusinessPhones = append(make([]string, 0, 10), a.BusinessPhones...)
+	if Hash(a, AllFields) != Hash(b, AllFields) {
+		t.Fatal("hash depends on slice capacity")
+	}
+	c := a
+	c.BusinessPhones = []string{}
+	d := a
+	d.BusinessPhones = nil
+	if Hash(c, AllFields) != Hash(d, AllFields) {
+		t.Fatal("empty and nil slices hash differently")
+	}
+	e := a
+	e.JobTitle = "Other"
+	if Hash(a, AllFields) == Hash(e, AllFields) {
+		t.Fatal("different content, same hash")
+	}
+	// Unmanaged fields do not affect the hash.
+	if Hash(a, AllFields&^FieldMask(JobTitle)) != Hash(e, AllFields&^FieldMask(JobTitle)) {
+		t.Fatal("unmanaged field changed the hash")
+	}
+	if !strings.HasPrefix(Hash(a, AllFields), hashVersion) {
+		t.Fatal("hash lacks its version prefix")
+	}
+}
+
+func TestEmailCaseIsNotAChange(t *testing.T) {
+	a := person("1", "Anna", "Berg")
+	b := a
+	b.EmailAddresses = []Email{{Name: a.EmailAddresses[0].Name, Address: strings.ToUpper(a.EmailAddresses[0].Address)}}
+	if d := Diff(a, b, AllFields); d != 0 {
+		t.Fatalf("diff %v, want none", d)
+	}
+}
+
+func TestFieldNames(t *testing.T) {
+	for _, f := range AllFields.Fields() {
+		g, ok := FieldByName(f.GraphName())
+		if !ok || g != f {
+			t.Fatalf("field %v does not round-trip through its name %q", f, f.GraphName())
+		}
+	}
+	if _, ok := FieldByName("nickName"); ok {
+		t.Fatal("unknown name resolved")
+	}
+}
+
+// goldenCase is one file in testdata/golden: the input of a plan and the
+// operations it must produce.
+type goldenCase struct {
+	Desired  []Desired  `json:"desired"`
+	Existing []Existing `json:"existing"`
+	Policy   Policy     `json:"policy"`
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/golden/*.in.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	for _, in := range files {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			raw, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c goldenCase
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			res := Plan(c.Desired, c.Existing, c.Policy)
+			got, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := strings.TrimSuffix(in, ".in.json") + ".out.json"
+			if *update_ {
+				if err := os.WriteFile(out, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
+				t.Errorf("plan differs from %s:\n%s", out, got)
+			}
+		})
+	}
+}
+
+func BenchmarkPlan5000(b *testing.B) {
+	var desired []Desired
+	var existing []Existing
+	for i := range 5000 {
+		id := fmt.Sprintf("%08d-0000-0000-0000-000000000000", i)
+		f := person(id, fmt.Sprintf("Given%d", i), fmt.Sprintf("Sur%d", i))
+		desired = append(desired, Desired{SourceID: id, Fields: f, Hash: Hash(f, AllFields)})
+		h := Hash(f, AllFields)
+		if i%100 == 0 {
+			h = "1:old" // 1% changed
+		}
+		existing = append(existing, Existing{SourceID: id, ContactID: "c" + id, Hash: h, Base: &f})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Plan(desired, existing, allow())
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	f := person("1", "Zoë", "Ångström")
+	b.ReportAllocs()
+	for b.Loop() {
+		Hash(f, AllFields)
+	}
+}
