@@ -1,0 +1,183 @@
+// Package events is galmirror's catalog of operational events and the sinks
+// that deliver them: the Windows Application log, structured slog records
+// (stderr or the journal), the state database and in-process subscribers.
+//
+// Event IDs are a public interface: MSPs build RMM alert rules on
+// (Application log, source "galmirror", event ID). An ID is never reused for
+// another meaning and never renumbered. IDs stay within 1–1000 so that
+// EventCreate.exe can serve as the message file on Windows.
+package events
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+)
+
+// ID identifies one alertable condition. IDs are grouped by hundreds:
+// 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
+// certificates, 4xx configuration, 5xx safety guards, 6xx admin audit.
+type ID uint32
+
+// The catalog. docs/events.md documents each one; a test keeps them in step.
+const (
+	// ServiceStarted: the service is running (version, config path, tenants).
+	ServiceStarted ID = 100
+	// ServiceStopped: the service stopped cleanly.
+	ServiceStopped ID = 101
+	// ServiceStopTimeout: shutdown gave up waiting for runs in flight.
+	ServiceStopTimeout ID = 102
+	// ServiceFailed: the service could not start or hit a fatal error.
+	ServiceFailed ID = 103
+
+	// RunSucceeded: a tenant run completed without errors (the heartbeat).
+	RunSucceeded ID = 200
+	// RunPartial: a tenant run completed but some mailboxes or items failed.
+	RunPartial ID = 201
+	// RunFailed: a tenant run failed as a whole.
+	RunFailed ID = 202
+	// RunThrottled: a tenant run was throttled heavily by Microsoft Graph.
+	RunThrottled ID = 203
+
+	// AuthFailed: Entra ID rejected the token request (carries the AADSTS code).
+	AuthFailed ID = 300
+	// ConsentMissing: the token lacks application permissions (names them).
+	ConsentMissing ID = 301
+	// CertNotFound: the certificate file or thumbprint was not found.
+	CertNotFound ID = 310
+	// CertKeyUnreadable: the certificate was found but its private key
+	// cannot be read (wrong password, access denied, unsupported format).
+	CertKeyUnreadable ID = 311
+	// CertExpires30: the certificate expires within 30 days (daily).
+	CertExpires30 ID = 320
+	// CertExpires14: the certificate expires within 14 days (daily).
+	CertExpires14 ID = 321
+	// CertExpires7: the certificate expires within 7 days (daily).
+	CertExpires7 ID = 322
+	// CertExpired: the certificate has expired (daily).
+	CertExpired ID = 323
+
+	// ConfigInvalid: a configuration file was rejected; the service keeps
+	// running on the last good configuration.
+	ConfigInvalid ID = 400
+	// ConfigReloaded: a changed configuration was applied.
+	ConfigReloaded ID = 401
+
+	// MassDeleteHeld: the mass-delete guard held back deletes.
+	MassDeleteHeld ID = 500
+
+	// AdminAction: an operator changed something through the admin API.
+	AdminAction ID = 600
+	// AdminDenied: the admin API refused a request (authentication or role).
+	AdminDenied ID = 601
+)
+
+// Level is the severity of an event, as shown in Event Viewer.
+type Level int
+
+// Levels, in increasing severity.
+const (
+	Info Level = iota
+	Warning
+	Error
+)
+
+// String returns the Event Viewer name of the level.
+func (l Level) String() string {
+	switch l {
+	case Info:
+		return "Information"
+	case Warning:
+		return "Warning"
+	case Error:
+		return "Error"
+	}
+	return fmt.Sprintf("Level(%d)", int(l))
+}
+
+// Slog maps the level to a slog level.
+func (l Level) Slog() slog.Level {
+	switch l {
+	case Warning:
+		return slog.LevelWarn
+	case Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Def describes one catalog entry.
+type Def struct {
+	ID    ID
+	Level Level
+	// Name is a stable machine name (used in slog records and JSON).
+	Name string
+	// Summary is the stable message prefix RMM rules may match.
+	Summary string
+}
+
+var catalog = map[ID]Def{}
+
+func def(id ID, l Level, name, summary string) {
+	catalog[id] = Def{ID: id, Level: l, Name: name, Summary: summary}
+}
+
+func init() {
+	def(ServiceStarted, Info, "service_started", "galmirror service started")
+	def(ServiceStopped, Info, "service_stopped", "galmirror service stopped")
+	def(ServiceStopTimeout, Warning, "service_stop_timeout", "galmirror service stopped before runs in flight finished")
+	def(ServiceFailed, Error, "service_failed", "galmirror service failed")
+	def(RunSucceeded, Info, "run_succeeded", "tenant sync succeeded")
+	def(RunPartial, Warning, "run_partial", "tenant sync completed with mailbox errors")
+	def(RunFailed, Error, "run_failed", "tenant sync failed")
+	def(RunThrottled, Warning, "run_throttled", "tenant sync throttled heavily by Microsoft Graph")
+	def(AuthFailed, Error, "auth_failed", "authentication failed")
+	def(ConsentMissing, Error, "consent_missing", "application permission missing")
+	def(CertNotFound, Error, "cert_not_found", "certificate not found")
+	def(CertKeyUnreadable, Error, "cert_key_unreadable", "certificate private key not readable")
+	def(CertExpires30, Warning, "cert_expires_30d", "certificate expires within 30 days")
+	def(CertExpires14, Warning, "cert_expires_14d", "certificate expires within 14 days")
+	def(CertExpires7, Error, "cert_expires_7d", "certificate expires within 7 days")
+	def(CertExpired, Error, "cert_expired", "certificate has expired")
+	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
+	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
+	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
+	def(AdminAction, Info, "admin_action", "admin action")
+	def(AdminDenied, Warning, "admin_denied", "admin access denied")
+}
+
+// Lookup returns the catalog entry for id.
+func Lookup(id ID) (Def, bool) {
+	d, ok := catalog[id]
+	return d, ok
+}
+
+// Catalog returns every catalog entry, ordered by ID.
+func Catalog() []Def {
+	out := make([]Def, 0, len(catalog))
+	for _, d := range catalog {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Level returns the catalog level of id (Error for an ID not in the catalog,
+// so a programming mistake is loud rather than silent).
+func (id ID) Level() Level {
+	if d, ok := catalog[id]; ok {
+		return d.Level
+	}
+	return Error
+}
+
+// Name returns the catalog name of id.
+func (id ID) Name() string {
+	if d, ok := catalog[id]; ok {
+		return d.Name
+	}
+	return fmt.Sprintf("event_%d", uint32(id))
+}
+
+// String returns the ID and name, e.g. "202 run_failed".
+func (id ID) String() string { return fmt.Sprintf("%d %s", uint32(id), id.Name()) }
