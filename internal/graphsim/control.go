@@ -1,0 +1,157 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// ErrNotFound is returned (wrapped) by control methods for an unknown
+// tenant, user, group, folder or contact.
+var ErrNotFound = errors.New("graphsim: not found")
+
+// Control methods. Users are addressed by id or userPrincipalName; folder
+// ids and contact ids are Graph's ids. Every mutation is visible to Graph
+// requests at once (directory changes show up in users/delta, owner edits
+// in contacts delta).
+
+// PutTenant adds a tenant or replaces the tenant with the same id (its
+// directory, mailboxes and app registrations) and registers its apps with
+// the token service.
+func (s *Server) PutTenant(t Tenant) error { return s.putTenant(t) }
+
+// Tenant exports a tenant's current state, mailbox contents included.
+func (s *Server) Tenant(tenantID string) (Tenant, error) { return s.exportTenant(tenantID) }
+
+// Fixture exports every tenant (what `galmirror graphsim` saves).
+func (s *Server) Fixture() Fixture { return s.exportFixture() }
+
+// PutUser creates a user or replaces the user with the same id; the change
+// shows in users/delta.
+func (s *Server) PutUser(tenantID string, u User) error { return s.putUser(tenantID, u) }
+
+// PatchUser changes some properties of a user; patch keys are Graph
+// property names (as in User's JSON), a nil value clears. Only changed
+// properties count as changed for users/delta with Prefer: return=minimal.
+func (s *Server) PatchUser(tenantID, user string, patch map[string]any) error {
+	return s.patchUser(tenantID, user, patch)
+}
+
+// DeleteUser deletes a user: soft (restorable; users/delta reports
+// @removed reason "changed") or permanent (reason "deleted"). The user's
+// mailbox goes with it.
+func (s *Server) DeleteUser(tenantID, user string, permanent bool) error {
+	return s.deleteUser(tenantID, user, permanent)
+}
+
+// RestoreUser restores a soft-deleted user.
+func (s *Server) RestoreUser(tenantID, userID string) error { return s.restoreUser(tenantID, userID) }
+
+// PutGroup creates or replaces a group (its members included).
+func (s *Server) PutGroup(tenantID string, g Group) error { return s.putGroup(tenantID, g) }
+
+// DeleteGroup deletes a group.
+func (s *Server) DeleteGroup(tenantID, groupID string) error { return s.deleteGroup(tenantID, groupID) }
+
+// PutOrgContact creates or replaces an organisational contact.
+func (s *Server) PutOrgContact(tenantID string, c OrgContact) error {
+	return s.putOrgContact(tenantID, c)
+}
+
+// SetMailboxState changes a user's mailbox state; its content is kept.
+func (s *Server) SetMailboxState(tenantID, user string, st MailboxState) error {
+	return s.setMailboxState(tenantID, user, st)
+}
+
+// SetRoles replaces an app's granted roles; nil revokes consent (tokens
+// still issue, with no roles, and Graph answers 403). Tokens issued before
+// keep their roles until they expire, as with Entra.
+func (s *Server) SetRoles(tenantID, clientID string, roles []string) error {
+	return s.setRoles(tenantID, clientID, roles)
+}
+
+// Folders lists a mailbox's contact folders (the default Contacts folder
+// first) with their contacts and extended properties, whatever the
+// mailbox state.
+func (s *Server) Folders(tenantID, user string) ([]Folder, error) { return s.folders(tenantID, user) }
+
+// OwnerCreateFolder creates a folder under the default Contacts folder as
+// the mailbox owner would in Outlook, and returns its id.
+func (s *Server) OwnerCreateFolder(tenantID, user, displayName string) (string, error) {
+	return s.ownerCreateFolder(tenantID, user, displayName)
+}
+
+// OwnerDeleteFolder deletes a folder and its contacts as the mailbox owner.
+func (s *Server) OwnerDeleteFolder(tenantID, user, folderID string) error {
+	return s.ownerDeleteFolder(tenantID, user, folderID)
+}
+
+// OwnerCreateContact adds a contact to a folder ("" means the default
+// Contacts folder) as the mailbox owner would in Outlook; properties is a
+// Graph contact JSON object. It returns the contact's id.
+func (s *Server) OwnerCreateContact(tenantID, user, folderID string, properties json.RawMessage) (string, error) {
+	return s.ownerCreateContact(tenantID, user, folderID, properties)
+}
+
+// OwnerUpdateContact edits a contact as the mailbox owner (merge semantics,
+// like PATCH); the edit changes its changeKey and shows in contacts delta.
+func (s *Server) OwnerUpdateContact(tenantID, user, contactID string, patch json.RawMessage) error {
+	return s.ownerUpdateContact(tenantID, user, contactID, patch)
+}
+
+// OwnerDeleteContact deletes a contact as the mailbox owner; contacts delta
+// reports it with @removed.
+func (s *Server) OwnerDeleteContact(tenantID, user, contactID string) error {
+	return s.ownerDeleteContact(tenantID, user, contactID)
+}
+
+// ExpireDeltaTokens invalidates every users/delta and contacts delta link
+// (and nextLink) issued so far for a tenant ("" means all tenants): they
+// answer 410 Gone with a Location to restart from.
+func (s *Server) ExpireDeltaTokens(tenantID string) error { return s.expireDeltaTokens(tenantID) }
+
+// Counters returns a snapshot of the counters.
+func (s *Server) Counters() Counters { return s.ctr.snapshot() }
+
+// ResetCounters zeroes the counters (not the throttling state).
+func (s *Server) ResetCounters() { s.ctr.reset() }
+
+// Throttle returns the current throttling model.
+func (s *Server) Throttle() Throttle {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.throttle
+}
+
+// SetThrottle replaces the throttling model; windows restart.
+func (s *Server) SetThrottle(t Throttle) {
+	s.cfgMu.Lock()
+	s.throttle = t
+	s.cfgMu.Unlock()
+	s.lim.resetWindows()
+}
+
+// Faults returns the injected faults.
+func (s *Server) Faults() Faults {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.faults
+}
+
+// SetFaults replaces the injected faults (the token outage included).
+func (s *Server) SetFaults(f Faults) {
+	s.cfgMu.Lock()
+	s.faults = f
+	s.cfgMu.Unlock()
+	s.entra.SetFaults(entrasimFaults(f))
+}
+
+// SetUsersDeltaPageSize sets the users/delta page size (tests force paging
+// with small values); n <= 0 restores 100.
+func (s *Server) SetUsersDeltaPageSize(n int) {
+	if n <= 0 {
+		n = 100
+	}
+	s.cfgMu.Lock()
+	s.deltaPS = n
+	s.cfgMu.Unlock()
+}

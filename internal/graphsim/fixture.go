@@ -1,0 +1,182 @@
+package graphsim
+
+import (
+	"encoding/json"
+)
+
+// Fixture is a whole graphsim state: what `galmirror graphsim --state DIR`
+// loads from and saves to DIR/fixture.json, and what /_sim/state exchanges.
+type Fixture struct {
+	Tenants []Tenant `json:"tenants"`
+}
+
+// Tenant is one simulated Microsoft 365 tenant: its Entra registration
+// (apps) and its directory and mailboxes.
+type Tenant struct {
+	// ID is the tenant id (a GUID).
+	ID string `json:"id"`
+	// Name is the organisation's display name.
+	Name string `json:"name"`
+	// Domain is the verified (initial) domain, e.g. contoso.onmicrosoft.com;
+	// it may stand for the tenant id in token endpoint URLs.
+	Domain string `json:"domain"`
+	// Apps are the app registrations that may obtain tokens.
+	Apps        []App        `json:"apps"`
+	Users       []User       `json:"users"`
+	Groups      []Group      `json:"groups,omitempty"`
+	OrgContacts []OrgContact `json:"orgContacts,omitempty"`
+}
+
+// App is an app registration with a registered certificate and the
+// application permissions (roles) admin consent granted.
+type App struct {
+	ClientID    string `json:"clientId"`
+	DisplayName string `json:"displayName,omitempty"`
+	// CertificatesPEM are the registered public certificates (PEM); a client
+	// assertion must be signed by one of their keys.
+	CertificatesPEM []string `json:"certificatesPem"`
+	// Roles are the granted application permissions; empty means no consent.
+	Roles []string `json:"roles"`
+}
+
+// Application permissions galmirror needs. AllRoles grants them all.
+const (
+	RoleUserReadAll        = "User.Read.All"
+	RoleGroupReadAll       = "Group.Read.All"
+	RoleGroupMemberReadAll = "GroupMember.Read.All"
+	RoleOrgContactReadAll  = "OrgContact.Read.All"
+	RoleContactsReadWrite  = "Contacts.ReadWrite"
+)
+
+// AllRoles are every application permission galmirror uses.
+var AllRoles = []string{RoleUserReadAll, RoleGroupMemberReadAll, RoleOrgContactReadAll, RoleContactsReadWrite}
+
+// MailboxState is the Exchange Online state of a user's mailbox as the app
+// sees it.
+type MailboxState string
+
+// Mailbox states.
+const (
+	// MailboxNormal (or "") is a usable mailbox.
+	MailboxNormal MailboxState = "normal"
+	// MailboxNone has no Exchange Online mailbox (unlicensed, on-premises,
+	// soft-deleted): mailbox calls get 404 MailboxNotEnabledForRESTAPI.
+	MailboxNone MailboxState = "none"
+	// MailboxOutOfScope is outside the app's Exchange RBAC scope or
+	// application access policy: mailbox calls get 403 ErrorAccessDenied.
+	MailboxOutOfScope MailboxState = "outOfScope"
+)
+
+// User is a directory user. JSON names are Graph's user property names,
+// plus graphsim's own: mailbox (its state) and contactFolders (its mailbox
+// content, used when saving and loading state).
+type User struct {
+	ID                string   `json:"id"`
+	UserPrincipalName string   `json:"userPrincipalName"`
+	DisplayName       string   `json:"displayName,omitempty"`
+	GivenName         string   `json:"givenName,omitempty"`
+	Surname           string   `json:"surname,omitempty"`
+	Mail              string   `json:"mail,omitempty"`
+	MailNickname      string   `json:"mailNickname,omitempty"`
+	OtherMails        []string `json:"otherMails,omitempty"`
+	ProxyAddresses    []string `json:"proxyAddresses,omitempty"`
+	JobTitle          string   `json:"jobTitle,omitempty"`
+	Department        string   `json:"department,omitempty"`
+	CompanyName       string   `json:"companyName,omitempty"`
+	OfficeLocation    string   `json:"officeLocation,omitempty"`
+	EmployeeID        string   `json:"employeeId,omitempty"`
+	BusinessPhones    []string `json:"businessPhones,omitempty"`
+	MobilePhone       string   `json:"mobilePhone,omitempty"`
+	FaxNumber         string   `json:"faxNumber,omitempty"`
+	StreetAddress     string   `json:"streetAddress,omitempty"`
+	City              string   `json:"city,omitempty"`
+	State             string   `json:"state,omitempty"`
+	PostalCode        string   `json:"postalCode,omitempty"`
+	Country           string   `json:"country,omitempty"`
+	UsageLocation     string   `json:"usageLocation,omitempty"`
+	PreferredLanguage string   `json:"preferredLanguage,omitempty"`
+	// AccountEnabled nil means true (so Go literals need not set it).
+	AccountEnabled *bool `json:"accountEnabled,omitempty"`
+	// UserType is "Member" (default when empty) or "Guest".
+	UserType        string `json:"userType,omitempty"`
+	CreatedDateTime string `json:"createdDateTime,omitempty"`
+
+	Mailbox        MailboxState `json:"mailbox,omitempty"`
+	ContactFolders []Folder     `json:"contactFolders,omitempty"`
+}
+
+// Group is a directory group. Members are ids of users, groups and org
+// contacts of the same tenant (nested groups are expanded by
+// transitiveMembers).
+type Group struct {
+	ID              string   `json:"id"`
+	DisplayName     string   `json:"displayName"`
+	Description     string   `json:"description,omitempty"`
+	Mail            string   `json:"mail,omitempty"`
+	MailNickname    string   `json:"mailNickname,omitempty"`
+	MailEnabled     bool     `json:"mailEnabled,omitempty"`
+	SecurityEnabled bool     `json:"securityEnabled,omitempty"`
+	GroupTypes      []string `json:"groupTypes,omitempty"`
+	Members         []string `json:"members,omitempty"`
+}
+
+// OrgContact is an organisational (mail) contact in the directory.
+type OrgContact struct {
+	ID           string          `json:"id"`
+	DisplayName  string          `json:"displayName"`
+	GivenName    string          `json:"givenName,omitempty"`
+	Surname      string          `json:"surname,omitempty"`
+	Mail         string          `json:"mail,omitempty"`
+	MailNickname string          `json:"mailNickname,omitempty"`
+	CompanyName  string          `json:"companyName,omitempty"`
+	Department   string          `json:"department,omitempty"`
+	JobTitle     string          `json:"jobTitle,omitempty"`
+	Phones       []Phone         `json:"phones,omitempty"`
+	Addresses    []OfficeAddress `json:"addresses,omitempty"`
+}
+
+// Phone is an orgContact phone (type mobile, business or businessFax).
+type Phone struct {
+	Number string `json:"number"`
+	Type   string `json:"type"`
+}
+
+// OfficeAddress is an orgContact's physicalOfficeAddress.
+type OfficeAddress struct {
+	City            string `json:"city,omitempty"`
+	CountryOrRegion string `json:"countryOrRegion,omitempty"`
+	OfficeLocation  string `json:"officeLocation,omitempty"`
+	PostalCode      string `json:"postalCode,omitempty"`
+	State           string `json:"state,omitempty"`
+	Street          string `json:"street,omitempty"`
+}
+
+// Folder is a contact folder with its contents, as the control API lists
+// it and as state files store it. The default Contacts folder has
+// WellKnown true.
+type Folder struct {
+	ID                 string             `json:"id"`
+	ParentFolderID     string             `json:"parentFolderId,omitempty"`
+	DisplayName        string             `json:"displayName"`
+	WellKnown          bool               `json:"wellKnown,omitempty"`
+	ExtendedProperties []ExtendedProperty `json:"singleValueExtendedProperties,omitempty"`
+	Contacts           []Contact          `json:"contacts,omitempty"`
+}
+
+// Contact is a stored contact: its id, change key, extended properties and
+// its Graph properties as JSON (exactly what a GET without $select returns,
+// minus the computed ones).
+type Contact struct {
+	ID                 string             `json:"id"`
+	ChangeKey          string             `json:"changeKey,omitempty"`
+	ExtendedProperties []ExtendedProperty `json:"singleValueExtendedProperties,omitempty"`
+	// Properties are the contact's Graph properties (givenName,
+	// emailAddresses, ...), as a JSON object.
+	Properties json.RawMessage `json:"properties"`
+}
+
+// ExtendedProperty is a single-value extended property.
+type ExtendedProperty struct {
+	ID    string `json:"id"`
+	Value string `json:"value"`
+}

@@ -1,0 +1,108 @@
+package graphsim
+
+import (
+	"time"
+)
+
+// Options configures a Server started with Start.
+type Options struct {
+	// Addr is the TCP address to listen on; empty means 127.0.0.1:0.
+	Addr string
+	// Hostnames are extra DNS names (besides localhost, 127.0.0.1 and ::1)
+	// the server certificate is valid for.
+	Hostnames []string
+	// CACertPEM and CAKeyPEM reuse an existing CA (PEM certificate and PKCS#8
+	// key) instead of generating one, so a restarted graphsim keeps the CA
+	// its clients already trust. Both or neither.
+	CACertPEM, CAKeyPEM []byte
+
+	// Tenants are loaded before the server starts serving.
+	Tenants []Tenant
+
+	// Now is the clock (token lifetimes, throttling windows, Retry-After
+	// deadlines, timestamps); nil means time.Now. Tests of windows and
+	// deadlines inject a fake clock.
+	Now func() time.Time
+	// Seed seeds the random source used for fault injection and batch
+	// response shuffling; results are reproducible for a seed.
+	Seed int64
+
+	// Throttle is the throttling model; nil means GraphThrottle().
+	Throttle *Throttle
+	// Faults are injected failures; the zero value injects none.
+	Faults Faults
+
+	// UsersDeltaPageSize is the number of users per users/delta page
+	// (Graph's is about 100-200 and not client-controlled); zero means 100.
+	// Tests set it low to force paging.
+	UsersDeltaPageSize int
+	// TokenLifetime of access tokens issued by the token service; zero means 1h.
+	TokenLifetime time.Duration
+
+	// Logf, if set, receives one line per served request and any recovered
+	// panic. It never receives tokens or bodies.
+	Logf func(format string, args ...any)
+}
+
+// Throttle is graphsim's throttling model. A zero limit disables that limit.
+// GraphThrottle returns Graph's published numbers.
+type Throttle struct {
+	// MailboxConcurrency is the number of requests (counting $batch items)
+	// one app may have in flight against one mailbox. Graph: 4.
+	MailboxConcurrency int `json:"mailboxConcurrency,omitempty"`
+	// MailboxRequests per MailboxWindow per (app, mailbox). Graph: 10,000 / 10 min.
+	MailboxRequests int           `json:"mailboxRequests,omitempty"`
+	MailboxWindow   time.Duration `json:"mailboxWindow,omitempty"`
+	// DirectoryRU is the resource-unit budget per (app, tenant) per
+	// DirectoryWindow; zero with DirectoryBySize set means Graph's
+	// size-dependent budget: 3,500 (< 50 users), 5,000 (50-500), 8,000
+	// (> 500) per 10 s.
+	DirectoryRU     int           `json:"directoryRU,omitempty"`
+	DirectoryBySize bool          `json:"directoryBySize,omitempty"`
+	DirectoryWindow time.Duration `json:"directoryWindow,omitempty"`
+	// ConcurrencyRetryAfter is the Retry-After sent with a
+	// MailboxConcurrency 429. Graph sends small values; default 1s.
+	ConcurrencyRetryAfter time.Duration `json:"concurrencyRetryAfter,omitempty"`
+	// TimeScale divides every window and Retry-After: 60 runs a 10-minute
+	// window in 10 s. Zero or 1 means real time.
+	TimeScale float64 `json:"timeScale,omitempty"`
+}
+
+// GraphThrottle returns Graph's published limits (throttling-limits page,
+// 2026): 4 concurrent requests and 10,000 requests per 10 minutes per (app,
+// mailbox), and the identity resource-unit buckets by tenant size.
+func GraphThrottle() Throttle {
+	return Throttle{
+		MailboxConcurrency:    4,
+		MailboxRequests:       10000,
+		MailboxWindow:         10 * time.Minute,
+		DirectoryBySize:       true,
+		DirectoryWindow:       10 * time.Second,
+		ConcurrencyRetryAfter: time.Second,
+		TimeScale:             1,
+	}
+}
+
+// NoThrottle returns a model without any limit (fault injection still applies).
+func NoThrottle() Throttle { return Throttle{TimeScale: 1} }
+
+// Faults are injected failures. Rates are probabilities in [0, 1] drawn from
+// the server's seeded random source, applied to every Graph request and to
+// every $batch item.
+type Faults struct {
+	// Rate503 is the probability of 503 ServiceUnavailable with Retry-After.
+	Rate503 float64 `json:"rate503,omitempty"`
+	// Rate504 is the probability of 504 GatewayTimeout (no Retry-After).
+	Rate504 float64 `json:"rate504,omitempty"`
+	// RetryAfter503 is the Retry-After of injected 503s; zero means 2s.
+	RetryAfter503 time.Duration `json:"retryAfter503,omitempty"`
+	// Latency is added to every request and every $batch item, plus a
+	// uniform random extra in [0, Jitter).
+	Latency time.Duration `json:"latency,omitempty"`
+	Jitter  time.Duration `json:"jitter,omitempty"`
+	// TokenOutage makes the token endpoint answer 503.
+	TokenOutage bool `json:"tokenOutage,omitempty"`
+	// ShuffleBatch returns $batch responses in random order (Graph may
+	// reorder them), to catch clients that correlate by position.
+	ShuffleBatch bool `json:"shuffleBatch,omitempty"`
+}
