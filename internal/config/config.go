@@ -1,0 +1,341 @@
+// Package config loads, validates and defaults galmirror's settings.json.
+//
+// The key names are a public interface (RMM playbooks generate the file), so
+// they never change meaning. Load reports every problem at once, each with the
+// file, the JSON path of the offending value and what is wrong; an unknown key
+// is an error, because a misspelt filter must never silently widen a sync.
+//
+// A *Config is immutable once returned: reload builds a new one and swaps it.
+package config
+
+import (
+	"time"
+)
+
+// Defaults applied by Load where settings.json leaves a value out.
+const (
+	DefaultMaxConcurrentTenants = 4
+	DefaultFolder               = "Company Directory"
+	DefaultEvery                = time.Hour
+	DefaultJitter               = 5 * time.Minute
+	DefaultMaxDeleteFraction    = 0.1
+	DefaultMinDeleteCount       = 3
+	DefaultFileAs               = "{surname}, {givenName}"
+	DefaultLogLevel             = "info"
+	DefaultLogFormat            = "text"
+)
+
+// Config is a loaded and validated settings file.
+type Config struct {
+	// Path is the absolute path of the settings file this was loaded from.
+	Path string `json:"-"`
+	// DataDir is the absolute directory holding the state database and the
+	// generated admin certificate. A relative value in the file is resolved
+	// against the settings file's directory (services start in System32).
+	DataDir string `json:"dataDir"`
+	// MaxConcurrentTenants caps how many tenant runs the service runs at once.
+	MaxConcurrentTenants int     `json:"maxConcurrentTenants"`
+	Log                  Log     `json:"log"`
+	Metrics              Metrics `json:"metrics"`
+	Admin                Admin   `json:"admin"`
+	// Tenants in file order; names are unique.
+	Tenants []Tenant `json:"tenants"`
+}
+
+// Tenant returns the tenant with the given name.
+func (c *Config) Tenant(name string) (*Tenant, bool) {
+	for i := range c.Tenants {
+		if c.Tenants[i].Name == name {
+			return &c.Tenants[i], true
+		}
+	}
+	return nil, false
+}
+
+// Log configures the service's log output.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `json:"level"`
+	// Format is text (default) or json.
+	Format string `json:"format"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is a host:port for the /metrics endpoint; empty turns it off.
+	Listen string `json:"listen"`
+}
+
+// Admin configures the remote and local admin API.
+type Admin struct {
+	// Listen is the HTTPS host:port of the remote admin API; empty turns the
+	// network listener off.
+	Listen string `json:"listen"`
+	// Certificate is the server certificate. Empty (IsZero) means galmirror
+	// generates one on first start and keeps it in DataDir.
+	Certificate Certificate `json:"certificate"`
+	// Kerberos enables Negotiate authentication when non-nil (the "kerberos"
+	// key is present).
+	Kerberos *Kerberos `json:"kerberos,omitempty"`
+	// ClientCertificates configures mTLS client authentication.
+	ClientCertificates ClientCertificates `json:"clientCertificates"`
+	// Roles maps principals to roles; a principal not listed is denied.
+	Roles []RoleBinding `json:"roles"`
+	// LocalSocket serves the API on a named pipe (Windows) or Unix socket
+	// to local administrators without network authentication. Default true.
+	LocalSocket bool `json:"localSocket"`
+}
+
+// Kerberos configures the Negotiate acceptor.
+type Kerberos struct {
+	// Keytab is the absolute path of the service keytab. Required on Linux;
+	// on Windows SSPI uses the machine account and Keytab must be empty.
+	Keytab string `json:"keytab"`
+	// SPN is the service principal name (HTTP/host.example.com); empty
+	// accepts any principal in the keytab.
+	SPN string `json:"spn"`
+}
+
+// ClientCertificates configures which TLS client certificates are accepted.
+type ClientCertificates struct {
+	// Pinned are SHA-256 certificate fingerprints, normalised to 64
+	// lower-case hex digits.
+	Pinned []string `json:"pinned"`
+	// CAFile is the absolute path of a PEM bundle of CAs whose leaf
+	// certificates are accepted; empty accepts only pinned certificates.
+	CAFile string `json:"caFile"`
+}
+
+// Role is an admin API role.
+type Role string
+
+// Roles, least privileged first.
+const (
+	RoleViewer   Role = "viewer"   // reads and event watching
+	RoleOperator Role = "operator" // also SyncNow, Pause, Resume
+)
+
+// RoleBinding grants Role to Principal.
+type RoleBinding struct {
+	// Principal is a Kerberos principal (alice@EXAMPLE.COM), a Windows
+	// group by name (EXAMPLE\GalmirrorAdmins) or SID (S-1-5-21-...), or a
+	// client certificate as "cert:" followed by its SHA-256 fingerprint.
+	// Certificate principals are normalised to "cert:" + 64 lower-case hex
+	// digits, SIDs to upper case.
+	Principal string `json:"principal"`
+	Role      Role   `json:"role"`
+}
+
+// Certificate names a certificate with its private key: exactly one of File
+// or Thumbprint.
+type Certificate struct {
+	// File is the absolute path of a PFX/PKCS#12 file (with PasswordEnv) or a
+	// PEM file holding certificate and key.
+	File string `json:"file,omitempty"`
+	// PasswordEnv names the environment variable holding the PFX password.
+	// Config never reads it: the caller does, at use time, and never prints
+	// the value.
+	PasswordEnv string `json:"passwordEnv,omitempty"`
+	// Thumbprint selects a certificate in the Windows LocalMachine\My store
+	// by its SHA-1 thumbprint, normalised to 40 upper-case hex digits.
+	Thumbprint string `json:"thumbprint,omitempty"`
+}
+
+// IsZero reports whether no certificate was configured.
+func (c Certificate) IsZero() bool { return c.File == "" && c.Thumbprint == "" && c.PasswordEnv == "" }
+
+// Cloud is a Microsoft national cloud or a custom endpoint pair.
+type Cloud string
+
+// Clouds. The entra package maps each to its login and Graph hosts.
+const (
+	CloudGlobal   Cloud = "global"
+	CloudUSGov    Cloud = "usgov"    // GCC High
+	CloudUSGovDoD Cloud = "usgovdod" // DoD
+	CloudChina    Cloud = "china"    // 21Vianet
+	CloudCustom   Cloud = "custom"   // Endpoints.Authority and Endpoints.Graph
+)
+
+// Endpoints overrides the hosts of a cloud. Authority and Graph are required
+// with CloudCustom and rejected with the named clouds; CAFile is allowed
+// with any cloud (for example behind a TLS-inspecting proxy).
+type Endpoints struct {
+	// Authority is the login host as an https URL (https://login.example/).
+	Authority string `json:"authority"`
+	// Graph is the Graph root as an https URL (https://graph.example/).
+	Graph string `json:"graph"`
+	// CAFile is the absolute path of a PEM bundle added to the trusted CAs
+	// for both hosts.
+	CAFile string `json:"caFile"`
+}
+
+// Tenant is one customer tenant: its app registration and sync policy.
+type Tenant struct {
+	// Name is the stable key in the state database, events and commands:
+	// 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a
+	// letter or digit.
+	Name string `json:"name"`
+	// TenantID and ClientID are GUIDs, normalised to lower case.
+	TenantID    string      `json:"tenantId"`
+	ClientID    string      `json:"clientId"`
+	Certificate Certificate `json:"certificate"`
+	// Cloud defaults to CloudGlobal.
+	Cloud     Cloud     `json:"cloud"`
+	Endpoints Endpoints `json:"endpoints"`
+	Source    Source    `json:"source"`
+	Target    Target    `json:"target"`
+	// Folder is the managed folder's display name under each mailbox's
+	// default Contacts folder. Default DefaultFolder.
+	Folder   string   `json:"folder"`
+	Deletes  Deletes  `json:"deletes"`
+	Schedule Schedule `json:"schedule"`
+	// Fields are the contact fields galmirror writes (see AllFields); the
+	// default is all of them. Always contains FieldDisplayName. Fields not
+	// listed are neither written nor cleared.
+	Fields []Field `json:"fields"`
+	// FileAs is the template for the contact's fileAs; default
+	// DefaultFileAs.
+	FileAs FileAsFormat `json:"fileAs"`
+	// Categories are put on every managed contact. Default none.
+	Categories []string `json:"categories"`
+	// OrgContacts includes the tenant's organizational contacts (mail
+	// contacts) as sources; needs OrgContact.Read.All. Default false.
+	OrgContacts bool `json:"orgContacts"`
+}
+
+// HasField reports whether f is among the fields galmirror writes.
+func (t *Tenant) HasField(f Field) bool {
+	for _, g := range t.Fields {
+		if g == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Source selects which directory entries become contacts.
+type Source struct {
+	// IncludeGroups limits sources to transitive members of these groups
+	// (object ids); empty means every enabled member user.
+	IncludeGroups []string `json:"includeGroups"`
+	// ExcludeGroups removes transitive members of these groups.
+	ExcludeGroups []string `json:"excludeGroups"`
+	// ExcludeUsers are object ids (lower-case GUIDs) or userPrincipalNames
+	// (lower-cased; match case-insensitively).
+	ExcludeUsers []string `json:"excludeUsers"`
+	// IncludeGuests includes B2B guest users. Default false.
+	IncludeGuests bool `json:"includeGuests"`
+	// RequireEmail skips sources without a mail address. Default true.
+	RequireEmail bool `json:"requireEmail"`
+	// RequirePhone skips sources with neither a business nor a mobile
+	// phone. Default false.
+	RequirePhone bool `json:"requirePhone"`
+}
+
+// Target selects the mailboxes that receive the folder.
+type Target struct {
+	// Groups limits targets to transitive members of these groups (object
+	// ids); empty means every enabled member user with a mailbox.
+	Groups []string `json:"groups"`
+	// ExcludeUsers are object ids or userPrincipalNames, as in Source.
+	ExcludeUsers []string `json:"excludeUsers"`
+}
+
+// Deletes configures the mass-delete guard.
+type Deletes struct {
+	// MaxFraction (0..1) of a mailbox's managed contacts a run may delete;
+	// beyond it the run's deletes for that mailbox are held back. 1 turns
+	// the guard off. Default 0.1.
+	MaxFraction float64 `json:"maxFraction"`
+	// MinCount deletes per mailbox are always allowed, whatever the
+	// fraction, so a leaver in a ten-person tenant is not held back.
+	// Default 3.
+	MinCount int `json:"minCount"`
+}
+
+// HoldsBack reports whether deleting n of a mailbox's managed contacts trips
+// the guard: n exceeds both MinCount and MaxFraction of managed.
+func (d Deletes) HoldsBack(n, managed int) bool {
+	if n <= d.MinCount {
+		return false
+	}
+	return float64(n) > d.MaxFraction*float64(managed)
+}
+
+// Schedule is a tenant's run schedule for the service.
+type Schedule struct {
+	// Every is the interval between runs (default 1h) when Cron is empty.
+	// Setting both Every and Cron is an error.
+	Every Duration `json:"every"`
+	// Jitter is the upper bound of a random delay added to each run (default
+	// 5m); it must not exceed Every.
+	Jitter Duration `json:"jitter"`
+	// Cron is an optional five-field cron expression (minute hour
+	// day-of-month month day-of-week) evaluated in TimeZone.
+	Cron string `json:"cron,omitempty"`
+	// TimeZone is an IANA zone name for Cron; empty means the machine's local
+	// zone. It has no effect without Cron.
+	TimeZone string `json:"timeZone,omitempty"`
+
+	cron *CronSpec
+	loc  *time.Location
+}
+
+// CronSpec returns the parsed Cron expression, or nil when Cron is empty.
+func (s Schedule) CronSpec() *CronSpec { return s.cron }
+
+// Location returns the zone Cron is evaluated in (time.Local by default).
+func (s Schedule) Location() *time.Location {
+	if s.loc == nil {
+		return time.Local
+	}
+	return s.loc
+}
+
+// Next returns the start of the next scheduled run strictly after t, before
+// jitter. With Cron it is the next matching minute in Location; otherwise
+// t + Every.
+func (s Schedule) Next(t time.Time) time.Time {
+	if s.cron != nil {
+		return s.cron.Next(t.In(s.Location()))
+	}
+	return t.Add(time.Duration(s.Every))
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s",
+// "1h30m") in settings.json.
+type Duration time.Duration
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Field is a contact field galmirror can write.
+type Field string
+
+// The contact fields galmirror maps from a directory user (Graph contact
+// property names).
+const (
+	FieldDisplayName     Field = "displayName"
+	FieldGivenName       Field = "givenName"
+	FieldSurname         Field = "surname"
+	FieldJobTitle        Field = "jobTitle"
+	FieldDepartment      Field = "department"
+	FieldCompanyName     Field = "companyName"
+	FieldOfficeLocation  Field = "officeLocation"
+	FieldBusinessPhones  Field = "businessPhones"
+	FieldMobilePhone     Field = "mobilePhone"
+	FieldEmailAddresses  Field = "emailAddresses"
+	FieldBusinessAddress Field = "businessAddress"
+	FieldFileAs          Field = "fileAs"
+)
+
+// AllFields returns every field galmirror maps, in a stable order. It is the
+// default of Tenant.Fields.
+func AllFields() []Field {
+	return []Field{FieldDisplayName, FieldGivenName, FieldSurname, FieldJobTitle, FieldDepartment,
+		FieldCompanyName, FieldOfficeLocation, FieldBusinessPhones, FieldMobilePhone, FieldEmailAddresses,
+		FieldBusinessAddress, FieldFileAs}
+}
