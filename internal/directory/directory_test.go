@@ -1,0 +1,126 @@
+package directory
+
+import (
+	"testing"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/plan"
+)
+
+func tenant() *config.Tenant {
+	return &config.Tenant{
+		Name:   "contoso",
+		Source: config.Source{RequireEmail: true},
+		FileAs: config.DefaultFileAs,
+	}
+}
+
+func TestMapperFields(t *testing.T) {
+	p := Person{
+		ID: "u1", Kind: KindUser, DisplayName: "Zoë Ångström-山田", GivenName: "Zoë", Surname: "Ångström-山田",
+		Mail: "zoe@contoso.example", JobTitle: "Ingénieure", BusinessPhones: []string{"+33 1 55 55 01 00", " ", "+33 1 55 55 01 01"},
+		MobilePhone: "+33 6 55 55 01 00", Address: plan.Address{Street: "1 rue de l'Église", City: "Besançon", CountryOrRegion: "FR"},
+		Enabled: true,
+	}
+	m := NewMapper(tenant())
+	f := m.Fields(p)
+	if f.DisplayName != p.DisplayName || f.GivenName != "Zoë" || f.JobTitle != "Ingénieure" {
+		t.Fatalf("names not copied byte for byte: %+v", f)
+	}
+	if len(f.BusinessPhones) != 2 || f.BusinessPhones[1] != "+33 1 55 55 01 01" {
+		t.Fatalf("business phones %q: want both real numbers in order", f.BusinessPhones)
+	}
+	if len(f.EmailAddresses) != 1 || f.EmailAddresses[0].Address != p.Mail || f.EmailAddresses[0].Name != p.DisplayName {
+		t.Fatalf("email %+v", f.EmailAddresses)
+	}
+	if f.BusinessAddress.City != "Besançon" {
+		t.Fatalf("address %+v", f.BusinessAddress)
+	}
+	if f.FileAs != "Ångström-山田, Zoë" {
+		t.Fatalf("fileAs %q", f.FileAs)
+	}
+
+	// A field left out of the settings is neither written nor compared.
+	tt := tenant()
+	tt.Fields = []config.Field{config.FieldDisplayName, config.FieldMobilePhone}
+	m = NewMapper(tt)
+	f = m.Fields(p)
+	if f.JobTitle != "" || f.MobilePhone != p.MobilePhone || f.DisplayName != p.DisplayName {
+		t.Fatalf("restricted fields: %+v", f)
+	}
+	if !m.Mask().Has(plan.Categories) || m.Mask().Has(plan.JobTitle) {
+		t.Fatalf("mask %v", m.Mask())
+	}
+}
+
+func TestMapperDisplayNameFallback(t *testing.T) {
+	m := NewMapper(tenant())
+	f := m.Fields(Person{ID: "u", GivenName: "Ann", Surname: "Lee", Mail: "ann@x.example"})
+	if f.DisplayName != "Ann Lee" {
+		t.Fatalf("displayName %q", f.DisplayName)
+	}
+	f = m.Fields(Person{ID: "u", Mail: "ann@x.example"})
+	if f.DisplayName != "ann@x.example" {
+		t.Fatalf("displayName %q", f.DisplayName)
+	}
+}
+
+func TestSelector(t *testing.T) {
+	alice := Person{ID: "a", Kind: KindUser, UserPrincipalName: "Alice@Contoso.example", Mail: "alice@contoso.example", Enabled: true}
+	guest := Person{ID: "g", Kind: KindUser, Mail: "g@fabrikam.example", Enabled: true, Guest: true}
+	disabled := Person{ID: "d", Kind: KindUser, Mail: "d@contoso.example"}
+	nomail := Person{ID: "n", Kind: KindUser, Enabled: true}
+	org := Person{ID: "o", Kind: KindOrgContact, Mail: "o@partner.example", Enabled: true}
+
+	tt := tenant()
+	s := NewSelector(tt, Scope{})
+	for _, c := range []struct {
+		p           Person
+		src, target bool
+	}{
+		{alice, true, true}, {guest, false, false}, {disabled, false, false}, {nomail, false, false}, {org, true, false},
+	} {
+		if got, why := s.IsSource(c.p); got != c.src {
+			t.Errorf("IsSource(%s) = %v (%s), want %v", c.p.ID, got, why, c.src)
+		}
+		if got, why := s.IsTarget(c.p); got != c.target {
+			t.Errorf("IsTarget(%s) = %v (%s), want %v", c.p.ID, got, why, c.target)
+		}
+	}
+
+	tt.Source.IncludeGuests = true
+	tt.Source.ExcludeUsers = []string{"alice@contoso.example"}
+	tt.Target.ExcludeUsers = []string{"a"}
+	s = NewSelector(tt, Scope{})
+	if ok, _ := s.IsSource(guest); !ok {
+		t.Error("includeGuests did not include the guest")
+	}
+	if ok, _ := s.IsSource(alice); ok {
+		t.Error("UPN exclusion (case-insensitive) did not exclude alice as a source")
+	}
+	if ok, _ := s.IsTarget(alice); ok {
+		t.Error("id exclusion did not exclude alice as a target")
+	}
+
+	s = NewSelector(tenant(), Scope{SourceInclude: map[string]bool{"o": true}, SourceExclude: map[string]bool{"o": true}, Targets: map[string]bool{}})
+	if ok, why := s.IsSource(org); ok || why != "in an excluded group" {
+		t.Errorf("exclude group must win over include: %v %q", ok, why)
+	}
+	if ok, _ := s.IsSource(alice); ok {
+		t.Error("alice is outside the included groups")
+	}
+	if ok, _ := s.IsTarget(alice); ok {
+		t.Error("empty target group set admitted alice")
+	}
+}
+
+func TestPersonRoundTrip(t *testing.T) {
+	p := Person{ID: "x", Kind: KindUser, DisplayName: "Ωmega 山田", BusinessPhones: []string{"1"}, Enabled: true, Address: plan.Address{City: "Zürich"}}
+	q, err := UnmarshalPerson(p.Marshal())
+	if err != nil || q.DisplayName != p.DisplayName || q.Address.City != "Zürich" || !q.Enabled {
+		t.Fatalf("round trip: %+v %v", q, err)
+	}
+	if _, err := UnmarshalPerson([]byte("{")); err == nil {
+		t.Fatal("garbage decoded")
+	}
+}
