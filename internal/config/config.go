@@ -27,6 +27,8 @@ const (
 
 // Config is a loaded and validated settings file.
 type Config struct {
+	// Schema is the optional "$schema" key (for editors); it is ignored.
+	Schema string `json:"$schema,omitempty"`
 	// Path is the absolute path of the settings file this was loaded from.
 	Path string `json:"-"`
 	// DataDir is the absolute directory holding the state database and the
@@ -88,8 +90,9 @@ type Admin struct {
 
 // Kerberos configures the Negotiate acceptor.
 type Kerberos struct {
-	// Keytab is the absolute path of the service keytab. Required on Linux;
-	// on Windows SSPI uses the machine account and Keytab must be empty.
+	// Keytab is the absolute path of the service keytab. Required except on
+	// Windows, where SSPI accepts tickets with the machine account's keys
+	// and a keytab is optional.
 	Keytab string `json:"keytab"`
 	// SPN is the service principal name (HTTP/host.example.com); empty
 	// accepts any principal in the keytab.
