@@ -1,0 +1,299 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// MaxBatchItems is Graph's limit of requests in one $batch.
+const MaxBatchItems = 20
+
+// BatchItem is one request inside a $batch.
+type BatchItem struct {
+	// ID identifies the item (unique in the batch, case-insensitively).
+	ID string
+	// Method defaults to GET.
+	Method string
+	// URL is relative to the Graph root ("/users/{id}/contactFolders/{f}/contacts");
+	// an absolute link under the root is made relative (RelativeURL).
+	URL string
+	// Header is sent in the item's "headers" (ConsistencyLevel, Prefer,
+	// If-Match). Content-Type: application/json is added when there is a
+	// body and none is given.
+	Header http.Header
+	// Body is the item's JSON body: []byte and json.RawMessage as they are,
+	// any other value marshalled; nil for none.
+	Body any
+	// DependsOn names an earlier item that must succeed first (Graph allows
+	// one). A chained batch counts as one unit against its mailbox.
+	DependsOn []string
+	// Scope is the item's pacer scope; empty derives it with ScopeOf.
+	Scope string
+}
+
+// BatchResult is the outcome of one item, correlated by ID.
+type BatchResult struct {
+	ID     string
+	Status int
+	Header http.Header
+	Body   json.RawMessage
+	// Err is set for a status >= 400, or when Graph returned no response
+	// for the item (Status 0, classified Retryable).
+	Err *Error
+	// RetryAfter is the item's Retry-After (429/503 items), zero when absent.
+	RetryAfter time.Duration
+}
+
+// Batch sends the items as one POST /$batch and returns one result per item,
+// in the order of items, whatever order Graph answered in.
+//
+// Pacing: the caller holds the pacer units of every item's scope (one per
+// independent item, one per dependsOn chain) from before the call until it
+// returns; Batch takes none itself. Before every attempt Batch waits for the
+// Retry-After gates of all item scopes. An outer 429/503 closes those gates
+// until its Retry-After and the whole batch is resent; an outer 5xx other
+// than 503, or a network failure, is resent only when every item is a GET
+// (otherwise items may already have run: the error is returned, classified
+// Retryable, and the caller reconciles). A per-item 429/503 with
+// Retry-After closes that item's scope gate; Batch does not resend items:
+// the caller re-queues failed ones (and should stop when
+// Pacer().Exhausted(scope)).
+//
+// The error is non-nil only when the batch as a whole failed (invalid
+// items, outer failure after retries, context); item failures are in the
+// results.
+func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, error) {
+	body, scopes, allGet, err := c.encodeBatch(items)
+	if err != nil {
+		return nil, err
+	}
+	a := &attempt{
+		method: http.MethodPost, url: c.base + "/$batch", path: "/$batch", body: body,
+		clientRequestID: newGUID(), kind: kindBatch,
+	}
+	retry := c.pacer.Retry(scopes...)
+	authRetried, fresh := false, false
+	token := ""
+	for {
+		if !fresh {
+			if token, err = c.tokens.Token(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, &TokenError{Err: err}
+			}
+		}
+		for _, s := range scopes {
+			if err := c.pacer.Wait(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+		c.stats.batchItems.Add(int64(len(items)))
+		resp, err := c.send(ctx, a, token)
+		fresh = false
+		if err == nil && resp.Status < 400 {
+			return c.decodeBatch(items, resp)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var fail error
+		var ra time.Duration
+		retryable := false
+		if err != nil {
+			fail = err
+			retryable = allGet
+		} else {
+			ge := c.parseError(resp, http.MethodPost, "/$batch")
+			fail = ge
+			ra = ge.RetryAfter
+			if ge.Status == http.StatusUnauthorized && !authRetried {
+				authRetried, fresh = true, true
+				if token, err = c.tokens.Refresh(ctx, token); err != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					return nil, &TokenError{Err: err}
+				}
+				c.stats.retries.Add(1)
+				continue
+			}
+			switch ge.Class() {
+			case Retryable, Throttled:
+				retryable = allGet || notExecuted(ge.Status)
+			}
+		}
+		if !retryable {
+			return nil, fail
+		}
+		if werr := retry.Wait(ctx, ra); werr != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: %w", werr, fail)
+		}
+		c.stats.retries.Add(1)
+		c.log.DebugContext(ctx, "graph: resending batch", "items", len(items),
+			"attempt", retry.Attempts(), "error", fail.Error())
+	}
+}
+
+// encodeBatch validates the items and builds the request body. It returns
+// the distinct scopes of the items and whether every item is a GET.
+func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, allGet bool, err error) {
+	if len(items) == 0 || len(items) > MaxBatchItems {
+		return nil, nil, false, fmt.Errorf("graph: batch of %d items: want 1..%d", len(items), MaxBatchItems)
+	}
+	req := batchRequest{Requests: make([]batchRequestItem, len(items))}
+	ids := make(map[string]bool, len(items))
+	seenScope := make(map[string]bool, 4)
+	allGet = true
+	for i := range items {
+		it := &items[i]
+		if it.ID == "" {
+			return nil, nil, false, fmt.Errorf("graph: batch item %d has no id", i)
+		}
+		key := strings.ToLower(it.ID)
+		if ids[key] {
+			return nil, nil, false, fmt.Errorf("graph: batch item id %q is not unique (ids compare case-insensitively)", it.ID)
+		}
+		for _, d := range it.DependsOn {
+			if !ids[strings.ToLower(d)] {
+				return nil, nil, false, fmt.Errorf("graph: batch item %q depends on %q, which is not an earlier item", it.ID, d)
+			}
+		}
+		ids[key] = true
+		method := it.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		if method != http.MethodGet {
+			allGet = false
+		}
+		rel, err := c.RelativeURL(it.URL)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("graph: batch item %q: %w", it.ID, err)
+		}
+		scope := it.Scope
+		if scope == "" {
+			scope = ScopeOf(rel)
+		}
+		if !seenScope[scope] {
+			seenScope[scope] = true
+			scopes = append(scopes, scope)
+		}
+		ri := batchRequestItem{ID: it.ID, Method: method, URL: rel, DependsOn: it.DependsOn}
+		if len(it.Header) > 0 || it.Body != nil {
+			ri.Headers = make(map[string]string, len(it.Header)+1)
+			for k, v := range it.Header {
+				if len(v) > 0 {
+					ri.Headers[k] = strings.Join(v, ", ")
+				}
+			}
+		}
+		if it.Body != nil {
+			b, err := encodeBody(it.Body)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("graph: batch item %q: encode body: %w", it.ID, err)
+			}
+			ri.Body = b
+			if it.Header.Get("Content-Type") == "" {
+				ri.Headers["Content-Type"] = "application/json"
+			}
+		}
+		req.Requests[i] = ri
+	}
+	body, err = json.Marshal(&req)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("graph: encode batch: %w", err)
+	}
+	return body, scopes, allGet, nil
+}
+
+// decodeBatch correlates the responses with the items by id.
+func (c *Client) decodeBatch(items []BatchItem, resp *Response) ([]BatchResult, error) {
+	var br batchResponse
+	if err := json.Unmarshal(resp.Body, &br); err != nil {
+		return nil, &Error{Status: resp.Status, Method: http.MethodPost, Path: "/$batch", NotGraph: true,
+			Message:         "invalid $batch response: " + err.Error(),
+			RequestID:       resp.Header.Get("request-id"),
+			ClientRequestID: resp.Header.Get("client-request-id")}
+	}
+	byID := make(map[string]*batchResponseItem, len(br.Responses))
+	for i := range br.Responses {
+		byID[strings.ToLower(br.Responses[i].ID)] = &br.Responses[i]
+	}
+	outerRID := resp.Header.Get("request-id")
+	outerCRID := resp.Header.Get("client-request-id")
+	now := time.Now()
+	results := make([]BatchResult, len(items))
+	for i := range items {
+		it := &items[i]
+		method := it.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		rel, _ := c.RelativeURL(it.URL) // validated by encodeBatch
+		res := BatchResult{ID: it.ID}
+		ri := byID[strings.ToLower(it.ID)]
+		if ri == nil {
+			res.Err = &Error{Method: method, Path: stripQuery(rel), Code: "MissingBatchResponse",
+				Message: "Graph returned no response for this $batch item", NotGraph: true,
+				RequestID: outerRID, ClientRequestID: outerCRID}
+			results[i] = res
+			continue
+		}
+		res.Status = ri.Status
+		res.Body = ri.Body
+		res.Header = make(http.Header, len(ri.Headers))
+		for k, v := range ri.Headers {
+			res.Header.Set(k, v)
+		}
+		switch ri.Status {
+		case http.StatusTooManyRequests:
+			c.stats.s429.Add(1)
+		case http.StatusServiceUnavailable:
+			c.stats.s503.Add(1)
+		}
+		if ri.Status >= 400 {
+			e := ParseError(ri.Status, res.Header, ri.Body, now)
+			e.Method, e.Path = method, stripQuery(rel)
+			if e.RequestID == "" {
+				e.RequestID = outerRID
+			}
+			if e.ClientRequestID == "" {
+				e.ClientRequestID = outerCRID
+			}
+			res.Err = e
+			res.RetryAfter = e.RetryAfter
+			if e.RetryAfter > 0 {
+				scope := it.Scope
+				if scope == "" {
+					scope = ScopeOf(rel)
+				}
+				c.pacer.Block(scope, now.Add(e.RetryAfter))
+			}
+		}
+		results[i] = res
+	}
+	return results, nil
+}
+
+// Decode unmarshals a successful item's body into out.
+func (r *BatchResult) Decode(out any) error {
+	if r.Err != nil {
+		return r.Err
+	}
+	if len(r.Body) == 0 {
+		return errors.New("graph: batch item " + r.ID + " has no body")
+	}
+	if err := json.Unmarshal(r.Body, out); err != nil {
+		return fmt.Errorf("graph: batch item %s: decode body: %w", r.ID, err)
+	}
+	return nil
+}
