@@ -10,9 +10,10 @@
 package entrasim
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
-	"net/http"
+	"sync"
 	"time"
 )
 
@@ -21,6 +22,10 @@ import (
 type App struct {
 	ClientID    string `json:"clientId"`
 	DisplayName string `json:"displayName,omitempty"`
+	// ServicePrincipalID is the object id of the app's service principal in
+	// the tenant (the tokens' oid and sub). Empty means one derived from the
+	// tenant and client ids, stable across restarts.
+	ServicePrincipalID string `json:"servicePrincipalId,omitempty"`
 	// Certificates are the public certificates registered on the app; a
 	// client assertion must be signed by one of their keys.
 	Certificates []*x509.Certificate `json:"-"`
@@ -52,6 +57,9 @@ type Config struct {
 	TokenLifetime time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SigningKey signs the access tokens; nil means a fresh 2048-bit key.
+	// Pass a persisted key so tokens stay valid across restarts.
+	SigningKey *rsa.PrivateKey
 }
 
 // Claims are what Graph learns from a verified access token.
@@ -60,6 +68,8 @@ type Claims struct {
 	AppID     string
 	Roles     []string
 	ExpiresAt time.Time
+	// ObjectID is the service principal's object id (oid).
+	ObjectID string
 }
 
 // ErrInvalidToken is wrapped by every VerifyAccessToken failure; the
@@ -70,45 +80,19 @@ var ErrInvalidToken = errors.New("invalid access token")
 type Faults struct {
 	// Outage makes every token request fail with 503 (temporarily_unavailable).
 	Outage bool
+	// Throttle makes every token request fail with 429 AADSTS90055 and a
+	// Retry-After of ThrottleRetryAfter (default 5s).
+	Throttle           bool
+	ThrottleRetryAfter time.Duration
 }
 
 // Server is the Entra emulator. It is safe for concurrent use.
 type Server struct {
 	cfg Config
-}
+	key *signingKey
 
-// New returns a Server with no tenants.
-func New(cfg Config) *Server { return &Server{cfg: cfg} }
-
-// PutTenant adds a tenant or replaces the tenant with the same ID.
-func (s *Server) PutTenant(t Tenant) { panic("entrasim: not implemented") }
-
-// SetRoles replaces an app's granted roles (nil revokes consent).
-func (s *Server) SetRoles(tenantID, clientID string, roles []string) error {
-	return errors.New("entrasim: not implemented")
-}
-
-// SetFaults replaces the injected faults.
-func (s *Server) SetFaults(f Faults) {}
-
-// Handles reports whether the request's path belongs to the token service
-// (/{tenant}/v2.0/.well-known/openid-configuration,
-// /{tenant}/oauth2/v2.0/token, /common/discovery/instance).
-func (s *Server) Handles(r *http.Request) bool { return false }
-
-// ServeHTTP serves the token service endpoints.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
-}
-
-// IssueAccessToken mints an access token for an app without a client
-// assertion, for tests and the control API.
-func (s *Server) IssueAccessToken(tenantID, clientID string) (string, error) {
-	return "", errors.New("entrasim: not implemented")
-}
-
-// VerifyAccessToken checks an access token's signature, audience and
-// lifetime and returns its claims.
-func (s *Server) VerifyAccessToken(raw string) (*Claims, error) {
-	return nil, ErrInvalidToken
+	mu      sync.RWMutex
+	tenants map[string]*Tenant // by lower-case tenant id
+	byName  map[string]string  // lower-case verified domain -> tenant id key
+	faults  Faults
 }
