@@ -1,0 +1,167 @@
+package service
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// Heavy throttling: a run is reported as throttled heavily (event 203) when
+// it gave up because of throttling, waited at least heavyThrottleWait on
+// Retry-After in total, or got at least heavyThrottleCount 429/503 answers
+// making up at least a tenth of its requests.
+const (
+	heavyThrottleCount = 20
+	heavyThrottleWait  = 10 * time.Minute
+)
+
+func throttledHeavily(res Result) bool {
+	n := res.Counts.Throttled429 + res.Counts.Throttled503
+	return (res.Failure != nil && res.Failure.Class == FailThrottled) ||
+		res.ThrottleWait >= heavyThrottleWait ||
+		(n >= heavyThrottleCount && n*10 >= res.Counts.GraphRequests)
+}
+
+// runEvents chooses the events for a finished run: exactly one of 200, 201
+// or 202, plus one per condition that occurred. The caller emits them
+// through a Scope, so a condition is never reported twice for one run.
+func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next time.Time) []events.Event {
+	run := strconv.FormatInt(t.id, 10)
+	ev := func(id events.ID, detail string, fields ...events.Field) events.Event {
+		return events.Event{ID: id, Tenant: tenant, RunID: run, Detail: detail, Fields: fields}
+	}
+	c := res.Counts
+	counts := []events.Field{
+		events.F("trigger", string(t.trigger)),
+		events.F("duration", ran.Round(time.Second).String()),
+		events.FInt("mailboxes", int64(c.MailboxesSynced)),
+		events.FInt("skipped", int64(c.MailboxesSkipped)),
+		events.FInt("created", int64(c.Created)),
+		events.FInt("updated", int64(c.Updated)),
+		events.FInt("deleted", int64(c.Deleted)),
+		events.FInt("unchanged", int64(c.Unchanged)),
+	}
+	var out []events.Event
+	switch res.Status {
+	case store.RunOK:
+		out = append(out, ev(events.RunSucceeded, "", counts...))
+	case store.RunPartial:
+		fields := append([]events.Field{events.FInt("failed", int64(c.MailboxesFailed))}, counts...)
+		detail := ""
+		for _, m := range res.Mailboxes {
+			if m.Status == store.MailboxFailed || m.Status == store.MailboxForeignFolder {
+				detail = strings.TrimSpace(m.UPN + " " + m.ErrorCode + " " + m.ErrorMessage)
+				break
+			}
+		}
+		out = append(out, ev(events.RunPartial, detail, fields...))
+	case store.RunFailed:
+		f := res.Failure
+		out = append(out, ev(events.RunFailed, f.Message,
+			events.F("class", string(f.Class)),
+			events.F("trigger", string(t.trigger)),
+			events.F("next_attempt", next.UTC().Format(time.RFC3339))))
+		switch f.Class {
+		case FailAuth:
+			detail := f.Message
+			if f.AADSTS != "" && !strings.Contains(detail, "AADSTS"+f.AADSTS) {
+				detail = "AADSTS" + f.AADSTS + ": " + detail
+			}
+			out = append(out, ev(events.AuthFailed, detail, events.F("aadsts", f.AADSTS)))
+		case FailConsent:
+			out = append(out, ev(events.ConsentMissing, f.Message, events.F("missing", strings.Join(f.MissingRoles, ","))))
+		case FailCertNotFound:
+			out = append(out, ev(events.CertNotFound, f.Message))
+		case FailCertUnreadable:
+			out = append(out, ev(events.CertKeyUnreadable, f.Message))
+		}
+	}
+	if throttledHeavily(res) {
+		out = append(out, ev(events.RunThrottled, "",
+			events.FInt("throttled", int64(c.Throttled429+c.Throttled503)),
+			events.FInt("requests", int64(c.GraphRequests)),
+			events.F("waited", res.ThrottleWait.Round(time.Second).String())))
+	}
+	if c.HeldBack > 0 {
+		n := 0
+		for _, m := range res.Mailboxes {
+			if m.Counts.HeldBack > 0 {
+				n++
+			}
+		}
+		out = append(out, ev(events.MassDeleteHeld, "", events.FInt("held", int64(c.HeldBack)), events.FInt("mailboxes", int64(n))))
+	}
+	return out
+}
+
+// certGate decides which certificate expiry event is due: the most severe
+// threshold reached, at most once a day per tenant and threshold (a newly
+// reached, more severe threshold is reported at once).
+type certGate struct {
+	mu   sync.Mutex
+	last map[certKey]time.Time
+}
+
+type certKey struct {
+	tenant string
+	id     events.ID
+}
+
+func newCertGate() *certGate { return &certGate{last: map[certKey]time.Time{}} }
+
+// certEventFor returns the expiry event ID for a certificate expiring at
+// notAfter, seen at now.
+func certEventFor(notAfter, now time.Time) (events.ID, bool) {
+	left := notAfter.Sub(now)
+	day := 24 * time.Hour
+	switch {
+	case notAfter.IsZero():
+		return 0, false
+	case left <= 0:
+		return events.CertExpired, true
+	case left <= 7*day:
+		return events.CertExpires7, true
+	case left <= 14*day:
+		return events.CertExpires14, true
+	case left <= 30*day:
+		return events.CertExpires30, true
+	}
+	return 0, false
+}
+
+// due returns the event to emit now for the tenant's certificate, if any,
+// and records it as emitted.
+func (g *certGate) due(tenant string, c Certificate, now time.Time) (events.Event, bool) {
+	id, ok := certEventFor(c.NotAfter, now)
+	if !ok {
+		return events.Event{}, false
+	}
+	k := certKey{tenant, id}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if last, seen := g.last[k]; seen && now.Sub(last) < 24*time.Hour {
+		return events.Event{}, false
+	}
+	g.last[k] = now
+	days := int64(c.NotAfter.Sub(now) / (24 * time.Hour))
+	fields := []events.Field{events.F("not_after", c.NotAfter.UTC().Format(time.RFC3339)), events.FInt("days", days)}
+	if c.Thumbprint != "" {
+		fields = append([]events.Field{events.F("thumbprint", c.Thumbprint)}, fields...)
+	}
+	return events.Event{ID: id, Tenant: tenant, Fields: fields}, true
+}
+
+// seed records an expiry event found in the store's history, so that a
+// restart does not repeat today's warning.
+func (g *certGate) seed(tenant string, id events.ID, at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := certKey{tenant, id}
+	if at.After(g.last[k]) {
+		g.last[k] = at
+	}
+}
