@@ -102,6 +102,8 @@ type Faults struct {
 	Jitter  time.Duration `json:"jitter,omitempty"`
 	// TokenOutage makes the token endpoint answer 503.
 	TokenOutage bool `json:"tokenOutage,omitempty"`
+	// TokenThrottle makes the token endpoint answer 429 AADSTS90055.
+	TokenThrottle bool `json:"tokenThrottle,omitempty"`
 	// ShuffleBatch returns $batch responses in random order (Graph may
 	// reorder them), to catch clients that correlate by position.
 	ShuffleBatch bool `json:"shuffleBatch,omitempty"`

@@ -132,9 +132,7 @@ func newServer(opts Options) (*Server, error) {
 		TokenLifetime: opts.TokenLifetime,
 		Now:           now,
 	})
-	if opts.Faults.TokenOutage {
-		s.entra.SetFaults(entrasim.Faults{Outage: true})
-	}
+	s.entra.SetFaults(entrasimFaults(opts.Faults))
 	return s, nil
 }
 

@@ -1,0 +1,1032 @@
+package graphsim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Directory endpoints: users, users/delta, groups and their members, org
+// contacts.
+
+func encodeToken(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeToken(s string, v any) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 16<<10 {
+		return false
+	}
+	return json.Unmarshal(b, v) == nil
+}
+
+func (g *greq) advanced() bool {
+	return strings.EqualFold(g.hdr.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(g.q.Get("$count"), "true")
+}
+
+// pageSize parses $top for directory collections (default 100, 1-999).
+func (g *greq) dirPageSize() (int, *gresp) {
+	v, ok := g.q["$top"]
+	if !ok {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < 1 || n > 999 {
+		r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and 999 inclusive.", v[0]))
+		return 0, &r
+	}
+	return n, nil
+}
+
+// selectList parses $select against known property names.
+func (g *greq) selectList(known func(string) bool, typeName string) ([]string, *gresp) {
+	v := g.q.Get("$select")
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !known(p) {
+			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", p, typeName))
+			return nil, &r
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func isUserProp(p string) bool { _, ok := userPropIndex[p]; return ok }
+
+// userFilterRules lists filterable user properties and their operators
+// without advanced query parameters (aad-advanced-queries).
+var userFilterRules = map[string]string{
+	"accountEnabled": "eq in", "userType": "eq in", "id": "eq in",
+	"mail": "eq ge le in startswith", "userPrincipalName": "eq ge le in startswith",
+	"displayName": "eq ge le in startswith", "givenName": "eq ge le in startswith", "surname": "eq ge le in startswith",
+	"jobTitle": "eq ge le in startswith", "department": "eq ge le in startswith", "companyName": "eq ge le in startswith",
+	"employeeId": "eq ge le in startswith", "mailNickname": "eq ge le in startswith", "city": "eq ge le in startswith",
+	"country": "eq ge le in startswith", "officeLocation": "eq ge le in startswith", "state": "eq ge le in startswith",
+	"usageLocation": "eq ge le in startswith", "preferredLanguage": "eq ge le in startswith", "postalCode": "eq ge le in startswith",
+	"streetAddress": "eq ge le in startswith", "mobilePhone": "eq ge le in startswith", "faxNumber": "eq ge le in startswith",
+	"createdDateTime": "eq ge le in",
+	"proxyAddresses":  "any", "otherMails": "any", "businessPhones": "any",
+}
+
+// checkDirFilter validates a directory $filter against rules; advanced
+// enables ne, not, endswith and null comparisons.
+func (g *greq) checkDirFilter(f *fnode, rules map[string]string, resource, typeName string, advanced bool) *gresp {
+	unsupported := func(prop string) *gresp {
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", prop, resource))
+		return &r
+	}
+	unknown := func(prop string) *gresp {
+		r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", prop, typeName))
+		return &r
+	}
+	var check func(n *fnode, lambdaVar string) *gresp
+	propOf := func(n *fnode, lambdaVar string) (string, bool) {
+		if n.kind != nPath {
+			return "", false
+		}
+		if lambdaVar != "" && len(n.path) == 1 && n.path[0] == lambdaVar {
+			return lambdaVar, true
+		}
+		if len(n.path) != 1 {
+			return strings.Join(n.path, "/"), false
+		}
+		return n.path[0], true
+	}
+	allowed := func(prop, op, lambdaVar string) bool {
+		if prop == lambdaVar {
+			return op == "eq" || op == "startswith" || (advanced && (op == "ne" || op == "endswith"))
+		}
+		r, ok := rules[prop]
+		if !ok || r == "any" {
+			return false
+		}
+		if slices.Contains(strings.Fields(r), op) {
+			return true
+		}
+		return advanced && (op == "ne" || op == "endswith" || op == "in" || op == "eq")
+	}
+	check = func(n *fnode, lv string) *gresp {
+		switch n.kind {
+		case nAnd, nOr:
+			if e := check(n.args[0], lv); e != nil {
+				return e
+			}
+			return check(n.args[1], lv)
+		case nNot:
+			if !advanced {
+				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+				return &r
+			}
+			return check(n.args[0], lv)
+		case nCmp, nIn:
+			prop, ok := propOf(n.args[0], lv)
+			if !ok {
+				if n.args[0].kind == nPath {
+					return unknown(prop)
+				}
+				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+				return &r
+			}
+			if _, known := rules[prop]; !known && prop != lv {
+				return unknown(prop)
+			}
+			for _, a := range n.args[1:] {
+				if a.kind != nLit {
+					r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+					return &r
+				}
+				if a.lk == lNull && !advanced {
+					return unsupported(prop)
+				}
+			}
+			op := n.op
+			if n.kind == nIn {
+				op = "in"
+			}
+			if !allowed(prop, op, lv) {
+				return unsupported(prop)
+			}
+			return nil
+		case nFunc:
+			if n.op == "endswith" && !advanced {
+				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
+				return &r
+			}
+			if n.op != "startswith" && n.op != "endswith" || len(n.args) != 2 || n.args[1].kind != nLit || n.args[1].lk != lString {
+				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported Query. The function '%s' is not supported.", n.op))
+				return &r
+			}
+			prop, ok := propOf(n.args[0], lv)
+			if !ok {
+				return unknown(prop)
+			}
+			if _, known := rules[prop]; !known && prop != lv {
+				return unknown(prop)
+			}
+			if !allowed(prop, n.op, lv) {
+				return unsupported(prop)
+			}
+			return nil
+		case nLambda:
+			if len(n.path) != 1 || rules[n.path[0]] != "any" || n.op != "any" {
+				return unsupported(strings.Join(n.path, "/"))
+			}
+			return check(n.args[0], n.v)
+		}
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+		return &r
+	}
+	return check(f, "")
+}
+
+// parseDirFilter parses and validates $filter if present.
+func (g *greq) parseDirFilter(rules map[string]string, resource, typeName string) (*fnode, *gresp) {
+	src, ok := g.q["$filter"]
+	if !ok {
+		return nil, nil
+	}
+	f, err := parseFilter(src[0])
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	if e := g.checkDirFilter(f, rules, resource, typeName, g.advanced()); e != nil {
+		return nil, e
+	}
+	return f, nil
+}
+
+// renderUser renders the selected (or default) properties.
+func renderUser(u *User, sel []string, typed bool) obj {
+	if sel == nil {
+		sel = userDefaultSelect
+	}
+	o := make(obj, 0, len(sel)+2)
+	if typed {
+		o = append(o, kv{"@odata.type", "#microsoft.graph.user"})
+	}
+	hasID := false
+	for _, p := range sel {
+		if p == "id" {
+			hasID = true
+		}
+		o = append(o, kv{p, userProps[userPropIndex[p]].get(u)})
+	}
+	if !hasID {
+		o = append(o, kv{"id", u.ID})
+	}
+	return o
+}
+
+func (g *greq) base() string {
+	return "https://" + g.hdr.Get("X-Graphsim-Host") + "/v1.0"
+}
+
+// contextURL builds @odata.context.
+func (s *Server) contextURL(frag string) string { return s.url + "/v1.0/$metadata#" + frag }
+
+func selSuffix(sel []string) string {
+	if len(sel) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(sel, ",") + ")"
+}
+
+// nextLinkWith rebuilds the request URL with a new $skiptoken.
+func (s *Server) nextLinkWith(g *greq, name, tok string) string {
+	q := url.Values{}
+	for k, v := range g.q {
+		if k == "$skiptoken" || k == "$skip" {
+			continue
+		}
+		q[k] = v
+	}
+	q.Set(name, tok)
+	return s.url + "/v1.0" + g.rawPath + "?" + odataQuery(q)
+}
+
+// odataQuery encodes a query keeping '$', ',' and '\” readable as Graph does.
+func odataQuery(q url.Values) string {
+	enc := q.Encode()
+	r := strings.NewReplacer("%24", "$", "%2C", ",", "%27", "'", "%28", "(", "%29", ")", "%3A", ":", "%2F", "/")
+	return r.Replace(enc)
+}
+
+type listToken struct {
+	After string `json:"a,omitempty"`
+	Off   int    `json:"o,omitempty"`
+}
+
+func (s *Server) listUsers(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isUserProp, "microsoft.graph.user")
+	if e != nil {
+		return *e
+	}
+	top, e := g.dirPageSize()
+	if e != nil {
+		return *e
+	}
+	if _, ok := g.q["$search"]; ok && !strings.EqualFold(g.hdr.Get("ConsistencyLevel"), "eventual") {
+		return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
+	}
+	if _, ok := g.q["$skip"]; ok {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "'$skip' is not supported by the service.")
+	}
+	f, e := g.parseDirFilter(userFilterRules, "User", "microsoft.graph.user")
+	if e != nil {
+		return *e
+	}
+	if _, ok := g.q["$orderby"]; ok && f != nil && !g.advanced() {
+		return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Sorting not supported for current query.")
+	}
+	var tok listToken
+	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+	}
+	search := strings.Trim(g.q.Get("$search"), "\"")
+	t := g.t
+	t.mu.RLock()
+	var page []obj
+	count := 0
+	more := false
+	for _, id := range t.userOrder() {
+		u := &t.users[id].u
+		if f != nil && !evalFilter(f, userObject{u}) {
+			continue
+		}
+		if search != "" && !matchSearch(search, userObject{u}) {
+			continue
+		}
+		count++
+		if id <= tok.After {
+			continue
+		}
+		if len(page) < top {
+			page = append(page, renderUser(u, sel, false))
+			continue
+		}
+		more = true
+		if !g.advanced() {
+			break
+		}
+	}
+	t.mu.RUnlock()
+	next := ""
+	if more {
+		next = t.lastID(page)
+	}
+	out := obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}}
+	if g.advanced() && tok.After == "" {
+		out = append(out, kv{"@odata.count", count})
+	}
+	if next != "" {
+		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+	}
+	if page == nil {
+		page = []obj{}
+	}
+	out = append(out, kv{"value", page})
+	return okJSON(http.StatusOK, out)
+}
+
+func (t *tenantState) lastID(page []obj) string { return page[len(page)-1].id() }
+
+func matchSearch(search string, o fobject) bool {
+	prop, val, ok := strings.Cut(search, ":")
+	if !ok {
+		prop, val = "displayName", search
+	}
+	v, _ := o.prop(prop)
+	s, _ := v.(string)
+	return strings.Contains(strings.ToLower(s), strings.ToLower(val))
+}
+
+func (s *Server) getUser(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isUserProp, "microsoft.graph.user")
+	if e != nil {
+		return *e
+	}
+	t := g.t
+	t.mu.RLock()
+	o := t.resolveUserLocked(rt.ids[0])
+	var body obj
+	if o != nil {
+		body = append(obj{{"@odata.context", s.contextURL("users" + selSuffix(sel) + "/$entity")}}, renderUser(&o.u, sel, false)...)
+	}
+	t.mu.RUnlock()
+	if o == nil {
+		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
+	}
+	return okJSON(http.StatusOK, body)
+}
+
+// deltaToken is the state a users/delta link carries.
+type deltaToken struct {
+	Epoch uint64   `json:"e"`
+	Base  uint64   `json:"b"`           // changes after this sequence
+	High  uint64   `json:"h,omitempty"` // up to this sequence (nextLinks)
+	After string   `json:"a,omitempty"` // last id served (nextLinks)
+	Sel   []string `json:"s,omitempty"`
+	IDs   []string `json:"i,omitempty"`
+	Next  bool     `json:"n,omitempty"`
+}
+
+func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
+	for _, bad := range []string{"$top", "$expand", "$orderby", "$search", "$count"} {
+		if _, ok := g.q[bad]; ok {
+			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("The query parameter '%s' is not supported with change tracking over the 'Users' resource.", bad))
+		}
+	}
+	t := g.t
+	var tok deltaToken
+	fresh := true
+	_, hasSkip := g.q["$skiptoken"]
+	_, hasDelta := g.q["$deltatoken"]
+	if hasSkip && hasDelta {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "Only one of $skiptoken and $deltatoken may be given.")
+	}
+	raw := g.q.Get("$skiptoken")
+	if hasDelta {
+		raw = g.q.Get("$deltatoken")
+	}
+	t.mu.RLock()
+	epoch, seq := t.epoch, t.seq
+	t.mu.RUnlock()
+	gone := func(sel []string, ids []string) gresp {
+		q := url.Values{}
+		if len(sel) > 0 {
+			q.Set("$select", strings.Join(sel, ","))
+		}
+		if len(ids) > 0 {
+			var parts []string
+			for _, id := range ids {
+				parts = append(parts, "id eq '"+id+"'")
+			}
+			q.Set("$filter", strings.Join(parts, " or "))
+		}
+		q.Set("$deltatoken", "")
+		resp := g.graphErr(http.StatusGone, "resyncRequired", "Resync required. Replace any local cached copies of the objects with a full sync using the Location header.")
+		resp.hdr.Set("Location", s.url+"/v1.0/users/delta?"+odataQuery(q))
+		return resp
+	}
+	switch {
+	case hasDelta && strings.EqualFold(raw, "latest"):
+		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
+		if e != nil {
+			return *e
+		}
+		ids, e := g.deltaIDFilter()
+		if e != nil {
+			return *e
+		}
+		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids})
+		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
+	case raw != "":
+		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) {
+			return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
+		}
+		for _, p := range tok.Sel {
+			if !isUserProp(p) {
+				return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
+			}
+		}
+		if tok.Epoch != epoch {
+			return gone(tok.Sel, tok.IDs)
+		}
+		fresh = false
+	default:
+		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
+		if e != nil {
+			return *e
+		}
+		ids, e := g.deltaIDFilter()
+		if e != nil {
+			return *e
+		}
+		tok = deltaToken{Epoch: epoch, Sel: sel, IDs: ids}
+	}
+	if !tok.Next {
+		tok.High = seq
+		tok.After = ""
+		tok.Next = true
+	}
+	minimal := tok.Base > 0 && preferMinimal(g.hdr)
+	size := s.usersDeltaPageSize()
+
+	type entry struct {
+		id   string
+		u    *userObj
+		tomb *userTomb
+	}
+	t.mu.RLock()
+	var entries []entry
+	for _, id := range t.userOrder() {
+		if id <= tok.After {
+			continue
+		}
+		o := t.users[id]
+		if o.seq > tok.High || !tok.wantID(id) {
+			continue
+		}
+		if tok.Base > 0 && !tok.changedSince(o) {
+			continue
+		}
+		entries = append(entries, entry{id: id, u: o})
+	}
+	if tok.Base > 0 {
+		latest := map[string]*userTomb{}
+		for i := range t.tombs {
+			tb := &t.tombs[i]
+			if tb.seq > tok.Base && tb.seq <= tok.High && tb.id > tok.After && tok.wantID(tb.id) {
+				if o := t.users[tb.id]; o != nil && o.seq > tb.seq && o.seq <= tok.High {
+					continue // recreated or restored since: reported as live
+				}
+				latest[tb.id] = tb
+			}
+		}
+		for id, tb := range latest {
+			if slices.ContainsFunc(entries, func(e entry) bool { return e.id == id }) {
+				continue
+			}
+			entries = append(entries, entry{id: id, tomb: tb})
+		}
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	}
+	more := len(entries) > size
+	if more {
+		entries = entries[:size]
+	}
+	page := make([]obj, 0, len(entries))
+	for _, e := range entries {
+		if e.tomb != nil {
+			page = append(page, obj{{"id", e.id}, {"@removed", obj{{"reason", e.tomb.reason}}}})
+			continue
+		}
+		page = append(page, renderDeltaUser(e.u, tok.Sel, tok.Base, minimal))
+	}
+	t.mu.RUnlock()
+
+	ctxFrag := "users"
+	if fresh {
+		ctxFrag += selSuffix(tok.Sel)
+	}
+	out := obj{{"@odata.context", s.contextURL(ctxFrag)}}
+	if more {
+		nt := tok
+		nt.After = entries[len(entries)-1].id
+		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0/users/delta?$skiptoken=" + encodeToken(nt)})
+	} else {
+		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs}
+		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
+	}
+	out = append(out, kv{"value", page})
+	resp := okJSON(http.StatusOK, out)
+	if minimal {
+		resp.hdr.Set("Preference-Applied", "return=minimal")
+	}
+	return resp
+}
+
+func (s *Server) usersDeltaPageSize() int {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.deltaPS
+}
+
+func preferMinimal(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (tok *deltaToken) wantID(id string) bool {
+	return len(tok.IDs) == 0 || slices.Contains(tok.IDs, id)
+}
+
+// changedSince reports whether a tracked property changed after Base.
+func (tok *deltaToken) changedSince(o *userObj) bool {
+	if o.seq <= tok.Base {
+		return false
+	}
+	if len(tok.Sel) == 0 {
+		return true
+	}
+	for _, p := range tok.Sel {
+		if o.propSeq[p] > tok.Base {
+			return true
+		}
+	}
+	return false
+}
+
+func renderDeltaUser(o *userObj, sel []string, base uint64, minimal bool) obj {
+	if sel == nil {
+		sel = userDefaultSelect
+	}
+	out := make(obj, 0, len(sel)+1)
+	for _, p := range sel {
+		if p == "id" {
+			continue
+		}
+		v := userProps[userPropIndex[p]].get(&o.u)
+		if minimal {
+			if o.propSeq[p] <= base {
+				continue
+			}
+		} else if v == nil {
+			continue
+		} else if l, ok := v.([]string); ok && len(l) == 0 {
+			continue
+		}
+		out = append(out, kv{p, v})
+	}
+	return append(out, kv{"id", o.u.ID})
+}
+
+// deltaIDFilter parses users/delta's $filter: id eq '...' OR-ed, at most 50.
+func (g *greq) deltaIDFilter() ([]string, *gresp) {
+	src, ok := g.q["$filter"]
+	if !ok {
+		return nil, nil
+	}
+	f, err := parseFilter(src[0])
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	var ids []string
+	var walk func(n *fnode) bool
+	walk = func(n *fnode) bool {
+		switch n.kind {
+		case nOr:
+			return walk(n.args[0]) && walk(n.args[1])
+		case nCmp:
+			if n.op == "eq" && n.args[0].kind == nPath && len(n.args[0].path) == 1 && n.args[0].path[0] == "id" && n.args[1].kind == nLit && n.args[1].lk == lString {
+				ids = append(ids, strings.ToLower(n.args[1].s))
+				return true
+			}
+		}
+		return false
+	}
+	if !walk(f) {
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for change tracking over the 'Users' resource: only id eq '{id}' clauses joined with 'or' are supported.")
+		return nil, &r
+	}
+	if len(ids) > 50 {
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "The number of ids in the filter clause exceeds the maximum of 50.")
+		return nil, &r
+	}
+	return ids, nil
+}
+
+// groups
+
+var groupProps = []string{"id", "displayName", "description", "mail", "mailNickname", "mailEnabled", "securityEnabled", "groupTypes"}
+
+func groupValue(g *Group, p string) (any, bool) {
+	switch p {
+	case "id":
+		return g.ID, true
+	case "displayName":
+		return str(g.DisplayName), true
+	case "description":
+		return str(g.Description), true
+	case "mail":
+		return str(g.Mail), true
+	case "mailNickname":
+		return str(g.MailNickname), true
+	case "mailEnabled":
+		return g.MailEnabled, true
+	case "securityEnabled":
+		return g.SecurityEnabled, true
+	case "groupTypes":
+		return strs(g.GroupTypes), true
+	}
+	return nil, false
+}
+
+type groupObject struct{ g *Group }
+
+func (o groupObject) prop(name string) (any, bool) { return groupValue(o.g, name) }
+
+var groupFilterRules = map[string]string{
+	"id": "eq in", "displayName": "eq ge le in startswith", "mail": "eq ge le in startswith",
+	"mailNickname": "eq ge le in startswith", "mailEnabled": "eq", "securityEnabled": "eq in", "groupTypes": "any",
+}
+
+func renderGroup(gr *Group, sel []string, typed bool) obj {
+	o := obj{}
+	if typed {
+		o = append(o, kv{"@odata.type", "#microsoft.graph.group"})
+	}
+	if sel == nil {
+		sel = groupProps
+	}
+	hasID := false
+	for _, p := range sel {
+		v, ok := groupValue(gr, p)
+		if !ok {
+			continue
+		}
+		if p == "id" {
+			hasID = true
+		}
+		o = append(o, kv{p, v})
+	}
+	if !hasID {
+		o = append(o, kv{"id", gr.ID})
+	}
+	return o
+}
+
+func isGroupProp(p string) bool { return slices.Contains(groupProps, p) }
+
+func (s *Server) listGroups(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isGroupProp, "microsoft.graph.group")
+	if e != nil {
+		return *e
+	}
+	top, e := g.dirPageSize()
+	if e != nil {
+		return *e
+	}
+	f, e := g.parseDirFilter(groupFilterRules, "Group", "microsoft.graph.group")
+	if e != nil {
+		return *e
+	}
+	var tok listToken
+	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+	}
+	t := g.t
+	t.mu.RLock()
+	ids := make([]string, 0, len(t.groups))
+	for id := range t.groups {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var page []obj
+	next := ""
+	for _, id := range ids {
+		gr := t.groups[id]
+		if id <= tok.After || f != nil && !evalFilter(f, groupObject{gr}) {
+			continue
+		}
+		if len(page) == top {
+			next = page[len(page)-1].id()
+			break
+		}
+		page = append(page, renderGroup(gr, sel, false))
+	}
+	t.mu.RUnlock()
+	out := obj{{"@odata.context", s.contextURL("groups" + selSuffix(sel))}}
+	if next != "" {
+		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+	}
+	if page == nil {
+		page = []obj{}
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+func (o obj) id() string {
+	for _, m := range o {
+		if m.k == "id" {
+			s, _ := m.v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+func (s *Server) getGroup(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isGroupProp, "microsoft.graph.group")
+	if e != nil {
+		return *e
+	}
+	t := g.t
+	t.mu.RLock()
+	gr := t.groups[strings.ToLower(rt.ids[0])]
+	var body obj
+	if gr != nil {
+		body = append(obj{{"@odata.context", s.contextURL("groups" + selSuffix(sel) + "/$entity")}}, renderGroup(gr, sel, false)...)
+	}
+	t.mu.RUnlock()
+	if gr == nil {
+		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
+	}
+	return okJSON(http.StatusOK, body)
+}
+
+func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
+	gid, kind, cast := strings.ToLower(rt.ids[0]), rt.ids[1], rt.ids[2]
+	adv := g.advanced()
+	if cast != "" && !adv {
+		return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "The requested OData cast is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
+	}
+	top, e := g.dirPageSize()
+	if e != nil {
+		return *e
+	}
+	sel, e := g.selectList(func(p string) bool { return isUserProp(p) || isGroupProp(p) || isOrgContactProp(p) }, "microsoft.graph.directoryObject")
+	if e != nil {
+		return *e
+	}
+	var f *fnode
+	if src, ok := g.q["$filter"]; ok {
+		if !adv {
+			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Filter on members is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
+		}
+		var err error
+		if f, err = parseFilter(src[0]); err != nil {
+			return g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		}
+		if e := g.checkDirFilter(f, userFilterRules, "User", "microsoft.graph.user", true); e != nil {
+			return *e
+		}
+	}
+	var tok listToken
+	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+	}
+	t := g.t
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	gr := t.groups[gid]
+	if gr == nil {
+		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
+	}
+	var ids []string
+	if kind == "transitivemembers" {
+		seen := map[string]bool{gid: true}
+		queue := slices.Clone(gr.Members)
+		for len(queue) > 0 {
+			id := strings.ToLower(queue[0])
+			queue = queue[1:]
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			ids = append(ids, id)
+			if sub := t.groups[id]; sub != nil {
+				queue = append(queue, sub.Members...)
+			}
+		}
+	} else {
+		for _, m := range gr.Members {
+			ids = append(ids, strings.ToLower(m))
+		}
+	}
+	var all []obj
+	for _, id := range ids {
+		var o obj
+		switch {
+		case t.users[id] != nil:
+			if cast != "" && cast != "microsoft.graph.user" {
+				continue
+			}
+			u := &t.users[id].u
+			if f != nil && !evalFilter(f, userObject{u}) {
+				continue
+			}
+			o = renderUser(u, filterSel(sel, isUserProp), cast == "")
+		case t.groups[id] != nil:
+			if cast != "" && cast != "microsoft.graph.group" || f != nil {
+				continue
+			}
+			o = renderGroup(t.groups[id], filterSel(sel, isGroupProp), cast == "")
+		case t.orgContacts[id] != nil:
+			if cast != "" && cast != "microsoft.graph.orgcontact" || f != nil {
+				continue
+			}
+			o = renderOrgContact(t.orgContacts[id], filterSel(sel, isOrgContactProp), cast == "")
+		default:
+			continue
+		}
+		all = append(all, o)
+	}
+	ctx := "directoryObjects"
+	switch cast {
+	case "microsoft.graph.user":
+		ctx = "users"
+	case "microsoft.graph.group":
+		ctx = "groups"
+	case "microsoft.graph.orgcontact":
+		ctx = "contacts"
+	}
+	out := obj{{"@odata.context", s.contextURL(ctx + selSuffix(sel))}}
+	if adv && tok.Off == 0 {
+		out = append(out, kv{"@odata.count", len(all)})
+	}
+	start := min(tok.Off, len(all))
+	end := min(start+top, len(all))
+	if end < len(all) {
+		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end}))})
+	}
+	page := all[start:end]
+	if page == nil {
+		page = []obj{}
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+func filterSel(sel []string, ok func(string) bool) []string {
+	if sel == nil {
+		return nil
+	}
+	out := []string{}
+	for _, p := range sel {
+		if ok(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// org contacts
+
+var orgContactProps = []string{"id", "companyName", "department", "displayName", "givenName", "jobTitle", "mail", "mailNickname", "surname", "addresses", "phones"}
+
+func isOrgContactProp(p string) bool { return slices.Contains(orgContactProps, p) }
+
+func orgContactValue(c *OrgContact, p string) any {
+	switch p {
+	case "id":
+		return c.ID
+	case "companyName":
+		return str(c.CompanyName)
+	case "department":
+		return str(c.Department)
+	case "displayName":
+		return str(c.DisplayName)
+	case "givenName":
+		return str(c.GivenName)
+	case "jobTitle":
+		return str(c.JobTitle)
+	case "mail":
+		return str(c.Mail)
+	case "mailNickname":
+		return str(c.MailNickname)
+	case "surname":
+		return str(c.Surname)
+	case "addresses":
+		if c.Addresses == nil {
+			return []any{}
+		}
+		return c.Addresses
+	case "phones":
+		if c.Phones == nil {
+			return []any{}
+		}
+		return c.Phones
+	}
+	return nil
+}
+
+func renderOrgContact(c *OrgContact, sel []string, typed bool) obj {
+	o := obj{}
+	if typed {
+		o = append(o, kv{"@odata.type", "#microsoft.graph.orgContact"})
+	}
+	if sel == nil {
+		sel = orgContactProps
+	}
+	hasID := false
+	for _, p := range sel {
+		if p == "id" {
+			hasID = true
+		}
+		o = append(o, kv{p, orgContactValue(c, p)})
+	}
+	if !hasID {
+		o = append(o, kv{"id", c.ID})
+	}
+	return o
+}
+
+func (s *Server) listOrgContacts(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isOrgContactProp, "microsoft.graph.orgContact")
+	if e != nil {
+		return *e
+	}
+	top, e := g.dirPageSize()
+	if e != nil {
+		return *e
+	}
+	if _, ok := g.q["$filter"]; ok {
+		return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+	}
+	var tok listToken
+	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
+		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+	}
+	t := g.t
+	t.mu.RLock()
+	ids := make([]string, 0, len(t.orgContacts))
+	for id := range t.orgContacts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var page []obj
+	next := ""
+	for _, id := range ids {
+		if id <= tok.After {
+			continue
+		}
+		if len(page) == top {
+			next = page[len(page)-1].id()
+			break
+		}
+		page = append(page, renderOrgContact(t.orgContacts[id], sel, false))
+	}
+	t.mu.RUnlock()
+	out := obj{{"@odata.context", s.contextURL("contacts" + selSuffix(sel))}}
+	if next != "" {
+		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+	}
+	if page == nil {
+		page = []obj{}
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+func (s *Server) getOrgContact(g *greq, rt *route, _ *mailbox) gresp {
+	sel, e := g.selectList(isOrgContactProp, "microsoft.graph.orgContact")
+	if e != nil {
+		return *e
+	}
+	t := g.t
+	t.mu.RLock()
+	c := t.orgContacts[strings.ToLower(rt.ids[0])]
+	var body obj
+	if c != nil {
+		body = append(obj{{"@odata.context", s.contextURL("contacts" + selSuffix(sel) + "/$entity")}}, renderOrgContact(c, sel, false)...)
+	}
+	t.mu.RUnlock()
+	if c == nil {
+		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
+	}
+	return okJSON(http.StatusOK, body)
+}

@@ -1,0 +1,413 @@
+package graphsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
+)
+
+// greq is one Graph request: a top-level HTTP request or a $batch item.
+type greq struct {
+	ctx         context.Context
+	method      string
+	rawPath     string   // path after /v1.0, escaped as received
+	segs        []string // unescaped path segments after /v1.0
+	rawQuery    string
+	q           url.Values
+	hdr         http.Header
+	body        []byte
+	claims      *entrasim.Claims
+	t           *tenantState
+	app         string // lower-case client id
+	reqID       string
+	clientReqID string
+	now         time.Time
+	inBatch     bool
+}
+
+// gresp is a Graph response before it is written (or embedded in a batch).
+type gresp struct {
+	status int
+	hdr    http.Header
+	body   []byte
+}
+
+const (
+	odataJSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+	maxBody   = 4 << 20
+)
+
+// graphErr builds Graph's error envelope.
+func (g *greq) graphErr(status int, code, msg string) gresp {
+	return errorResp(status, code, msg, g.now, g.reqID, g.clientReqID)
+}
+
+func errorResp(status int, code, msg string, now time.Time, reqID, clientReqID string) gresp {
+	body := obj{{"error", obj{
+		{"code", code},
+		{"message", msg},
+		{"innerError", obj{
+			{"date", now.UTC().Format("2006-01-02T15:04:05")},
+			{"request-id", reqID},
+			{"client-request-id", clientReqID},
+		}},
+	}}}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache")
+	return gresp{status: status, hdr: h, body: mustJSON(body)}
+}
+
+// ok builds a JSON success response.
+func okJSON(status int, v any) gresp {
+	h := http.Header{}
+	h.Set("Content-Type", odataJSON)
+	h.Set("OData-Version", "4.0")
+	h.Set("Cache-Control", "no-cache")
+	return gresp{status: status, hdr: h, body: mustJSON(v)}
+}
+
+func noContent() gresp {
+	h := http.Header{}
+	h.Set("Cache-Control", "no-cache")
+	return gresp{status: http.StatusNoContent, hdr: h}
+}
+
+// writeGraphError writes a Graph error outside the item pipeline.
+func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, status int, code, msg string, h http.Header) {
+	reqID := NewGUID()
+	crid := r.Header.Get("client-request-id")
+	if crid == "" {
+		crid = reqID
+	}
+	resp := errorResp(status, code, msg, now, reqID, crid)
+	for k, v := range h {
+		resp.hdr[k] = v
+	}
+	writeResp(w, resp, reqID, crid)
+}
+
+func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) {
+	h := w.Header()
+	for k, v := range resp.hdr {
+		h[k] = v
+	}
+	h.Set("request-id", reqID)
+	h.Set("client-request-id", crid)
+	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"GRAPHSIM0001"}}`)
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	if resp.body != nil {
+		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	}
+	w.WriteHeader(resp.status)
+	if resp.body != nil {
+		_, _ = w.Write(resp.body)
+	}
+}
+
+// serveGraph serves /v1.0/...: authentication, then $batch or one item.
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
+	now := s.now()
+	reqID := NewGUID()
+	crid := r.Header.Get("client-request-id")
+	if crid == "" {
+		crid = reqID
+	}
+	s.ctr.add(func(c *Counters) { c.Requests++ })
+	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		resp := g.graphErr(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
+		s.ctr.served("? "+r.URL.Path, "", r.Method, resp.status)
+		writeResp(w, resp, reqID, crid)
+		return
+	}
+	if len(body) > maxBody {
+		resp := g.graphErr(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request size exceeds the maximum limit.")
+		s.ctr.served("? "+r.URL.Path, "", r.Method, resp.status)
+		writeResp(w, resp, reqID, crid)
+		return
+	}
+	g.body = body
+	g.rawPath = strings.TrimPrefix(r.URL.EscapedPath(), "/v1.0")
+	g.rawQuery = r.URL.RawQuery
+	if resp, ok := s.authenticate(g); !ok {
+		s.ctr.served(r.Method+" "+routeTemplateOf(g.rawPath), "", r.Method, resp.status)
+		writeResp(w, resp, reqID, crid)
+		return
+	}
+	var resp gresp
+	if strings.EqualFold(strings.Trim(g.rawPath, "/"), "$batch") {
+		resp = s.serveBatch(g)
+	} else {
+		resp = s.serveItem(g, false)
+	}
+	s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
+	writeResp(w, resp, reqID, crid)
+}
+
+// authenticate verifies the bearer token and finds the tenant.
+func (s *Server) authenticate(g *greq) (gresp, bool) {
+	fail := func(msg string) (gresp, bool) {
+		resp := g.graphErr(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
+		resp.hdr.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+		return resp, false
+	}
+	auth := g.hdr.Get("Authorization")
+	if auth == "" {
+		return fail("Access token is empty.")
+	}
+	scheme, tok, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return fail("Access token is empty.")
+	}
+	claims, err := s.entra.VerifyAccessToken(strings.TrimSpace(tok))
+	if err != nil || claims == nil {
+		msg := "Access token validation failure. Invalid audience."
+		if err != nil {
+			msg = strings.TrimSuffix(err.Error(), ": "+entrasim.ErrInvalidToken.Error())
+			if errors.Is(err, entrasim.ErrInvalidToken) && msg == entrasim.ErrInvalidToken.Error() {
+				msg = "CompactToken parsing failed with error code: 80049217"
+			}
+		}
+		return fail(msg)
+	}
+	t, terr := s.tenant(claims.TenantID)
+	if terr != nil {
+		return fail("Access token validation failure. Invalid tenant.")
+	}
+	g.claims, g.t, g.app = claims, t, strings.ToLower(claims.AppID)
+	return gresp{}, true
+}
+
+func (g *greq) hasRole(roles ...string) bool {
+	for _, r := range g.claims.Roles {
+		if slices.ContainsFunc(roles, func(x string) bool { return strings.EqualFold(x, r) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// permission classes of routes.
+type perm int
+
+const (
+	permNone perm = iota
+	permUsers
+	permGroups
+	permOrgContacts
+	permMailbox
+)
+
+func (p perm) roles(write bool) []string {
+	switch p {
+	case permUsers:
+		return []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	case permGroups:
+		return []string{"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	case permOrgContacts:
+		return []string{"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	case permMailbox:
+		if write {
+			return []string{"Contacts.ReadWrite"}
+		}
+		return []string{"Contacts.ReadWrite", "Contacts.Read"}
+	}
+	return nil
+}
+
+// route is a matched Graph route.
+type route struct {
+	template string // "GET /users/{id}/contacts"
+	perm     perm
+	user     string // user ref of a mailbox route
+	ids      []string
+	ru       int // directory resource units
+	h        func(s *Server, g *greq, rt *route, mb *mailbox) gresp
+}
+
+// serveItem runs one request through routing, Retry-After accounting,
+// permissions, mailbox state, throttling, fault injection and its handler.
+// reserved means a $batch already holds a mailbox concurrency slot for it.
+func (s *Server) serveItem(g *greq, reserved bool) gresp {
+	rt, resp, ok := s.matchRoute(g)
+	mailboxID := ""
+	if ok && rt.perm == permMailbox {
+		mailboxID = g.t.mailboxKey(rt.user)
+	}
+	record := func(resp gresp) gresp {
+		tmpl := g.method + " " + routeTemplateOf(g.rawPath)
+		if rt != nil {
+			tmpl = rt.template
+		}
+		s.ctr.served(tmpl, mailboxID, g.method, resp.status)
+		return resp
+	}
+	if !ok {
+		return record(resp)
+	}
+	// Arrival: a request in a scope before its Retry-After deadline.
+	if rt.perm == permMailbox {
+		s.lim.arrive(scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID, g.now)
+	} else {
+		s.lim.arrive(scopeDirectory(g.app, g.t.id), "directory:"+g.t.id, g.now)
+	}
+	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
+		if rt.perm == permMailbox {
+			return record(g.graphErr(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again."))
+		}
+		return record(g.graphErr(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
+	}
+	var mb *mailbox
+	if rt.perm == permMailbox {
+		var eresp *gresp
+		mb, eresp = s.openMailbox(g, rt.user)
+		if eresp != nil {
+			return record(*eresp)
+		}
+		if !reserved {
+			if resp, ok := s.lim.acquire(g, mailboxID); !ok {
+				return record(resp)
+			}
+			defer s.lim.release(g.app, mailboxID)
+		}
+		if resp, ok := s.lim.mailboxQuota(g, mailboxID); !ok {
+			return record(resp)
+		}
+	} else if resp, ok := s.lim.directory(g, rt.ru); !ok {
+		return record(resp)
+	}
+	if resp, ok := s.injectFaults(g, rt, mailboxID); !ok {
+		return record(resp)
+	}
+	resp = rt.h(s, g, rt, mb)
+	if rt.perm != permMailbox && rt.perm != permNone {
+		resp.hdr.Set("x-ms-resource-unit", strconv.Itoa(rt.ru))
+	}
+	return record(resp)
+}
+
+// openMailbox resolves a mailbox route's user and checks its state.
+func (s *Server) openMailbox(g *greq, ref string) (*mailbox, *gresp) {
+	t := g.t
+	t.mu.RLock()
+	o := t.resolveUserLocked(ref)
+	var st MailboxState
+	var id string
+	if o != nil {
+		st, id = o.u.Mailbox, o.u.ID
+	}
+	t.mu.RUnlock()
+	if o == nil {
+		r := g.graphErr(http.StatusNotFound, "ErrorInvalidUser", fmt.Sprintf("The requested user '%s' is invalid.", ref))
+		return nil, &r
+	}
+	switch st {
+	case MailboxNone:
+		r := g.graphErr(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox.")
+		return nil, &r
+	case MailboxOutOfScope:
+		r := g.graphErr(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+		return nil, &r
+	}
+	t.mu.Lock()
+	mb := t.mailboxLocked(id)
+	t.mu.Unlock()
+	return mb, nil
+}
+
+// mailboxKey is the user id a mailbox route addresses (the lower-case ref
+// when the user is unknown), the key of its throttling scope.
+func (t *tenantState) mailboxKey(ref string) string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if o := t.resolveUserLocked(ref); o != nil {
+		return o.u.ID
+	}
+	return strings.ToLower(ref)
+}
+
+// injectFaults applies latency and random 503/504.
+func (s *Server) injectFaults(g *greq, rt *route, mailboxID string) (gresp, bool) {
+	f := s.Faults()
+	if f.Latency > 0 || f.Jitter > 0 {
+		d := f.Latency
+		if f.Jitter > 0 {
+			d += time.Duration(s.random() * float64(f.Jitter))
+		}
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-g.ctx.Done():
+			tm.Stop()
+		}
+	}
+	if f.Rate503 > 0 && s.random() < f.Rate503 {
+		ra := f.RetryAfter503
+		if ra <= 0 {
+			ra = 2 * time.Second
+		}
+		ra = s.lim.scaled(ra)
+		resp := g.graphErr(http.StatusServiceUnavailable, "serviceNotAvailable", "Service is temporarily unavailable. Please retry later.")
+		resp.hdr.Set("Retry-After", formatRetryAfter(ra))
+		if rt.perm == permMailbox {
+			s.lim.setDeadline(scopeMailbox(g.app, mailboxID), g.now.Add(ra))
+		} else {
+			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now.Add(ra))
+		}
+		return resp, false
+	}
+	if f.Rate504 > 0 && s.random() < f.Rate504 {
+		return g.graphErr(http.StatusGatewayTimeout, "UnknownError", "The gateway did not receive a timely response from the upstream server."), false
+	}
+	return gresp{}, true
+}
+
+// formatRetryAfter renders seconds as Graph does: an integer, or a decimal
+// like "0.249" for fractions.
+func formatRetryAfter(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10)
+	}
+	ms := d.Milliseconds()
+	if ms == 0 {
+		ms = 1
+	}
+	return strconv.FormatFloat(float64(ms)/1000, 'f', -1, 64)
+}
+
+// parseRetryAfterDur parses what formatRetryAfter writes.
+func parseRetryAfterDur(s string) time.Duration {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
+// routeTemplateOf replaces ids in a raw path for counters of unmatched routes.
+func routeTemplateOf(raw string) string {
+	segs := strings.Split(strings.Trim(raw, "/"), "/")
+	for i, s := range segs {
+		if i%2 == 1 && !strings.EqualFold(s, "delta") && !strings.EqualFold(s, "contacts") {
+			segs[i] = "{id}"
+		}
+	}
+	return "/" + strings.Join(segs, "/")
+}
+
+// itemURL parses a request target (path and query) relative to /v1.0.
+func (g *greq) setTarget(rawPath, rawQuery string) error {
+	g.rawPath, g.rawQuery = rawPath, rawQuery
+	return nil
+}

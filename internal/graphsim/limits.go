@@ -1,0 +1,273 @@
+package graphsim
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// limiter implements the throttling contract of docs/architecture.md:
+// per (app, mailbox) concurrency and request quota, per (app, tenant)
+// directory resource units, and Retry-After deadlines per scope with
+// violation counting.
+type limiter struct {
+	s         *Server
+	mu        sync.Mutex
+	deadlines map[string]time.Time // scope -> Retry-After deadline
+	inflight  map[string]int       // mailbox scope -> requests in flight
+	perMbox   map[string]int       // mailbox id -> in flight across apps
+	windows   map[string]*window
+}
+
+type window struct {
+	start time.Time
+	used  int
+}
+
+func newLimiter(s *Server) *limiter {
+	return &limiter{
+		s:         s,
+		deadlines: map[string]time.Time{},
+		inflight:  map[string]int{},
+		perMbox:   map[string]int{},
+		windows:   map[string]*window{},
+	}
+}
+
+func scopeMailbox(app, mailbox string) string  { return "m/" + app + "/" + mailbox }
+func scopeDirectory(app, tenant string) string { return "d/" + app + "/" + tenant }
+
+func (l *limiter) resetWindows() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.windows = map[string]*window{}
+	l.deadlines = map[string]time.Time{}
+}
+
+// scaled divides a duration by the time scale.
+func (l *limiter) scaled(d time.Duration) time.Duration {
+	ts := l.s.Throttle().TimeScale
+	if ts > 0 && ts != 1 {
+		d = time.Duration(float64(d) / ts)
+	}
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// arrive counts a Retry-After violation if the scope's deadline is ahead.
+func (l *limiter) arrive(scope, counterName string, now time.Time) {
+	l.mu.Lock()
+	dl, ok := l.deadlines[scope]
+	l.mu.Unlock()
+	if ok && now.Before(dl) {
+		l.s.ctr.violation(counterName)
+	}
+}
+
+// setDeadline records the deadline a Retry-After names for a scope.
+func (l *limiter) setDeadline(scope string, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.deadlines[scope]) {
+		l.deadlines[scope] = t
+	}
+}
+
+// throttled builds a 429 with Retry-After and records its deadline.
+func (l *limiter) throttled(g *greq, scope string, code, msg string, ra time.Duration) gresp {
+	h := formatRetryAfter(ra)
+	l.setDeadline(scope, g.now.Add(parseRetryAfterDur(h)))
+	resp := g.graphErr(http.StatusTooManyRequests, code, msg)
+	resp.hdr.Set("Retry-After", h)
+	return resp
+}
+
+func (l *limiter) concurrencyRetryAfter() time.Duration {
+	ra := l.s.Throttle().ConcurrencyRetryAfter
+	if ra <= 0 {
+		ra = time.Second
+	}
+	return l.scaled(ra)
+}
+
+func (g *greq) concurrency429(l *limiter, mailboxID string) gresp {
+	return l.throttled(g, scopeMailbox(g.app, mailboxID), "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", l.concurrencyRetryAfter())
+}
+
+// acquire takes one concurrency slot of (app, mailbox).
+func (l *limiter) acquire(g *greq, mailboxID string) (gresp, bool) {
+	if l.reserve(g.app, mailboxID, 1) == 1 {
+		return gresp{}, true
+	}
+	return g.concurrency429(l, mailboxID), false
+}
+
+// reserve takes up to n slots and returns how many it took.
+func (l *limiter) reserve(app, mailboxID string, n int) int {
+	limit := l.s.Throttle().MailboxConcurrency
+	scope := scopeMailbox(app, mailboxID)
+	l.mu.Lock()
+	cur := l.inflight[scope]
+	take := n
+	if limit > 0 {
+		take = max(0, min(n, limit-cur))
+	}
+	if take > 0 {
+		l.inflight[scope] = cur + take
+		l.perMbox[mailboxID] += take
+		peak := l.perMbox[mailboxID]
+		l.mu.Unlock()
+		l.s.ctr.peak(mailboxID, peak)
+		return take
+	}
+	l.mu.Unlock()
+	return 0
+}
+
+func (l *limiter) release(app, mailboxID string) {
+	scope := scopeMailbox(app, mailboxID)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight[scope] > 0 {
+		l.inflight[scope]--
+	}
+	if l.inflight[scope] == 0 {
+		delete(l.inflight, scope)
+	}
+	if l.perMbox[mailboxID] > 0 {
+		l.perMbox[mailboxID]--
+	}
+	if l.perMbox[mailboxID] == 0 {
+		delete(l.perMbox, mailboxID)
+	}
+}
+
+// take counts cost against a fixed window; it returns the time until the
+// window restarts when the budget is exhausted.
+func (l *limiter) take(key string, limit, cost int, win time.Duration, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.windows[key]
+	if w == nil || !now.Before(w.start.Add(win)) {
+		w = &window{start: now}
+		l.windows[key] = w
+	}
+	if w.used+cost > limit {
+		return w.start.Add(win).Sub(now), false
+	}
+	w.used += cost
+	return 0, true
+}
+
+// mailboxQuota counts one request against the (app, mailbox) window.
+func (l *limiter) mailboxQuota(g *greq, mailboxID string) (gresp, bool) {
+	th := l.s.Throttle()
+	if th.MailboxRequests <= 0 || th.MailboxWindow <= 0 {
+		return gresp{}, true
+	}
+	scope := scopeMailbox(g.app, mailboxID)
+	wait, ok := l.take("q/"+scope, th.MailboxRequests, 1, l.scaled(th.MailboxWindow), g.now)
+	if ok {
+		return gresp{}, true
+	}
+	return l.throttled(g, scope, "ApplicationThrottled", "Application is over its MailboxRequestRate limit.", roundUpMs(wait)), false
+}
+
+func roundUpMs(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Millisecond
+	}
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// directoryBudget is the (app, tenant) resource-unit budget per window.
+func (l *limiter) directoryBudget(t *tenantState, th Throttle) int {
+	if th.DirectoryRU > 0 {
+		return th.DirectoryRU
+	}
+	if !th.DirectoryBySize {
+		return 0
+	}
+	t.mu.RLock()
+	n := len(t.users)
+	t.mu.RUnlock()
+	switch {
+	case n < 50:
+		return 3500
+	case n <= 500:
+		return 5000
+	}
+	return 8000
+}
+
+// directory charges a directory request's resource units.
+func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
+	th := l.s.Throttle()
+	budget := l.directoryBudget(g.t, th)
+	if budget <= 0 || th.DirectoryWindow <= 0 || ru <= 0 {
+		return gresp{}, true
+	}
+	cost := ruCost(g, ru)
+	scope := scopeDirectory(g.app, g.t.id)
+	wait, ok := l.take("r/"+scope, budget, cost, l.scaled(th.DirectoryWindow), g.now)
+	if ok {
+		return gresp{}, true
+	}
+	ra := formatRetryAfter(roundUpMs(wait))
+	l.setDeadline(scope, g.now.Add(parseRetryAfterDur(ra)))
+	body := obj{{"error", obj{
+		{"code", "TooManyRequests"},
+		{"message", "Too many requests."},
+		{"innerError", obj{
+			{"code", "429"},
+			{"date", g.now.UTC().Format("2006-01-02T15:04:05")},
+			{"message", "Please retry after"},
+			{"request-id", g.reqID},
+			{"client-request-id", g.clientReqID},
+			{"status", "429"},
+		}},
+	}}}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", ra)
+	h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+g.app+"/"+g.t.id)
+	h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+	return gresp{status: http.StatusTooManyRequests, hdr: h, body: mustJSON(body)}, false
+}
+
+// ruCost applies Graph's adjustments: $select -1, $expand +1, $top < 20
+// -1, minimum 1.
+func ruCost(g *greq, base int) int {
+	c := base
+	if g.method != http.MethodGet {
+		return 1
+	}
+	if _, ok := g.q["$select"]; ok {
+		c--
+	}
+	if _, ok := g.q["$expand"]; ok {
+		c++
+	}
+	if v, ok := g.q["$top"]; ok {
+		if n := atoiOr(v[0], 100); n < 20 {
+			c--
+		}
+	}
+	return max(c, 1)
+}
+
+func atoiOr(s string, def int) int {
+	n := 0
+	if s == "" {
+		return def
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' || n > 1e6 {
+			return def
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
+}

@@ -1,0 +1,414 @@
+package graphsim
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// mailbox is one user's Exchange mailbox: contact folders and contacts.
+// Contacts are stored compactly (canonical JSON plus a few numbers) so a
+// million of them fit in memory; ids and change keys are derived from
+// numbers when rendered.
+type mailbox struct {
+	mu       sync.Mutex
+	key      [16]byte // from the user id
+	next     uint64   // next item number
+	seq      uint64   // change sequence: delta order and change keys
+	epoch    uint64   // delta token generation
+	folders  []*folder
+	byNum    map[uint64]*folder
+	contacts map[uint64]*contact
+}
+
+type folder struct {
+	num       uint64
+	parent    uint64
+	name      string
+	wellKnown bool
+	ext       []extProp
+	seq       uint64
+	items     []*contact // by number (creation order)
+	tombs     []tomb
+}
+
+type contact struct {
+	num      uint64
+	folder   *folder
+	seq      uint64 // last change; also the change key's version
+	created  int64  // unix seconds
+	modified int64
+	doc      []byte // canonical JSON of the writable properties
+	ext      []extProp
+}
+
+type tomb struct{ num, seq uint64 }
+
+const (
+	kindFolder  = 0x2E
+	kindContact = 0x46
+	kindRoot    = 0x01
+	rootNum     = 0
+	defaultNum  = 1
+)
+
+func newMailbox(userID string) *mailbox {
+	mb := &mailbox{next: 2, byNum: map[uint64]*folder{}, contacts: map[uint64]*contact{}}
+	if b, err := hex.DecodeString(strings.ReplaceAll(userID, "-", "")); err == nil && len(b) == 16 {
+		copy(mb.key[:], b)
+	}
+	def := &folder{num: defaultNum, parent: rootNum, name: "Contacts", wellKnown: true}
+	mb.folders = []*folder{def}
+	mb.byNum[defaultNum] = def
+	return mb
+}
+
+// mailboxLocked returns (creating) a user's mailbox; t.mu must be held.
+func (t *tenantState) mailboxLocked(userID string) *mailbox {
+	mb := t.mailboxes[userID]
+	if mb == nil {
+		mb = newMailbox(userID)
+		mb.epoch = t.epoch
+		t.mailboxes[userID] = mb
+	}
+	return mb
+}
+
+var idEncoding = base64.StdEncoding
+
+// itemID renders an Outlook-style id ("AAMkA...") for an item number.
+func (mb *mailbox) itemID(kind byte, num uint64) string {
+	var b [47]byte
+	b[0], b[1], b[2], b[3] = 0x00, 0x03, 0x24, 0x00
+	copy(b[4:20], mb.key[:])
+	b[20] = kind
+	for i := 0; i < 16; i++ {
+		b[21+i] = mb.key[15-i] ^ 0x5a
+	}
+	binary.BigEndian.PutUint64(b[37:45], num)
+	s := idEncoding.EncodeToString(b[:])
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '/':
+			return '-'
+		case '+':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// parseItemID returns the item number of an id of this mailbox and kind.
+func (mb *mailbox) parseItemID(id string, kind byte) (uint64, bool) {
+	if len(id) != 64 {
+		return 0, false
+	}
+	s := strings.Map(func(r rune) rune {
+		switch r {
+		case '-':
+			return '/'
+		case '_':
+			return '+'
+		}
+		return r
+	}, id)
+	b, err := idEncoding.DecodeString(s)
+	if err != nil || len(b) != 47 || b[0] != 0 || b[1] != 3 || b[2] != 0x24 || b[20] != kind {
+		return 0, false
+	}
+	if string(b[4:20]) != string(mb.key[:]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b[37:45]), true
+}
+
+// wellFormedID reports whether id looks like an Outlook id at all (else
+// Graph answers ErrorInvalidIdMalformed rather than ErrorItemNotFound).
+func wellFormedID(id string) bool {
+	if len(id) < 16 || len(id) > 512 {
+		return false
+	}
+	s := strings.NewReplacer("-", "/", "_", "+").Replace(id)
+	_, err := idEncoding.DecodeString(s)
+	return err == nil
+}
+
+func (mb *mailbox) changeKey(seq uint64) string {
+	var b [30]byte
+	b[0], b[4] = 0x11, 0x16
+	copy(b[8:24], mb.key[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seq)
+	copy(b[24:30], n[2:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func (mb *mailbox) folderID(f *folder) string { return mb.itemID(kindFolder, f.num) }
+func (mb *mailbox) parentID(f *folder) string {
+	if f.parent == rootNum {
+		return mb.itemID(kindRoot, rootNum)
+	}
+	return mb.itemID(kindFolder, f.parent)
+}
+func (mb *mailbox) defaultFolder() *folder { return mb.byNum[defaultNum] }
+
+// findFolder resolves a folder id.
+func (mb *mailbox) findFolder(id string) *folder {
+	n, ok := mb.parseItemID(id, kindFolder)
+	if !ok {
+		return nil
+	}
+	return mb.byNum[n]
+}
+
+func (mb *mailbox) childByName(parent uint64, name string) *folder {
+	for _, f := range mb.folders {
+		if f.parent == parent && strings.EqualFold(f.name, name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// createFolderLocked adds a folder under the default Contacts folder.
+func (mb *mailbox) createFolderLocked(name string, ext []extProp) (*folder, bool) {
+	if mb.childByName(defaultNum, name) != nil {
+		return nil, false
+	}
+	mb.seq++
+	f := &folder{num: mb.next, parent: defaultNum, name: name, ext: ext, seq: mb.seq}
+	mb.next++
+	mb.folders = append(mb.folders, f)
+	mb.byNum[f.num] = f
+	return f, true
+}
+
+func (mb *mailbox) deleteFolderLocked(f *folder) {
+	for _, c := range f.items {
+		delete(mb.contacts, c.num)
+	}
+	// child folders go with their parent
+	for _, ch := range slices.Clone(mb.folders) {
+		if ch.parent == f.num {
+			mb.deleteFolderLocked(ch)
+		}
+	}
+	delete(mb.byNum, f.num)
+	mb.folders = slices.DeleteFunc(mb.folders, func(x *folder) bool { return x == f })
+}
+
+// createContactLocked stores a new contact.
+func (mb *mailbox) createContactLocked(f *folder, w *contactWrite, now time.Time) *contact {
+	mb.seq++
+	c := &contact{num: mb.next, folder: f, seq: mb.seq, created: now.Unix(), modified: now.Unix()}
+	mb.next++
+	c.doc = applyWrite(nil, w, true)
+	if w.hasExt {
+		c.ext = w.ext
+	}
+	mb.contacts[c.num] = c
+	f.items = append(f.items, c)
+	return c
+}
+
+func (mb *mailbox) updateContactLocked(c *contact, w *contactWrite, now time.Time) {
+	mb.seq++
+	c.seq = mb.seq
+	c.modified = now.Unix()
+	c.doc = applyWrite(c.doc, w, false)
+	if w.hasExt {
+		c.ext = mergeExt(slices.Clone(c.ext), w.ext)
+	}
+}
+
+func (mb *mailbox) deleteContactLocked(c *contact) {
+	mb.seq++
+	f := c.folder
+	delete(mb.contacts, c.num)
+	i, found := slices.BinarySearchFunc(f.items, c.num, func(x *contact, n uint64) int {
+		switch {
+		case x.num < n:
+			return -1
+		case x.num > n:
+			return 1
+		}
+		return 0
+	})
+	if found {
+		f.items = slices.Delete(f.items, i, i+1)
+	}
+	f.tombs = append(f.tombs, tomb{num: c.num, seq: mb.seq})
+}
+
+// renderContact renders a contact as Graph returns it: all properties
+// (null, [] or {} when unset) or the selected ones, plus the expanded
+// extended properties when asked.
+func (mb *mailbox) renderContact(c *contact, sel []string, exp *extExpand, typed bool) obj {
+	out := make(obj, 0, len(contactSchema)+3)
+	if typed {
+		out = append(out, kv{"@odata.type", "#microsoft.graph.contact"})
+	}
+	ck := mb.changeKey(c.seq)
+	out = append(out, kv{"@odata.etag", `W/"` + ck + `"`})
+	cur := map[string]json.RawMessage{}
+	_ = json.Unmarshal(c.doc, &cur)
+	want := func(name string) bool { return sel == nil || slices.Contains(sel, name) }
+	out = append(out, kv{"id", mb.itemID(kindContact, c.num)})
+	var emails []json.RawMessage
+	if raw, ok := cur["emailAddresses"]; ok {
+		_ = json.Unmarshal(raw, &emails)
+	}
+	for _, p := range contactSchema {
+		if p.name == "id" || !want(p.name) {
+			continue
+		}
+		var v any
+		switch p.name {
+		case "createdDateTime":
+			v = time.Unix(c.created, 0).UTC().Format(time.RFC3339)
+		case "lastModifiedDateTime":
+			v = time.Unix(c.modified, 0).UTC().Format(time.RFC3339)
+		case "changeKey":
+			v = ck
+		case "parentFolderId":
+			v = mb.folderID(c.folder)
+		case "primaryEmailAddress", "secondaryEmailAddress", "tertiaryEmailAddress":
+			i := map[string]int{"primaryEmailAddress": 0, "secondaryEmailAddress": 1, "tertiaryEmailAddress": 2}[p.name]
+			if i < len(emails) {
+				v = emails[i]
+			}
+		default:
+			if raw, ok := cur[p.name]; ok {
+				v = raw
+			} else {
+				switch p.t {
+				case tStrColl, tEmails:
+					v = []string{}
+				case tAddr:
+					v = obj{}
+				}
+			}
+		}
+		out = append(out, kv{p.name, v})
+	}
+	if exp != nil {
+		out = append(out, kv{"singleValueExtendedProperties", exp.render(c.ext)})
+	}
+	return out
+}
+
+func (mb *mailbox) renderFolder(f *folder, exp *extExpand) obj {
+	out := obj{
+		{"id", mb.folderID(f)},
+		{"displayName", f.name},
+		{"parentFolderId", mb.parentID(f)},
+	}
+	if exp != nil {
+		out = append(out, kv{"singleValueExtendedProperties", exp.render(f.ext)})
+	}
+	return out
+}
+
+// export lists the mailbox content for the control API and state files.
+func (mb *mailbox) export() []Folder {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	var out []Folder
+	for _, f := range mb.folders {
+		fo := Folder{ID: mb.folderID(f), ParentFolderID: mb.parentID(f), DisplayName: f.name, WellKnown: f.wellKnown, ExtendedProperties: exportExt(f.ext)}
+		for _, c := range f.items {
+			fo.Contacts = append(fo.Contacts, Contact{
+				ID: mb.itemID(kindContact, c.num), ChangeKey: mb.changeKey(c.seq),
+				ExtendedProperties: exportExt(c.ext), Properties: json.RawMessage(slices.Clone(c.doc)),
+			})
+		}
+		out = append(out, fo)
+	}
+	return out
+}
+
+func exportExt(ext []extProp) []ExtendedProperty {
+	var out []ExtendedProperty
+	for _, p := range ext {
+		out = append(out, ExtendedProperty{ID: p.id, Value: p.value})
+	}
+	return out
+}
+
+func importExt(in []ExtendedProperty) ([]extProp, error) {
+	var out []extProp
+	for _, p := range in {
+		if _, ok := parseExtID(p.ID); !ok {
+			return nil, fmt.Errorf("extended property id %q is not valid", p.ID)
+		}
+		out = mergeExt(out, []extProp{{id: intern(p.ID), value: p.Value}})
+	}
+	return out, nil
+}
+
+// load restores exported folders (ids of this mailbox are kept).
+func (mb *mailbox) load(folders []Folder) error {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	now := time.Now()
+	for i, fo := range folders {
+		ext, err := importExt(fo.ExtendedProperties)
+		if err != nil {
+			return fmt.Errorf("folder %d: %w", i, err)
+		}
+		var f *folder
+		if fo.WellKnown {
+			f = mb.defaultFolder()
+			f.ext = ext
+		} else {
+			if fo.DisplayName == "" {
+				return fmt.Errorf("folder %d: empty displayName", i)
+			}
+			var ok bool
+			if f, ok = mb.createFolderLocked(fo.DisplayName, ext); !ok {
+				return fmt.Errorf("folder %d: duplicate displayName %q", i, fo.DisplayName)
+			}
+			if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && mb.byNum[n] == nil && n > defaultNum {
+				delete(mb.byNum, f.num)
+				f.num = n
+				mb.byNum[n] = f
+				mb.next = max(mb.next, n+1)
+			}
+		}
+		for j, c := range fo.Contacts {
+			w, be := parseContactBody(c.Properties)
+			if be != nil {
+				return fmt.Errorf("folder %d contact %d: %s", i, j, be.msg)
+			}
+			w.ext, w.hasExt = nil, false
+			nc := mb.createContactLocked(f, w, now)
+			if nc.ext, err = importExt(c.ExtendedProperties); err != nil {
+				return fmt.Errorf("folder %d contact %d: %w", i, j, err)
+			}
+			if n, ok := mb.parseItemID(c.ID, kindContact); ok && mb.contacts[n] == nil {
+				delete(mb.contacts, nc.num)
+				nc.num = n
+				mb.contacts[n] = nc
+				mb.next = max(mb.next, n+1)
+				slices.SortFunc(f.items, func(a, b *contact) int { return cmpU64(a.num, b.num) })
+			}
+		}
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,806 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Outlook (mailbox) endpoints: contactFolders, contacts, contacts delta.
+
+// extExpand is a parsed $expand=singleValueExtendedProperties($filter=...).
+type extExpand struct {
+	ids []string
+}
+
+func (e *extExpand) render(ext []extProp) []obj {
+	out := []obj{}
+	for _, p := range ext {
+		for _, id := range e.ids {
+			if extIDEqual(p.id, id) {
+				out = append(out, obj{{"id", p.id}, {"value", p.value}})
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (g *greq) outlookErr(status int, code, msg string) gresp { return g.graphErr(status, code, msg) }
+
+func (g *greq) badBody(e *bodyError) gresp { return g.graphErr(http.StatusBadRequest, e.code, e.msg) }
+
+// parseExpand parses $expand for Outlook items.
+func (g *greq) parseExpand(typeName string) (*extExpand, *gresp) {
+	v, ok := g.q["$expand"]
+	if !ok {
+		return nil, nil
+	}
+	src := strings.TrimSpace(v[0])
+	name, inner, hasParen := strings.Cut(src, "(")
+	if !strings.EqualFold(strings.TrimSpace(name), "singleValueExtendedProperties") {
+		r := g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.TrimSpace(name), typeName))
+		return nil, &r
+	}
+	if !hasParen || !strings.HasSuffix(inner, ")") {
+		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", "Expanding singleValueExtendedProperties requires a $filter on id, e.g. $expand=singleValueExtendedProperties($filter=id eq '...').")
+		return nil, &r
+	}
+	inner = strings.TrimSuffix(inner, ")")
+	opt, fsrc, ok := strings.Cut(inner, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(opt), "$filter") {
+		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", "Expanding singleValueExtendedProperties requires a $filter on id.")
+		return nil, &r
+	}
+	f, err := parseFilter(fsrc)
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	exp := &extExpand{}
+	var walk func(n *fnode) bool
+	walk = func(n *fnode) bool {
+		switch n.kind {
+		case nOr:
+			return walk(n.args[0]) && walk(n.args[1])
+		case nCmp:
+			if n.op == "eq" && n.args[0].kind == nPath && len(n.args[0].path) == 1 && n.args[0].path[0] == "id" && n.args[1].kind == nLit && n.args[1].lk == lString {
+				if _, ok := parseExtID(n.args[1].s); !ok {
+					return false
+				}
+				exp.ids = append(exp.ids, n.args[1].s)
+				return true
+			}
+		}
+		return false
+	}
+	if !walk(f) {
+		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+		return nil, &r
+	}
+	return exp, nil
+}
+
+// extObject adapts an extended property to the filter evaluator.
+type extObject struct{ p *extProp }
+
+func (o extObject) prop(name string) (any, bool) {
+	switch name {
+	case "id":
+		return extIDValue(o.p.id), true
+	case "value":
+		return o.p.value, true
+	}
+	return nil, false
+}
+
+func extList(ext []extProp) []any {
+	out := make([]any, len(ext))
+	for i := range ext {
+		out[i] = extObject{&ext[i]}
+	}
+	return out
+}
+
+// contactObject adapts a contact; the document is decoded on first use.
+type contactObject struct {
+	c   *contact
+	cur map[string]json.RawMessage
+}
+
+type mapObject map[string]any
+
+func (m mapObject) prop(name string) (any, bool) { v, ok := m[name]; return v, ok }
+
+func (o *contactObject) prop(name string) (any, bool) {
+	if name == "singleValueExtendedProperties" {
+		return extList(o.c.ext), true
+	}
+	if o.cur == nil {
+		o.cur = map[string]json.RawMessage{}
+		_ = json.Unmarshal(o.c.doc, &o.cur)
+	}
+	raw, ok := o.cur[name]
+	if !ok {
+		return nil, true
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	return toFilterValue(v), true
+}
+
+func toFilterValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := mapObject{}
+		for k, e := range x {
+			m[k] = toFilterValue(e)
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = toFilterValue(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+type folderObject struct{ f *folder }
+
+func (o folderObject) prop(name string) (any, bool) {
+	switch name {
+	case "displayName":
+		return o.f.name, true
+	case "singleValueExtendedProperties":
+		return extList(o.f.ext), true
+	}
+	return nil, false
+}
+
+// parseOutlookFilter parses and validates an Outlook $filter: string
+// property comparisons, startswith, and any() over
+// singleValueExtendedProperties or emailAddresses.
+func (g *greq) parseOutlookFilter(props func(string) bool, typeName string) (*fnode, *gresp) {
+	src, ok := g.q["$filter"]
+	if !ok {
+		return nil, nil
+	}
+	f, err := parseFilter(src[0])
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	invalid := func() *gresp {
+		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+		return &r
+	}
+	var check func(n *fnode, lv, coll string) *gresp
+	operandOK := func(n *fnode, lv, coll string) *gresp {
+		if n.kind == nFunc && n.op == "cast" && coll == "singleValueExtendedProperties" && len(n.args) == 2 {
+			return nil
+		}
+		if n.kind != nPath {
+			return invalid()
+		}
+		if lv != "" && n.path[0] == lv {
+			if len(n.path) != 2 {
+				return invalid()
+			}
+			switch coll {
+			case "singleValueExtendedProperties":
+				if n.path[1] != "id" && n.path[1] != "value" {
+					return invalid()
+				}
+			case "emailAddresses":
+				if n.path[1] != "address" && n.path[1] != "name" {
+					return invalid()
+				}
+			}
+			return nil
+		}
+		if len(n.path) != 1 || !props(n.path[0]) {
+			r := g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.Join(n.path, "/"), typeName))
+			return &r
+		}
+		return nil
+	}
+	check = func(n *fnode, lv, coll string) *gresp {
+		switch n.kind {
+		case nAnd, nOr:
+			if e := check(n.args[0], lv, coll); e != nil {
+				return e
+			}
+			return check(n.args[1], lv, coll)
+		case nNot:
+			return check(n.args[0], lv, coll)
+		case nCmp:
+			if e := operandOK(n.args[0], lv, coll); e != nil {
+				return e
+			}
+			if n.args[1].kind != nLit {
+				return invalid()
+			}
+			if lv != "" && coll == "singleValueExtendedProperties" && n.args[0].kind == nPath && n.args[0].path[1] == "id" {
+				if n.op != "eq" || n.args[1].lk != lString {
+					return invalid()
+				}
+				if _, ok := parseExtID(n.args[1].s); !ok {
+					return invalid()
+				}
+			}
+			return nil
+		case nFunc:
+			if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
+				return invalid()
+			}
+			return operandOK(n.args[0], lv, coll)
+		case nLambda:
+			if lv != "" || n.op != "any" || len(n.path) != 1 {
+				return invalid()
+			}
+			c := n.path[0]
+			if !strings.EqualFold(c, "singleValueExtendedProperties") && !(c == "emailAddresses" && props(c)) {
+				return invalid()
+			}
+			if strings.EqualFold(c, "singleValueExtendedProperties") {
+				n.path[0] = "singleValueExtendedProperties"
+				c = n.path[0]
+			}
+			return check(n.args[0], n.v, c)
+		}
+		return invalid()
+	}
+	if e := check(f, "", ""); e != nil {
+		return nil, e
+	}
+	return f, nil
+}
+
+func isContactFilterProp(p string) bool {
+	i, ok := contactIndex[p]
+	return ok && (contactSchema[i].t == tStr || p == "emailAddresses")
+}
+
+// outlookPaging parses $top (default 10, at most 1000) and $skip.
+func (g *greq) outlookPaging() (top, skip int, e *gresp) {
+	top = 10
+	if v, ok := g.q["$top"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > 1000 {
+			r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", fmt.Sprintf("The value '%s' of the query parameter '$top' is invalid.", v[0]))
+			return 0, 0, &r
+		}
+		top = n
+	}
+	if v, ok := g.q["$skip"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", fmt.Sprintf("The value '%s' of the query parameter '$skip' is invalid.", v[0]))
+			return 0, 0, &r
+		}
+		skip = n
+	}
+	return top, skip, nil
+}
+
+func (g *greq) contactSelect() ([]string, *gresp) {
+	v := g.q.Get("$select")
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, ok := contactIndex[p]; !ok {
+			r := g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type 'Microsoft.OutlookServices.Contact'.", p))
+			return nil, &r
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *Server) userCtx(g *greq, ref string) string {
+	return s.contextURL("users('" + url.PathEscape(ref) + "')")
+}
+
+func (g *greq) notFoundItem() gresp {
+	return g.graphErr(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+}
+
+func (g *greq) malformedID() gresp {
+	return g.graphErr(http.StatusBadRequest, "ErrorInvalidIdMalformed", "Id is malformed.")
+}
+
+// lookupFolder resolves a folder id of a route ("" = the default folder).
+func (g *greq) lookupFolder(mb *mailbox, id string) (*folder, *gresp) {
+	if id == "" {
+		return mb.defaultFolder(), nil
+	}
+	if strings.EqualFold(id, "contacts") {
+		return mb.defaultFolder(), nil
+	}
+	if !wellFormedID(id) {
+		r := g.malformedID()
+		return nil, &r
+	}
+	f := mb.findFolder(id)
+	if f == nil {
+		r := g.notFoundItem()
+		return nil, &r
+	}
+	return f, nil
+}
+
+func (g *greq) lookupContact(mb *mailbox, folderID, id string) (*contact, *gresp) {
+	var f *folder
+	if folderID != "" {
+		var e *gresp
+		if f, e = g.lookupFolder(mb, folderID); e != nil {
+			return nil, e
+		}
+	}
+	if !wellFormedID(id) {
+		r := g.malformedID()
+		return nil, &r
+	}
+	n, ok := mb.parseItemID(id, kindContact)
+	c := mb.contacts[n]
+	if !ok || c == nil || f != nil && c.folder != f {
+		r := g.notFoundItem()
+		return nil, &r
+	}
+	return c, nil
+}
+
+// checkIfMatch enforces If-Match against the item's current change key.
+func (g *greq) checkIfMatch(ck string) *gresp {
+	v := strings.TrimSpace(g.hdr.Get("If-Match"))
+	if v == "" || v == "*" {
+		return nil
+	}
+	v = strings.TrimPrefix(v, "W/")
+	v = strings.Trim(v, `"`)
+	if v == ck {
+		return nil
+	}
+	r := g.graphErr(http.StatusPreconditionFailed, "ErrorIrresolvableConflict", "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.")
+	return &r
+}
+
+// folders
+
+func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
+	top, skip, e := g.outlookPaging()
+	if e != nil {
+		return *e
+	}
+	exp, e := g.parseExpand("Microsoft.OutlookServices.ContactFolder")
+	if e != nil {
+		return *e
+	}
+	f, e := g.parseOutlookFilter(func(p string) bool { return p == "displayName" }, "Microsoft.OutlookServices.ContactFolder")
+	if e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	var all []*folder
+	for _, fo := range mb.folders {
+		if fo.parent != defaultNum {
+			continue
+		}
+		if f != nil && !evalFilter(f, folderObject{fo}) {
+			continue
+		}
+		all = append(all, fo)
+	}
+	start := min(skip, len(all))
+	end := min(start+top, len(all))
+	page := []obj{}
+	for _, fo := range all[start:end] {
+		page = append(page, mb.renderFolder(fo, exp))
+	}
+	mb.mu.Unlock()
+	out := obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders"}}
+	if end < len(all) {
+		out = append(out, kv{"@odata.nextLink", s.skipLink(g, end)})
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+func (s *Server) skipLink(g *greq, skip int) string {
+	q := url.Values{}
+	for k, v := range g.q {
+		q[k] = v
+	}
+	q.Set("$skip", strconv.Itoa(skip))
+	return s.url + "/v1.0" + g.rawPath + "?" + odataQuery(q)
+}
+
+// parseFolderBody validates a contactFolder create or update body.
+func parseFolderBody(body []byte) (name *string, ext []extProp, hasExt bool, be *bodyError) {
+	m, order, be := parseObject(body)
+	if be != nil {
+		return nil, nil, false, be
+	}
+	for _, k := range order {
+		v := m[k]
+		switch {
+		case k == "displayName":
+			if isNull(v) {
+				return nil, nil, false, errBody("ErrorInvalidRequest", "The folder name cannot be empty.")
+			}
+			s, e := checkString(k, v)
+			if e != nil {
+				return nil, nil, false, e
+			}
+			name = &s
+		case k == "parentFolderId" || k == "id":
+			if !isNull(v) {
+				if _, e := checkString(k, v); e != nil {
+					return nil, nil, false, e
+				}
+			}
+		case k == "singleValueExtendedProperties":
+			var e *bodyError
+			if ext, e = parseExtProps(v); e != nil {
+				return nil, nil, false, e
+			}
+			hasExt = true
+		case k == "@odata.type":
+			s, e := checkString(k, v)
+			if e != nil {
+				return nil, nil, false, e
+			}
+			if !strings.EqualFold(strings.TrimPrefix(s, "#"), "microsoft.graph.contactFolder") {
+				return nil, nil, false, errBody("RequestBodyRead", "A type named '%s' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.", s)
+			}
+		case strings.HasPrefix(k, "@"):
+		default:
+			return nil, nil, false, errBody("RequestBodyRead", "The property '%s' does not exist on type 'Microsoft.OutlookServices.ContactFolder'. Make sure to only use property names that are defined by the type or mark the type as open type.", k)
+		}
+	}
+	return name, ext, hasExt, nil
+}
+
+func (s *Server) createFolder(g *greq, rt *route, mb *mailbox) gresp {
+	name, ext, _, be := parseFolderBody(g.body)
+	if be != nil {
+		return g.badBody(be)
+	}
+	if name == nil || strings.TrimSpace(*name) == "" {
+		return g.graphErr(http.StatusBadRequest, "ErrorInvalidRequest", "The folder name cannot be empty.")
+	}
+	mb.mu.Lock()
+	f, ok := mb.createFolderLocked(*name, ext)
+	var body obj
+	if ok {
+		body = append(obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders/$entity"}}, mb.renderFolder(f, nil)...)
+	}
+	mb.mu.Unlock()
+	if !ok {
+		return g.graphErr(http.StatusConflict, "ErrorFolderExists", "A folder with the specified name already exists.")
+	}
+	return okJSON(http.StatusCreated, body)
+}
+
+func (s *Server) getFolder(g *greq, rt *route, mb *mailbox) gresp {
+	exp, e := g.parseExpand("Microsoft.OutlookServices.ContactFolder")
+	if e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return *e
+	}
+	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders/$entity"}}, mb.renderFolder(f, exp)...))
+}
+
+func (s *Server) patchFolder(g *greq, rt *route, mb *mailbox) gresp {
+	name, ext, hasExt, be := parseFolderBody(g.body)
+	if be != nil {
+		return g.badBody(be)
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return *e
+	}
+	if name != nil {
+		if strings.TrimSpace(*name) == "" {
+			return g.graphErr(http.StatusBadRequest, "ErrorInvalidRequest", "The folder name cannot be empty.")
+		}
+		if f.wellKnown {
+			return g.graphErr(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+		}
+		if o := mb.childByName(f.parent, *name); o != nil && o != f {
+			return g.graphErr(http.StatusConflict, "ErrorFolderExists", "A folder with the specified name already exists.")
+		}
+		f.name = *name
+	}
+	if hasExt {
+		f.ext = mergeExt(slices.Clone(f.ext), ext)
+	}
+	mb.seq++
+	f.seq = mb.seq
+	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders/$entity"}}, mb.renderFolder(f, nil)...))
+}
+
+func (s *Server) deleteFolder(g *greq, rt *route, mb *mailbox) gresp {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return *e
+	}
+	if f.wellKnown {
+		return g.graphErr(http.StatusForbidden, "ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
+	}
+	mb.deleteFolderLocked(f)
+	return noContent()
+}
+
+// contacts
+
+func (s *Server) contactsCtx(g *greq, rt *route) string {
+	base := s.userCtx(g, rt.user)
+	if rt.ids[0] != "" {
+		return base + "/contactFolders('" + url.PathEscape(rt.ids[0]) + "')/contacts"
+	}
+	return base + "/contacts"
+}
+
+func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
+	top, skip, e := g.outlookPaging()
+	if e != nil {
+		return *e
+	}
+	sel, e := g.contactSelect()
+	if e != nil {
+		return *e
+	}
+	exp, e := g.parseExpand("Microsoft.OutlookServices.Contact")
+	if e != nil {
+		return *e
+	}
+	f, e := g.parseOutlookFilter(isContactFilterProp, "Microsoft.OutlookServices.Contact")
+	if e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	fo, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		mb.mu.Unlock()
+		return *e
+	}
+	page := []obj{}
+	matched := 0
+	more := false
+	for _, c := range fo.items {
+		if f != nil && !evalFilter(f, &contactObject{c: c}) {
+			continue
+		}
+		matched++
+		if matched <= skip {
+			continue
+		}
+		if len(page) == top {
+			more = true
+			break
+		}
+		page = append(page, mb.renderContact(c, sel, exp, false))
+	}
+	mb.mu.Unlock()
+	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
+	if more {
+		out = append(out, kv{"@odata.nextLink", s.skipLink(g, skip+top)})
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
+	sel, e := g.contactSelect()
+	if e != nil {
+		return *e
+	}
+	exp, e := g.parseExpand("Microsoft.OutlookServices.Contact")
+	if e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	c, e := g.lookupContact(mb, rt.ids[0], rt.ids[1])
+	if e != nil {
+		return *e
+	}
+	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel) + "/$entity"}}, mb.renderContact(c, sel, exp, false)...))
+}
+
+func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
+	w, be := parseContactBody(g.body)
+	if be != nil {
+		return g.badBody(be)
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return *e
+	}
+	c := mb.createContactLocked(f, w, g.now)
+	return okJSON(http.StatusCreated, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+}
+
+func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
+	w, be := parseContactBody(g.body)
+	if be != nil {
+		return g.badBody(be)
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	c, e := g.lookupContact(mb, rt.ids[0], rt.ids[1])
+	if e != nil {
+		return *e
+	}
+	if e := g.checkIfMatch(mb.changeKey(c.seq)); e != nil {
+		return *e
+	}
+	mb.updateContactLocked(c, w, g.now)
+	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+}
+
+func (s *Server) deleteContact(g *greq, rt *route, mb *mailbox) gresp {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	c, e := g.lookupContact(mb, rt.ids[0], rt.ids[1])
+	if e != nil {
+		return *e
+	}
+	if e := g.checkIfMatch(mb.changeKey(c.seq)); e != nil {
+		return *e
+	}
+	mb.deleteContactLocked(c)
+	return noContent()
+}
+
+// contacts delta
+
+type contactDeltaToken struct {
+	Epoch  uint64   `json:"e"`
+	Folder uint64   `json:"f"`
+	Base   uint64   `json:"b"`
+	High   uint64   `json:"h,omitempty"`
+	After  uint64   `json:"a,omitempty"`
+	Sel    []string `json:"s,omitempty"`
+	Next   bool     `json:"n,omitempty"`
+}
+
+// maxPageSize reads Prefer: odata.maxpagesize (capped at 200; default 10).
+func maxPageSize(h http.Header) int {
+	n := 10
+	for _, v := range h.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "odata.maxpagesize") {
+				if x, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && x > 0 {
+					n = min(x, 200)
+				}
+			}
+		}
+	}
+	return n
+}
+
+func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
+	for _, bad := range []string{"$filter", "$orderby", "$expand", "$search", "$top", "$skip"} {
+		if _, ok := g.q[bad]; ok {
+			return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", fmt.Sprintf("The query parameter '%s' is not supported with delta.", bad))
+		}
+	}
+	_, hasSkip := g.q["$skiptoken"]
+	_, hasDelta := g.q["$deltatoken"]
+	raw := g.q.Get("$skiptoken")
+	if hasDelta {
+		raw = g.q.Get("$deltatoken")
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return *e
+	}
+	var tok contactDeltaToken
+	fresh := raw == ""
+	if hasSkip && hasDelta {
+		return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", "Only one of $skiptoken and $deltatoken may be given.")
+	}
+	if !fresh {
+		if !decodeToken(raw, &tok) || tok.Next != hasSkip || tok.Folder != f.num {
+			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
+		}
+		for _, p := range tok.Sel {
+			if _, ok := contactIndex[p]; !ok {
+				return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
+			}
+		}
+		if tok.Epoch != mb.epoch {
+			q := url.Values{}
+			if len(tok.Sel) > 0 {
+				q.Set("$select", strings.Join(tok.Sel, ","))
+			}
+			resp := g.graphErr(http.StatusGone, "SyncStateNotFound", "The sync state is no longer valid. Restart the synchronization with a new delta request.")
+			loc := s.url + "/v1.0" + g.rawPath
+			if len(q) > 0 {
+				loc += "?" + odataQuery(q)
+			}
+			resp.hdr.Set("Location", loc)
+			return resp
+		}
+	} else {
+		sel, e := g.contactSelect()
+		if e != nil {
+			return *e
+		}
+		tok = contactDeltaToken{Epoch: mb.epoch, Folder: f.num, Sel: sel}
+	}
+	if !tok.Next {
+		tok.High, tok.After, tok.Next = mb.seq, 0, true
+	}
+	size := maxPageSize(g.hdr)
+	type ent struct {
+		seq uint64
+		c   *contact
+		num uint64
+	}
+	var ents []ent
+	for _, c := range f.items {
+		if c.seq > tok.Base && c.seq <= tok.High && c.seq > tok.After {
+			ents = append(ents, ent{seq: c.seq, c: c})
+		}
+	}
+	if tok.Base > 0 {
+		for _, tb := range f.tombs {
+			if tb.seq > tok.Base && tb.seq <= tok.High && tb.seq > tok.After {
+				ents = append(ents, ent{seq: tb.seq, num: tb.num})
+			}
+		}
+	}
+	slices.SortFunc(ents, func(a, b ent) int { return cmpU64(a.seq, b.seq) })
+	more := len(ents) > size
+	if more {
+		ents = ents[:size]
+	}
+	page := make([]obj, 0, len(ents))
+	for _, en := range ents {
+		if en.c == nil {
+			page = append(page, obj{{"@odata.type", "#microsoft.graph.contact"}, {"id", mb.itemID(kindContact, en.num)}, {"@removed", obj{{"reason", "deleted"}}}})
+			continue
+		}
+		page = append(page, mb.renderContact(en.c, tok.Sel, nil, true))
+	}
+	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
+	if more {
+		nt := tok
+		nt.After = ents[len(ents)-1].seq
+		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0" + g.rawPath + "?$skiptoken=" + encodeToken(nt)})
+	} else {
+		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
+		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + g.rawPath + "?$deltatoken=" + encodeToken(dt)})
+	}
+	resp := okJSON(http.StatusOK, append(out, kv{"value", page}))
+	if size != 10 {
+		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
+	}
+	return resp
+}
