@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -21,17 +23,82 @@ type Event struct {
 	Fields json.RawMessage
 }
 
-// AppendEvent stores e and returns its Seq, keeping only the last
-// Options.KeepEvents events.
-func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) { return 0, errNotYet }
+// AppendEvent stores e (its Seq is ignored) and returns its Seq, keeping only
+// the last Options.KeepEvents events. ErrInvalidArgument for an id outside
+// 1..1000 or Fields that are not a JSON object.
+func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
+	if e.ID < 1 || e.ID > 1000 {
+		return 0, fmt.Errorf("%w: event id %d (1..1000)", ErrInvalidArgument, e.ID)
+	}
+	var fields any
+	if len(e.Fields) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(e.Fields, &obj); err != nil || obj == nil {
+			return 0, fmt.Errorf("%w: event %d fields are not a JSON object", ErrInvalidArgument, e.ID)
+		}
+		fields = string(e.Fields)
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	var seq int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO events (time, tenant, event_id, level, message, fields)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`, e.Time.UnixMilli(), e.Tenant, e.ID, e.Level, e.Message, fields).Scan(&seq)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM events WHERE seq <= ?", seq-int64(s.opts.KeepEvents))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: append event %d: %w", e.ID, err)
+	}
+	return seq, nil
+}
 
 // EventsSince returns up to limit events with Seq > after, oldest first
 // (limit 1..10000; 0 means 1000). A cursor older than the oldest kept event
-// simply resumes at the oldest.
+// resumes at the oldest.
 func (s *Store) EventsSince(ctx context.Context, after int64, limit int) ([]Event, error) {
-	return nil, errNotYet
+	switch {
+	case limit == 0:
+		limit = 1000
+	case limit < 0 || limit > 10000:
+		return nil, fmt.Errorf("%w: limit %d (1..10000)", ErrInvalidArgument, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, time, tenant, event_id, level, message, fields FROM events
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	defer rows.Close()
+	var es []Event
+	for rows.Next() {
+		var e Event
+		var t int64
+		var fields sql.NullString
+		if err := rows.Scan(&e.Seq, &t, &e.Tenant, &e.ID, &e.Level, &e.Message, &fields); err != nil {
+			return nil, fmt.Errorf("store: events: %w", err)
+		}
+		e.Time = time.UnixMilli(t).UTC()
+		if fields.Valid {
+			e.Fields = json.RawMessage(fields.String)
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	return es, nil
 }
 
 // LastEventSeq returns the newest event's Seq (0 when none), so a watcher can
 // start "from now".
-func (s *Store) LastEventSeq(ctx context.Context) (int64, error) { return 0, errNotYet }
+func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("store: last event: %w", err)
+	}
+	return seq.Int64, nil
+}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"iter"
 )
 
@@ -15,6 +17,15 @@ const (
 	KindOrgContact PersonKind = "orgContact" // contacts/delta (organizational contacts)
 )
 
+func (k PersonKind) valid() bool { return k == KindUser || k == KindOrgContact }
+
+func (k PersonKind) deltaColumn() string {
+	if k == KindOrgContact {
+		return "org_contacts_delta_link"
+	}
+	return "users_delta_link"
+}
+
 // Person is a directory entry as last read from the source. Data is opaque to
 // the store (the directory package's JSON); the other fields are columns so
 // that sources can be selected without decoding Data.
@@ -22,7 +33,7 @@ type Person struct {
 	// SourceID is the directory object id.
 	SourceID string
 	Kind     PersonKind
-	// Enabled is accountEnabled (always true for org contacts).
+	// Enabled is accountEnabled (true for org contacts).
 	Enabled bool
 	// UserType is "Member" or "Guest" for users, "" for org contacts.
 	UserType string
@@ -32,12 +43,76 @@ type Person struct {
 }
 
 // ApplyPersonDelta applies one users/delta or contacts/delta page in one
-// transaction: upserts by SourceID, then deletes (source ids; unknown ids are
-// ignored). When deltaLink is not empty (the last page) it is stored as the
-// kind's delta link in the same transaction, so a crash between pages
-// resumes from the previous link and re-applies idempotently.
+// transaction: upserts by SourceID (their Kind must be kind or empty), then
+// deletes (source ids; unknown ids are ignored). When deltaLink is not empty
+// (the last page) it is stored as the kind's delta link in the same
+// transaction, so a crash between pages resumes from the previous link and
+// re-applies idempotently. ErrNotFound for an unknown tenant.
 func (s *Store) ApplyPersonDelta(ctx context.Context, tenant string, kind PersonKind, upserts []Person, deletes []string, deltaLink string) error {
-	return errNotYet
+	if !kind.valid() {
+		return fmt.Errorf("%w: person kind %q", ErrInvalidArgument, kind)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := tenantID(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		if err := insertPersons(ctx, tx, `INSERT INTO persons (tenant, source_id, kind, enabled, user_type, has_mail, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, source_id) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,
+				user_type = excluded.user_type, has_mail = excluded.has_mail, data = excluded.data`, id, kind, upserts); err != nil {
+			return err
+		}
+		if len(deletes) > 0 {
+			st, err := tx.PrepareContext(ctx, "DELETE FROM persons WHERE tenant = ? AND source_id = ?")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, d := range deletes {
+				if _, err := st.ExecContext(ctx, id, d); err != nil {
+					return err
+				}
+			}
+		}
+		if deltaLink != "" {
+			_, err = tx.ExecContext(ctx, "UPDATE tenants SET "+kind.deltaColumn()+" = ? WHERE id = ?", deltaLink, id)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: apply %s delta for %q: %w", kind, tenant, err)
+	}
+	return nil
+}
+
+// insertPersons runs query (with columns tenant, source_id, kind, enabled,
+// user_type, has_mail, data) for every person.
+func insertPersons(ctx context.Context, tx *sql.Tx, query string, tenant int64, kind PersonKind, ps []Person) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, p := range ps {
+		if p.Kind != "" && p.Kind != kind {
+			return fmt.Errorf("%w: person %s has kind %q in a %q page", ErrInvalidArgument, p.SourceID, p.Kind, kind)
+		}
+		if p.SourceID == "" {
+			return fmt.Errorf("%w: person without source id", ErrInvalidArgument)
+		}
+		data := p.Data
+		if data == nil {
+			data = []byte{}
+		}
+		if _, err := st.ExecContext(ctx, tenant, p.SourceID, kind, b2i(p.Enabled), p.UserType, b2i(p.HasMail), data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PersonResync replaces a tenant's persons of one kind by a full read (first
@@ -48,32 +123,132 @@ func (s *Store) ApplyPersonDelta(ctx context.Context, tenant string, kind Person
 type PersonResync struct {
 	s      *Store
 	tenant string
+	id     int64
 	kind   PersonKind
 	done   bool
 }
 
 // BeginPersonResync starts a full resync of the tenant's persons of kind,
 // discarding rows staged by an earlier resync that never committed.
+// ErrNotFound for an unknown tenant.
 func (s *Store) BeginPersonResync(ctx context.Context, tenant string, kind PersonKind) (*PersonResync, error) {
-	return nil, errNotYet
+	if !kind.valid() {
+		return nil, fmt.Errorf("%w: person kind %q", ErrInvalidArgument, kind)
+	}
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if id, err = tenantID(ctx, tx, tenant); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM persons_staging WHERE tenant = ? AND kind = ?", id, kind)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: begin %s resync for %q: %w", kind, tenant, err)
+	}
+	return &PersonResync{s: s, tenant: tenant, id: id, kind: kind}, nil
 }
 
-// Add stages one page of persons.
-func (r *PersonResync) Add(ctx context.Context, persons []Person) error { return errNotYet }
+// Add stages one page of persons (a person repeated across pages keeps its
+// last version).
+func (r *PersonResync) Add(ctx context.Context, persons []Person) error {
+	if r.done {
+		return fmt.Errorf("%w: resync already finished", ErrInvalidArgument)
+	}
+	err := r.s.write(ctx, func(tx *sql.Tx) error {
+		return insertPersons(ctx, tx, `INSERT OR REPLACE INTO persons_staging (tenant, source_id, kind, enabled, user_type, has_mail, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.id, r.kind, persons)
+	})
+	if err != nil {
+		return fmt.Errorf("store: stage %s resync for %q: %w", r.kind, r.tenant, err)
+	}
+	return nil
+}
 
 // Commit replaces the tenant's persons of this kind by the staged set and
 // stores deltaLink, atomically.
-func (r *PersonResync) Commit(ctx context.Context, deltaLink string) error { return errNotYet }
+func (r *PersonResync) Commit(ctx context.Context, deltaLink string) error {
+	if r.done {
+		return fmt.Errorf("%w: resync already finished", ErrInvalidArgument)
+	}
+	err := r.s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM persons WHERE tenant = ?1 AND kind = ?2",
+			`INSERT OR REPLACE INTO persons (tenant, source_id, kind, enabled, user_type, has_mail, data)
+				SELECT tenant, source_id, kind, enabled, user_type, has_mail, data FROM persons_staging
+				WHERE tenant = ?1 AND kind = ?2`,
+			"DELETE FROM persons_staging WHERE tenant = ?1 AND kind = ?2",
+		} {
+			if _, err := tx.ExecContext(ctx, q, r.id, r.kind); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE tenants SET "+r.kind.deltaColumn()+" = ? WHERE id = ?", deltaLink, r.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: commit %s resync for %q: %w", r.kind, r.tenant, err)
+	}
+	r.done = true
+	return nil
+}
 
-// Abort discards the staged rows. It is a no-op after Commit, so it can be
-// deferred.
-func (r *PersonResync) Abort(ctx context.Context) error { return errNotYet }
+// Abort discards the staged rows. It is a no-op after Commit or Abort, so it
+// can be deferred. It works even when ctx is cancelled (the usual reason to
+// abort).
+func (r *PersonResync) Abort(ctx context.Context) error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	err := r.s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM persons_staging WHERE tenant = ? AND kind = ?", r.id, r.kind)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: abort %s resync for %q: %w", r.kind, r.tenant, err)
+	}
+	return nil
+}
 
-// Persons streams the tenant's persons (all kinds), ordered by source id. The
-// sequence yields an error at most once, last; stopping early is fine.
+// Persons streams the tenant's persons (all kinds), ordered by source id,
+// from one read transaction (a consistent snapshot). The sequence yields an
+// error at most once, last; stopping early is fine. An unknown tenant has
+// none.
 func (s *Store) Persons(ctx context.Context, tenant string) iter.Seq2[Person, error] {
-	return func(yield func(Person, error) bool) { yield(Person{}, errNotYet) }
+	return func(yield func(Person, error) bool) {
+		rows, err := s.r.QueryContext(ctx, `SELECT p.source_id, p.kind, p.enabled, p.user_type, p.has_mail, p.data
+			FROM persons p WHERE p.tenant = (SELECT id FROM tenants WHERE name = ?) ORDER BY p.source_id`, tenant)
+		if err != nil {
+			yield(Person{}, fmt.Errorf("store: persons of %q: %w", tenant, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p Person
+			if err := rows.Scan(&p.SourceID, &p.Kind, &p.Enabled, &p.UserType, &p.HasMail, &p.Data); err != nil {
+				yield(Person{}, fmt.Errorf("store: persons of %q: %w", tenant, err))
+				return
+			}
+			if !yield(p, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(Person{}, fmt.Errorf("store: persons of %q: %w", tenant, err))
+		}
+	}
 }
 
 // PersonCount returns how many persons of the tenant are stored.
-func (s *Store) PersonCount(ctx context.Context, tenant string) (int, error) { return 0, errNotYet }
+func (s *Store) PersonCount(ctx context.Context, tenant string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM persons WHERE tenant = (SELECT id FROM tenants WHERE name = ?)", tenant).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count persons of %q: %w", tenant, err)
+	}
+	return n, nil
+}

@@ -2,7 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,6 +51,19 @@ type Counts struct {
 	Throttled503  int `json:"throttled503"`
 }
 
+const countColumns = `mailboxes_synced, mailboxes_skipped, mailboxes_failed, created, updated, deleted, unchanged,
+	held_back, graph_requests, batch_items, throttled_429, throttled_503`
+
+func (c *Counts) args() []any {
+	return []any{c.MailboxesSynced, c.MailboxesSkipped, c.MailboxesFailed, c.Created, c.Updated, c.Deleted,
+		c.Unchanged, c.HeldBack, c.GraphRequests, c.BatchItems, c.Throttled429, c.Throttled503}
+}
+
+func (c *Counts) dests() []any {
+	return []any{&c.MailboxesSynced, &c.MailboxesSkipped, &c.MailboxesFailed, &c.Created, &c.Updated, &c.Deleted,
+		&c.Unchanged, &c.HeldBack, &c.GraphRequests, &c.BatchItems, &c.Throttled429, &c.Throttled503}
+}
+
 // Run is one tenant run's summary.
 type Run struct {
 	ID       int64
@@ -58,7 +76,7 @@ type Run struct {
 	Counts   Counts
 	// Error is the whole-run failure (auth, consent, source read), if any.
 	Error string
-	// Owner identifies the process running it (host:pid), for busy errors.
+	// Owner identifies the process that ran it (such as host:pid).
 	Owner string
 }
 
@@ -75,63 +93,295 @@ type RunMailbox struct {
 
 // RunResult is what FinishRun records.
 type RunResult struct {
-	Status    RunStatus // RunOK, RunPartial or RunFailed
-	Finished  time.Time
-	Counts    Counts
-	Error     string
+	Status   RunStatus // RunOK, RunPartial or RunFailed
+	Finished time.Time
+	Counts   Counts
+	Error    string
+	// Mailboxes are the per-mailbox outcomes (one per user id; a repeated
+	// user id keeps the last).
 	Mailboxes []RunMailbox
 }
 
-// BusyError is returned (wrapping ErrTenantBusy) when StartRun finds a live
-// run of the tenant.
+// BusyError is returned (wrapping ErrTenantBusy) when StartRun finds a run
+// of the tenant in progress.
 type BusyError struct {
+	Tenant string
+	// RunID and Owner describe the run in progress when known (0 and ""
+	// when the other process has not recorded it yet).
 	RunID int64
 	Owner string
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("store: tenant has run %d in progress (%s)", e.RunID, e.Owner)
+	if e.RunID == 0 {
+		return fmt.Sprintf("store: tenant %q has a run in progress", e.Tenant)
+	}
+	return fmt.Sprintf("store: tenant %q has run %d in progress (%s)", e.Tenant, e.RunID, e.Owner)
 }
 
 // Unwrap makes errors.Is(err, ErrTenantBusy) true.
 func (e *BusyError) Unwrap() error { return ErrTenantBusy }
 
-// RunLease is how long a running run counts as alive without TouchRun; a
-// run not touched for longer is taken to be dead (its process crashed).
-const RunLease = 5 * time.Minute
+// finalWriteTimeout bounds writes that must happen after cancellation.
+const finalWriteTimeout = 30 * time.Second
 
-// StartRun records the start of a run and returns its id. It refuses with a
-// *BusyError when the tenant has a run that is still running and was touched
-// within RunLease (by this or another process: `galmirror sync` beside the
-// service must not overlap it); older running runs of the tenant become
-// RunInterrupted. The caller calls TouchRun at least every minute while the
-// run lasts. owner identifies the process (host:pid).
+// StartRun records the start of a run and returns its id. It takes the
+// tenant's run lock (an OS file lock under the data directory, released by
+// FinishRun, Close or the process's death), so two runs of one tenant never
+// overlap, whether in this process or another (the service and a `galmirror
+// sync` beside it): a second StartRun gets a *BusyError. Runs of the tenant
+// still marked running when the lock is taken belong to a dead process and
+// become RunInterrupted. owner identifies the process (such as host:pid).
 func (s *Store) StartRun(ctx context.Context, tenant string, trigger Trigger, started time.Time, owner string) (int64, error) {
-	return 0, errNotYet
+	if s.w == nil {
+		return 0, ErrReadOnly
+	}
+	switch trigger {
+	case TriggerSchedule, TriggerManual, TriggerStartup:
+	default:
+		return 0, fmt.Errorf("%w: run trigger %q", ErrInvalidArgument, trigger)
+	}
+	lock, ok, err := lockTenant(s.dir, tenant)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		busy := &BusyError{Tenant: tenant}
+		s.r.QueryRowContext(ctx, `SELECT id, owner FROM runs WHERE tenant = ? AND status = 'running' ORDER BY id DESC LIMIT 1`,
+			tenant).Scan(&busy.RunID, &busy.Owner)
+		return 0, busy
+	}
+	var id int64
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		// Whoever left these running is gone: we hold the lock.
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted' WHERE tenant = ? AND status = 'running'`, tenant); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO runs (tenant, trigger_kind, status, owner, started) VALUES (?, ?, 'running', ?, ?)
+			RETURNING id`, tenant, string(trigger), owner, started.UnixMilli()).Scan(&id)
+	})
+	if err != nil {
+		lock.unlock()
+		return 0, fmt.Errorf("store: start run of %q: %w", tenant, err)
+	}
+	s.mu.Lock()
+	s.locks[id] = lock
+	s.mu.Unlock()
+	return id, nil
 }
 
-// TouchRun renews a running run's lease.
-func (s *Store) TouchRun(ctx context.Context, runID int64, now time.Time) error { return errNotYet }
+// FinishRun records a run's outcome and per-mailbox outcomes, updates the
+// tenant's consecutive-failure count and last success, and trims history per
+// Options, in one transaction; then it releases the tenant's run lock (also
+// when the write fails, so a broken disk cannot wedge the tenant).
+//
+// It writes even when ctx is already cancelled: a run stopped by shutdown
+// must still leave its history.
+func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error {
+	defer func() {
+		s.mu.Lock()
+		l := s.locks[runID]
+		delete(s.locks, runID)
+		s.mu.Unlock()
+		if l != nil {
+			l.unlock()
+		}
+	}()
+	switch res.Status {
+	case RunOK, RunPartial, RunFailed:
+	default:
+		return fmt.Errorf("%w: run status %q", ErrInvalidArgument, res.Status)
+	}
+	// The run is usually finished because ctx was cancelled (shutdown,
+	// reload); its history must not be lost with it. WithoutCancel keeps
+	// ctx's values, and the timeout still bounds the write.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
+	defer cancel()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var tenant string
+		var started int64
+		err := tx.QueryRowContext(ctx, "SELECT tenant, started FROM runs WHERE id = ?", runID).Scan(&tenant, &started)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("run %d: %w", runID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		finished := res.Finished
+		if finished.IsZero() {
+			finished = time.Now()
+		}
+		dur := max(0, finished.UnixMilli()-started)
+		args := append([]any{string(res.Status), finished.UnixMilli(), dur, res.Error}, res.Counts.args()...)
+		args = append(args, runID)
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished = ?, duration_ms = ?, error = ?,
+			mailboxes_synced = ?, mailboxes_skipped = ?, mailboxes_failed = ?, created = ?, updated = ?, deleted = ?,
+			unchanged = ?, held_back = ?, graph_requests = ?, batch_items = ?, throttled_429 = ?, throttled_503 = ?
+			WHERE id = ?`, args...); err != nil {
+			return err
+		}
+		if len(res.Mailboxes) > 0 {
+			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO run_mailboxes (run, user_id, upn, status,
+				error_code, error_message, request_id, `+countColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, m := range res.Mailboxes {
+				a := append([]any{runID, m.UserID, m.UPN, string(m.Status), m.ErrorCode, m.ErrorMessage, m.RequestID}, m.Counts.args()...)
+				if _, err := st.ExecContext(ctx, a...); err != nil {
+					return err
+				}
+			}
+		}
+		tid, err := ensureTenantRow(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		if res.Status == RunFailed {
+			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = consecutive_failures + 1 WHERE id = ?", tid)
+		} else {
+			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = 0, last_success = ? WHERE id = ?", finished.UnixMilli(), tid)
+		}
+		if err != nil {
+			return err
+		}
+		return s.trimRuns(ctx, tx, tenant)
+	})
+	if err != nil {
+		return fmt.Errorf("store: finish run %d: %w", runID, err)
+	}
+	return nil
+}
 
-// FinishRun records a run's outcome, its per-mailbox outcomes and the
-// tenant's consecutive-failure count and last success, in one transaction,
-// then trims history per Options. It writes even when ctx is already
-// cancelled (a run cancelled by shutdown still gets its history).
-func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error { return errNotYet }
+// trimRuns keeps the tenant's newest KeepRuns runs and the per-mailbox
+// outcomes of the newest KeepRunMailboxes.
+func (s *Store) trimRuns(ctx context.Context, tx *sql.Tx, tenant string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM run_mailboxes WHERE run IN (SELECT id FROM runs WHERE tenant = ?1 AND id <=
+		(SELECT id FROM runs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2))`, tenant, s.opts.KeepRunMailboxes); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE tenant = ?1 AND id <=
+		(SELECT id FROM runs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, tenant, s.opts.KeepRuns)
+	return err
+}
 
-// ListRuns returns runs newest first, pageSize at a time (1..1000, default
-// 50 when 0), for one tenant or all when tenant is "". pageToken is "" or a
-// token from the previous call with the same tenant; a token from elsewhere
-// is ErrInvalidPageToken. next is "" on the last page.
+const runColumns = `id, tenant, trigger_kind, status, owner, started, finished, duration_ms, error, ` + countColumns
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var started int64
+	var finished sql.NullInt64
+	var dur int64
+	dests := append([]any{&r.ID, &r.Tenant, &r.Trigger, &r.Status, &r.Owner, &started, &finished, &dur, &r.Error}, r.Counts.dests()...)
+	err := sc.Scan(dests...)
+	r.Started = time.UnixMilli(started).UTC()
+	r.Finished = fromMS(finished)
+	r.Duration = time.Duration(dur) * time.Millisecond
+	return r, err
+}
+
+// pageToken encodes the position after the last run of a page, bound to the
+// query's tenant so a token cannot be replayed against another filter.
+func makePageToken(tenant string, lastID int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("r1:" + strconv.FormatInt(lastID, 10) + ":" + tenant))
+}
+
+func parsePageToken(tok, tenant string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(tok) > 512 {
+		return 0, ErrInvalidPageToken
+	}
+	rest, ok := strings.CutPrefix(string(b), "r1:")
+	if !ok {
+		return 0, ErrInvalidPageToken
+	}
+	idS, t, ok := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idS, 10, 64)
+	if !ok || err != nil || id <= 0 || t != tenant {
+		return 0, ErrInvalidPageToken
+	}
+	return id, nil
+}
+
+// ListRuns returns runs newest first, pageSize at a time (1..1000; 0 means
+// 50), for one tenant or all when tenant is "". pageToken is "" or a token
+// from the previous call with the same tenant; anything else is
+// ErrInvalidPageToken. next is "" on the last page.
 func (s *Store) ListRuns(ctx context.Context, tenant string, pageSize int, pageToken string) (runs []Run, next string, err error) {
-	return nil, "", errNotYet
+	switch {
+	case pageSize == 0:
+		pageSize = 50
+	case pageSize < 0 || pageSize > 1000:
+		return nil, "", fmt.Errorf("%w: page size %d (1..1000)", ErrInvalidArgument, pageSize)
+	}
+	before := int64(1<<63 - 1)
+	if pageToken != "" {
+		if before, err = parsePageToken(pageToken, tenant); err != nil {
+			return nil, "", err
+		}
+	}
+	q := "SELECT " + runColumns + " FROM runs WHERE id < ?1 AND (?2 = '' OR tenant = ?2) ORDER BY id DESC LIMIT ?3"
+	rows, err := s.r.QueryContext(ctx, q, before, tenant, pageSize+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list runs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: list runs: %w", err)
+	}
+	if len(runs) > pageSize {
+		runs = runs[:pageSize]
+		next = makePageToken(tenant, runs[len(runs)-1].ID)
+	}
+	return runs, next, nil
 }
 
-// GetRun returns a run and its per-mailbox outcomes (nil when trimmed), or
-// ErrNotFound.
+// GetRun returns a run and its per-mailbox outcomes ordered by user id (none
+// when trimmed), or ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, runID int64) (Run, []RunMailbox, error) {
-	return Run{}, nil, errNotYet
+	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", runID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, nil, fmt.Errorf("run %d: %w", runID, ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, nil, fmt.Errorf("store: run %d: %w", runID, err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id, upn, status, error_code, error_message, request_id, `+countColumns+`
+		FROM run_mailboxes WHERE run = ? ORDER BY user_id`, runID)
+	if err != nil {
+		return Run{}, nil, fmt.Errorf("store: run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var mbs []RunMailbox
+	for rows.Next() {
+		var m RunMailbox
+		if err := rows.Scan(append([]any{&m.UserID, &m.UPN, &m.Status, &m.ErrorCode, &m.ErrorMessage, &m.RequestID}, m.Counts.dests()...)...); err != nil {
+			return Run{}, nil, fmt.Errorf("store: run %d: %w", runID, err)
+		}
+		mbs = append(mbs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return Run{}, nil, fmt.Errorf("store: run %d: %w", runID, err)
+	}
+	return r, mbs, nil
 }
 
 // LastRun returns the tenant's most recent run, or ErrNotFound.
-func (s *Store) LastRun(ctx context.Context, tenant string) (Run, error) { return Run{}, errNotYet }
+func (s *Store) LastRun(ctx context.Context, tenant string) (Run, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE tenant = ? ORDER BY id DESC LIMIT 1", tenant))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("runs of %q: %w", tenant, ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("store: last run of %q: %w", tenant, err)
+	}
+	return r, nil
+}

@@ -4,19 +4,45 @@
 // source id → contact id + hash, and the history of runs and events.
 //
 // It uses modernc.org/sqlite (pure Go: Windows builds need no cgo) in WAL
-// mode. One process writes at a time through a single connection with
-// immediate transactions; readers (including `galmirror status` in another
-// process while the service runs, see OpenReadOnly) never block it.
+// mode with synchronous=FULL, so a committed transaction survives a power
+// loss (the crash-safety marks depend on it). Writes go through a single
+// connection with immediate transactions; readers (including `galmirror
+// status` in another process while the service runs, see OpenReadOnly) never
+// block it and see committed data only.
 //
-// Every method takes a context and honours its cancellation. Times are stored
-// as Unix milliseconds in UTC; the zero time.Time is stored as NULL and read
-// back as the zero time.
+// Every method takes a context and honours its cancellation, except
+// FinishRun's final write (see there). Times are stored as Unix milliseconds
+// in UTC; the zero time.Time is stored as NULL and read back as the zero time.
+//
+// Typical use by a tenant run:
+//
+//	st, _ := store.Open(ctx, cfg.DataDir, store.Options{})
+//	defer st.Close()
+//	runID, err := st.StartRun(ctx, "contoso", store.TriggerSchedule, time.Now(), owner)
+//	reset, err := st.EnsureTenant(ctx, "contoso", tenantID)
+//	// directory: ApplyPersonDelta per users/delta page, or BeginPersonResync/Add/Commit
+//	// per mailbox: BeginMailbox → ContactMap → writes → SaveMailbox
+//	err = st.FinishRun(ctx, runID, store.RunResult{...})
 package store
 
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // FileName is the database's file name inside the data directory.
@@ -34,11 +60,14 @@ var (
 	// ErrSchemaTooNew: the database was written by a newer galmirror.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this galmirror")
 	// ErrSchemaTooOld: OpenReadOnly found a database that needs migrating
-	// (the service has not started with this version yet).
+	// (no galmirror of this version has opened it for writing yet).
 	ErrSchemaTooOld = errors.New("store: database schema is older than this galmirror")
-	// ErrTenantBusy: StartRun found a live run of the same tenant (in this
-	// or another process). See *BusyError.
+	// ErrTenantBusy: StartRun found a run of the same tenant in progress
+	// in this or another process. See *BusyError.
 	ErrTenantBusy = errors.New("store: tenant has a run in progress")
+	// ErrInvalidArgument: a value the store refuses (such as an event id
+	// outside 1..1000 or an unknown run status).
+	ErrInvalidArgument = errors.New("store: invalid argument")
 )
 
 // Options tune retention. The zero value of a field means its default.
@@ -68,32 +97,238 @@ func (o Options) withDefaults() Options {
 
 // Store is an open state database. It is safe for concurrent use.
 type Store struct {
-	path     string
-	w        *sql.DB // nil when read-only; one connection
-	r        *sql.DB // readers
-	readOnly bool
-	opts     Options
+	path string
+	dir  string
+	w    *sql.DB // nil when read-only; one connection
+	r    *sql.DB // readers
+	opts Options
+
+	mu    sync.Mutex
+	locks map[int64]*tenantLock // run id → the tenant's run lock
 }
 
+//go:embed sql/migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order; their numbers must be
+// 1, 2, 3, ...
+func migrations() ([]migration, error) {
+	ents, err := fs.ReadDir(migrationFS, "sql/migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range ents {
+		num, _, ok := strings.Cut(e.Name(), "-")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("store: bad migration file name %q", e.Name())
+		}
+		b, err := migrationFS.ReadFile("sql/migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migration %s: expected number %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the schema version this galmirror writes.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		panic(err) // embedded at build time; migrations_test.go keeps it valid
+	}
+	return len(ms)
+}
+
+// dsn builds a file: URI (so SQLite sees mode=ro) with the driver's
+// parameters.
+func dsn(path string, params ...string) string {
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // file:///C:/dir/galmirror.db
+	}
+	u := url.URL{Scheme: "file", Path: p, OmitHost: false}
+	return u.String() + "?" + strings.Join(params, "&")
+}
+
+const busyTimeoutMS = "10000"
+
 // Open opens (creating if needed) the database in dataDir and migrates it
-// to the current schema. dataDir must exist.
+// to the current schema. dataDir must exist. A new database file is created
+// readable by its owner only (it holds the directory's personal data).
 func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
-	return nil, errors.New("store: not implemented yet")
+	return open(ctx, dataDir, opts, SchemaVersion())
+}
+
+// open migrates up to version upTo; tests use it to build older databases.
+func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, error) {
+	path, err := dbPath(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("store: create %s: %w", path, err)
+	}
+	w, err := sql.Open("sqlite", dsn(path,
+		"_pragma=busy_timeout("+busyTimeoutMS+")",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_pragma=foreign_keys(1)",
+		"_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// One writer: SQLite allows one anyway, and queuing in database/sql
+	// (context-aware) beats spinning on SQLITE_BUSY.
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w, upTo); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	r, err := openReader(path)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), locks: map[int64]*tenantLock{}}, nil
+}
+
+func dbPath(dataDir string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("store: data directory: %w", err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("store: data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("store: data directory %s is not a directory", abs)
+	}
+	return filepath.Join(abs, FileName), nil
+}
+
+func openReader(path string) (*sql.DB, error) {
+	r, err := sql.Open("sqlite", dsn(path,
+		"mode=ro",
+		"_pragma=busy_timeout("+busyTimeoutMS+")",
+		"_query_only=1"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	return r, nil
 }
 
 // OpenReadOnly opens an existing database for reading, for `galmirror
 // status` while the service runs. It never creates or migrates the file; a
 // database at another schema version returns ErrSchemaTooOld or
-// ErrSchemaTooNew.
+// ErrSchemaTooNew. Writes return ErrReadOnly.
 func OpenReadOnly(ctx context.Context, dataDir string) (*Store, error) {
-	return nil, errors.New("store: not implemented yet")
+	path, err := dbPath(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	r, err := openReader(path)
+	if err != nil {
+		return nil, err
+	}
+	var v int
+	if err := r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	switch want := SchemaVersion(); {
+	case v > want:
+		r.Close()
+		return nil, fmt.Errorf("%w: %s is at version %d, this galmirror knows %d", ErrSchemaTooNew, path, v, want)
+	case v < want:
+		r.Close()
+		return nil, fmt.Errorf("%w: %s is at version %d, this galmirror needs %d", ErrSchemaTooOld, path, v, want)
+	}
+	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), locks: map[int64]*tenantLock{}}, nil
+}
+
+// migrate brings the database to version upTo, one transaction per
+// migration, so a failure leaves it at the last complete version.
+func migrate(ctx context.Context, db *sql.DB, upTo int) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(ms) {
+		return fmt.Errorf("%w: database is at version %d, this galmirror knows %d", ErrSchemaTooNew, v, len(ms))
+	}
+	for _, m := range ms[v:min(upTo, len(ms))] {
+		err := inTx(ctx, db, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// write runs fn in an immediate transaction on the writer.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	return inTx(ctx, s.w, fn)
 }
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close releases run locks still held and closes the database.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	for id, l := range s.locks {
+		l.unlock()
+		delete(s.locks, id)
+	}
+	s.mu.Unlock()
 	var err error
 	if s.w != nil {
 		err = s.w.Close()
@@ -101,4 +336,44 @@ func (s *Store) Close() error {
 	return errors.Join(err, s.r.Close())
 }
 
-var errNotYet = errors.New("store: not implemented yet")
+// ms converts a time to the stored form.
+func ms(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tenantID resolves a tenant name inside a transaction.
+func tenantID(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, "SELECT id FROM tenants WHERE name = ?", name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+	}
+	return id, err
+}
+
+// ensureTenantRow returns the tenant's id, creating its row if missing.
+func ensureTenantRow(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO tenants (name) VALUES (?) ON CONFLICT (name) DO NOTHING", name); err != nil {
+		return 0, err
+	}
+	return tenantID(ctx, tx, name)
+}

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -9,7 +12,8 @@ import (
 type TenantState struct {
 	// Name is the tenant's name in settings.json (the stable key).
 	Name string
-	// TenantID is the Entra tenant id the state belongs to.
+	// TenantID is the Entra tenant id the state belongs to ("" until the
+	// first EnsureTenant).
 	TenantID             string
 	UsersDeltaLink       string
 	OrgContactsDeltaLink string
@@ -20,61 +24,195 @@ type TenantState struct {
 	PausedBy string
 	// CertExpiry is the NotAfter of the certificate last used.
 	CertExpiry time.Time
-	// ConsecutiveFailures counts whole-run failures since the last
-	// successful run (drives back-off and alerts).
+	// ConsecutiveFailures counts runs that failed as a whole since the
+	// last run that did not (FinishRun maintains it; it drives back-off
+	// and alerts).
 	ConsecutiveFailures int
 	// NextRun is the service's next scheduled run.
 	NextRun time.Time
-	// LastSuccess is when the last run that did not fail as a whole
-	// finished (status ok or partial).
+	// LastSuccess is when the last run with status ok or partial finished.
 	LastSuccess time.Time
 }
 
-// EnsureTenant creates the tenant's row if missing. When the stored tenant id
-// differs from tenantID (settings now point the name at another tenant), the
-// tenant's directory, mailbox and contact state and its delta links are
-// discarded, since they describe another tenant; reset reports that. Run
-// history, events and the paused flag are kept.
+// EnsureTenant creates the tenant's row if missing; call it at the start of
+// every run, before the tenant's other writes (which return ErrNotFound for
+// an unknown tenant). When the stored tenant id differs from tenantID
+// (settings now point the name at another tenant), the tenant's directory,
+// mailbox and contact state and its delta links are discarded, since they
+// describe another tenant; reset reports that. Run history, events and the
+// paused flag are kept.
 func (s *Store) EnsureTenant(ctx context.Context, name, tenantID string) (reset bool, err error) {
-	return false, errNotYet
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		id, err := ensureTenantRow(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var stored string
+		if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM tenants WHERE id = ?", id).Scan(&stored); err != nil {
+			return err
+		}
+		if stored == tenantID {
+			return nil
+		}
+		if stored != "" {
+			reset = true
+			if err := clearTenantState(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE tenants SET tenant_id = ? WHERE id = ?", tenantID, id)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: ensure tenant %q: %w", name, err)
+	}
+	return reset, nil
+}
+
+func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
+	for _, q := range []string{
+		"DELETE FROM persons WHERE tenant = ?",
+		"DELETE FROM persons_staging WHERE tenant = ?",
+		"DELETE FROM mailboxes WHERE tenant = ?", // cascades to contacts
+		"UPDATE tenants SET users_delta_link = '', org_contacts_delta_link = '' WHERE id = ?",
+	} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const tenantColumns = `name, tenant_id, users_delta_link, org_contacts_delta_link, paused, paused_at, paused_by,
+	cert_expiry, consecutive_failures, next_run, last_success`
+
+func scanTenant(sc interface{ Scan(...any) error }) (TenantState, error) {
+	var t TenantState
+	var pausedAt, certExpiry, nextRun, lastSuccess sql.NullInt64
+	err := sc.Scan(&t.Name, &t.TenantID, &t.UsersDeltaLink, &t.OrgContactsDeltaLink, &t.Paused, &pausedAt, &t.PausedBy,
+		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess)
+	t.PausedAt, t.CertExpiry, t.NextRun, t.LastSuccess = fromMS(pausedAt), fromMS(certExpiry), fromMS(nextRun), fromMS(lastSuccess)
+	return t, err
 }
 
 // Tenant returns a tenant's state, or ErrNotFound.
 func (s *Store) Tenant(ctx context.Context, name string) (TenantState, error) {
-	return TenantState{}, errNotYet
+	t, err := scanTenant(s.r.QueryRowContext(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE name = ?", name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return TenantState{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return TenantState{}, fmt.Errorf("store: tenant %q: %w", name, err)
+	}
+	return t, nil
 }
 
 // Tenants returns every tenant's state, ordered by name.
 func (s *Store) Tenants(ctx context.Context) ([]TenantState, error) {
-	return nil, errNotYet
+	rows, err := s.r.QueryContext(ctx, "SELECT "+tenantColumns+" FROM tenants ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("store: tenants: %w", err)
+	}
+	defer rows.Close()
+	var ts []TenantState
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: tenants: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// updateTenant runs one UPDATE on an existing tenant's row.
+func (s *Store) updateTenant(ctx context.Context, what, tenant, set string, args ...any) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE tenants SET "+set+" WHERE name = ?", append(args, tenant)...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}
+
+// upsertTenant runs one UPDATE on a tenant's row, creating it if missing.
+func (s *Store) upsertTenant(ctx context.Context, what, tenant, set string, args ...any) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := ensureTenantRow(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE tenants SET "+set+" WHERE id = ?", append(args, id)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
 }
 
 // SetUsersDeltaLink stores the tenant's users/delta link; "" forces a full
-// read next time.
-func (s *Store) SetUsersDeltaLink(ctx context.Context, tenant, link string) error { return errNotYet }
+// read next time. ErrNotFound for an unknown tenant.
+func (s *Store) SetUsersDeltaLink(ctx context.Context, tenant, link string) error {
+	return s.updateTenant(ctx, "set users delta link", tenant, "users_delta_link = ?", link)
+}
 
-// SetOrgContactsDeltaLink stores the tenant's contacts/delta link.
+// SetOrgContactsDeltaLink stores the tenant's contacts/delta link; "" forces
+// a full read next time. ErrNotFound for an unknown tenant.
 func (s *Store) SetOrgContactsDeltaLink(ctx context.Context, tenant, link string) error {
-	return errNotYet
+	return s.updateTenant(ctx, "set org contacts delta link", tenant, "org_contacts_delta_link = ?", link)
 }
 
-// SetPaused pauses or resumes the tenant, recording who and when. The tenant
-// row is created if missing, so a tenant can be paused before its first run.
+// SetPaused pauses or resumes the tenant, recording who and when (both are
+// cleared on resume). The tenant row is created if missing, so a tenant can
+// be paused before its first run.
 func (s *Store) SetPaused(ctx context.Context, tenant string, paused bool, by string, at time.Time) error {
-	return errNotYet
+	if !paused {
+		by, at = "", time.Time{}
+	}
+	return s.upsertTenant(ctx, "set paused", tenant, "paused = ?, paused_by = ?, paused_at = ?", b2i(paused), by, ms(at))
 }
 
-// SetCertExpiry records the NotAfter of the certificate last loaded.
+// SetCertExpiry records the NotAfter of the certificate last loaded. The
+// tenant row is created if missing.
 func (s *Store) SetCertExpiry(ctx context.Context, tenant string, notAfter time.Time) error {
-	return errNotYet
+	return s.upsertTenant(ctx, "set certificate expiry", tenant, "cert_expiry = ?", ms(notAfter))
 }
 
-// SetNextRun records the service's next scheduled run time.
+// SetNextRun records the service's next scheduled run time (zero: none). The
+// tenant row is created if missing.
 func (s *Store) SetNextRun(ctx context.Context, tenant string, next time.Time) error {
-	return errNotYet
+	return s.upsertTenant(ctx, "set next run", tenant, "next_run = ?", ms(next))
 }
 
 // DeleteTenantState removes the tenant's directory, mailbox and contact state
-// (after `galmirror purge`, or when a tenant leaves the settings for good).
-// Run history and events are kept.
-func (s *Store) DeleteTenantState(ctx context.Context, tenant string) error { return errNotYet }
+// and its delta links (after `galmirror purge`, or when a tenant leaves the
+// settings for good). Run history, events and the paused flag are kept. An
+// unknown tenant is not an error.
+func (s *Store) DeleteTenantState(ctx context.Context, tenant string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := tenantID(ctx, tx, tenant)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return clearTenantState(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete tenant state %q: %w", tenant, err)
+	}
+	return nil
+}

@@ -1,0 +1,540 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T, opts Options) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func mustTenant(t *testing.T, s *Store, name string) {
+	t.Helper()
+	if _, err := s.EnsureTenant(t.Context(), name, "tid-"+name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
+	s, dir := openTest(t, Options{})
+	if s.Path() != filepath.Join(dir, FileName) {
+		t.Fatalf("path %s", s.Path())
+	}
+	var mode string
+	if err := s.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q %v", mode, err)
+	}
+	var fk int
+	if err := s.w.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("foreign_keys %d %v", fk, err)
+	}
+	var v int
+	if err := s.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+	st, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 && os.PathSeparator == '/' {
+		t.Fatalf("database mode %v: readable by others", perm)
+	}
+}
+
+func TestOpenMissingDir(t *testing.T) {
+	_, err := Open(t.Context(), filepath.Join(t.TempDir(), "nope"), Options{})
+	if err == nil {
+		t.Fatal("opened a missing data directory")
+	}
+}
+
+func TestTenants(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	if _, err := s.Tenant(ctx, "contoso"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	if err := s.SetUsersDeltaLink(ctx, "contoso", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delta link of unknown tenant: %v", err)
+	}
+	reset, err := s.EnsureTenant(ctx, "contoso", "t1")
+	if err != nil || reset {
+		t.Fatalf("ensure: %v %v", reset, err)
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	steps := []error{
+		s.SetUsersDeltaLink(ctx, "contoso", "https://graph/users/delta?$deltatoken=1"),
+		s.SetOrgContactsDeltaLink(ctx, "contoso", "https://graph/contacts/delta?$deltatoken=2"),
+		s.SetPaused(ctx, "contoso", true, "alice@EXAMPLE.COM", at),
+		s.SetCertExpiry(ctx, "contoso", at.Add(30*24*time.Hour)),
+		s.SetNextRun(ctx, "contoso", at.Add(time.Hour)),
+		s.SetPaused(ctx, "fabrikam", true, "bob", at), // creates the row
+	}
+	for i, err := range steps {
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	got, err := s.Tenant(ctx, "contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TenantState{Name: "contoso", TenantID: "t1", UsersDeltaLink: "https://graph/users/delta?$deltatoken=1",
+		OrgContactsDeltaLink: "https://graph/contacts/delta?$deltatoken=2", Paused: true, PausedAt: at, PausedBy: "alice@EXAMPLE.COM",
+		CertExpiry: at.Add(30 * 24 * time.Hour), NextRun: at.Add(time.Hour)}
+	if got != want {
+		t.Fatalf("tenant\n got %+v\nwant %+v", got, want)
+	}
+	if err := s.SetPaused(ctx, "contoso", false, "carol", at); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Tenant(ctx, "contoso")
+	if got.Paused || got.PausedBy != "" || !got.PausedAt.IsZero() {
+		t.Fatalf("resume left %+v", got)
+	}
+	all, err := s.Tenants(ctx)
+	if err != nil || len(all) != 2 || all[0].Name != "contoso" || all[1].Name != "fabrikam" || !all[1].Paused {
+		t.Fatalf("tenants %+v %v", all, err)
+	}
+}
+
+func TestEnsureTenantResetsStateOfAnotherTenant(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	if _, err := s.EnsureTenant(ctx, "contoso", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "u1", Enabled: true}}, nil, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{Upserts: []ContactRef{{SourceID: "u1", ContactID: "c1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPaused(ctx, "contoso", true, "x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if reset, err := s.EnsureTenant(ctx, "contoso", "t1"); err != nil || reset {
+		t.Fatalf("same tenant id reset=%v err=%v", reset, err)
+	}
+	reset, err := s.EnsureTenant(ctx, "contoso", "t2")
+	if err != nil || !reset {
+		t.Fatalf("other tenant id reset=%v err=%v", reset, err)
+	}
+	ts, _ := s.Tenant(ctx, "contoso")
+	n, _ := s.PersonCount(ctx, "contoso")
+	mbs, _ := s.Mailboxes(ctx, "contoso")
+	var contacts int
+	s.r.QueryRow("SELECT count(*) FROM contacts").Scan(&contacts)
+	if ts.TenantID != "t2" || ts.UsersDeltaLink != "" || !ts.Paused || n != 0 || len(mbs) != 0 || contacts != 0 {
+		t.Fatalf("after reset: %+v persons=%d mailboxes=%d contacts=%d", ts, n, len(mbs), contacts)
+	}
+}
+
+func collect(t *testing.T, s *Store, tenant string) []Person {
+	t.Helper()
+	var ps []Person
+	for p, err := range s.Persons(t.Context(), tenant) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func ids(ps []Person) []string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.SourceID)
+	}
+	return s
+}
+
+func TestPersonDelta(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	if err := s.ApplyPersonDelta(ctx, "nope", KindUser, nil, nil, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	mustTenant(t, s, "contoso")
+	mustTenant(t, s, "other")
+	page1 := []Person{
+		{SourceID: "b", Kind: KindUser, Enabled: true, UserType: "Member", HasMail: true, Data: []byte(`{"displayName":"Bé"}`)},
+		{SourceID: "a", Enabled: false, UserType: "Guest", Data: []byte(`{}`)},
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, page1, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.Tenant(ctx, "contoso"); ts.UsersDeltaLink != "" {
+		t.Fatal("delta link stored before the last page")
+	}
+	if err := s.ApplyPersonDelta(ctx, "other", KindUser, []Person{{SourceID: "z"}}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	page2 := []Person{{SourceID: "c", Enabled: true, HasMail: true, Data: []byte(`{"v":1}`)}, {SourceID: "b", Enabled: true, Data: []byte(`{"v":2}`)}}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, page2, []string{"a", "unknown"}, "link-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindOrgContact, []Person{{SourceID: "oc1", Enabled: true, HasMail: true}}, nil, "oc-link"); err != nil {
+		t.Fatal(err)
+	}
+	ps := collect(t, s, "contoso")
+	if got := ids(ps); !slices.Equal(got, []string{"b", "c", "oc1"}) {
+		t.Fatalf("persons %v", got)
+	}
+	if string(ps[0].Data) != `{"v":2}` || ps[0].HasMail || ps[0].Kind != KindUser || ps[2].Kind != KindOrgContact || !ps[1].HasMail {
+		t.Fatalf("person fields %+v", ps)
+	}
+	ts, _ := s.Tenant(ctx, "contoso")
+	if ts.UsersDeltaLink != "link-2" || ts.OrgContactsDeltaLink != "oc-link" {
+		t.Fatalf("delta links %+v", ts)
+	}
+	if n, _ := s.PersonCount(ctx, "contoso"); n != 3 {
+		t.Fatalf("count %d", n)
+	}
+	// A page whose person has another kind is refused whole.
+	err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "d"}, {SourceID: "e", Kind: KindOrgContact}}, nil, "")
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("mixed kinds: %v", err)
+	}
+	if n, _ := s.PersonCount(ctx, "contoso"); n != 3 {
+		t.Fatalf("failed page partly applied: %d", n)
+	}
+	// Stopping the stream early is fine.
+	for range s.Persons(ctx, "contoso") {
+		break
+	}
+}
+
+func TestPersonResync(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "old1"}, {SourceID: "keep", Data: []byte("1")}}, nil, "old-link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindOrgContact, []Person{{SourceID: "oc"}}, nil, "oc-link"); err != nil {
+		t.Fatal(err)
+	}
+	// An abandoned resync's staged rows never leak into the next one.
+	r0, err := s.BeginPersonResync(ctx, "contoso", KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r0.Add(ctx, []Person{{SourceID: "ghost"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.BeginPersonResync(ctx, "contoso", KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(ctx, []Person{{SourceID: "keep", Data: []byte("2")}, {SourceID: "new1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(ctx, []Person{{SourceID: "new2"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The old set is what readers see until Commit.
+	if got := ids(collect(t, s, "contoso")); !slices.Equal(got, []string{"keep", "oc", "old1"}) {
+		t.Fatalf("before commit %v", got)
+	}
+	if err := r.Commit(ctx, "new-link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps := collect(t, s, "contoso")
+	if got := ids(ps); !slices.Equal(got, []string{"keep", "new1", "new2", "oc"}) {
+		t.Fatalf("after commit %v", got)
+	}
+	if string(ps[0].Data) != "2" {
+		t.Fatalf("keep not replaced: %q", ps[0].Data)
+	}
+	ts, _ := s.Tenant(ctx, "contoso")
+	if ts.UsersDeltaLink != "new-link" || ts.OrgContactsDeltaLink != "oc-link" {
+		t.Fatalf("links %+v", ts)
+	}
+	var staged int
+	s.r.QueryRow("SELECT count(*) FROM persons_staging").Scan(&staged)
+	if staged != 0 {
+		t.Fatalf("%d staged rows left", staged)
+	}
+	// Abort with a cancelled context still discards.
+	r2, _ := s.BeginPersonResync(ctx, "contoso", KindUser)
+	r2.Add(ctx, []Person{{SourceID: "x"}})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r2.Abort(cctx); err != nil {
+		t.Fatal(err)
+	}
+	s.r.QueryRow("SELECT count(*) FROM persons_staging").Scan(&staged)
+	if staged != 0 || r2.Commit(ctx, "x") == nil {
+		t.Fatalf("abort left %d rows or allowed commit", staged)
+	}
+}
+
+func TestMailboxesAndContacts(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	if err := s.BeginMailbox(ctx, "contoso", "m1", "a@x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	mustTenant(t, s, "contoso")
+	if err := s.SaveContacts(ctx, "contoso", "m1", ContactChanges{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown mailbox: %v", err)
+	}
+	if err := s.BeginMailbox(ctx, "contoso", "m1", "ann@contoso.com"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Mailbox(ctx, "contoso", "m1")
+	if err != nil || !m.Uncertain || m.UPN != "ann@contoso.com" || m.Status != "" {
+		t.Fatalf("after begin %+v %v", m, err)
+	}
+	longID := "AAMkAGI2TG93AAA=" + string(make([]byte, 0)) + "AAMkADAwATM3ZmYAZS0yNzQ3LTQ3NzEtOGQzYy02NzA4NjNiMjYyNjYARgAAAAAAWW1Ccl7MOU2Uy_-"
+	changes := ContactChanges{Upserts: []ContactRef{
+		{SourceID: "s1", ContactID: longID + "1", Hash: "h1", ChangeKey: "ck1"},
+		{SourceID: "s2", ContactID: longID + "2", Hash: "h2", ChangeKey: "ck2"},
+		{SourceID: "s3", ContactID: longID + "3", Hash: "h3", ChangeKey: "ck3"},
+	}}
+	if err := s.SaveContacts(ctx, "contoso", "m1", changes); err != nil {
+		t.Fatal(err)
+	}
+	synced := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	mb := Mailbox{UserID: "m1", UPN: "ann@contoso.com", FolderID: "f1", ContactsDeltaLink: "cdl", Status: MailboxOK, LastSynced: synced}
+	if err := s.SaveMailbox(ctx, "contoso", mb, ContactChanges{
+		Upserts: []ContactRef{{SourceID: "s2", ContactID: longID + "2", Hash: "h2b", ChangeKey: "ck2b"}},
+		Deletes: []string{"s3", "nope"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Mailbox(ctx, "contoso", "m1"); got != mb {
+		t.Fatalf("mailbox\n got %+v\nwant %+v", got, mb)
+	}
+	cm, err := s.ContactMap(ctx, "contoso", "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ContactRef{
+		"s1": {SourceID: "s1", ContactID: longID + "1", Hash: "h1", ChangeKey: "ck1"},
+		"s2": {SourceID: "s2", ContactID: longID + "2", Hash: "h2b", ChangeKey: "ck2b"},
+	}
+	if fmt.Sprint(cm) != fmt.Sprint(want) {
+		t.Fatalf("map\n got %v\nwant %v", cm, want)
+	}
+	if c, err := s.ContactByID(ctx, "contoso", "m1", longID+"2"); err != nil || c != want["s2"] {
+		t.Fatalf("by id %+v %v", c, err)
+	}
+	if _, err := s.ContactByID(ctx, "contoso", "m1", longID+"3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted contact by id: %v", err)
+	}
+	if n, _ := s.ContactCount(ctx, "contoso", "m1"); n != 2 {
+		t.Fatalf("count %d", n)
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m2", Status: MailboxNoMailbox, ErrorCode: "MailboxNotEnabledForRESTAPI"}, ContactChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.ContactCounts(ctx, "contoso")
+	if err != nil || counts["m1"] != 2 || counts["m2"] != 0 || len(counts) != 2 {
+		t.Fatalf("counts %v %v", counts, err)
+	}
+	mbs, _ := s.Mailboxes(ctx, "contoso")
+	if len(mbs) != 2 || mbs[1].Status != MailboxNoMailbox {
+		t.Fatalf("mailboxes %+v", mbs)
+	}
+	// Same ids in another tenant do not collide.
+	mustTenant(t, s, "other")
+	if err := s.SaveMailbox(ctx, "other", Mailbox{UserID: "m1"}, ContactChanges{Upserts: []ContactRef{{SourceID: "s1", ContactID: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if cm, _ := s.ContactMap(ctx, "contoso", "m1"); cm["s1"].ContactID != longID+"1" {
+		t.Fatal("tenants share a contact map")
+	}
+	if err := s.DeleteMailboxContacts(ctx, "contoso", "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.ContactCount(ctx, "contoso", "m1"); n != 0 {
+		t.Fatalf("count after delete %d", n)
+	}
+	if err := s.DeleteMailbox(ctx, "contoso", "m2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Mailbox(ctx, "contoso", "m2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted mailbox: %v", err)
+	}
+	if cm, err := s.ContactMap(ctx, "contoso", "ghost"); err != nil || len(cm) != 0 {
+		t.Fatalf("unknown mailbox map %v %v", cm, err)
+	}
+	if err := s.DeleteTenantState(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	s.r.QueryRow("SELECT count(*) FROM contacts").Scan(&left)
+	if left != 0 {
+		t.Fatalf("%d contacts left after deleting the tenant state", left)
+	}
+}
+
+// A run killed between BeginMailbox and SaveMailbox leaves the mailbox
+// uncertain for the next process: the engine then reconciles from the marks.
+func TestUncertainSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTenant(t, s, "contoso")
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BeginMailbox(ctx, "contoso", "m1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveContacts(ctx, "contoso", "m1", ContactChanges{Upserts: []ContactRef{{SourceID: "s1", ContactID: "c1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	runID, err := s.StartRun(ctx, "contoso", TriggerSchedule, time.Now(), "host:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Crash: no SaveMailbox, no FinishRun, no Close — drop the handles the
+	// way a dying process would (its file lock goes with it).
+	s.w.Close()
+	s.r.Close()
+	for _, l := range s.locks {
+		l.f.Close()
+	}
+
+	s2, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	m, err := s2.Mailbox(ctx, "contoso", "m1")
+	if err != nil || !m.Uncertain || m.Status != MailboxOK {
+		t.Fatalf("after crash %+v %v", m, err)
+	}
+	if cm, _ := s2.ContactMap(ctx, "contoso", "m1"); len(cm) != 1 {
+		t.Fatalf("progress saved before the crash lost: %v", cm)
+	}
+	// The next run starts (the dead process's lock is gone) and marks the
+	// dead run interrupted.
+	id2, err := s2.StartRun(ctx, "contoso", TriggerStartup, time.Now(), "host:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := s2.GetRun(ctx, runID)
+	if err != nil || r.Status != RunInterrupted {
+		t.Fatalf("dead run %+v %v", r, err)
+	}
+	m.Uncertain = false
+	if err := s2.SaveMailbox(ctx, "contoso", m, ContactChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s2.Mailbox(ctx, "contoso", "m1"); m.Uncertain {
+		t.Fatal("uncertain not cleared")
+	}
+	if err := s2.FinishRun(ctx, id2, RunResult{Status: RunOK}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadOnlyWhileWriting(t *testing.T) {
+	s, dir := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.SetNextRun(ctx, "contoso", time.Now()); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write through read-only store: %v", err)
+	}
+	if _, err := ro.StartRun(ctx, "contoso", TriggerManual, time.Now(), ""); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("run through read-only store: %v", err)
+	}
+	// A reader holding a snapshot open does not block the writer, and sees
+	// only committed data.
+	const mailboxes, perMailbox = 20, 200
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range mailboxes {
+			var ch ContactChanges
+			for j := range perMailbox {
+				ch.Upserts = append(ch.Upserts, ContactRef{SourceID: fmt.Sprint(j), ContactID: fmt.Sprint(i, "-", j)})
+			}
+			if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: fmt.Sprint("m", i)}, ch); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			counts, err := ro.ContactCounts(ctx, "contoso")
+			if err != nil {
+				errc <- err
+				return
+			}
+			for u, n := range counts {
+				if n != perMailbox {
+					errc <- fmt.Errorf("reader saw %s with %d contacts: a partial transaction", u, n)
+					return
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	counts, err := ro.ContactCounts(ctx, "contoso")
+	if err != nil || len(counts) != mailboxes {
+		t.Fatalf("final counts %d %v", len(counts), err)
+	}
+}
+
+func TestOpenReadOnlyRefusesMissingOrOldDatabase(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := OpenReadOnly(t.Context(), dir); err == nil {
+		t.Fatal("opened a missing database")
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("OpenReadOnly created the database")
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	mustTenant(t, s, "contoso")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.SetNextRun(ctx, "contoso", time.Now()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("write with cancelled ctx: %v", err)
+	}
+	if _, err := s.Tenants(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("read with cancelled ctx: %v", err)
+	}
+}
