@@ -27,6 +27,11 @@ type Bus struct {
 	now    func() time.Time
 	errLog *slog.Logger
 
+	// order serialises recording and delivery to subscribers, so that
+	// subscribers see events in Seq order.
+	order    sync.Mutex
+	recorder Recorder
+
 	mu    sync.Mutex
 	sinks []Sink
 	subs  map[*Subscription]struct{}
@@ -39,6 +44,20 @@ func NewBus(errLog *slog.Logger, sinks ...Sink) *Bus {
 		errLog = slog.Default()
 	}
 	return &Bus{now: time.Now, errLog: errLog, sinks: sinks, subs: map[*Subscription]struct{}{}}
+}
+
+// Recorder stores events durably and numbers them; the store is the
+// recorder, and its Seq is the admin API's resume cursor.
+type Recorder interface {
+	Record(ctx context.Context, e Event) (seq int64, err error)
+}
+
+// SetRecorder makes r number every event before subscribers and sinks see
+// it.
+func (b *Bus) SetRecorder(r Recorder) {
+	b.order.Lock()
+	b.recorder = r
+	b.order.Unlock()
 }
 
 // AddSink appends a sink; events emitted afterwards reach it.
@@ -55,16 +74,26 @@ func (b *Bus) Emit(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = b.now()
 	}
+	// A cancelled context (shutdown) must not lose the final events, so
+	// sinks get a context that keeps its values but not its cancellation.
+	ctx = context.WithoutCancel(ctx)
+	b.order.Lock()
+	if b.recorder != nil {
+		seq, err := b.recorder.Record(ctx, e)
+		if err != nil {
+			b.errLog.Error("record event", "event_id", uint32(e.ID), "err", err)
+		}
+		e.Seq = seq
+	}
 	b.mu.Lock()
 	sinks := append([]Sink(nil), b.sinks...)
 	for s := range b.subs {
 		s.offer(e)
 	}
 	b.mu.Unlock()
+	b.order.Unlock()
 	for _, s := range sinks {
-		// A cancelled context (shutdown) must not lose the final events, so
-		// sinks get a context that keeps its values but not its cancellation.
-		if err := s.Write(context.WithoutCancel(ctx), e); err != nil {
+		if err := s.Write(ctx, e); err != nil {
 			b.errLog.Error("event sink failed", "event_id", uint32(e.ID), "err", err)
 		}
 	}

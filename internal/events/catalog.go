@@ -68,8 +68,12 @@ const (
 
 	// AdminAction: an operator changed something through the admin API.
 	AdminAction ID = 600
-	// AdminDenied: the admin API refused a request (authentication or role).
+	// AdminDenied: an authenticated principal called a method its role
+	// does not allow.
 	AdminDenied ID = 601
+	// AdminAuthFailed: a source failed authentication repeatedly and is
+	// rate-limited (once per lock-out).
+	AdminAuthFailed ID = 602
 )
 
 // Level is the severity of an event, as shown in Event Viewer.
@@ -144,6 +148,7 @@ func init() {
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
+	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")
 }
 
 // Lookup returns the catalog entry for id.

@@ -16,7 +16,10 @@ type Field struct {
 
 // Event is one occurrence of a catalog condition.
 type Event struct {
-	ID   ID
+	ID ID
+	// Seq is the number the Recorder (the store) gave the event: increasing,
+	// the admin API's resume cursor. 0 when there is no recorder.
+	Seq  int64
 	Time time.Time
 	// Tenant is the configured tenant name, empty for service-wide events.
 	Tenant string

@@ -42,7 +42,8 @@ type Options struct {
 	// State is the open store (usually *store.Store).
 	State State
 	// Bus delivers events. The service adds the store and metrics as sinks;
-	// the caller adds the platform sinks (slog, Windows Event Log). nil
+	// the caller adds the platform sinks (slog, Windows Event Log). The
+	// service makes the store its recorder. nil
 	// creates a bus with a slog sink on Logger.
 	Bus *events.Bus
 	// Logger receives operational logs; nil means slog.Default().
@@ -116,7 +117,7 @@ func New(o Options) (*Service, error) {
 		bus = events.NewBus(o.Logger, events.SlogSink{Logger: o.Logger})
 	}
 	m := newMetrics(o.Version)
-	bus.AddSink(StoreSink(o.State))
+	bus.SetRecorder(StoreRecorder(o.State))
 	bus.AddSink(m)
 	owner := hostPID()
 	s := &Service{
@@ -403,34 +404,43 @@ func (s *Service) seedCertGate(ctx context.Context) {
 	}
 }
 
-// StoreSink returns a sink appending events to the store's events table,
-// from which the admin API serves event history.
-func StoreSink(st interface {
+// StoreRecorder returns the recorder that appends events to the store's
+// events table and numbers them (Seq), from which the admin API serves
+// event history and resumes watchers.
+func StoreRecorder(st interface {
 	AppendEvent(ctx context.Context, e store.Event) (int64, error)
-}) events.Sink {
-	return events.SinkFunc(func(ctx context.Context, e events.Event) error {
-		fields := map[string]string{}
-		for _, f := range e.Fields {
-			fields[f.Key] = f.Value
-		}
-		if e.RunID != "" {
-			fields["run_id"] = e.RunID
-		}
-		if e.Detail != "" {
-			fields["detail"] = e.Detail
-		}
-		fields["event"] = e.ID.Name()
-		raw, err := json.Marshal(fields)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_, err = st.AppendEvent(ctx, store.Event{
-			Time: e.Time, Tenant: e.Tenant, ID: int(e.ID),
-			Level: e.Level().Slog().String(), Message: e.Text(), Fields: json.RawMessage(raw),
-		})
-		return err
+}) events.Recorder {
+	return storeRecorder{st}
+}
+
+type storeRecorder struct {
+	st interface {
+		AppendEvent(ctx context.Context, e store.Event) (int64, error)
+	}
+}
+
+// Record implements events.Recorder.
+func (r storeRecorder) Record(ctx context.Context, e events.Event) (int64, error) {
+	fields := map[string]string{}
+	for _, f := range e.Fields {
+		fields[f.Key] = f.Value
+	}
+	if e.RunID != "" {
+		fields["run_id"] = e.RunID
+	}
+	if e.Detail != "" {
+		fields["detail"] = e.Detail
+	}
+	fields["event"] = e.ID.Name()
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return r.st.AppendEvent(ctx, store.Event{
+		Time: e.Time, Tenant: e.Tenant, ID: int(e.ID),
+		Level: e.Level().Slog().String(), Message: e.Text(), Fields: json.RawMessage(raw),
 	})
 }
 
