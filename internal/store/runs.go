@@ -72,8 +72,10 @@ type Run struct {
 	Status   RunStatus
 	Started  time.Time
 	Finished time.Time // zero while running
-	Duration time.Duration
-	Counts   Counts
+	// Heartbeat is the last TouchRun (zero if never).
+	Heartbeat time.Time
+	Duration  time.Duration
+	Counts    Counts
 	// Error is the whole-run failure (auth, consent, source read), if any.
 	Error string
 	// Owner identifies the process that ran it (such as host:pid).
@@ -122,6 +124,26 @@ func (e *BusyError) Error() string {
 // Unwrap makes errors.Is(err, ErrTenantBusy) true.
 func (e *BusyError) Unwrap() error { return ErrTenantBusy }
 
+// TouchRun records that a running run is alive (Run.Heartbeat), for status
+// displays. It is optional: overlap protection comes from StartRun's lock,
+// not from heartbeats. ErrNotFound unless the run exists and is running.
+func (s *Store) TouchRun(ctx context.Context, runID int64, now time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", now.UnixMilli(), runID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("running run %d: %w", runID, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: touch run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // finalWriteTimeout bounds writes that must happen after cancellation.
 const finalWriteTimeout = 30 * time.Second
 
@@ -157,8 +179,8 @@ func (s *Store) StartRun(ctx context.Context, tenant string, trigger Trigger, st
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted' WHERE tenant = ? AND status = 'running'`, tenant); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO runs (tenant, trigger_kind, status, owner, started) VALUES (?, ?, 'running', ?, ?)
-			RETURNING id`, tenant, string(trigger), owner, started.UnixMilli()).Scan(&id)
+		return tx.QueryRowContext(ctx, `INSERT INTO runs (tenant, trigger_kind, status, owner, started, heartbeat)
+			VALUES (?, ?, 'running', ?, ?, ?) RETURNING id`, tenant, string(trigger), owner, started.UnixMilli(), started.UnixMilli()).Scan(&id)
 	})
 	if err != nil {
 		lock.unlock()
@@ -266,16 +288,17 @@ func (s *Store) trimRuns(ctx context.Context, tx *sql.Tx, tenant string) error {
 	return err
 }
 
-const runColumns = `id, tenant, trigger_kind, status, owner, started, finished, duration_ms, error, ` + countColumns
+const runColumns = `id, tenant, trigger_kind, status, owner, started, heartbeat, finished, duration_ms, error, ` + countColumns
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var started int64
-	var finished sql.NullInt64
+	var finished, heartbeat sql.NullInt64
 	var dur int64
-	dests := append([]any{&r.ID, &r.Tenant, &r.Trigger, &r.Status, &r.Owner, &started, &finished, &dur, &r.Error}, r.Counts.dests()...)
+	dests := append([]any{&r.ID, &r.Tenant, &r.Trigger, &r.Status, &r.Owner, &started, &heartbeat, &finished, &dur, &r.Error}, r.Counts.dests()...)
 	err := sc.Scan(dests...)
 	r.Started = time.UnixMilli(started).UTC()
+	r.Heartbeat = fromMS(heartbeat)
 	r.Finished = fromMS(finished)
 	r.Duration = time.Duration(dur) * time.Millisecond
 	return r, err

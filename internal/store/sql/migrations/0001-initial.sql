@@ -80,6 +80,7 @@ CREATE TABLE runs (
     status            TEXT NOT NULL,
     owner             TEXT NOT NULL DEFAULT '',
     started           INTEGER NOT NULL,
+    heartbeat         INTEGER,
     finished          INTEGER,
     duration_ms       INTEGER NOT NULL DEFAULT 0,
     mailboxes_synced  INTEGER NOT NULL DEFAULT 0,
