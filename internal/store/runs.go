@@ -95,7 +95,7 @@ type RunMailbox struct {
 
 // RunResult is what FinishRun records.
 type RunResult struct {
-	Status   RunStatus // RunOK, RunPartial or RunFailed
+	Status   RunStatus // RunOK, RunPartial, RunFailed, or RunInterrupted (stopped by shutdown: counts as neither failure nor success)
 	Finished time.Time
 	Counts   Counts
 	Error    string
@@ -210,7 +210,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 		}
 	}()
 	switch res.Status {
-	case RunOK, RunPartial, RunFailed:
+	case RunOK, RunPartial, RunFailed, RunInterrupted:
 	default:
 		return fmt.Errorf("%w: run status %q", ErrInvalidArgument, res.Status)
 	}
@@ -260,9 +260,12 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 		if err != nil {
 			return err
 		}
-		if res.Status == RunFailed {
+		switch res.Status {
+		case RunInterrupted:
+			// Stopped by shutdown or removal: neither a failure nor a success.
+		case RunFailed:
 			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = consecutive_failures + 1 WHERE id = ?", tid)
-		} else {
+		default:
 			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = 0, last_success = ? WHERE id = ?", finished.UnixMilli(), tid)
 		}
 		if err != nil {
