@@ -1,0 +1,72 @@
+//go:build windows
+
+package entra
+
+import (
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"github.com/google/certtostore"
+	"golang.org/x/sys/windows"
+)
+
+// openStoreCertificate finds a certificate by SHA-1 thumbprint in
+// LocalMachine\My and wraps its private key, exportable or not, as a
+// CNG-backed crypto.Signer (certtostore). The returned Certificate holds
+// the store and the certificate context until Close.
+func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
+	tpHex := strings.ToUpper(hex.EncodeToString(thumbprint))
+	where := `LocalMachine\My thumbprint ` + tpHex
+	name, err := windows.UTF16PtrFromString("MY")
+	if err != nil {
+		return nil, err
+	}
+	store, err := windows.CertOpenStore(windows.CERT_STORE_PROV_SYSTEM, 0, 0,
+		windows.CERT_SYSTEM_STORE_LOCAL_MACHINE|windows.CERT_STORE_READONLY_FLAG|windows.CERT_STORE_OPEN_EXISTING_FLAG,
+		uintptr(unsafe.Pointer(name)))
+	if err != nil {
+		return nil, &CertificateError{where, fmt.Sprintf("cannot open the store: %v", err)}
+	}
+	blob := windows.CryptHashBlob{Size: uint32(len(thumbprint)), Data: &thumbprint[0]}
+	ctx, err := windows.CertFindCertificateInStore(store, windows.X509_ASN_ENCODING|windows.PKCS_7_ASN_ENCODING,
+		0, windows.CERT_FIND_HASH, unsafe.Pointer(&blob), nil)
+	if err != nil || ctx == nil {
+		_ = windows.CertCloseStore(store, 0)
+		return nil, &CertificateError{where, "no such certificate in the local machine's Personal store"}
+	}
+	der := unsafe.Slice(ctx.EncodedCert, ctx.Length)
+	leaf, err := x509.ParseCertificate(append([]byte(nil), der...))
+	if err != nil {
+		_ = windows.CertFreeCertificateContext(ctx)
+		_ = windows.CertCloseStore(store, 0)
+		return nil, &CertificateError{where, fmt.Sprintf("unreadable certificate: %v", err)}
+	}
+	wcs, err := certtostore.OpenWinCertStoreWithOptions(certtostore.WinCertStoreOptions{
+		Provider:   certtostore.ProviderMSSoftware,
+		StoreFlags: windows.CERT_STORE_READONLY_FLAG,
+	})
+	if err != nil {
+		_ = windows.CertFreeCertificateContext(ctx)
+		_ = windows.CertCloseStore(store, 0)
+		return nil, &CertificateError{where, fmt.Sprintf("cannot open the key storage provider: %v", err)}
+	}
+	closeAll := func() error {
+		return errors.Join(wcs.Close(), windows.CertFreeCertificateContext(ctx), windows.CertCloseStore(store, 0))
+	}
+	key, err := wcs.CertKey(ctx)
+	if err != nil || key == nil {
+		_ = closeAll()
+		return nil, &CertificateError{where, fmt.Sprintf("no usable private key (is it a CNG key, and may this account read it?): %v", err)}
+	}
+	c, err := NewCertificateFromSigner(where, []*x509.Certificate{leaf}, key)
+	if err != nil {
+		_ = closeAll()
+		return nil, err
+	}
+	c.closer = closeAll
+	return c, nil
+}
