@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,162 +93,49 @@ func (f *fakeRunner) callsOf(tenant string) []call {
 	return out
 }
 
-// memState is an in-memory State used until the store lands; it keeps the
-// store's documented semantics that the service relies on (busy runs,
-// consecutive failures on FinishRun).
-type memState struct {
-	mu      sync.Mutex
-	tenants map[string]*store.TenantState
-	runs    map[int64]*store.Run
-	results map[int64]store.RunResult
-	events  []store.Event
-	nextID  int64
-	// busyOwner, when set for a tenant, makes StartRun report another
-	// process running it.
-	busyOwner map[string]string
+// testState is the real store in a temporary directory, with the queries
+// tests need.
+type testState struct {
+	*store.Store
+	dir string
 }
 
-func newMemState() *memState {
-	return &memState{tenants: map[string]*store.TenantState{}, runs: map[int64]*store.Run{},
-		results: map[int64]store.RunResult{}, busyOwner: map[string]string{}}
-}
-
-func (m *memState) tenant(name string) *store.TenantState {
-	t, ok := m.tenants[name]
-	if !ok {
-		t = &store.TenantState{Name: name}
-		m.tenants[name] = t
+func newTestState(t *testing.T) *testState {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(t.Context(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return t
+	t.Cleanup(func() { st.Close() })
+	return &testState{Store: st, dir: dir}
 }
 
-func (m *memState) EnsureTenant(_ context.Context, name, tenantID string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := m.tenant(name)
-	reset := t.TenantID != "" && t.TenantID != tenantID
-	t.TenantID = tenantID
-	return reset, nil
-}
-
-func (m *memState) Tenant(_ context.Context, name string) (store.TenantState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tenants[name]
-	if !ok {
-		return store.TenantState{}, store.ErrNotFound
+// runsOf returns the tenant's runs, oldest first.
+func (s *testState) runsOf(t *testing.T, tenant string) []store.Run {
+	t.Helper()
+	runs, _, err := s.ListRuns(context.Background(), tenant, 1000, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return *t, nil
+	slices.Reverse(runs)
+	return runs
 }
 
-func (m *memState) SetPaused(_ context.Context, tenant string, paused bool, by string, at time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := m.tenant(tenant)
-	t.Paused, t.PausedBy, t.PausedAt = paused, by, at
-	return nil
-}
-
-func (m *memState) SetNextRun(_ context.Context, tenant string, next time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tenant(tenant).NextRun = next
-	return nil
-}
-
-func (m *memState) SetCertExpiry(_ context.Context, tenant string, notAfter time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tenant(tenant).CertExpiry = notAfter
-	return nil
-}
-
-func (m *memState) StartRun(_ context.Context, tenant string, trigger store.Trigger, started time.Time, owner string) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if o := m.busyOwner[tenant]; o != "" {
-		return 0, &store.BusyError{RunID: 999, Owner: o}
+// eventIDs returns the stored events' ids for the tenant ("*": all).
+func (s *testState) eventIDs(t *testing.T, tenant string) []int {
+	t.Helper()
+	evs, err := s.EventsSince(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range m.runs {
-		if r.Tenant == tenant && r.Status == store.RunRunning {
-			return 0, &store.BusyError{RunID: r.ID, Owner: r.Owner}
-		}
-	}
-	m.nextID++
-	m.runs[m.nextID] = &store.Run{ID: m.nextID, Tenant: tenant, Trigger: trigger, Status: store.RunRunning, Started: started, Owner: owner}
-	return m.nextID, nil
-}
-
-func (m *memState) TouchRun(context.Context, int64, time.Time) error { return nil }
-
-func (m *memState) FinishRun(_ context.Context, id int64, res store.RunResult) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.runs[id]
-	if !ok || r.Status != store.RunRunning {
-		return fmt.Errorf("finish run %d: %w", id, store.ErrNotFound)
-	}
-	r.Status, r.Finished, r.Counts, r.Error = res.Status, res.Finished, res.Counts, res.Error
-	m.results[id] = res
-	t := m.tenant(r.Tenant)
-	switch res.Status {
-	case store.RunFailed:
-		t.ConsecutiveFailures++
-	case store.RunOK, store.RunPartial:
-		t.ConsecutiveFailures = 0
-		t.LastSuccess = res.Finished
-	}
-	return nil
-}
-
-func (m *memState) AppendEvent(_ context.Context, e store.Event) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e.Seq = int64(len(m.events) + 1)
-	m.events = append(m.events, e)
-	return e.Seq, nil
-}
-
-func (m *memState) EventsSince(_ context.Context, after int64, limit int) ([]store.Event, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []store.Event
-	for _, e := range m.events {
-		if e.Seq > after && len(out) < limit {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-func (m *memState) LastEventSeq(context.Context) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return int64(len(m.events)), nil
-}
-
-func (m *memState) eventIDs(tenant string) []int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var ids []int
-	for _, e := range m.events {
+	for _, e := range evs {
 		if tenant == "*" || e.Tenant == tenant {
 			ids = append(ids, e.ID)
 		}
 	}
 	return ids
-}
-
-func (m *memState) runsOf(tenant string) []store.Run {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []store.Run
-	for id := int64(1); id <= m.nextID; id++ {
-		if r := m.runs[id]; r != nil && r.Tenant == tenant {
-			out = append(out, *r)
-		}
-	}
-	return out
 }
 
 // tenantJSON is one tenant entry of a test settings file.
@@ -283,7 +171,7 @@ func loadConfig(t *testing.T, path string) *config.Config {
 // harness runs a Service in the background of a test.
 type harness struct {
 	svc    *Service
-	state  *memState
+	state  *testState
 	runner *fakeRunner
 	sub    *events.Subscription
 	cancel context.CancelFunc
@@ -304,7 +192,7 @@ func startServiceCap(t *testing.T, r *fakeRunner, o Options, maxConc int, tenant
 	if o.Config == nil {
 		o.Config = loadConfig(t, path)
 	}
-	st := newMemState()
+	st := newTestState(t)
 	o.Runner, o.State = r, st
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -202,12 +202,19 @@ func TestSyncNowPauseResume(t *testing.T) {
 		synctest.Wait()
 
 		// Another process (`galmirror sync`) runs b: typed error with owner.
-		h.state.mu.Lock()
-		h.state.busyOwner["b"] = "host:42"
-		h.state.mu.Unlock()
-		if _, err := h.svc.SyncNow(ctx, "b"); !errors.As(err, &busy) || busy.Owner != "host:42" {
+		other, err := store.Open(ctx, h.state.dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherRun, err := other.StartRun(ctx, "b", store.TriggerManual, time.Now(), "host:42")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.SyncNow(ctx, "b"); !errors.As(err, &busy) || busy.Owner != "host:42" || busy.RunID != otherRun {
 			t.Errorf("SyncNow while another process runs b: %v", err)
 		}
+		_ = other.FinishRun(ctx, otherRun, store.RunResult{Status: store.RunOK})
+		other.Close()
 		if _, err := h.svc.SyncNow(ctx, "nope"); !errors.Is(err, ErrUnknownTenant) {
 			t.Errorf("unknown tenant: %v", err)
 		}
@@ -298,7 +305,7 @@ func TestReloadMidRun(t *testing.T) {
 		if got := r.callsOf("gone"); len(got) == 1 && !got[0].ctxDone {
 			t.Errorf("removed tenant's run not cancelled")
 		}
-		for _, run := range h.state.runsOf("gone") {
+		for _, run := range h.state.runsOf(t, "gone") {
 			if run.Status != store.RunInterrupted {
 				t.Errorf("removed tenant's run recorded as %s, want interrupted", run.Status)
 			}
@@ -401,7 +408,7 @@ func TestShutdownBound(t *testing.T) {
 		if d := time.Since(t0); d != 20*time.Second {
 			t.Errorf("shutdown took %v, want the 20s bound", d)
 		}
-		runs := h.state.runsOf("polite")
+		runs := h.state.runsOf(t, "polite")
 		if len(runs) != 1 || runs[0].Status != store.RunInterrupted {
 			t.Errorf("polite tenant's run: %+v, want interrupted", runs)
 		}
@@ -433,7 +440,7 @@ func TestCleanShutdownIsPrompt(t *testing.T) {
 		}
 		// c was queued for a slot: its run record is closed too.
 		for _, n := range []string{"a", "b", "c"} {
-			for _, run := range h.state.runsOf(n) {
+			for _, run := range h.state.runsOf(t, n) {
 				if run.Status != store.RunInterrupted {
 					t.Errorf("%s: run %d left %s", n, run.ID, run.Status)
 				}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/service"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+func init() {
+	register(&command{
+		name:    "run",
+		summary: "run the service: every tenant on its schedule until stopped",
+		run:     runService,
+	})
+}
+
+// newServiceRunner builds the Runner the service schedules: the sync
+// engine, adapted to service.Runner. It is set where the engine is wired
+// into the binary; while it is nil, `galmirror run` refuses to start.
+var newServiceRunner func(cfg *config.Config, st *store.Store, logger *slog.Logger) (service.Runner, error)
+
+// errConfig marks a start-up failure caused by the settings file (exit 2).
+var errConfig = errors.New("configuration error")
+
+func runService(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file (settings.json)")
+	stopTimeout := fs.Duration("stop-timeout", service.DefaultStopTimeout, "how long shutdown waits for runs in flight")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: galmirror run [--config FILE] [--stop-timeout 25s]")
+		fmt.Fprintln(stderr, "Runs until SIGTERM/SIGINT (or the Windows service is stopped); SIGHUP reloads the settings file.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			fs.Usage()
+		}
+		return exitUsage
+	}
+	path, err := filepath.Abs(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror: settings file %s: %v\n", *cfgPath, err)
+		return exitUsage
+	}
+
+	var current atomic.Pointer[service.Service]
+	reload := func() {
+		if s := current.Load(); s != nil {
+			s.Reload()
+		}
+	}
+	serve := func(ctx context.Context) error {
+		return serveService(ctx, path, *stopTimeout, stderr, &current)
+	}
+	if service.IsWindowsService() {
+		err = service.RunWindowsService(service.ServiceName, serve, reload)
+	} else {
+		err = serveWithSignals(ctx, serve, reload)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errConfig):
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "galmirror: %v\n", err)
+		return exitFailed
+	}
+}
+
+// serveWithSignals runs serve in the foreground: SIGHUP reloads (SIGTERM and
+// SIGINT arrive through ctx, from main).
+func serveWithSignals(ctx context.Context, serve func(context.Context) error, reload func()) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-hup:
+			reload()
+		}
+	}
+}
+
+// serveService loads the configuration, opens the store, and runs the
+// service until ctx ends. Start-up failures are reported as events too (an
+// RMM sees a service that cannot start through event 103).
+func serveService(ctx context.Context, path string, stopTimeout time.Duration, stderr io.Writer, current *atomic.Pointer[service.Service]) error {
+	level := new(slog.LevelVar)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	bus := events.NewBus(logger, events.SlogSink{Logger: logger})
+	if el, err := events.OpenEventLog(events.SourceName); err == nil {
+		defer el.Close()
+		bus.AddSink(el)
+	} else if !errors.Is(err, events.ErrUnsupported) {
+		logger.Warn("windows event log unavailable", "err", err)
+	}
+	failed := func(err error) {
+		bus.Emit(ctx, events.Event{ID: events.ServiceFailed, Detail: err.Error(), Fields: []events.Field{events.F("config", path)}})
+	}
+
+	cfg, err := config.Load(path)
+	if err != nil {
+		bus.Emit(ctx, events.Event{ID: events.ConfigInvalid, Detail: "the service cannot start",
+			Fields: []events.Field{events.F("config", path), events.F("error", err.Error())}})
+		failed(errors.New("configuration invalid"))
+		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	if cfg.Log.Format == "json" {
+		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+		bus = events.NewBus(logger, events.SlogSink{Logger: logger})
+		if el, err := events.OpenEventLog(events.SourceName); err == nil {
+			defer el.Close()
+			bus.AddSink(el)
+		}
+	}
+	var lv slog.Level
+	if lv.UnmarshalText([]byte(cfg.Log.Level)) == nil {
+		level.Set(lv)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		err = fmt.Errorf("create data directory: %w", err)
+		failed(err)
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
+	if err != nil {
+		err = fmt.Errorf("open the state database in %s: %w", cfg.DataDir, err)
+		failed(err)
+		return err
+	}
+	defer st.Close()
+	if newServiceRunner == nil {
+		err := errors.New("this build has no sync engine wired into the service")
+		failed(err)
+		return err
+	}
+	runner, err := newServiceRunner(cfg, st, logger)
+	if err != nil {
+		failed(err)
+		return err
+	}
+	svc, err := service.New(service.Options{
+		Config: cfg, Runner: runner, State: st, Bus: bus, Logger: logger, LogLevel: level,
+		Notifier: service.SystemdNotifier(), Version: buildVersion(), StopTimeout: stopTimeout,
+	})
+	if err != nil {
+		failed(err)
+		return err
+	}
+	current.Store(svc)
+	defer current.Store(nil)
+	if err := svc.Run(ctx); err != nil {
+		failed(err)
+		return err
+	}
+	return nil
+}
