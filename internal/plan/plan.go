@@ -49,6 +49,9 @@ type Policy struct {
 	MinDeletesGuarded int
 	// AllowMassDelete overrides the guard (--allow-mass-delete).
 	AllowMassDelete bool
+	// ExcludeSource is left out of the desired contacts: a mailbox never
+	// receives its own owner's contact.
+	ExcludeSource string
 }
 
 // OpKind is what an operation does.
@@ -151,7 +154,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 
 	seen := make(map[string]bool, len(desired))
 	for _, d := range desired {
-		if d.SourceID == "" || seen[d.SourceID] {
+		if d.SourceID == "" || seen[d.SourceID] || d.SourceID == pol.ExcludeSource {
 			continue
 		}
 		seen[d.SourceID] = true

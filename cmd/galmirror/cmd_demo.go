@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/graphsim"
+	"github.com/galmirror/galmirror/internal/store"
+	"github.com/galmirror/galmirror/internal/syncer"
+)
+
+func init() {
+	register(&command{
+		name:    "demo",
+		summary: "sync a generated tenant in a local Graph emulator and show the result",
+		run:     runDemo,
+	})
+}
+
+// runDemo shows the whole job on a machine with nothing but Go: it starts
+// graphsim with a generated tenant, writes a settings file like an MSP's,
+// runs the same sync `galmirror sync` runs, and prints one mailbox's folder.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	users := fs.Int("users", 40, "users in the generated tenant")
+	groups := fs.Int("groups", 6, "groups in the generated tenant")
+	seed := fs.Int64("seed", 1, "seed of the generated tenant")
+	keep := fs.String("dir", "", "keep the settings, certificate and state in this directory (default: a temporary one, removed)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: generate a tenant: %v\n", err)
+		return exitFailed
+	}
+	srv, err := graphsim.Start(graphsim.Options{Tenants: []graphsim.Tenant{tenant}, Seed: *seed})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: start graphsim: %v\n", err)
+		return exitFailed
+	}
+	defer srv.Close()
+
+	dir := *keep
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "galmirror-demo-"); err != nil {
+			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+			return exitFailed
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	settings, err := writeDemoSettings(dir, srv, tenant, cred)
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "graphsim (a local Microsoft Graph + Entra ID emulator) is serving tenant %q at %s\n", tenant.Name, srv.URL())
+	fmt.Fprintf(stdout, "settings: %s\n\n", settings)
+
+	cfg, err := config.Load(settings)
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	defer st.Close()
+	eng := syncer.New(syncer.Options{Store: st, Logger: newLogger(stderr, false), Transport: srv.Client().Transport})
+
+	fmt.Fprintln(stdout, "first run (creates the managed folder in every mailbox):")
+	res := eng.Run(ctx, cfg, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
+	printResult(stdout, res)
+	if res.Status == syncer.StatusFailed {
+		return exitFailed
+	}
+	srv.ResetCounters()
+	fmt.Fprintln(stdout, "\nsecond run (nothing changed in the directory):")
+	res2 := eng.Run(ctx, cfg, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
+	printResult(stdout, res2)
+	fmt.Fprintf(stdout, "  graphsim saw %d requests and %d writes\n", srv.Counters().Requests, srv.Counters().Writes)
+
+	showFolder(stdout, srv, tenant)
+	if res.ExitCode() != exitOK {
+		return res.ExitCode()
+	}
+	return res2.ExitCode()
+}
+
+func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant, cred graphsim.AppCredential) (string, error) {
+	pem := append(append([]byte{}, cred.CertPEM...), cred.KeyPEM...)
+	if err := os.WriteFile(filepath.Join(dir, "contoso.pem"), pem, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "graphsim-ca.pem"), srv.CACertPEM(), 0o644); err != nil {
+		return "", err
+	}
+	doc := map[string]any{
+		"dataDir": "state",
+		"tenants": []any{map[string]any{
+			"name":        "contoso",
+			"tenantId":    tenant.ID,
+			"clientId":    cred.ClientID,
+			"certificate": map[string]any{"file": "contoso.pem"},
+			"cloud":       "custom",
+			"endpoints":   map[string]any{"authority": srv.URL(), "graph": srv.URL(), "caFile": "graphsim-ca.pem"},
+			"folder":      "Company Directory",
+		}},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "settings.json")
+	return path, os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// showFolder prints the managed folder of the first mailbox that has one.
+func showFolder(w io.Writer, srv *graphsim.Server, tenant graphsim.Tenant) {
+	for _, u := range tenant.Users {
+		folders, err := srv.Folders(tenant.ID, u.ID)
+		if err != nil {
+			continue
+		}
+		for _, f := range folders {
+			if f.WellKnown || len(f.Contacts) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "\n%s's folder %q holds %d contacts; the first ten:\n", u.DisplayName, f.DisplayName, len(f.Contacts))
+			type row struct{ name, title, phone, mail string }
+			var rows []row
+			for _, c := range f.Contacts {
+				var p struct {
+					FileAs         string   `json:"fileAs"`
+					JobTitle       string   `json:"jobTitle"`
+					BusinessPhones []string `json:"businessPhones"`
+					MobilePhone    string   `json:"mobilePhone"`
+					EmailAddresses []struct {
+						Address string `json:"address"`
+					} `json:"emailAddresses"`
+				}
+				_ = json.Unmarshal(c.Properties, &p)
+				r := row{name: p.FileAs, title: p.JobTitle, phone: p.MobilePhone}
+				if len(p.BusinessPhones) > 0 {
+					r.phone = p.BusinessPhones[0]
+				}
+				if len(p.EmailAddresses) > 0 {
+					r.mail = p.EmailAddresses[0].Address
+				}
+				rows = append(rows, r)
+			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
+			for i, r := range rows {
+				if i == 10 {
+					break
+				}
+				fmt.Fprintf(w, "  %-28s %-26s %-18s %s\n", trunc(r.name, 28), trunc(r.title, 26), r.phone, r.mail)
+			}
+			return
+		}
+	}
+}
+
+func trunc(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/store"
+	"github.com/galmirror/galmirror/internal/syncer"
+)
+
+func init() {
+	register(&command{
+		name:    "sync",
+		summary: "run one sync of every tenant (or one) in a settings file, then exit",
+		run:     runSync,
+	})
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "settings file (settings.json)")
+	tenant := fs.String("tenant", "", "sync only this tenant (by name)")
+	dryRun := fs.Bool("dry-run", false, "compute and print the plan; write nothing")
+	asJSON := fs.Bool("json", false, "print one JSON object per tenant run per line")
+	allowMass := fs.Bool("allow-mass-delete", false, "carry out deletes the mass-delete guard would hold back")
+	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete]")
+		fmt.Fprintln(stderr, "exit codes: 0 all synced, 3 mailbox or item failures or held-back deletes, 1 a tenant failed as a whole, 2 usage or configuration error")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *cfgPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, tenants, code := loadTenants(*cfgPath, *tenant, stderr)
+	if code != exitOK {
+		return code
+	}
+	logger := newLogger(stderr, *verbose)
+
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror: open the state database in %s: %v\n", cfg.DataDir, err)
+		return exitFailed
+	}
+	defer st.Close()
+
+	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
+	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
+		DryRun: *dryRun, AllowMassDelete: *allowMass, Trigger: string(store.TriggerManual), PlanItems: *asJSON,
+	}, func(res *syncer.Result) {
+		if *asJSON {
+			b, _ := json.Marshal(res)
+			fmt.Fprintln(stdout, string(b))
+		} else {
+			printResult(stdout, res)
+		}
+	})
+	return worstExit(results)
+}
+
+// loadTenants loads the settings and selects the tenants to run; a bad file
+// or an unknown tenant is a usage error reported before any Graph call.
+func loadTenants(path, only string, stderr io.Writer) (*config.Config, []*config.Tenant, int) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror: %v\n", err)
+		return nil, nil, exitUsage
+	}
+	var tenants []*config.Tenant
+	for i := range cfg.Tenants {
+		if only == "" || cfg.Tenants[i].Name == only {
+			tenants = append(tenants, &cfg.Tenants[i])
+		}
+	}
+	if only != "" && len(tenants) == 0 {
+		var names []string
+		for _, t := range cfg.Tenants {
+			names = append(names, t.Name)
+		}
+		fmt.Fprintf(stderr, "galmirror: %s: no tenant named %q (tenants: %s)\n", cfg.Path, only, strings.Join(names, ", "))
+		return nil, nil, exitUsage
+	}
+	if len(tenants) == 0 {
+		fmt.Fprintf(stderr, "galmirror: %s: no tenants configured\n", cfg.Path)
+		return nil, nil, exitUsage
+	}
+	return cfg, tenants, exitOK
+}
+
+// runTenants runs the tenants independently, at most maxConcurrentTenants
+// at once, and reports each result as it finishes.
+func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, tenants []*config.Tenant, ro syncer.RunOptions, report func(*syncer.Result)) []*syncer.Result {
+	limit := cfg.MaxConcurrentTenants
+	if limit <= 0 {
+		limit = 1
+	}
+	sem := make(chan struct{}, limit)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	results := make([]*syncer.Result, len(tenants))
+	for i, t := range tenants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res := eng.Run(ctx, cfg, t, ro)
+			mu.Lock()
+			results[i] = res
+			report(res)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func worstExit(results []*syncer.Result) int {
+	code := exitOK
+	for _, r := range results {
+		switch r.ExitCode() {
+		case exitFailed:
+			code = exitFailed
+		case exitPartial:
+			if code == exitOK {
+				code = exitPartial
+			}
+		}
+	}
+	return code
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// printResult prints a tenant run for a person.
+func printResult(w io.Writer, r *syncer.Result) {
+	mode := ""
+	if r.DryRun {
+		mode = " (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s: %s%s\n", r.Tenant, r.Status, mode)
+	if r.Failure != nil {
+		fmt.Fprintf(w, "  failed: %s", r.Failure.Message)
+		if r.Failure.Code != "" {
+			fmt.Fprintf(w, " [%s]", r.Failure.Code)
+		}
+		if r.Failure.RequestID != "" {
+			fmt.Fprintf(w, " (request-id %s)", r.Failure.RequestID)
+		}
+		fmt.Fprintln(w)
+		if len(r.Failure.MissingRoles) > 0 {
+			fmt.Fprintf(w, "  grant admin consent for: %s\n", strings.Join(r.Failure.MissingRoles, ", "))
+		}
+		return
+	}
+	verb := [3]string{"created", "updated", "deleted"}
+	if r.DryRun {
+		verb = [3]string{"to create", "to update", "to delete"}
+	}
+	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed\n",
+		r.SourceCount, r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
+	fmt.Fprintf(w, "  contacts: %d %s, %d %s, %d %s, %d unchanged",
+		r.Contacts.Created, verb[0], r.Contacts.Updated, verb[1], r.Contacts.Deleted, verb[2], r.Contacts.Unchanged)
+	if r.Contacts.HeldDeletes > 0 {
+		fmt.Fprintf(w, ", %d deletes HELD BACK by the mass-delete guard (rerun with --allow-mass-delete to carry them out)", r.Contacts.HeldDeletes)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  graph: %d requests (%d batch items), %d throttled; %.1fs\n",
+		r.Graph.Requests, r.Graph.BatchItems, r.Graph.Throttled, r.Seconds)
+	if r.DryRun {
+		for _, p := range r.Plan {
+			if p.Creates+p.Updates+p.Deletes+p.Held == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  %s: %d to create, %d to update, %d to delete", p.Mailbox, p.Creates, p.Updates, p.Deletes)
+			if p.Held > 0 {
+				fmt.Fprintf(w, ", %d held back", p.Held)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for i, e := range r.Errors {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more errors\n", len(r.Errors)-20)
+			break
+		}
+		fmt.Fprintf(w, "  error: %s: %s [%s]", e.Mailbox, e.Message, e.Code)
+		if e.RequestID != "" {
+			fmt.Fprintf(w, " (request-id %s)", e.RequestID)
+		}
+		fmt.Fprintln(w)
+	}
+}

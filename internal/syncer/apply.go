@@ -1,0 +1,231 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/pacer"
+	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+func pathSeg(s string) string { return url.PathEscape(s) }
+
+// work is one planned write on its way to Graph.
+type work struct {
+	op    plan.Op
+	call  *call
+	retry *pacer.Retry
+}
+
+// unit is what holds one pacer unit: a single write, or a chain of up to 20
+// writes of this mailbox that Graph runs in order.
+type unit struct {
+	works   []*work
+	release func()
+}
+
+// apply sends the writes of one mailbox and records their outcomes. Bulk
+// writes go as dependsOn chains of 20 (one unit each, four chains at once:
+// Graph runs a chain one item at a time, so the mailbox sees at most four
+// requests at once); the rest as single items that the batcher packs with
+// other mailboxes' items. It reports whether any write failed.
+func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
+	if len(ops) == 0 {
+		return false
+	}
+	r := m.r
+	queue := make([]*work, 0, len(ops))
+	for _, op := range ops {
+		w, err := m.newWork(op)
+		if err != nil {
+			m.itemError(op, err)
+			failed = true
+			continue
+		}
+		queue = append(queue, w)
+	}
+	done := make(chan *unit, len(queue)+r.pacer.Config().MaxInFlight)
+	inflight := 0
+	for len(queue) > 0 || inflight > 0 {
+		if ctx.Err() != nil && len(queue) > 0 {
+			// Stop sending; what is in flight finishes or fails with ctx.
+			queue = nil
+			m.uncertain = true
+			continue
+		}
+		// Hand back finished units without blocking, then send more.
+		select {
+		case u := <-done:
+			inflight--
+			queue = append(queue, m.settle(ctx, u, &failed)...)
+			continue
+		default:
+		}
+		if len(queue) == 0 {
+			u := <-done
+			inflight--
+			queue = append(queue, m.settle(ctx, u, &failed)...)
+			continue
+		}
+		n := 1
+		if len(queue) >= maxBatchItems {
+			n = maxBatchItems
+		}
+		u := &unit{works: queue[:n:n]}
+		queue = queue[n:]
+		release, err := r.pacer.Acquire(ctx, m.scope, 1)
+		if err != nil {
+			m.uncertain = true
+			for _, w := range u.works {
+				m.itemError(w.op, err)
+			}
+			failed = true
+			continue
+		}
+		u.release = release
+		g := &group{chained: n > 1, done: func() { u.release(); done <- u }}
+		for _, w := range u.works {
+			g.calls = append(g.calls, w.call)
+		}
+		if err := r.batcher.submit(ctx, g); err != nil {
+			release()
+			for _, w := range u.works {
+				m.itemError(w.op, err)
+			}
+			failed = true
+			continue
+		}
+		inflight++
+	}
+	return failed
+}
+
+// newWork builds the call for an op.
+func (m *mailbox) newWork(op plan.Op) (*work, error) {
+	c := &call{scope: m.scope}
+	switch op.Kind {
+	case plan.Create:
+		body, err := contactBody(op, true)
+		if err != nil {
+			return nil, err
+		}
+		c.method, c.url, c.body = http.MethodPost, graph.ContactsPath(m.tg.ID, m.folderID), body
+		c.header = http.Header{"Content-Type": {"application/json"}}
+	case plan.Update:
+		body, err := contactBody(op, false)
+		if err != nil {
+			return nil, err
+		}
+		c.method, c.url, c.body = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID), body
+		c.header = http.Header{"Content-Type": {"application/json"}}
+	case plan.Delete:
+		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
+	default:
+		return nil, fmt.Errorf("unknown operation %v", op.Kind)
+	}
+	return &work{op: op, call: c, retry: m.r.pacer.Retry(m.scope)}, nil
+}
+
+// settle records the outcome of a unit's writes and returns the writes to
+// send again.
+func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
+	var again []*work
+	for _, w := range u.works {
+		c := w.call
+		if !c.failed() {
+			m.succeeded(w)
+			continue
+		}
+		err := callErr(c)
+		switch {
+		case c.status == http.StatusFailedDependency:
+			// An earlier item of the chain failed; this one never ran.
+			again = append(again, w)
+			continue
+		case c.status == http.StatusNotFound && w.op.Kind == plan.Delete:
+			// Already gone: the owner deleted it, or an earlier attempt
+			// whose answer was lost.
+			m.succeeded(w)
+			continue
+		case c.status == http.StatusNotFound && w.op.Kind == plan.Update:
+			// The owner deleted it since the delta was read: create it again.
+			op := w.op
+			op.Kind, op.ContactID, op.Mask, op.Reason = plan.Create, "", m.r.mask, "deleted by owner"
+			if nw, err := m.newWork(op); err == nil {
+				m.forget(w.op.SourceID)
+				again = append(again, nw)
+				continue
+			}
+		case retryable(c) && ctx.Err() == nil:
+			if werr := w.retry.Wait(ctx, c.retryAfter); werr == nil {
+				reset(c)
+				again = append(again, w)
+				continue
+			} else if !errors.Is(werr, context.Canceled) {
+				err = fmt.Errorf("%w (last error: %w)", werr, err)
+			}
+		}
+		if ambiguous(c) || ctx.Err() != nil {
+			m.uncertain = true
+		}
+		*failed = true
+		m.itemError(w.op, err)
+	}
+	return again
+}
+
+func reset(c *call) {
+	c.status, c.respHeader, c.respBody, c.err, c.retryAfter = 0, nil, nil, nil, 0
+}
+
+// succeeded records a write Graph accepted.
+func (m *mailbox) succeeded(w *work) {
+	op := w.op
+	switch op.Kind {
+	case plan.Create:
+		var ct graph.Contact
+		if err := json.Unmarshal(w.call.respBody, &ct); err != nil || ct.ID == "" {
+			// Created, but we cannot tell its id: reconcile next run.
+			m.uncertain = true
+			return
+		}
+		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: ct.ID, Hash: op.Hash, ChangeKey: ct.ChangeKey})
+		m.counts.Created++
+	case plan.Update:
+		var ct graph.Contact
+		_ = json.Unmarshal(w.call.respBody, &ct)
+		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: op.ContactID, Hash: op.Hash, ChangeKey: ct.ChangeKey})
+		m.counts.Updated++
+	case plan.Delete:
+		if ref, ok := m.cmap[op.SourceID]; ok && ref.ContactID == op.ContactID {
+			m.forget(op.SourceID)
+		}
+		m.counts.Deleted++
+	}
+}
+
+// forget drops a source id from the map.
+func (m *mailbox) forget(sid string) {
+	delete(m.cmap, sid)
+	delete(m.upserts, sid)
+	m.changes.Deletes = append(m.changes.Deletes, sid)
+}
+
+// itemError records a failed write.
+func (m *mailbox) itemError(op plan.Op, err error) {
+	m.itemFailures++
+	if len(m.errs) < 20 {
+		ie := ItemError{Mailbox: m.tg.UPN, Code: "error", Message: fmt.Sprintf("%s %s: %v", op.Kind, op.SourceID, err)}
+		var ge *graph.Error
+		if errors.As(err, &ge) {
+			ie.Code, ie.RequestID = ge.Code, ge.RequestID
+		}
+		m.errs = append(m.errs, ie)
+	}
+}

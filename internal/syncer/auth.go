@@ -1,0 +1,151 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/entra"
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/pacer"
+)
+
+// authError is a failure to authenticate the tenant's app.
+type authError struct {
+	class string
+	code  string
+	msg   string
+	roles []string
+}
+
+func (e *authError) Error() string { return e.msg }
+
+func (e *authError) failure() error {
+	return &failure{&Failure{Class: e.class, Code: e.code, Message: e.msg, MissingRoles: e.roles}}
+}
+
+// tokens adapts entra's token source to the Graph client. The credential
+// caches tokens and renews them before they expire, so Refresh asks again.
+type tokens struct{ src *entra.TokenSource }
+
+func (t tokens) Token(ctx context.Context) (string, error) { return t.src.Token(ctx) }
+func (t tokens) Refresh(ctx context.Context, _ string) (string, error) {
+	return t.src.Token(ctx)
+}
+
+// Credentials resolves a tenant's cloud, loads its certificate and returns
+// a token source and the Graph root; it is what `sync` and `check` share.
+// The certificate's password comes from the environment variable the
+// settings name; it never appears in an error.
+func Credentials(t *config.Tenant, httpClient *http.Client, now time.Time) (graph.TokenSource, entra.Endpoints, *entra.Certificate, error) {
+	ep, err := entra.ResolveCloud(string(t.Cloud), t.Endpoints.Authority, t.Endpoints.Graph, t.Endpoints.CAFile)
+	if err != nil {
+		return nil, ep, nil, &authError{class: FailConfig, msg: err.Error()}
+	}
+	src := entra.CertificateSource{File: t.Certificate.File, Thumbprint: t.Certificate.Thumbprint}
+	if env := t.Certificate.PasswordEnv; env != "" {
+		pw, ok := os.LookupEnv(env)
+		if !ok {
+			return nil, ep, nil, &authError{class: FailCertificate,
+				msg: fmt.Sprintf("certificate %s: the environment variable %s that holds its password is not set", t.Certificate.File, env)}
+		}
+		src.Password = pw
+	}
+	cert, err := entra.LoadCertificate(src, now)
+	if err != nil {
+		var expired *entra.CertificateExpiredError
+		if errors.As(err, &expired) {
+			return nil, ep, nil, &authError{class: FailCertificate, code: "CertificateExpired", msg: err.Error()}
+		}
+		return nil, ep, nil, &authError{class: FailCertificate, msg: err.Error()}
+	}
+	opts := &entra.CredentialOptions{HTTPClient: httpClient}
+	if httpClient == nil && t.Endpoints.CAFile != "" {
+		pem, err := entra.LoadCAFile(t.Endpoints.CAFile)
+		if err != nil {
+			return nil, ep, cert, &authError{class: FailConfig, msg: err.Error()}
+		}
+		opts.ExtraCAPEM = pem
+	}
+	cred, err := entra.NewCredential(t.TenantID, t.ClientID, cert, ep, opts)
+	if err != nil {
+		return nil, ep, cert, &authError{class: FailConfig, msg: err.Error()}
+	}
+	return tokens{entra.NewTokenSource(cred, ep)}, ep, cert, nil
+}
+
+// TokenFailure explains a failed token request.
+func TokenFailure(err error) *Failure {
+	var te *entra.TokenError
+	if errors.As(err, &te) {
+		code := ""
+		if te.Code != 0 {
+			code = "AADSTS" + strconv.Itoa(te.Code)
+		}
+		return &Failure{Class: FailAuth, Code: code, Message: te.Error()}
+	}
+	return &Failure{Class: FailAuth, Message: "get an access token: " + err.Error()}
+}
+
+// connect authenticates the tenant's app, checks its consent and builds the
+// run's Graph client.
+func (r *run) connect(ctx context.Context) error {
+	var hc *http.Client
+	if r.e.opts.Transport != nil {
+		hc = &http.Client{Transport: r.e.opts.Transport}
+	}
+	ts, ep, cert, err := Credentials(r.t, hc, time.Now())
+	if cert != nil {
+		r.res.CertificateExpires = cert.NotAfter().UTC()
+		if !r.ro.DryRun {
+			_ = r.st.SetCertExpiry(ctx, r.t.Name, cert.NotAfter())
+		}
+	}
+	if err != nil {
+		var ae *authError
+		if errors.As(err, &ae) {
+			return ae.failure()
+		}
+		return err
+	}
+	tok, err := ts.Token(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &failure{TokenFailure(err)}
+	}
+	claims, err := entra.ParseAccessToken(tok)
+	if err != nil {
+		return fail(FailAuth, "", fmt.Sprintf("read the access token: %v", err))
+	}
+	if missing := entra.MissingRoles(claims.Roles, entra.RequiredRoles(r.t.OrgContacts)); len(missing) > 0 {
+		return &failure{&Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
+			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", r.t.ClientID, missing, r.t.TenantID)}}
+	}
+	if hc == nil {
+		var pem []byte
+		if r.t.Endpoints.CAFile != "" {
+			if pem, err = entra.LoadCAFile(r.t.Endpoints.CAFile); err != nil {
+				return fail(FailConfig, "", err.Error())
+			}
+		}
+		if hc, err = entra.NewHTTPClient(pem); err != nil {
+			return fail(FailConfig, "", err.Error())
+		}
+		hc = graph.NewHTTPClient(hc.Transport.(*http.Transport).TLSClientConfig)
+	}
+	r.pacer = pacer.New(r.e.opts.Pacer)
+	r.client, err = graph.New(graph.Options{
+		BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, Pacer: r.pacer, Logger: r.log,
+	})
+	if err != nil {
+		return fail(FailConfig, "", err.Error())
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/pacer"
+)
+
+// callErr returns the error of a failed call: the Graph error of the item,
+// or the batch's own failure.
+func callErr(c *call) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.status >= 400 {
+		return &graph.Error{Status: c.status, Code: "UnknownError", Message: fmt.Sprintf("HTTP %d", c.status)}
+	}
+	return nil
+}
+
+// notExecuted reports whether Graph certainly did not run the request
+// (throttled, unavailable, or a dependency failed), so resending it cannot
+// duplicate anything.
+func notExecuted(c *call) bool {
+	switch c.status {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, 509, http.StatusFailedDependency:
+		return true
+	}
+	return false
+}
+
+// retryable reports whether c may be sent again: always when it was not
+// executed, and after other transient failures (5xx, no response) only when
+// resending is harmless (not a create).
+func retryable(c *call) bool {
+	if notExecuted(c) {
+		return true
+	}
+	if errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded) {
+		return false
+	}
+	if graph.Classify(callErr(c)) != graph.Retryable {
+		return false
+	}
+	return c.method != http.MethodPost
+}
+
+// ambiguous reports whether a failed write may nevertheless have happened
+// (a create that got a 5xx or no answer): the mailbox's state is then
+// uncertain until a reconcile reads its marks.
+func ambiguous(c *call) bool {
+	return c.method == http.MethodPost && !notExecuted(c) && graph.Classify(callErr(c)) == graph.Retryable
+}
+
+func isGiveUp(err error) bool {
+	var gu *pacer.GiveUpError
+	return errors.As(err, &gu)
+}
+
+// do sends one call through the batcher, holding one pacer unit of its
+// scope while it is in flight, and resends it after transient failures
+// (honouring Retry-After through the scope's gate). It returns the call
+// when it succeeded, or its last error.
+func (r *run) do(ctx context.Context, c *call) (*call, error) {
+	retry := r.pacer.Retry(c.scope)
+	for {
+		c.status, c.respHeader, c.respBody, c.err, c.retryAfter = 0, nil, nil, nil, 0
+		release, err := r.pacer.Acquire(ctx, c.scope, 1)
+		if err != nil {
+			return c, err
+		}
+		done := make(chan struct{})
+		if err := r.batcher.submit(ctx, &group{calls: []*call{c}, done: func() { close(done) }}); err != nil {
+			release()
+			return c, err
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// The batch carrying the call is cancelled with ctx too.
+			release()
+			return c, ctx.Err()
+		}
+		release()
+		if !c.failed() {
+			return c, nil
+		}
+		err = callErr(c)
+		if !retryable(c) {
+			return c, err
+		}
+		if werr := retry.Wait(ctx, c.retryAfter); werr != nil {
+			if ctx.Err() != nil {
+				return c, ctx.Err()
+			}
+			return c, fmt.Errorf("%w (last error: %w)", werr, err)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package syncer
+
+import (
+	"encoding/json"
+
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/plan"
+)
+
+// contactSelect is the $select of contact reads: the managed fields.
+func contactSelect() []string {
+	var out []string
+	for _, f := range plan.AllFields.Fields() {
+		out = append(out, f.GraphName())
+	}
+	return out
+}
+
+// fieldsOf converts a contact as Graph returns it into plan fields.
+func fieldsOf(c *graph.Contact) plan.Fields {
+	f := plan.Fields{
+		DisplayName:    c.DisplayName,
+		GivenName:      c.GivenName,
+		Surname:        c.Surname,
+		FileAs:         c.FileAs,
+		JobTitle:       c.JobTitle,
+		Department:     c.Department,
+		CompanyName:    c.CompanyName,
+		OfficeLocation: c.OfficeLocation,
+		BusinessPhones: c.BusinessPhones,
+		MobilePhone:    c.MobilePhone,
+		Categories:     c.Categories,
+	}
+	for _, e := range c.EmailAddresses {
+		f.EmailAddresses = append(f.EmailAddresses, plan.Email{Name: e.Name, Address: e.Address})
+	}
+	if a := c.BusinessAddress; a != nil {
+		f.BusinessAddress = plan.Address{Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, CountryOrRegion: a.CountryOrRegion}
+	}
+	return f
+}
+
+// contactBody encodes the create (POST) or update (PATCH) body of an op:
+// the fields in the op's mask (on a create, only those with a value; on an
+// update, cleared ones as explicit empty values) and galmirror's marks.
+func contactBody(op plan.Op, create bool) ([]byte, error) {
+	var b graph.ContactPatch
+	f := op.Fields
+	str := func(dst *graph.Field[string], fld plan.Field, v string) {
+		if !op.Mask.Has(fld) || (create && v == "") {
+			return
+		}
+		*dst = graph.Set(v)
+	}
+	list := func(dst *graph.Field[[]string], fld plan.Field, v []string) {
+		if !op.Mask.Has(fld) || (create && len(v) == 0) {
+			return
+		}
+		*dst = graph.Set(v)
+	}
+	str(&b.DisplayName, plan.DisplayName, f.DisplayName)
+	str(&b.GivenName, plan.GivenName, f.GivenName)
+	str(&b.Surname, plan.Surname, f.Surname)
+	str(&b.FileAs, plan.FileAs, f.FileAs)
+	str(&b.JobTitle, plan.JobTitle, f.JobTitle)
+	str(&b.Department, plan.Department, f.Department)
+	str(&b.CompanyName, plan.CompanyName, f.CompanyName)
+	str(&b.OfficeLocation, plan.OfficeLocation, f.OfficeLocation)
+	str(&b.MobilePhone, plan.MobilePhone, f.MobilePhone)
+	list(&b.BusinessPhones, plan.BusinessPhones, f.BusinessPhones)
+	list(&b.Categories, plan.Categories, f.Categories)
+	if op.Mask.Has(plan.EmailAddresses) && (!create || len(f.EmailAddresses) > 0) {
+		emails := make([]graph.EmailAddress, 0, len(f.EmailAddresses))
+		for _, e := range f.EmailAddresses {
+			emails = append(emails, graph.EmailAddress{Name: e.Name, Address: e.Address})
+		}
+		b.EmailAddresses = graph.Set(emails)
+	}
+	if op.Mask.Has(plan.BusinessAddress) {
+		a := f.BusinessAddress
+		switch {
+		case !a.IsZero():
+			b.BusinessAddress = graph.Set(graph.PhysicalAddress{Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, CountryOrRegion: a.CountryOrRegion})
+		case !create:
+			b.BusinessAddress = graph.Null[graph.PhysicalAddress]()
+		}
+	}
+	b.SingleValueExtendedProperties = graph.ExtendedProperties{{ID: PropHash, Value: op.Hash}}
+	if create {
+		b.SingleValueExtendedProperties = append(graph.ExtendedProperties{{ID: PropSourceID, Value: op.SourceID}}, b.SingleValueExtendedProperties...)
+	}
+	return json.Marshal(&b)
+}

@@ -1,0 +1,629 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// syncMailboxes syncs every target mailbox, MailboxWorkers at a time. A
+// mailbox's failure is recorded in the result and never stops the others.
+func (r *run) syncMailboxes(ctx context.Context) error {
+	sem := make(chan struct{}, r.e.opts.MailboxWorkers)
+	var wg sync.WaitGroup
+	for _, tg := range r.targets {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID)}
+			m.sync(ctx)
+			r.record(m)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// mailbox is one target mailbox's sync within a run.
+type mailbox struct {
+	r     *run
+	tg    target
+	scope string
+
+	state     store.Mailbox
+	folderID  string
+	deltaLink string
+	cmap      map[string]store.ContactRef // source id → contact
+	byContact map[string]string           // contact id → source id
+	// seen holds contacts read this run (delta changes or a reconcile).
+	seen    map[string]*plan.Fields // source id → actual content
+	gone    map[string]bool         // source ids whose contact the owner deleted
+	extra   []plan.Existing         // marked contacts not in the map (adopted)
+	changes store.ContactChanges
+	upserts map[string]store.ContactRef
+
+	status    store.MailboxStatus
+	uncertain bool // a write may have happened that the map does not know
+	readErr   bool // the read phase had an error: no deletes
+	// itemFailures counts writes that failed.
+	itemFailures int
+	counts       store.Counts
+	errs         []ItemError
+	plan         *MailboxPlan
+}
+
+// mailboxError is a failure that ends a mailbox's sync.
+type mailboxError struct {
+	status store.MailboxStatus
+	err    error
+	what   string
+}
+
+func (e *mailboxError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *mailboxError) Unwrap() error { return e.err }
+
+func (m *mailbox) fail(what string, err error) error {
+	st := store.MailboxFailed
+	switch graph.Classify(err) {
+	case graph.MailboxUnavailable:
+		st = store.MailboxNoMailbox
+	case graph.OutOfScope:
+		st = store.MailboxOutOfScope
+	}
+	return &mailboxError{status: st, err: err, what: what}
+}
+
+func (m *mailbox) sync(ctx context.Context) {
+	m.upserts = make(map[string]store.ContactRef)
+	err := m.run(ctx)
+	if err == nil {
+		if m.status == "" {
+			m.status = store.MailboxOK
+		}
+		return
+	}
+	var me *mailboxError
+	if errors.As(err, &me) {
+		m.status = me.status
+	} else {
+		m.status = store.MailboxFailed
+	}
+	if ctx.Err() != nil {
+		m.status = store.MailboxFailed
+	}
+	m.addError(err)
+	if !m.r.ro.DryRun {
+		// Keep the folder and delta link: a mailbox out of scope today
+		// may be back tomorrow.
+		st := m.state
+		st.UserID, st.UPN, st.Status = m.tg.ID, m.tg.UPN, m.status
+		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
+		ch := store.ContactChanges{Deletes: m.changes.Deletes}
+		for _, ref := range m.upserts {
+			ch.Upserts = append(ch.Upserts, ref)
+		}
+		if err := m.r.st.SaveMailbox(context.WithoutCancel(ctx), m.r.t.Name, st, ch); err != nil {
+			m.r.log.Error("save mailbox state", "mailbox", m.tg.UPN, "error", err)
+		}
+	}
+	if m.status == store.MailboxFailed || m.status == store.MailboxForeignFolder {
+		var code, reqID string
+		var ge *graph.Error
+		if errors.As(err, &ge) {
+			code, reqID = ge.Code, ge.RequestID
+		}
+		m.r.log.Warn("mailbox failed", "mailbox", m.tg.UPN, "code", code, "request_id", reqID, "error", err)
+	}
+}
+
+func (m *mailbox) addError(err error) {
+	ie := ItemError{Mailbox: m.tg.UPN, Code: "error", Message: err.Error()}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		ie.Code, ie.RequestID = ge.Code, ge.RequestID
+	}
+	var me *mailboxError
+	if errors.As(err, &me) && me.status == store.MailboxForeignFolder {
+		ie.Code = "ForeignFolder"
+	}
+	m.errs = append(m.errs, ie)
+}
+
+func (m *mailbox) run(ctx context.Context) error {
+	r := m.r
+	st, err := r.st.Mailbox(ctx, r.t.Name, m.tg.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("state database: %w", err)
+	default:
+		m.state = st
+	}
+	m.folderID, m.deltaLink = st.FolderID, st.ContactsDeltaLink
+	reconcile := st.Uncertain || m.folderID == ""
+	if !reconcile {
+		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
+			return fmt.Errorf("state database: %w", err)
+		}
+		switch err := m.readDelta(ctx); {
+		case err == nil:
+		case graph.Classify(err) == graph.NotFound:
+			// The owner deleted the managed folder: make a new one.
+			r.log.Info("managed folder is gone, creating it again", "mailbox", m.tg.UPN)
+			m.folderID, m.deltaLink = "", ""
+			reconcile = true
+		case graph.Classify(err) == graph.ResyncRequired:
+			m.deltaLink = ""
+			reconcile = true
+		default:
+			return m.fail("read contacts delta", err)
+		}
+	}
+	if reconcile {
+		m.cmap = map[string]store.ContactRef{}
+		m.seen, m.gone, m.extra = nil, nil, nil
+		created, err := m.ensureFolder(ctx)
+		if err != nil {
+			return err
+		}
+		if !created && m.folderID != "" {
+			if err := m.reconcile(ctx); err != nil {
+				return m.fail("reconcile managed contacts", err)
+			}
+		}
+		m.deltaLink = ""
+	}
+	m.index()
+
+	res := plan.Plan(r.desired, m.existing(), plan.Policy{
+		Mask:              r.mask,
+		DeletesAllowed:    r.sourceComplete && !m.readErr,
+		MaxDeleteFraction: r.t.Deletes.MaxFraction,
+		MinDeletesGuarded: r.t.Deletes.MinCount,
+		AllowMassDelete:   r.ro.AllowMassDelete,
+		ExcludeSource:     m.tg.ID,
+	})
+	for _, e := range res.Adopt {
+		m.upsert(store.ContactRef{SourceID: e.SourceID, ContactID: e.ContactID, Hash: e.Hash})
+	}
+	m.counts.Unchanged = res.Unchanged
+	m.counts.HeldBack = res.HeldDeletes
+	if res.HeldDeletes > 0 {
+		r.log.Warn("mass-delete guard held deletes back", "mailbox", m.tg.UPN, "deletes", res.HeldDeletes,
+			"managed", len(m.cmap), "max_fraction", r.t.Deletes.MaxFraction)
+	}
+	if r.ro.DryRun {
+		m.describe(res)
+		return nil
+	}
+
+	var writes, deletes []plan.Op
+	for _, op := range res.Ops {
+		if op.Kind == plan.Delete {
+			deletes = append(deletes, op)
+		} else {
+			writes = append(writes, op)
+		}
+	}
+	if len(res.Ops) > 0 || m.folderID == "" {
+		if err := r.st.BeginMailbox(ctx, r.t.Name, m.tg.ID, m.tg.UPN); err != nil {
+			return fmt.Errorf("state database: %w", err)
+		}
+	}
+	if m.folderID == "" {
+		if err := m.createFolder(ctx); err != nil {
+			return err
+		}
+	}
+	failed := m.apply(ctx, writes)
+	// Deletes only in a mailbox whose every other step succeeded this run.
+	if !failed && !m.readErr && len(deletes) > 0 {
+		failed = m.apply(ctx, deletes)
+	} else if len(deletes) > 0 {
+		r.log.Warn("deletes skipped: the mailbox had errors this run", "mailbox", m.tg.UPN, "deletes", len(deletes))
+	}
+	if ctx.Err() != nil {
+		m.save(context.WithoutCancel(ctx))
+		return ctx.Err()
+	}
+	if m.deltaLink == "" {
+		// A new or reconciled folder: start its contacts delta now, so
+		// the next run reads only what changed after this one.
+		if err := m.startDelta(ctx); err != nil {
+			m.readErr = true
+			m.addError(fmt.Errorf("start contacts delta: %w", err))
+		}
+	}
+	if err := m.save(ctx); err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	if failed || m.readErr {
+		m.status = store.MailboxFailed
+	}
+	return nil
+}
+
+// index builds the contact-id index of the map.
+func (m *mailbox) index() {
+	m.byContact = make(map[string]string, len(m.cmap))
+	for sid, ref := range m.cmap {
+		m.byContact[ref.ContactID] = sid
+	}
+}
+
+// existing lists the managed contacts for the planner.
+func (m *mailbox) existing() []plan.Existing {
+	r := m.r
+	out := make([]plan.Existing, 0, len(m.cmap)+len(m.extra))
+	for sid, ref := range m.cmap {
+		if m.gone[sid] {
+			continue
+		}
+		e := plan.Existing{SourceID: sid, ContactID: ref.ContactID, Hash: ref.Hash}
+		if f := m.seen[sid]; f != nil {
+			e.Actual = f
+		} else if ph, ok := r.prevHash[sid]; ok && ph == ref.Hash {
+			e.Base = r.prevFields[sid]
+		}
+		out = append(out, e)
+	}
+	return append(out, m.extra...)
+}
+
+func (m *mailbox) upsert(ref store.ContactRef) {
+	m.upserts[ref.SourceID] = ref
+	m.cmap[ref.SourceID] = ref
+}
+
+// readDelta reads the managed folder's changes since the last run: contacts
+// the owner edited (compared with what galmirror wants by the planner),
+// deleted (re-created), or added (left alone, unless they carry galmirror's
+// mark: a contact created by a run that died before saving its state).
+func (m *mailbox) readDelta(ctx context.Context) error {
+	r := m.r
+	m.seen = make(map[string]*plan.Fields)
+	m.gone = make(map[string]bool)
+	var unknown []string
+	url := m.deltaLink
+	for url != "" {
+		rel, err := r.client.RelativeURL(url)
+		if err != nil {
+			return err
+		}
+		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel,
+			header: http.Header{"Prefer": {fmt.Sprintf("odata.maxpagesize=%d", contactsDelta)}}})
+		if err != nil {
+			return err
+		}
+		var page graph.Page[graph.Contact]
+		if err := json.Unmarshal(c.respBody, &page); err != nil {
+			return fmt.Errorf("decode contacts delta page: %w", err)
+		}
+		for i := range page.Value {
+			ct := &page.Value[i]
+			sid, known := m.byContactID(ct.ID)
+			switch {
+			case ct.Removed != nil:
+				if known {
+					m.gone[sid] = true
+				}
+			case known:
+				f := fieldsOf(ct)
+				m.seen[sid] = &f
+			default:
+				unknown = append(unknown, ct.ID)
+			}
+		}
+		if page.DeltaLink != "" {
+			m.deltaLink = page.DeltaLink
+			break
+		}
+		url = page.NextLink
+		if url == "" {
+			return errors.New("contacts delta page has neither nextLink nor deltaLink")
+		}
+	}
+	for _, id := range unknown {
+		if err := m.inspect(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *mailbox) byContactID(id string) (string, bool) {
+	if m.byContact == nil {
+		m.index()
+	}
+	sid, ok := m.byContact[id]
+	return sid, ok
+}
+
+// inspect reads one contact the map does not know and adopts it if it
+// carries galmirror's mark.
+func (m *mailbox) inspect(ctx context.Context, contactID string) error {
+	r := m.r
+	url := graph.ContactPath(m.tg.ID, m.folderID, contactID) + graph.Query{
+		{"$select", strings.Join(contactSelect(), ",")},
+		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
+	}.Encode()
+	c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
+	if err != nil {
+		if graph.Classify(err) == graph.NotFound {
+			return nil // deleted again since
+		}
+		return err
+	}
+	var ct graph.Contact
+	if err := json.Unmarshal(c.respBody, &ct); err != nil {
+		return fmt.Errorf("decode contact: %w", err)
+	}
+	m.adopt(&ct)
+	return nil
+}
+
+// adopt takes a contact read with its marks into the planner's view if it
+// is galmirror's; contacts without the source-id mark are the owner's and
+// are never touched.
+func (m *mailbox) adopt(ct *graph.Contact) {
+	sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID)
+	if !ok || sid == "" {
+		return
+	}
+	hash, _ := ct.SingleValueExtendedProperties.Get(PropHash)
+	f := fieldsOf(ct)
+	m.extra = append(m.extra, plan.Existing{SourceID: sid, ContactID: ct.ID, Hash: hash, Actual: &f})
+}
+
+// ensureFolder finds the managed folder by galmirror's mark (even if the
+// owner renamed it), refuses a folder of the configured name that lacks
+// the mark, and otherwise leaves m.folderID empty for createFolder (a dry
+// run creates nothing). created reports a folder made this run.
+func (m *mailbox) ensureFolder(ctx context.Context) (created bool, err error) {
+	r := m.r
+	marked := "/users/" + pathSeg(m.tg.ID) + "/contactFolders" + graph.Query{
+		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropFolder) + " and ep/value eq " + graph.Quote(r.t.TenantID) + ")"},
+		{"$expand", graph.ExpandExtendedProperties(PropFolder)},
+	}.Encode()
+	folders, err := m.getFolders(ctx, marked)
+	if err != nil {
+		return false, m.fail("look up the managed folder", err)
+	}
+	for _, f := range folders {
+		if v, ok := f.SingleValueExtendedProperties.Get(PropFolder); ok && strings.EqualFold(v, r.t.TenantID) {
+			m.folderID = f.ID
+			return false, nil
+		}
+	}
+	named, err := m.getFolders(ctx, graph.ContactFoldersURL(m.tg.ID, r.t.Folder, PropFolder))
+	if err != nil {
+		return false, m.fail("look up the managed folder", err)
+	}
+	for _, f := range named {
+		if strings.EqualFold(f.DisplayName, r.t.Folder) {
+			return false, &mailboxError{status: store.MailboxForeignFolder, what: "managed folder",
+				err: fmt.Errorf("a contact folder named %q exists in this mailbox and was not created by galmirror: it is left alone; rename or remove it, or choose another folder name in the settings", r.t.Folder)}
+		}
+	}
+	m.folderID = ""
+	return false, nil
+}
+
+func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {
+	var out []graph.ContactFolder
+	for url != "" {
+		rel, err := m.r.client.RelativeURL(url)
+		if err != nil {
+			return nil, err
+		}
+		c, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
+		if err != nil {
+			return nil, err
+		}
+		var page graph.Page[graph.ContactFolder]
+		if err := json.Unmarshal(c.respBody, &page); err != nil {
+			return nil, fmt.Errorf("decode contact folders: %w", err)
+		}
+		out = append(out, page.Value...)
+		url = page.NextLink
+	}
+	return out, nil
+}
+
+// createFolder creates the managed folder with galmirror's mark.
+func (m *mailbox) createFolder(ctx context.Context) error {
+	r := m.r
+	body, err := json.Marshal(&graph.NewContactFolder{
+		DisplayName:                   r.t.Folder,
+		SingleValueExtendedProperties: graph.ExtendedProperties{{ID: PropFolder, Value: r.t.TenantID}},
+	})
+	if err != nil {
+		return err
+	}
+	c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodPost, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders",
+		header: http.Header{"Content-Type": {"application/json"}}, body: body})
+	if err != nil {
+		if graph.Classify(err) == graph.Conflict || ambiguous(c) {
+			// Created by an earlier attempt whose answer was lost, or by
+			// someone else: look again, never adopt an unmarked folder.
+			if _, ferr := m.ensureFolder(ctx); ferr != nil {
+				return ferr
+			}
+			if m.folderID != "" {
+				return nil
+			}
+		}
+		return m.fail("create the managed folder", err)
+	}
+	var f graph.ContactFolder
+	if err := json.Unmarshal(c.respBody, &f); err != nil || f.ID == "" {
+		return m.fail("create the managed folder", fmt.Errorf("decode the created folder: %v", err))
+	}
+	m.folderID = f.ID
+	r.log.Debug("created the managed folder", "mailbox", m.tg.UPN)
+	return nil
+}
+
+// reconcile reads every contact of the managed folder with its marks, when
+// the map may be incomplete (a lost state directory, a run that died
+// mid-write, a folder found again): contacts with galmirror's mark are
+// adopted, others left alone. This is what makes a killed run never leave
+// duplicates.
+func (m *mailbox) reconcile(ctx context.Context) error {
+	r := m.r
+	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
+		{"$select", strings.Join(contactSelect(), ",")},
+		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
+		{"$top", "1000"},
+	}.Encode()
+	for url != "" {
+		rel, err := r.client.RelativeURL(url)
+		if err != nil {
+			return err
+		}
+		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
+		if err != nil {
+			return err
+		}
+		var page graph.Page[graph.Contact]
+		if err := json.Unmarshal(c.respBody, &page); err != nil {
+			return fmt.Errorf("decode contacts: %w", err)
+		}
+		for i := range page.Value {
+			m.adopt(&page.Value[i])
+		}
+		url = page.NextLink
+	}
+	return nil
+}
+
+// startDelta runs a first contacts delta round over the folder to obtain a
+// delta link. The contacts it returns are the ones just written; one that
+// differs from what was written (an owner edit during the run) gets its
+// stored hash replaced, so the next run restores it.
+func (m *mailbox) startDelta(ctx context.Context) error {
+	r := m.r
+	m.index()
+	url := graph.ContactsDeltaURL(m.tg.ID, m.folderID, graph.ContactQuery{Select: contactSelect()})
+	for url != "" {
+		rel, err := r.client.RelativeURL(url)
+		if err != nil {
+			return err
+		}
+		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel,
+			header: http.Header{"Prefer": {fmt.Sprintf("odata.maxpagesize=%d", contactsDelta)}}})
+		if err != nil {
+			return err
+		}
+		var page graph.Page[graph.Contact]
+		if err := json.Unmarshal(c.respBody, &page); err != nil {
+			return fmt.Errorf("decode contacts delta page: %w", err)
+		}
+		for i := range page.Value {
+			ct := &page.Value[i]
+			sid, ok := m.byContact[ct.ID]
+			if !ok || ct.Removed != nil {
+				continue
+			}
+			ref := m.cmap[sid]
+			if h := plan.Hash(fieldsOf(ct), r.mask); h != ref.Hash {
+				ref.Hash = h
+				m.upsert(ref)
+			}
+		}
+		if page.DeltaLink != "" {
+			m.deltaLink = page.DeltaLink
+			return nil
+		}
+		url = page.NextLink
+	}
+	return errors.New("contacts delta round ended without a deltaLink")
+}
+
+// save stores the mailbox's state and contact map changes.
+func (m *mailbox) save(ctx context.Context) error {
+	r := m.r
+	ch := store.ContactChanges{Deletes: m.changes.Deletes}
+	for _, ref := range m.upserts {
+		ch.Upserts = append(ch.Upserts, ref)
+	}
+	st := store.Mailbox{
+		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ContactsDeltaLink: m.deltaLink,
+		Status: store.MailboxOK, Uncertain: m.uncertain || m.folderID == "", LastSynced: time.Now(),
+	}
+	if m.uncertain || m.readErr {
+		st.Status = store.MailboxFailed
+	}
+	if len(m.errs) > 0 {
+		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
+	}
+	return r.st.SaveMailbox(ctx, r.t.Name, st, ch)
+}
+
+// describe records a dry run's plan for the mailbox.
+func (m *mailbox) describe(res plan.Result) {
+	c, u, d := res.Counts()
+	mp := &MailboxPlan{Mailbox: m.tg.UPN, Status: "planned", Creates: c, Updates: u, Deletes: d, Held: res.HeldDeletes}
+	if m.r.ro.PlanItems {
+		for _, op := range res.Ops {
+			it := PlanItem{Op: op.Kind.String(), SourceID: op.SourceID, Reason: op.Reason}
+			if p, ok := m.r.persons[op.SourceID]; ok {
+				it.Name = p.DisplayName
+			}
+			if op.Kind == plan.Update {
+				it.Fields = op.Mask.String()
+			}
+			mp.Items = append(mp.Items, it)
+		}
+	}
+	m.counts.Created, m.counts.Updated, m.counts.Deleted = c, u, d
+	m.plan = mp
+}
+
+// record adds a finished mailbox to the run's result.
+func (r *run) record(m *mailbox) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.res
+	switch m.status {
+	case store.MailboxOK:
+		res.Mailboxes.Synced++
+	case store.MailboxNoMailbox, store.MailboxOutOfScope:
+		res.Mailboxes.Skipped++
+	default:
+		res.Mailboxes.Failed++
+	}
+	res.Contacts.Created += m.counts.Created
+	res.Contacts.Updated += m.counts.Updated
+	res.Contacts.Deleted += m.counts.Deleted
+	res.Contacts.Unchanged += m.counts.Unchanged
+	res.Contacts.HeldDeletes += m.counts.HeldBack
+	res.Contacts.Failed += m.itemFailures
+	if m.status != store.MailboxNoMailbox && m.status != store.MailboxOutOfScope {
+		res.Errors = append(res.Errors, m.errs...)
+	}
+	if m.plan != nil {
+		res.Plan = append(res.Plan, *m.plan)
+	}
+	rm := store.RunMailbox{UserID: m.tg.ID, UPN: m.tg.UPN, Status: m.status, Counts: m.counts}
+	if len(m.errs) > 0 {
+		rm.ErrorCode, rm.ErrorMessage, rm.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
+	}
+	r.mbs = append(r.mbs, rm)
+}

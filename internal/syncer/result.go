@@ -1,0 +1,124 @@
+package syncer
+
+import (
+	"time"
+)
+
+// Run statuses.
+const (
+	StatusOK      = "ok"      // every mailbox synced or skipped for a known reason
+	StatusPartial = "partial" // finished with mailbox or item failures, or held-back deletes
+	StatusFailed  = "failed"  // the run failed as a whole (auth, consent, source read)
+)
+
+// Failure classes of a run that failed as a whole; the service chooses its
+// events from them.
+const (
+	FailAuth        = "auth"        // Entra refused the token request (Code is the AADSTS code)
+	FailConsent     = "consent"     // the token lacks roles (MissingRoles)
+	FailCertificate = "certificate" // the certificate could not be found or read
+	FailSource      = "source"      // the directory could not be read completely
+	FailThrottled   = "throttled"   // the retry budget ran out
+	FailConfig      = "config"      // the settings cannot work (e.g. an unknown cloud)
+	FailInternal    = "internal"    // state database or another local failure
+	FailCanceled    = "canceled"    // the run was stopped (shutdown, Ctrl-C)
+)
+
+// Result is the outcome of one tenant run. Its JSON is the `sync --json`
+// output, one object per tenant run (a public interface: keep the names).
+type Result struct {
+	Tenant    string        `json:"tenant"`
+	Status    string        `json:"status"`
+	RunID     int64         `json:"runId,omitempty"`
+	DryRun    bool          `json:"dryRun,omitempty"`
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"-"`
+	Seconds   float64       `json:"seconds"`
+	Mailboxes MailboxCounts `json:"mailboxes"`
+	Contacts  ContactCounts `json:"contacts"`
+	Errors    []ItemError   `json:"errors"`
+	Graph     GraphCounts   `json:"graph"`
+	// Failure explains a failed run.
+	Failure *Failure `json:"failure,omitempty"`
+	// Plan lists the planned operations per mailbox (dry runs).
+	Plan []MailboxPlan `json:"plan,omitempty"`
+	// CertificateExpires is the tenant certificate's NotAfter, when read.
+	CertificateExpires time.Time `json:"certificateExpires,omitzero"`
+	// SourceCount is the number of directory entries mirrored.
+	SourceCount int `json:"sources"`
+}
+
+// MailboxCounts counts target mailboxes by outcome.
+type MailboxCounts struct {
+	Synced  int `json:"synced"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
+}
+
+// ContactCounts counts contact writes.
+type ContactCounts struct {
+	Created     int `json:"created"`
+	Updated     int `json:"updated"`
+	Deleted     int `json:"deleted"`
+	Unchanged   int `json:"unchanged"`
+	HeldDeletes int `json:"heldDeletes"`
+	Failed      int `json:"failed"`
+}
+
+// GraphCounts are the Graph requests the run made.
+type GraphCounts struct {
+	Requests   int64 `json:"requests"`
+	BatchItems int64 `json:"batchItems"`
+	Throttled  int64 `json:"throttled"` // 429 responses, batch items included
+	Unavail    int64 `json:"unavailable"`
+	Retries    int64 `json:"retries"`
+}
+
+// ItemError is one mailbox's (or item's) failure.
+type ItemError struct {
+	Mailbox   string `json:"mailbox"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// Failure explains why a run failed as a whole.
+type Failure struct {
+	Class        string   `json:"class"`
+	Code         string   `json:"code,omitempty"`
+	Message      string   `json:"message"`
+	RequestID    string   `json:"requestId,omitempty"`
+	MissingRoles []string `json:"missingRoles,omitempty"`
+}
+
+// MailboxPlan is a mailbox's planned operations (dry run).
+type MailboxPlan struct {
+	Mailbox string     `json:"mailbox"`
+	Status  string     `json:"status"`
+	Creates int        `json:"creates"`
+	Updates int        `json:"updates"`
+	Deletes int        `json:"deletes"`
+	Held    int        `json:"heldDeletes,omitempty"`
+	Items   []PlanItem `json:"items,omitempty"`
+}
+
+// PlanItem is one planned operation.
+type PlanItem struct {
+	Op       string `json:"op"`
+	SourceID string `json:"sourceId"`
+	Name     string `json:"name,omitempty"`
+	Fields   string `json:"fields,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// ExitCode maps a result to galmirror sync's exit codes: 0 ok, 3 partial, 1
+// failed.
+func (r *Result) ExitCode() int {
+	switch r.Status {
+	case StatusOK:
+		return 0
+	case StatusPartial:
+		return 3
+	}
+	return 1
+}

@@ -1,0 +1,226 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/directory"
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/pacer"
+	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// run is one tenant run.
+type run struct {
+	e   *Engine
+	cfg *config.Config
+	t   *config.Tenant
+	ro  RunOptions
+	log *slog.Logger
+	st  *store.Store
+
+	client  *graph.Client
+	pacer   *pacer.Pacer
+	batcher *batcher
+	mapper  directory.Mapper
+	mask    plan.FieldMask
+
+	// The source, after this run's directory read.
+	persons map[string]directory.Person
+	// prev holds the previous version of persons changed by this run's
+	// delta round, so updates can send only changed fields.
+	prev           map[string]directory.Person
+	sourceComplete bool
+	desired        []plan.Desired
+	prevHash       map[string]string // source id → hash of the previous desired content
+	prevFields     map[string]*plan.Fields
+	targets        []target
+
+	mu  sync.Mutex // guards res and mailboxes during the mailbox phase
+	res *Result
+	mbs []store.RunMailbox
+}
+
+// target is a mailbox to sync.
+type target struct {
+	ID  string
+	UPN string
+}
+
+func newRun(e *Engine, cfg *config.Config, t *config.Tenant, ro RunOptions) *run {
+	return &run{
+		e: e, cfg: cfg, t: t, ro: ro,
+		log: e.opts.Logger.With("tenant", t.Name),
+		st:  e.opts.Store,
+		res: &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}},
+	}
+}
+
+// failure ends the run as a whole.
+type failure struct{ f *Failure }
+
+func (f *failure) Error() string { return f.f.Class + ": " + f.f.Message }
+
+func fail(class, code, msg string) error {
+	return &failure{&Failure{Class: class, Code: code, Message: msg}}
+}
+
+func (r *run) execute(ctx context.Context) *Result {
+	start := time.Now()
+	r.res.Started = start.UTC().Truncate(time.Second)
+	runID := int64(0)
+	if !r.ro.DryRun {
+		if _, err := r.st.EnsureTenant(ctx, r.t.Name, r.t.TenantID); err != nil {
+			return r.finish(ctx, 0, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
+		}
+		trig := store.Trigger(r.ro.Trigger)
+		if trig == "" {
+			trig = store.TriggerManual
+		}
+		id, err := r.st.StartRun(ctx, r.t.Name, trig, start, owner())
+		if err != nil {
+			var busy *store.BusyError
+			if errors.As(err, &busy) {
+				return r.finish(ctx, 0, start, fail(FailInternal, "busy",
+					fmt.Sprintf("tenant %s is already running (run %d, %s)", r.t.Name, busy.RunID, busy.Owner)))
+			}
+			return r.finish(ctx, 0, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
+		}
+		runID = id
+		r.res.RunID = id
+	}
+	// Keep the run's lease alive while it lasts.
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	var leaseWG sync.WaitGroup
+	if runID != 0 {
+		leaseWG.Add(1)
+		go func() {
+			defer leaseWG.Done()
+			tick := time.NewTicker(time.Minute)
+			defer tick.Stop()
+			for {
+				select {
+				case <-leaseCtx.Done():
+					return
+				case now := <-tick.C:
+					_ = r.st.TouchRun(leaseCtx, runID, now)
+				}
+			}
+		}()
+	}
+	err := r.sync(ctx)
+	stopLease()
+	leaseWG.Wait()
+	return r.finish(ctx, runID, start, err)
+}
+
+// sync does the work of the run; its error is a whole-run failure.
+func (r *run) sync(ctx context.Context) error {
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	bctx, stopBatcher := context.WithCancel(ctx)
+	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
+	var bwg sync.WaitGroup
+	bwg.Add(1)
+	go func() {
+		defer bwg.Done()
+		r.batcher.run(bctx)
+	}()
+	defer func() {
+		stopBatcher()
+		bwg.Wait()
+	}()
+
+	if err := r.readSource(ctx); err != nil {
+		return err
+	}
+	sc, err := r.scope(ctx)
+	if err != nil {
+		return err
+	}
+	r.selectPeople(sc)
+	return r.syncMailboxes(ctx)
+}
+
+// finish completes the result and records the run.
+func (r *run) finish(ctx context.Context, runID int64, start time.Time, err error) *Result {
+	res := r.res
+	res.Duration = time.Since(start)
+	res.Seconds = res.Duration.Round(time.Millisecond).Seconds()
+	if r.client != nil {
+		s := r.client.Stats()
+		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavail: s.Status503, Retries: s.Retries}
+	}
+	switch {
+	case err != nil:
+		res.Status = StatusFailed
+		var f *failure
+		switch {
+		case errors.As(err, &f):
+			res.Failure = f.f
+		case ctx.Err() != nil:
+			res.Failure = &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+		default:
+			res.Failure = &Failure{Class: FailInternal, Message: err.Error()}
+		}
+	case ctx.Err() != nil:
+		res.Status = StatusFailed
+		res.Failure = &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0:
+		res.Status = StatusPartial
+	default:
+		res.Status = StatusOK
+	}
+	attrs := []any{
+		"status", res.Status, "seconds", res.Seconds,
+		"mailboxes_synced", res.Mailboxes.Synced, "mailboxes_skipped", res.Mailboxes.Skipped, "mailboxes_failed", res.Mailboxes.Failed,
+		"created", res.Contacts.Created, "updated", res.Contacts.Updated, "deleted", res.Contacts.Deleted,
+		"unchanged", res.Contacts.Unchanged, "held_deletes", res.Contacts.HeldDeletes,
+		"requests", res.Graph.Requests, "batch_items", res.Graph.BatchItems, "throttled", res.Graph.Throttled,
+	}
+	if res.DryRun {
+		attrs = append(attrs, "dry_run", true)
+	}
+	if res.Failure != nil {
+		attrs = append(attrs, "failure", res.Failure.Class, "code", res.Failure.Code, "error", res.Failure.Message)
+		r.log.Error("tenant run failed", attrs...)
+	} else {
+		r.log.Info("tenant run finished", attrs...)
+	}
+	if runID != 0 {
+		// The history must survive a cancelled run: FinishRun writes even
+		// when ctx is done.
+		rr := store.RunResult{
+			Status:   store.RunStatus(res.Status),
+			Finished: time.Now(),
+			Counts: store.Counts{
+				MailboxesSynced: res.Mailboxes.Synced, MailboxesSkipped: res.Mailboxes.Skipped, MailboxesFailed: res.Mailboxes.Failed,
+				Created: res.Contacts.Created, Updated: res.Contacts.Updated, Deleted: res.Contacts.Deleted,
+				Unchanged: res.Contacts.Unchanged, HeldBack: res.Contacts.HeldDeletes,
+				GraphRequests: int(res.Graph.Requests), BatchItems: int(res.Graph.BatchItems),
+				Throttled429: int(res.Graph.Throttled), Throttled503: int(res.Graph.Unavail),
+			},
+			Mailboxes: r.mbs,
+		}
+		if res.Failure != nil {
+			rr.Error = res.Failure.Class + ": " + res.Failure.Message
+		}
+		if err := r.st.FinishRun(context.WithoutCancel(ctx), runID, rr); err != nil {
+			r.log.Error("record run history", "run", runID, "error", err)
+		}
+	}
+	return res
+}
+
+func owner() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
+}

@@ -1,0 +1,309 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/galmirror/galmirror/internal/directory"
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// readSource brings the directory up to date: users through users/delta
+// (incremental from the stored delta link; a full round on the first run or
+// when Graph asks for a resync), organizational contacts by a full read when
+// enabled, and the group scopes, re-read every run. Any failure fails the
+// run as a whole: nothing is written on incomplete information.
+func (r *run) readSource(ctx context.Context) error {
+	r.persons = make(map[string]directory.Person)
+	r.prev = make(map[string]directory.Person)
+	var ts store.TenantState
+	{
+		var err error
+		ts, err = r.st.Tenant(ctx, r.t.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		for sp, err := range r.st.Persons(ctx, r.t.Name) {
+			if err != nil {
+				return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+			}
+			p, err := directory.UnmarshalPerson(sp.Data)
+			if err != nil {
+				return fail(FailInternal, "", fmt.Sprintf("state database: person %s: %v", sp.SourceID, err))
+			}
+			r.persons[p.ID] = p
+		}
+	}
+
+	if err := r.readUsers(ctx, ts.UsersDeltaLink); err != nil {
+		if !errors.Is(err, graph.ErrResyncRequired) {
+			return r.sourceError("read users", err)
+		}
+		r.log.Info("users delta token expired, reading the whole directory again")
+		if err := r.readUsers(ctx, ""); err != nil {
+			return r.sourceError("read users", err)
+		}
+	}
+	if r.t.OrgContacts {
+		if err := r.readOrgContacts(ctx); err != nil {
+			return r.sourceError("read organizational contacts", err)
+		}
+	} else {
+		// Org contacts switched off: they are no longer sources.
+		for id, p := range r.persons {
+			if p.Kind == directory.KindOrgContact {
+				delete(r.persons, id)
+			}
+		}
+	}
+	r.sourceComplete = true
+	return nil
+}
+
+// readUsers runs one users/delta round from link ("" for a full round).
+// An incremental round applies each page to the store as it comes; a full
+// round stages the pages and swaps them in at the end, so a failed full
+// read leaves the previous directory in place.
+func (r *run) readUsers(ctx context.Context, link string) error {
+	full := link == ""
+	var resync *store.PersonResync
+	fresh := make(map[string]directory.Person)
+	if full && !r.ro.DryRun {
+		var err error
+		resync, err = r.st.BeginPersonResync(ctx, r.t.Name, store.KindUser)
+		if err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		defer resync.Abort(context.WithoutCancel(ctx))
+	}
+	newLink, err := r.client.UsersDelta(ctx, link, nil, func(page *graph.Page[graph.User]) error {
+		var upserts []store.Person
+		var deletes []string
+		for _, u := range page.Value {
+			if u.ID == "" {
+				continue
+			}
+			if u.Removed != nil {
+				deletes = append(deletes, u.ID)
+				if !full {
+					if old, ok := r.persons[u.ID]; ok {
+						r.notePrev(old)
+						delete(r.persons, u.ID)
+					}
+				}
+				delete(fresh, u.ID)
+				continue
+			}
+			p := directory.FromUser(u)
+			if full {
+				fresh[p.ID] = p
+			} else {
+				if old, ok := r.persons[p.ID]; ok {
+					r.notePrev(old)
+				}
+				r.persons[p.ID] = p
+			}
+			upserts = append(upserts, storePerson(p))
+		}
+		switch {
+		case r.ro.DryRun:
+			return nil
+		case full:
+			return resync.Add(ctx, upserts)
+		default:
+			return r.st.ApplyPersonDelta(ctx, r.t.Name, store.KindUser, upserts, deletes, page.DeltaLink)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if full {
+		if resync != nil {
+			if err := resync.Commit(ctx, newLink); err != nil {
+				return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+			}
+		}
+		for id, p := range r.persons {
+			if p.Kind != directory.KindUser {
+				continue
+			}
+			if np, ok := fresh[id]; !ok || !samePerson(np, p) {
+				r.notePrev(p)
+			}
+			delete(r.persons, id)
+		}
+		for id, p := range fresh {
+			r.persons[id] = p
+		}
+	}
+	return nil
+}
+
+// readOrgContacts reads every organizational contact and replaces the
+// stored set.
+func (r *run) readOrgContacts(ctx context.Context) error {
+	fresh := make(map[string]directory.Person)
+	var all []store.Person
+	err := r.client.OrgContacts(ctx, nil, func(cs []graph.OrgContact) error {
+		for _, c := range cs {
+			p := directory.FromOrgContact(c)
+			fresh[p.ID] = p
+			all = append(all, storePerson(p))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !r.ro.DryRun {
+		rs, err := r.st.BeginPersonResync(ctx, r.t.Name, store.KindOrgContact)
+		if err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		defer rs.Abort(context.WithoutCancel(ctx))
+		if err := rs.Add(ctx, all); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		if err := rs.Commit(ctx, ""); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+	}
+	for id, p := range r.persons {
+		if p.Kind == directory.KindOrgContact {
+			if np, ok := fresh[id]; !ok || !samePerson(np, p) {
+				r.notePrev(p)
+			}
+			delete(r.persons, id)
+		}
+	}
+	for id, p := range fresh {
+		r.persons[id] = p
+	}
+	return nil
+}
+
+// notePrev remembers a person's content before this run changed it (only
+// the first version seen counts: a person may appear twice in one round).
+func (r *run) notePrev(p directory.Person) {
+	if _, ok := r.prev[p.ID]; !ok {
+		r.prev[p.ID] = p
+	}
+}
+
+func samePerson(a, b directory.Person) bool { return string(a.Marshal()) == string(b.Marshal()) }
+
+func storePerson(p directory.Person) store.Person {
+	ut := "Member"
+	if p.Guest {
+		ut = "Guest"
+	}
+	if p.Kind == directory.KindOrgContact {
+		ut = ""
+	}
+	return store.Person{
+		SourceID: p.ID, Kind: store.PersonKind(p.Kind), Enabled: p.Enabled, UserType: ut,
+		HasMail: strings.TrimSpace(p.Mail) != "", Data: p.Marshal(),
+	}
+}
+
+// groupMembers reads the transitive user members of groups.
+func (r *run) groupMembers(ctx context.Context, groups []string) (map[string]bool, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	set := make(map[string]bool)
+	for _, g := range groups {
+		err := r.client.GroupTransitiveUsers(ctx, g, []string{"id"}, func(us []graph.User) error {
+			for _, u := range us {
+				set[u.ID] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("group %s: %w", g, err)
+		}
+	}
+	return set, nil
+}
+
+// scope reads the group scopes of the settings.
+func (r *run) scope(ctx context.Context) (directory.Scope, error) {
+	var sc directory.Scope
+	var err error
+	if sc.SourceInclude, err = r.groupMembers(ctx, r.t.Source.IncludeGroups); err != nil {
+		return sc, r.sourceError("read source.includeGroups", err)
+	}
+	if sc.SourceExclude, err = r.groupMembers(ctx, r.t.Source.ExcludeGroups); err != nil {
+		return sc, r.sourceError("read source.excludeGroups", err)
+	}
+	if sc.Targets, err = r.groupMembers(ctx, r.t.Target.Groups); err != nil {
+		return sc, r.sourceError("read target.groups", err)
+	}
+	return sc, nil
+}
+
+// selectPeople computes, once for the run, every source's desired contact
+// and the target mailboxes.
+func (r *run) selectPeople(sc directory.Scope) {
+	sel := directory.NewSelector(r.t, sc)
+	r.mapper = directory.NewMapper(r.t)
+	r.mask = r.mapper.Mask()
+	r.prevHash = make(map[string]string)
+	r.prevFields = make(map[string]*plan.Fields)
+	ids := make([]string, 0, len(r.persons))
+	for id := range r.persons {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	r.desired = r.desired[:0]
+	r.targets = r.targets[:0]
+	for _, id := range ids {
+		p := r.persons[id]
+		if ok, _ := sel.IsSource(p); ok {
+			f := r.mapper.Fields(p)
+			r.desired = append(r.desired, plan.Desired{SourceID: id, Fields: f, Hash: plan.Hash(f, r.mask)})
+			if old, ok := r.prev[id]; ok {
+				of := r.mapper.Fields(old)
+				r.prevFields[id] = &of
+				r.prevHash[id] = plan.Hash(of, r.mask)
+			}
+		}
+		if ok, _ := sel.IsTarget(p); ok {
+			r.targets = append(r.targets, target{ID: p.ID, UPN: p.UserPrincipalName})
+		}
+	}
+	r.res.SourceCount = len(r.desired)
+}
+
+// sourceError turns a directory read failure into a whole-run failure,
+// naming missing permissions where Graph said so.
+func (r *run) sourceError(what string, err error) error {
+	var f *failure
+	if errors.As(err, &f) {
+		return err
+	}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		class := FailSource
+		switch graph.Classify(err) {
+		case graph.DirectoryDenied:
+			class = FailConsent
+		case graph.Auth:
+			class = FailAuth
+		}
+		return &failure{&Failure{Class: class, Code: ge.Code, Message: fmt.Sprintf("%s: %s", what, ge.Message), RequestID: ge.RequestID}}
+	}
+	var ae *authError
+	if errors.As(err, &ae) {
+		return ae.failure()
+	}
+	if isGiveUp(err) {
+		return fail(FailThrottled, "", fmt.Sprintf("%s: %v", what, err))
+	}
+	return fail(FailSource, "", fmt.Sprintf("%s: %v", what, err))
+}

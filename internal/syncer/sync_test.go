@@ -1,0 +1,364 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graphsim"
+)
+
+func threeUsers() []graphsim.User {
+	return []graphsim.User{user("Zoë", "Ångström"), user("Łukasz", "Wróbel"), user("太郎", "山田")}
+}
+
+func TestFirstSyncAndNoChangeRerun(t *testing.T) {
+	users := threeUsers()
+	users[0].BusinessPhones = []string{"+46 8 555 0100", "+46 8 555 0101"}
+	e := newEnv(t, users)
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Mailboxes.Synced != 3 || res.Contacts.Created != 6 {
+		t.Fatalf("first run: %+v %+v", res.Mailboxes, res.Contacts)
+	}
+	for _, u := range users {
+		cs := e.contacts(u.ID)
+		if _, self := cs[u.ID]; self {
+			t.Errorf("mailbox %s holds its own owner's contact", u.UserPrincipalName)
+		}
+		if len(cs) != 2 {
+			t.Errorf("mailbox %s has %d managed contacts, want 2", u.UserPrincipalName, len(cs))
+		}
+	}
+	zoe := e.contacts(users[1].ID)[users[0].ID]
+	if zoe["displayName"] != "Zoë Ångström" || zoe["givenName"] != "Zoë" || zoe["jobTitle"] != "Engineer" {
+		t.Errorf("contact fields: %v", zoe)
+	}
+	if phones, _ := zoe["businessPhones"].([]any); len(phones) != 2 || phones[1] != "+46 8 555 0101" {
+		t.Errorf("businessPhones %v, want both numbers", zoe["businessPhones"])
+	}
+	if emails, _ := zoe["emailAddresses"].([]any); len(emails) != 1 {
+		t.Errorf("emailAddresses %v", zoe["emailAddresses"])
+	}
+	yamada := e.contacts(users[0].ID)[users[2].ID]
+	if yamada["surname"] != "山田" || yamada["fileAs"] != "山田, 太郎" {
+		t.Errorf("unicode contact: %v", yamada)
+	}
+
+	e.srv.ResetCounters()
+	res = e.sync(RunOptions{})
+	mustOK(t, res)
+	c := e.counters()
+	if c.Writes != 0 || res.Contacts.Created+res.Contacts.Updated+res.Contacts.Deleted != 0 {
+		t.Fatalf("no-change rerun wrote: graphsim writes %d, result %+v", c.Writes, res.Contacts)
+	}
+	if res.Contacts.Unchanged != 6 {
+		t.Errorf("unchanged %d, want 6", res.Contacts.Unchanged)
+	}
+	// One users/delta request plus one $batch carrying the three mailboxes'
+	// contacts delta reads.
+	if c.Requests > 3 {
+		t.Errorf("no-change rerun made %d requests (%v), want at most 3", c.Requests, c.ByRoute)
+	}
+}
+
+func TestSourceChangesReachEveryMailbox(t *testing.T) {
+	users := threeUsers()
+	joiner := user("Ana", "Núñez")
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+
+	// A title changes, a mobile number is cleared, a leaver goes, a joiner comes.
+	if err := e.srv.PatchUser(e.tenant.ID, users[0].ID, map[string]any{"jobTitle": "Directrice", "mobilePhone": nil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.DeleteUser(e.tenant.ID, users[2].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.PutUser(e.tenant.ID, joiner); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetCounters()
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	// users[1] sees the change (one update; the joiner's new mailbox gets
+	// it created), the leaver is deleted from 2 mailboxes, the joiner is
+	// created in 2 and its own mailbox receives 2.
+	if res.Contacts.Updated != 1 || res.Contacts.Deleted != 2 || res.Contacts.Created != 4 {
+		t.Fatalf("contacts %+v", res.Contacts)
+	}
+	for _, mb := range []string{users[1].ID, joiner.ID} {
+		cs := e.contacts(mb)
+		z := cs[users[0].ID]
+		if z["jobTitle"] != "Directrice" {
+			t.Errorf("mailbox %s: jobTitle %v", mb, z["jobTitle"])
+		}
+		if m, ok := z["mobilePhone"]; ok && m != nil && m != "" {
+			t.Errorf("mailbox %s: cleared mobilePhone is still %v", mb, m)
+		}
+		if _, ok := cs[users[2].ID]; ok {
+			t.Errorf("mailbox %s still has the leaver", mb)
+		}
+	}
+	if _, ok := e.contacts(users[1].ID)[joiner.ID]; !ok {
+		t.Error("joiner missing")
+	}
+	// The update sends only what changed: one PATCH per mailbox, no
+	// re-create.
+	c := e.counters()
+	if n := c.ByRoute["POST /users/{id}/contactFolders/{id}/contacts"]; n != 4 {
+		t.Errorf("creates %d, want 4 (the joiner's): %v", n, c.ByRoute)
+	}
+	if n := c.ByRoute["PATCH /users/{id}/contactFolders/{id}/contacts/{id}"]; n != 1 {
+		t.Errorf("updates %d, want 1: %v", n, c.ByRoute)
+	}
+}
+
+func TestOwnerEditsRestoredAndOwnContactsUntouched(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	owner := users[0].ID
+	f := e.folder(owner)
+	cs := e.contacts(owner)
+	edited, deleted := cs[users[1].ID]["id"].(string), cs[users[2].ID]["id"].(string)
+	if err := e.srv.OwnerUpdateContact(e.tenant.ID, owner, edited, json.RawMessage(`{"jobTitle":"Hacked","personalNotes":"mine"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.OwnerDeleteContact(e.tenant.ID, owner, deleted); err != nil {
+		t.Fatal(err)
+	}
+	personal, err := e.srv.OwnerCreateContact(e.tenant.ID, owner, f.ID, json.RawMessage(`{"givenName":"Mum","mobilePhone":"+44 7700 900000"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Contacts.Updated != 1 || res.Contacts.Created != 1 || res.Contacts.Deleted != 0 {
+		t.Fatalf("contacts %+v", res.Contacts)
+	}
+	cs = e.contacts(owner)
+	if cs[users[1].ID]["jobTitle"] != "Engineer" {
+		t.Errorf("owner edit not restored: %v", cs[users[1].ID])
+	}
+	if _, ok := cs[users[2].ID]; !ok {
+		t.Error("contact deleted by the owner was not re-created")
+	}
+	p, ok := cs["unmarked:"+personal]
+	if !ok || p["givenName"] != "Mum" {
+		t.Errorf("the owner's own contact was touched: %v", cs)
+	}
+	// A third run changes nothing.
+	e.srv.ResetCounters()
+	mustOK(t, e.sync(RunOptions{}))
+	if w := e.counters().Writes; w != 0 {
+		t.Errorf("third run wrote %d times", w)
+	}
+}
+
+func TestForeignFolderIsNotAdopted(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	if _, err := e.srv.OwnerCreateFolder(e.tenant.ID, users[0].ID, "Company Directory"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.sync(RunOptions{})
+	if res.Status != StatusPartial || res.Mailboxes.Failed != 1 || res.Mailboxes.Synced != 2 {
+		t.Fatalf("status %s mailboxes %+v", res.Status, res.Mailboxes)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Code != "ForeignFolder" {
+		t.Fatalf("errors %+v", res.Errors)
+	}
+	fs, _ := e.srv.Folders(e.tenant.ID, users[0].ID)
+	for _, f := range fs {
+		if f.DisplayName == "Company Directory" && len(f.Contacts) != 0 {
+			t.Errorf("foreign folder got contacts")
+		}
+	}
+	if e.folder(users[0].ID) != nil {
+		t.Error("a marked folder was created beside the foreign one")
+	}
+}
+
+func TestLostStateMakesNoDuplicates(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	e.st.Close()
+	e.st = nil
+	if err := os.RemoveAll(filepath.Join(e.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetCounters()
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Contacts.Created != 0 || res.Contacts.Deleted != 0 {
+		t.Fatalf("after losing state: %+v", res.Contacts)
+	}
+	for _, u := range users {
+		if n := len(e.contacts(u.ID)); n != 2 {
+			t.Errorf("mailbox %s has %d contacts, want 2", u.UserPrincipalName, n)
+		}
+	}
+	if w := e.counters().Writes; w != 0 {
+		t.Errorf("adoption wrote %d times", w)
+	}
+}
+
+func TestKilledRunMakesNoDuplicates(t *testing.T) {
+	var users []graphsim.User
+	for i := range 12 {
+		users = append(users, user("User", string(rune('A'+i))+"son"))
+	}
+	e := newEnv(t, users, func(o *graphsim.Options) { o.Faults.Latency = 20 * time.Millisecond })
+	e.writeSettings()
+	e.open()
+	ctx, cancel := context.WithCancel(t.Context())
+	o := e.opts
+	o.Store = e.st
+	done := make(chan *Result)
+	go func() { done <- New(o).Run(ctx, e.cfg, &e.cfg.Tenants[0], RunOptions{}) }()
+	// Cancel once some contacts exist.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.counters().Writes < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	var first *Result
+	select {
+	case first = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop after cancellation")
+	}
+	if first.Status != StatusFailed || first.Failure == nil || first.Failure.Class != FailCanceled {
+		t.Fatalf("cancelled run: %+v", first)
+	}
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	for _, u := range users {
+		if n := len(e.contacts(u.ID)); n != len(users)-1 {
+			t.Errorf("mailbox %s has %d contacts, want %d", u.UserPrincipalName, n, len(users)-1)
+		}
+	}
+}
+
+func TestDeltaTokenExpiredResyncs(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	if err := e.srv.ExpireDeltaTokens(e.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.PatchUser(e.tenant.ID, users[1].ID, map[string]any{"department": "Sales"}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Contacts.Created != 0 || res.Contacts.Deleted != 0 || res.Contacts.Updated != 2 {
+		t.Fatalf("after resync: %+v", res.Contacts)
+	}
+	if e.contacts(users[0].ID)[users[1].ID]["department"] != "Sales" {
+		t.Error("change after resync not applied")
+	}
+}
+
+func TestConsentRevokedDeletesNothing(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	if err := e.srv.SetRoles(e.tenant.ID, e.cred.ClientID, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetCounters()
+	res := e.sync(RunOptions{})
+	if res.Status != StatusFailed || res.Failure == nil || res.Failure.Class != FailConsent {
+		t.Fatalf("result %+v", res)
+	}
+	if !slices.Contains(res.Failure.MissingRoles, "Contacts.ReadWrite") || !slices.Contains(res.Failure.MissingRoles, "User.Read.All") {
+		t.Errorf("missing roles %v", res.Failure.MissingRoles)
+	}
+	if w := e.counters().Writes; w != 0 {
+		t.Errorf("wrote %d times without consent", w)
+	}
+	if n := len(e.contacts(users[0].ID)); n != 2 {
+		t.Errorf("contacts after revoked consent: %d", n)
+	}
+}
+
+func TestWrongCertificateReportsAADSTS(t *testing.T) {
+	e := newEnv(t, threeUsers())
+	_, other, err := graphsim.NewApp("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cred.CertPEM, e.cred.KeyPEM = other.CertPEM, other.KeyPEM
+	res := e.sync(RunOptions{})
+	if res.Status != StatusFailed || res.Failure == nil || res.Failure.Class != FailAuth || res.Failure.Code != "AADSTS700027" {
+		t.Fatalf("result %+v", res.Failure)
+	}
+}
+
+func TestMassDeleteGuard(t *testing.T) {
+	var users []graphsim.User
+	for i := range 10 {
+		users = append(users, user("Person", string(rune('A'+i))+"berg"))
+	}
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	for _, u := range users[5:] {
+		if err := e.srv.SetMailboxState(e.tenant.ID, u.ID, graphsim.MailboxNormal); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.srv.PatchUser(e.tenant.ID, u.ID, map[string]any{"accountEnabled": false}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.sync(RunOptions{})
+	if res.Status != StatusPartial || res.Contacts.HeldDeletes == 0 || res.Contacts.Deleted != 0 {
+		t.Fatalf("guard: status %s contacts %+v", res.Status, res.Contacts)
+	}
+	if res.ExitCode() != 3 {
+		t.Errorf("exit code %d, want 3", res.ExitCode())
+	}
+	res = e.sync(RunOptions{AllowMassDelete: true})
+	mustOK(t, res)
+	// The five disabled users are neither sources nor targets any more:
+	// each of the five remaining mailboxes loses five contacts.
+	if res.Contacts.Deleted != 5*5 {
+		t.Fatalf("allowed: %+v", res.Contacts)
+	}
+}
+
+func TestSkippedMailboxes(t *testing.T) {
+	users := threeUsers()
+	users[1].Mailbox = graphsim.MailboxNone
+	users[2].Mailbox = graphsim.MailboxOutOfScope
+	e := newEnv(t, users)
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Mailboxes.Synced != 1 || res.Mailboxes.Skipped != 2 {
+		t.Fatalf("mailboxes %+v", res.Mailboxes)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	e := newEnv(t, threeUsers())
+	res := e.sync(RunOptions{DryRun: true, PlanItems: true})
+	mustOK(t, res)
+	if e.counters().Writes != 0 {
+		t.Fatal("dry run wrote")
+	}
+	if res.Contacts.Created != 6 || len(res.Plan) != 3 || len(res.Plan[0].Items) != 2 {
+		t.Fatalf("plan %+v", res)
+	}
+	// The real run afterwards still sees every change.
+	res = e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Contacts.Created != 6 {
+		t.Fatalf("after dry run: %+v", res.Contacts)
+	}
+}

@@ -1,0 +1,116 @@
+// Package syncer runs one tenant's sync: it reads the directory
+// incrementally, decides who is a source and who is a target, and makes the
+// managed folder of every target mailbox match the directory, with the
+// fewest Graph requests the limits allow. It never touches a contact or
+// folder that does not carry galmirror's mark, and never deletes on
+// incomplete information.
+package syncer
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/pacer"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// The hidden single-value extended properties that mark what galmirror owns
+// (docs/architecture.md). The property set GUID never changes: customers'
+// mailboxes carry it for years.
+const (
+	propertySet   = "{831CFECE-66B1-45B0-B604-2B01E00812F8}"
+	PropFolder    = "String " + propertySet + " Name galmirror.folder"
+	PropSourceID  = "String " + propertySet + " Name galmirror.sourceId"
+	PropHash      = "String " + propertySet + " Name galmirror.hash"
+	contactsDelta = 200 // contacts per delta page (Graph's cap)
+)
+
+// Defaults for Options.
+const (
+	DefaultMailboxWorkers  = 64
+	DefaultBatchesInFlight = 64
+	DefaultLinger          = 5 * time.Millisecond
+	DefaultItemAttempts    = 8
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Store holds the state between runs. Required.
+	Store *store.Store
+	// Logger receives one summary line per run and one line per failed
+	// mailbox; nil discards.
+	Logger *slog.Logger
+	// Transport, when set, is the HTTP transport for Graph and Entra (tests
+	// use it to trust graphsim's CA). Nil builds one from the tenant's
+	// settings (system roots plus endpoints.caFile).
+	Transport http.RoundTripper
+	// MailboxWorkers is how many mailboxes are synced at once. More
+	// workers fill $batch requests better; each holds its mailbox's plan in
+	// memory. Default 64.
+	MailboxWorkers int
+	// BatchesInFlight caps concurrent $batch requests. Default 64.
+	BatchesInFlight int
+	// Linger is how long a partly filled $batch waits for more items.
+	// Default 5 ms.
+	Linger time.Duration
+	// Pacer tunes back-off and retry budgets (tests shorten them).
+	Pacer pacer.Config
+	// ItemAttempts bounds the attempts of one $batch item. Default 8.
+	ItemAttempts int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MailboxWorkers <= 0 {
+		o.MailboxWorkers = DefaultMailboxWorkers
+	}
+	if o.BatchesInFlight <= 0 {
+		o.BatchesInFlight = DefaultBatchesInFlight
+	}
+	if o.Linger <= 0 {
+		o.Linger = DefaultLinger
+	}
+	if o.ItemAttempts <= 0 {
+		o.ItemAttempts = DefaultItemAttempts
+	}
+	return o
+}
+
+// Engine runs tenant syncs. It is safe for concurrent use by runs of
+// different tenants; the caller (the service or the sync command) must not
+// run one tenant twice at once.
+type Engine struct {
+	opts Options
+}
+
+// New returns an Engine.
+func New(opts Options) *Engine {
+	return &Engine{opts: opts.withDefaults()}
+}
+
+// RunOptions are the choices of one run.
+type RunOptions struct {
+	// DryRun computes and reports the plan without writing anything, to
+	// Graph or to the store.
+	DryRun bool
+	// AllowMassDelete lifts the mass-delete guard for this run.
+	AllowMassDelete bool
+	// Trigger is recorded in the run history: schedule, manual, startup.
+	Trigger string
+	// PlanItems includes every planned operation in the result (dry runs
+	// with --json).
+	PlanItems bool
+}
+
+// Run syncs one tenant and returns its result. Failures are in the result
+// (Status failed with a Failure, or per-mailbox errors), never a panic; the
+// run is recorded in the store's history unless it is a dry run.
+func (e *Engine) Run(ctx context.Context, cfg *config.Config, t *config.Tenant, ro RunOptions) *Result {
+	r := newRun(e, cfg, t, ro)
+	return r.execute(ctx)
+}
