@@ -137,3 +137,14 @@ func parseCertificatesPEM(pems []string) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
+
+// Thumbprint returns the upper-case hex SHA-1 thumbprint of the first
+// certificate in PEM, or "" if there is none.
+func Thumbprint(certPEM []byte) string {
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		return ""
+	}
+	sum := sha1.Sum(b.Bytes)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}

@@ -102,7 +102,7 @@ func (e *testEnv) doToken(token, method, path string, body any, hdr ...string) r
 	e.t.Helper()
 	u := escapeQuery(path)
 	if !strings.HasPrefix(path, "https://") {
-		u = e.srv.GraphURL() + path
+		u = e.srv.GraphURL() + u
 	}
 	var rd io.Reader
 	switch b := body.(type) {

@@ -39,6 +39,10 @@ type Options struct {
 	// TokenLifetime of access tokens issued by the token service; zero means 1h.
 	TokenLifetime time.Duration
 
+	// ControlKey, if set, is required as "Authorization: Bearer <key>" on
+	// the /_sim control API.
+	ControlKey string
+
 	// Logf, if set, receives one line per served request and any recovered
 	// panic. It never receives tokens or bodies.
 	Logf func(format string, args ...any)

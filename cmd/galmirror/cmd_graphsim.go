@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graphsim"
+)
+
+func init() {
+	register(&command{
+		name:    "graphsim",
+		summary: "run the Microsoft Graph + Entra ID emulator (for tests, demos and benchmarks)",
+		run:     runGraphsim,
+	})
+}
+
+// graphsimClientInfo is what DIR/client.json tells a client about the
+// emulator.
+type graphsimClientInfo struct {
+	TenantID       string `json:"tenantId"`
+	TenantDomain   string `json:"tenantDomain"`
+	ClientID       string `json:"clientId"`
+	Thumbprint     string `json:"thumbprint"`
+	AuthorityHost  string `json:"authorityHost"`
+	TokenURL       string `json:"tokenUrl"`
+	GraphURL       string `json:"graphUrl"`
+	ControlURL     string `json:"controlUrl"`
+	CAFile         string `json:"caFile"`
+	CertFile       string `json:"certFile"`
+	KeyFile        string `json:"keyFile"`
+	ControlKeyFile string `json:"controlKeyFile"`
+}
+
+func runGraphsim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("graphsim", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	listen := fl.String("listen", "127.0.0.1:8443", "`address` to serve HTTPS on")
+	stateDir := fl.String("state", "", "`directory` for the CA, the app credential, client.json and fixture.json (required)")
+	users := fl.Int("users", 50, "users to generate when DIR/fixture.json does not exist")
+	groups := fl.Int("groups", 8, "groups to generate when DIR/fixture.json does not exist")
+	seed := fl.Int64("seed", 1, "seed of the generated tenant")
+	latency := fl.Duration("latency", 0, "latency added to every Graph request and $batch item")
+	jitter := fl.Duration("jitter", 0, "random extra latency, uniform in [0, jitter)")
+	timeScale := fl.Float64("time-scale", 1, "divide throttling windows and Retry-After by this factor")
+	failRate := fl.Float64("fail-rate", 0, "probability of an injected 503 with Retry-After per request and batch item")
+	noThrottle := fl.Bool("no-throttle", false, "disable Graph's throttling limits")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: galmirror graphsim --state DIR [--listen ADDR] [--users N --groups M --seed S] [--latency D --jitter D --time-scale F --fail-rate R]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	switch {
+	case *stateDir == "":
+		fmt.Fprintln(stderr, "galmirror graphsim: --state is required")
+		return exitUsage
+	case fl.NArg() > 0:
+		fmt.Fprintf(stderr, "galmirror graphsim: unexpected argument %q\n", fl.Arg(0))
+		return exitUsage
+	case *users < 0 || *groups < 0:
+		fmt.Fprintln(stderr, "galmirror graphsim: --users and --groups must not be negative")
+		return exitUsage
+	case *timeScale <= 0:
+		fmt.Fprintln(stderr, "galmirror graphsim: --time-scale must be positive")
+		return exitUsage
+	case *failRate < 0 || *failRate > 1:
+		fmt.Fprintln(stderr, "galmirror graphsim: --fail-rate must be in [0, 1]")
+		return exitUsage
+	case *latency < 0 || *jitter < 0:
+		fmt.Fprintln(stderr, "galmirror graphsim: --latency and --jitter must not be negative")
+		return exitUsage
+	}
+	if err := serveGraphsim(ctx, graphsimFlags{
+		listen: *listen, dir: *stateDir, users: *users, groups: *groups, seed: *seed,
+		latency: *latency, jitter: *jitter, timeScale: *timeScale, failRate: *failRate, noThrottle: *noThrottle,
+	}, stdout); err != nil {
+		fmt.Fprintf(stderr, "galmirror graphsim: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+type graphsimFlags struct {
+	listen, dir         string
+	users, groups       int
+	seed                int64
+	latency, jitter     time.Duration
+	timeScale, failRate float64
+	noThrottle          bool
+}
+
+func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error {
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	p := func(name string) string { return filepath.Join(f.dir, name) }
+
+	caCert, errC := os.ReadFile(p("ca.pem"))
+	caKey, errK := os.ReadFile(p("ca-key.pem"))
+	if errC != nil || errK != nil {
+		caCert, caKey = nil, nil
+	}
+	controlKey, err := os.ReadFile(p("control-key"))
+	if err != nil {
+		var b [24]byte
+		_, _ = rand.Read(b[:])
+		controlKey = []byte(hex.EncodeToString(b[:]))
+		if err := os.WriteFile(p("control-key"), controlKey, 0o600); err != nil {
+			return fmt.Errorf("write control key: %w", err)
+		}
+	}
+
+	var fixture graphsim.Fixture
+	raw, err := os.ReadFile(p("fixture.json"))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &fixture); err != nil {
+			return fmt.Errorf("%s: %w", p("fixture.json"), err)
+		}
+		if len(fixture.Tenants) == 0 {
+			return fmt.Errorf("%s: no tenants", p("fixture.json"))
+		}
+		if _, err := os.Stat(p("app-key.pem")); err != nil {
+			return fmt.Errorf("%s exists but the app key %s does not: %w", p("fixture.json"), p("app-key.pem"), err)
+		}
+		fmt.Fprintf(stdout, "graphsim: loaded %s (--users/--groups/--seed ignored)\n", p("fixture.json"))
+	case errors.Is(err, fs.ErrNotExist):
+		t, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: f.users, Groups: f.groups, Seed: f.seed})
+		if err != nil {
+			return err
+		}
+		fixture.Tenants = []graphsim.Tenant{t}
+		if err := os.WriteFile(p("app-cert.pem"), cred.CertPEM, 0o644); err != nil {
+			return fmt.Errorf("write app certificate: %w", err)
+		}
+		if err := os.WriteFile(p("app-key.pem"), cred.KeyPEM, 0o600); err != nil {
+			return fmt.Errorf("write app key: %w", err)
+		}
+		if err := saveFixture(p("fixture.json"), fixture); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "graphsim: generated tenant %s with %d users and %d groups (seed %d)\n", t.Domain, f.users, f.groups, f.seed)
+	default:
+		return fmt.Errorf("read %s: %w", p("fixture.json"), err)
+	}
+
+	th := graphsim.GraphThrottle()
+	if f.noThrottle {
+		th = graphsim.NoThrottle()
+	}
+	th.TimeScale = f.timeScale
+	var hostnames []string
+	if host, _, err := net.SplitHostPort(f.listen); err == nil && host != "" {
+		hostnames = append(hostnames, host)
+	}
+	srv, err := graphsim.Start(graphsim.Options{
+		Addr: f.listen, Hostnames: hostnames, CACertPEM: caCert, CAKeyPEM: caKey,
+		Tenants: fixture.Tenants, Throttle: &th, ControlKey: string(controlKey),
+		Faults: graphsim.Faults{Rate503: f.failRate, Latency: f.latency, Jitter: f.jitter},
+	})
+	if err != nil {
+		return err
+	}
+	if caCert == nil {
+		if err := os.WriteFile(p("ca.pem"), srv.CACertPEM(), 0o644); err != nil {
+			srv.Close()
+			return fmt.Errorf("write CA: %w", err)
+		}
+		if err := os.WriteFile(p("ca-key.pem"), srv.CAKeyPEM(), 0o600); err != nil {
+			srv.Close()
+			return fmt.Errorf("write CA key: %w", err)
+		}
+	}
+	t := fixture.Tenants[0]
+	info := graphsimClientInfo{
+		TenantID: t.ID, TenantDomain: t.Domain, AuthorityHost: srv.URL(),
+		TokenURL: srv.URL() + "/" + t.ID + "/oauth2/v2.0/token", GraphURL: srv.GraphURL(), ControlURL: srv.URL() + "/_sim/",
+		CAFile: p("ca.pem"), CertFile: p("app-cert.pem"), KeyFile: p("app-key.pem"), ControlKeyFile: p("control-key"),
+	}
+	if len(t.Apps) > 0 {
+		info.ClientID = t.Apps[0].ClientID
+	}
+	if b, err := os.ReadFile(p("app-cert.pem")); err == nil {
+		info.Thumbprint = graphsim.Thumbprint(b)
+	}
+	if err := os.WriteFile(p("client.json"), append(mustIndent(info), '\n'), 0o644); err != nil {
+		srv.Close()
+		return fmt.Errorf("write client.json: %w", err)
+	}
+	fmt.Fprintf(stdout, `graphsim: serving on %s
+  tenant         %s (%s)
+  client id      %s
+  token endpoint %s
+  Graph          %s
+  control API    %s (Authorization: Bearer $(cat %s))
+  trust the CA   %s; app certificate %s, key %s
+  everything a client needs: %s
+Stop with Ctrl-C; the state is saved to %s.
+`, srv.URL(), t.Domain, t.ID, info.ClientID, info.TokenURL, info.GraphURL, info.ControlURL, info.ControlKeyFile,
+		info.CAFile, info.CertFile, info.KeyFile, p("client.json"), p("fixture.json"))
+
+	<-ctx.Done()
+	closeErr := srv.Close()
+	if err := saveFixture(p("fixture.json"), srv.Fixture()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "graphsim: state saved to %s\n", p("fixture.json"))
+	return closeErr
+}
+
+func mustIndent(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return []byte("{}")
+	}
+	return b
+}
+
+// saveFixture writes the state atomically.
+func saveFixture(path string, f graphsim.Fixture) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(mustIndent(f), '\n'), 0o600); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
