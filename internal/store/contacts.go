@@ -33,37 +33,23 @@ func contactKey(contactID string) int64 {
 }
 
 func applyContactChanges(ctx context.Context, tx *sql.Tx, mailbox int64, c ContactChanges) error {
-	if len(c.Upserts) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO contacts (mailbox, source_id, contact_id, contact_key, hash, change_key)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (mailbox, source_id) DO UPDATE SET contact_id = excluded.contact_id,
-				contact_key = excluded.contact_key, hash = excluded.hash, change_key = excluded.change_key`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, u := range c.Upserts {
-			if u.SourceID == "" {
-				return fmt.Errorf("%w: contact map entry without source id", ErrInvalidArgument)
-			}
-			if _, err := st.ExecContext(ctx, mailbox, u.SourceID, u.ContactID, contactKey(u.ContactID), u.Hash, u.ChangeKey); err != nil {
-				return err
-			}
+	for _, u := range c.Upserts {
+		if u.SourceID == "" {
+			return fmt.Errorf("%w: contact map entry without source id", ErrInvalidArgument)
 		}
 	}
-	if len(c.Deletes) > 0 {
-		st, err := tx.PrepareContext(ctx, "DELETE FROM contacts WHERE mailbox = ? AND source_id = ?")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, d := range c.Deletes {
-			if _, err := st.ExecContext(ctx, mailbox, d); err != nil {
-				return err
-			}
-		}
+	err := bulkExec(ctx, tx, "INSERT INTO contacts (mailbox, source_id, contact_id, contact_key, hash, change_key) VALUES ",
+		"(?, ?, ?, ?, ?, ?)", ` ON CONFLICT (mailbox, source_id) DO UPDATE SET contact_id = excluded.contact_id,
+			contact_key = excluded.contact_key, hash = excluded.hash, change_key = excluded.change_key`,
+		len(c.Upserts), func(i int) []any {
+			u := &c.Upserts[i]
+			return []any{mailbox, u.SourceID, u.ContactID, contactKey(u.ContactID), u.Hash, u.ChangeKey}
+		})
+	if err != nil {
+		return err
 	}
-	return nil
+	return bulkExec(ctx, tx, "DELETE FROM contacts WHERE (mailbox, source_id) IN (VALUES ", "(?, ?)", ")",
+		len(c.Deletes), func(i int) []any { return []any{mailbox, c.Deletes[i]} })
 }
 
 const mailboxSubquery = `(SELECT m.id FROM mailboxes m JOIN tenants t ON t.id = m.tenant WHERE t.name = ? AND m.user_id = ?)`

@@ -57,23 +57,14 @@ func (s *Store) ApplyPersonDelta(ctx context.Context, tenant string, kind Person
 		if err != nil {
 			return err
 		}
-		if err := insertPersons(ctx, tx, `INSERT INTO persons (tenant, source_id, kind, enabled, user_type, has_mail, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, source_id) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,
+		if err := insertPersons(ctx, tx, "INSERT INTO persons (tenant, source_id, kind, enabled, user_type, has_mail, data) VALUES ",
+			` ON CONFLICT (tenant, source_id) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,
 				user_type = excluded.user_type, has_mail = excluded.has_mail, data = excluded.data`, id, kind, upserts); err != nil {
 			return err
 		}
-		if len(deletes) > 0 {
-			st, err := tx.PrepareContext(ctx, "DELETE FROM persons WHERE tenant = ? AND source_id = ?")
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, d := range deletes {
-				if _, err := st.ExecContext(ctx, id, d); err != nil {
-					return err
-				}
-			}
+		if err := bulkExec(ctx, tx, "DELETE FROM persons WHERE (tenant, source_id) IN (VALUES ", "(?, ?)", ")",
+			len(deletes), func(i int) []any { return []any{id, deletes[i]} }); err != nil {
+			return err
 		}
 		if deltaLink != "" {
 			_, err = tx.ExecContext(ctx, "UPDATE tenants SET "+kind.deltaColumn()+" = ? WHERE id = ?", deltaLink, id)
@@ -86,17 +77,9 @@ func (s *Store) ApplyPersonDelta(ctx context.Context, tenant string, kind Person
 	return nil
 }
 
-// insertPersons runs query (with columns tenant, source_id, kind, enabled,
-// user_type, has_mail, data) for every person.
-func insertPersons(ctx context.Context, tx *sql.Tx, query string, tenant int64, kind PersonKind, ps []Person) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	st, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+// insertPersons runs head + VALUES rows + tail (columns tenant, source_id,
+// kind, enabled, user_type, has_mail, data) for every person.
+func insertPersons(ctx context.Context, tx *sql.Tx, head, tail string, tenant int64, kind PersonKind, ps []Person) error {
 	for _, p := range ps {
 		if p.Kind != "" && p.Kind != kind {
 			return fmt.Errorf("%w: person %s has kind %q in a %q page", ErrInvalidArgument, p.SourceID, p.Kind, kind)
@@ -104,15 +87,15 @@ func insertPersons(ctx context.Context, tx *sql.Tx, query string, tenant int64, 
 		if p.SourceID == "" {
 			return fmt.Errorf("%w: person without source id", ErrInvalidArgument)
 		}
+	}
+	return bulkExec(ctx, tx, head, "(?, ?, ?, ?, ?, ?, ?)", tail, len(ps), func(i int) []any {
+		p := &ps[i]
 		data := p.Data
 		if data == nil {
 			data = []byte{}
 		}
-		if _, err := st.ExecContext(ctx, tenant, p.SourceID, kind, b2i(p.Enabled), p.UserType, b2i(p.HasMail), data); err != nil {
-			return err
-		}
-	}
-	return nil
+		return []any{tenant, p.SourceID, kind, b2i(p.Enabled), p.UserType, b2i(p.HasMail), data}
+	})
 }
 
 // PersonResync replaces a tenant's persons of one kind by a full read (first
@@ -157,8 +140,8 @@ func (r *PersonResync) Add(ctx context.Context, persons []Person) error {
 		return fmt.Errorf("%w: resync already finished", ErrInvalidArgument)
 	}
 	err := r.s.write(ctx, func(tx *sql.Tx) error {
-		return insertPersons(ctx, tx, `INSERT OR REPLACE INTO persons_staging (tenant, source_id, kind, enabled, user_type, has_mail, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.id, r.kind, persons)
+		return insertPersons(ctx, tx, "INSERT OR REPLACE INTO persons_staging (tenant, source_id, kind, enabled, user_type, has_mail, data) VALUES ",
+			"", r.id, r.kind, persons)
 	})
 	if err != nil {
 		return fmt.Errorf("store: stage %s resync for %q: %w", r.kind, r.tenant, err)

@@ -538,3 +538,65 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("read with cancelled ctx: %v", err)
 	}
 }
+
+// `galmirror status` with the service stopped: the WAL files are gone.
+func TestReadOnlyAfterWriterClosed(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTenant(t, s, "contoso")
+	s.Close()
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	ts, err := ro.Tenants(ctx)
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("tenants %v %v", ts, err)
+	}
+}
+
+// Bulk writes go in chunks of bulkChunk rows: cover full chunks, the
+// remainder and deletes across chunk boundaries.
+func TestBulkChunkBoundaries(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	n := 2*bulkChunk + 3
+	var ch ContactChanges
+	var ps []Person
+	for i := range n {
+		ch.Upserts = append(ch.Upserts, ContactRef{SourceID: fmt.Sprint("s", i), ContactID: fmt.Sprint("c", i), Hash: "h"})
+		ps = append(ps, Person{SourceID: fmt.Sprint("s", i)})
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m"}, ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, ps, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	var del []string
+	for i := 0; i < n; i += 2 {
+		del = append(del, fmt.Sprint("s", i))
+	}
+	if err := s.SaveContacts(ctx, "contoso", "m", ContactChanges{Deletes: del}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, nil, del, ""); err != nil {
+		t.Fatal(err)
+	}
+	cm, _ := s.ContactMap(ctx, "contoso", "m")
+	pc, _ := s.PersonCount(ctx, "contoso")
+	if len(cm) != n-len(del) || pc != n-len(del) {
+		t.Fatalf("%d contacts, %d persons left, want %d", len(cm), pc, n-len(del))
+	}
+	for i := 1; i < n; i += 2 {
+		if cm[fmt.Sprint("s", i)].ContactID != fmt.Sprint("c", i) {
+			t.Fatalf("entry s%d wrong: %+v", i, cm[fmt.Sprint("s", i)])
+		}
+	}
+}
