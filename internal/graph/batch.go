@@ -76,6 +76,14 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 		method: http.MethodPost, url: c.base + "/$batch", path: "/$batch", body: body,
 		clientRequestID: newGUID(), kind: kindBatch,
 	}
+	a.gate = func(ctx context.Context) error {
+		for _, s := range scopes {
+			if err := c.pacer.Wait(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	retry := c.pacer.Retry(scopes...)
 	authRetried, fresh := false, false
 	token := ""
@@ -88,12 +96,8 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 				return nil, &TokenError{Err: err}
 			}
 		}
-		for _, s := range scopes {
-			if err := c.pacer.Wait(ctx, s); err != nil {
-				return nil, err
-			}
-		}
 		c.stats.batchItems.Add(int64(len(items)))
+		a.onRetryAfter = retry.Throttled
 		resp, err := c.send(ctx, a, token)
 		fresh = false
 		if err == nil && resp.Status < 400 {

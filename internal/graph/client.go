@@ -312,6 +312,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		method: method, url: full, path: path, body: body, header: r.Header,
 		eventual: r.Eventual, clientRequestID: newGUID(), kind: kindOf(method),
 	}
+	a.gate = func(ctx context.Context) error { return c.pacer.Wait(ctx, scope) }
 	retry := c.pacer.Retry(scope)
 	authRetried := false // a 401 gets one fresh token, never two
 	fresh := false       // token was just refreshed: use it as is
@@ -334,12 +335,20 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		// send closes the gate as soon as a Retry-After arrives, before the
+		// body is read and while this request still holds its unit: a
+		// request queued for the unit must not slip out before the deadline.
+		a.onRetryAfter = retry.Throttled
 		resp, err := c.send(ctx, a, token)
+		var ge *Error
+		if err == nil && resp.Status >= 400 {
+			ge = c.parseError(resp, method, path)
+		}
 		if release != nil {
 			release()
 		}
 		fresh = false
-		if err == nil && resp.Status < 400 {
+		if err == nil && ge == nil {
 			return resp, nil
 		}
 		if ctx.Err() != nil {
@@ -352,7 +361,6 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 			fail = err
 			retryable = idempotent
 		} else {
-			ge := c.parseError(resp, method, path)
 			fail = ge
 			ra = ge.RetryAfter
 			if ge.Status == http.StatusUnauthorized && !authRetried {
@@ -458,6 +466,12 @@ type attempt struct {
 	clientRequestID   string
 	kind              requestKind
 	contentType       string
+	// onRetryAfter, if set, is called with the Retry-After of a failed
+	// response (not a 401) as soon as its headers arrive.
+	onRetryAfter func(time.Duration)
+	// gate, if set, waits for the Retry-After gates of the request's
+	// scopes; send calls it right before the request goes out.
+	gate func(context.Context) error
 }
 
 // send performs one HTTP exchange. It returns a *TransportError when no
@@ -490,6 +504,13 @@ func (c *Client) send(ctx context.Context, a *attempt, token string) (*Response,
 	if a.eventual {
 		req.Header.Set("ConsistencyLevel", "eventual")
 	}
+	if a.gate != nil {
+		// Re-check the Retry-After gates at the last moment: one may have
+		// closed while this request was being prepared.
+		if err := a.gate(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c.countRequest(a.kind)
 	c.stats.bytesSent.Add(int64(len(a.body)))
 	resp, err := c.hc.Do(req)
@@ -497,6 +518,11 @@ func (c *Client) send(ctx context.Context, a *attempt, token string) (*Response,
 		return nil, &TransportError{Method: a.method, Path: a.path, Err: scrubURLError(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusUnauthorized && a.onRetryAfter != nil {
+		if d, ok := pacer.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 {
+			a.onRetryAfter(d)
+		}
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	c.stats.bytesReceived.Add(int64(len(data)))
 	if err != nil {

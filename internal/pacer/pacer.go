@@ -405,6 +405,7 @@ type Retry struct {
 	p        *Pacer
 	scopes   []string
 	attempts int
+	noted    bool // Throttled already closed the gates for the pending Wait
 }
 
 // Retry starts tracking a request in the given scopes (a $batch names the
@@ -419,23 +420,21 @@ func (r *Retry) Attempts() int { return r.attempts }
 
 // Wait is called after a failed, retryable attempt. retryAfter is the
 // server's Retry-After (zero when absent). A positive retryAfter closes the
-// gate of every scope until now+retryAfter first, so that no other request
-// in those scopes starts before the deadline, whatever Wait then decides.
+// gate of every scope until now+retryAfter first (unless Throttled already
+// did), so that no other request in those scopes starts before the
+// deadline, whatever Wait then decides.
 // Wait then refuses with a *GiveUpError if the request has used its
 // attempts or a scope its retry budget, and otherwise waits (for the gates,
 // or a jittered back-off without retryAfter) and returns nil: the caller
 // sends the next attempt, after Acquire when it paces itself.
 func (r *Retry) Wait(ctx context.Context, retryAfter time.Duration) error {
+	p := r.p
+	if retryAfter > 0 && !r.noted {
+		r.Throttled(retryAfter)
+	}
+	r.noted = false
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	p := r.p
-	if retryAfter > 0 {
-		p.throttled.Add(1)
-		until := time.Now().Add(retryAfter)
-		for _, s := range r.scopes {
-			p.block(s, until)
-		}
 	}
 	if r.attempts >= p.cfg.MaxAttempts {
 		return r.giveUp(ErrTooManyAttempts, r.firstScope())
@@ -466,6 +465,24 @@ func (r *Retry) Wait(ctx context.Context, retryAfter time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// Throttled closes the gate of every scope of the Retry until
+// now+retryAfter and counts a throttled response, at once; the next Wait
+// then does not close them again. Call it as soon as a response names a
+// Retry-After and before releasing the pacer unit the request held:
+// otherwise a request queued for that unit could start in the gap, before
+// the gate closes, and reach the server inside the deadline.
+func (r *Retry) Throttled(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		return
+	}
+	r.p.throttled.Add(1)
+	until := time.Now().Add(retryAfter)
+	for _, s := range r.scopes {
+		r.p.block(s, until)
+	}
+	r.noted = true
 }
 
 func (r *Retry) firstScope() string {
