@@ -146,6 +146,7 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 		switch {
 		case c.status == http.StatusFailedDependency:
 			// An earlier item of the chain failed; this one never ran.
+			reset(c)
 			again = append(again, w)
 			continue
 		case c.status == http.StatusNotFound && w.op.Kind == plan.Delete:
@@ -161,6 +162,26 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 				m.forget(w.op.SourceID)
 				again = append(again, nw)
 				continue
+			}
+		case ambiguous(c) && w.op.Kind == plan.Create && ctx.Err() == nil:
+			// The create may have happened: look for the contact by its
+			// source-id mark before creating it again.
+			ct, ferr := m.findByMark(ctx, w.op.SourceID)
+			switch {
+			case ferr != nil:
+				err = fmt.Errorf("%w (looking for the contact by its mark: %w)", err, ferr)
+			case ct != nil:
+				m.upsert(store.ContactRef{SourceID: w.op.SourceID, ContactID: ct.ID, Hash: w.op.Hash, ChangeKey: ct.ChangeKey})
+				m.counts.Created++
+				continue
+			default:
+				if werr := w.retry.Wait(ctx, c.retryAfter); werr == nil {
+					reset(c)
+					again = append(again, w)
+					continue
+				} else if !errors.Is(werr, context.Canceled) {
+					err = fmt.Errorf("%w (last error: %w)", werr, err)
+				}
 			}
 		case retryable(c) && ctx.Err() == nil:
 			if werr := w.retry.Wait(ctx, c.retryAfter); werr == nil {
@@ -228,4 +249,28 @@ func (m *mailbox) itemError(op plan.Op, err error) {
 		}
 		m.errs = append(m.errs, ie)
 	}
+}
+
+// findByMark looks a contact up by galmirror's source-id mark in the
+// managed folder (nil when there is none).
+func (m *mailbox) findByMark(ctx context.Context, sourceID string) (*graph.Contact, error) {
+	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
+		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropSourceID) + " and ep/value eq " + graph.Quote(sourceID) + ")"},
+		{"$select", "id,changeKey"},
+		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
+	}.Encode()
+	c, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
+	if err != nil {
+		return nil, err
+	}
+	var page graph.Page[graph.Contact]
+	if err := json.Unmarshal(c.respBody, &page); err != nil {
+		return nil, fmt.Errorf("decode contacts: %w", err)
+	}
+	for i := range page.Value {
+		if sid, ok := page.Value[i].SingleValueExtendedProperties.Get(PropSourceID); ok && sid == sourceID {
+			return &page.Value[i], nil
+		}
+	}
+	return nil, nil
 }

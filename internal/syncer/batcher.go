@@ -272,7 +272,7 @@ func (b *batcher) sendBatch(ctx context.Context, gs []*group) {
 					c.err = errMissingItem
 					continue
 				}
-				c.status, c.respHeader, c.respBody, c.retryAfter = r.Status, r.Header, r.Body, r.RetryAfter
+				c.status, c.respHeader, c.respBody, c.retryAfter, c.err = r.Status, r.Header, r.Body, r.RetryAfter, nil
 				if r.Err != nil {
 					c.err = r.Err
 				}

@@ -446,7 +446,10 @@ func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFo
 	return out, nil
 }
 
-// createFolder creates the managed folder with galmirror's mark.
+// createFolder creates the managed folder with galmirror's mark. After an
+// answer that leaves it unknown whether the folder was made (a 5xx, no
+// answer) or a 409, it looks for the marked folder before trying again;
+// it never adopts a folder without the mark.
 func (m *mailbox) createFolder(ctx context.Context) error {
 	r := m.r
 	body, err := json.Marshal(&graph.NewContactFolder{
@@ -456,28 +459,34 @@ func (m *mailbox) createFolder(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodPost, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders",
-		header: http.Header{"Content-Type": {"application/json"}}, body: body})
-	if err != nil {
-		if graph.Classify(err) == graph.Conflict || ambiguous(c) {
-			// Created by an earlier attempt whose answer was lost, or by
-			// someone else: look again, never adopt an unmarked folder.
-			if _, ferr := m.ensureFolder(ctx); ferr != nil {
-				return ferr
+	retry := r.pacer.Retry(m.scope)
+	for {
+		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodPost, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders",
+			header: http.Header{"Content-Type": {"application/json"}}, body: body})
+		if err == nil {
+			var f graph.ContactFolder
+			if err := json.Unmarshal(c.respBody, &f); err != nil || f.ID == "" {
+				return m.fail("create the managed folder", fmt.Errorf("decode the created folder: %v", err))
 			}
-			if m.folderID != "" {
-				return nil
-			}
+			m.folderID = f.ID
+			r.log.Debug("created the managed folder", "mailbox", m.tg.UPN)
+			return nil
 		}
-		return m.fail("create the managed folder", err)
+		if graph.Classify(err) != graph.Conflict && !ambiguous(c) {
+			return m.fail("create the managed folder", err)
+		}
+		// Made by an earlier attempt whose answer was lost, or a folder of
+		// that name appeared: look again (ensureFolder refuses a foreign one).
+		if _, ferr := m.ensureFolder(ctx); ferr != nil {
+			return ferr
+		}
+		if m.folderID != "" {
+			return nil
+		}
+		if werr := retry.Wait(ctx, 0); werr != nil {
+			return m.fail("create the managed folder", fmt.Errorf("%w (last error: %w)", werr, err))
+		}
 	}
-	var f graph.ContactFolder
-	if err := json.Unmarshal(c.respBody, &f); err != nil || f.ID == "" {
-		return m.fail("create the managed folder", fmt.Errorf("decode the created folder: %v", err))
-	}
-	m.folderID = f.ID
-	r.log.Debug("created the managed folder", "mailbox", m.tg.UPN)
-	return nil
 }
 
 // reconcile reads every contact of the managed folder with its marks, when
