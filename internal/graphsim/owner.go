@@ -8,7 +8,9 @@ import (
 	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
 )
 
-func entrasimFaults(f Faults) entrasim.Faults { return entrasim.Faults{Outage: f.TokenOutage, Throttle: f.TokenThrottle} }
+func entrasimFaults(f Faults) entrasim.Faults {
+	return entrasim.Faults{Outage: f.TokenOutage, Throttle: f.TokenThrottle}
+}
 
 // ownerMailbox resolves a user's mailbox for control operations,
 // whatever its state.
