@@ -200,6 +200,9 @@ func startServiceCap(t *testing.T, r *fakeRunner, o Options, maxConc int, tenant
 	if o.PollInterval == 0 {
 		o.PollInterval = -1
 	}
+	if o.Timing.TouchEvery == 0 {
+		o.Timing.TouchEvery = 10 * time.Minute // fewer SQLite writes over hours of fake time
+	}
 	svc, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -246,3 +249,5 @@ func ids(es []events.Event, tenant string) []events.ID {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -83,7 +83,7 @@ type Timing struct {
 	// BusyRetry is the delay when another process runs the tenant
 	// (default 5m).
 	BusyRetry time.Duration
-	// TouchEvery renews a run's lease in the store (default 30s; the store
+	// TouchEvery renews a run's heartbeat in the store (default 1m; the store
 	// wants at least one per minute).
 	TouchEvery time.Duration
 	// FinishTimeout bounds the final store write of a run, which happens
@@ -101,7 +101,7 @@ func (t Timing) withDefaults() Timing {
 	def(&t.BackoffBase, 5*time.Minute)
 	def(&t.BackoffMax, 6*time.Hour)
 	def(&t.BusyRetry, 5*time.Minute)
-	def(&t.TouchEvery, 30*time.Second)
+	def(&t.TouchEvery, time.Minute)
 	def(&t.FinishTimeout, 15*time.Second)
 	return t
 }
