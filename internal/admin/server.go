@@ -84,8 +84,8 @@ type Server struct {
 	stopping chan struct{}
 }
 
-// New checks o and builds the Server; it loads or generates the server
-// certificate when o.Listen is set.
+// New checks o and builds the Server; without o.Certificate it loads or
+// generates the server certificate in o.DataDir.
 func New(o Options) (*Server, error) {
 	if o.Backend == nil {
 		return nil, errors.New("admin: no backend")
@@ -105,10 +105,11 @@ func New(o Options) (*Server, error) {
 	switch {
 	case o.Certificate != nil:
 		s.cert = *o.Certificate
-	case o.Listen != "":
-		if o.DataDir == "" {
-			return nil, errors.New("admin: a data directory is needed to keep the generated server certificate")
-		}
+	case o.Listen != "" && o.DataDir == "":
+		return nil, errors.New("admin: a data directory is needed to keep the generated server certificate")
+	case o.DataDir != "":
+		// Also without a network listener, so that the local API can tell
+		// an administrator the fingerprint before the listener is enabled.
 		c, err := LoadOrCreateCertificate(o.DataDir, o.Hosts)
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
