@@ -51,6 +51,7 @@ type node struct {
 type document struct {
 	text     []byte // UTF-8 text the offsets refer to
 	offsets  map[string]int64
+	bad      map[string]bool // paths whose value could not be decoded
 	problems []Problem
 }
 
@@ -72,11 +73,22 @@ func (d *document) lineCol(off int64) (int, int) {
 
 // addf records a problem at path, locating it when the path was present.
 func (d *document) addf(path, format string, args ...any) {
+	if d.bad[path] {
+		return
+	}
 	p := Problem{Path: path, Message: fmt.Sprintf(format, args...)}
 	if off, ok := d.offsets[path]; ok {
 		p.Line, p.Column = d.lineCol(off)
 	}
 	d.problems = append(d.problems, p)
+}
+
+// badf records a problem with the value at path itself (wrong type, null,
+// unknown key); later checks of that path stay quiet, since one problem per
+// value is enough.
+func (d *document) badf(path, format string, args ...any) {
+	d.addf(path, format, args...)
+	d.bad[path] = true
 }
 
 func (d *document) present(path string) bool {
@@ -121,8 +133,8 @@ func (d *document) parseTree() (*node, bool) {
 	dec.UseNumber()
 	root, err := d.parseValue(dec, 0)
 	if err == nil {
+		off := d.skipSpace(dec.InputOffset())
 		if _, err2 := dec.Token(); err2 != io.EOF {
-			off := d.skipSpace(dec.InputOffset())
 			line, col := d.lineCol(off)
 			d.problems = append(d.problems, Problem{Line: line, Column: col, Message: "unexpected data after the top-level object"})
 			return nil, false
@@ -243,23 +255,26 @@ type defaulter interface{ setDefaults() }
 
 var durationType = reflect.TypeFor[Duration]()
 
-// decode fills v from n, recording every problem under path. null counts as
-// absent: v keeps its default.
+// decode fills v from n, recording every problem under path.
+//
+// null is an error, not "absent": a generator writing null for a list it
+// failed to compute (an unresolved group variable) must not turn a filter
+// off, which is what the default of an empty includeGroups would do.
 func (d *document) decode(path string, n *node, v reflect.Value) {
 	d.offsets[path] = n.off
 	if n.kind == kNull {
-		delete(d.offsets, path)
+		d.badf(path, "null is not allowed: leave the key out to use its default")
 		return
 	}
 	t := v.Type()
 	if t == durationType {
 		if n.kind != kString {
-			d.addf(path, "expected a duration string such as \"1h30m\", got %s", n.kind)
+			d.badf(path, "expected a duration string such as \"1h30m\", got %s", n.kind)
 			return
 		}
 		dur, err := time.ParseDuration(n.str)
 		if err != nil {
-			d.addf(path, "invalid duration %q (use Go syntax such as \"90s\", \"15m\", \"1h30m\")", n.str)
+			d.badf(path, "invalid duration %q (use Go syntax such as \"90s\", \"15m\", \"1h30m\")", n.str)
 			return
 		}
 		v.SetInt(int64(dur))
@@ -275,7 +290,7 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 		v.Set(p)
 	case reflect.Struct:
 		if n.kind != kObject {
-			d.addf(path, "expected an object, got %s", n.kind)
+			d.badf(path, "expected an object, got %s", n.kind)
 			return
 		}
 		fields := structFields(t)
@@ -284,14 +299,14 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 			sub := joinPath(path, k)
 			if seen[k] {
 				d.offsets[sub] = n.keyOf[i]
-				d.addf(sub, "duplicate key %q", k)
+				d.badf(sub, "duplicate key %q", k)
 				continue
 			}
 			seen[k] = true
 			idx, ok := fields[k]
 			if !ok {
 				d.offsets[sub] = n.keyOf[i]
-				d.addf(sub, "unknown key %q%s", k, suggest(k, fields))
+				d.badf(sub, "unknown key %q%s", k, suggest(k, fields))
 				delete(d.offsets, sub)
 				continue
 			}
@@ -303,7 +318,7 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 			if n.kind == kString || n.kind == kObject {
 				hint = " (a list of one is still a list: [ ... ]; in PowerShell wrap it in @(...) before ConvertTo-Json)"
 			}
-			d.addf(path, "expected an array, got %s%s", n.kind, hint)
+			d.badf(path, "expected an array, got %s%s", n.kind, hint)
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.elems), len(n.elems))
@@ -319,35 +334,35 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 		v.Set(s)
 	case reflect.String:
 		if n.kind != kString {
-			d.addf(path, "expected a string, got %s", n.kind)
+			d.badf(path, "expected a string, got %s", n.kind)
 			return
 		}
 		v.SetString(n.str)
 	case reflect.Bool:
 		if n.kind != kBool {
-			d.addf(path, "expected true or false, got %s", n.kind)
+			d.badf(path, "expected true or false, got %s", n.kind)
 			return
 		}
 		v.SetBool(n.b)
 	case reflect.Int:
 		if n.kind != kNumber {
-			d.addf(path, "expected a whole number, got %s", n.kind)
+			d.badf(path, "expected a whole number, got %s", n.kind)
 			return
 		}
 		i, err := strconv.ParseInt(n.str, 10, 32)
 		if err != nil {
-			d.addf(path, "expected a whole number, got %s", n.str)
+			d.badf(path, "expected a whole number, got %s", n.str)
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
 		if n.kind != kNumber {
-			d.addf(path, "expected a number, got %s", n.kind)
+			d.badf(path, "expected a number, got %s", n.kind)
 			return
 		}
 		f, err := strconv.ParseFloat(n.str, 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			d.addf(path, "number %s is out of range", n.str)
+			d.badf(path, "number %s is out of range", n.str)
 			return
 		}
 		v.SetFloat(f)

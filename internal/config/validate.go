@@ -37,7 +37,7 @@ func Parse(name, abs string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, &ValidationError{File: name, Problems: []Problem{{Message: err.Error()}}}
 	}
-	d := &document{text: text, offsets: map[string]int64{}}
+	d := &document{text: text, offsets: map[string]int64{}, bad: map[string]bool{}}
 	root, ok := d.parseTree()
 	if !ok {
 		return nil, &ValidationError{File: name, Problems: d.problems}
