@@ -97,21 +97,30 @@ func (a *keytabAcceptor) Accept(ctx context.Context, token []byte) (Identity, []
 	if err != nil {
 		return Identity{}, nil, err
 	}
-	opts := []func(*service.Settings){service.DecodePAC(true)}
+	// The PAC is read separately below: MIT KDCs since 1.20 add a PAC
+	// without the logon information gokrb5 insists on, and a ticket is no
+	// less valid for it.
+	opts := []func(*service.Settings){service.DecodePAC(false)}
 	if a.cfg.SPN != "" {
 		opts = append(opts, service.KeytabPrincipal(a.cfg.SPN))
 	}
-	ok, creds, err := service.VerifyAPREQ(apreq, service.NewSettings(kt, opts...))
+	settings := service.NewSettings(kt, opts...)
+	ok, creds, err := service.VerifyAPREQ(apreq, settings)
 	if err != nil || !ok || creds == nil {
 		return Identity{}, nil, rejectReason(err)
 	}
 	id := Identity{Principal: creds.UserName() + "@" + creds.Realm()}
-	if ad := creds.GetADCredentials(); ad.LogonDomainName != "" && ad.EffectiveName != "" {
-		// Active Directory: also offer DOMAIN\user, the form Windows admins
-		// write role bindings in.
-		id.Aliases = append(id.Aliases, ad.LogonDomainName+`\`+ad.EffectiveName)
+	// Group memberships from an Active Directory PAC, whose signature
+	// GetPACType checks with the service key. Without a readable PAC the
+	// client simply has no group names: fewer rights, never more.
+	if isPAC, pac, err := apreq.Ticket.GetPACType(kt, settings.KeytabPrincipal(), nil); isPAC && err == nil && pac.KerbValidationInfo != nil {
+		info := pac.KerbValidationInfo
+		if dom, user := info.LogonDomainName.Value, info.EffectiveName.Value; dom != "" && user != "" {
+			// DOMAIN\user: the form Windows admins write bindings in.
+			id.Aliases = append(id.Aliases, dom+`\`+user)
+		}
+		id.Aliases = append(id.Aliases, info.GetGroupMembershipSIDs()...)
 	}
-	id.Aliases = append(id.Aliases, creds.GetADCredentials().GroupMembershipSIDs...)
 	return id, nil, nil
 }
 
