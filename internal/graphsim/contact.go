@@ -134,7 +134,7 @@ func parseObject(body []byte) (map[string]json.RawMessage, []string, *bodyError)
 	if _, err := dec.Token(); err != nil {
 		return nil, nil, errBadJSON
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, nil, errBadJSON
 	}
 	return m, order, nil

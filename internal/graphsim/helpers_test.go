@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -22,6 +23,26 @@ type testEnv struct {
 
 func ptr[T any](v T) *T { return &v }
 
+var (
+	testAppOnce sync.Once
+	testAppBase App
+	testCred    AppCredential
+	testAppErr  error
+)
+
+// testApp returns an app with the given roles; the RSA key is generated
+// once per test binary because key generation dominates test time.
+func testApp(t testing.TB, roles []string) (App, AppCredential) {
+	t.Helper()
+	testAppOnce.Do(func() { testAppBase, testCred, testAppErr = NewApp("galmirror-test") })
+	if testAppErr != nil {
+		t.Fatal(testAppErr)
+	}
+	app := testAppBase
+	app.Roles = append([]string(nil), roles...)
+	return app, testCred
+}
+
 // smallTenant has five users: alice (normal), bob (normal), carol
 // (disabled guest), dave (no mailbox), erin (out of scope), two nested
 // groups and an org contact.
@@ -30,10 +51,7 @@ func smallTenant(t testing.TB, roles ...string) (Tenant, AppCredential) {
 	if roles == nil {
 		roles = AllRoles
 	}
-	app, cred, err := NewApp("galmirror-test", roles...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, cred := testApp(t, roles)
 	tid := "7d3c1a52-0b8e-4f5e-9c1d-2a6b8e4f0c11"
 	cred.TenantID = tid
 	d := "contoso.onmicrosoft.com"
