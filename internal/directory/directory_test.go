@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/plan"
 )
 
@@ -122,5 +123,22 @@ func TestPersonRoundTrip(t *testing.T) {
 	}
 	if _, err := UnmarshalPerson([]byte("{")); err == nil {
 		t.Fatal("garbage decoded")
+	}
+}
+
+func TestFromGraph(t *testing.T) {
+	yes := true
+	p := FromUser(graph.User{ID: "1", DisplayName: "Łukasz", AccountEnabled: &yes, UserType: "Guest", City: "Kraków", Country: "PL"})
+	if !p.Enabled || !p.Guest || p.Address.City != "Kraków" || p.Address.CountryOrRegion != "PL" || p.Kind != KindUser {
+		t.Fatalf("%+v", p)
+	}
+	if FromUser(graph.User{ID: "2"}).Enabled {
+		t.Fatal("a user without accountEnabled must not count as enabled")
+	}
+	o := FromOrgContact(graph.OrgContact{ID: "3", Phones: []graph.Phone{
+		{Type: "businessFax", Number: "fax"}, {Type: "mobile", Number: "m"}, {Type: "business", Number: "b"},
+	}, Addresses: []graph.PhysicalOfficeAddress{{City: "Genève", OfficeLocation: "B2"}}})
+	if o.MobilePhone != "m" || len(o.BusinessPhones) != 1 || o.BusinessPhones[0] != "b" || o.OfficeLocation != "B2" || o.Address.City != "Genève" || !o.Enabled {
+		t.Fatalf("%+v", o)
 	}
 }

@@ -397,11 +397,7 @@ func (m *mailbox) adopt(ct *graph.Contact) {
 // run creates nothing). created reports a folder made this run.
 func (m *mailbox) ensureFolder(ctx context.Context) (created bool, err error) {
 	r := m.r
-	marked := "/users/" + pathSeg(m.tg.ID) + "/contactFolders" + graph.Query{
-		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropFolder) + " and ep/value eq " + graph.Quote(r.t.TenantID) + ")"},
-		{"$expand", graph.ExpandExtendedProperties(PropFolder)},
-	}.Encode()
-	folders, err := m.getFolders(ctx, marked)
+	folders, err := m.getFolders(ctx, m.markedFoldersURL())
 	if err != nil {
 		return false, m.fail("look up the managed folder", err)
 	}
@@ -423,6 +419,14 @@ func (m *mailbox) ensureFolder(ctx context.Context) (created bool, err error) {
 	}
 	m.folderID = ""
 	return false, nil
+}
+
+// markedFoldersURL lists the folders carrying this tenant's folder mark.
+func (m *mailbox) markedFoldersURL() string {
+	return "/users/" + pathSeg(m.tg.ID) + "/contactFolders" + graph.Query{
+		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropFolder) + " and ep/value eq " + graph.Quote(m.r.t.TenantID) + ")"},
+		{"$expand", graph.ExpandExtendedProperties(PropFolder)},
+	}.Encode()
 }
 
 func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {

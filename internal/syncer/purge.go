@@ -1,0 +1,184 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/directory"
+	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/store"
+)
+
+// PurgeResult is the outcome of removing galmirror from a tenant.
+type PurgeResult struct {
+	Tenant          string      `json:"tenant"`
+	Status          string      `json:"status"`
+	Mailboxes       int         `json:"mailboxes"`
+	ContactsDeleted int         `json:"contactsDeleted"`
+	FoldersDeleted  int         `json:"foldersDeleted"`
+	FoldersKept     int         `json:"foldersKept"`
+	Errors          []ItemError `json:"errors"`
+	Failure         *Failure    `json:"failure,omitempty"`
+}
+
+// Purge removes every contact and folder galmirror created in a tenant's
+// mailboxes, and nothing else: in each mailbox it deletes the contacts
+// carrying galmirror's mark in the marked folder, then the folder itself
+// only if nothing else is left in it (a contact the owner put there is
+// theirs, and so the folder stays). Mailboxes are the ones in the state
+// database plus every user with mail in the directory, so a lost state
+// directory does not leave folders behind. The tenant's state is
+// forgotten when every mailbox was cleaned.
+func (e *Engine) Purge(ctx context.Context, cfg *config.Config, t *config.Tenant) *PurgeResult {
+	r := newRun(e, cfg, t, RunOptions{})
+	out := &PurgeResult{Tenant: t.Name, Status: StatusOK, Errors: []ItemError{}}
+	if err := r.connect(ctx); err != nil {
+		out.Status, out.Failure = StatusFailed, r.failureOf(err)
+		return out
+	}
+	bctx, stop := context.WithCancel(ctx)
+	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
+	var bwg sync.WaitGroup
+	bwg.Add(1)
+	go func() { defer bwg.Done(); r.batcher.run(bctx) }()
+	defer func() { stop(); bwg.Wait() }()
+
+	targets := map[string]target{}
+	mbs, err := r.st.Mailboxes(ctx, t.Name)
+	if err != nil {
+		out.Status, out.Failure = StatusFailed, &Failure{Class: FailInternal, Message: fmt.Sprintf("state database: %v", err)}
+		return out
+	}
+	for _, m := range mbs {
+		targets[m.UserID] = target{ID: m.UserID, UPN: m.UPN}
+	}
+	err = graph.List(ctx, r.client, graph.Request{URL: "/users" + graph.Query{{"$select", strings.Join(graph.UserFields, ",")}, {"$top", "999"}}.Encode(), Scope: graph.DirectoryScope},
+		func(p *graph.Page[graph.User]) error {
+			for _, u := range p.Value {
+				if pp := directory.FromUser(u); pp.Mail != "" && !pp.Guest {
+					targets[u.ID] = target{ID: u.ID, UPN: u.UserPrincipalName}
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		out.Status, out.Failure = StatusFailed, r.failureOf(r.sourceError("list users", err))
+		return out
+	}
+
+	var mu sync.Mutex
+	sem := make(chan struct{}, r.e.opts.MailboxWorkers)
+	var wg sync.WaitGroup
+	for _, tg := range targets {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID), upserts: map[string]store.ContactRef{}, cmap: map[string]store.ContactRef{}}
+			deleted, folder, kept, err := m.purge(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			out.ContactsDeleted += deleted
+			if folder {
+				out.FoldersDeleted++
+			}
+			if kept {
+				out.FoldersKept++
+			}
+			if err != nil {
+				if c := graph.Classify(err); c == graph.MailboxUnavailable || c == graph.OutOfScope {
+					return
+				}
+				m.addError(err)
+				out.Errors = append(out.Errors, m.errs...)
+				return
+			}
+			out.Mailboxes++
+			if err := r.st.DeleteMailbox(context.WithoutCancel(ctx), t.Name, tg.ID); err != nil {
+				out.Errors = append(out.Errors, ItemError{Mailbox: tg.UPN, Code: "state", Message: err.Error()})
+			}
+		}()
+	}
+	wg.Wait()
+	if len(out.Errors) > 0 || ctx.Err() != nil {
+		out.Status = StatusPartial
+		return out
+	}
+	if err := r.st.DeleteTenantState(context.WithoutCancel(ctx), t.Name); err != nil {
+		out.Errors = append(out.Errors, ItemError{Code: "state", Message: err.Error()})
+		out.Status = StatusPartial
+	}
+	return out
+}
+
+func (r *run) failureOf(err error) *Failure {
+	if f, ok := err.(*failure); ok {
+		return f.f
+	}
+	return &Failure{Class: FailInternal, Message: err.Error()}
+}
+
+// purge removes galmirror's contacts and folder from one mailbox.
+func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folderKept bool, err error) {
+	r := m.r
+	folders, err := m.getFolders(ctx, m.markedFoldersURL())
+	if err != nil {
+		return 0, false, false, err
+	}
+	for _, f := range folders {
+		if v, ok := f.SingleValueExtendedProperties.Get(PropFolder); !ok || !strings.EqualFold(v, r.t.TenantID) {
+			continue
+		}
+		m.folderID = f.ID
+		m.extra = nil
+		others := 0
+		url := graph.ContactsPath(m.tg.ID, f.ID) + graph.Query{
+			{"$select", "id"}, {"$expand", graph.ExpandExtendedProperties(PropSourceID)}, {"$top", "1000"},
+		}.Encode()
+		var ops []plan.Op
+		for url != "" {
+			rel, err := r.client.RelativeURL(url)
+			if err != nil {
+				return deleted, false, false, err
+			}
+			c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
+			if err != nil {
+				return deleted, false, false, err
+			}
+			var page graph.Page[graph.Contact]
+			if err := json.Unmarshal(c.respBody, &page); err != nil {
+				return deleted, false, false, err
+			}
+			for _, ct := range page.Value {
+				if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" {
+					ops = append(ops, plan.Op{Kind: plan.Delete, SourceID: sid, ContactID: ct.ID})
+				} else {
+					others++
+				}
+			}
+			url = page.NextLink
+		}
+		if m.apply(ctx, ops) {
+			return m.counts.Deleted, false, false, fmt.Errorf("delete managed contacts: %d failed", m.itemFailures)
+		}
+		deleted += m.counts.Deleted
+		m.counts.Deleted = 0
+		if others > 0 {
+			r.log.Info("managed folder kept: it holds contacts galmirror did not create", "mailbox", m.tg.UPN, "contacts", others)
+			folderKept = true
+			continue
+		}
+		if _, err := r.do(ctx, &call{scope: m.scope, method: http.MethodDelete, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders/" + pathSeg(f.ID)}); err != nil && graph.Classify(err) != graph.NotFound {
+			return deleted, false, folderKept, err
+		}
+		folderDeleted = true
+	}
+	return deleted, folderDeleted, folderKept, nil
+}
