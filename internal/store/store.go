@@ -168,7 +168,7 @@ func dsn(path string, params ...string) string {
 const busyTimeoutMS = "10000"
 
 // Open opens (creating if needed) the database in dataDir and migrates it
-// to the current schema. dataDir must exist. A new database file is created
+// to the current schema, creating dataDir (mode 0700) if needed. A new database file is created
 // readable by its owner only (it holds the directory's personal data).
 func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	return open(ctx, dataDir, opts, SchemaVersion())
@@ -176,6 +176,14 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 
 // open migrates up to version upTo; tests use it to build older databases.
 func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, error) {
+	// The data directory is created on first use (an MSP points dataDir at
+	// a new path and expects it to appear), readable by its owner only: it
+	// holds the tenants' state.
+	if dataDir != "" {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: data directory: %w", err)
+		}
+	}
 	path, err := dbPath(dataDir)
 	if err != nil {
 		return nil, err

@@ -56,10 +56,24 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 	}
 }
 
+// A missing data directory is created, private to its owner; a read-only
+// open (galmirror status) never creates one.
 func TestOpenMissingDir(t *testing.T) {
-	_, err := Open(t.Context(), filepath.Join(t.TempDir(), "nope"), Options{})
-	if err == nil {
-		t.Fatal("opened a missing data directory")
+	dir := filepath.Join(t.TempDir(), "new", "state")
+	if _, err := OpenReadOnly(t.Context(), dir); err == nil {
+		t.Fatal("read-only open of a missing data directory succeeded")
+	}
+	s, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 && os.PathSeparator == '/' {
+		t.Fatalf("data directory mode %v: open to others", perm)
 	}
 }
 
