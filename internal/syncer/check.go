@@ -149,4 +149,3 @@ func describe(err error) string {
 	}
 	return err.Error()
 }
-
