@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -153,25 +154,33 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, a
 	if len(items) == 0 || len(items) > MaxBatchItems {
 		return nil, nil, false, fmt.Errorf("graph: batch of %d items: want 1..%d", len(items), MaxBatchItems)
 	}
-	req := batchRequest{Requests: make([]batchRequestItem, len(items))}
-	ids := make(map[string]bool, len(items))
-	seenScope := make(map[string]bool, 4)
+	var idBuf [MaxBatchItems]string
+	ids := idBuf[:0]
+	seen := func(id string) bool {
+		for _, x := range ids {
+			if strings.EqualFold(x, id) {
+				return true
+			}
+		}
+		return false
+	}
 	allGet = true
+	b := make([]byte, 0, 1280*len(items)) // a full contact create is about 1.1 KB
+	b = append(b, `{"requests":[`...)
 	for i := range items {
 		it := &items[i]
 		if it.ID == "" {
 			return nil, nil, false, fmt.Errorf("graph: batch item %d has no id", i)
 		}
-		key := strings.ToLower(it.ID)
-		if ids[key] {
+		if seen(it.ID) {
 			return nil, nil, false, fmt.Errorf("graph: batch item id %q is not unique (ids compare case-insensitively)", it.ID)
 		}
 		for _, d := range it.DependsOn {
-			if !ids[strings.ToLower(d)] {
+			if !seen(d) {
 				return nil, nil, false, fmt.Errorf("graph: batch item %q depends on %q, which is not an earlier item", it.ID, d)
 			}
 		}
-		ids[key] = true
+		ids = append(ids, it.ID)
 		method := it.Method
 		if method == "" {
 			method = http.MethodGet
@@ -187,36 +196,82 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, a
 		if scope == "" {
 			scope = ScopeOf(rel)
 		}
-		if !seenScope[scope] {
-			seenScope[scope] = true
+		if !slices.Contains(scopes, scope) {
 			scopes = append(scopes, scope)
 		}
-		ri := batchRequestItem{ID: it.ID, Method: method, URL: rel, DependsOn: it.DependsOn}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, it.ID)
+		b = append(b, `,"method":`...)
+		b = appendJSONString(b, method)
+		b = append(b, `,"url":`...)
+		b = appendJSONString(b, rel)
 		if len(it.Header) > 0 || it.Body != nil {
-			ri.Headers = make(map[string]string, len(it.Header)+1)
+			b = append(b, `,"headers":{`...)
+			first := true
+			keys := make([]string, 0, len(it.Header))
 			for k, v := range it.Header {
 				if len(v) > 0 {
-					ri.Headers[k] = strings.Join(v, ", ")
+					keys = append(keys, k)
 				}
 			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				b = appendJSONString(b, strings.Join(it.Header[k], ", "))
+			}
+			if it.Body != nil && it.Header.Get("Content-Type") == "" {
+				if !first {
+					b = append(b, ',')
+				}
+				b = append(b, `"Content-Type":"application/json"`...)
+			}
+			b = append(b, '}')
 		}
 		if it.Body != nil {
-			b, err := encodeBody(it.Body)
-			if err != nil {
+			b = append(b, `,"body":`...)
+			if b, err = appendBody(b, it.Body); err != nil {
 				return nil, nil, false, fmt.Errorf("graph: batch item %q: encode body: %w", it.ID, err)
 			}
-			ri.Body = b
-			if it.Header.Get("Content-Type") == "" {
-				ri.Headers["Content-Type"] = "application/json"
-			}
 		}
-		req.Requests[i] = ri
+		if len(it.DependsOn) > 0 {
+			b = append(b, `,"dependsOn":`...)
+			b = appendStrings(b, it.DependsOn)
+		}
+		b = append(b, '}')
 	}
-	body, err = json.Marshal(&req)
+	b = append(b, ']', '}')
+	return b, scopes, allGet, nil
+}
+
+// appendBody appends a batch item's JSON body.
+func appendBody(b []byte, body any) ([]byte, error) {
+	switch v := body.(type) {
+	case *ContactPatch:
+		return v.appendJSON(b), nil
+	case []byte:
+		if !json.Valid(v) {
+			return nil, errors.New("body is not valid JSON")
+		}
+		return append(b, v...), nil
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return nil, errors.New("body is not valid JSON")
+		}
+		return append(b, v...), nil
+	}
+	enc, err := json.Marshal(body)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("graph: encode batch: %w", err)
+		return nil, err
 	}
-	return body, scopes, allGet, nil
+	return append(b, enc...), nil
 }
 
 // decodeBatch correlates the responses with the items by id.
