@@ -213,3 +213,26 @@ func TestConcurrentEmitAndSubscribe(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+type seqRecorder struct{ n int64 }
+
+func (r *seqRecorder) Record(context.Context, Event) (int64, error) { r.n++; return r.n, nil }
+
+func TestRecorderNumbersEventsForSubscribersAndSinks(t *testing.T) {
+	sink := &recSink{}
+	b := NewBus(nil, sink)
+	b.SetRecorder(&seqRecorder{})
+	sub := b.Subscribe(10)
+	for i := 0; i < 3; i++ {
+		b.Emit(context.Background(), Event{ID: RunSucceeded})
+	}
+	for want := int64(1); want <= 3; want++ {
+		if e := <-sub.C(); e.Seq != want {
+			t.Errorf("subscriber got seq %d, want %d", e.Seq, want)
+		}
+		if sink.got[want-1].Seq != want {
+			t.Errorf("sink got seq %d, want %d", sink.got[want-1].Seq, want)
+		}
+	}
+	sub.Close()
+}
