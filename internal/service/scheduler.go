@@ -389,6 +389,8 @@ func (s *scheduler) runLoop(ctx context.Context, l *tenantLoop, prev *tenantLoop
 			if l.paused {
 				s.setNext(ctx, l, s.scheduleNext(l.cfg, time.Now()))
 				l.mu.Unlock()
+				// A paused tenant still gets its daily certificate warning.
+				s.checkCert(ctx, l)
 				continue
 			}
 			trigger := store.TriggerSchedule
