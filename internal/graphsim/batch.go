@@ -162,13 +162,13 @@ func (s *Server) injectBatchFaults(g *greq, mboxOf []string) (gresp, bool) {
 		dir := false
 		for _, m := range mboxOf {
 			if m != "" {
-				s.lim.setDeadline(scopeMailbox(g.app, m), dl)
+				s.lim.setDeadline(scopeMailbox(g.app, m), g.now, dl)
 			} else {
 				dir = true
 			}
 		}
 		if dir {
-			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), dl)
+			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now, dl)
 		}
 		resp := g.graphErr(http.StatusServiceUnavailable, "serviceNotAvailable", "Service is temporarily unavailable. Please retry later.")
 		resp.hdr.Set("Retry-After", h)

@@ -360,10 +360,11 @@ func (s *Server) injectFaults(g *greq, rt *route, mailboxID string) (gresp, bool
 		ra = s.lim.scaled(ra)
 		resp := g.graphErr(http.StatusServiceUnavailable, "serviceNotAvailable", "Service is temporarily unavailable. Please retry later.")
 		resp.hdr.Set("Retry-After", formatRetryAfter(ra))
+		until := g.now.Add(parseRetryAfterDur(formatRetryAfter(ra)))
 		if rt.perm == permMailbox {
-			s.lim.setDeadline(scopeMailbox(g.app, mailboxID), g.now.Add(ra))
+			s.lim.setDeadline(scopeMailbox(g.app, mailboxID), g.now, until)
 		} else {
-			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now.Add(ra))
+			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now, until)
 		}
 		return resp, false
 	}

@@ -13,10 +13,17 @@ import (
 type limiter struct {
 	s         *Server
 	mu        sync.Mutex
-	deadlines map[string]time.Time // scope -> Retry-After deadline
-	inflight  map[string]int       // mailbox scope -> requests in flight
-	perMbox   map[string]int       // mailbox id -> in flight across apps
+	deadlines map[string]deadline // scope -> Retry-After deadline
+	inflight  map[string]int      // mailbox scope -> requests in flight
+	perMbox   map[string]int      // mailbox id -> in flight across apps
 	windows   map[string]*window
+}
+
+// deadline is what a Retry-After named: requests arriving after issued
+// and before until are violations (requests that arrived with the
+// throttled one, such as items of the same batch, are not).
+type deadline struct {
+	issued, until time.Time
 }
 
 type window struct {
@@ -27,7 +34,7 @@ type window struct {
 func newLimiter(s *Server) *limiter {
 	return &limiter{
 		s:         s,
-		deadlines: map[string]time.Time{},
+		deadlines: map[string]deadline{},
 		inflight:  map[string]int{},
 		perMbox:   map[string]int{},
 		windows:   map[string]*window{},
@@ -41,7 +48,7 @@ func (l *limiter) resetWindows() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.windows = map[string]*window{}
-	l.deadlines = map[string]time.Time{}
+	l.deadlines = map[string]deadline{}
 }
 
 // scaled divides a duration by the time scale.
@@ -61,24 +68,25 @@ func (l *limiter) arrive(scope, counterName string, now time.Time) {
 	l.mu.Lock()
 	dl, ok := l.deadlines[scope]
 	l.mu.Unlock()
-	if ok && now.Before(dl) {
+	if ok && now.After(dl.issued) && now.Before(dl.until) {
 		l.s.ctr.violation(counterName)
 	}
 }
 
-// setDeadline records the deadline a Retry-After names for a scope.
-func (l *limiter) setDeadline(scope string, t time.Time) {
+// setDeadline records the deadline a Retry-After issued at now names for
+// a scope.
+func (l *limiter) setDeadline(scope string, now, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t.After(l.deadlines[scope]) {
-		l.deadlines[scope] = t
+	if d, ok := l.deadlines[scope]; !ok || until.After(d.until) {
+		l.deadlines[scope] = deadline{issued: now, until: until}
 	}
 }
 
 // throttled builds a 429 with Retry-After and records its deadline.
 func (l *limiter) throttled(g *greq, scope string, code, msg string, ra time.Duration) gresp {
 	h := formatRetryAfter(ra)
-	l.setDeadline(scope, g.now.Add(parseRetryAfterDur(h)))
+	l.setDeadline(scope, g.now, g.now.Add(parseRetryAfterDur(h)))
 	resp := g.graphErr(http.StatusTooManyRequests, code, msg)
 	resp.hdr.Set("Retry-After", h)
 	return resp
@@ -216,7 +224,7 @@ func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
 		return gresp{}, true
 	}
 	ra := formatRetryAfter(roundUpMs(wait))
-	l.setDeadline(scope, g.now.Add(parseRetryAfterDur(ra)))
+	l.setDeadline(scope, g.now, g.now.Add(parseRetryAfterDur(ra)))
 	body := obj{{"error", obj{
 		{"code", "TooManyRequests"},
 		{"message", "Too many requests."},

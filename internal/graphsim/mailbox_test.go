@@ -92,7 +92,7 @@ func TestContactsCRUD(t *testing.T) {
 		"givenName": "Pavel", "surname": "Bansky",
 		"emailAddresses": []any{map[string]any{"address": "pavelb@contoso.com", "name": "Pavel Bansky"}},
 		"businessPhones": []any{"+1 732 555 0102"}, "jobTitle": "Engineer",
-		"businessAddress": map[string]any{"street": "1 Way", "city": "Redmond"},
+		"businessAddress":               map[string]any{"street": "1 Way", "city": "Redmond"},
 		"singleValueExtendedProperties": []any{map[string]any{"id": sourceIDP, "value": "user-1"}},
 	})
 	id := c["id"].(string)
