@@ -251,6 +251,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 			tmpl = rt.template
 		}
 		s.ctr.served(tmpl, mailboxID, g.method, resp.status)
+		if rt != nil && rt.perm != permMailbox && rt.perm != permNone && resp.hdr != nil && resp.hdr.Get("x-ms-resource-unit") == "" {
+			resp.hdr.Set("x-ms-resource-unit", strconv.Itoa(ruCost(g, rt.ru)))
+		}
 		return resp
 	}
 	if !ok {
@@ -290,11 +293,7 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	if resp, ok := s.injectFaults(g, rt, mailboxID); !ok {
 		return record(resp)
 	}
-	resp = rt.h(s, g, rt, mb)
-	if rt.perm != permMailbox && rt.perm != permNone {
-		resp.hdr.Set("x-ms-resource-unit", strconv.Itoa(rt.ru))
-	}
-	return record(resp)
+	return record(rt.h(s, g, rt, mb))
 }
 
 // openMailbox resolves a mailbox route's user and checks its state.
