@@ -41,7 +41,7 @@ type Config struct {
 	Metrics              Metrics `json:"metrics"`
 	Admin                Admin   `json:"admin"`
 	// Tenants in file order; names are unique.
-	Tenants []Tenant `json:"tenants"`
+	Tenants []Tenant `json:"tenants,omitempty"`
 }
 
 // Tenant returns the tenant with the given name.
@@ -82,7 +82,7 @@ type Admin struct {
 	// ClientCertificates configures mTLS client authentication.
 	ClientCertificates ClientCertificates `json:"clientCertificates"`
 	// Roles maps principals to roles; a principal not listed is denied.
-	Roles []RoleBinding `json:"roles"`
+	Roles []RoleBinding `json:"roles,omitempty"`
 	// LocalSocket serves the API on a named pipe (Windows) or Unix socket
 	// to local administrators without network authentication. Default true.
 	LocalSocket bool `json:"localSocket"`
@@ -103,7 +103,7 @@ type Kerberos struct {
 type ClientCertificates struct {
 	// Pinned are SHA-256 certificate fingerprints, normalised to 64
 	// lower-case hex digits.
-	Pinned []string `json:"pinned"`
+	Pinned []string `json:"pinned,omitempty"`
 	// CAFile is the absolute path of a PEM bundle of CAs whose leaf
 	// certificates are accepted; empty accepts only pinned certificates.
 	CAFile string `json:"caFile"`
@@ -200,7 +200,7 @@ type Tenant struct {
 	// DefaultFileAs.
 	FileAs FileAsFormat `json:"fileAs"`
 	// Categories are put on every managed contact. Default none.
-	Categories []string `json:"categories"`
+	Categories []string `json:"categories,omitempty"`
 	// OrgContacts includes the tenant's organizational contacts (mail
 	// contacts) as sources; needs OrgContact.Read.All. Default false.
 	OrgContacts bool `json:"orgContacts"`
@@ -220,12 +220,12 @@ func (t *Tenant) HasField(f Field) bool {
 type Source struct {
 	// IncludeGroups limits sources to transitive members of these groups
 	// (object ids); empty means every enabled member user.
-	IncludeGroups []string `json:"includeGroups"`
+	IncludeGroups []string `json:"includeGroups,omitempty"`
 	// ExcludeGroups removes transitive members of these groups.
-	ExcludeGroups []string `json:"excludeGroups"`
+	ExcludeGroups []string `json:"excludeGroups,omitempty"`
 	// ExcludeUsers are object ids (lower-case GUIDs) or userPrincipalNames
 	// (lower-cased; match case-insensitively).
-	ExcludeUsers []string `json:"excludeUsers"`
+	ExcludeUsers []string `json:"excludeUsers,omitempty"`
 	// IncludeGuests includes B2B guest users. Default false.
 	IncludeGuests bool `json:"includeGuests"`
 	// RequireEmail skips sources without a mail address. Default true.
@@ -239,9 +239,9 @@ type Source struct {
 type Target struct {
 	// Groups limits targets to transitive members of these groups (object
 	// ids); empty means every enabled member user with a mailbox.
-	Groups []string `json:"groups"`
+	Groups []string `json:"groups,omitempty"`
 	// ExcludeUsers are object ids or userPrincipalNames, as in Source.
-	ExcludeUsers []string `json:"excludeUsers"`
+	ExcludeUsers []string `json:"excludeUsers,omitempty"`
 }
 
 // Deletes configures the mass-delete guard.
@@ -269,7 +269,7 @@ func (d Deletes) HoldsBack(n, managed int) bool {
 type Schedule struct {
 	// Every is the interval between runs (default 1h) when Cron is empty.
 	// Setting both Every and Cron is an error.
-	Every Duration `json:"every"`
+	Every Duration `json:"every,omitempty"`
 	// Jitter is the upper bound of a random delay added to each run (default
 	// 5m); it must not exceed Every.
 	Jitter Duration `json:"jitter"`

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -52,28 +53,38 @@ type document struct {
 	text     []byte // UTF-8 text the offsets refer to
 	offsets  map[string]int64
 	bad      map[string]bool // paths whose value could not be decoded
+	lines    []int           // offsets of line starts, built on first use
 	problems []Problem
+	dropped  int // problems beyond maxProblems
 }
+
+// maxProblems bounds the report: past it, a file is not worth reading on.
+const maxProblems = 100
 
 func (d *document) lineCol(off int64) (int, int) {
 	if off < 0 || off > int64(len(d.text)) {
 		return 0, 0
 	}
-	line, col := 1, 1
-	for _, r := range string(d.text[:off]) {
-		if r == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
+	if d.lines == nil {
+		d.lines = []int{0}
+		for i, c := range d.text {
+			if c == '\n' {
+				d.lines = append(d.lines, i+1)
+			}
 		}
 	}
-	return line, col
+	// The last line start at or before off.
+	i := sort.SearchInts(d.lines, int(off)+1) - 1
+	return i + 1, utf8.RuneCount(d.text[d.lines[i]:off]) + 1
 }
 
 // addf records a problem at path, locating it when the path was present.
 func (d *document) addf(path, format string, args ...any) {
 	if d.bad[path] {
+		return
+	}
+	if len(d.problems) >= maxProblems {
+		d.dropped++
 		return
 	}
 	p := Problem{Path: path, Message: fmt.Sprintf(format, args...)}

@@ -51,6 +51,9 @@ func Parse(name, abs string, data []byte) (*Config, error) {
 	d.decode("", root, reflect.ValueOf(c).Elem())
 	v := validator{document: d, dir: filepath.Dir(abs)}
 	v.config(c)
+	if d.dropped > 0 {
+		d.problems = append(d.problems, Problem{Message: fmt.Sprintf("and %d more problems", d.dropped)})
+	}
 	if len(d.problems) > 0 {
 		return nil, &ValidationError{File: name, Problems: d.problems}
 	}

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The test below checks docs/settings.schema.json against Load twice:
+// structurally (the schema's properties are exactly the Go json names, with
+// additionalProperties false everywhere) and by verdict (a table of good and
+// bad documents gets the same answer from Load and from the schema). The
+// schema check implements just the keywords our schema uses.
+
+func loadSchema(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/settings.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type schemaChecker struct {
+	root map[string]any
+	errs []string
+}
+
+func (c *schemaChecker) resolve(s map[string]any) map[string]any {
+	for {
+		ref, ok := s["$ref"].(string)
+		if !ok {
+			return s
+		}
+		name, ok := strings.CutPrefix(ref, "#/$defs/")
+		if !ok {
+			panic("unsupported $ref " + ref)
+		}
+		next := c.root["$defs"].(map[string]any)[name].(map[string]any)
+		// Sibling keywords of $ref apply too: merge them over the target.
+		merged := map[string]any{}
+		for k, v := range next {
+			merged[k] = v
+		}
+		for k, v := range s {
+			if k != "$ref" {
+				merged[k] = v
+			}
+		}
+		s = merged
+	}
+}
+
+var supported = map[string]bool{"$schema": true, "$id": true, "title": true, "description": true, "default": true, "$defs": true, "$ref": true,
+	"type": true, "properties": true, "additionalProperties": true, "required": true, "items": true, "enum": true, "const": true,
+	"pattern": true, "minimum": true, "maximum": true, "minLength": true, "maxLength": true, "anyOf": true, "not": true,
+	"if": true, "then": true, "else": true, "contains": true}
+
+// valid reports whether v matches s, recording why not.
+func (c *schemaChecker) valid(path string, s map[string]any, v any) bool {
+	s = c.resolve(s)
+	ok := true
+	fail := func(format string, args ...any) {
+		c.errs = append(c.errs, path+": "+fmt.Sprintf(format, args...))
+		ok = false
+	}
+	for k := range s {
+		if !supported[k] {
+			panic("schema keyword not supported by the test: " + k)
+		}
+	}
+	if typ, has := s["type"].(string); has {
+		if !hasType(typ, v) {
+			fail("not %s", typ)
+			return false
+		}
+	}
+	if e, has := s["enum"].([]any); has && !slices.ContainsFunc(e, func(x any) bool { return reflect.DeepEqual(x, v) }) {
+		fail("not in enum")
+	}
+	if cv, has := s["const"]; has && !reflect.DeepEqual(cv, v) {
+		fail("not const")
+	}
+	switch x := v.(type) {
+	case string:
+		if p, has := s["pattern"].(string); has && !regexp.MustCompile(p).MatchString(x) {
+			fail("does not match %s", p)
+		}
+		if n, has := s["minLength"].(float64); has && utf8.RuneCountInString(x) < int(n) {
+			fail("shorter than %v", n)
+		}
+		if n, has := s["maxLength"].(float64); has && utf8.RuneCountInString(x) > int(n) {
+			fail("longer than %v", n)
+		}
+	case json.Number:
+		f, _ := x.Float64()
+		if n, has := s["minimum"].(float64); has && f < n {
+			fail("below %v", n)
+		}
+		if n, has := s["maximum"].(float64); has && f > n {
+			fail("above %v", n)
+		}
+	case map[string]any:
+		props, _ := s["properties"].(map[string]any)
+		for k, pv := range x {
+			if ps, has := props[k]; has {
+				if !c.valid(path+"."+k, ps.(map[string]any), pv) {
+					ok = false
+				}
+			} else if ap, has := s["additionalProperties"].(bool); has && !ap {
+				fail("unknown property %s", k)
+			}
+		}
+		if req, has := s["required"].([]any); has {
+			for _, r := range req {
+				if _, has := x[r.(string)]; !has {
+					fail("missing %s", r)
+				}
+			}
+		}
+	case []any:
+		if is, has := s["items"].(map[string]any); has {
+			for i, e := range x {
+				if !c.valid(fmt.Sprintf("%s[%d]", path, i), is, e) {
+					ok = false
+				}
+			}
+		}
+		if cs, has := s["contains"].(map[string]any); has {
+			sub := &schemaChecker{root: c.root}
+			if !slices.ContainsFunc(x, func(e any) bool { return sub.valid(path, cs, e) }) {
+				fail("contains nothing matching")
+			}
+		}
+	}
+	if branches, has := s["anyOf"].([]any); has {
+		sub := &schemaChecker{root: c.root}
+		if !slices.ContainsFunc(branches, func(a any) bool { return sub.valid(path, a.(map[string]any), v) }) {
+			fail("matches no anyOf branch")
+		}
+	}
+	if not, has := s["not"].(map[string]any); has {
+		sub := &schemaChecker{root: c.root}
+		if sub.valid(path, not, v) {
+			fail("matches not")
+		}
+	}
+	if cond, has := s["if"].(map[string]any); has {
+		sub := &schemaChecker{root: c.root}
+		branch := "else"
+		if sub.valid(path, cond, v) {
+			branch = "then"
+		}
+		if b, has := s[branch].(map[string]any); has && !c.valid(path, b, v) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+func hasType(typ string, v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return typ == "object"
+	case []any:
+		return typ == "array"
+	case string:
+		return typ == "string"
+	case bool:
+		return typ == "boolean"
+	case json.Number:
+		_, err := x.Int64()
+		return typ == "number" || typ == "integer" && err == nil
+	}
+	return false
+}
+
+func schemaValid(t *testing.T, schema map[string]any, doc string) (bool, []string) {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false, []string{err.Error()}
+	}
+	c := &schemaChecker{root: schema}
+	return c.valid("$", schema, v), c.errs
+}
+
+func TestSchemaAgreesWithLoad(t *testing.T) {
+	schema := loadSchema(t)
+	g := "5d1c3f2a-7e4b-4a6c-8d9e-0f1a2b3c4d5e"
+	example, _ := os.ReadFile("../../docs/settings.example.json")
+	cases := []struct {
+		name string
+		doc  string
+		ok   bool
+	}{
+		{"example", string(example), true},
+		{"minimal", minimal, true},
+		{"no tenants", `{"dataDir": "/x"}`, true},
+		{"thumbprint", replace(`"file": "contoso.pfx", "passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"`), true},
+		{"custom cloud", withTenant(`"cloud": "custom", "endpoints": {"authority": "https://login.sim/", "graph": "https://graph.sim/", "caFile": "ca.pem"}`), true},
+		{"caFile with global", withTenant(`"endpoints": {"authority": "", "graph": "", "caFile": "proxy-ca.pem"}`), true},
+		{"cron", withTenant(`"schedule": {"cron": "0 6 * * *", "timeZone": "Europe/Berlin"}`), true},
+		{"fields subset", withTenant(`"fields": ["displayName", "mobilePhone"], "fileAs": "{givenName} {surname}"`), true},
+		{"upn exclusion", withTenant(`"target": {"excludeUsers": ["ceo@contoso.com"]}`), true},
+		{"admin", withTop(`"admin": {"listen": "[::]:8443", "certificate": {}, "clientCertificates": {"pinned": ["` + strings.Repeat("ab", 32) + `"]}, "roles": [{"principal": "cert:` + strings.Repeat("ab", 32) + `", "role": "operator"}]}`), true},
+
+		{"missing dataDir", `{"tenants": []}`, false},
+		{"unknown top key", withTop(`"dataDirectory": "x"`), false},
+		{"unknown tenant key", withTenant(`"sorce": {}`), false},
+		{"unknown nested key", withTenant(`"source": {"includeGroup": []}`), false},
+		{"unknown admin key", withTop(`"admin": {"listn": ""}`), false},
+		{"missing tenantId", strings.Replace(minimal, `"tenantId": "72F988BF-86F1-41AF-91AB-2D7CD011DB47",`, "", 1), false},
+		{"bad GUID", withTenant(`"target": {"groups": ["sales"]}`), false},
+		{"bad user", withTenant(`"source": {"excludeUsers": ["bob"]}`), false},
+		{"wrong type", withTenant(`"orgContacts": 1`), false},
+		{"null", withTenant(`"categories": null`), false},
+		{"string for list", withTenant(`"source": {"includeGroups": "` + g + `"}`), false},
+		{"bad name", replace(`"name": "contoso"`, `"name": "Contoso"`), false},
+		{"no certificate kind", replace(`"certificate": { "file": "contoso.pfx", "passwordEnv": "CONTOSO_PFX_PASSWORD" }`, `"certificate": {}`), false},
+		{"both certificate kinds", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"`), false},
+		{"bad passwordEnv", replace(`"CONTOSO_PFX_PASSWORD"`, `"my password"`), false},
+		{"unknown cloud", withTenant(`"cloud": "germany"`), false},
+		{"custom without endpoints", withTenant(`"cloud": "custom"`), false},
+		{"custom with http", withTenant(`"cloud": "custom", "endpoints": {"authority": "http://login.sim/", "graph": "https://graph.sim/"}`), false},
+		{"endpoints with global", withTenant(`"endpoints": {"graph": "https://graph.sim/"}`), false},
+		{"fraction", withTenant(`"deletes": {"maxFraction": 1.5}`), false},
+		{"negative minCount", withTenant(`"deletes": {"minCount": -1}`), false},
+		{"bad duration", withTenant(`"schedule": {"every": "1 hour"}`), false},
+		{"every and cron", withTenant(`"schedule": {"every": "1h", "cron": "0 * * * *"}`), false},
+		{"unknown field", withTenant(`"fields": ["displayName", "photo"]`), false},
+		{"no displayName", withTenant(`"fields": ["surname"]`), false},
+		{"bad fileAs", withTenant(`"fileAs": "{lastName}"`), false},
+		{"fileAs without placeholder", withTenant(`"fileAs": "Staff"`), false},
+		{"category with comma", withTenant(`"categories": ["a,b"]`), false},
+		{"empty folder", withTenant(`"folder": ""`), false},
+		{"concurrency", withTop(`"maxConcurrentTenants": 100`), false},
+		{"log format", withTop(`"log": {"format": "xml"}`), false},
+		{"bad role", withTop(`"admin": {"roles": [{"principal": "x@Y", "role": "root"}]}`), false},
+		{"role without principal", withTop(`"admin": {"roles": [{"role": "viewer"}]}`), false},
+		{"bad pin", withTop(`"admin": {"clientCertificates": {"pinned": ["abc"]}}`), false},
+		{"bad listen", withTop(`"metrics": {"listen": "localhost"}`), false},
+		{"admin cert both", withTop(`"admin": {"certificate": {"file": "a.pem", "thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}`), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sOK, why := schemaValid(t, schema, tc.doc)
+			_, err := Parse("settings.json", "/etc/galmirror/settings.json", []byte(tc.doc))
+			lOK := err == nil
+			if sOK != tc.ok || lOK != tc.ok {
+				t.Errorf("want ok=%v: schema ok=%v %v; Load ok=%v %v", tc.ok, sOK, why, lOK, err)
+			}
+		})
+	}
+}
+
+// TestSchemaProperties walks the Go settings types and the schema together:
+// every struct has additionalProperties false and exactly the Go json names
+// as properties.
+func TestSchemaProperties(t *testing.T) {
+	root := loadSchema(t)
+	c := &schemaChecker{root: root}
+	var walk func(path string, tp reflect.Type, s map[string]any)
+	walk = func(path string, tp reflect.Type, s map[string]any) {
+		s = c.resolve(s)
+		for tp.Kind() == reflect.Pointer {
+			tp = tp.Elem()
+		}
+		switch {
+		case tp.Kind() == reflect.Slice:
+			items, ok := s["items"].(map[string]any)
+			if !ok {
+				t.Errorf("%s: schema has no items", path)
+				return
+			}
+			walk(path+"[]", tp.Elem(), items)
+		case tp.Kind() == reflect.Struct:
+			if ap, ok := s["additionalProperties"].(bool); !ok || ap {
+				t.Errorf("%s: additionalProperties is not false", path)
+			}
+			props, _ := s["properties"].(map[string]any)
+			goNames := structFields(tp)
+			var missing, extra []string
+			for name, i := range goNames {
+				ps, ok := props[name]
+				if !ok {
+					missing = append(missing, name)
+					continue
+				}
+				walk(path+"."+name, tp.Field(i).Type, ps.(map[string]any))
+			}
+			for name := range props {
+				if _, ok := goNames[name]; !ok {
+					extra = append(extra, name)
+				}
+			}
+			sort.Strings(missing)
+			sort.Strings(extra)
+			if len(missing)+len(extra) > 0 {
+				t.Errorf("%s: schema lacks %v, has extra %v", path, missing, extra)
+			}
+		}
+	}
+	walk("$", reflect.TypeFor[Config](), root)
+	// The schema is itself well-formed JSON with the 2020-12 dialect.
+	if root["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("$schema %v", root["$schema"])
+	}
+}
