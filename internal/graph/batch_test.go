@@ -297,7 +297,7 @@ func auditGrace() time.Duration {
 }
 
 func (g *gateAudit) RoundTrip(r *http.Request) (*http.Response, error) {
-	mb := strings.Split(r.URL.Path, "/")[3]
+	mb := ScopeOf(strings.TrimPrefix(r.URL.Path, "/v1.0"))
 	start := time.Now()
 	g.mu.Lock()
 	for _, w := range g.deadlines[mb] {

@@ -93,7 +93,7 @@ type OrgContact struct {
 // OrgContactFields is the $select list for OrgContact.
 var OrgContactFields = []string{
 	"id", "displayName", "givenName", "surname", "mail", "mailNickname", "jobTitle",
-	"department", "companyName", "addresses", "phones", "proxyAddresses",
+	"department", "companyName", "addresses", "phones",
 }
 
 // PhysicalOfficeAddress is an orgContact address.
