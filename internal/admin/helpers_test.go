@@ -144,3 +144,5 @@ func newHTTPTestClient(t testing.TB, addr string, o ClientOptions) *clientWithHT
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func netListen(t testing.TB) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
