@@ -487,3 +487,43 @@ func TestScopeOf(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsUnitAndInvalidJSON(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(204)
+			return
+		}
+		w.Header().Set("request-id", "rid-bad")
+		w.WriteHeader(200)
+		io.WriteString(w, "<html>not json</html>")
+	}))
+	c := newClient(t, srv, nil, nil)
+	// The caller holds every unit of the mailbox: HoldsUnit must not deadlock.
+	rel, err := c.Pacer().Acquire(t.Context(), MailboxScope("u"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Do(ctx, &Request{Method: "DELETE", URL: ContactPath("u", "f", "c"), HoldsUnit: true}); err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if err := c.DeleteContact(ctx, "u", "f", "c"); err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	err = c.DoJSON(ctx, &Request{URL: "/users/u"}, &out)
+	var ge *Error
+	if !errors.As(err, &ge) || !ge.NotGraph || ge.RequestID != "rid-bad" || Classify(err) != Retryable {
+		t.Fatalf("err %v", err)
+	}
+	// Raw batch bodies are checked before anything is sent.
+	if _, err := c.Batch(ctx, []BatchItem{{ID: "1", Method: "POST", URL: "/users/u/contacts", Body: json.RawMessage(`{"a":`)}}); err == nil {
+		t.Fatal("invalid raw body accepted")
+	}
+	if c.BaseURL() != srv.URL+"/v1.0" {
+		t.Fatalf("BaseURL %s", c.BaseURL())
+	}
+}

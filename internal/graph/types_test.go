@@ -160,3 +160,31 @@ func BenchmarkEncodeContactBatch(b *testing.B) {
 	b.ReportMetric(float64(size), "bytes/batch")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/MaxBatchItems/1000, "µs/contact")
 }
+
+func TestFieldStandalone(t *testing.T) {
+	type body struct {
+		A Field[string]          `json:"a,omitzero"`
+		B Field[[]string]        `json:"b,omitzero"`
+		C Field[[]EmailAddress]  `json:"c,omitzero"`
+		D Field[int]             `json:"d,omitzero"`
+		E Field[PhysicalAddress] `json:"e,omitzero"`
+	}
+	b, err := json.Marshal(body{A: Set("x\"y"), B: Set[[]string](nil), C: Set[[]EmailAddress](nil), D: Null[int]()})
+	if err != nil || string(b) != `{"a":"x\"y","b":[],"c":[],"d":null}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	if _, err := json.Marshal(body{E: Set(PhysicalAddress{City: "Oslo"})}); err != nil {
+		t.Fatal(err)
+	}
+	var back body
+	if err := json.Unmarshal([]byte(`{"a":1}`), &back); err == nil {
+		t.Fatal("a number decoded into Field[string]")
+	}
+	// A ContactPatch value (not pointer) encodes the same through the tags.
+	p := ContactPatch{DisplayName: Set("Zoë"), Department: Null[string](), PrimaryEmailAddress: Set(EmailAddress{Address: "a@b"})}
+	viaTags, _ := json.Marshal(p)
+	viaAppend, _ := json.Marshal(&p)
+	if string(viaTags) != string(viaAppend) {
+		t.Fatalf("tags %s\nappend %s", viaTags, viaAppend)
+	}
+}

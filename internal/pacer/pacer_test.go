@@ -362,3 +362,30 @@ func TestRetryMultiScopeGates(t *testing.T) {
 		}
 	})
 }
+
+func TestRetryThrottledClosesGateOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(Config{})
+		r := p.Retry("mb")
+		start := time.Now()
+		r.Throttled(time.Second)
+		if ok, gate := p.Ready("mb"); ok || !gate.Equal(start.Add(time.Second)) {
+			t.Fatalf("gate %v ok %v", gate, ok)
+		}
+		time.Sleep(100 * time.Millisecond)
+		// Wait does not close the gate again (no later deadline, no double count).
+		if err := r.Wait(t.Context(), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("waited until %v; want 1s", d)
+		}
+		if st := p.Stats(); st.Throttled != 1 {
+			t.Fatalf("throttled %d; want 1", st.Throttled)
+		}
+		r.Throttled(0) // no Retry-After: nothing happens
+		if p.Stats().Throttled != 1 {
+			t.Fatal("Throttled(0) counted")
+		}
+	})
+}
