@@ -340,6 +340,8 @@ func TestFileAs(t *testing.T) {
 		{"{givenName} {surname} ({companyName})", map[string]string{"givenName": "Ann", "surname": "Smith"}, "Ann Smith"},
 		{"{surname}, {givenName} ({companyName})", map[string]string{"surname": "Smith", "companyName": "Acme"}, "Smith (Acme)"},
 		{"Dr. {surname}", map[string]string{"surname": "Zoë"}, "Dr. Zoë"},
+		{"{surname}, {givenName} ({companyName})", map[string]string{"companyName": "Acme"}, "Acme"},
+		{"<{surname}>", map[string]string{"surname": "Smith"}, "<Smith>"},
 		{"{displayName}", full, "Ann Smith"},
 	}
 	for _, c := range cases {

@@ -15,7 +15,8 @@ import (
 // placeholders is written only when both sides have a non-empty value (when
 // values in between are empty, the text just before the later value is
 // used); the text before the first placeholder only when the first is
-// non-empty, the text after the last only when the last is non-empty. So
+// non-empty, the text after the last only when the last placeholder is
+// non-empty and its own leading text was written. So
 // "{surname}, {givenName}" renders "Smith, Ann", "Smith" or "Ann", and
 // "{givenName} {surname} ({companyName})" renders "Ann Smith" when the
 // company is empty. When every placeholder is empty the result is the
@@ -79,13 +80,15 @@ func (f FileAsFormat) Render(value func(placeholder string) string) string {
 		return value("displayName")
 	}
 	var b strings.Builder
-	last := -1 // index of the last non-empty placeholder written
+	last := -1        // index of the last non-empty placeholder written
+	withLead := false // whether the text before it was written
 	for i, p := range parts[:len(parts)-1] {
 		v := value(p.ph)
 		if v == "" {
 			continue
 		}
-		if last >= 0 || i == 0 {
+		withLead = last >= 0 || i == 0
+		if withLead {
 			b.WriteString(p.lit)
 		}
 		b.WriteString(v)
@@ -94,7 +97,9 @@ func (f FileAsFormat) Render(value func(placeholder string) string) string {
 	if last < 0 {
 		return value("displayName")
 	}
-	if last == len(parts)-2 {
+	// The closing text belongs with the last placeholder's opening text:
+	// "({companyName})" alone renders "Acme", not "Acme)".
+	if last == len(parts)-2 && withLead {
 		b.WriteString(parts[len(parts)-1].lit)
 	}
 	return b.String()
