@@ -82,14 +82,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	eng := syncer.New(syncer.Options{Store: st, Logger: newLogger(stderr, false), Transport: srv.Client().Transport})
 
 	fmt.Fprintln(stdout, "first run (creates the managed folder in every mailbox):")
-	res := eng.Run(ctx, cfg, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
+	res := eng.Run(ctx, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
 	printResult(stdout, res)
 	if res.Status == syncer.StatusFailed {
 		return exitFailed
 	}
 	srv.ResetCounters()
 	fmt.Fprintln(stdout, "\nsecond run (nothing changed in the directory):")
-	res2 := eng.Run(ctx, cfg, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
+	res2 := eng.Run(ctx, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
 	printResult(stdout, res2)
 	fmt.Fprintf(stdout, "  graphsim saw %d requests and %d writes\n", srv.Counters().Requests, srv.Counters().Writes)
 

@@ -52,7 +52,7 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	defer st.Close()
-	res := syncer.New(syncer.Options{Store: st, Logger: newLogger(stderr, false)}).Purge(ctx, cfg, tenants[0])
+	res := syncer.New(syncer.Options{Store: st, Logger: newLogger(stderr, false)}).Purge(ctx, tenants[0])
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))

@@ -117,7 +117,7 @@ func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, ten
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := eng.Run(ctx, cfg, t, ro)
+			res := eng.Run(ctx, t, ro)
 			mu.Lock()
 			results[i] = res
 			report(res)

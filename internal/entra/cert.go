@@ -53,6 +53,10 @@ type CertificateError struct {
 
 func (e *CertificateError) Error() string { return "certificate " + e.Source + ": " + e.Problem }
 
+// ErrCertificateNotFound is wrapped when a thumbprint names no certificate
+// in the store (a missing file wraps fs.ErrNotExist).
+var ErrCertificateNotFound = errors.New("certificate not found")
+
 // ErrWrongPassword is wrapped when a PFX password is wrong or missing.
 var ErrWrongPassword = errors.New("wrong password")
 

@@ -36,7 +36,7 @@ func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
 		0, windows.CERT_FIND_HASH, unsafe.Pointer(&blob), nil)
 	if err != nil || ctx == nil {
 		_ = windows.CertCloseStore(store, 0)
-		return nil, &CertificateError{where, "no such certificate in the local machine's Personal store"}
+		return nil, &wrapped{&CertificateError{where, "no such certificate in the local machine's Personal store"}, ErrCertificateNotFound}
 	}
 	der := unsafe.Slice(ctx.EncodedCert, ctx.Length)
 	leaf, err := x509.ParseCertificate(append([]byte(nil), der...))

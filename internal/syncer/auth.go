@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"strconv"
@@ -59,8 +60,11 @@ func Credentials(t *config.Tenant, httpClient *http.Client, now time.Time) (grap
 	cert, err := entra.LoadCertificate(src, now)
 	if err != nil {
 		var expired *entra.CertificateExpiredError
-		if errors.As(err, &expired) {
+		switch {
+		case errors.As(err, &expired):
 			return nil, ep, nil, &authError{class: FailCertificate, code: "CertificateExpired", msg: err.Error()}
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, entra.ErrCertificateNotFound):
+			return nil, ep, nil, &authError{class: FailCertMissing, code: "CertificateNotFound", msg: err.Error()}
 		}
 		return nil, ep, nil, &authError{class: FailCertificate, msg: err.Error()}
 	}
@@ -102,6 +106,7 @@ func (r *run) connect(ctx context.Context) error {
 	ts, ep, cert, err := Credentials(r.t, hc, time.Now())
 	if cert != nil {
 		r.res.CertificateExpires = cert.NotAfter().UTC()
+		r.res.CertificateThumbprint = cert.ThumbprintSHA1()
 		if !r.ro.DryRun {
 			_ = r.st.SetCertExpiry(ctx, r.t.Name, cert.NotAfter())
 		}

@@ -160,7 +160,7 @@ func (e *env) sync(ro RunOptions) *Result {
 	}
 	o := e.opts
 	o.Store = e.st
-	res := New(o).Run(e.t.Context(), e.cfg, &e.cfg.Tenants[0], ro)
+	res := New(o).Run(e.t.Context(), &e.cfg.Tenants[0], ro)
 	if res.Failure != nil {
 		e.t.Logf("run failed: %+v", *res.Failure)
 	}

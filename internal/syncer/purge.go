@@ -35,8 +35,8 @@ type PurgeResult struct {
 // database plus every user with mail in the directory, so a lost state
 // directory does not leave folders behind. The tenant's state is
 // forgotten when every mailbox was cleaned.
-func (e *Engine) Purge(ctx context.Context, cfg *config.Config, t *config.Tenant) *PurgeResult {
-	r := newRun(e, cfg, t, RunOptions{})
+func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
+	r := newRun(e, t, RunOptions{})
 	out := &PurgeResult{Tenant: t.Name, Status: StatusOK, Errors: []ItemError{}}
 	if err := r.connect(ctx); err != nil {
 		out.Status, out.Failure = StatusFailed, r.failureOf(err)

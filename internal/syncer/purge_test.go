@@ -30,7 +30,7 @@ func TestPurgeRemovesOnlyWhatGalmirrorMade(t *testing.T) {
 	}
 	o := e.opts
 	o.Store = e.st
-	res := New(o).Purge(t.Context(), e.cfg, &e.cfg.Tenants[0])
+	res := New(o).Purge(t.Context(), &e.cfg.Tenants[0])
 	if res.Status != StatusOK || res.ContactsDeleted != 6 || res.FoldersDeleted != 2 || res.FoldersKept != 1 {
 		t.Fatalf("purge %+v", res)
 	}

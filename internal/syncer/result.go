@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"time"
+
+	"github.com/galmirror/galmirror/internal/store"
 )
 
 // Run statuses.
@@ -14,14 +16,15 @@ const (
 // Failure classes of a run that failed as a whole; the service chooses its
 // events from them.
 const (
-	FailAuth        = "auth"        // Entra refused the token request (Code is the AADSTS code)
-	FailConsent     = "consent"     // the token lacks roles (MissingRoles)
-	FailCertificate = "certificate" // the certificate could not be found or read
-	FailSource      = "source"      // the directory could not be read completely
-	FailThrottled   = "throttled"   // the retry budget ran out
-	FailConfig      = "config"      // the settings cannot work (e.g. an unknown cloud)
-	FailInternal    = "internal"    // state database or another local failure
-	FailCanceled    = "canceled"    // the run was stopped (shutdown, Ctrl-C)
+	FailAuth        = "auth"                // Entra refused the token request (Code is the AADSTS code)
+	FailConsent     = "consent"             // the token lacks roles (MissingRoles)
+	FailCertificate = "certificate"         // the certificate could not be read (wrong password, bad file, expired)
+	FailCertMissing = "certificate-missing" // the certificate file or thumbprint was not found
+	FailSource      = "source"              // the directory could not be read completely
+	FailThrottled   = "throttled"           // the retry budget ran out
+	FailConfig      = "config"              // the settings cannot work (e.g. an unknown cloud)
+	FailInternal    = "internal"            // state database or another local failure
+	FailCanceled    = "canceled"            // the run was stopped (shutdown, Ctrl-C)
 )
 
 // Result is the outcome of one tenant run. Its JSON is the `sync --json`
@@ -46,6 +49,14 @@ type Result struct {
 	CertificateExpires time.Time `json:"certificateExpires,omitzero"`
 	// SourceCount is the number of directory entries mirrored.
 	SourceCount int `json:"sources"`
+	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
+	CertificateThumbprint string `json:"-"`
+	// Mailboxes are the per-mailbox outcomes, as the run history records
+	// them.
+	MailboxOutcomes []store.RunMailbox `json:"-"`
+	// ThrottleWait is the time the run spent waiting on Retry-After and
+	// back-off.
+	ThrottleWait time.Duration `json:"-"`
 }
 
 // MailboxCounts counts target mailboxes by outcome.
@@ -121,4 +132,15 @@ func (r *Result) ExitCode() int {
 		return 3
 	}
 	return 1
+}
+
+// StoreCounts returns the run's tallies as the run history records them.
+func (r *Result) StoreCounts() store.Counts {
+	return store.Counts{
+		MailboxesSynced: r.Mailboxes.Synced, MailboxesSkipped: r.Mailboxes.Skipped, MailboxesFailed: r.Mailboxes.Failed,
+		Created: r.Contacts.Created, Updated: r.Contacts.Updated, Deleted: r.Contacts.Deleted,
+		Unchanged: r.Contacts.Unchanged, HeldBack: r.Contacts.HeldDeletes,
+		GraphRequests: int(r.Graph.Requests), BatchItems: int(r.Graph.BatchItems),
+		Throttled429: int(r.Graph.Throttled), Throttled503: int(r.Graph.Unavail),
+	}
 }

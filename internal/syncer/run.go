@@ -20,7 +20,6 @@ import (
 // run is one tenant run.
 type run struct {
 	e   *Engine
-	cfg *config.Config
 	t   *config.Tenant
 	ro  RunOptions
 	log *slog.Logger
@@ -54,9 +53,9 @@ type target struct {
 	UPN string
 }
 
-func newRun(e *Engine, cfg *config.Config, t *config.Tenant, ro RunOptions) *run {
+func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 	return &run{
-		e: e, cfg: cfg, t: t, ro: ro,
+		e: e, t: t, ro: ro,
 		log: e.opts.Logger.With("tenant", t.Name),
 		st:  e.opts.Store,
 		res: &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}},
@@ -76,7 +75,9 @@ func (r *run) execute(ctx context.Context) *Result {
 	start := time.Now()
 	r.res.Started = start.UTC().Truncate(time.Second)
 	runID := int64(0)
-	if !r.ro.DryRun {
+	if r.ro.RunID != 0 {
+		r.res.RunID = r.ro.RunID
+	} else if !r.ro.DryRun {
 		if _, err := r.st.EnsureTenant(ctx, r.t.Name, r.t.TenantID); err != nil {
 			return r.finish(ctx, 0, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
 		}
@@ -159,6 +160,10 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 		s := r.client.Stats()
 		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavail: s.Status503, Retries: s.Retries}
 	}
+	if r.pacer != nil {
+		res.ThrottleWait = r.pacer.Stats().Waited
+	}
+	res.MailboxOutcomes = r.mbs
 	switch {
 	case err != nil:
 		res.Status = StatusFailed
@@ -199,15 +204,9 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 		// The history must survive a cancelled run: FinishRun writes even
 		// when ctx is done.
 		rr := store.RunResult{
-			Status:   store.RunStatus(res.Status),
-			Finished: time.Now(),
-			Counts: store.Counts{
-				MailboxesSynced: res.Mailboxes.Synced, MailboxesSkipped: res.Mailboxes.Skipped, MailboxesFailed: res.Mailboxes.Failed,
-				Created: res.Contacts.Created, Updated: res.Contacts.Updated, Deleted: res.Contacts.Deleted,
-				Unchanged: res.Contacts.Unchanged, HeldBack: res.Contacts.HeldDeletes,
-				GraphRequests: int(res.Graph.Requests), BatchItems: int(res.Graph.BatchItems),
-				Throttled429: int(res.Graph.Throttled), Throttled503: int(res.Graph.Unavail),
-			},
+			Status:    store.RunStatus(res.Status),
+			Finished:  time.Now(),
+			Counts:    res.StoreCounts(),
 			Mailboxes: r.mbs,
 		}
 		if res.Failure != nil {

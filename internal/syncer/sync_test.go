@@ -221,7 +221,7 @@ func TestKilledRunMakesNoDuplicates(t *testing.T) {
 	o := e.opts
 	o.Store = e.st
 	done := make(chan *Result)
-	go func() { done <- New(o).Run(ctx, e.cfg, &e.cfg.Tenants[0], RunOptions{}) }()
+	go func() { done <- New(o).Run(ctx, &e.cfg.Tenants[0], RunOptions{}) }()
 	// Cancel once some contacts exist.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.counters().Writes < 20 && time.Now().Before(deadline) {

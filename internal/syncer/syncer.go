@@ -105,12 +105,15 @@ type RunOptions struct {
 	// PlanItems includes every planned operation in the result (dry runs
 	// with --json).
 	PlanItems bool
+	// RunID, when not zero, is a run the caller (the service) started in
+	// the store and will finish itself: Run then records no history.
+	RunID int64
 }
 
 // Run syncs one tenant and returns its result. Failures are in the result
 // (Status failed with a Failure, or per-mailbox errors), never a panic; the
 // run is recorded in the store's history unless it is a dry run.
-func (e *Engine) Run(ctx context.Context, cfg *config.Config, t *config.Tenant, ro RunOptions) *Result {
-	r := newRun(e, cfg, t, ro)
+func (e *Engine) Run(ctx context.Context, t *config.Tenant, ro RunOptions) *Result {
+	r := newRun(e, t, ro)
 	return r.execute(ctx)
 }
