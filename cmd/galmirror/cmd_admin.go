@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -324,7 +326,9 @@ func (c *adminCLI) events(ctx context.Context, cursor, tenant string, follow boo
 func (c *adminCLI) printEvent(e *adminv1.Event) {
 	if c.json {
 		b, _ := protojson.Marshal(e)
-		fmt.Fprintln(c.out, string(b))
+		var buf bytes.Buffer
+		_ = json.Compact(&buf, b)
+		fmt.Fprintln(c.out, buf.String())
 		return
 	}
 	level := strings.TrimPrefix(e.Level.String(), "EVENT_LEVEL_")
@@ -334,12 +338,18 @@ func (c *adminCLI) printEvent(e *adminv1.Event) {
 // print writes m as JSON with --json, else as the table human draws.
 func (c *adminCLI) print(m proto.Message, human func(w *tabwriter.Writer)) {
 	if c.json {
-		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(m)
+		// protojson varies its whitespace on purpose; re-indent for
+		// output that diffs and greps the same every time.
+		b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
+		var buf bytes.Buffer
+		if err == nil {
+			err = json.Indent(&buf, b, "", "  ")
+		}
 		if err != nil {
 			fmt.Fprintf(c.errw, "galmirror admin: %v\n", err)
 			return
 		}
-		fmt.Fprintln(c.out, string(b))
+		fmt.Fprintln(c.out, buf.String())
 		return
 	}
 	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
