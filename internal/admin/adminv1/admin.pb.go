@@ -370,12 +370,12 @@ type GetServiceInfoResponse struct {
 	ConfigPath string                 `protobuf:"bytes,3,opt,name=config_path,json=configPath,proto3" json:"config_path,omitempty"`
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Uptime     *durationpb.Duration   `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`
-	// SHA-256 of the admin listener's TLS certificate (DER), as 64 upper-case
-	// hex digits; what clients pin with --fingerprint. Empty on a connection
-	// that did not use TLS.
+	// SHA-256 of the admin listener's TLS certificate (DER), as 64 lower-case
+	// hex digits; what clients pin with --fingerprint. Also reported on the
+	// local socket, so an administrator can read it before going remote.
 	ServerCertificateSha256 string `protobuf:"bytes,6,opt,name=server_certificate_sha256,json=serverCertificateSha256,proto3" json:"server_certificate_sha256,omitempty"`
 	// The caller as the service authenticated it, e.g. "alice@EXAMPLE.COM",
-	// "cert:SHA256:AB12...", "local:uid=0".
+	// "cert:<sha256 hex>", "local:uid=0(root)".
 	CallerPrincipal string `protobuf:"bytes,7,opt,name=caller_principal,json=callerPrincipal,proto3" json:"caller_principal,omitempty"`
 	// The caller's role.
 	CallerRole Role `protobuf:"varint,8,opt,name=caller_role,json=callerRole,proto3,enum=galmirror.admin.v1.Role" json:"caller_role,omitempty"`
