@@ -382,7 +382,7 @@ func TestUsersDelta(t *testing.T) {
 	e.want(e.do("GET", "/users/delta?$select=bogus", nil), 400, "Request_BadRequest")
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
