@@ -212,7 +212,6 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 	// One writer: SQLite allows one anyway, and queuing in database/sql
 	// (context-aware) beats spinning on SQLITE_BUSY.
 	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, w, upTo); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -248,7 +247,10 @@ func openReader(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	// No cap on readers: a caller may hold one open (streaming Persons)
+	// while asking for another (ContactMap), and a cap would let a few such
+	// workers deadlock each other. Readers are cheap in WAL mode.
+	r.SetMaxIdleConns(max(2, runtime.GOMAXPROCS(0)))
 	return r, nil
 }
 

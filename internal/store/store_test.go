@@ -614,3 +614,35 @@ func TestBulkChunkBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// Callers may nest reads (a Persons stream open while loading contact maps)
+// from many goroutines at once without starving each other.
+func TestNestedReadsDoNotDeadlock(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "a"}, {SourceID: "b"}}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for _, err := range s.Persons(ctx, "contoso") {
+				if err != nil {
+					errc <- err
+					return
+				}
+				if _, err := s.ContactMap(ctx, "contoso", "m"); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+}
