@@ -646,3 +646,33 @@ func TestNestedReadsDoNotDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The database path goes into a file: URI; characters that mean something
+// in a URI must not change which file is opened.
+func TestOddDataDirPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Pro gram Data #1 ?x=1 %20 ü")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTenant(t, s, "contoso")
+	s.Close()
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Tenant(t.Context(), "contoso"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Fatalf("files created beside the data directory: %v", entries)
+	}
+}
