@@ -1,7 +1,6 @@
 package graphsim
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -191,14 +190,12 @@ func parseBatch(body []byte) ([]batchItem, *bodyError) {
 		return nil, errBody("BadRequest", "Invalid batch payload format.")
 	}
 	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, errBody("BadRequest", "Invalid batch payload format.")
-	}
+	splitArray(raw, func(v []byte) bool { elems = append(elems, v); return len(elems) <= maxBatch })
 	if len(elems) == 0 {
 		return nil, errBody("BadRequest", "Invalid batch payload format.")
 	}
 	if len(elems) > maxBatch {
-		return nil, errBody("BadRequest", "Invalid batch payload format. The number of requests in the batch (%d) exceeds the limit of %d.", len(elems), maxBatch)
+		return nil, errBody("BadRequest", "Invalid batch payload format. The number of requests in the batch exceeds the limit of %d.", maxBatch)
 	}
 	items := make([]batchItem, len(elems))
 	seen := map[string]bool{}
@@ -206,8 +203,7 @@ func parseBatch(body []byte) ([]batchItem, *bodyError) {
 		if nodeName(e) != "StartObject" {
 			return nil, errBody("BadRequest", "Invalid batch payload format.")
 		}
-		dec := json.NewDecoder(bytes.NewReader(e))
-		if err := dec.Decode(&items[i]); err != nil {
+		if err := json.Unmarshal(e, &items[i]); err != nil {
 			return nil, errBody("BadRequest", "Invalid batch payload format.")
 		}
 		it := &items[i]

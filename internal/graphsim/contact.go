@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // The contact resource (v1.0) and its strict validation: an unknown
@@ -100,42 +101,31 @@ var errEmptyPayload = &bodyError{"BadRequest", "Empty Payload. JSON content expe
 var errBadJSON = &bodyError{"BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."}
 
 // parseObject decodes a JSON object body into its members, rejecting
-// malformed JSON, non-objects and trailing data.
+// malformed JSON, non-objects and duplicate members.
 func parseObject(body []byte) (map[string]json.RawMessage, []string, *bodyError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil, errEmptyPayload
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
+	if !json.Valid(body) {
 		return nil, nil, errBadJSON
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if nodeName(body) != "StartObject" {
 		return nil, nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartObject' node was expected.", nodeName(body))
 	}
 	m := map[string]json.RawMessage{}
 	var order []string
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, nil, errBadJSON
-		}
-		k, _ := kt.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, nil, errBadJSON
-		}
-		if _, dup := m[k]; dup {
-			return nil, nil, errBody("RequestBodyRead", "Multiple property values were found for the property '%s'. A single property value is expected.", k)
+	var dup string
+	splitObject(body, func(k string, v []byte) bool {
+		if _, ok := m[k]; ok {
+			dup = k
+			return false
 		}
 		m[k] = v
 		order = append(order, k)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, nil, errBadJSON
-	}
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
-		return nil, nil, errBadJSON
+		return true
+	})
+	if dup != "" {
+		return nil, nil, errBody("RequestBodyRead", "Multiple property values were found for the property '%s'. A single property value is expected.", dup)
 	}
 	return m, order, nil
 }
@@ -169,8 +159,8 @@ func isNull(v []byte) bool { return string(bytes.TrimSpace(v)) == "null" }
 func checkString(name string, v json.RawMessage) (string, *bodyError) {
 	switch nodeName(v) {
 	case "PrimitiveValue":
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := rawString(bytes.TrimSpace(v))
+		if !ok {
 			return "", errBody("RequestBodyRead", "Cannot convert the literal '%s' to the expected type 'Edm.String'.", literal(v))
 		}
 		return s, nil
@@ -194,7 +184,7 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 		if len(s) > 4096 && p.name != "personalNotes" {
 			return nil, errBody("ErrorInvalidProperty", "The value of property '%s' exceeds the maximum length.", p.name)
 		}
-		return mustJSON(s), nil
+		return canonicalString(v, s), nil
 	case tDate:
 		s, e := checkString(p.name, v)
 		if e != nil {
@@ -215,22 +205,32 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 		if nodeName(v) != "StartArray" {
 			return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return nil, errBadJSON
-		}
-		out := make([]string, 0, len(items))
-		for _, it := range items {
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		var e *bodyError
+		n := 0
+		splitArray(v, func(it []byte) bool {
 			if isNull(it) {
-				return nil, errBody("RequestBodyRead", "A null value was found for the property named '%s', which has the expected type 'Collection(Edm.String)[Nullable=False]'. The expected type 'Collection(Edm.String)[Nullable=False]' does not allow null values.", p.name)
+				e = errBody("RequestBodyRead", "A null value was found for the property named '%s', which has the expected type 'Collection(Edm.String)[Nullable=False]'. The expected type 'Collection(Edm.String)[Nullable=False]' does not allow null values.", p.name)
+				return false
 			}
-			s, e := checkString(p.name, it)
-			if e != nil {
-				return nil, e
+			s, ce := checkString(p.name, it)
+			if ce != nil {
+				e = ce
+				return false
 			}
-			out = append(out, s)
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			n++
+			buf.Write(canonicalString(it, s))
+			return true
+		})
+		if e != nil {
+			return nil, e
 		}
-		return mustJSON(out), nil
+		buf.WriteByte(']')
+		return buf.Bytes(), nil
 	case tAddr:
 		return normaliseObject(v, "Microsoft.OutlookServices.PhysicalAddress", addressKeys, nil)
 	case tEmail:
@@ -240,9 +240,7 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 			return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
 		}
 		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return nil, errBadJSON
-		}
+		splitArray(v, func(it []byte) bool { items = append(items, it); return true })
 		var buf bytes.Buffer
 		buf.WriteByte('[')
 		for i, it := range items {
@@ -294,6 +292,16 @@ func normaliseObject(v json.RawMessage, typeName string, keys, ignored []string)
 		out = append(out, kv{k, s})
 	}
 	return mustJSON(out), nil
+}
+
+// canonicalString is the stored form of a validated JSON string: the raw
+// token when it needs no normalising, else a fresh encoding.
+func canonicalString(raw []byte, s string) []byte {
+	raw = bytes.TrimSpace(raw)
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return raw
+	}
+	return mustJSON(s)
 }
 
 func contains(l []string, s string) bool {
@@ -398,9 +406,7 @@ func parseExtProps(v json.RawMessage) ([]extProp, *bodyError) {
 		return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
 	}
 	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return nil, errBadJSON
-	}
+	splitArray(v, func(it []byte) bool { items = append(items, it); return true })
 	var out []extProp
 	for _, it := range items {
 		m, _, e := parseObject(it)
@@ -555,9 +561,9 @@ func mergeExt(old, w []extProp) []extProp {
 // displayName from the name parts when a write changes them without
 // giving displayName, as Outlook does.
 func applyWrite(old []byte, w *contactWrite, create bool) []byte {
-	cur := map[string]json.RawMessage{}
+	cur := make(map[string]json.RawMessage, 16)
 	if len(old) > 0 {
-		_ = json.Unmarshal(old, &cur)
+		splitObject(old, func(k string, v []byte) bool { cur[k] = v; return true })
 	}
 	nameChanged := create
 	for k, v := range w.fields {

@@ -90,7 +90,11 @@ func fuzzServer(t testing.TB) (*Server, *greq) {
 	s.url = "https://graphsim.test"
 	must(t, s.PutTenant(ten))
 	tst, _ := s.tenant(ten.ID)
-	mb := func() *mailbox { tst.mu.Lock(); defer tst.mu.Unlock(); return tst.mailboxLocked("00000000-0000-4000-8000-00000000000a") }()
+	mb := func() *mailbox {
+		tst.mu.Lock()
+		defer tst.mu.Unlock()
+		return tst.mailboxLocked("00000000-0000-4000-8000-00000000000a")
+	}()
 	mb.mu.Lock()
 	fo, _ := mb.createFolderLocked("Company", nil)
 	w, _ := parseContactBody([]byte(`{"givenName":"A","singleValueExtendedProperties":[{"id":"` + sourceIDP + `","value":"x"}]}`))
@@ -102,8 +106,6 @@ func fuzzServer(t testing.TB) (*Server, *greq) {
 	}
 	return s, base
 }
-
-
 
 func FuzzGraphRequest(f *testing.F) {
 	f.Add("GET", "/users", "$select=id,displayName&$top=2&$filter=accountEnabled eq true", []byte(nil), "")

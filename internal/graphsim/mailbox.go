@@ -256,13 +256,13 @@ func (mb *mailbox) renderContact(c *contact, sel []string, exp *extExpand, typed
 	}
 	ck := mb.changeKey(c.seq)
 	out = append(out, kv{"@odata.etag", `W/"` + ck + `"`})
-	cur := map[string]json.RawMessage{}
-	_ = json.Unmarshal(c.doc, &cur)
+	cur := make(map[string]json.RawMessage, 16)
+	splitObject(c.doc, func(k string, v []byte) bool { cur[k] = v; return true })
 	want := func(name string) bool { return sel == nil || slices.Contains(sel, name) }
 	out = append(out, kv{"id", mb.itemID(kindContact, c.num)})
 	var emails []json.RawMessage
 	if raw, ok := cur["emailAddresses"]; ok {
-		_ = json.Unmarshal(raw, &emails)
+		splitArray(raw, func(v []byte) bool { emails = append(emails, v); return true })
 	}
 	for _, p := range contactSchema {
 		if p.name == "id" || !want(p.name) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
@@ -43,6 +44,9 @@ type Server struct {
 
 	lim *limiter
 	ctr *counters
+
+	tokens     sync.Map // access token -> *entrasim.Claims
+	tokenCount atomic.Int64
 }
 
 // Start listens on opts.Addr (default 127.0.0.1:0), loads opts.Tenants and
