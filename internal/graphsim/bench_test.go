@@ -21,7 +21,7 @@ func realisticContact(i int) map[string]any {
 		"emailAddresses": []any{map[string]any{"address": fmt.Sprintf("lukasz.%d@contoso.onmicrosoft.com", i), "name": "Łukasz Wiśniewski-Kowalczyk"}},
 		"businessPhones": []any{"+48 12 555 0100"}, "mobilePhone": "+48 600 100 200",
 		"jobTitle": "Senior Account Executive", "department": "Sales", "companyName": "Contoso Polska Sp. z o.o.",
-		"officeLocation": "Kraków 3/301",
+		"officeLocation":  "Kraków 3/301",
 		"businessAddress": map[string]any{"street": "ul. Długa 12", "city": "Kraków", "postalCode": "31-147", "countryOrRegion": "Poland"},
 		"singleValueExtendedProperties": []any{
 			map[string]any{"id": sourceIDP, "value": formatGUID([16]byte{byte(i), byte(i >> 8), byte(i >> 16), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})},

@@ -44,14 +44,38 @@
 // properties, etags and If-Match), contacts delta per folder, and $batch.
 // Errors use Graph's status codes, codes, messages and envelope.
 //
+// # Paging, as Graph does it
+//
+// /users and member lists: $top default 100, at most 999, opaque
+// $skiptoken nextLinks. users/delta: pages of Options.UsersDeltaPageSize
+// (default 100; SetUsersDeltaPageSize forces paging), nextLinks then a
+// deltaLink; $deltatoken=latest; Prefer: return=minimal. Outlook lists
+// (contactFolders, contacts): $top default 10, at most 1000, $skip
+// nextLinks. Contacts delta: Prefer: odata.maxpagesize, default 10, capped
+// at 200. Follow every link verbatim; resend headers (ConsistencyLevel,
+// Prefer) on every page.
+//
+// # $batch
+//
+// At most 20 items, ids unique case-insensitively, relative URLs, a body
+// needs a Content-Type header. A batch in which any item has dependsOn runs
+// all items one at a time in dependency order (a failed item makes its
+// dependents 424); otherwise items run at most four at a time and each
+// holds one concurrency slot of its (app, mailbox) for the whole batch, so
+// items beyond the free slots of a mailbox get 429 MailboxConcurrency.
+//
 // # Throttling and faults
 //
 // Graph's published limits are the default (GraphThrottle): 4 concurrent
 // requests per (app, mailbox) counting $batch items, 10,000 requests per
 // (app, mailbox) per 10 minutes, a directory resource-unit budget per (app,
-// tenant). Every 429 and 503 carries Retry-After; a request that arrives in a
-// scope before the deadline a Retry-After named is counted as a violation
-// (Counters.RetryAfterViolations). TimeScale shrinks every window and
+// tenant). Every 429 and 503 carries Retry-After (an integer, or a decimal
+// such as "0.017" under a time scale) and names a deadline for its scope:
+// a mailbox request or batch item its (app, mailbox), a directory request
+// its (app, tenant), an outer $batch 503 every scope of its items. A
+// request that arrives in a scope after the 429/503 was issued and before
+// its deadline is counted as a violation (Counters.RetryAfterViolations;
+// items of the batch that got the 429 are not). TimeScale shrinks every window and
 // Retry-After so a benchmark runs a 10-minute window in seconds. Faults
 // injects 503/504 at seeded random rates, latency (per request and per batch
 // item), token service outages and shuffled batch responses.
@@ -63,6 +87,10 @@
 // SetRoles, Folders, OwnerCreateContact, OwnerUpdateContact,
 // OwnerDeleteContact, ExpireDeltaTokens, Counters, ResetCounters,
 // SetThrottle, SetFaults). The same operations are served as JSON under
-// /_sim/ for a benchmark running graphsim as a separate process (see
-// control.go for the routes).
+// /_sim/ for a benchmark running graphsim as a separate process (routes in
+// controlhttp.go; Options.ControlKey protects them).
+//
+// Valid access tokens are cached until they expire, so a token keeps the
+// roles it was issued with (as Graph honours them): after SetRoles, get a
+// new token to see the change.
 package graphsim
