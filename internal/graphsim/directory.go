@@ -907,7 +907,10 @@ func filterSel(sel []string, ok func(string) bool) []string {
 
 // org contacts
 
-var orgContactProps = []string{"id", "companyName", "department", "displayName", "givenName", "jobTitle", "mail", "mailNickname", "surname", "addresses", "phones"}
+var orgContactProps = []string{"id", "companyName", "department", "displayName", "givenName", "jobTitle", "mail", "mailNickname", "surname", "addresses", "phones", "proxyAddresses"}
+
+// orgContactDefault are the properties returned without $select.
+var orgContactDefault = orgContactProps[:len(orgContactProps)-1]
 
 func isOrgContactProp(p string) bool { return slices.Contains(orgContactProps, p) }
 
@@ -941,6 +944,8 @@ func orgContactValue(c *OrgContact, p string) any {
 			return []any{}
 		}
 		return c.Phones
+	case "proxyAddresses":
+		return strs(c.ProxyAddresses)
 	}
 	return nil
 }
@@ -951,7 +956,7 @@ func renderOrgContact(c *OrgContact, sel []string, typed bool) obj {
 		o = append(o, kv{"@odata.type", "#microsoft.graph.orgContact"})
 	}
 	if sel == nil {
-		sel = orgContactProps
+		sel = orgContactDefault
 	}
 	hasID := false
 	for _, p := range sel {

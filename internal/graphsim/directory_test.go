@@ -446,7 +446,8 @@ func TestOrgContacts(t *testing.T) {
 	if len(r.value()) != 1 || r.value()[0].(map[string]any)["phones"] == nil {
 		t.Fatalf("%s", r.raw)
 	}
-	e.want(e.do("GET", "/contacts/20000000-0000-4000-8000-000000000001?$select=displayName,mail", nil), 200, "")
+	e.want(e.do("GET", "/contacts/20000000-0000-4000-8000-000000000001?$select=displayName,mail,proxyAddresses", nil), 200, "")
+	e.want(e.do("GET", "/contacts?$select=shoeSize", nil), 400, "Request_BadRequest")
 	e.want(e.do("GET", "/contacts/20000000-0000-4000-8000-00000000ffff", nil), 404, "Request_ResourceNotFound")
 }
 

@@ -133,6 +133,8 @@ type OrgContact struct {
 	JobTitle     string          `json:"jobTitle,omitempty"`
 	Phones       []Phone         `json:"phones,omitempty"`
 	Addresses    []OfficeAddress `json:"addresses,omitempty"`
+	// ProxyAddresses are the contact's addresses ("SMTP:a@b.c", "smtp:...").
+	ProxyAddresses []string `json:"proxyAddresses,omitempty"`
 }
 
 // Phone is an orgContact phone (type mobile, business or businessFax).
