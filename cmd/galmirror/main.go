@@ -13,6 +13,9 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	// Time zones for cron schedules on machines without tz data (Windows).
+	_ "time/tzdata"
 )
 
 // Exit codes shared by every subcommand. They are a public interface: RMM

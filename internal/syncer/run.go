@@ -78,9 +78,9 @@ func (r *run) execute(ctx context.Context) *Result {
 	if r.ro.RunID != 0 {
 		r.res.RunID = r.ro.RunID
 	} else if !r.ro.DryRun {
-		if _, err := r.st.EnsureTenant(ctx, r.t.Name, r.t.TenantID); err != nil {
-			return r.finish(ctx, 0, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
-		}
+		// StartRun first: it takes the tenant's run lock, so EnsureTenant
+		// (which discards state when the tenant id changed) never runs
+		// under another process's run.
 		trig := store.Trigger(r.ro.Trigger)
 		if trig == "" {
 			trig = store.TriggerManual
@@ -96,6 +96,9 @@ func (r *run) execute(ctx context.Context) *Result {
 		}
 		runID = id
 		r.res.RunID = id
+		if _, err := r.st.EnsureTenant(ctx, r.t.Name, r.t.TenantID); err != nil {
+			return r.finish(ctx, runID, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
+		}
 	}
 	// Keep the run's lease alive while it lasts.
 	leaseCtx, stopLease := context.WithCancel(ctx)
