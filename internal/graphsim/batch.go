@@ -108,7 +108,7 @@ func (s *Server) runBatch(g *greq) gresp {
 					continue
 				}
 				// Arrival is still counted, and the item gets its own 429.
-				s.lim.arrive(scopeMailbox(g.app, m), "mailbox:"+m, g.now)
+				s.lim.arrive(reqs[i], scopeMailbox(g.app, m), "mailbox:"+m)
 				resp := reqs[i].concurrency429(s.lim, m)
 				s.ctr.served(reqs[i].method+" "+routeTemplateOf(reqs[i].rawPath), m, reqs[i].method, resp.status)
 				out[i] = itemResponse(items[i].ID, resp)
@@ -161,13 +161,13 @@ func (s *Server) injectBatchFaults(g *greq, mboxOf []string) (gresp, bool) {
 		dir := false
 		for _, m := range mboxOf {
 			if m != "" {
-				s.lim.setDeadline(scopeMailbox(g.app, m), g.now, dl)
+				s.lim.setDeadline(g, scopeMailbox(g.app, m), dl)
 			} else {
 				dir = true
 			}
 		}
 		if dir {
-			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now, dl)
+			s.lim.setDeadline(g, scopeDirectory(g.app, g.t.id), dl)
 		}
 		resp := g.graphErr(http.StatusServiceUnavailable, "serviceNotAvailable", "Service is temporarily unavailable. Please retry later.")
 		resp.hdr.Set("Retry-After", h)
@@ -296,6 +296,7 @@ func (s *Server) itemRequest(outer *greq, it batchItem) *greq {
 	g := &greq{
 		ctx: outer.ctx, method: strings.ToUpper(it.Method), claims: outer.claims, t: outer.t, app: outer.app,
 		reqID: NewGUID(), clientReqID: outer.clientReqID, now: outer.now, inBatch: true, hdr: http.Header{},
+		held: outer.held,
 	}
 	for k, v := range it.Headers {
 		g.hdr.Set(k, v)

@@ -131,7 +131,9 @@ func TestBatchDependsOn(t *testing.T) {
 }
 
 func TestBatchMailboxConcurrency(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Throttle = ptr(GraphThrottle()) })
+	strict := GraphThrottle()
+	strict.ReactionTime = -1 // count the very next request in the scope
+	e := newEnv(t, func(o *Options) { o.Throttle = &strict })
 	fid := e.mkFolder(alice, "Company")
 	bfid := e.mkFolder("bob@contoso.onmicrosoft.com", "Company")
 	var reqs []any

@@ -30,7 +30,9 @@ type Counters struct {
 	// GatewayTimeouts counts 504 responses served.
 	GatewayTimeouts int64 `json:"gatewayTimeouts"`
 	// RetryAfterViolations counts requests (and batch items) that arrived
-	// in a scope before the deadline a 429/503 Retry-After had named for it.
+	// in a scope before the deadline a 429/503 Retry-After had named for it:
+	// resends of the throttled request at once, other requests of the scope
+	// once Throttle.ReactionTime has passed since the response was sent.
 	RetryAfterViolations int64 `json:"retryAfterViolations"`
 	// ViolationsByScope breaks RetryAfterViolations down by scope
 	// ("mailbox:{userId}", "directory:{tenantId}").

@@ -72,10 +72,14 @@
 // tenant). Every 429 and 503 carries Retry-After (an integer, or a decimal
 // such as "0.017" under a time scale) and names a deadline for its scope:
 // a mailbox request or batch item its (app, mailbox), a directory request
-// its (app, tenant), an outer $batch 503 every scope of its items. A
-// request that arrives in a scope after the 429/503 was issued and before
-// its deadline is counted as a violation (Counters.RetryAfterViolations;
-// items of the batch that got the 429 are not). TimeScale shrinks every window and
+// its (app, tenant), an outer $batch 503 every scope of its items. The
+// deadline counts from when the response carrying it has been sent (for a
+// batch item: the whole batch response). A violation
+// (Counters.RetryAfterViolations) is a resend of the throttled request
+// before its deadline, or any request of the scope arriving before the
+// deadline more than Throttle.ReactionTime (default 50 ms) after the
+// response was sent: requests already on their way when the client could
+// not yet have read it are not the client's fault. TimeScale shrinks every window and
 // Retry-After so a benchmark runs a 10-minute window in seconds. Faults
 // injects 503/504 at seeded random rates, latency (per request and per batch
 // item), token service outages and shuffled batch responses.

@@ -32,6 +32,9 @@ type greq struct {
 	clientReqID string
 	now         time.Time
 	inBatch     bool
+	// held collects the Retry-After deadlines of the response (batch items
+	// share their batch's), published once the response has been sent.
+	held *heldDeadlines
 }
 
 // gresp is a Graph response before it is written (or embedded in a batch).
@@ -123,7 +126,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		crid = reqID
 	}
 	s.ctr.add(func(c *Counters) { c.Requests++ })
-	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now}
+	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now, held: &heldDeadlines{}}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		resp := g.graphErr(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
@@ -153,6 +156,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
 	writeResp(w, resp, reqID, crid)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	g.held.release(s.lim, s.now())
 }
 
 // authenticate verifies the bearer token and finds the tenant.
@@ -261,9 +268,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	}
 	// Arrival: a request in a scope before its Retry-After deadline.
 	if rt.perm == permMailbox {
-		s.lim.arrive(scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID, g.now)
+		s.lim.arrive(g, scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID)
 	} else {
-		s.lim.arrive(scopeDirectory(g.app, g.t.id), "directory:"+g.t.id, g.now)
+		s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
 	}
 	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
 		if rt.perm == permMailbox {
@@ -361,9 +368,9 @@ func (s *Server) injectFaults(g *greq, rt *route, mailboxID string) (gresp, bool
 		resp.hdr.Set("Retry-After", formatRetryAfter(ra))
 		until := g.now.Add(parseRetryAfterDur(formatRetryAfter(ra)))
 		if rt.perm == permMailbox {
-			s.lim.setDeadline(scopeMailbox(g.app, mailboxID), g.now, until)
+			s.lim.setDeadline(g, scopeMailbox(g.app, mailboxID), until)
 		} else {
-			s.lim.setDeadline(scopeDirectory(g.app, g.t.id), g.now, until)
+			s.lim.setDeadline(g, scopeDirectory(g.app, g.t.id), until)
 		}
 		return resp, false
 	}

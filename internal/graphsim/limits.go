@@ -1,6 +1,8 @@
 package graphsim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ type limiter struct {
 	s         *Server
 	mu        sync.Mutex
 	deadlines map[string]deadline // scope -> Retry-After deadline
+	retries   map[string]deadline // request fingerprint -> its own Retry-After deadline
 	inflight  map[string]int      // mailbox scope -> requests in flight
 	perMbox   map[string]int      // mailbox id -> in flight across apps
 	windows   map[string]*window
@@ -35,6 +38,7 @@ func newLimiter(s *Server) *limiter {
 	return &limiter{
 		s:         s,
 		deadlines: map[string]deadline{},
+		retries:   map[string]deadline{},
 		inflight:  map[string]int{},
 		perMbox:   map[string]int{},
 		windows:   map[string]*window{},
@@ -49,6 +53,7 @@ func (l *limiter) resetWindows() {
 	defer l.mu.Unlock()
 	l.windows = map[string]*window{}
 	l.deadlines = map[string]deadline{}
+	l.retries = map[string]deadline{}
 }
 
 // scaled divides a duration by the time scale.
@@ -63,30 +68,104 @@ func (l *limiter) scaled(d time.Duration) time.Duration {
 	return d
 }
 
-// arrive counts a Retry-After violation if the scope's deadline is ahead.
-func (l *limiter) arrive(scope, counterName string, now time.Time) {
+// arrive counts a Retry-After violation: a resend of a throttled request
+// before its deadline, or another request of the scope arriving before the
+// scope's deadline once the client has had ReactionTime to read the
+// response that named it.
+func (l *limiter) arrive(g *greq, scope, counterName string) {
+	now := g.now
+	fp := fingerprint(g)
+	react := l.s.Throttle().ReactionTime
+	if react == 0 {
+		react = DefaultReactionTime
+	} else if react < 0 {
+		react = 0
+	}
 	l.mu.Lock()
 	dl, ok := l.deadlines[scope]
+	retry, isRetry := l.retries[fp]
 	l.mu.Unlock()
-	if ok && now.After(dl.issued) && now.Before(dl.until) {
+	switch {
+	case isRetry && now.After(retry.issued) && now.Before(retry.until):
+		l.s.ctr.violation(counterName)
+	case ok && now.After(dl.issued.Add(react)) && now.Before(dl.until):
 		l.s.ctr.violation(counterName)
 	}
 }
 
-// setDeadline records the deadline a Retry-After issued at now names for
-// a scope.
-func (l *limiter) setDeadline(scope string, now, until time.Time) {
+// fingerprint identifies a request for recognising its resend: method,
+// path, query and body.
+func fingerprint(g *greq) string {
+	sum := sha256.Sum256(g.body)
+	return g.method + " " + g.rawPath + "?" + g.rawQuery + " " + hex.EncodeToString(sum[:8])
+}
+
+// setDeadline records the deadline a Retry-After names for a scope. The
+// client learns of it only when the response carrying it arrives, so a
+// response's deadlines count from the moment it has been sent: for a
+// $batch item, when the whole batch response is written. Requests already
+// on their way (other batches in flight to the same mailbox) are not
+// violations; only those arriving after the client could know are.
+func (l *limiter) setDeadline(g *greq, scope string, until time.Time) {
+	fp := fingerprint(g)
+	if g.held != nil {
+		g.held.add(scope, fp, until)
+		return
+	}
+	l.publish(scope, fp, g.now, until)
+}
+
+// publish makes a deadline count from issued on, for the scope and for
+// resends of the request with fingerprint fp.
+func (l *limiter) publish(scope, fp string, issued, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if d, ok := l.deadlines[scope]; !ok || until.After(d.until) {
-		l.deadlines[scope] = deadline{issued: now, until: until}
+		l.deadlines[scope] = deadline{issued: issued, until: until}
+	}
+	if len(l.retries) > 10000 {
+		for k, d := range l.retries {
+			if issued.After(d.until) {
+				delete(l.retries, k)
+			}
+		}
+	}
+	l.retries[fp] = deadline{issued: issued, until: until}
+}
+
+// heldDeadlines are the deadlines a response (with its batch items) names,
+// held until the response has been written.
+type heldDeadlines struct {
+	mu   sync.Mutex
+	list []heldDeadline
+}
+
+type heldDeadline struct {
+	scope, fp string
+	until     time.Time
+}
+
+func (h *heldDeadlines) add(scope, fp string, until time.Time) {
+	h.mu.Lock()
+	h.list = append(h.list, heldDeadline{scope, fp, until})
+	h.mu.Unlock()
+}
+
+// release publishes the held deadlines as issued at the given instant.
+func (h *heldDeadlines) release(l *limiter, issued time.Time) {
+	h.mu.Lock()
+	list := h.list
+	h.list = nil
+	h.mu.Unlock()
+	for _, d := range list {
+		l.publish(d.scope, d.fp, issued, d.until)
 	}
 }
 
 // throttled builds a 429 with Retry-After and records its deadline.
 func (l *limiter) throttled(g *greq, scope string, code, msg string, ra time.Duration) gresp {
 	h := formatRetryAfter(ra)
-	l.setDeadline(scope, g.now, g.now.Add(parseRetryAfterDur(h)))
+	l.setDeadline(g, scope, g.now.Add(parseRetryAfterDur(h)))
 	resp := g.graphErr(http.StatusTooManyRequests, code, msg)
 	resp.hdr.Set("Retry-After", h)
 	return resp
@@ -224,7 +303,7 @@ func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
 		return gresp{}, true
 	}
 	ra := formatRetryAfter(roundUpMs(wait))
-	l.setDeadline(scope, g.now, g.now.Add(parseRetryAfterDur(ra)))
+	l.setDeadline(g, scope, g.now.Add(parseRetryAfterDur(ra)))
 	body := obj{{"error", obj{
 		{"code", "TooManyRequests"},
 		{"message", "Too many requests."},

@@ -70,7 +70,19 @@ type Throttle struct {
 	// TimeScale divides every window and Retry-After: 60 runs a 10-minute
 	// window in 10 s. Zero or 1 means real time.
 	TimeScale float64 `json:"timeScale,omitempty"`
+	// ReactionTime is how long after a 429/503 response was sent another
+	// request in the same scope may still arrive without counting as a
+	// Retry-After violation: it was in flight, or being sent, before the
+	// client could have read the response. A resend of the throttled
+	// request itself gets no such allowance: it can only be sent after the
+	// response was read. Zero means DefaultReactionTime; negative means none.
+	ReactionTime time.Duration `json:"reactionTime,omitempty"`
 }
+
+// DefaultReactionTime is Throttle.ReactionTime's default: measured on a
+// loaded two-core machine, a client's other goroutines sent requests up to
+// ~20 ms after a 503 left the server, before the response was parsed.
+const DefaultReactionTime = 50 * time.Millisecond
 
 // GraphThrottle returns Graph's published limits (throttling-limits page,
 // 2026): 4 concurrent requests and 10,000 requests per 10 minutes per (app,

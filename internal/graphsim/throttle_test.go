@@ -99,6 +99,7 @@ func TestDirectoryResourceUnits(t *testing.T) {
 	clock := newClock()
 	th := GraphThrottle()
 	th.DirectoryRU = 5
+	th.ReactionTime = -1
 	e := newEnv(t, func(o *Options) { o.Now = clock.Now; o.Throttle = &th })
 	r := e.do("GET", "/users", nil) // 2 RU
 	e.want(r, 200, "")
@@ -146,6 +147,9 @@ func TestFaults(t *testing.T) {
 		t.Errorf("counters %+v", c)
 	}
 	// An outer $batch 503 names a deadline for every scope of its items.
+	strict := e.srv.Throttle()
+	strict.ReactionTime = -1
+	e.srv.SetThrottle(strict)
 	r = e.do("POST", "/$batch", map[string]any{"requests": []any{item("1", "GET", "/users/bob@contoso.onmicrosoft.com/contactFolders", nil)}})
 	e.want(r, 503, "serviceNotAvailable")
 	e.srv.SetFaults(Faults{})
@@ -181,5 +185,33 @@ func TestCounters(t *testing.T) {
 	e.srv.ResetCounters()
 	if c := e.srv.Counters(); c.Requests != 0 || len(c.ByRoute) != 0 {
 		t.Errorf("after reset %+v", c)
+	}
+}
+
+// A request in the scope that arrives within ReactionTime of the 429 being
+// sent was already on its way: not a violation. A resend of the throttled
+// request itself is one at once, and so is any request of the scope after
+// ReactionTime and before the deadline.
+func TestReactionTime(t *testing.T) {
+	clock := newClock()
+	th := GraphThrottle()
+	th.DirectoryRU = 5
+	e := newEnv(t, func(o *Options) { o.Now = clock.Now; o.Throttle = &th })
+	e.want(e.do("GET", "/users", nil), 200, "")                                                              // 2 RU
+	e.want(e.do("GET", "/users?$select=id", nil), 200, "")                                                   // 1 RU
+	e.want(e.do("GET", "/groups/10000000-0000-4000-8000-000000000001/members", nil), 429, "TooManyRequests") // 3 RU > 2 left
+	clock.Add(time.Millisecond)
+	e.do("GET", "/users?$select=id,displayName", nil) // another request, in flight when the 429 left
+	if c := e.srv.Counters(); c.RetryAfterViolations != 0 {
+		t.Fatalf("a request within the reaction time counted: %+v", c)
+	}
+	e.do("GET", "/groups/10000000-0000-4000-8000-000000000001/members", nil) // the throttled request resent
+	if c := e.srv.Counters(); c.RetryAfterViolations != 1 {
+		t.Fatalf("an early resend did not count: %+v", c)
+	}
+	clock.Add(DefaultReactionTime)
+	e.do("GET", "/users?$select=mail", nil)
+	if c := e.srv.Counters(); c.RetryAfterViolations != 2 {
+		t.Fatalf("a request after the reaction time did not count: %+v", c)
 	}
 }
