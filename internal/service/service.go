@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -345,6 +346,14 @@ func (s *Service) doReload(ctx context.Context, explicit bool) {
 	}
 	if cfg.Metrics.Listen != old.Metrics.Listen {
 		notes = append(notes, "metrics.listen changes apply at the next restart")
+	}
+	if !reflect.DeepEqual(cfg.Admin, old.Admin) {
+		// The admin API (listeners, certificates, Kerberos, roles) is set
+		// up once at start; keep reporting the settings in force until then.
+		notes = append(notes, "admin settings apply at the next restart")
+		c := *cfg
+		c.Admin = old.Admin
+		cfg = &c
 	}
 	if s.opts.LogLevel != nil {
 		var lvl slog.Level

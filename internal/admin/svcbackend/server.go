@@ -1,0 +1,173 @@
+package svcbackend
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/admin"
+	"github.com/galmirror/galmirror/internal/admin/localipc"
+	"github.com/galmirror/galmirror/internal/admin/negotiate"
+	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/entra"
+)
+
+// Enabled reports whether settings ask for an admin listener: the HTTPS
+// one (admin.listen) or the local socket or pipe (admin.localSocket).
+func Enabled(a config.Admin) bool { return a.Listen != "" || a.LocalSocket }
+
+// ServerOptions turns the admin section of the settings into admin.Options
+// for backend b: the server certificate (from admin.certificate, else the
+// one generated in dataDir), the Kerberos acceptor (admin.kerberos), pinned
+// client certificates and the client CA pool, roles, and the local socket
+// path. The returned close releases the acceptor and the certificate (a
+// Windows store handle); call it after the server has stopped.
+func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
+	a := cfg.Admin
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	o = admin.Options{
+		Backend:                  b,
+		Log:                      log,
+		Listen:                   a.Listen,
+		DataDir:                  cfg.DataDir,
+		Hosts:                    certHosts(a),
+		PinnedClientCertificates: a.ClientCertificates.Pinned,
+	}
+	if a.LocalSocket {
+		o.LocalPath = localipc.DefaultPath(cfg.DataDir)
+	}
+	if !a.Certificate.IsZero() {
+		c, err := entra.LoadCertificate(entra.CertificateSource{
+			File: a.Certificate.File, Password: os.Getenv(a.Certificate.PasswordEnv), Thumbprint: a.Certificate.Thumbprint,
+		}, time.Now())
+		if err != nil {
+			return admin.Options{}, close, fmt.Errorf("admin.certificate: %w", err)
+		}
+		closers = append(closers, func() { _ = c.Close() })
+		tc := tls.Certificate{PrivateKey: c.Signer(), Leaf: c.Leaf}
+		for _, x := range c.Chain {
+			tc.Certificate = append(tc.Certificate, x.Raw)
+		}
+		if len(tc.Certificate) == 0 {
+			tc.Certificate = [][]byte{c.Leaf.Raw}
+		}
+		o.Certificate = &tc
+	}
+	if a.ClientCertificates.CAFile != "" {
+		pem, err := os.ReadFile(a.ClientCertificates.CAFile)
+		if err != nil {
+			return admin.Options{}, close, fmt.Errorf("admin.clientCertificates.caFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return admin.Options{}, close, fmt.Errorf("admin.clientCertificates.caFile: %s holds no PEM certificate", a.ClientCertificates.CAFile)
+		}
+		o.ClientCAs = pool
+	}
+	for i, r := range a.Roles {
+		role, err := admin.ParseRole(string(r.Role))
+		if err != nil {
+			return admin.Options{}, close, fmt.Errorf("admin.roles[%d]: %w", i, err)
+		}
+		o.Roles = append(o.Roles, admin.RoleBinding{Principal: r.Principal, Role: role})
+	}
+	if k := a.Kerberos; k != nil && a.Listen != "" {
+		acc, err := negotiate.NewAcceptor(negotiate.AcceptorConfig{Keytab: k.Keytab, SPN: k.SPN})
+		if err != nil {
+			return admin.Options{}, close, fmt.Errorf("admin.kerberos: %w", err)
+		}
+		closers = append(closers, func() { _ = acc.Close() })
+		o.Acceptor = acc
+	}
+	return o, close, nil
+}
+
+// certHosts are the names a generated server certificate is valid for
+// besides the host name and localhost: the listen address unless it is a
+// wildcard, and the Kerberos SPN's host (the name clients connect by).
+func certHosts(a config.Admin) []string {
+	var hosts []string
+	if h, _, err := net.SplitHostPort(a.Listen); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			hosts = append(hosts, h)
+		}
+	}
+	if a.Kerberos != nil {
+		if _, h, ok := strings.Cut(a.Kerberos.SPN, "/"); ok && h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// Start opens the listeners of o (HTTPS on o.Listen, the socket or pipe on
+// o.LocalPath) and serves s on them in the background until ctx is done.
+// Unlike admin.Server.Run it returns only once both are bound, so that a
+// port in use stops the service from starting rather than leaving it
+// running without its admin API. wait blocks until serving has ended and
+// returns the first serving error.
+func Start(ctx context.Context, s *admin.Server, o admin.Options) (wait func() error, err error) {
+	type listener struct {
+		ln    net.Listener
+		serve func(context.Context, net.Listener) error
+	}
+	var lns []listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.ln.Close()
+		}
+	}
+	if o.Listen != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("admin.listen: %w", err)
+		}
+		lns = append(lns, listener{ln, s.Serve})
+	}
+	if o.LocalPath != "" {
+		ln, err := localipc.Listen(o.LocalPath, o.Log)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("admin.localSocket: %w", err)
+		}
+		lns = append(lns, listener{ln, s.ServeLocal})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	errs := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() {
+			err := l.serve(ctx, l.ln)
+			if err != nil {
+				cancel() // one listener failing stops the other
+			}
+			errs <- err
+		}()
+	}
+	return func() error {
+		defer cancel()
+		var first error
+		for range lns {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}, nil
+}
