@@ -14,10 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/galmirror/galmirror/internal/admin"
+	"github.com/galmirror/galmirror/internal/admin/svcbackend"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
+	"github.com/galmirror/galmirror/internal/syncer"
 )
 
 func init() {
@@ -169,6 +172,14 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 		failed(err)
 		return err
 	}
+	if svcbackend.Enabled(cfg.Admin) {
+		stopAdmin, err := serveAdmin(ctx, cfg, svc, st, logger)
+		if err != nil {
+			failed(err)
+			return err
+		}
+		defer stopAdmin()
+	}
 	current.Store(svc)
 	defer current.Store(nil)
 	if err := svc.Run(ctx); err != nil {
@@ -176,4 +187,51 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 		return err
 	}
 	return nil
+}
+
+// serveAdmin starts the admin API (docs/admin-api.md) beside the service:
+// HTTPS on admin.listen and the local socket or pipe, both bound before it
+// returns, so that a port in use stops the start-up. It serves until ctx
+// ends or stop is called; stop waits for it to finish. Its settings are
+// read once: a reload that changes them says a restart is needed (event
+// 401).
+func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, st *store.Store, logger *slog.Logger) (stop func(), err error) {
+	backend, err := svcbackend.New(svcbackend.Options{
+		Service: svc, Store: st, Checker: syncer.New(syncer.Options{Store: st, Logger: logger}),
+		Version: buildVersion(), Log: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts, release, err := svcbackend.ServerOptions(cfg, backend, logger)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	srv, err := admin.New(opts)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	wait, err := svcbackend.Start(ctx, srv, opts)
+	if err != nil {
+		cancel()
+		release()
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	logger.Info("admin API serving", "listen", opts.Listen, "socket", opts.LocalPath, "certificate_sha256", srv.Fingerprint())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := wait(); err != nil {
+			// The service keeps syncing; the journal or Event Log says
+			// why it can no longer be administered remotely.
+			logger.Error("admin API stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		release()
+	}, nil
 }

@@ -7,12 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
+	"github.com/galmirror/galmirror/internal/admin"
+	"github.com/galmirror/galmirror/internal/admin/svcbackend"
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 )
@@ -62,12 +66,22 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "UNHEALTHY: %v\n", err)
 		return exitFailed
 	}
+	fp, fpErr := adminFingerprint(cfg)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		_ = enc.Encode(struct {
+			service.Report
+			AdminCertificateSHA256 string `json:"adminCertificateSha256,omitempty"`
+		}{rep, fp})
 	} else {
 		printReport(stdout, rep)
+		switch {
+		case fp != "":
+			fmt.Fprintf(stdout, "admin certificate sha256: %s\n", fp)
+		case fpErr != nil:
+			fmt.Fprintf(stdout, "admin certificate: %v\n", fpErr)
+		}
 	}
 	if !rep.Healthy {
 		fmt.Fprintln(stderr, "UNHEALTHY: "+rep.Reason)
@@ -109,4 +123,30 @@ func printReport(w io.Writer, rep service.Report) {
 	if rep.Healthy {
 		fmt.Fprintf(w, "healthy (max age %s)\n", rep.MaxAge)
 	}
+}
+
+// adminFingerprint is the SHA-256 fingerprint of the admin API's server
+// certificate, which clients pin (--fingerprint): the one configured in
+// admin.certificate, else the one the service generated in the data
+// directory. "" and no error when there is none (no admin API, or the
+// service has not started with it yet).
+func adminFingerprint(cfg *config.Config) (string, error) {
+	if !svcbackend.Enabled(cfg.Admin) {
+		return "", nil
+	}
+	if c := cfg.Admin.Certificate; !c.IsZero() {
+		cert, err := entra.LoadCertificate(entra.CertificateSource{
+			File: c.File, Password: os.Getenv(c.PasswordEnv), Thumbprint: c.Thumbprint,
+		}, time.Now())
+		if err != nil {
+			return "", fmt.Errorf("cannot read admin.certificate: %w", err)
+		}
+		defer cert.Close()
+		return admin.Fingerprint(cert.Leaf.Raw), nil
+	}
+	fp, err := admin.StoredFingerprint(cfg.DataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return fp, err
 }
