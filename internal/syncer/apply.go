@@ -175,21 +175,15 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 				m.counts.Created++
 				continue
 			default:
-				if werr := w.retry.Wait(ctx, c.retryAfter); werr == nil {
-					reset(c)
+				if err = wait(ctx, w, err); err == nil {
 					again = append(again, w)
 					continue
-				} else if !errors.Is(werr, context.Canceled) {
-					err = fmt.Errorf("%w (last error: %w)", werr, err)
 				}
 			}
 		case retryable(c) && ctx.Err() == nil:
-			if werr := w.retry.Wait(ctx, c.retryAfter); werr == nil {
-				reset(c)
+			if err = wait(ctx, w, err); err == nil {
 				again = append(again, w)
 				continue
-			} else if !errors.Is(werr, context.Canceled) {
-				err = fmt.Errorf("%w (last error: %w)", werr, err)
 			}
 		}
 		if ambiguous(c) || ctx.Err() != nil {
@@ -199,6 +193,21 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 		m.itemError(w.op, err)
 	}
 	return again
+}
+
+// wait waits before a write is sent again (Retry-After, or back-off) and
+// readies its call; it returns nil to send it again, or the error to
+// record when the write's attempts or its mailbox's retry budget are spent.
+func wait(ctx context.Context, w *work, last error) error {
+	werr := w.retry.Wait(ctx, w.call.retryAfter)
+	switch {
+	case werr == nil:
+		reset(w.call)
+		return nil
+	case errors.Is(werr, context.Canceled):
+		return last
+	}
+	return fmt.Errorf("%w (last error: %w)", werr, last)
 }
 
 func reset(c *call) {

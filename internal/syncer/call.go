@@ -2,9 +2,11 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/pacer"
@@ -100,4 +102,43 @@ func (r *run) do(ctx context.Context, c *call) (*call, error) {
 			return c, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
+}
+
+// pages reads a mailbox collection (or delta round) page by page through
+// the batcher, following nextLinks verbatim, and returns the round's
+// deltaLink when it has one. header is resent with every page (Prefer:
+// odata.maxpagesize must be).
+func pages[T any](ctx context.Context, r *run, scope, url string, header http.Header, fn func(*graph.Page[T]) error) (deltaLink string, err error) {
+	for url != "" {
+		rel, err := r.client.RelativeURL(url)
+		if err != nil {
+			return "", err
+		}
+		c, err := r.do(ctx, &call{scope: scope, method: http.MethodGet, url: rel, header: header})
+		if err != nil {
+			return "", err
+		}
+		var page graph.Page[T]
+		if err := json.Unmarshal(c.respBody, &page); err != nil {
+			return "", fmt.Errorf("decode %s: %w", stripQuery(rel), err)
+		}
+		if err := fn(&page); err != nil {
+			return "", err
+		}
+		if page.DeltaLink != "" {
+			return page.DeltaLink, nil
+		}
+		url = page.NextLink
+	}
+	return "", nil
+}
+
+func stripQuery(u string) string {
+	p, _, _ := strings.Cut(u, "?")
+	return p
+}
+
+// deltaPageHeader asks for contacts delta pages of Graph's maximum size.
+func deltaPageHeader() http.Header {
+	return http.Header{"Prefer": {fmt.Sprintf("odata.maxpagesize=%d", contactsDelta)}}
 }

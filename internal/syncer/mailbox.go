@@ -296,25 +296,10 @@ func (m *mailbox) upsert(ref store.ContactRef) {
 // deleted (re-created), or added (left alone, unless they carry galmirror's
 // mark: a contact created by a run that died before saving its state).
 func (m *mailbox) readDelta(ctx context.Context) error {
-	r := m.r
 	m.seen = make(map[string]*plan.Fields)
 	m.gone = make(map[string]bool)
 	var unknown []string
-	url := m.deltaLink
-	for url != "" {
-		rel, err := r.client.RelativeURL(url)
-		if err != nil {
-			return err
-		}
-		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel,
-			header: http.Header{"Prefer": {fmt.Sprintf("odata.maxpagesize=%d", contactsDelta)}}})
-		if err != nil {
-			return err
-		}
-		var page graph.Page[graph.Contact]
-		if err := json.Unmarshal(c.respBody, &page); err != nil {
-			return fmt.Errorf("decode contacts delta page: %w", err)
-		}
+	link, err := pages(ctx, m.r, m.scope, m.deltaLink, deltaPageHeader(), func(page *graph.Page[graph.Contact]) error {
 		for i := range page.Value {
 			ct := &page.Value[i]
 			sid, known := m.byContactID(ct.ID)
@@ -330,15 +315,15 @@ func (m *mailbox) readDelta(ctx context.Context) error {
 				unknown = append(unknown, ct.ID)
 			}
 		}
-		if page.DeltaLink != "" {
-			m.deltaLink = page.DeltaLink
-			break
-		}
-		url = page.NextLink
-		if url == "" {
-			return errors.New("contacts delta page has neither nextLink nor deltaLink")
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	if link == "" {
+		return errors.New("contacts delta round ended without a deltaLink")
+	}
+	m.deltaLink = link
 	for _, id := range unknown {
 		if err := m.inspect(ctx, id); err != nil {
 			return err
@@ -431,23 +416,11 @@ func (m *mailbox) markedFoldersURL() string {
 
 func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {
 	var out []graph.ContactFolder
-	for url != "" {
-		rel, err := m.r.client.RelativeURL(url)
-		if err != nil {
-			return nil, err
-		}
-		c, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
-		if err != nil {
-			return nil, err
-		}
-		var page graph.Page[graph.ContactFolder]
-		if err := json.Unmarshal(c.respBody, &page); err != nil {
-			return nil, fmt.Errorf("decode contact folders: %w", err)
-		}
-		out = append(out, page.Value...)
-		url = page.NextLink
-	}
-	return out, nil
+	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.ContactFolder]) error {
+		out = append(out, p.Value...)
+		return nil
+	})
+	return out, err
 }
 
 // createFolder creates the managed folder with galmirror's mark. After an
@@ -499,31 +472,18 @@ func (m *mailbox) createFolder(ctx context.Context) error {
 // adopted, others left alone. This is what makes a killed run never leave
 // duplicates.
 func (m *mailbox) reconcile(ctx context.Context) error {
-	r := m.r
 	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
 		{"$select", strings.Join(contactSelect(), ",")},
 		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
 		{"$top", "1000"},
 	}.Encode()
-	for url != "" {
-		rel, err := r.client.RelativeURL(url)
-		if err != nil {
-			return err
+	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.Contact]) error {
+		for i := range p.Value {
+			m.adopt(&p.Value[i])
 		}
-		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
-		if err != nil {
-			return err
-		}
-		var page graph.Page[graph.Contact]
-		if err := json.Unmarshal(c.respBody, &page); err != nil {
-			return fmt.Errorf("decode contacts: %w", err)
-		}
-		for i := range page.Value {
-			m.adopt(&page.Value[i])
-		}
-		url = page.NextLink
-	}
-	return nil
+		return nil
+	})
+	return err
 }
 
 // startDelta runs a first contacts delta round over the folder to obtain a
@@ -534,20 +494,7 @@ func (m *mailbox) startDelta(ctx context.Context) error {
 	r := m.r
 	m.index()
 	url := graph.ContactsDeltaURL(m.tg.ID, m.folderID, graph.ContactQuery{Select: contactSelect()})
-	for url != "" {
-		rel, err := r.client.RelativeURL(url)
-		if err != nil {
-			return err
-		}
-		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel,
-			header: http.Header{"Prefer": {fmt.Sprintf("odata.maxpagesize=%d", contactsDelta)}}})
-		if err != nil {
-			return err
-		}
-		var page graph.Page[graph.Contact]
-		if err := json.Unmarshal(c.respBody, &page); err != nil {
-			return fmt.Errorf("decode contacts delta page: %w", err)
-		}
+	link, err := pages(ctx, r, m.scope, url, deltaPageHeader(), func(page *graph.Page[graph.Contact]) error {
 		for i := range page.Value {
 			ct := &page.Value[i]
 			sid, ok := m.byContact[ct.ID]
@@ -560,13 +507,16 @@ func (m *mailbox) startDelta(ctx context.Context) error {
 				m.upsert(ref)
 			}
 		}
-		if page.DeltaLink != "" {
-			m.deltaLink = page.DeltaLink
-			return nil
-		}
-		url = page.NextLink
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return errors.New("contacts delta round ended without a deltaLink")
+	if link == "" {
+		return errors.New("contacts delta round ended without a deltaLink")
+	}
+	m.deltaLink = link
+	return nil
 }
 
 // save stores the mailbox's state and contact map changes.

@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -143,19 +142,7 @@ func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folder
 			{"$select", "id"}, {"$expand", graph.ExpandExtendedProperties(PropSourceID)}, {"$top", "1000"},
 		}.Encode()
 		var ops []plan.Op
-		for url != "" {
-			rel, err := r.client.RelativeURL(url)
-			if err != nil {
-				return deleted, false, false, err
-			}
-			c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel})
-			if err != nil {
-				return deleted, false, false, err
-			}
-			var page graph.Page[graph.Contact]
-			if err := json.Unmarshal(c.respBody, &page); err != nil {
-				return deleted, false, false, err
-			}
+		_, err := pages(ctx, r, m.scope, url, nil, func(page *graph.Page[graph.Contact]) error {
 			for _, ct := range page.Value {
 				if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" {
 					ops = append(ops, plan.Op{Kind: plan.Delete, SourceID: sid, ContactID: ct.ID})
@@ -163,7 +150,10 @@ func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folder
 					others++
 				}
 			}
-			url = page.NextLink
+			return nil
+		})
+		if err != nil {
+			return deleted, false, false, err
 		}
 		if m.apply(ctx, ops) {
 			return m.counts.Deleted, false, false, fmt.Errorf("delete managed contacts: %d failed", m.itemFailures)
