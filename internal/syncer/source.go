@@ -128,18 +128,7 @@ func (r *run) readUsers(ctx context.Context, link string) error {
 				return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 			}
 		}
-		for id, p := range r.persons {
-			if p.Kind != directory.KindUser {
-				continue
-			}
-			if np, ok := fresh[id]; !ok || !samePerson(np, p) {
-				r.notePrev(p)
-			}
-			delete(r.persons, id)
-		}
-		for id, p := range fresh {
-			r.persons[id] = p
-		}
+		r.replaceKind(directory.KindUser, fresh)
 	}
 	return nil
 }
@@ -173,18 +162,25 @@ func (r *run) readOrgContacts(ctx context.Context) error {
 			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 		}
 	}
+	r.replaceKind(directory.KindOrgContact, fresh)
+	return nil
+}
+
+// replaceKind replaces the persons of one kind by a full read, noting the
+// previous version of each person that changed or left.
+func (r *run) replaceKind(kind directory.Kind, fresh map[string]directory.Person) {
 	for id, p := range r.persons {
-		if p.Kind == directory.KindOrgContact {
-			if np, ok := fresh[id]; !ok || !samePerson(np, p) {
-				r.notePrev(p)
-			}
-			delete(r.persons, id)
+		if p.Kind != kind {
+			continue
 		}
+		if np, ok := fresh[id]; !ok || !samePerson(np, p) {
+			r.notePrev(p)
+		}
+		delete(r.persons, id)
 	}
 	for id, p := range fresh {
 		r.persons[id] = p
 	}
-	return nil
 }
 
 // notePrev remembers a person's content before this run changed it (only
