@@ -24,6 +24,8 @@ func init() {
 }
 
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	args, stopProfile := takeProfileFlags(args, stderr) // galmirror bench --profile
+	defer stopProfile()
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "settings file (settings.json)")
@@ -176,8 +178,15 @@ func printResult(w io.Writer, r *syncer.Result) {
 	if r.DryRun {
 		verb = [3]string{"to create", "to update", "to delete"}
 	}
-	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed\n",
+	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed",
 		r.SourceCount, r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
+	if r.Mailboxes.Removed > 0 {
+		fmt.Fprintf(w, ", %d no longer targets (their managed contacts removed)", r.Mailboxes.Removed)
+	}
+	if r.Mailboxes.HeldRemovals > 0 {
+		fmt.Fprintf(w, ", %d no longer targets HELD BACK by the mass-delete guard (rerun with --allow-mass-delete to clean them)", r.Mailboxes.HeldRemovals)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  contacts: %d %s, %d %s, %d %s, %d unchanged",
 		r.Contacts.Created, verb[0], r.Contacts.Updated, verb[1], r.Contacts.Deleted, verb[2], r.Contacts.Unchanged)
 	if r.Contacts.HeldDeletes > 0 {

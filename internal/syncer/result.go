@@ -64,6 +64,10 @@ type MailboxCounts struct {
 	Synced  int `json:"synced"`
 	Skipped int `json:"skipped"`
 	Failed  int `json:"failed"`
+	// Removed counts mailboxes that stopped being targets and were
+	// cleaned; HeldRemovals those the mass-delete guard held back.
+	Removed      int `json:"removed"`
+	HeldRemovals int `json:"heldRemovals,omitempty"`
 }
 
 // ContactCounts counts contact writes.

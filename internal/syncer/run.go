@@ -151,7 +151,10 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
-	return r.syncMailboxes(ctx)
+	if err := r.syncMailboxes(ctx); err != nil {
+		return err
+	}
+	return r.removeUntargeted(ctx)
 }
 
 // finish completes the result and records the run.
@@ -182,7 +185,7 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 	case ctx.Err() != nil:
 		res.Status = StatusFailed
 		res.Failure = &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
-	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0:
+	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
 		res.Status = StatusPartial
 	default:
 		res.Status = StatusOK

@@ -318,8 +318,8 @@ func TestMassDeleteGuard(t *testing.T) {
 		}
 	}
 	res := e.sync(RunOptions{})
-	if res.Status != StatusPartial || res.Contacts.HeldDeletes == 0 || res.Contacts.Deleted != 0 {
-		t.Fatalf("guard: status %s contacts %+v", res.Status, res.Contacts)
+	if res.Status != StatusPartial || res.Contacts.HeldDeletes == 0 || res.Contacts.Deleted != 0 || res.Mailboxes.HeldRemovals != 5 {
+		t.Fatalf("guard: status %s contacts %+v mailboxes %+v", res.Status, res.Contacts, res.Mailboxes)
 	}
 	if res.ExitCode() != 3 {
 		t.Errorf("exit code %d, want 3", res.ExitCode())
@@ -327,9 +327,13 @@ func TestMassDeleteGuard(t *testing.T) {
 	res = e.sync(RunOptions{AllowMassDelete: true})
 	mustOK(t, res)
 	// The five disabled users are neither sources nor targets any more:
-	// each of the five remaining mailboxes loses five contacts.
-	if res.Contacts.Deleted != 5*5 {
-		t.Fatalf("allowed: %+v", res.Contacts)
+	// each of the five remaining mailboxes loses five contacts, and the
+	// five mailboxes no longer served lose their nine.
+	if res.Contacts.Deleted != 5*5+5*9 || res.Mailboxes.Removed != 5 {
+		t.Fatalf("allowed: %+v %+v", res.Contacts, res.Mailboxes)
+	}
+	if e.folder(users[9].ID) != nil {
+		t.Error("a mailbox no longer served kept its managed folder")
 	}
 }
 
@@ -360,5 +364,47 @@ func TestDryRunWritesNothing(t *testing.T) {
 	mustOK(t, res)
 	if res.Contacts.Created != 6 {
 		t.Fatalf("after dry run: %+v", res.Contacts)
+	}
+}
+
+// A user taken out of the target group loses the managed folder; a target
+// group that suddenly matches almost nobody (a wrong id) removes nothing.
+func TestMailboxesLeavingTheTargets(t *testing.T) {
+	users := manyUsers(8)
+	e := newEnv(t, users)
+	grp := graphsim.Group{ID: graphsim.NewGUID(), DisplayName: "Phones"}
+	for _, u := range users {
+		grp.Members = append(grp.Members, u.ID)
+	}
+	if err := e.srv.PutGroup(e.tenant.ID, grp); err != nil {
+		t.Fatal(err)
+	}
+	e.settings = map[string]any{"target": map[string]any{"groups": []string{grp.ID}}}
+	mustOK(t, e.sync(RunOptions{}))
+
+	grp.Members = grp.Members[1:]
+	if err := e.srv.PutGroup(e.tenant.ID, grp); err != nil {
+		t.Fatal(err)
+	}
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if res.Mailboxes.Removed != 1 || e.folder(users[0].ID) != nil {
+		t.Fatalf("mailboxes %+v; folder left: %v", res.Mailboxes, e.folder(users[0].ID) != nil)
+	}
+
+	empty := graphsim.Group{ID: graphsim.NewGUID(), DisplayName: "Typo"}
+	if err := e.srv.PutGroup(e.tenant.ID, empty); err != nil {
+		t.Fatal(err)
+	}
+	e.settings = map[string]any{"target": map[string]any{"groups": []string{empty.ID}}}
+	e.writeSettings()
+	res = e.sync(RunOptions{})
+	if res.Status != StatusPartial || res.Mailboxes.HeldRemovals != 7 || res.Mailboxes.Removed != 0 {
+		t.Fatalf("status %s mailboxes %+v", res.Status, res.Mailboxes)
+	}
+	for _, u := range users[1:] {
+		if e.folder(u.ID) == nil {
+			t.Fatalf("mailbox %s lost its folder to a wrong target group", u.UserPrincipalName)
+		}
 	}
 }
