@@ -143,7 +143,9 @@ func (r *Result) StoreCounts() store.Counts {
 	return store.Counts{
 		MailboxesSynced: r.Mailboxes.Synced, MailboxesSkipped: r.Mailboxes.Skipped, MailboxesFailed: r.Mailboxes.Failed,
 		Created: r.Contacts.Created, Updated: r.Contacts.Updated, Deleted: r.Contacts.Deleted,
-		Unchanged: r.Contacts.Unchanged, HeldBack: r.Contacts.HeldDeletes,
+		// Mailbox removals the guard held count as held-back deletes too,
+		// so the service's mass-delete event covers both.
+		Unchanged: r.Contacts.Unchanged, HeldBack: r.Contacts.HeldDeletes + r.Mailboxes.HeldRemovals,
 		GraphRequests: int(r.Graph.Requests), BatchItems: int(r.Graph.BatchItems),
 		Throttled429: int(r.Graph.Throttled), Throttled503: int(r.Graph.Unavail),
 	}
