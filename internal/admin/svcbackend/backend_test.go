@@ -304,7 +304,7 @@ func TestTenantsRunsAndSyncNow(t *testing.T) {
 	}
 }
 
-func second[T any](_ T, err error) error       { return err }
+func second[T any](_ T, err error) error        { return err }
 func third[T, U any](_ T, _ U, err error) error { return err }
 
 // collect reads events until n have arrived or the time is up.
