@@ -34,6 +34,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin/kdctest"
 	"github.com/galmirror/galmirror/internal/admin/localipc"
 	"github.com/galmirror/galmirror/internal/service"
+	"github.com/galmirror/galmirror/internal/store"
 )
 
 // lockedBuffer collects the service's log output.
@@ -384,6 +385,13 @@ func TestAdminAPIAgainstRunningService(t *testing.T) {
 		}
 	})
 
+	t.Run("check runs the engine's check against graphsim", func(t *testing.T) {
+		code, out := remote(viewer, "check", "contoso")
+		if code != exitOK || !regexp.MustCompile(`OK\s+mailbox read\s+user\d@contoso.example`).MatchString(out) || strings.Contains(out, "FAILED") {
+			t.Errorf("check: exit %d\n%s", code, out)
+		}
+	})
+
 	t.Run("status prints the fingerprint to pin", func(t *testing.T) {
 		code, out := cli(t, "status", "--config", svc.settings)
 		if code != exitOK || !strings.Contains(out, "admin certificate sha256: "+svc.fp) {
@@ -502,5 +510,30 @@ func TestAdminKerberosAgainstRunningService(t *testing.T) {
 	t.Setenv("KRB5CCNAME", "FILE:"+filepath.Join(dir, "no-such-cache"))
 	if code, out := cli(t, "admin", "--endpoint", endpoint, "--fingerprint", svc.fp, "--kerberos", "tenants"); code != exitUsage || !strings.Contains(out, "run kinit first") {
 		t.Errorf("without a ticket: exit %d\n%s", code, out)
+	}
+}
+
+// With admin.certificate set, status prints that certificate's fingerprint
+// (and the service uses it, see svcbackend's tests).
+func TestStatusPrintsConfiguredAdminFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	sim, tn, cred := simTenant(t, 1)
+	server := writeClientCert(t, dir, "server") // any certificate with its key will do
+	both, _ := os.ReadFile(server.cert)
+	key, _ := os.ReadFile(server.key)
+	if err := os.WriteFile(filepath.Join(dir, "admin.pem"), append(both, key...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	settings := filepath.Join(dir, "settings.json")
+	writeJSON(t, settings, map[string]any{"dataDir": "state", "tenants": []any{tenantSettings(t, dir, "contoso", sim, tn, cred)},
+		"admin": map[string]any{"certificate": map[string]any{"file": "admin.pem"}}})
+	st, err := store.Open(t.Context(), filepath.Join(dir, "state"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out := cli(t, "status", "--config", settings)
+	if code != exitFailed || !strings.Contains(out, "admin certificate sha256: "+server.fp) {
+		t.Errorf("status: exit %d\n%s", code, out)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/galmirror/galmirror/internal/admin"
 	"github.com/galmirror/galmirror/internal/admin/svcbackend"
 	"github.com/galmirror/galmirror/internal/config"
-	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 )
@@ -135,14 +134,12 @@ func adminFingerprint(cfg *config.Config) (string, error) {
 		return "", nil
 	}
 	if c := cfg.Admin.Certificate; !c.IsZero() {
-		cert, err := entra.LoadCertificate(entra.CertificateSource{
-			File: c.File, Password: os.Getenv(c.PasswordEnv), Thumbprint: c.Thumbprint,
-		}, time.Now())
+		cert, release, err := svcbackend.LoadServerCertificate(c, time.Now())
+		defer release()
 		if err != nil {
 			return "", fmt.Errorf("cannot read admin.certificate: %w", err)
 		}
-		defer cert.Close()
-		return admin.Fingerprint(cert.Leaf.Raw), nil
+		return admin.Fingerprint(cert.Certificate[0]), nil
 	}
 	fp, err := admin.StoredFingerprint(cfg.DataDir)
 	if errors.Is(err, fs.ErrNotExist) {

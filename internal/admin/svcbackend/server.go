@@ -1,15 +1,19 @@
 package svcbackend
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/galmirror/galmirror/internal/admin"
 	"github.com/galmirror/galmirror/internal/admin/localipc"
@@ -53,21 +57,12 @@ func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o adm
 		o.LocalPath = localipc.DefaultPath(cfg.DataDir)
 	}
 	if !a.Certificate.IsZero() {
-		c, err := entra.LoadCertificate(entra.CertificateSource{
-			File: a.Certificate.File, Password: os.Getenv(a.Certificate.PasswordEnv), Thumbprint: a.Certificate.Thumbprint,
-		}, time.Now())
+		c, release, err := LoadServerCertificate(a.Certificate, time.Now())
 		if err != nil {
 			return admin.Options{}, close, fmt.Errorf("admin.certificate: %w", err)
 		}
-		closers = append(closers, func() { _ = c.Close() })
-		tc := tls.Certificate{PrivateKey: c.Signer(), Leaf: c.Leaf}
-		for _, x := range c.Chain {
-			tc.Certificate = append(tc.Certificate, x.Raw)
-		}
-		if len(tc.Certificate) == 0 {
-			tc.Certificate = [][]byte{c.Leaf.Raw}
-		}
-		o.Certificate = &tc
+		closers = append(closers, release)
+		o.Certificate = &c
 	}
 	if a.ClientCertificates.CAFile != "" {
 		pem, err := os.ReadFile(a.ClientCertificates.CAFile)
@@ -96,6 +91,56 @@ func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o adm
 		o.Acceptor = acc
 	}
 	return o, close, nil
+}
+
+// LoadServerCertificate loads the admin server certificate that
+// admin.certificate names: a PEM file with the certificate (and chain) and
+// its unencrypted key, a PFX file (password in the passwordEnv variable),
+// or on Windows a LocalMachine\My thumbprint. Files may hold RSA or ECDSA
+// keys; the Windows store goes through entra.LoadCertificate, which takes
+// RSA keys only. The certificate must be valid at now. release frees a
+// store handle.
+func LoadServerCertificate(c config.Certificate, now time.Time) (cert tls.Certificate, release func(), err error) {
+	release = func() {}
+	if c.File == "" {
+		ec, err := entra.LoadCertificate(entra.CertificateSource{Thumbprint: c.Thumbprint}, now)
+		if err != nil {
+			return tls.Certificate{}, release, err
+		}
+		cert = tls.Certificate{PrivateKey: ec.Signer(), Leaf: ec.Leaf}
+		for _, x := range ec.Chain {
+			cert.Certificate = append(cert.Certificate, x.Raw)
+		}
+		return cert, func() { _ = ec.Close() }, nil
+	}
+	data, err := os.ReadFile(c.File)
+	if err != nil {
+		return tls.Certificate{}, release, err
+	}
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		if cert, err = tls.X509KeyPair(data, data); err != nil {
+			return tls.Certificate{}, release, fmt.Errorf("%s: %w (the PEM file must hold the certificate and its unencrypted key)", c.File, err)
+		}
+	} else {
+		key, leaf, chain, err := pkcs12.DecodeChain(data, os.Getenv(c.PasswordEnv))
+		switch {
+		case errors.Is(err, pkcs12.ErrIncorrectPassword):
+			return tls.Certificate{}, release, fmt.Errorf("%s: the PFX password is wrong or missing (is the variable %q set for the service?)", c.File, c.PasswordEnv)
+		case err != nil:
+			return tls.Certificate{}, release, fmt.Errorf("%s: not a usable PFX file: %w", c.File, err)
+		}
+		cert = tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+		for _, x := range chain {
+			cert.Certificate = append(cert.Certificate, x.Raw)
+		}
+	}
+	switch {
+	case now.After(cert.Leaf.NotAfter):
+		return tls.Certificate{}, release, fmt.Errorf("%s: the certificate expired on %s", c.File, cert.Leaf.NotAfter.UTC().Format(time.DateOnly))
+	case now.Before(cert.Leaf.NotBefore):
+		return tls.Certificate{}, release, fmt.Errorf("%s: the certificate is not valid before %s", c.File, cert.Leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return cert, release, nil
 }
 
 // certHosts are the names a generated server certificate is valid for
