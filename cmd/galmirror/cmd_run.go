@@ -224,8 +224,8 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 	go func() {
 		defer close(done)
 		if err := wait(); err != nil {
-			// The service keeps syncing; the journal or Event Log says
-			// why it can no longer be administered remotely.
+			// Rare (the listener broke after start). The service keeps
+			// syncing; the log says why the API is gone.
 			logger.Error("admin API stopped", "err", err)
 		}
 	}()
