@@ -79,6 +79,11 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 		}
 		u := &unit{works: queue[:n:n]}
 		queue = queue[n:]
+		// Bodies are built when their unit is sent, not when planned: a
+		// mailbox's thousand pending writes then hold no encoded bodies.
+		for _, w := range u.works {
+			w.prepare()
+		}
 		release, err := r.pacer.Acquire(ctx, m.scope, 1)
 		if err != nil {
 			m.uncertain = true
@@ -108,28 +113,28 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 
 // newWork builds the call for an op.
 func (m *mailbox) newWork(op plan.Op) (*work, error) {
+	// No Content-Type header: the graph client adds application/json to
+	// an item with a body.
 	c := &call{scope: m.scope}
 	switch op.Kind {
 	case plan.Create:
-		body, err := contactBody(op, true)
-		if err != nil {
-			return nil, err
-		}
-		c.method, c.url, c.body = http.MethodPost, graph.ContactsPath(m.tg.ID, m.folderID), body
-		c.header = http.Header{"Content-Type": {"application/json"}}
+		c.method, c.url = http.MethodPost, graph.ContactsPath(m.tg.ID, m.folderID)
 	case plan.Update:
-		body, err := contactBody(op, false)
-		if err != nil {
-			return nil, err
-		}
-		c.method, c.url, c.body = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID), body
-		c.header = http.Header{"Content-Type": {"application/json"}}
+		c.method, c.url = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
 	case plan.Delete:
 		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
 	default:
 		return nil, fmt.Errorf("unknown operation %v", op.Kind)
 	}
 	return &work{op: op, call: c, retry: m.r.pacer.Retry(m.scope)}, nil
+}
+
+// prepare builds the call's body, if it needs one and has none yet (a
+// resent call keeps its body).
+func (w *work) prepare() {
+	if w.call.body == nil && w.op.Kind != plan.Delete {
+		w.call.body = contactPatch(w.op, w.op.Kind == plan.Create)
+	}
 }
 
 // settle records the outcome of a unit's writes and returns the writes to

@@ -28,7 +28,9 @@ type call struct {
 	method string
 	url    string // relative to the Graph root
 	header http.Header
-	body   []byte
+	// body is nil, JSON bytes, or a *graph.ContactPatch (encoded by the
+	// graph client without an extra validation pass).
+	body any
 
 	// Filled in when the call completes.
 	status     int

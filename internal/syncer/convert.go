@@ -40,11 +40,19 @@ func fieldsOf(c *graph.Contact) plan.Fields {
 	return f
 }
 
-// contactBody encodes the create (POST) or update (PATCH) body of an op:
-// the fields in the op's mask (on a create, only those with a value; on an
-// update, cleared ones as explicit empty values) and galmirror's marks.
+// contactBody encodes the create (POST) or update (PATCH) body of an op
+// (contactPatch) as JSON.
 func contactBody(op plan.Op, create bool) ([]byte, error) {
-	var b graph.ContactPatch
+	return json.Marshal(contactPatch(op, create))
+}
+
+// contactPatch is the create (POST) or update (PATCH) body of an op: the
+// fields in the op's mask (on a create, only those with a value; on an
+// update, cleared ones as explicit empty values) and galmirror's marks.
+// The graph client encodes it straight into the $batch body (no
+// json.Marshal, no validation pass), so writes pass it, not bytes.
+func contactPatch(op plan.Op, create bool) *graph.ContactPatch {
+	b := &graph.ContactPatch{}
 	f := op.Fields
 	str := func(dst *graph.Field[string], fld plan.Field, v string) {
 		if !op.Mask.Has(fld) || (create && v == "") {
@@ -89,5 +97,5 @@ func contactBody(op plan.Op, create bool) ([]byte, error) {
 	if create {
 		b.SingleValueExtendedProperties = append(graph.ExtendedProperties{{ID: PropSourceID, Value: op.SourceID}}, b.SingleValueExtendedProperties...)
 	}
-	return json.Marshal(&b)
+	return b
 }
