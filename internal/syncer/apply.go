@@ -223,19 +223,20 @@ func reset(c *call) {
 func (m *mailbox) succeeded(w *work) {
 	op := w.op
 	switch op.Kind {
+	// Only the id and change key of the answer are needed: stampOf reads
+	// them without decoding the whole contact.
 	case plan.Create:
-		var ct graph.Contact
-		if err := json.Unmarshal(w.call.respBody, &ct); err != nil || ct.ID == "" {
+		st, err := stampOf(w.call.respBody)
+		if err != nil || st.ID == "" {
 			// Created, but we cannot tell its id: reconcile next run.
 			m.uncertain = true
 			return
 		}
-		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: ct.ID, Hash: op.Hash, ChangeKey: ct.ChangeKey})
+		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: st.ID, Hash: op.Hash, ChangeKey: st.ChangeKey})
 		m.counts.Created++
 	case plan.Update:
-		var ct graph.Contact
-		_ = json.Unmarshal(w.call.respBody, &ct)
-		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: op.ContactID, Hash: op.Hash, ChangeKey: ct.ChangeKey})
+		st, _ := stampOf(w.call.respBody)
+		m.upsert(store.ContactRef{SourceID: op.SourceID, ContactID: op.ContactID, Hash: op.Hash, ChangeKey: st.ChangeKey})
 		m.counts.Updated++
 	case plan.Delete:
 		if ref, ok := m.cmap[op.SourceID]; ok && ref.ContactID == op.ContactID {
