@@ -16,9 +16,12 @@ import (
 
 func pathSeg(s string) string { return url.PathEscape(s) }
 
-// work is one planned write on its way to Graph.
+// work is one planned write on its way to Graph. It points at its op in
+// the mailbox's plan (no copy), and gets its call, body and retry state
+// only when its unit is sent (prepare): a mailbox's thousand pending
+// writes then cost little more than the plan itself.
 type work struct {
-	op    plan.Op
+	op    *plan.Op
 	call  *call
 	retry *pacer.Retry
 }
@@ -41,10 +44,10 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 	}
 	r := m.r
 	queue := make([]*work, 0, len(ops))
-	for _, op := range ops {
-		w, err := m.newWork(op)
+	for i := range ops {
+		w, err := m.newWork(&ops[i])
 		if err != nil {
-			m.itemError(op, err)
+			m.itemError(ops[i], err)
 			failed = true
 			continue
 		}
@@ -79,16 +82,14 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 		}
 		u := &unit{works: queue[:n:n]}
 		queue = queue[n:]
-		// Bodies are built when their unit is sent, not when planned: a
-		// mailbox's thousand pending writes then hold no encoded bodies.
 		for _, w := range u.works {
-			w.prepare()
+			w.prepare(m)
 		}
 		release, err := r.pacer.Acquire(ctx, m.scope, 1)
 		if err != nil {
 			m.uncertain = true
 			for _, w := range u.works {
-				m.itemError(w.op, err)
+				m.itemError(*w.op, err)
 			}
 			failed = true
 			continue
@@ -101,7 +102,7 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 		if err := r.batcher.submit(ctx, g); err != nil {
 			release()
 			for _, w := range u.works {
-				m.itemError(w.op, err)
+				m.itemError(*w.op, err)
 			}
 			failed = true
 			continue
@@ -111,30 +112,36 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 	return failed
 }
 
-// newWork builds the call for an op.
-func (m *mailbox) newWork(op plan.Op) (*work, error) {
+// newWork checks an op and wraps it for apply.
+func (m *mailbox) newWork(op *plan.Op) (*work, error) {
+	switch op.Kind {
+	case plan.Create, plan.Update, plan.Delete:
+		return &work{op: op}, nil
+	}
+	return nil, fmt.Errorf("unknown operation %v", op.Kind)
+}
+
+// prepare builds what sending the work needs and it lacks: its call (a
+// resent work keeps its call, body and retry state).
+func (w *work) prepare(m *mailbox) {
+	if w.call != nil {
+		return
+	}
 	// No Content-Type header: the graph client adds application/json to
 	// an item with a body.
+	op := w.op
 	c := &call{scope: m.scope}
 	switch op.Kind {
 	case plan.Create:
 		c.method, c.url = http.MethodPost, graph.ContactsPath(m.tg.ID, m.folderID)
+		c.body = contactPatch(*op, true)
 	case plan.Update:
 		c.method, c.url = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
+		c.body = contactPatch(*op, false)
 	case plan.Delete:
 		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
-	default:
-		return nil, fmt.Errorf("unknown operation %v", op.Kind)
 	}
-	return &work{op: op, call: c, retry: m.r.pacer.Retry(m.scope)}, nil
-}
-
-// prepare builds the call's body, if it needs one and has none yet (a
-// resent call keeps its body).
-func (w *work) prepare() {
-	if w.call.body == nil && w.op.Kind != plan.Delete {
-		w.call.body = contactPatch(w.op, w.op.Kind == plan.Create)
-	}
+	w.call, w.retry = c, m.r.pacer.Retry(m.scope)
 }
 
 // settle records the outcome of a unit's writes and returns the writes to
@@ -161,9 +168,9 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 			continue
 		case c.status == http.StatusNotFound && w.op.Kind == plan.Update:
 			// The owner deleted it since the delta was read: create it again.
-			op := w.op
+			op := *w.op
 			op.Kind, op.ContactID, op.Mask, op.Reason = plan.Create, "", m.r.mask, "deleted by owner"
-			if nw, err := m.newWork(op); err == nil {
+			if nw, err := m.newWork(&op); err == nil {
 				m.forget(w.op.SourceID)
 				again = append(again, nw)
 				continue
@@ -195,7 +202,7 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 			m.uncertain = true
 		}
 		*failed = true
-		m.itemError(w.op, err)
+		m.itemError(*w.op, err)
 	}
 	return again
 }
