@@ -22,6 +22,10 @@ import (
 
 const maxBatchItems = 20
 
+// maxLingerFactor bounds how long a partial batch waits for more calls, in
+// lingers since its oldest call.
+const maxLingerFactor = 10
+
 // call is one mailbox request submitted to the batcher.
 type call struct {
 	scope  string
@@ -94,7 +98,8 @@ func (b *batcher) submit(ctx context.Context, g *group) error {
 func (b *batcher) run(ctx context.Context) {
 	defer b.wg.Wait()
 	var (
-		open    []*group // single calls waiting to be packed
+		open    []*group  // single calls waiting to be packed
+		first   time.Time // when the oldest of them arrived
 		timer   = time.NewTimer(time.Hour)
 		timerOn bool
 	)
@@ -113,6 +118,9 @@ func (b *batcher) run(ctx context.Context) {
 		// calls until the linger ends.
 		var ready []*group
 		ready, open = b.pick(open, false)
+		if len(open) == 0 {
+			first = time.Time{}
+		}
 		if ready != nil {
 			if !b.dispatch(ctx, ready) {
 				fail(ready, ctx.Err())
@@ -123,7 +131,16 @@ func (b *batcher) run(ctx context.Context) {
 			continue
 		}
 		if len(open) > 0 && !timerOn {
-			wait := b.linger
+			// A partial batch waits while calls keep coming less than a
+			// linger apart (every arrival re-arms the timer), up to
+			// maxLingerFactor lingers since its oldest call: mailboxes
+			// reach their reads one after another, and a fixed short
+			// linger shipped them in batches of a few items.
+			now := time.Now()
+			if first.IsZero() {
+				first = now
+			}
+			wait := max(min(b.linger, first.Add(maxLingerFactor*b.linger).Sub(now)), 0)
 			if at := b.nextGate(open); !at.IsZero() {
 				if d := time.Until(at); d > wait {
 					wait = d
@@ -144,11 +161,16 @@ func (b *batcher) run(ctx context.Context) {
 				continue
 			}
 			open = append(open, g)
+			if timerOn {
+				timer.Stop()
+				timerOn = false
+			}
 		case <-timer.C:
 			timerOn = false
 			// Ship what we have, full or not.
 			var ready []*group
 			ready, open = b.pick(open, true)
+			first = time.Time{}
 			if ready != nil && !b.dispatch(ctx, ready) {
 				fail(ready, ctx.Err())
 				fail(open, ctx.Err())

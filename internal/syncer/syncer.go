@@ -53,8 +53,9 @@ type Options struct {
 	MailboxWorkers int
 	// BatchesInFlight caps concurrent $batch requests. Default 64.
 	BatchesInFlight int
-	// Linger is how long a partly filled $batch waits for more items.
-	// Default 5 ms.
+	// Linger is how long a partly filled $batch waits for its next item;
+	// while items keep arriving less than Linger apart it waits up to 10
+	// × Linger for its first one. Default 5 ms.
 	Linger time.Duration
 	// Pacer tunes back-off and retry budgets (tests shorten them).
 	Pacer pacer.Config
