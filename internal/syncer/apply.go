@@ -134,14 +134,21 @@ func (w *work) prepare(m *mailbox) {
 	switch op.Kind {
 	case plan.Create:
 		c.method, c.url = http.MethodPost, graph.ContactsPath(m.tg.ID, m.folderID)
-		c.body = contactPatch(*op, true)
+		c.body = encodePatch(contactPatch(*op, true))
 	case plan.Update:
 		c.method, c.url = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
-		c.body = contactPatch(*op, false)
+		c.body = encodePatch(contactPatch(*op, false))
 	case plan.Delete:
 		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
 	}
 	w.call, w.retry = c, m.r.pacer.Retry(m.scope)
+}
+
+// encodePatch encodes a body at once: the encoded kilobyte is what waits
+// in flight, not the 1.3 KB ContactPatch struct and its slices.
+func encodePatch(p *graph.ContactPatch) []byte {
+	b, _ := p.MarshalJSON() // never fails
+	return b
 }
 
 // settle records the outcome of a unit's writes and returns the writes to
