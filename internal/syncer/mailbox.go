@@ -498,32 +498,24 @@ func (m *mailbox) startDelta(ctx context.Context) error {
 	url := graph.ContactsDeltaURL(m.tg.ID, m.folderID, graph.ContactQuery{Select: contactSelect()})
 	// This round returns every contact just written. One whose change key
 	// is the one its write returned is as galmirror wrote it, and is not
-	// decoded: decoding them all was most of a first sync's CPU time.
-	link, err := pages(ctx, r, m.scope, url, deltaPageHeader(), func(page *graph.Page[json.RawMessage]) error {
-		for _, raw := range page.Value {
-			st, err := stampOf(raw)
-			if err != nil {
-				return fmt.Errorf("decode contacts delta page: %w", err)
-			}
-			sid, ok := m.byContact[st.ID]
-			if !ok || st.Removed {
-				continue
-			}
-			ref := m.cmap[sid]
-			if ref.ChangeKey != "" && st.ChangeKey == ref.ChangeKey {
-				continue
-			}
-			var ct graph.Contact
-			if err := json.Unmarshal(raw, &ct); err != nil {
-				return fmt.Errorf("decode contacts delta page: %w", err)
-			}
-			if h := plan.Hash(fieldsOf(&ct), r.mask); h != ref.Hash {
-				ref.Hash = h
-				m.upsert(ref)
-			}
+	// decoded: decoding them all was most of a first sync's CPU time. The
+	// pages are walked in place (pages[T] would copy each contact).
+	var link string
+	var err error
+	for url != "" && err == nil {
+		var rel string
+		if rel, err = r.client.RelativeURL(url); err != nil {
+			break
 		}
-		return nil
-	})
+		var c *call
+		if c, err = r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel, header: deltaPageHeader()}); err != nil {
+			break
+		}
+		url, link, err = m.checkWritten(c.respBody)
+		if link != "" {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -531,6 +523,59 @@ func (m *mailbox) startDelta(ctx context.Context) error {
 		return errors.New("contacts delta round ended without a deltaLink")
 	}
 	m.deltaLink = link
+	return nil
+}
+
+// checkWritten goes through one page of startDelta's round: a contact of
+// the map whose change key is not the one its write returned is decoded
+// and, if its content is not what was written, its stored hash replaced.
+func (m *mailbox) checkWritten(page []byte) (next, delta string, err error) {
+	var verr error
+	err = eachMember(page, func(k, v []byte) bool {
+		switch {
+		case keyIs(k, "@odata.nextLink"):
+			next, _ = rawString(v)
+		case keyIs(k, "@odata.deltaLink"):
+			delta, _ = rawString(v)
+		case keyIs(k, "value"):
+			verr = eachElement(v, func(el []byte) bool {
+				verr = m.checkContact(el)
+				return verr == nil
+			})
+			return verr == nil
+		}
+		return true
+	})
+	if err == nil {
+		err = verr
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("decode contacts delta page: %w", err)
+	}
+	return next, delta, nil
+}
+
+func (m *mailbox) checkContact(el []byte) error {
+	st, err := stampOf(el)
+	if err != nil {
+		return err
+	}
+	sid, ok := m.byContact[st.ID]
+	if !ok || st.Removed {
+		return nil
+	}
+	ref := m.cmap[sid]
+	if ref.ChangeKey != "" && st.ChangeKey == ref.ChangeKey {
+		return nil
+	}
+	var ct graph.Contact
+	if err := json.Unmarshal(el, &ct); err != nil {
+		return err
+	}
+	if h := plan.Hash(fieldsOf(&ct), m.r.mask); h != ref.Hash {
+		ref.Hash = h
+		m.upsert(ref)
+	}
 	return nil
 }
 
