@@ -80,6 +80,12 @@ func (s *Server) OwnerCreateFolder(tenantID, user, displayName string) (string, 
 	return s.ownerCreateFolder(tenantID, user, displayName)
 }
 
+// OwnerCreateChildFolder acts as the mailbox owner creating a folder inside
+// another folder (for example inside galmirror's managed folder).
+func (s *Server) OwnerCreateChildFolder(tenantID, user, parentFolderID, displayName string) (string, error) {
+	return s.ownerCreateChildFolder(tenantID, user, parentFolderID, displayName)
+}
+
 // OwnerDeleteFolder deletes a folder and its contacts as the mailbox owner.
 func (s *Server) OwnerDeleteFolder(tenantID, user, folderID string) error {
 	return s.ownerDeleteFolder(tenantID, user, folderID)

@@ -178,11 +178,17 @@ func (mb *mailbox) childByName(parent uint64, name string) *folder {
 
 // createFolderLocked adds a folder under the default Contacts folder.
 func (mb *mailbox) createFolderLocked(name string, ext []extProp) (*folder, bool) {
-	if mb.childByName(defaultNum, name) != nil {
+	return mb.createChildFolderLocked(defaultNum, name, ext)
+}
+
+// createChildFolderLocked creates a folder under parent; a sibling of the
+// same name (case-insensitively) refuses it, as Exchange does.
+func (mb *mailbox) createChildFolderLocked(parent uint64, name string, ext []extProp) (*folder, bool) {
+	if mb.childByName(parent, name) != nil {
 		return nil, false
 	}
 	mb.seq++
-	f := &folder{num: mb.next, parent: defaultNum, name: name, ext: ext, seq: mb.seq}
+	f := &folder{num: mb.next, parent: parent, name: name, ext: ext, seq: mb.seq}
 	mb.next++
 	mb.folders = append(mb.folders, f)
 	mb.byNum[f.num] = f

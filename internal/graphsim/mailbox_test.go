@@ -346,3 +346,30 @@ func TestContactsDelta(t *testing.T) {
 	e.want(e.do("DELETE", "/users/"+alice+"/contactFolders/"+fid, nil), 204, "")
 	e.want(e.do("GET", d0, nil), 404, "ErrorItemNotFound")
 }
+
+func TestChildFolders(t *testing.T) {
+	e := newEnv(t)
+	fid := e.mkFolder(alice, "Company")
+	r := e.do("POST", "/users/"+alice+"/contactFolders/"+fid+"/childFolders", map[string]any{"displayName": "Mine"})
+	e.want(r, 201, "")
+	e.want(e.do("POST", "/users/"+alice+"/contactFolders/"+fid+"/childFolders", map[string]any{"displayName": "mine"}), 409, "ErrorFolderExists")
+	r = e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/childFolders", nil)
+	e.want(r, 200, "")
+	if v := r.body["value"].([]any); len(v) != 1 || v[0].(map[string]any)["displayName"] != "Mine" {
+		t.Fatalf("childFolders %v", r.body)
+	}
+	// Top-level listing is unchanged: the child is not a sibling of Company.
+	r = e.do("GET", "/users/"+alice+"/contactFolders", nil)
+	for _, f := range r.body["value"].([]any) {
+		if f.(map[string]any)["displayName"] == "Mine" {
+			t.Fatal("child folder listed at the top level")
+		}
+	}
+	if _, err := e.srv.OwnerCreateChildFolder(e.tenant.ID, alice, fid, "Owner's"); err != nil {
+		t.Fatal(err)
+	}
+	r = e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/childFolders", nil)
+	if v := r.body["value"].([]any); len(v) != 2 {
+		t.Fatalf("childFolders after owner create %v", r.body)
+	}
+}

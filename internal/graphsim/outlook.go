@@ -392,9 +392,22 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	mb.mu.Lock()
+	// contactFolders lists the default Contacts folder's children;
+	// contactFolders/{id}/childFolders that folder's.
+	parent := uint64(defaultNum)
+	ctxPath := "/contactFolders"
+	if len(rt.ids) > 0 && rt.ids[0] != "" {
+		pf, e := g.lookupFolder(mb, rt.ids[0])
+		if e != nil {
+			mb.mu.Unlock()
+			return *e
+		}
+		parent = pf.num
+		ctxPath = "/contactFolders('" + url.PathEscape(rt.ids[0]) + "')/childFolders"
+	}
 	var all []*folder
 	for _, fo := range mb.folders {
-		if fo.parent != defaultNum {
+		if fo.parent != parent {
 			continue
 		}
 		if f != nil && !evalFilter(f, folderObject{fo}) {
@@ -409,7 +422,7 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 		page = append(page, mb.renderFolder(fo, exp))
 	}
 	mb.mu.Unlock()
-	out := obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders"}}
+	out := obj{{"@odata.context", s.userCtx(g, rt.user) + ctxPath}}
 	if end < len(all) {
 		out = append(out, kv{"@odata.nextLink", s.skipLink(g, end)})
 	}
@@ -480,7 +493,16 @@ func (s *Server) createFolder(g *greq, rt *route, mb *mailbox) gresp {
 		return g.graphErr(http.StatusBadRequest, "ErrorInvalidRequest", "The folder name cannot be empty.")
 	}
 	mb.mu.Lock()
-	f, ok := mb.createFolderLocked(*name, ext)
+	parent := uint64(defaultNum)
+	if len(rt.ids) > 0 && rt.ids[0] != "" {
+		pf, e := g.lookupFolder(mb, rt.ids[0])
+		if e != nil {
+			mb.mu.Unlock()
+			return *e
+		}
+		parent = pf.num
+	}
+	f, ok := mb.createChildFolderLocked(parent, *name, ext)
 	var body obj
 	if ok {
 		body = append(obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders/$entity"}}, mb.renderFolder(f, nil)...)

@@ -36,6 +36,27 @@ func (s *Server) folders(tenantID, ref string) ([]Folder, error) {
 	return mb.export(), nil
 }
 
+func (s *Server) ownerCreateChildFolder(tenantID, ref, parentID, name string) (string, error) {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(name) == "" {
+		return "", fmt.Errorf("graphsim: folder name is empty")
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	parent := mb.findFolder(parentID)
+	if parent == nil {
+		return "", fmt.Errorf("graphsim: no folder %q", parentID)
+	}
+	f, ok := mb.createChildFolderLocked(parent.num, name, nil)
+	if !ok {
+		return "", fmt.Errorf("graphsim: folder %q already exists", name)
+	}
+	return mb.folderID(f), nil
+}
+
 func (s *Server) ownerCreateFolder(tenantID, ref, name string) (string, error) {
 	mb, err := s.ownerMailbox(tenantID, ref)
 	if err != nil {

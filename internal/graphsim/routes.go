@@ -83,6 +83,8 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 				return pick("/users/{id}/contactFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user)
 			case len(rest) == 2:
 				return pick("/users/{id}/contactFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1])
+			case len(rest) == 3 && lrest[2] == "childfolders":
+				return pick("/users/{id}/contactFolders/{id}/childFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user, rest[1])
 			case len(rest) == 3 && lrest[2] == "contacts":
 				return pick("/users/{id}/contactFolders/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, rest[1])
 			case len(rest) == 4 && lrest[2] == "contacts" && lrest[3] == "delta":
