@@ -29,8 +29,8 @@ type PurgeResult struct {
 // Purge removes every contact and folder galmirror created in a tenant's
 // mailboxes, and nothing else: in each mailbox it deletes the contacts
 // carrying galmirror's mark in the marked folder, then the folder itself
-// only if nothing else is left in it (a contact the owner put there is
-// theirs, and so the folder stays). Mailboxes are the ones in the state
+// only if nothing else is left in it (a contact or folder the owner put
+// there is theirs, and so the folder stays). Mailboxes are the ones in the state
 // database plus every user with mail in the directory, so a lost state
 // directory does not leave folders behind. The tenant's state is
 // forgotten when every mailbox was cleaned.
@@ -160,8 +160,16 @@ func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folder
 		}
 		deleted += m.counts.Deleted
 		m.counts.Deleted = 0
+		if others == 0 {
+			// A folder the owner made inside ours is theirs too.
+			children, err := m.getFolders(ctx, "/users/"+pathSeg(m.tg.ID)+"/contactFolders/"+pathSeg(f.ID)+"/childFolders?$select=id&$top=1")
+			if err != nil {
+				return deleted, false, false, err
+			}
+			others = len(children)
+		}
 		if others > 0 {
-			r.log.Info("managed folder kept: it holds contacts galmirror did not create", "mailbox", m.tg.UPN, "contacts", others)
+			r.log.Info("managed folder kept: it holds contacts or folders galmirror did not create", "mailbox", m.tg.UPN, "items", others)
 			folderKept = true
 			continue
 		}

@@ -18,6 +18,10 @@ func TestPurgeRemovesOnlyWhatGalmirrorMade(t *testing.T) {
 	if _, err := e.srv.OwnerCreateContact(e.tenant.ID, users[0].ID, f0.ID, json.RawMessage(`{"givenName":"Mine"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// The owner of mailbox 2 made a folder of their own inside the managed one.
+	if _, err := e.srv.OwnerCreateChildFolder(e.tenant.ID, users[2].ID, e.folder(users[2].ID).ID, "Mine"); err != nil {
+		t.Fatal(err)
+	}
 	var deflt string
 	fs, _ := e.srv.Folders(e.tenant.ID, users[1].ID)
 	for _, f := range fs {
@@ -31,7 +35,7 @@ func TestPurgeRemovesOnlyWhatGalmirrorMade(t *testing.T) {
 	o := e.opts
 	o.Store = e.st
 	res := New(o).Purge(t.Context(), &e.cfg.Tenants[0])
-	if res.Status != StatusOK || res.ContactsDeleted != 6 || res.FoldersDeleted != 2 || res.FoldersKept != 1 {
+	if res.Status != StatusOK || res.ContactsDeleted != 6 || res.FoldersDeleted != 1 || res.FoldersKept != 2 {
 		t.Fatalf("purge %+v", res)
 	}
 	cs := e.contacts(users[0].ID)
@@ -43,8 +47,11 @@ func TestPurgeRemovesOnlyWhatGalmirrorMade(t *testing.T) {
 			t.Errorf("a managed contact survived: %s", k)
 		}
 	}
-	if e.folder(users[1].ID) != nil || e.folder(users[2].ID) != nil {
+	if e.folder(users[1].ID) != nil {
 		t.Error("an empty managed folder survived")
+	}
+	if f := e.folder(users[2].ID); f == nil || len(f.Contacts) != 0 {
+		t.Error("the managed folder holding the owner's own folder was deleted, or kept managed contacts")
 	}
 	fs, _ = e.srv.Folders(e.tenant.ID, users[1].ID)
 	for _, f := range fs {
