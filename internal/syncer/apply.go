@@ -80,7 +80,12 @@ func (m *mailbox) apply(ctx context.Context, ops []plan.Op) (failed bool) {
 		if len(queue) >= maxBatchItems {
 			n = maxBatchItems
 		}
-		u := &unit{works: queue[:n:n]}
+		// The unit gets its own slice and the queue forgets the works it
+		// took: the queue's backing array lives as long as apply, and
+		// through it every finished write's body and answer did too.
+		u := &unit{works: make([]*work, n)}
+		copy(u.works, queue)
+		clear(queue[:n])
 		queue = queue[n:]
 		for _, w := range u.works {
 			w.prepare(m)
