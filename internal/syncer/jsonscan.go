@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,15 +36,24 @@ func skipSpace(b []byte, i int) int {
 
 // stringEnd returns the index just past the string starting at b[i] == '"'.
 func stringEnd(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return 0, syntaxErr(i, "unterminated string")
+		}
+		j += q
+		// The quote ends the string unless an odd number of backslashes
+		// precede it.
+		n := 0
+		for k := j - 1; k > i && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, nil
 		}
+		j++
 	}
-	return 0, syntaxErr(i, "unterminated string")
 }
 
 // valueEnd returns the index just past the value starting at b[i].
@@ -190,16 +200,17 @@ func trailing(b []byte, i int) error {
 // keyIs compares a raw member name with an ASCII name; a name written with
 // escapes is decoded first.
 func keyIs(raw []byte, name string) bool {
-	for _, c := range raw {
-		if c == '\\' {
-			var s string
-			if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s) != nil {
-				return false
-			}
-			return s == name
-		}
+	if string(raw) == name {
+		return true
 	}
-	return string(raw) == name
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return false
+	}
+	var s string
+	if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s) != nil {
+		return false
+	}
+	return s == name
 }
 
 // rawString decodes a raw JSON string value; ok is false for any other
@@ -209,13 +220,11 @@ func rawString(raw []byte) (s string, ok bool) {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
-			if json.Unmarshal(raw, &s) != nil {
-				return "", false
-			}
-			return s, true
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
 		}
+		return s, true
 	}
 	return string(inner), true
 }

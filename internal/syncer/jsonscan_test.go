@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/galmirror/galmirror/internal/graph"
 )
 
 // A created contact as Graph returns it: the stamp comes from changeKey,
@@ -153,4 +155,48 @@ func exactKey(obj map[string]json.RawMessage, name string) bool {
 	}
 	_, ok := obj[name]
 	return ok
+}
+
+// BenchmarkStampOf reads a created contact's id and change key, as every
+// successful create does; BenchmarkStampOfUnmarshal is what it replaced.
+func BenchmarkStampOf(b *testing.B) {
+	body := benchContactJSON(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if st, err := stampOf(body); err != nil || st.ID == "" {
+			b.Fatal(st, err)
+		}
+	}
+}
+
+func BenchmarkStampOfUnmarshal(b *testing.B) {
+	body := benchContactJSON(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		var ct graph.Contact
+		if err := json.Unmarshal(body, &ct); err != nil || ct.ID == "" {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchContactJSON is a created contact as Graph returns it, with every
+// managed field set.
+func benchContactJSON(b *testing.B) []byte {
+	b.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "jsonscan", "contact-create-response.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		b.Fatal(err)
+	}
+	m["changeKey"] = "EQAAABYAAACuVgL8v+c3SqdGBlVlq6w3AAAOdM4N"
+	m["@odata.etag"] = `W/"EQAAABYAAACuVgL8v+c3SqdGBlVlq6w3AAAOdM4N"`
+	m["businessPhones"] = []string{"+1 425 555 0100", "+1 425 555 0101"}
+	m["jobTitle"], m["department"], m["officeLocation"] = "Senior Engineer", "Research & Development", "Seattle 4/211"
+	m["businessAddress"] = map[string]any{"street": "1 Contoso Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "countryOrRegion": "United States"}
+	out, _ := json.Marshal(m)
+	return out
 }
