@@ -30,9 +30,9 @@ const (
 
 // Defaults for Options.
 const (
-	DefaultMailboxWorkers  = 64
-	DefaultBatchesInFlight = 64
-	DefaultLinger          = 5 * time.Millisecond
+	DefaultMailboxWorkers  = 96
+	DefaultBatchesInFlight = 384
+	DefaultLinger          = 50 * time.Millisecond
 	DefaultItemAttempts    = 8
 )
 
