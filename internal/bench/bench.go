@@ -290,7 +290,7 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 		parseErr = errors.New("no result line")
 	}
 	r.Status = sj.Status
-	r.SyncSeconds = sj.Seconds
+	r.SyncSeconds = round3(sj.Seconds)
 	r.Writes = int64(sj.Contacts.Created + sj.Contacts.Updated + sj.Contacts.Deleted)
 	r.Failed = sj.Contacts.Failed
 	r.GalmirrorRequests, r.GalmirrorBatchItems = sj.Graph.Requests, sj.Graph.BatchItems
