@@ -106,6 +106,10 @@ type Result struct {
 	CPUMicrosPerWrite float64 `json:"cpuMicrosPerWrite"`
 	// SimCPUSeconds is graphsim's CPU time during the phase.
 	SimCPUSeconds float64 `json:"simCPUSeconds"`
+	// CPUFloorSeconds is (CPUSeconds + SimCPUSeconds) / the machine's
+	// CPUs: the shortest wall time this machine allows for the CPU work
+	// both processes did, whatever the model's bound says.
+	CPUFloorSeconds float64 `json:"cpuFloorSeconds"`
 
 	Latency   string  `json:"latency"`
 	Jitter    string  `json:"jitter"`
@@ -319,6 +323,9 @@ func finish(r *Result) {
 	}
 	if r.Writes > 0 {
 		r.CPUMicrosPerWrite = round3(r.CPUSeconds * 1e6 / float64(r.Writes))
+	}
+	if r.Machine.CPUs > 0 {
+		r.CPUFloorSeconds = round3((r.CPUSeconds + r.SimCPUSeconds) / float64(r.Machine.CPUs))
 	}
 	r.Targets = checkTargets(r)
 }

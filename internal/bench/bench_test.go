@@ -135,7 +135,7 @@ func TestResultJSONShape(t *testing.T) {
 	for _, k := range []string{"size", "users", "mailboxes", "tenants", "phase", "status", "exitCode", "wallSeconds", "syncSeconds",
 		"boundSeconds", "ratio", "requests", "batches", "batchItems", "galmirrorRequests", "galmirrorBatchItems", "requestFloor",
 		"writes", "simWrites", "expectedWrites", "failedItems", "throttled429", "unavailable503", "retryAfterViolations",
-		"peakRSSBytes", "cpuSeconds", "cpuMicrosPerWrite", "simCPUSeconds", "latency", "jitter", "timeScale", "failRate", "targets", "machine"} {
+		"peakRSSBytes", "cpuSeconds", "cpuMicrosPerWrite", "simCPUSeconds", "cpuFloorSeconds", "latency", "jitter", "timeScale", "failRate", "targets", "machine"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, lines[0])
 		}
