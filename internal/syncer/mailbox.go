@@ -18,7 +18,7 @@ import (
 // syncMailboxes syncs every target mailbox, MailboxWorkers at a time. A
 // mailbox's failure is recorded in the result and never stops the others.
 func (r *run) syncMailboxes(ctx context.Context) error {
-	sem := make(chan struct{}, r.e.opts.MailboxWorkers)
+	sem, _ := r.e.limits()
 	var wg sync.WaitGroup
 	for _, tg := range r.targets {
 		select {

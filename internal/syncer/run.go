@@ -132,6 +132,7 @@ func (r *run) sync(ctx context.Context) error {
 	}
 	bctx, stopBatcher := context.WithCancel(ctx)
 	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
+	_, r.batcher.inflight = r.e.limits() // shared with the engine's other runs
 	var bwg sync.WaitGroup
 	bwg.Add(1)
 	go func() {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
@@ -47,11 +48,12 @@ type Options struct {
 	// use it to trust graphsim's CA). Nil builds one from the tenant's
 	// settings (system roots plus endpoints.caFile).
 	Transport http.RoundTripper
-	// MailboxWorkers is how many mailboxes are synced at once. More
-	// workers fill $batch requests better; each holds its mailbox's plan in
-	// memory. Default 64.
+	// MailboxWorkers is how many mailboxes are synced at once, across
+	// the engine's concurrent runs. More workers fill $batch requests
+	// better; each holds its mailbox's plan in memory. Default 96.
 	MailboxWorkers int
-	// BatchesInFlight caps concurrent $batch requests. Default 64.
+	// BatchesInFlight caps concurrent $batch requests, across the
+	// engine's concurrent runs. Default 384.
 	BatchesInFlight int
 	// Linger is how long a partly filled $batch waits for its next item;
 	// while items keep arriving less than Linger apart it waits up to 10
@@ -87,6 +89,23 @@ func (o Options) withDefaults() Options {
 // run one tenant twice at once.
 type Engine struct {
 	opts Options
+
+	// workers and batches are the MailboxWorkers and BatchesInFlight
+	// slots, shared by every run of the engine: the service runs several
+	// tenants at once, and the limits bound the process's memory (each
+	// mailbox in flight holds its plan, each batch its bodies), not one
+	// run's. Made on first use, from the options then.
+	once             sync.Once
+	workers, batches chan struct{}
+}
+
+// limits returns the engine's shared worker and batch slots.
+func (e *Engine) limits() (workers, batches chan struct{}) {
+	e.once.Do(func() {
+		e.workers = make(chan struct{}, e.opts.MailboxWorkers)
+		e.batches = make(chan struct{}, e.opts.BatchesInFlight)
+	})
+	return e.workers, e.batches
 }
 
 // New returns an Engine.
