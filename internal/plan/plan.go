@@ -82,8 +82,10 @@ type Op struct {
 	SourceID string
 	// ContactID is the contact to update or delete; empty for a create.
 	ContactID string
-	// Fields is the full desired content (create, update).
-	Fields Fields
+	// Fields is the full desired content (create, update). It points at
+	// the caller's Desired entry: a plan holds no copy of any content, so
+	// many mailboxes' plans can be in memory at once.
+	Fields *Fields
 	// Mask is, for an update, the fields to send (cleared fields included,
 	// as explicit empty values); for a create, the managed fields.
 	Mask FieldMask
@@ -153,15 +155,16 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	}
 
 	seen := make(map[string]bool, len(desired))
-	for _, d := range desired {
+	for i := range desired {
+		d := &desired[i]
 		if d.SourceID == "" || seen[d.SourceID] || d.SourceID == pol.ExcludeSource {
 			continue
 		}
 		seen[d.SourceID] = true
-		want := d.Fields.Normalize(mask)
+		want := &d.Fields
 		hash := d.Hash
 		if hash == "" {
-			hash = Hash(want, mask)
+			hash = Hash(d.Fields, mask)
 		}
 		e, ok := have[d.SourceID]
 		if !ok {
@@ -170,7 +173,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 		}
 		switch {
 		case e.Actual != nil:
-			changed := Diff(e.Actual.Normalize(mask), want, mask)
+			changed := Diff(*e.Actual, d.Fields, mask)
 			if changed == 0 {
 				if e.Hash != hash {
 					e.Hash = hash
@@ -188,7 +191,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 		case e.Hash == hash:
 			res.Unchanged++
 		case e.Base != nil:
-			changed := Diff(e.Base.Normalize(mask), want, mask)
+			changed := Diff(*e.Base, d.Fields, mask)
 			if changed == 0 {
 				// Same content under a different hash (a mask change):
 				// only the mark needs refreshing.
@@ -228,7 +231,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 // update builds an update op. displayName is always sent: Exchange
 // regenerates it when name parts change, so an update that omitted it could
 // leave a name galmirror did not choose.
-func update(e Existing, want Fields, changed FieldMask, hash, reason string) Op {
+func update(e Existing, want *Fields, changed FieldMask, hash, reason string) Op {
 	return Op{
 		Kind:      Update,
 		SourceID:  e.SourceID,

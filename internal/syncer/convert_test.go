@@ -11,7 +11,7 @@ import (
 // values) and the new hash; a create sends what has a value and both marks.
 func TestContactBody(t *testing.T) {
 	f := plan.Fields{DisplayName: "Zoë Ångström", GivenName: "Zoë", JobTitle: "CTO", BusinessPhones: []string{"+1 1"}}
-	up := plan.Op{Kind: plan.Update, SourceID: "s1", ContactID: "c1", Fields: f, Hash: "1:h",
+	up := plan.Op{Kind: plan.Update, SourceID: "s1", ContactID: "c1", Fields: &f, Hash: "1:h",
 		Mask: plan.FieldMask(plan.DisplayName) | plan.FieldMask(plan.JobTitle) | plan.FieldMask(plan.MobilePhone) |
 			plan.FieldMask(plan.BusinessAddress) | plan.FieldMask(plan.Categories)}
 	b, err := contactBody(up, false)
@@ -43,7 +43,7 @@ func TestContactBody(t *testing.T) {
 		t.Errorf("update marks %v", props)
 	}
 
-	cr := plan.Op{Kind: plan.Create, SourceID: "s1", Fields: f, Hash: "1:h", Mask: plan.AllFields}
+	cr := plan.Op{Kind: plan.Create, SourceID: "s1", Fields: &f, Hash: "1:h", Mask: plan.AllFields}
 	b, err = contactBody(cr, true)
 	if err != nil {
 		t.Fatal(err)
