@@ -38,16 +38,19 @@ type Mailbox struct {
 	// the contacts' marks.
 	Uncertain  bool
 	LastSynced time.Time
+	// Digest identifies the desired contacts the mailbox was last brought
+	// fully in line with (opaque to the store; empty when it was not).
+	Digest string
 }
 
 const mailboxColumns = `m.user_id, m.upn, m.folder_id, m.contacts_delta_link, m.status, m.error_code, m.error_message,
-	m.request_id, m.uncertain, m.last_synced`
+	m.request_id, m.uncertain, m.last_synced, m.synced_digest`
 
 func scanMailbox(sc interface{ Scan(...any) error }) (Mailbox, error) {
 	var m Mailbox
 	var last sql.NullInt64
 	err := sc.Scan(&m.UserID, &m.UPN, &m.FolderID, &m.ContactsDeltaLink, &m.Status, &m.ErrorCode, &m.ErrorMessage,
-		&m.RequestID, &m.Uncertain, &last)
+		&m.RequestID, &m.Uncertain, &last, &m.Digest)
 	m.LastSynced = fromMS(last)
 	return m, err
 }
@@ -99,8 +102,8 @@ func mailboxID(ctx context.Context, tx *sql.Tx, tenant, userID string) (int64, e
 }
 
 // BeginMailbox marks the mailbox uncertain before its first write of a run,
-// creating its row (with upn) if needed. The mark is durable when
-// BeginMailbox returns. ErrNotFound for an unknown tenant.
+// and clears its digest, creating its row (with upn) if needed. The mark is
+// durable when BeginMailbox returns. ErrNotFound for an unknown tenant.
 func (s *Store) BeginMailbox(ctx context.Context, tenant, userID, upn string) error {
 	if userID == "" {
 		return fmt.Errorf("%w: empty mailbox user id", ErrInvalidArgument)
@@ -111,7 +114,7 @@ func (s *Store) BeginMailbox(ctx context.Context, tenant, userID, upn string) er
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO mailboxes (tenant, user_id, upn, uncertain) VALUES (?, ?, ?, 1)
-			ON CONFLICT (tenant, user_id) DO UPDATE SET uncertain = 1,
+			ON CONFLICT (tenant, user_id) DO UPDATE SET uncertain = 1, synced_digest = '',
 				upn = CASE WHEN excluded.upn = '' THEN upn ELSE excluded.upn END`, id, userID, upn)
 		return err
 	})
@@ -136,15 +139,16 @@ func (s *Store) SaveMailbox(ctx context.Context, tenant string, m Mailbox, chang
 		}
 		var id int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO mailboxes (tenant, user_id, upn, folder_id, contacts_delta_link, status,
-				error_code, error_message, request_id, uncertain, last_synced)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error_code, error_message, request_id, uncertain, last_synced, synced_digest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, user_id) DO UPDATE SET upn = excluded.upn, folder_id = excluded.folder_id,
 				contacts_delta_link = excluded.contacts_delta_link, status = excluded.status,
 				error_code = excluded.error_code, error_message = excluded.error_message,
-				request_id = excluded.request_id, uncertain = excluded.uncertain, last_synced = excluded.last_synced
+				request_id = excluded.request_id, uncertain = excluded.uncertain, last_synced = excluded.last_synced,
+				synced_digest = excluded.synced_digest
 			RETURNING id`,
 			tid, m.UserID, m.UPN, m.FolderID, m.ContactsDeltaLink, string(m.Status), m.ErrorCode, m.ErrorMessage,
-			m.RequestID, b2i(m.Uncertain), ms(m.LastSynced)).Scan(&id)
+			m.RequestID, b2i(m.Uncertain), ms(m.LastSynced), m.Digest).Scan(&id)
 		if err != nil {
 			return err
 		}

@@ -676,3 +676,24 @@ func TestOddDataDirPath(t *testing.T) {
 		t.Fatalf("files created beside the data directory: %v", entries)
 	}
 }
+
+// A mailbox's digest is saved with its state and cleared when writes begin.
+func TestMailboxDigest(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	m := Mailbox{UserID: "m1", UPN: "ann@contoso.com", FolderID: "f", Status: MailboxOK, Digest: "d1"}
+	if err := s.SaveMailbox(ctx, "contoso", m, ContactChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Mailbox(ctx, "contoso", "m1")
+	if err != nil || got.Digest != "d1" {
+		t.Fatalf("saved %+v %v", got, err)
+	}
+	if err := s.BeginMailbox(ctx, "contoso", "m1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Mailbox(ctx, "contoso", "m1"); got.Digest != "" || !got.Uncertain {
+		t.Fatalf("after begin %+v", got)
+	}
+}

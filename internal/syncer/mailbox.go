@@ -52,9 +52,14 @@ type mailbox struct {
 	cmap      map[string]store.ContactRef // source id → contact
 	byContact map[string]string           // contact id → source id
 	// seen holds contacts read this run (delta changes or a reconcile).
-	seen    map[string]*plan.Fields // source id → actual content
-	gone    map[string]bool         // source ids whose contact the owner deleted
-	extra   []plan.Existing         // marked contacts not in the map (adopted)
+	seen map[string]*plan.Fields // source id → actual content
+	// changed are the contacts delta's items, until applyDelta sorts them.
+	changed []*graph.Contact
+	// inLine is true when the mailbox ends the run exactly as the desired
+	// contacts say (its digest is then stored).
+	inLine  bool
+	gone    map[string]bool // source ids whose contact the owner deleted
+	extra   []plan.Existing // marked contacts not in the map (adopted)
 	changes store.ContactChanges
 	upserts map[string]store.ContactRef
 
@@ -158,11 +163,24 @@ func (m *mailbox) run(ctx context.Context) error {
 	m.folderID, m.deltaLink = st.FolderID, st.ContactsDeltaLink
 	reconcile := st.Uncertain || m.folderID == ""
 	if !reconcile {
-		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
-			return fmt.Errorf("state database: %w", err)
-		}
 		switch err := m.readDelta(ctx); {
 		case err == nil:
+			if len(m.changed) == 0 && st.Digest != "" && st.Digest == r.digest && st.Status == store.MailboxOK && !r.ro.DryRun {
+				// Neither the directory nor the mailbox changed since the
+				// mailbox was last brought in line: nothing to plan.
+				m.counts.Unchanged = r.desiredFor(m.tg.ID)
+				m.inLine = true
+				if err := m.save(ctx); err != nil {
+					return fmt.Errorf("state database: %w", err)
+				}
+				return nil
+			}
+			if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
+				return fmt.Errorf("state database: %w", err)
+			}
+			if err := m.applyDelta(ctx); err != nil {
+				return m.fail("read contacts delta", err)
+			}
 		case graph.Classify(err) == graph.NotFound:
 			// The owner deleted the managed folder: make a new one.
 			r.log.Info("managed folder is gone, creating it again", "mailbox", m.tg.UPN)
@@ -244,6 +262,8 @@ func (m *mailbox) run(ctx context.Context) error {
 		m.save(context.WithoutCancel(ctx))
 		return ctx.Err()
 	}
+	// In line when every planned write landed and nothing was held back.
+	m.inLine = !failed && !m.readErr && res.HeldDeletes == 0 && res.SkippedDeletes == 0
 	if m.deltaLink == "" {
 		// A new or reconciled folder: start its contacts delta now, so
 		// the next run reads only what changed after this one.
@@ -298,24 +318,10 @@ func (m *mailbox) upsert(ref store.ContactRef) {
 // deleted (re-created), or added (left alone, unless they carry galmirror's
 // mark: a contact created by a run that died before saving its state).
 func (m *mailbox) readDelta(ctx context.Context) error {
-	m.seen = make(map[string]*plan.Fields)
-	m.gone = make(map[string]bool)
-	var unknown []string
+	m.changed = nil
 	link, err := pages(ctx, m.r, m.scope, m.deltaLink, deltaPageHeader(), func(page *graph.Page[graph.Contact]) error {
 		for i := range page.Value {
-			ct := &page.Value[i]
-			sid, known := m.byContactID(ct.ID)
-			switch {
-			case ct.Removed != nil:
-				if known {
-					m.gone[sid] = true
-				}
-			case known:
-				f := fieldsOf(ct)
-				m.seen[sid] = &f
-			default:
-				unknown = append(unknown, ct.ID)
-			}
+			m.changed = append(m.changed, &page.Value[i])
 		}
 		return nil
 	})
@@ -326,6 +332,31 @@ func (m *mailbox) readDelta(ctx context.Context) error {
 		return errors.New("contacts delta round ended without a deltaLink")
 	}
 	m.deltaLink = link
+	return nil
+}
+
+// applyDelta sorts the contacts delta's items against the contact map:
+// known contacts edited (their content goes to the planner) or deleted
+// (re-created), unknown ones inspected for galmirror's mark.
+func (m *mailbox) applyDelta(ctx context.Context) error {
+	m.seen = make(map[string]*plan.Fields)
+	m.gone = make(map[string]bool)
+	var unknown []string
+	for _, ct := range m.changed {
+		sid, known := m.byContactID(ct.ID)
+		switch {
+		case ct.Removed != nil:
+			if known {
+				m.gone[sid] = true
+			}
+		case known:
+			f := fieldsOf(ct)
+			m.seen[sid] = &f
+		default:
+			unknown = append(unknown, ct.ID)
+		}
+	}
+	m.changed = nil
 	for _, id := range unknown {
 		if err := m.inspect(ctx, id); err != nil {
 			return err
@@ -573,8 +604,10 @@ func (m *mailbox) checkContact(el []byte) error {
 		return err
 	}
 	if h := plan.Hash(fieldsOf(&ct), m.r.mask); h != ref.Hash {
+		// Edited while the run wrote: the next run restores it.
 		ref.Hash = h
 		m.upsert(ref)
+		m.inLine = false
 	}
 	return nil
 }
@@ -595,6 +628,9 @@ func (m *mailbox) save(ctx context.Context) error {
 	}
 	if len(m.errs) > 0 {
 		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
+	}
+	if m.inLine && !m.uncertain && !m.readErr && len(m.errs) == 0 && m.folderID != "" {
+		st.Digest = r.digest
 	}
 	return r.st.SaveMailbox(ctx, r.t.Name, st, ch)
 }

@@ -41,6 +41,10 @@ type run struct {
 	prevHash       map[string]string // source id → hash of the previous desired content
 	prevFields     map[string]*plan.Fields
 	targets        []target
+	// digest identifies this run's desired contacts and field mask: a
+	// mailbox whose stored digest matches and whose contacts delta shows
+	// no change needs no planning.
+	digest string
 
 	mu  sync.Mutex // guards res and mailboxes during the mailbox phase
 	res *Result

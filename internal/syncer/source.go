@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -274,6 +276,31 @@ func (r *run) selectPeople(sc directory.Scope) {
 		}
 	}
 	r.res.SourceCount = len(r.desired)
+	r.digest = desiredDigest(r.desired, r.mask)
+}
+
+// desiredDigest hashes the desired contacts (source ids and content hashes,
+// in source-id order) with the mask.
+func desiredDigest(desired []plan.Desired, mask plan.FieldMask) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\n", mask)
+	for _, d := range desired {
+		h.Write([]byte(d.SourceID))
+		h.Write([]byte{0})
+		h.Write([]byte(d.Hash))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// desiredFor is how many desired contacts a mailbox receives (all but its
+// owner's).
+func (r *run) desiredFor(owner string) int {
+	n := len(r.desired)
+	if _, found := slices.BinarySearchFunc(r.desired, owner, func(d plan.Desired, id string) int { return strings.Compare(d.SourceID, id) }); found {
+		n--
+	}
+	return n
 }
 
 // sourceError turns a directory read failure into a whole-run failure,
