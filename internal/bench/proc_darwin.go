@@ -22,3 +22,7 @@ func peakRSS(ps *os.ProcessState) int64 {
 
 // interrupt asks a child to stop as Ctrl-C would.
 func interrupt(cmd *exec.Cmd) error { return cmd.Process.Signal(syscall.SIGTERM) }
+
+// childAttr: macOS has no parent-death signal; graphsim outlives a killed
+// benchmark there.
+func childAttr() *syscall.SysProcAttr { return nil }

@@ -49,3 +49,8 @@ func peakRSS(ps *os.ProcessState) int64 {
 
 // interrupt asks a child to stop as Ctrl-C would.
 func interrupt(cmd *exec.Cmd) error { return cmd.Process.Signal(syscall.SIGTERM) }
+
+// childAttr makes a child (graphsim) die with the benchmark even when the
+// benchmark is killed before it can stop it (best effort: the signal
+// follows the forking thread).
+func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }

@@ -5,6 +5,7 @@ package bench
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -17,3 +18,7 @@ func peakRSS(*os.ProcessState) int64 { return 0 }
 // interrupt stops a child; Windows has no signal to send a console
 // process that is not attached to ours, so it is killed.
 func interrupt(cmd *exec.Cmd) error { return cmd.Process.Kill() }
+
+// childAttr: no parent-death signal here; graphsim outlives a killed
+// benchmark.
+func childAttr() *syscall.SysProcAttr { return nil }

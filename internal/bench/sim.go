@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -137,6 +136,7 @@ func startSim(ctx context.Context, exe, dir string, m Model, tenants []*benchTen
 	// happened to ctx, and waited for exactly once.
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s graphsim: %w", exe, err)
@@ -267,5 +267,3 @@ func (s *sim) stop() {
 	<-s.exited
 	s.logf.Close()
 }
-
-var errNoSim = errors.New("bench: graphsim is not running")
