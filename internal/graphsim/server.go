@@ -92,7 +92,8 @@ func Start(opts Options) (*Server, error) {
 	}
 	go func() {
 		defer close(s.done)
-		_ = s.hs.Serve(tls.NewListener(ln, s.hs.TLSConfig))
+		// ServeTLS negotiates HTTP/2 (as Graph does) or HTTP/1.1 by ALPN.
+		_ = s.hs.ServeTLS(ln, "", "")
 	}()
 	return s, nil
 }
@@ -182,7 +183,9 @@ func (s *Server) Close() error {
 	if s.hs == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// HTTP/2 connections close only after a GOAWAY round trip (about a
+	// second): give requests in flight a moment, then close the rest.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err := s.hs.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
