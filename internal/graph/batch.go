@@ -119,11 +119,8 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 			ra = ge.RetryAfter
 			if ge.Status == http.StatusUnauthorized && !authRetried {
 				authRetried, fresh = true, true
-				if token, err = c.tokens.Refresh(ctx, token); err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
-					return nil, &TokenError{Err: err}
+				if token, err = c.refresh(ctx, token); err != nil {
+					return nil, err
 				}
 				c.stats.retries.Add(1)
 				continue
@@ -136,11 +133,8 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 		if !retryable {
 			return nil, fail
 		}
-		if werr := retry.Wait(ctx, ra); werr != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w: %w", werr, fail)
+		if err := waitRetry(ctx, retry, ra, fail); err != nil {
+			return nil, err
 		}
 		c.stats.retries.Add(1)
 		c.log.DebugContext(ctx, "graph: resending batch", "items", len(items),

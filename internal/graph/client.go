@@ -365,11 +365,8 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 			ra = ge.RetryAfter
 			if ge.Status == http.StatusUnauthorized && !authRetried {
 				authRetried, fresh = true, true
-				if token, err = c.tokens.Refresh(ctx, token); err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
-					return nil, &TokenError{Err: err}
+				if token, err = c.refresh(ctx, token); err != nil {
+					return nil, err
 				}
 				c.stats.retries.Add(1)
 				c.log.DebugContext(ctx, "graph: token rejected, retrying with a fresh one",
@@ -384,11 +381,8 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		if !retryable {
 			return nil, fail
 		}
-		if werr := retry.Wait(ctx, ra); werr != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w: %w", werr, fail)
+		if err := waitRetry(ctx, retry, ra, fail); err != nil {
+			return nil, err
 		}
 		c.stats.retries.Add(1)
 		c.log.DebugContext(ctx, "graph: retrying", "method", method, "path", path,
@@ -663,4 +657,29 @@ func newGUID() string {
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:])
 	return string(out[:])
+}
+
+// refresh asks the token source for a fresh token after Graph rejected
+// token with 401.
+func (c *Client) refresh(ctx context.Context, token string) (string, error) {
+	fresh, err := c.tokens.Refresh(ctx, token)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", &TokenError{Err: err}
+	}
+	return fresh, nil
+}
+
+// waitRetry waits before the next attempt after the failure fail (with the
+// server's Retry-After ra, zero when absent); its error ends the retries.
+func waitRetry(ctx context.Context, retry *pacer.Retry, ra time.Duration, fail error) error {
+	if werr := retry.Wait(ctx, ra); werr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %w", werr, fail)
+	}
+	return nil
 }
