@@ -119,11 +119,12 @@ func (e Endpoints) TokenEndpoint(tenantID string) string {
 // .default scope.
 func (e Endpoints) GraphScope() string { return e.GraphRoot + "/.default" }
 
-// NewHTTPClient returns an HTTP client trusting the system roots plus the
-// PEM certificates in extraCAPEM (for a custom cloud's private CA), or nil
-// when extraCAPEM is empty (use the default client). Use it for both the
-// token credential and the Graph client.
-func NewHTTPClient(extraCAPEM []byte) (*http.Client, error) {
+// TLSConfig returns the TLS configuration of a tenant's token and Graph
+// requests: nil (the system's trusted roots, what a customer normally
+// has) when extraCAPEM is empty, else the system roots plus the PEM
+// certificates in extraCAPEM (a custom cloud's private CA, or a
+// TLS-inspecting proxy's).
+func TLSConfig(extraCAPEM []byte) (*tls.Config, error) {
 	if len(extraCAPEM) == 0 {
 		return nil, nil
 	}
@@ -134,8 +135,18 @@ func NewHTTPClient(extraCAPEM []byte) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(extraCAPEM) {
 		return nil, errors.New("extra CA: no PEM certificate found")
 	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// NewHTTPClient returns an HTTP client trusting the system roots plus the
+// PEM certificates in extraCAPEM (none when empty). It is never nil.
+func NewHTTPClient(extraCAPEM []byte) (*http.Client, error) {
+	tc, err := TLSConfig(extraCAPEM)
+	if err != nil {
+		return nil, err
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}, nil
 }
 
@@ -148,7 +159,7 @@ func LoadCAFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
-	if _, err := NewHTTPClient(b); err != nil {
+	if _, err := TLSConfig(b); err != nil {
 		return nil, fmt.Errorf("CA file %s: no PEM certificate found", path)
 	}
 	return b, nil

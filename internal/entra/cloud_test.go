@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -48,8 +49,15 @@ func TestResolveCloud(t *testing.T) {
 }
 
 func TestNewHTTPClient(t *testing.T) {
-	if c, err := NewHTTPClient(nil); c != nil || err != nil {
-		t.Errorf("empty CA: %v %v", c, err)
+	// No CA file is the normal case: a client trusting the system roots,
+	// never a nil client for the caller to trip over.
+	if c, err := NewHTTPClient(nil); c == nil || err != nil {
+		t.Fatalf("empty CA: %v %v", c, err)
+	} else if tc := c.Transport.(*http.Transport).TLSClientConfig; tc != nil && tc.RootCAs != nil {
+		t.Errorf("empty CA: the client does not use the system roots: %+v", tc)
+	}
+	if tc, err := TLSConfig(nil); tc != nil || err != nil {
+		t.Errorf("TLSConfig(nil) = %v, %v; want the system roots (nil)", tc, err)
 	}
 	if _, err := NewHTTPClient([]byte("not pem")); err == nil {
 		t.Error("garbage CA accepted")
