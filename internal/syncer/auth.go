@@ -75,11 +75,28 @@ func (t *tokens) Refresh(ctx context.Context, stale string) (string, error) {
 	return t.Token(ctx)
 }
 
+// HTTPClient returns the client of a tenant's token and Graph requests:
+// the system's trusted roots (the normal case), plus endpoints.caFile when
+// the settings name one (a custom cloud's private CA, or a TLS-inspecting
+// proxy's).
+func HTTPClient(t *config.Tenant) (*http.Client, error) {
+	pem, err := entra.LoadCAFile(t.Endpoints.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := entra.TLSConfig(pem)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", t.Endpoints.CAFile, err)
+	}
+	return graph.NewHTTPClient(tc), nil
+}
+
 // Credentials resolves a tenant's cloud, loads its certificate and returns
 // a token source and the Graph root; it is what `sync` and `check` share.
-// The certificate's password comes from the environment variable the
-// settings name; it never appears in an error.
-func Credentials(t *config.Tenant, httpClient *http.Client, now time.Time) (graph.TokenSource, entra.Endpoints, *entra.Certificate, error) {
+// hc (from HTTPClient) carries the token requests. The certificate's
+// password comes from the environment variable the settings name; it never
+// appears in an error.
+func Credentials(t *config.Tenant, hc *http.Client, now time.Time) (graph.TokenSource, entra.Endpoints, *entra.Certificate, error) {
 	ep, err := entra.ResolveCloud(string(t.Cloud), t.Endpoints.Authority, t.Endpoints.Graph, t.Endpoints.CAFile)
 	if err != nil {
 		return nil, ep, nil, &authError{class: FailConfig, msg: err.Error()}
@@ -104,15 +121,7 @@ func Credentials(t *config.Tenant, httpClient *http.Client, now time.Time) (grap
 		}
 		return nil, ep, nil, &authError{class: FailCertificate, msg: err.Error()}
 	}
-	opts := &entra.CredentialOptions{HTTPClient: httpClient}
-	if httpClient == nil && t.Endpoints.CAFile != "" {
-		pem, err := entra.LoadCAFile(t.Endpoints.CAFile)
-		if err != nil {
-			return nil, ep, cert, &authError{class: FailConfig, msg: err.Error()}
-		}
-		opts.ExtraCAPEM = pem
-	}
-	cred, err := entra.NewCredential(t.TenantID, t.ClientID, cert, ep, opts)
+	cred, err := entra.NewCredential(t.TenantID, t.ClientID, cert, ep, &entra.CredentialOptions{HTTPClient: hc})
 	if err != nil {
 		return nil, ep, cert, &authError{class: FailConfig, msg: err.Error()}
 	}
@@ -135,9 +144,9 @@ func TokenFailure(err error) *Failure {
 // connect authenticates the tenant's app, checks its consent and builds the
 // run's Graph client.
 func (r *run) connect(ctx context.Context) error {
-	var hc *http.Client
-	if r.e.opts.Transport != nil {
-		hc = &http.Client{Transport: r.e.opts.Transport}
+	hc, err := HTTPClient(r.t)
+	if err != nil {
+		return fail(FailConfig, "", err.Error())
 	}
 	ts, ep, cert, err := Credentials(r.t, hc, time.Now())
 	if cert != nil {
@@ -168,18 +177,6 @@ func (r *run) connect(ctx context.Context) error {
 	if missing := entra.MissingRoles(claims.Roles, entra.RequiredRoles(r.t.OrgContacts)); len(missing) > 0 {
 		return &failure{&Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
 			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", r.t.ClientID, missing, r.t.TenantID)}}
-	}
-	if hc == nil {
-		var pem []byte
-		if r.t.Endpoints.CAFile != "" {
-			if pem, err = entra.LoadCAFile(r.t.Endpoints.CAFile); err != nil {
-				return fail(FailConfig, "", err.Error())
-			}
-		}
-		if hc, err = entra.NewHTTPClient(pem); err != nil {
-			return fail(FailConfig, "", err.Error())
-		}
-		hc = graph.NewHTTPClient(hc.Transport.(*http.Transport).TLSClientConfig)
 	}
 	r.pacer = pacer.New(r.e.opts.Pacer)
 	r.client, err = graph.New(graph.Options{

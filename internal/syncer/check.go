@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -45,9 +44,10 @@ func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool
 func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	rep := &CheckReport{Tenant: t.Name, OK: true}
 	rep.add("configuration", true, "tenant %s, app %s, cloud %s", t.TenantID, t.ClientID, t.Cloud)
-	var hc *http.Client
-	if e.opts.Transport != nil {
-		hc = &http.Client{Transport: e.opts.Transport}
+	hc, err := HTTPClient(t)
+	if err != nil {
+		rep.add("cloud", false, "%v", err)
+		return rep
 	}
 	now := time.Now()
 	ts, ep, cert, err := Credentials(t, hc, now)
@@ -88,16 +88,6 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		rep.add("roles", true, "granted [%s]; needed [%s]", strings.Join(claims.Roles, ", "), strings.Join(need, ", "))
 	}
 
-	if hc == nil {
-		pem, err := entra.LoadCAFile(t.Endpoints.CAFile)
-		if err == nil {
-			hc, err = entra.NewHTTPClient(pem)
-		}
-		if err != nil {
-			rep.add("graph", false, "%v", err)
-			return rep
-		}
-	}
 	client, err := graph.New(graph.Options{BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc,
 		Pacer: pacer.New(pacer.Config{MaxAttempts: 3, BackoffBase: 500 * time.Millisecond, BackoffCap: 2 * time.Second})})
 	if err != nil {

@@ -77,7 +77,6 @@ func newEnv(t *testing.T, users []graphsim.User, opt ...func(*graphsim.Options))
 	cred.TenantID = tn.ID
 	e := &env{t: t, srv: srv, tenant: tn, cred: cred, dir: t.TempDir()}
 	e.opts = Options{
-		Transport:       srv.Client().Transport,
 		MailboxWorkers:  8,
 		BatchesInFlight: 8,
 		Linger:          time.Millisecond,

@@ -9,7 +9,6 @@ package syncer
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -44,10 +43,6 @@ type Options struct {
 	// Logger receives one summary line per run and one line per failed
 	// mailbox; nil discards.
 	Logger *slog.Logger
-	// Transport, when set, is the HTTP transport for Graph and Entra (tests
-	// use it to trust graphsim's CA). Nil builds one from the tenant's
-	// settings (system roots plus endpoints.caFile).
-	Transport http.RoundTripper
 	// MailboxWorkers is how many mailboxes are synced at once, across
 	// the engine's concurrent runs. More workers fill $batch requests
 	// better; each holds its mailbox's plan in memory. Default 96.
