@@ -1,18 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 
-	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/graphsim"
-	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
 
@@ -26,7 +27,7 @@ func init() {
 
 // runDemo shows the whole job on a machine with nothing but Go: it starts
 // graphsim with a generated tenant, writes a settings file like an MSP's,
-// runs the same sync `galmirror sync` runs, and prints one mailbox's folder.
+// runs `galmirror sync` on it twice, and prints one mailbox's folder.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,7 +61,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
 	}
-	settings, err := writeDemoSettings(dir, srv, tenant, cred)
+	caFile := filepath.Join(dir, "graphsim-ca.pem")
+	if err := os.WriteFile(caFile, srv.CACertPEM(), 0o644); err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	env, endpointCA := demoTrust(caFile)
+	settings, err := writeDemoSettings(dir, srv, tenant, cred, endpointCA)
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
@@ -68,45 +75,73 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "graphsim (a local Microsoft Graph + Entra ID emulator) is serving tenant %q at %s\n", tenant.Name, srv.URL())
 	fmt.Fprintf(stdout, "settings: %s\n\n", settings)
 
-	cfg, err := config.Load(settings)
+	// The sync runs as `galmirror sync`, in its own process, exactly as a
+	// customer runs it: trust in graphsim's CA comes from the system store
+	// (demoTrust), not from anything only a test would set.
+	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
 	}
-	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
-	if err != nil {
-		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
-		return exitFailed
-	}
-	defer st.Close()
-	eng := syncer.New(syncer.Options{Store: st, Logger: newLogger(stderr, false), Transport: srv.Client().Transport})
-
 	fmt.Fprintln(stdout, "first run (creates the managed folder in every mailbox):")
-	res := eng.Run(ctx, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
-	printResult(stdout, res)
+	res, code := demoSync(ctx, self, settings, env, stdout, stderr)
+	if res == nil {
+		return code
+	}
 	if res.Status == syncer.StatusFailed {
 		return exitFailed
 	}
 	srv.ResetCounters()
 	fmt.Fprintln(stdout, "\nsecond run (nothing changed in the directory):")
-	res2 := eng.Run(ctx, &cfg.Tenants[0], syncer.RunOptions{Trigger: string(store.TriggerManual)})
-	printResult(stdout, res2)
+	res2, code2 := demoSync(ctx, self, settings, env, stdout, stderr)
+	if res2 == nil {
+		return code2
+	}
 	fmt.Fprintf(stdout, "  graphsim saw %d requests and %d writes\n", srv.Counters().Requests, srv.Counters().Writes)
 
 	showFolder(stdout, srv, tenant)
-	if res.ExitCode() != exitOK {
-		return res.ExitCode()
+	if code != exitOK {
+		return code
 	}
-	return res2.ExitCode()
+	return code2
 }
 
-func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant, cred graphsim.AppCredential) (string, error) {
+// demoSync runs `galmirror sync --json` as a child process and prints its
+// result; it returns nil when the child gave no result (its exit code then
+// says why).
+func demoSync(ctx context.Context, self, settings string, env []string, stdout, stderr io.Writer) (*syncer.Result, int) {
+	cmd := exec.CommandContext(ctx, self, "sync", "--config", settings, "--json")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	code := exitOK
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "galmirror demo: run galmirror sync: %v\n", err)
+			return nil, exitFailed
+		}
+		code = ee.ExitCode()
+	}
+	var res syncer.Result
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: galmirror sync exited %d without a result: %s\n", code, bytes.TrimSpace(out))
+		return nil, max(code, exitFailed)
+	}
+	printResult(stdout, &res)
+	return &res, code
+}
+
+// writeDemoSettings writes settings.json as an MSP would; caFile is set
+// only where the system store cannot be pointed at graphsim's CA.
+func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant, cred graphsim.AppCredential, caFile string) (string, error) {
 	pem := append(append([]byte{}, cred.CertPEM...), cred.KeyPEM...)
 	if err := os.WriteFile(filepath.Join(dir, "contoso.pem"), pem, 0o600); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "graphsim-ca.pem"), srv.CACertPEM(), 0o644); err != nil {
-		return "", err
+	endpoints := map[string]any{"authority": srv.URL(), "graph": srv.URL()}
+	if caFile != "" {
+		endpoints["caFile"] = caFile
 	}
 	doc := map[string]any{
 		"dataDir": "state",
@@ -116,7 +151,7 @@ func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant,
 			"clientId":    cred.ClientID,
 			"certificate": map[string]any{"file": "contoso.pem"},
 			"cloud":       "custom",
-			"endpoints":   map[string]any{"authority": srv.URL(), "graph": srv.URL(), "caFile": "graphsim-ca.pem"},
+			"endpoints":   endpoints,
 			"folder":      "Company Directory",
 		}},
 	}
