@@ -5,8 +5,6 @@ package main
 import (
 	"bufio"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -76,27 +74,21 @@ func TestServiceRunsReloadsAndStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "galmirror")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	c := newCustomer(t)
 	srv, tn, cred := simTenant(t, 4)
 	srv2, tn2, cred2 := simTenant(t, 2)
 	_, stranger, _ := graphsim.NewApp("stranger")
 	broken := cred2
 	broken.CertPEM, broken.KeyPEM = stranger.CertPEM, stranger.KeyPEM
-	settings := filepath.Join(dir, "settings.json")
 	// No jitter: the start-up runs begin at once.
 	sched := map[string]any{"every": "1h", "jitter": "0s"}
-	good := tenantSettings(t, dir, "good", srv, tn, cred)
+	good := c.tenant("good", srv, tn, cred)
 	good["schedule"] = sched
-	bad := tenantSettings(t, dir, "broken", srv2, tn2, broken)
+	bad := c.tenant("broken", srv2, tn2, broken)
 	bad["schedule"] = sched
-	writeJSON(t, settings, map[string]any{"dataDir": "state", "tenants": []any{good, bad}})
+	settings := c.settings(good, bad)
 
-	cmd := exec.Command(bin, "run", "--config", settings, "--stop-timeout", "10s")
+	cmd := c.command("run", "--config", settings, "--stop-timeout", "10s")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +115,7 @@ func TestServiceRunsReloadsAndStops(t *testing.T) {
 	}
 
 	// status works while the service runs, and flags the broken tenant.
-	out, err := exec.Command(bin, "status", "--config", settings).CombinedOutput()
+	out, err := c.command("status", "--config", settings).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "broken") {
 		t.Errorf("status should fail on the broken tenant: %v\n%s", err, out)
 	}
@@ -136,9 +128,9 @@ func TestServiceRunsReloadsAndStops(t *testing.T) {
 	events.wait(t, "400", 20*time.Second, "tenantId")
 
 	// A good file with the broken tenant repaired is applied.
-	bad = tenantSettings(t, dir, "broken", srv2, tn2, cred2)
-	bad["name"], bad["schedule"] = "repaired", sched
-	writeJSON(t, settings, map[string]any{"dataDir": "state", "tenants": []any{good, bad}})
+	bad = c.tenant("repaired", srv2, tn2, cred2)
+	bad["schedule"] = sched
+	c.settings(good, bad)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	events.wait(t, "401", 20*time.Second)
 	events.wait(t, "200", 30*time.Second, "repaired")

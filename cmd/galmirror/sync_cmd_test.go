@@ -67,64 +67,6 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// Two tenants, one with a certificate its app does not know: the good one
-// syncs, the broken one fails with its AADSTS code, and the exit code says
-// a tenant failed.
-func TestSyncTwoTenantsOneBroken(t *testing.T) {
-	dir := t.TempDir()
-	srv, tn, cred := simTenant(t, 3)
-	srv2, tn2, cred2 := simTenant(t, 2)
-	_, stranger, _ := graphsim.NewApp("stranger")
-	cred2.CertPEM, cred2.KeyPEM = stranger.CertPEM, stranger.KeyPEM
-	settings := filepath.Join(dir, "settings.json")
-	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeJSON(t, settings, map[string]any{"dataDir": "state", "tenants": []any{
-		tenantSettings(t, dir, "good", srv, tn, cred),
-		tenantSettings(t, dir, "broken", srv2, tn2, cred2),
-	}})
-	code, stdout, stderr := runCmd(t, "sync", "--config", settings, "--json")
-	if code != exitFailed {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailed, stdout, stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want one JSON line per tenant, got:\n%s", stdout)
-	}
-	byTenant := map[string]map[string]any{}
-	for _, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("not JSON: %s", l)
-		}
-		for _, k := range []string{"tenant", "status", "mailboxes", "contacts", "errors"} {
-			if _, ok := m[k]; !ok {
-				t.Errorf("JSON line lacks %q: %s", k, l)
-			}
-		}
-		byTenant[m["tenant"].(string)] = m
-	}
-	if byTenant["good"]["status"] != "ok" || byTenant["broken"]["status"] != "failed" {
-		t.Fatalf("statuses: %v / %v", byTenant["good"]["status"], byTenant["broken"]["status"])
-	}
-	if c := byTenant["good"]["contacts"].(map[string]any)["created"]; c != float64(6) {
-		t.Errorf("good tenant created %v, want 6", c)
-	}
-	if f := byTenant["broken"]["failure"].(map[string]any); f["code"] != "AADSTS700027" {
-		t.Errorf("broken tenant failure %v", f)
-	}
-	if strings.Contains(stdout+stderr, "PRIVATE KEY") {
-		t.Error("a key leaked into the output")
-	}
-
-	// Only the good tenant: exit 0, and a second run writes nothing.
-	code, stdout, _ = runCmd(t, "sync", "--config", settings, "--tenant", "good")
-	if code != exitOK || !strings.Contains(stdout, "0 created, 0 updated, 0 deleted, 6 unchanged") {
-		t.Fatalf("exit %d\n%s", code, stdout)
-	}
-}
-
 func TestSyncConfigErrorsExit2BeforeAnyCall(t *testing.T) {
 	dir := t.TempDir()
 	srv, tn, cred := simTenant(t, 2)
@@ -153,26 +95,3 @@ func TestSyncConfigErrorsExit2BeforeAnyCall(t *testing.T) {
 	}
 }
 
-func TestCheckAndPurgeCommands(t *testing.T) {
-	dir := t.TempDir()
-	srv, tn, cred := simTenant(t, 3)
-	settings := filepath.Join(dir, "settings.json")
-	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeJSON(t, settings, map[string]any{"dataDir": "state", "tenants": []any{tenantSettings(t, dir, "contoso", srv, tn, cred)}})
-	code, out, errOut := runCmd(t, "check", "--config", settings)
-	if code != exitOK || !strings.Contains(out, "roles") {
-		t.Fatalf("check exit %d\n%s\n%s", code, out, errOut)
-	}
-	if code, _, _ := runCmd(t, "sync", "--config", settings); code != exitOK {
-		t.Fatalf("sync exit %d", code)
-	}
-	if code, _, _ := runCmd(t, "purge", "--config", settings, "--tenant", "contoso"); code != exitUsage {
-		t.Fatalf("purge without --yes: exit %d", code)
-	}
-	code, out, _ = runCmd(t, "purge", "--config", settings, "--tenant", "contoso", "--yes")
-	if code != exitOK || !strings.Contains(out, "6 contacts deleted, 3 folders deleted") {
-		t.Fatalf("purge exit %d: %s", code, out)
-	}
-}
