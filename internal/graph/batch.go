@@ -33,7 +33,8 @@ type BatchItem struct {
 	// DependsOn names an earlier item that must succeed first (Graph allows
 	// one). A chained batch counts as one unit against its mailbox.
 	DependsOn []string
-	// Scope is the item's pacer scope; empty derives it with ScopeOf.
+	// Scope is the item's pacer scope; empty derives it with ScopeOf
+	// from a relative URL. An item following an absolute link must name it.
 	Scope string
 }
 
@@ -69,7 +70,7 @@ type BatchResult struct {
 // items, outer failure after retries, context); item failures are in the
 // results.
 func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, error) {
-	body, scopes, allGet, err := c.encodeBatch(items)
+	body, scopes, idempotent, err := c.encodeBatch(items)
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +113,9 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 		retryable := false
 		if err != nil {
 			fail = err
-			retryable = allGet
+			retryable = idempotent
 		} else {
-			ge := c.parseError(resp, http.MethodPost, "/$batch")
+			ge := c.parseError(resp, http.MethodPost, "/$batch", "")
 			fail = ge
 			ra = ge.RetryAfter
 			if ge.Status == http.StatusUnauthorized && !authRetried {
@@ -127,7 +128,7 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 			}
 			switch ge.Class() {
 			case Retryable, Throttled:
-				retryable = allGet || notExecuted(ge.Status)
+				retryable = idempotent || NotExecuted(ge.Status)
 			}
 		}
 		if !retryable {
@@ -143,8 +144,10 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 }
 
 // encodeBatch validates the items and builds the request body. It returns
-// the distinct scopes of the items and whether every item is a GET.
-func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, allGet bool, err error) {
+// the distinct scopes of the items and whether every item may be resent
+// without harm (none is a POST: GET, PATCH, PUT and DELETE give the same
+// result twice; a create would make a second contact).
+func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, idempotent bool, err error) {
 	if len(items) == 0 || len(items) > MaxBatchItems {
 		return nil, nil, false, fmt.Errorf("graph: batch of %d items: want 1..%d", len(items), MaxBatchItems)
 	}
@@ -158,7 +161,7 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, a
 		}
 		return false
 	}
-	allGet = true
+	idempotent = true
 	b := make([]byte, 0, 1280*len(items)) // a full contact create is about 1.1 KB
 	b = append(b, `{"requests":[`...)
 	for i := range items {
@@ -179,16 +182,16 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, a
 		if method == "" {
 			method = http.MethodGet
 		}
-		if method != http.MethodGet {
-			allGet = false
+		if method == http.MethodPost {
+			idempotent = false
 		}
 		rel, err := c.RelativeURL(it.URL)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("graph: batch item %q: %w", it.ID, err)
 		}
-		scope := it.Scope
-		if scope == "" {
-			scope = ScopeOf(rel)
+		scope, err := scopeFor(it.Scope, it.URL, rel)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("graph: batch item %q: %w", it.ID, err)
 		}
 		if !slices.Contains(scopes, scope) {
 			scopes = append(scopes, scope)
@@ -242,7 +245,7 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, a
 		b = append(b, '}')
 	}
 	b = append(b, ']', '}')
-	return b, scopes, allGet, nil
+	return b, scopes, idempotent, nil
 }
 
 // appendBody appends a batch item's JSON body.
@@ -291,7 +294,8 @@ func (c *Client) decodeBatch(items []BatchItem, resp *Response) ([]BatchResult, 
 		if method == "" {
 			method = http.MethodGet
 		}
-		rel, _ := c.RelativeURL(it.URL) // validated by encodeBatch
+		rel, _ := c.RelativeURL(it.URL)             // validated by encodeBatch
+		scope, _ := scopeFor(it.Scope, it.URL, rel) // likewise
 		res := BatchResult{ID: it.ID}
 		ri := byID[strings.ToLower(it.ID)]
 		if ri == nil {
@@ -315,7 +319,7 @@ func (c *Client) decodeBatch(items []BatchItem, resp *Response) ([]BatchResult, 
 		}
 		if ri.Status >= 400 {
 			e := ParseError(ri.Status, res.Header, ri.Body, now)
-			e.Method, e.Path = method, stripQuery(rel)
+			e.Method, e.Path, e.Mailbox = method, stripQuery(rel), IsMailboxScope(scope)
 			if e.RequestID == "" {
 				e.RequestID = outerRID
 			}
@@ -325,10 +329,6 @@ func (c *Client) decodeBatch(items []BatchItem, resp *Response) ([]BatchResult, 
 			res.Err = e
 			res.RetryAfter = e.RetryAfter
 			if e.RetryAfter > 0 {
-				scope := it.Scope
-				if scope == "" {
-					scope = ScopeOf(rel)
-				}
 				c.pacer.Block(scope, now.Add(e.RetryAfter))
 			}
 		}

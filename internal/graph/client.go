@@ -228,9 +228,13 @@ const DirectoryScope = "directory"
 // pacer cannot know that an id and a UPN name the same mailbox.
 func MailboxScope(user string) string { return "mailbox:" + strings.ToLower(user) }
 
-// ScopeOf derives the pacer scope of a URL (relative to the Graph root, or
-// absolute under it): mailbox content paths map to MailboxScope of the
-// user segment, everything else to DirectoryScope.
+// IsMailboxScope reports whether scope is a MailboxScope.
+func IsMailboxScope(scope string) bool { return strings.HasPrefix(scope, "mailbox:") }
+
+// ScopeOf derives the pacer scope of a URL galmirror built (relative to
+// the Graph root, slash form): mailbox content paths map to MailboxScope
+// of the user segment, everything else to DirectoryScope. Links Graph
+// returns are opaque: a request following one names its scope.
 func ScopeOf(rel string) string {
 	p := rel
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
@@ -258,7 +262,8 @@ type Request struct {
 	// absolute URL must be under the client's Graph root: the token is
 	// never sent elsewhere.
 	URL string
-	// Scope is the pacer scope; empty derives it with ScopeOf.
+	// Scope is the pacer scope; empty derives it with ScopeOf from a
+	// relative URL. A request following an absolute link must name it.
 	Scope string
 	// Body is sent as JSON: []byte and json.RawMessage as they are, any
 	// other value marshalled. nil sends no body.
@@ -299,9 +304,9 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		return nil, err
 	}
 	path := stripQuery(rel)
-	scope := r.Scope
-	if scope == "" {
-		scope = ScopeOf(rel)
+	scope, err := scopeFor(r.Scope, r.URL, rel)
+	if err != nil {
+		return nil, err
 	}
 	body, err := encodeBody(r.Body)
 	if err != nil {
@@ -342,7 +347,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		resp, err := c.send(ctx, a, token)
 		var ge *Error
 		if err == nil && resp.Status >= 400 {
-			ge = c.parseError(resp, method, path)
+			ge = c.parseError(resp, method, path, scope)
 		}
 		if release != nil {
 			release()
@@ -375,7 +380,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 			}
 			switch ge.Class() {
 			case Retryable, Throttled:
-				retryable = idempotent || notExecuted(ge.Status)
+				retryable = idempotent || NotExecuted(ge.Status)
 			}
 		}
 		if !retryable {
@@ -417,10 +422,14 @@ func (c *Client) DoJSON(ctx context.Context, r *Request, out any) error {
 	return nil
 }
 
-// notExecuted reports whether a status means the request was not carried
-// out, so even a non-idempotent request may be resent.
-func notExecuted(status int) bool {
-	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == 509
+// NotExecuted reports whether a failed request's status means Graph
+// certainly did not carry it out, so that even a create may be sent again:
+// only a throttled request (429), and a $batch item whose dependency failed
+// (424). A 503 is not among them: a gateway can answer 503 (or 500, 502,
+// 504, or nothing) after the write behind it committed, so such a create
+// is ambiguous: look for what it would have made before making it again.
+func NotExecuted(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusFailedDependency
 }
 
 type requestKind int
@@ -565,11 +574,25 @@ func (c *Client) countRequest(k requestKind) {
 	}
 }
 
-func (c *Client) parseError(resp *Response, method, path string) *Error {
+func (c *Client) parseError(resp *Response, method, path, scope string) *Error {
 	e := ParseError(resp.Status, resp.Header, resp.Body, time.Now())
 	e.Method = method
 	e.Path = path
+	e.Mailbox = IsMailboxScope(scope)
 	return e
+}
+
+// scopeFor returns a request's pacer scope: the one it names, or for a URL
+// galmirror built, the one ScopeOf derives. A link Graph returned is
+// followed as an opaque URL, so its scope cannot be derived from it.
+func scopeFor(scope, url, rel string) (string, error) {
+	if scope != "" {
+		return scope, nil
+	}
+	if strings.Contains(url, "://") {
+		return "", fmt.Errorf("graph: %s: a request following a link must name its scope", stripQuery(rel))
+	}
+	return ScopeOf(rel), nil
 }
 
 // resolve turns a request URL into the absolute URL to send and the part

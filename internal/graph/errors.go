@@ -31,10 +31,16 @@ type Error struct {
 
 	// Method and Path locate the failed request: Path is the URL path
 	// relative to the Graph root, without the query (which may hold
-	// skip tokens). Classify uses it to tell mailbox paths from directory
-	// paths.
+	// skip tokens). It is for people: links Graph returns have forms of
+	// their own (Exchange's key segments, users('id')/...), so nothing
+	// is decided by parsing it.
 	Method string
 	Path   string
+	// Mailbox says the failed call addressed mailbox content: it comes
+	// from the scope of the call (MailboxScope), never from the URL, and
+	// tells a mailbox's 403/404 (out of scope, no mailbox) from the
+	// directory's.
+	Mailbox bool
 
 	// NotGraph is set when the body was not a Graph error envelope (empty,
 	// HTML from a gateway, truncated JSON): such a response did not come
@@ -200,10 +206,15 @@ func Classify(err error) Class {
 func (e *Error) Class() Class {
 	code := strings.ToLower(e.Code)
 	switch code {
-	case "syncstatenotfound", "resyncrequired", "syncstateinvalid":
+	case "syncstatenotfound", "resyncrequired", "syncstateinvalid",
+		// Exchange's answers to a contacts delta link it no longer
+		// honours: the sync state is corrupt or expired, or the folder it
+		// tracked is gone. Either way the link is dead; the state must be
+		// rebuilt from the mailbox itself.
+		"errorinvalidsyncstatedata", "errorsyncfoldernotfound":
 		return ResyncRequired
 	}
-	mailbox := isMailboxPath(e.Path)
+	mailbox := e.Mailbox
 	switch e.Status {
 	case http.StatusTooManyRequests, 509:
 		return Throttled
@@ -243,8 +254,8 @@ func (e *Error) Class() Class {
 	return Permanent
 }
 
-// isMailboxPath reports whether a path (relative to the Graph root)
-// addresses mailbox content: /users/{id}/contactFolders..., /contacts,
+// isMailboxPath reports whether a path galmirror built (relative to the
+// Graph root, slash form) addresses mailbox content: /users/{id}/contactFolders..., /contacts,
 // /mailboxSettings, /mailFolders, /messages, /events, /calendar...
 // Directory paths (/users, /users/{id}, /users/{id}/memberOf, /groups...)
 // are not.

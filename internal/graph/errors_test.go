@@ -40,7 +40,7 @@ func TestParseErrorExamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := ParseError(tt.status, nil, body, time.Now())
-		e.Path = tt.path
+		e.Path, e.Mailbox = tt.path, IsMailboxScope(ScopeOf(tt.path))
 		if e.Code != tt.code || e.NotGraph || e.Class() != tt.class {
 			t.Errorf("%s: code %q notGraph %v class %v; want %q %v", tt.file, e.Code, e.NotGraph, e.Class(), tt.code, tt.class)
 		}
@@ -106,10 +106,19 @@ func TestClassify(t *testing.T) {
 		{&Error{Status: 424}, Retryable},
 		{&Error{Status: 504, Code: "UnknownError"}, Retryable},
 		{&Error{Status: 403, Code: "ErrorAccessDenied", Path: "/users"}, Permanent},
-		{&Error{Status: 404, Code: "ResourceNotFound", Path: "/users/u/mailboxSettings"}, MailboxUnavailable},
+		{&Error{Status: 404, Code: "ResourceNotFound", Path: "/users/u/mailboxSettings", Mailbox: true}, MailboxUnavailable},
 		{&Error{Status: 404, Code: "Request_ResourceNotFound", Path: "/users/u"}, NotFound},
-		{&Error{Status: 404, Code: "ErrorNonExistentMailbox", Path: "/users/u/contacts"}, MailboxUnavailable},
-		{&Error{Status: 404, Code: "MailboxNotSupportedForRESTAPI", Path: "/users/u/contactFolders"}, MailboxUnavailable},
+		{&Error{Status: 404, Code: "ErrorNonExistentMailbox", Path: "/users/u/contacts", Mailbox: true}, MailboxUnavailable},
+		{&Error{Status: 404, Code: "MailboxNotSupportedForRESTAPI", Path: "/users/u/contactFolders", Mailbox: true}, MailboxUnavailable},
+		// A saved delta link in Exchange's key-segment form: classified by
+		// the scope of the call, not by parsing the link.
+		{&Error{Status: 403, Code: "ErrorAccessDenied", Path: "/users('u')/contactFolders('f')/contacts/delta", Mailbox: true}, OutOfScope},
+		{&Error{Status: 404, Code: "MailboxNotEnabledForRESTAPI", Path: "/users('u')/contactFolders('f')/contacts/delta", Mailbox: true}, MailboxUnavailable},
+		{&Error{Status: 404, Code: "ErrorItemNotFound", Path: "/users('u')/contactFolders('f')/contacts/delta", Mailbox: true}, NotFound},
+		// Exchange refusing a contacts delta link.
+		{&Error{Status: 400, Code: "ErrorInvalidSyncStateData", Mailbox: true}, ResyncRequired},
+		{&Error{Status: 400, Code: "ErrorSyncFolderNotFound", Mailbox: true}, ResyncRequired},
+		{&Error{Status: 410, Code: "resyncRequired"}, ResyncRequired},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.err); got != tt.want {
