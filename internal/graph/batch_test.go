@@ -175,16 +175,24 @@ func TestBatchOuterThrottleResendsAfterGate(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 
-	// An outer 500 is not resent when items write (they may have run).
+	// An outer 500 or 503 is not resent when items create (they may have
+	// run: a gateway answers so after the write committed); deletes and
+	// other idempotent items are resent (above).
 	var n atomic.Int32
+	status := 500
 	srv2 := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
-		writeErr(w, 500, "generalException", "boom")
+		writeErr(w, status, "generalException", "boom")
 	}))
 	c2 := newClient(t, srv2, nil, nil)
-	if _, err := c2.Batch(t.Context(), items); Classify(err) != Retryable || n.Load() != 1 {
-		t.Fatalf("outer 500: err %v after %d sends", err, n.Load())
+	creates := []BatchItem{CreateContactItem("a", "u1", "f", &ContactPatch{DisplayName: Set("x")})}
+	for _, status = range []int{500, 503} {
+		n.Store(0)
+		if _, err := c2.Batch(t.Context(), creates); Classify(err) != Retryable || n.Load() != 1 {
+			t.Fatalf("outer %d: err %v after %d sends", status, err, n.Load())
+		}
 	}
+	status = 500
 	n.Store(0)
 	gets := []BatchItem{GetItem("a", "/users/u1/contactFolders", "", nil)}
 	if _, err := c2.Batch(t.Context(), gets); !errors.Is(err, pacer.ErrTooManyAttempts) || n.Load() != 8 {

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,5 +152,41 @@ func TestContactsDeltaSendsPageSizeEveryPage(t *testing.T) {
 	}
 	if bad.Load() != 0 {
 		t.Fatalf("%d pages without Prefer", bad.Load())
+	}
+}
+
+// A server that pages in a circle (p1 → p2 → p1) or without end never
+// holds a listing or delta round forever.
+func TestPagingStopsOnACircleAndAtTheCap(t *testing.T) {
+	var srvURL string
+	var served atomic.Int32
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		next := "p2"
+		if r.URL.Query().Get("$skiptoken") == "p2" {
+			next = "p1"
+		}
+		writeJSON(w, 200, map[string]any{"value": []any{}, "@odata.nextLink": srvURL + "/v1.0/users/delta?$skiptoken=" + next})
+	}))
+	srvURL = srv.URL
+	c := newClient(t, srv, nil, nil)
+	err := List(t.Context(), c, Request{URL: "/users?$top=1"}, func(*Page[User]) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "repeats") || served.Load() != 3 {
+		t.Fatalf("list: %v after %d pages", err, served.Load())
+	}
+	served.Store(0)
+	_, err = c.UsersDelta(t.Context(), "", nil, func(*Page[User]) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "repeats") || served.Load() != 3 {
+		t.Fatalf("delta: %v after %d pages", err, served.Load())
+	}
+
+	var g PageGuard
+	for i := range MaxPages {
+		if err := g.Next("https://graph/v1.0/users?$skiptoken=" + strconv.Itoa(i)); err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+	}
+	if err := g.Next("https://graph/v1.0/users?$skiptoken=last"); err == nil || !strings.Contains(err.Error(), "pages") {
+		t.Fatalf("page cap: %v", err)
 	}
 }
