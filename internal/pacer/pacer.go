@@ -404,6 +404,7 @@ func (p *Pacer) Stats() Stats {
 type Retry struct {
 	p        *Pacer
 	scopes   []string
+	max      int // attempts allowed, the first included
 	attempts int
 	noted    bool // Throttled already closed the gates for the pending Wait
 }
@@ -412,7 +413,16 @@ type Retry struct {
 // scope of every item). The first attempt needs no call: call Wait after
 // each failed attempt.
 func (p *Pacer) Retry(scopes ...string) *Retry {
-	return &Retry{p: p, scopes: scopes, attempts: 1}
+	return p.RetryUpTo(p.cfg.MaxAttempts, scopes...)
+}
+
+// RetryUpTo is Retry with its own bound of attempts (the first included)
+// instead of Config.MaxAttempts; max <= 0 means MaxAttempts.
+func (p *Pacer) RetryUpTo(max int, scopes ...string) *Retry {
+	if max <= 0 {
+		max = p.cfg.MaxAttempts
+	}
+	return &Retry{p: p, scopes: scopes, max: max, attempts: 1}
 }
 
 // Attempts returns the attempts made so far, the first included.
@@ -436,7 +446,7 @@ func (r *Retry) Wait(ctx context.Context, retryAfter time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if r.attempts >= p.cfg.MaxAttempts {
+	if r.attempts >= r.max {
 		return r.giveUp(ErrTooManyAttempts, r.firstScope())
 	}
 	var backoff time.Duration

@@ -146,7 +146,7 @@ func (w *work) prepare(m *mailbox) {
 	case plan.Delete:
 		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
 	}
-	w.call, w.retry = c, m.r.pacer.Retry(m.scope)
+	w.call, w.retry = c, m.r.pacer.RetryUpTo(m.r.e.opts.ItemAttempts, m.scope)
 }
 
 // encodePatch encodes a body at once: the encoded kilobyte is what waits

@@ -30,6 +30,11 @@ func TestThrottlingAndUnavailabilityStorm(t *testing.T) {
 	})
 	e.opts.MailboxWorkers = 16
 	e.opts.Pacer.RetryBudget = time.Minute
+	// A 503 leaves a create ambiguous: each costs a look-up by its mark
+	// and an attempt, and a whole batch's 503 costs every item of the
+	// batch one. At 15% per request and per item, eight attempts run out
+	// about once in ten such runs.
+	e.opts.ItemAttempts = 16
 	res := e.sync(RunOptions{})
 	mustOK(t, res)
 	c := e.counters()
