@@ -94,4 +94,3 @@ func TestSyncConfigErrorsExit2BeforeAnyCall(t *testing.T) {
 		t.Errorf("no --config: exit %d", code)
 	}
 }
-

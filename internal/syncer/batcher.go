@@ -83,7 +83,8 @@ func newBatcher(send batchSender, p *pacer.Pacer, maxInFlight int, linger time.D
 
 // submit hands a group to the batcher. It blocks only while the batcher's
 // input queue is full, and returns ctx's error if ctx ends first (the
-// group's done is then never called).
+// group's done is then never called). Once submitted, a group's done is
+// always called (run).
 func (b *batcher) submit(ctx context.Context, g *group) error {
 	select {
 	case b.submitted <- g:
@@ -93,9 +94,13 @@ func (b *batcher) submit(ctx context.Context, g *group) error {
 	}
 }
 
-// run dispatches batches until ctx is done, then waits for the batches in
-// flight. Groups still queued get ctx's error.
-func (b *batcher) run(ctx context.Context) {
+// run dispatches batches until life is closed. It sends with ctx: once
+// ctx is done it sends nothing more and answers every group still queued,
+// or submitted later, with ctx's error, until life is closed. So every
+// group a caller managed to submit gets its done exactly once, and a
+// caller may wait for it without watching ctx. The owner closes life after
+// every caller has returned.
+func (b *batcher) run(ctx context.Context, life <-chan struct{}) {
 	defer b.wg.Wait()
 	var (
 		open    []*group  // single calls waiting to be packed
@@ -105,13 +110,11 @@ func (b *batcher) run(ctx context.Context) {
 	)
 	timer.Stop()
 	defer timer.Stop()
-	fail := func(gs []*group, err error) {
+	stopped := func(gs ...[]*group) {
 		for _, g := range gs {
-			for _, c := range g.calls {
-				c.err = err
-			}
-			g.done()
+			failGroups(g, ctx.Err())
 		}
+		b.refuse(ctx, life)
 	}
 	for {
 		// Ship every full batch we can; with a partial one, wait for more
@@ -123,9 +126,7 @@ func (b *batcher) run(ctx context.Context) {
 		}
 		if ready != nil {
 			if !b.dispatch(ctx, ready) {
-				fail(ready, ctx.Err())
-				fail(open, ctx.Err())
-				b.drain(ctx)
+				stopped(ready, open)
 				return
 			}
 			continue
@@ -153,9 +154,7 @@ func (b *batcher) run(ctx context.Context) {
 		case g := <-b.submitted:
 			if g.chained {
 				if !b.dispatch(ctx, []*group{g}) {
-					fail([]*group{g}, ctx.Err())
-					fail(open, ctx.Err())
-					b.drain(ctx)
+					stopped([]*group{g}, open)
 					return
 				}
 				continue
@@ -172,29 +171,39 @@ func (b *batcher) run(ctx context.Context) {
 			ready, open = b.pick(open, true)
 			first = time.Time{}
 			if ready != nil && !b.dispatch(ctx, ready) {
-				fail(ready, ctx.Err())
-				fail(open, ctx.Err())
-				b.drain(ctx)
+				stopped(ready, open)
 				return
 			}
 		case <-ctx.Done():
-			fail(open, ctx.Err())
-			b.drain(ctx)
+			stopped(open)
+			return
+		case <-life:
+			// Every caller has returned: nothing is waiting.
+			failGroups(open, errBatcherStopped)
 			return
 		}
 	}
 }
 
-// drain fails every group still queued after ctx ended.
-func (b *batcher) drain(ctx context.Context) {
+var errBatcherStopped = errors.New("syncer: the run's batcher has stopped")
+
+func failGroups(gs []*group, err error) {
+	for _, g := range gs {
+		for _, c := range g.calls {
+			c.err = err
+		}
+		g.done()
+	}
+}
+
+// refuse answers every group submitted after ctx ended with ctx's error,
+// until life is closed.
+func (b *batcher) refuse(ctx context.Context, life <-chan struct{}) {
 	for {
 		select {
 		case g := <-b.submitted:
-			for _, c := range g.calls {
-				c.err = ctx.Err()
-			}
-			g.done()
-		default:
+			failGroups([]*group{g}, ctx.Err())
+		case <-life:
 			return
 		}
 	}
@@ -308,4 +317,7 @@ func (b *batcher) sendBatch(ctx context.Context, gs []*group) {
 	}
 }
 
-var errMissingItem = errors.New("graph: $batch response lacks an item")
+// errMissingItem: Graph's answer named no outcome for the call, so it may
+// or may not have run (graph classifies it Retryable: a create is then
+// looked up by its mark).
+var errMissingItem = &graph.Error{Code: "MissingBatchResponse", Message: "the $batch response lacks this item", NotGraph: true}

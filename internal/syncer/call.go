@@ -19,27 +19,20 @@ func callErr(c *call) error {
 		return c.err
 	}
 	if c.status >= 400 {
-		return &graph.Error{Status: c.status, Code: "UnknownError", Message: fmt.Sprintf("HTTP %d", c.status)}
+		return &graph.Error{Status: c.status, Code: "UnknownError", Message: fmt.Sprintf("HTTP %d", c.status), Mailbox: graph.IsMailboxScope(c.scope)}
 	}
 	return nil
 }
 
-// notExecuted reports whether Graph certainly did not run the request
-// (throttled, unavailable, or a dependency failed), so resending it cannot
-// duplicate anything.
-func notExecuted(c *call) bool {
-	switch c.status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable, 509, http.StatusFailedDependency:
-		return true
-	}
-	return false
-}
-
-// retryable reports whether c may be sent again: always when it was not
-// executed, and after other transient failures (5xx, no response) only when
-// resending is harmless (not a create).
+// retryable reports whether c may be sent again: always when Graph
+// certainly did not run it (graph.NotExecuted), and after other transient
+// failures (5xx, no response) only when resending is harmless (not a
+// create).
 func retryable(c *call) bool {
-	if notExecuted(c) {
+	if c == nil {
+		return false
+	}
+	if graph.NotExecuted(c.status) {
 		return true
 	}
 	if errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded) {
@@ -51,11 +44,12 @@ func retryable(c *call) bool {
 	return c.method != http.MethodPost
 }
 
-// ambiguous reports whether a failed write may nevertheless have happened
-// (a create that got a 5xx or no answer): the mailbox's state is then
-// uncertain until a reconcile reads its marks.
+// ambiguous reports whether a failed write may nevertheless have happened:
+// a create without a definite answer (a 5xx, 503 included, a timeout, a
+// dropped connection, a missing $batch item). What it would have made must
+// be looked for before it is made again.
 func ambiguous(c *call) bool {
-	return c.method == http.MethodPost && !notExecuted(c) && graph.Classify(callErr(c)) == graph.Retryable
+	return c != nil && c.method == http.MethodPost && !graph.NotExecuted(c.status) && graph.Classify(callErr(c)) == graph.Retryable
 }
 
 func isGiveUp(err error) bool {
@@ -66,28 +60,28 @@ func isGiveUp(err error) bool {
 // do sends one call through the batcher, holding one pacer unit of its
 // scope while it is in flight, and resends it after transient failures
 // (honouring Retry-After through the scope's gate). It returns the call
-// when it succeeded, or its last error.
+// when it succeeded, or its last error; the call is nil when the run was
+// stopped first. It waits for the batcher's answer even when ctx ends (the
+// batch is cancelled with ctx), so no batch writes into the call after do
+// returned.
 func (r *run) do(ctx context.Context, c *call) (*call, error) {
 	retry := r.pacer.Retry(c.scope)
 	for {
-		c.status, c.respHeader, c.respBody, c.err, c.retryAfter = 0, nil, nil, nil, 0
+		reset(c)
 		release, err := r.pacer.Acquire(ctx, c.scope, 1)
 		if err != nil {
-			return c, err
+			return nil, err
 		}
 		done := make(chan struct{})
 		if err := r.batcher.submit(ctx, &group{calls: []*call{c}, done: func() { close(done) }}); err != nil {
 			release()
-			return c, err
+			return nil, err
 		}
-		select {
-		case <-done:
-		case <-ctx.Done():
-			// The batch carrying the call is cancelled with ctx too.
-			release()
-			return c, ctx.Err()
-		}
+		<-done
 		release()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if !c.failed() {
 			return c, nil
 		}
@@ -97,7 +91,7 @@ func (r *run) do(ctx context.Context, c *call) (*call, error) {
 		}
 		if werr := retry.Wait(ctx, c.retryAfter); werr != nil {
 			if ctx.Err() != nil {
-				return c, ctx.Err()
+				return nil, ctx.Err()
 			}
 			return c, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
@@ -109,7 +103,11 @@ func (r *run) do(ctx context.Context, c *call) (*call, error) {
 // deltaLink when it has one. header is resent with every page (Prefer:
 // odata.maxpagesize must be).
 func pages[T any](ctx context.Context, r *run, scope, url string, header http.Header, fn func(*graph.Page[T]) error) (deltaLink string, err error) {
+	var guard graph.PageGuard
 	for url != "" {
+		if err := guard.Next(url); err != nil {
+			return "", err
+		}
 		rel, err := r.client.RelativeURL(url)
 		if err != nil {
 			return "", err

@@ -533,7 +533,11 @@ func (m *mailbox) startDelta(ctx context.Context) error {
 	// pages are walked in place (pages[T] would copy each contact).
 	var link string
 	var err error
+	var guard graph.PageGuard
 	for url != "" && err == nil {
+		if err = guard.Next(url); err != nil {
+			break
+		}
 		var rel string
 		if rel, err = r.client.RelativeURL(url); err != nil {
 			break

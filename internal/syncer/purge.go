@@ -41,12 +41,7 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 		out.Status, out.Failure = StatusFailed, r.failureOf(err)
 		return out
 	}
-	bctx, stop := context.WithCancel(ctx)
-	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
-	var bwg sync.WaitGroup
-	bwg.Add(1)
-	go func() { defer bwg.Done(); r.batcher.run(bctx) }()
-	defer func() { stop(); bwg.Wait() }()
+	defer r.startBatcher(ctx)()
 
 	targets := map[string]target{}
 	mbs, err := r.st.Mailboxes(ctx, t.Name)

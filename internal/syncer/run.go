@@ -134,19 +134,7 @@ func (r *run) sync(ctx context.Context) error {
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
-	bctx, stopBatcher := context.WithCancel(ctx)
-	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
-	_, r.batcher.inflight = r.e.limits() // shared with the engine's other runs
-	var bwg sync.WaitGroup
-	bwg.Add(1)
-	go func() {
-		defer bwg.Done()
-		r.batcher.run(bctx)
-	}()
-	defer func() {
-		stopBatcher()
-		bwg.Wait()
-	}()
+	defer r.startBatcher(ctx)()
 
 	if err := r.readSource(ctx); err != nil {
 		return err
@@ -160,6 +148,25 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	return r.removeUntargeted(ctx)
+}
+
+// startBatcher starts the run's batcher, which sends with ctx (a cancelled
+// run aborts its batches in flight) and answers every group submitted to
+// it until stop is called; stop it after every caller has returned.
+func (r *run) startBatcher(ctx context.Context) (stop func()) {
+	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
+	_, r.batcher.inflight = r.e.limits() // shared with the engine's other runs
+	life := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.batcher.run(ctx, life)
+	}()
+	return func() {
+		close(life)
+		wg.Wait()
+	}
 }
 
 // finish completes the result and records the run.
