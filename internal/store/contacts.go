@@ -19,6 +19,9 @@ type ContactRef struct {
 
 // ContactChanges are changes to one mailbox's contact map.
 type ContactChanges struct {
+	// Reset empties the map first: the upserts are then the whole map (a
+	// reconcile read every managed contact from the mailbox itself).
+	Reset bool
 	// Upserts by SourceID.
 	Upserts []ContactRef
 	// Deletes are source ids; unknown ones are ignored.
@@ -36,6 +39,11 @@ func applyContactChanges(ctx context.Context, tx *sql.Tx, mailbox int64, c Conta
 	for _, u := range c.Upserts {
 		if u.SourceID == "" {
 			return fmt.Errorf("%w: contact map entry without source id", ErrInvalidArgument)
+		}
+	}
+	if c.Reset {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE mailbox = ?`, mailbox); err != nil {
+			return err
 		}
 	}
 	err := bulkExec(ctx, tx, "INSERT INTO contacts (mailbox, source_id, contact_id, contact_key, hash, change_key) VALUES ",

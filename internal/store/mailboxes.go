@@ -23,9 +23,12 @@ const (
 // Mailbox is the persisted state of one target mailbox.
 type Mailbox struct {
 	// UserID is the mailbox owner's object id (the key within a tenant).
-	UserID            string
-	UPN               string
-	FolderID          string
+	UserID   string
+	UPN      string
+	FolderID string
+	// ParentFolderID is the folder the managed folder sat in when it was
+	// created or found (the default Contacts folder).
+	ParentFolderID    string
 	ContactsDeltaLink string
 	// Status is "" until the mailbox's first SaveMailbox.
 	Status       MailboxStatus
@@ -44,13 +47,13 @@ type Mailbox struct {
 }
 
 const mailboxColumns = `m.user_id, m.upn, m.folder_id, m.contacts_delta_link, m.status, m.error_code, m.error_message,
-	m.request_id, m.uncertain, m.last_synced, m.synced_digest`
+	m.request_id, m.uncertain, m.last_synced, m.synced_digest, m.parent_folder_id`
 
 func scanMailbox(sc interface{ Scan(...any) error }) (Mailbox, error) {
 	var m Mailbox
 	var last sql.NullInt64
 	err := sc.Scan(&m.UserID, &m.UPN, &m.FolderID, &m.ContactsDeltaLink, &m.Status, &m.ErrorCode, &m.ErrorMessage,
-		&m.RequestID, &m.Uncertain, &last, &m.Digest)
+		&m.RequestID, &m.Uncertain, &last, &m.Digest, &m.ParentFolderID)
 	m.LastSynced = fromMS(last)
 	return m, err
 }
@@ -139,16 +142,16 @@ func (s *Store) SaveMailbox(ctx context.Context, tenant string, m Mailbox, chang
 		}
 		var id int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO mailboxes (tenant, user_id, upn, folder_id, contacts_delta_link, status,
-				error_code, error_message, request_id, uncertain, last_synced, synced_digest)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error_code, error_message, request_id, uncertain, last_synced, synced_digest, parent_folder_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, user_id) DO UPDATE SET upn = excluded.upn, folder_id = excluded.folder_id,
 				contacts_delta_link = excluded.contacts_delta_link, status = excluded.status,
 				error_code = excluded.error_code, error_message = excluded.error_message,
 				request_id = excluded.request_id, uncertain = excluded.uncertain, last_synced = excluded.last_synced,
-				synced_digest = excluded.synced_digest
+				synced_digest = excluded.synced_digest, parent_folder_id = excluded.parent_folder_id
 			RETURNING id`,
 			tid, m.UserID, m.UPN, m.FolderID, m.ContactsDeltaLink, string(m.Status), m.ErrorCode, m.ErrorMessage,
-			m.RequestID, b2i(m.Uncertain), ms(m.LastSynced), m.Digest).Scan(&id)
+			m.RequestID, b2i(m.Uncertain), ms(m.LastSynced), m.Digest, m.ParentFolderID).Scan(&id)
 		if err != nil {
 			return err
 		}

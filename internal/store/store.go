@@ -224,6 +224,16 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), locks: map[int64]*tenantLock{}}, nil
 }
 
+// Installation returns this state database's installation id: random,
+// made once when the database was created, and lost with it.
+func (s *Store) Installation(ctx context.Context) (string, error) {
+	var id string
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'installation'`).Scan(&id); err != nil {
+		return "", fmt.Errorf("store: installation id: %w", err)
+	}
+	return id, nil
+}
+
 func dbPath(dataDir string) (string, error) {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {

@@ -697,3 +697,52 @@ func TestMailboxDigest(t *testing.T) {
 		t.Fatalf("after begin %+v", got)
 	}
 }
+
+// A reconcile replaces the whole contact map (entries of contacts that are
+// no longer in the mailbox go), and the managed folder's parent is kept.
+func TestContactMapResetAndFolderParent(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	m := Mailbox{UserID: "m1", FolderID: "f", ParentFolderID: "contacts-root", Status: MailboxOK}
+	if err := s.SaveMailbox(ctx, "contoso", m, ContactChanges{Upserts: []ContactRef{
+		{SourceID: "a", ContactID: "ca", Hash: "h"}, {SourceID: "b", ContactID: "cb", Hash: "h"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMailbox(ctx, "contoso", m, ContactChanges{Reset: true, Upserts: []ContactRef{
+		{SourceID: "b", ContactID: "cb2", Hash: "h2"}, {SourceID: "c", ContactID: "cc", Hash: "h"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := s.ContactMap(ctx, "contoso", "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cm) != 2 || cm["b"].ContactID != "cb2" || cm["c"].ContactID != "cc" {
+		t.Fatalf("map after reset: %+v", cm)
+	}
+	if got, _ := s.Mailbox(ctx, "contoso", "m1"); got.ParentFolderID != "contacts-root" {
+		t.Fatalf("parent folder: %+v", got)
+	}
+}
+
+// The installation id is made once per state database and kept.
+func TestInstallationID(t *testing.T) {
+	s, dir := openTest(t, Options{})
+	id, err := s.Installation(t.Context())
+	if err != nil || len(id) != 32 {
+		t.Fatalf("installation %q %v", id, err)
+	}
+	s.Close()
+	s2, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if id2, _ := s2.Installation(t.Context()); id2 != id {
+		t.Fatalf("reopened: %q, want %q", id2, id)
+	}
+	other, _ := openTest(t, Options{})
+	if id3, _ := other.Installation(t.Context()); id3 == id || id3 == "" {
+		t.Fatalf("another database has id %q", id3)
+	}
+}
