@@ -32,6 +32,13 @@ type Existing struct {
 	// equals Hash). It lets an update send only the fields that changed;
 	// without it an update sends every field.
 	Base *Fields
+	// Mapped says galmirror's contact map holds this contact: of two
+	// contacts with one source id, the mapped one is the original.
+	Mapped bool
+	// OwnerData says the contact holds data galmirror does not manage
+	// (notes, home phone, ...): a copy the owner made and filled in, which
+	// Outlook gave galmirror's mark too. Such a copy is never deleted.
+	OwnerData bool
 }
 
 // Policy carries the decisions that are not about content.
@@ -104,7 +111,15 @@ type Result struct {
 	// Adopt lists existing contacts whose stored hash must be refreshed
 	// without a write (their content already equals the desired content).
 	Adopt []Existing
-	// HeldDeletes counts deletes held back by the mass-delete guard.
+	// Duplicates are the contacts set aside because another contact has
+	// the same source id (one per source id is kept): deleted, held back,
+	// or left alone when they hold the owner's data.
+	Duplicates []Existing
+	// KeptCopies counts duplicates left alone because they hold data
+	// galmirror does not manage.
+	KeptCopies int
+	// HeldDeletes counts deletes held back by the mass-delete guard
+	// (contacts whose source is gone, and surplus copies).
 	HeldDeletes int
 	// SkippedDeletes counts deletes not planned because deletes were not
 	// allowed this run.
@@ -129,8 +144,10 @@ func (r Result) Counts() (creates, updates, deletes int) {
 // Plan computes the operations that make a mailbox's managed contacts equal
 // the desired ones. Desired entries with an empty or repeated SourceID are
 // ignored after the first; existing contacts that share a source id are
-// duplicates: one is kept (the one with a stored hash or the lowest id) and
-// the others deleted.
+// duplicates: one is kept (the mapped original, else one with a hash mark,
+// else the lowest id) and the others deleted, under the mass-delete guard
+// like any delete, except copies that hold the owner's data, which are
+// left alone and counted.
 func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	var res Result
 	mask := pol.Mask
@@ -140,15 +157,14 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 
 	// Index existing contacts by source id, setting duplicates aside.
 	have := make(map[string]Existing, len(existing))
-	var dupes []Existing
 	for _, e := range sortedExisting(existing) {
 		if prev, ok := have[e.SourceID]; ok {
 			keep, drop := prev, e
-			if prev.Hash == "" && e.Hash != "" {
+			if (e.Mapped && !prev.Mapped) || (e.Mapped == prev.Mapped && prev.Hash == "" && e.Hash != "") {
 				keep, drop = e, prev
 			}
 			have[e.SourceID] = keep
-			dupes = append(dupes, drop)
+			res.Duplicates = append(res.Duplicates, drop)
 			continue
 		}
 		have[e.SourceID] = e
@@ -203,27 +219,35 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 		}
 	}
 
-	// Deletes: contacts whose source is gone, then duplicates.
-	var gone []Existing
+	// Deletes: contacts whose source is gone, then surplus copies; one
+	// guard over both (a doubling bug must not delete half a folder).
+	var gone, surplus []Existing
 	for _, e := range have {
 		if !seen[e.SourceID] {
 			gone = append(gone, e)
 		}
 	}
 	slices.SortFunc(gone, func(a, b Existing) int { return cmp.Compare(a.SourceID, b.SourceID) })
+	for _, e := range res.Duplicates {
+		if e.OwnerData {
+			res.KeptCopies++
+			continue
+		}
+		surplus = append(surplus, e)
+	}
+	n := len(gone) + len(surplus)
 	switch {
 	case !pol.DeletesAllowed:
-		res.SkippedDeletes = len(gone) + len(dupes)
-		return res
-	case len(gone) > 0 && massDelete(len(gone), len(have), pol):
-		res.HeldDeletes = len(gone)
+		res.SkippedDeletes = n
+	case n > 0 && massDelete(n, len(have)+len(res.Duplicates), pol):
+		res.HeldDeletes = n
 	default:
 		for _, e := range gone {
 			res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "gone"})
 		}
-	}
-	for _, e := range dupes {
-		res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "duplicate"})
+		for _, e := range surplus {
+			res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "duplicate"})
+		}
 	}
 	return res
 }

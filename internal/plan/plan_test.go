@@ -45,6 +45,7 @@ func TestPlanTable(t *testing.T) {
 		unchg    int
 		held     int
 		adopt    int
+		kept     int
 	}{
 		{
 			name:    "new contact is created with every managed field",
@@ -134,9 +135,39 @@ func TestPlanTable(t *testing.T) {
 			name:     "duplicates of one source collapse to the hashed one",
 			desired:  []Desired{{SourceID: "1", Fields: zoe}},
 			existing: []Existing{{SourceID: "1", ContactID: "a", Hash: ""}, {SourceID: "1", ContactID: "b", Hash: zoeHash}},
-			pol:      allow(),
-			want:     []string{"delete 1 - duplicate"},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			want:     []string{"delete 1 a duplicate"},
 			unchg:    1,
+		},
+		{
+			name:    "the mapped original is kept, not the copy with the lowest id",
+			desired: []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "a", Hash: zoeHash},
+				{SourceID: "1", ContactID: "b", Hash: zoeHash, Mapped: true}},
+			pol:   Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			want:  []string{"delete 1 a duplicate"},
+			unchg: 1,
+		},
+		{
+			name:    "a copy holding the owner's data is left alone",
+			desired: []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "a", Hash: zoeHash, OwnerData: true},
+				{SourceID: "1", ContactID: "b", Hash: zoeHash, Mapped: true}},
+			pol:   Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			unchg: 1,
+			kept:  1,
+		},
+		{
+			name:    "surplus copies count against the mass-delete guard",
+			desired: []Desired{{SourceID: "1", Fields: zoe}, {SourceID: "2", Fields: zoe}, {SourceID: "3", Fields: zoe}, {SourceID: "4", Fields: zoe}},
+			existing: []Existing{
+				{SourceID: "1", ContactID: "a1", Hash: zoeHash, Mapped: true}, {SourceID: "1", ContactID: "b1", Hash: zoeHash},
+				{SourceID: "2", ContactID: "a2", Hash: zoeHash, Mapped: true}, {SourceID: "2", ContactID: "b2", Hash: zoeHash},
+				{SourceID: "3", ContactID: "a3", Hash: zoeHash, Mapped: true}, {SourceID: "3", ContactID: "b3", Hash: zoeHash},
+				{SourceID: "4", ContactID: "a4", Hash: zoeHash, Mapped: true}, {SourceID: "4", ContactID: "b4", Hash: zoeHash}},
+			pol:   Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			unchg: 4,
+			held:  4,
 		},
 		{
 			name:    "repeated desired source is planned once",
@@ -153,14 +184,18 @@ func TestPlanTable(t *testing.T) {
 				mask := op.Mask.String()
 				if op.Kind == Delete {
 					mask = "-"
+					if op.Reason == "duplicate" {
+						mask = op.ContactID
+					}
 				}
 				got = append(got, fmt.Sprintf("%s %s %s %s", op.Kind, op.SourceID, mask, op.Reason))
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
-			if res.Unchanged != tt.unchg || res.HeldDeletes != tt.held || len(res.Adopt) != tt.adopt {
-				t.Errorf("unchanged %d held %d adopt %d, want %d %d %d", res.Unchanged, res.HeldDeletes, len(res.Adopt), tt.unchg, tt.held, tt.adopt)
+			if res.Unchanged != tt.unchg || res.HeldDeletes != tt.held || len(res.Adopt) != tt.adopt || res.KeptCopies != tt.kept {
+				t.Errorf("unchanged %d held %d adopt %d kept %d, want %d %d %d %d", res.Unchanged, res.HeldDeletes, len(res.Adopt), res.KeptCopies,
+					tt.unchg, tt.held, tt.adopt, tt.kept)
 			}
 		})
 	}
