@@ -73,14 +73,39 @@ const (
 	RoleOrgContactReadAll  = "OrgContact.Read.All"
 )
 
-// RequiredRoles lists what galmirror needs; OrgContact.Read.All only when
-// organisational contacts are mirrored.
+// RequiredRoles lists the Entra application permissions a sync cannot do
+// without: reading the directory, and OrgContact.Read.All when
+// organisational contacts are mirrored. Contacts.ReadWrite is not among
+// them: an admin who scopes mailbox access with Exchange RBAC for
+// Applications must remove the tenant-wide Entra grant (grants add up), so
+// the token then carries no Contacts role and Exchange decides per mailbox
+// (MailboxAccessOf).
 func RequiredRoles(orgContacts bool) []string {
-	r := []string{RoleUserReadAll, RoleGroupMemberReadAll, RoleContactsReadWrite}
+	r := []string{RoleUserReadAll, RoleGroupMemberReadAll}
 	if orgContacts {
 		r = append(r, RoleOrgContactReadAll)
 	}
 	return r
+}
+
+// Mailbox access models (MailboxAccessOf).
+const (
+	// MailboxAccessTenantWide: the token holds Contacts.ReadWrite, granted
+	// in Entra for every mailbox (an Exchange application access policy
+	// may still exclude some).
+	MailboxAccessTenantWide = "tenant-wide"
+	// MailboxAccessRBAC: no Contacts role in the token; Exchange RBAC for
+	// Applications grants the app the mailboxes in its management scope,
+	// and every other mailbox answers 403 ErrorAccessDenied.
+	MailboxAccessRBAC = "rbac-scoped"
+)
+
+// MailboxAccessOf tells the mailbox access model from a token's roles.
+func MailboxAccessOf(roles []string) string {
+	if slices.ContainsFunc(roles, func(r string) bool { return strings.EqualFold(r, RoleContactsReadWrite) }) {
+		return MailboxAccessTenantWide
+	}
+	return MailboxAccessRBAC
 }
 
 // satisfiedBy lists, per needed role, the broader roles Graph also accepts

@@ -15,9 +15,12 @@ func TestMissingRoles(t *testing.T) {
 		{[]string{"User.Read.All", "Group.Read.All", "Contacts.ReadWrite"}, nil},
 		{[]string{"Directory.Read.All", "Contacts.ReadWrite"}, nil},
 		{[]string{"user.read.all", "groupmember.read.all", "contacts.readwrite"}, nil},
-		{[]string{"User.Read.All"}, []string{"Contacts.ReadWrite", "GroupMember.Read.All"}},
-		{[]string{"Contacts.Read", "User.ReadBasic.All"}, []string{"Contacts.ReadWrite", "GroupMember.Read.All", "User.Read.All"}},
-		{nil, []string{"Contacts.ReadWrite", "GroupMember.Read.All", "User.Read.All"}},
+		// No Contacts role: mailbox access through Exchange RBAC for
+		// Applications, not a missing consent.
+		{[]string{"User.Read.All", "GroupMember.Read.All"}, nil},
+		{[]string{"User.Read.All"}, []string{"GroupMember.Read.All"}},
+		{[]string{"Contacts.Read", "User.ReadBasic.All"}, []string{"GroupMember.Read.All", "User.Read.All"}},
+		{nil, []string{"GroupMember.Read.All", "User.Read.All"}},
 	}
 	for _, c := range cases {
 		if got := MissingRoles(c.have, need); !slices.Equal(got, c.want) {
@@ -26,6 +29,17 @@ func TestMissingRoles(t *testing.T) {
 	}
 	if got := MissingRoles([]string{"User.Read.All", "GroupMember.Read.All", "Contacts.ReadWrite"}, RequiredRoles(true)); !slices.Equal(got, []string{"OrgContact.Read.All"}) {
 		t.Errorf("org contacts: %v", got)
+	}
+}
+
+func TestMailboxAccessOf(t *testing.T) {
+	if got := MailboxAccessOf([]string{"User.Read.All", "contacts.readwrite"}); got != MailboxAccessTenantWide {
+		t.Errorf("with Contacts.ReadWrite: %s", got)
+	}
+	for _, roles := range [][]string{nil, {"User.Read.All", "GroupMember.Read.All"}, {"Contacts.Read"}} {
+		if got := MailboxAccessOf(roles); got != MailboxAccessRBAC {
+			t.Errorf("%v: %s", roles, got)
+		}
 	}
 }
 

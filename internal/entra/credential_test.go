@@ -331,7 +331,7 @@ func TestConsentRevoked(t *testing.T) {
 	}
 	err = CheckConsent(c, RequiredRoles(true))
 	var mc *MissingConsentError
-	if !errors.As(err, &mc) || err.Error() != "missing consent: Contacts.ReadWrite, GroupMember.Read.All, OrgContact.Read.All, User.Read.All" {
+	if !errors.As(err, &mc) || err.Error() != "missing consent: GroupMember.Read.All, OrgContact.Read.All, User.Read.All" {
 		t.Errorf("%v", err)
 	}
 	if mc.TenantID != tenantID || mc.AppID != clientID {
