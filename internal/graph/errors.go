@@ -254,6 +254,28 @@ func (e *Error) Class() Class {
 	return Permanent
 }
 
+// Unsupported reports whether err is Graph refusing a function or action
+// it does not offer where the call went (a national cloud without
+// contacts delta or permanentDelete answers as for an unknown segment:
+// 400 BadRequest "Resource not found for the segment ...", or 501). The
+// caller falls back to what every cloud offers.
+func Unsupported(err error) bool {
+	var ge *Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	switch ge.Status {
+	case http.StatusBadRequest, http.StatusNotImplemented:
+	default:
+		return false
+	}
+	switch strings.ToLower(ge.Code) {
+	case "badrequest", "request_badrequest", "notimplemented", "notsupported":
+		return true
+	}
+	return false
+}
+
 // isMailboxPath reports whether a path galmirror built (relative to the
 // Graph root, slash form) addresses mailbox content: /users/{id}/contactFolders..., /contacts,
 // /mailboxSettings, /mailFolders, /messages, /events, /calendar...

@@ -103,6 +103,10 @@ func appendEmail(b []byte, e *EmailAddress) []byte {
 	return append(b, '}')
 }
 
+// appendAddress writes every member of an address, empty ones as "": a
+// PATCH replaces what it names, so a member left out would keep an old
+// value, and an address is cleared by its members, never by null (Graph
+// answers a null complex value with 500).
 func appendAddress(b []byte, a *PhysicalAddress) []byte {
 	first := true
 	b = append(b, '{')
@@ -110,10 +114,8 @@ func appendAddress(b []byte, a *PhysicalAddress) []byte {
 		{"street", a.Street}, {"city", a.City}, {"state", a.State},
 		{"countryOrRegion", a.CountryOrRegion}, {"postalCode", a.PostalCode},
 	} {
-		if kv.v != "" {
-			b = appendKey(b, &first, kv.k)
-			b = appendJSONString(b, kv.v)
-		}
+		b = appendKey(b, &first, kv.k)
+		b = appendJSONString(b, kv.v)
 	}
 	return append(b, '}')
 }
@@ -128,22 +130,20 @@ func strField(b []byte, first *bool, name string, f *Field[string]) []byte {
 	return appendJSONString(appendKey(b, first, name), f.v)
 }
 
+// Null on a collection or a complex value is sent as its empty form ([],
+// or every member ""): Graph answers a JSON null for a complex value with
+// 500, and nothing documents null for a collection.
+
 func strsField(b []byte, first *bool, name string, f *Field[[]string]) []byte {
-	switch f.state {
-	case 0:
+	if f.state == 0 {
 		return b
-	case 2:
-		return append(appendKey(b, first, name), "null"...)
 	}
 	return appendStrings(appendKey(b, first, name), f.v)
 }
 
 func emailsField(b []byte, first *bool, name string, f *Field[[]EmailAddress]) []byte {
-	switch f.state {
-	case 0:
+	if f.state == 0 {
 		return b
-	case 2:
-		return append(appendKey(b, first, name), "null"...)
 	}
 	b = append(appendKey(b, first, name), '[')
 	for i := range f.v {
@@ -156,21 +156,15 @@ func emailsField(b []byte, first *bool, name string, f *Field[[]EmailAddress]) [
 }
 
 func emailField(b []byte, first *bool, name string, f *Field[EmailAddress]) []byte {
-	switch f.state {
-	case 0:
+	if f.state == 0 {
 		return b
-	case 2:
-		return append(appendKey(b, first, name), "null"...)
 	}
 	return appendEmail(appendKey(b, first, name), &f.v)
 }
 
 func addressField(b []byte, first *bool, name string, f *Field[PhysicalAddress]) []byte {
-	switch f.state {
-	case 0:
+	if f.state == 0 {
 		return b
-	case 2:
-		return append(appendKey(b, first, name), "null"...)
 	}
 	return appendAddress(appendKey(b, first, name), &f.v)
 }

@@ -251,7 +251,9 @@ type Field[T any] struct {
 // Set returns a Field holding v. A nil slice marshals as [], not null.
 func Set[T any](v T) Field[T] { return Field[T]{v: v, state: 1} }
 
-// Null returns a Field that marshals as JSON null.
+// Null returns a Field that clears the property: JSON null for a string,
+// the empty form for a collection ([]) or a complex value (every member
+// ""), since Graph answers a null complex value with 500.
 func Null[T any]() Field[T] { return Field[T]{state: 2} }
 
 // IsZero reports whether the field is absent; encoding/json's omitzero
@@ -264,22 +266,33 @@ func (f Field[T]) IsNull() bool { return f.state == 2 }
 // Get returns the value and whether the field is present (set or null).
 func (f Field[T]) Get() (T, bool) { return f.v, f.state != 0 }
 
-// MarshalJSON encodes the value, null, or [] for a nil slice.
+// MarshalJSON encodes the value, or [] for a nil slice; a Null string as
+// null, any other Null as its empty form (see Null).
 func (f Field[T]) MarshalJSON() ([]byte, error) {
-	if f.state == 2 {
-		return []byte("null"), nil
-	}
 	switch v := any(f.v).(type) {
 	case string:
+		if f.state == 2 {
+			return []byte("null"), nil
+		}
 		return appendJSONString(nil, v), nil
 	case []string:
-		if v == nil {
-			return []byte("[]"), nil
-		}
+		return appendStrings(nil, v), nil
 	case []EmailAddress:
-		if v == nil {
-			return []byte("[]"), nil
+		b := []byte{'['}
+		for i := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendEmail(b, &v[i])
 		}
+		return append(b, ']'), nil
+	case PhysicalAddress:
+		return appendAddress(nil, &v), nil
+	case EmailAddress:
+		return appendEmail(nil, &v), nil
+	}
+	if f.state == 2 {
+		return []byte("null"), nil
 	}
 	return json.Marshal(f.v)
 }

@@ -16,7 +16,8 @@ func TestContactPatchClears(t *testing.T) {
 		BusinessPhones:  Set([]string{}),    // clear to []
 		HomePhones:      Set[[]string](nil), // nil slice is [] too
 		EmailAddresses:  Set([]EmailAddress{{Name: "Zoë", Address: "zoe@contoso.com"}}),
-		BusinessAddress: Set(PhysicalAddress{}), // {} clears every part
+		BusinessAddress: Set(PhysicalAddress{}), // every member "" clears it
+		HomeAddress:     Null[PhysicalAddress](), // never null: Graph answers that with 500
 		SingleValueExtendedProperties: ExtendedProperties{
 			{ID: "String {831CFECE-66B1-45B0-B604-2B01E00812F8} Name galmirror.hash", Value: "h1"}},
 	}
@@ -25,7 +26,9 @@ func TestContactPatchClears(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"displayName":"Zoë Adams","jobTitle":"","department":null,"businessPhones":[],"homePhones":[],` +
-		`"emailAddresses":[{"name":"Zoë","address":"zoe@contoso.com"}],"businessAddress":{},` +
+		`"emailAddresses":[{"name":"Zoë","address":"zoe@contoso.com"}],` +
+		`"businessAddress":{"street":"","city":"","state":"","countryOrRegion":"","postalCode":""},` +
+		`"homeAddress":{"street":"","city":"","state":"","countryOrRegion":"","postalCode":""},` +
 		`"singleValueExtendedProperties":[{"id":"String {831CFECE-66B1-45B0-B604-2B01E00812F8} Name galmirror.hash","value":"h1"}]}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
