@@ -424,18 +424,24 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.userCtx(g, rt.user) + ctxPath}}
 	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, end)})
+		out = append(out, kv{"@odata.nextLink", s.skipLink(g, rt, end)})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
 
-func (s *Server) skipLink(g *greq, skip int) string {
+// skipLink is an Outlook list's nextLink: the request's query with a new
+// $skip, on the path as Exchange writes it.
+// Evidence: Exchange writes key segments in its links (contact-delta.md's
+// sample nextLink .../contactfolders('{id}')/contacts/delta?$skiptoken=,
+// and users('{upn}')/contactFolders('{id}') as the request named the user
+// in the Location of microsoftgraph/msgraph-sdk-powershell#2743).
+func (s *Server) skipLink(g *greq, rt *route, skip int) string {
 	q := url.Values{}
 	for k, v := range g.q {
 		q[k] = v
 	}
 	q.Set("$skip", strconv.Itoa(skip))
-	return s.url + "/v1.0" + g.rawPath + "?" + odataQuery(q)
+	return s.url + "/v1.0" + exchangePath(rt) + "?" + odataQuery(q)
 }
 
 // parseFolderBody validates a contactFolder create or update body.
@@ -626,7 +632,7 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
 	if more {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, skip+top)})
+		out = append(out, kv{"@odata.nextLink", s.skipLink(g, rt, skip+top)})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
@@ -762,7 +768,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 				q.Set("$select", strings.Join(tok.Sel, ","))
 			}
 			resp := g.graphErr(http.StatusGone, "SyncStateNotFound", "The sync state is no longer valid. Restart the synchronization with a new delta request.")
-			loc := s.url + "/v1.0" + g.rawPath
+			loc := s.url + "/v1.0" + exchangePath(rt)
 			if len(q) > 0 {
 				loc += "?" + odataQuery(q)
 			}
@@ -815,10 +821,10 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = ents[len(ents)-1].seq
-		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0" + g.rawPath + "?$skiptoken=" + encodeToken(nt)})
+		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0" + exchangePath(rt) + "?$skiptoken=" + encodeToken(nt)})
 	} else {
 		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + g.rawPath + "?$deltatoken=" + encodeToken(dt)})
+		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
 	}
 	resp := okJSON(http.StatusOK, append(out, kv{"value", page}))
 	if size != 10 {
