@@ -26,7 +26,9 @@ import (
 //	PUT    /_sim/tenants/{tid}/users/{user}/mailbox     {"state": "normal"|"none"|"outOfScope"}
 //	GET    /_sim/tenants/{tid}/users/{user}/folders     []Folder with contacts and extended properties
 //	POST   /_sim/tenants/{tid}/users/{user}/folders     {"displayName": ...} -> {"id": ...}
-//	DELETE /_sim/tenants/{tid}/users/{user}/folders/{folderId}
+//	DELETE /_sim/tenants/{tid}/users/{user}/folders/{folderId}[?permanent=true]
+//	POST   /_sim/tenants/{tid}/users/{user}/folders/{folderId}/move   {"destinationId": ""|folderId}
+//	POST   /_sim/tenants/{tid}/users/{user}/empty-deleted-items
 //	POST   /_sim/tenants/{tid}/users/{user}/contacts[?folderId=]   contact JSON -> {"id": ...}
 //	PATCH  /_sim/tenants/{tid}/users/{user}/contacts/{contactId}   contact JSON (merge)
 //	DELETE /_sim/tenants/{tid}/users/{user}/contacts/{contactId}
@@ -174,7 +176,18 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 			done(map[string]string{"id": id}, err)
 		}
 	case n == 4 && segs[0] == "users" && segs[2] == "folders" && m == "DELETE":
-		done(nil, s.OwnerDeleteFolder(tid, segs[1], segs[3]))
+		if r.URL.Query().Get("permanent") == "true" {
+			done(nil, s.OwnerPermanentDeleteFolder(tid, segs[1], segs[3]))
+		} else {
+			done(nil, s.OwnerDeleteFolder(tid, segs[1], segs[3]))
+		}
+	case n == 5 && segs[0] == "users" && segs[2] == "folders" && segs[4] == "move" && m == "POST":
+		var v struct{ DestinationID string }
+		if decode(&v) {
+			done(nil, s.OwnerMoveFolder(tid, segs[1], segs[3], v.DestinationID))
+		}
+	case n == 3 && segs[0] == "users" && segs[2] == "empty-deleted-items" && m == "POST":
+		done(nil, s.OwnerEmptyDeletedItems(tid, segs[1]))
 	case n == 3 && segs[0] == "users" && segs[2] == "contacts" && m == "POST":
 		id, err := s.OwnerCreateContact(tid, segs[1], r.URL.Query().Get("folderId"), body)
 		done(map[string]string{"id": id}, err)

@@ -90,6 +90,13 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 		}
 		user := segs[1]
 		rest, lrest := segs[2:], low[2:]
+		// permanentDelete exists in the global cloud only
+		// (contact-permanentdelete.md, contactfolder-permanentdelete.md:
+		// includes/global-only.md); elsewhere it is an unknown segment.
+		// contacts delta is not offered by 21Vianet
+		// (https://learn.microsoft.com/graph/api/contact-delta: China ❌);
+		// graphsim answers it as an unknown segment (guess: 400 BadRequest
+		// "Resource not found for the segment 'delta'.").
 		switch lrest[0] {
 		case "contactfolders":
 			switch {
@@ -97,14 +104,39 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 				return pick("/users/{id}/contactFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user)
 			case len(rest) == 2:
 				return pick("/users/{id}/contactFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1])
+			case len(rest) == 3 && lrest[2] == "permanentdelete":
+				if !g.t.globalCloud() {
+					return notFound(rest[2])
+				}
+				return pick("/users/{id}/contactFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1])
 			case len(rest) == 3 && lrest[2] == "childfolders":
 				return pick("/users/{id}/contactFolders/{id}/childFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user, rest[1])
+			case len(rest) == 4 && lrest[2] == "childfolders":
+				return pick("/users/{id}/contactFolders/{id}/childFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1], rest[3])
+			case len(rest) == 5 && lrest[2] == "childfolders" && lrest[4] == "permanentdelete":
+				if !g.t.globalCloud() {
+					return notFound(rest[4])
+				}
+				return pick("/users/{id}/contactFolders/{id}/childFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1], rest[3])
 			case len(rest) == 3 && lrest[2] == "contacts":
 				return pick("/users/{id}/contactFolders/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, rest[1])
 			case len(rest) == 4 && lrest[2] == "contacts" && lrest[3] == "delta":
+				if !g.t.deltaCloud() {
+					return notFound(rest[3])
+				}
 				return pick("/users/{id}/contactFolders/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, rest[1])
 			case len(rest) == 4 && lrest[2] == "contacts":
 				return pick("/users/{id}/contactFolders/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, rest[1], rest[3])
+			case len(rest) == 5 && lrest[2] == "contacts" && lrest[4] == "permanentdelete":
+				if !g.t.globalCloud() {
+					return notFound(rest[4])
+				}
+				return pick("/users/{id}/contactFolders/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, rest[1], rest[3])
+			case len(rest) >= 5 && (lrest[2] == "contacts" || lrest[2] == "childfolders"):
+				if len(rest) > 5 && lrest[4] == "permanentdelete" {
+					return notFound(rest[5])
+				}
+				return notFound(rest[4])
 			case len(rest) >= 3:
 				return notFound(rest[2])
 			}
@@ -113,9 +145,17 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 			case len(rest) == 1:
 				return pick("/users/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, "")
 			case len(rest) == 2 && lrest[1] == "delta":
+				if !g.t.deltaCloud() {
+					return notFound(rest[1])
+				}
 				return pick("/users/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, "")
 			case len(rest) == 2:
 				return pick("/users/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, "", rest[1])
+			case len(rest) == 3 && lrest[2] == "permanentdelete":
+				if !g.t.globalCloud() {
+					return notFound(rest[2])
+				}
+				return pick("/users/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, "", rest[1])
 			default:
 				return notFound(rest[2])
 			}
@@ -203,6 +243,9 @@ func keyLiteral(key string) string {
 // links it emits (nextLink, deltaLink): OData key segments, the user and
 // folder named as the request named them, e.g.
 // /users('u')/contactFolders('f')/contacts/delta.
+// Evidence: contact-delta.md's sample nextLink .../contactfolders('{id}')/
+// contacts/delta; users('{upn as sent}') in the Location of
+// microsoftgraph/msgraph-sdk-powershell#2743.
 func exchangePath(rt *route) string {
 	tmpl := rt.template[strings.IndexByte(rt.template, ' ')+1:]
 	parts := strings.Split(strings.TrimPrefix(tmpl, "/"), "/")

@@ -16,6 +16,7 @@ import (
 // parallel.
 type tenantState struct {
 	id, name, domain string
+	cloud            string // "" is global
 
 	mu          sync.RWMutex
 	apps        map[string]*App // by lower-case client id
@@ -58,8 +59,16 @@ func (s *Server) putTenant(tf Tenant) error {
 	if !isGUID(tf.ID) {
 		return fmt.Errorf("graphsim: tenant id %q is not a GUID", tf.ID)
 	}
+	cloud := strings.ToLower(tf.Cloud)
+	switch cloud {
+	case CloudGlobal:
+		cloud = ""
+	case "", CloudUSGov, CloudUSGovDoD, CloudChina:
+	default:
+		return fmt.Errorf("graphsim: tenant %s: cloud %q is not global, usgov, usgovdod or china", tf.ID, tf.Cloud)
+	}
 	t := &tenantState{
-		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain,
+		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain, cloud: cloud,
 		apps: map[string]*App{}, users: map[string]*userObj{}, upns: map[string]string{},
 		softDeleted: map[string]*userObj{}, groups: map[string]*Group{}, orgContacts: map[string]*OrgContact{},
 		mailboxes: map[string]*mailbox{}, epoch: uint64(time.Now().UnixNano()),
@@ -165,6 +174,13 @@ func (t *tenantState) putUserLocked(u User) error {
 	t.upns[lu] = u.ID
 	return nil
 }
+
+// globalCloud reports whether the tenant is in the global cloud.
+func (t *tenantState) globalCloud() bool { return t.cloud == "" }
+
+// deltaCloud reports whether the tenant's cloud offers contacts delta
+// (not China: https://learn.microsoft.com/graph/api/contact-delta).
+func (t *tenantState) deltaCloud() bool { return t.cloud != CloudChina }
 
 // resolveUserLocked finds a live user by id or UPN.
 func (t *tenantState) resolveUserLocked(ref string) *userObj {
@@ -434,7 +450,7 @@ func (s *Server) exportTenant(id string) (Tenant, error) {
 		return Tenant{}, err
 	}
 	t.mu.RLock()
-	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain}
+	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain, Cloud: t.cloud}
 	for _, a := range t.apps {
 		out.Apps = append(out.Apps, *a)
 	}
