@@ -33,7 +33,13 @@ func (e *extExpand) render(ext []extProp) []obj {
 
 func (g *greq) outlookErr(status int, code, msg string) gresp { return g.graphErr(status, code, msg) }
 
-func (g *greq) badBody(e *bodyError) gresp { return g.graphErr(http.StatusBadRequest, e.code, e.msg) }
+func (g *greq) badBody(e *bodyError) gresp {
+	status := http.StatusBadRequest
+	if e.status != 0 {
+		status = e.status
+	}
+	return g.graphErr(status, e.code, e.msg)
+}
 
 // parseExpand parses $expand for Outlook items.
 func (g *greq) parseExpand(typeName string) (*extExpand, *gresp) {
