@@ -69,6 +69,14 @@ func (s *Server) SetRoles(tenantID, clientID string, roles []string) error {
 	return s.setRoles(tenantID, clientID, roles)
 }
 
+// SetMailboxGrants replaces the mailboxes (user ids or UPNs) an Exchange
+// "Application Contacts.ReadWrite" role assignment scopes an app to
+// (App.MailboxGrants); nil removes the assignment. Unlike roles, grants
+// apply to tokens already issued (Exchange authorises each call).
+func (s *Server) SetMailboxGrants(tenantID, clientID string, users []string) error {
+	return s.setMailboxGrants(tenantID, clientID, users)
+}
+
 // Folders lists a mailbox's folders with their contacts and extended
 // properties, whatever the mailbox state: the default Contacts folder
 // first (WellKnown, WellKnownName "contacts"), then Deleted Items

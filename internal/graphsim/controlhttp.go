@@ -36,6 +36,7 @@ import (
 //	DELETE /_sim/tenants/{tid}/groups/{id}
 //	PUT    /_sim/tenants/{tid}/orgContacts              OrgContact: create or replace
 //	PUT    /_sim/tenants/{tid}/apps/{clientId}/roles    {"roles": [...]} (null revokes consent)
+//	PUT    /_sim/tenants/{tid}/apps/{clientId}/mailbox-grants  {"users": [...]} (Exchange RBAC scope)
 //	POST   /_sim/expire-delta-tokens[?tenant={tid}]
 //	GET    /_sim/counters                               Counters
 //	POST   /_sim/counters/reset
@@ -206,6 +207,11 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		var c OrgContact
 		if decode(&c) {
 			done(nil, s.PutOrgContact(tid, c))
+		}
+	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
+		var v struct{ Users []string }
+		if decode(&v) {
+			done(nil, s.SetMailboxGrants(tid, segs[1], v.Users))
 		}
 	case n == 3 && segs[0] == "apps" && segs[2] == "roles" && m == "PUT":
 		var v struct{ Roles []string }

@@ -50,6 +50,13 @@ type App struct {
 	CertificatesPEM []string `json:"certificatesPem"`
 	// Roles are the granted application permissions; empty means no consent.
 	Roles []string `json:"roles"`
+	// MailboxGrants are the mailboxes (user ids or UPNs) an Exchange
+	// "Application Contacts.ReadWrite" management role assignment (RBAC for
+	// Applications) scopes the app to. Grants add to the Entra roles: with
+	// a Contacts.* role the app reaches every mailbox anyway; without one
+	// it reaches exactly these (read and write), every other mailbox
+	// answers 403 ErrorAccessDenied.
+	MailboxGrants []string `json:"mailboxGrants,omitempty"`
 }
 
 // Application permissions galmirror needs. AllRoles grants them all.

@@ -273,10 +273,15 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 		s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
 	}
 	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
-		if rt.perm == permMailbox {
+		// Exchange RBAC for Applications: a management role assignment
+		// grants the app mailboxes without an Entra role; grants and roles
+		// add up (https://learn.microsoft.com/exchange/permissions-exo/application-rbac).
+		if rt.perm == permMailbox && !g.t.granted(g.app, rt.user) {
 			return record(g.graphErr(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again."))
 		}
-		return record(g.graphErr(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
+		if rt.perm != permMailbox {
+			return record(g.graphErr(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
+		}
 	}
 	var mb *mailbox
 	if rt.perm == permMailbox {

@@ -87,6 +87,7 @@ func (s *Server) putTenant(tf Tenant) error {
 		}
 		a := a
 		a.ClientID = strings.ToLower(a.ClientID)
+		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
 		t.apps[a.ClientID] = &a
 		et.Apps = append(et.Apps, entrasim.App{ClientID: a.ClientID, DisplayName: a.DisplayName, Certificates: certs, Roles: a.Roles})
 	}
@@ -395,6 +396,47 @@ func (s *Server) setRoles(tenantID, clientID string, roles []string) error {
 	return s.entra.SetRoles(t.id, a.ClientID, roles)
 }
 
+func (s *Server) setMailboxGrants(tenantID, clientID string, users []string) error {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("app %q: %w", clientID, ErrNotFound)
+	}
+	for _, u := range users {
+		if strings.TrimSpace(u) == "" {
+			return fmt.Errorf("graphsim: mailbox grant %q is empty", u)
+		}
+	}
+	a.MailboxGrants = slices.Clone(users)
+	return nil
+}
+
+// granted reports whether an app's Exchange RBAC grants (App.MailboxGrants)
+// cover the mailbox of a user ref. A grant names the user by id or UPN.
+func (t *tenantState) granted(app, ref string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	a := t.apps[app]
+	if a == nil || len(a.MailboxGrants) == 0 {
+		return false
+	}
+	o := t.resolveUserLocked(ref)
+	if o == nil {
+		return false
+	}
+	for _, g := range a.MailboxGrants {
+		if strings.EqualFold(g, o.u.ID) || strings.EqualFold(g, o.u.UserPrincipalName) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) expireDeltaTokens(tenantID string) error {
 	var ts []*tenantState
 	if tenantID == "" {
@@ -452,7 +494,9 @@ func (s *Server) exportTenant(id string) (Tenant, error) {
 	t.mu.RLock()
 	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain, Cloud: t.cloud}
 	for _, a := range t.apps {
-		out.Apps = append(out.Apps, *a)
+		a := *a
+		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
+		out.Apps = append(out.Apps, a)
 	}
 	slices.SortFunc(out.Apps, func(a, b App) int { return strings.Compare(a.ClientID, b.ClientID) })
 	type pending struct {
