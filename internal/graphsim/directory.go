@@ -337,7 +337,7 @@ func (s *Server) listUsers(g *greq, rt *route, _ *mailbox) gresp {
 		out = append(out, kv{"@odata.count", count})
 	}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}
@@ -531,7 +531,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = entries[len(entries)-1].id
-		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0/users/delta?$skiptoken=" + encodeToken(nt)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0/users/delta?$skiptoken="+encodeToken(nt))})
 	} else {
 		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
@@ -743,7 +743,7 @@ func (s *Server) listGroups(g *greq, rt *route, _ *mailbox) gresp {
 	t.mu.RUnlock()
 	out := obj{{"@odata.context", s.contextURL("groups" + selSuffix(sel))}}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}
@@ -883,7 +883,7 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	start := min(tok.Off, len(all))
 	end := min(start+top, len(all))
 	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
 	}
 	page := all[start:end]
 	if page == nil {
@@ -1009,7 +1009,7 @@ func (s *Server) listOrgContacts(g *greq, rt *route, _ *mailbox) gresp {
 	t.mu.RUnlock()
 	out := obj{{"@odata.context", s.contextURL("contacts" + selSuffix(sel))}}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}

@@ -464,7 +464,7 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.userCtx(g, rt.user) + ctxPath}}
 	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, rt, end)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, end))})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
@@ -706,7 +706,7 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
 	if more {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, rt, skip+top)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, skip+top))})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
@@ -921,7 +921,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = ents[len(ents)-1].seq
-		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0" + exchangePath(rt) + "?$skiptoken=" + encodeToken(nt)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0"+exchangePath(rt)+"?$skiptoken="+encodeToken(nt))})
 	} else {
 		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
