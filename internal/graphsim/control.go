@@ -146,9 +146,16 @@ func (s *Server) OwnerDeleteContact(tenantID, user, contactID string) error {
 }
 
 // ExpireDeltaTokens invalidates every users/delta and contacts delta link
-// (and nextLink) issued so far for a tenant ("" means all tenants): they
-// answer 410 Gone with a Location to restart from.
+// (and nextLink) issued so far for a tenant ("" means all tenants):
+// users/delta links answer 410 Gone resyncRequired with a Location to
+// restart from; contacts delta links answer 400 ErrorInvalidSyncStateData.
 func (s *Server) ExpireDeltaTokens(tenantID string) error { return s.expireDeltaTokens(tenantID) }
+
+// StaleDeltaTokens makes every delta link (deltaLink or nextLink) issued so
+// far for a tenant ("" means all tenants) older than Graph keeps delta
+// state: users/delta links answer 400 syncStateNotFound (directory links
+// live 7 days); contacts delta links answer 400 ErrorInvalidSyncStateData.
+func (s *Server) StaleDeltaTokens(tenantID string) error { return s.staleDeltaTokens(tenantID) }
 
 // Counters returns a snapshot of the counters.
 func (s *Server) Counters() Counters { return s.ctr.snapshot() }

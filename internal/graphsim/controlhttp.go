@@ -38,6 +38,7 @@ import (
 //	PUT    /_sim/tenants/{tid}/apps/{clientId}/roles    {"roles": [...]} (null revokes consent)
 //	PUT    /_sim/tenants/{tid}/apps/{clientId}/mailbox-grants  {"users": [...]} (Exchange RBAC scope)
 //	POST   /_sim/expire-delta-tokens[?tenant={tid}]
+//	POST   /_sim/stale-delta-tokens[?tenant={tid}]
 //	GET    /_sim/counters                               Counters
 //	POST   /_sim/counters/reset
 //	GET|PUT /_sim/throttle                              Throttle (durations in nanoseconds)
@@ -98,6 +99,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case n == 1 && segs[0] == "expire-delta-tokens" && m == "POST":
 		done(nil, s.ExpireDeltaTokens(r.URL.Query().Get("tenant")))
+	case n == 1 && segs[0] == "stale-delta-tokens" && m == "POST":
+		done(nil, s.StaleDeltaTokens(r.URL.Query().Get("tenant")))
 	case n == 1 && segs[0] == "counters" && m == "GET":
 		done(s.Counters(), nil)
 	case n == 2 && segs[0] == "counters" && segs[1] == "reset" && m == "POST":

@@ -30,6 +30,7 @@ type tenantState struct {
 	seq         uint64 // directory change sequence for users/delta
 	tombs       []userTomb
 	epoch       uint64 // delta token generation; ExpireDeltaTokens bumps it
+	stale       uint64 // users/delta links older than this are stale (StaleDeltaTokens)
 	mailboxes   map[string]*mailbox
 }
 
@@ -437,20 +438,53 @@ func (t *tenantState) granted(app, ref string) bool {
 	return false
 }
 
-func (s *Server) expireDeltaTokens(tenantID string) error {
-	var ts []*tenantState
-	if tenantID == "" {
-		s.mu.RLock()
-		for _, t := range s.tenants {
-			ts = append(ts, t)
+// staleDeltaTokens makes every delta link issued so far too old: users/delta
+// links answer 400 syncStateNotFound, contacts delta links 400
+// ErrorInvalidSyncStateData.
+func (s *Server) staleDeltaTokens(tenantID string) error {
+	ts, err := s.tenantsOf(tenantID)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		t.mu.Lock()
+		t.stale++
+		mbs := make([]*mailbox, 0, len(t.mailboxes))
+		for _, mb := range t.mailboxes {
+			mbs = append(mbs, mb)
 		}
-		s.mu.RUnlock()
-	} else {
+		t.mu.Unlock()
+		for _, mb := range mbs {
+			mb.mu.Lock()
+			mb.epoch++
+			mb.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// tenantsOf is one tenant, or every tenant for "".
+func (s *Server) tenantsOf(tenantID string) ([]*tenantState, error) {
+	if tenantID != "" {
 		t, err := s.tenant(tenantID)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		return []*tenantState{t}, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ts := make([]*tenantState, 0, len(s.tenants))
+	for _, t := range s.tenants {
 		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+func (s *Server) expireDeltaTokens(tenantID string) error {
+	ts, err := s.tenantsOf(tenantID)
+	if err != nil {
+		return err
 	}
 	for _, t := range ts {
 		t.mu.Lock()
