@@ -352,6 +352,8 @@ func (s *Server) afterCommitFault(g *greq, mailboxID string, f Faults) gresp {
 
 // nextPage is the nextLink a response carries: link, or with
 // Faults.RepeatNextLink the request's own URL (the same page forever).
+// Undocumented: a misbehaving pager for clients' loop guards; nothing in
+// delta-query-overview promises a nextLink makes progress.
 func (s *Server) nextPage(g *greq, link string) string {
 	if !s.Faults().RepeatNextLink {
 		return link
