@@ -27,6 +27,9 @@ type tenantState struct {
 	orgContacts map[string]*OrgContact
 	order       []string // user ids in list order (sorted)
 	orderDirty  bool
+	// orderMu serialises rebuilding order: readers holding mu.RLock may
+	// call userOrder at once (writers set orderDirty under mu.Lock).
+	orderMu sync.Mutex
 	seq         uint64 // directory change sequence for users/delta
 	tombs       []userTomb
 	epoch       uint64 // delta token generation; ExpireDeltaTokens bumps it
@@ -197,6 +200,8 @@ func (t *tenantState) resolveUserLocked(ref string) *userObj {
 }
 
 func (t *tenantState) userOrder() []string {
+	t.orderMu.Lock()
+	defer t.orderMu.Unlock()
 	if t.orderDirty || t.order == nil {
 		t.order = t.order[:0]
 		for id := range t.users {
