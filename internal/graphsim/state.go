@@ -29,12 +29,12 @@ type tenantState struct {
 	orderDirty  bool
 	// orderMu serialises rebuilding order: readers holding mu.RLock may
 	// call userOrder at once (writers set orderDirty under mu.Lock).
-	orderMu sync.Mutex
-	seq         uint64 // directory change sequence for users/delta
-	tombs       []userTomb
-	epoch       uint64 // delta token generation; ExpireDeltaTokens bumps it
-	stale       uint64 // users/delta links older than this are stale (StaleDeltaTokens)
-	mailboxes   map[string]*mailbox
+	orderMu   sync.Mutex
+	seq       uint64 // directory change sequence for users/delta
+	tombs     []userTomb
+	epoch     uint64 // delta token generation; ExpireDeltaTokens bumps it
+	stale     uint64 // users/delta links older than this are stale (StaleDeltaTokens)
+	mailboxes map[string]*mailbox
 }
 
 type userObj struct {
