@@ -86,19 +86,52 @@ var contactIndex = func() map[string]int {
 
 var addressKeys = []string{"street", "city", "state", "countryOrRegion", "postalCode"}
 
-// bodyError is a 400 with Graph's code and message.
+// bodyError is a 400 (or status, when set) with Graph's code and message.
 type bodyError struct {
 	code, msg string
+	status    int
 }
 
 func (e *bodyError) Error() string { return e.code + ": " + e.msg }
 
 func errBody(code, format string, args ...any) *bodyError {
-	return &bodyError{code, fmt.Sprintf(format, args...)}
+	return &bodyError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-var errEmptyPayload = &bodyError{"BadRequest", "Empty Payload. JSON content expected."}
-var errBadJSON = &bodyError{"BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."}
+var errEmptyPayload = &bodyError{code: "BadRequest", msg: "Empty Payload. JSON content expected."}
+var errBadJSON = &bodyError{code: "BadRequest", msg: "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."}
+
+// errNullComplex answers a contact write that sets a complex value
+// (businessAddress, homeAddress, otherAddress, an emailAddresses element)
+// to null: Exchange fails with 500 "An internal server error occurred. The
+// operation failed." (https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/2368,
+// create with BusinessAddress = null). The code is a guess
+// (ErrorInternalServerError); the message is the issue's.
+var errNullComplex = &bodyError{code: "ErrorInternalServerError", msg: "An internal server error occurred. The operation failed.", status: 500}
+
+// maxEntries are the contact collections Exchange caps (Outlook's
+// Business/Business2, Home/Home2 and Email1-3 slots): "The multi value
+// property BusinessPhones has 3 entries, that exceeds the max allowed value
+// of 2" and "... EmailAddresses has 4 entries, that exceeds the max allowed
+// value of 3" (400; https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/560).
+// The resource page (api-reference/v1.0/resources/contact.md) states no
+// limit; homePhones' 2 follows Outlook's Home/Home2 slots. The code is a
+// guess (ErrorInvalidArgument); the messages are the issue's.
+func maxEntries(name string) (prop string, limit int) {
+	switch name {
+	case "businessPhones":
+		return "BusinessPhones", 2
+	case "homePhones":
+		return "HomePhones", 2
+	case "emailAddresses":
+		return "EmailAddresses", 3
+	}
+	return "", 0
+}
+
+func errTooMany(prop string, n, limit int) *bodyError {
+	return errBody("ErrorInvalidArgument", "The multi value property %s has %d entries, that exceeds the max allowed value of %d", prop, n, limit)
+}
 
 // parseObject decodes a JSON object body into its members, rejecting
 // malformed JSON, non-objects and duplicate members.
@@ -229,6 +262,9 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 		if e != nil {
 			return nil, e
 		}
+		if prop, limit := maxEntries(p.name); limit > 0 && n > limit {
+			return nil, errTooMany(prop, n, limit)
+		}
 		buf.WriteByte(']')
 		return buf.Bytes(), nil
 	case tAddr:
@@ -245,7 +281,7 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 		buf.WriteByte('[')
 		for i, it := range items {
 			if isNull(it) {
-				return nil, errBody("RequestBodyRead", "A null value was found for the property named 'emailAddresses', which has the expected type 'Collection(Microsoft.OutlookServices.EmailAddress)[Nullable=False]'. The expected type 'Collection(Microsoft.OutlookServices.EmailAddress)[Nullable=False]' does not allow null values.")
+				return nil, errNullComplex
 			}
 			o, e := normaliseObject(it, "Microsoft.OutlookServices.EmailAddress", []string{"name", "address"}, []string{"type"})
 			if e != nil {
@@ -255,6 +291,9 @@ func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
 				buf.WriteByte(',')
 			}
 			buf.Write(o)
+		}
+		if prop, limit := maxEntries(p.name); len(items) > limit {
+			return nil, errTooMany(prop, len(items), limit)
 		}
 		buf.WriteByte(']')
 		return buf.Bytes(), nil
@@ -365,6 +404,9 @@ func parseContactBody(body []byte) (*contactWrite, *bodyError) {
 			return nil, errBody("RequestBodyRead", "The property '%s' does not exist on type 'Microsoft.OutlookServices.Contact'. Make sure to only use property names that are defined by the type or mark the type as open type.", k)
 		}
 		p := contactSchema[i]
+		if p.t == tAddr && isNull(v) {
+			return nil, errNullComplex
+		}
 		nv, e := normaliseValue(p, v)
 		if e != nil {
 			return nil, e

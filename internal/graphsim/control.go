@@ -69,9 +69,20 @@ func (s *Server) SetRoles(tenantID, clientID string, roles []string) error {
 	return s.setRoles(tenantID, clientID, roles)
 }
 
-// Folders lists a mailbox's contact folders (the default Contacts folder
-// first) with their contacts and extended properties, whatever the
-// mailbox state.
+// SetMailboxGrants replaces the mailboxes (user ids or UPNs) an Exchange
+// "Application Contacts.ReadWrite" role assignment scopes an app to
+// (App.MailboxGrants); nil removes the assignment. Unlike roles, grants
+// apply to tokens already issued (Exchange authorises each call).
+func (s *Server) SetMailboxGrants(tenantID, clientID string, users []string) error {
+	return s.setMailboxGrants(tenantID, clientID, users)
+}
+
+// Folders lists a mailbox's folders with their contacts and extended
+// properties, whatever the mailbox state: the default Contacts folder
+// first (WellKnown, WellKnownName "contacts"), then Deleted Items
+// (WellKnownName "deleteditems": contacts deleted one by one are in it,
+// folders deleted into it have its id as ParentFolderID), then the contact
+// folders in creation order.
 func (s *Server) Folders(tenantID, user string) ([]Folder, error) { return s.folders(tenantID, user) }
 
 // OwnerCreateFolder creates a folder under the default Contacts folder as
@@ -86,9 +97,31 @@ func (s *Server) OwnerCreateChildFolder(tenantID, user, parentFolderID, displayN
 	return s.ownerCreateChildFolder(tenantID, user, parentFolderID, displayName)
 }
 
-// OwnerDeleteFolder deletes a folder and its contacts as the mailbox owner.
+// OwnerDeleteFolder deletes a folder as the mailbox owner does in
+// Outlook: it moves, with its contents and child folders, to Deleted Items
+// (keeping its id); a folder already in Deleted Items goes for good.
 func (s *Server) OwnerDeleteFolder(tenantID, user, folderID string) error {
 	return s.ownerDeleteFolder(tenantID, user, folderID)
+}
+
+// OwnerPermanentDeleteFolder removes a folder and everything in it for
+// good (Shift+Delete in Outlook); contacts delta links of the folder then
+// answer ErrorSyncFolderNotFound.
+func (s *Server) OwnerPermanentDeleteFolder(tenantID, user, folderID string) error {
+	return s.ownerPermanentDeleteFolder(tenantID, user, folderID)
+}
+
+// OwnerMoveFolder moves a contact folder (ids kept) under another folder:
+// destinationFolderID "" is the default Contacts folder; the Deleted Items
+// folder's id (see Folders) is allowed.
+func (s *Server) OwnerMoveFolder(tenantID, user, folderID, destinationFolderID string) error {
+	return s.ownerMoveFolder(tenantID, user, folderID, destinationFolderID)
+}
+
+// OwnerEmptyDeletedItems empties the mailbox's Deleted Items folder as the
+// owner does in Outlook: its contacts and folders are gone for good.
+func (s *Server) OwnerEmptyDeletedItems(tenantID, user string) error {
+	return s.ownerEmptyDeletedItems(tenantID, user)
 }
 
 // OwnerCreateContact adds a contact to a folder ("" means the default
@@ -104,16 +137,25 @@ func (s *Server) OwnerUpdateContact(tenantID, user, contactID string, patch json
 	return s.ownerUpdateContact(tenantID, user, contactID, patch)
 }
 
-// OwnerDeleteContact deletes a contact as the mailbox owner; contacts delta
-// reports it with @removed.
+// OwnerDeleteContact deletes a contact as the mailbox owner does in
+// Outlook: it moves to Deleted Items with a new id (its folder's contacts
+// delta reports the old id @removed); one already in Deleted Items goes
+// for good.
 func (s *Server) OwnerDeleteContact(tenantID, user, contactID string) error {
 	return s.ownerDeleteContact(tenantID, user, contactID)
 }
 
 // ExpireDeltaTokens invalidates every users/delta and contacts delta link
-// (and nextLink) issued so far for a tenant ("" means all tenants): they
-// answer 410 Gone with a Location to restart from.
+// (and nextLink) issued so far for a tenant ("" means all tenants):
+// users/delta links answer 410 Gone resyncRequired with a Location to
+// restart from; contacts delta links answer 400 ErrorInvalidSyncStateData.
 func (s *Server) ExpireDeltaTokens(tenantID string) error { return s.expireDeltaTokens(tenantID) }
+
+// StaleDeltaTokens makes every delta link (deltaLink or nextLink) issued so
+// far for a tenant ("" means all tenants) older than Graph keeps delta
+// state: users/delta links answer 400 syncStateNotFound (directory links
+// live 7 days); contacts delta links answer 400 ErrorInvalidSyncStateData.
+func (s *Server) StaleDeltaTokens(tenantID string) error { return s.staleDeltaTokens(tenantID) }
 
 // Counters returns a snapshot of the counters.
 func (s *Server) Counters() Counters { return s.ctr.snapshot() }

@@ -87,7 +87,7 @@ func TestControlHTTP(t *testing.T) {
 		t.Error("settings not applied")
 	}
 	fs, _ := e.srv.Folders(tid, alice)
-	if len(fs) != 2 || len(fs[0].Contacts) != 1 {
+	if len(fs) != 3 || len(fs[0].Contacts) != 1 || fs[1].WellKnownName != "deleteditems" {
 		t.Errorf("folders %+v", fs)
 	}
 	// Owner edit and delete of the contact through the control API.
@@ -117,7 +117,7 @@ func TestStateRoundTrip(t *testing.T) {
 	defer srv2.Close()
 	fs, err := srv2.Folders(e.tenant.ID, alice)
 	must(t, err)
-	if len(fs) != 2 || fs[1].ID != fid || len(fs[1].Contacts) != 1 || fs[1].Contacts[0].ID != c["id"] || fs[1].Contacts[0].ExtendedProperties[0].Value != "s1" {
+	if len(fs) != 3 || fs[2].ID != fid || len(fs[2].Contacts) != 1 || fs[2].Contacts[0].ID != c["id"] || fs[2].Contacts[0].ExtendedProperties[0].Value != "s1" {
 		t.Fatalf("restored %+v", fs)
 	}
 	// New items after a restore do not reuse ids.

@@ -26,7 +26,9 @@ import (
 //	PUT    /_sim/tenants/{tid}/users/{user}/mailbox     {"state": "normal"|"none"|"outOfScope"}
 //	GET    /_sim/tenants/{tid}/users/{user}/folders     []Folder with contacts and extended properties
 //	POST   /_sim/tenants/{tid}/users/{user}/folders     {"displayName": ...} -> {"id": ...}
-//	DELETE /_sim/tenants/{tid}/users/{user}/folders/{folderId}
+//	DELETE /_sim/tenants/{tid}/users/{user}/folders/{folderId}[?permanent=true]
+//	POST   /_sim/tenants/{tid}/users/{user}/folders/{folderId}/move   {"destinationId": ""|folderId}
+//	POST   /_sim/tenants/{tid}/users/{user}/empty-deleted-items
 //	POST   /_sim/tenants/{tid}/users/{user}/contacts[?folderId=]   contact JSON -> {"id": ...}
 //	PATCH  /_sim/tenants/{tid}/users/{user}/contacts/{contactId}   contact JSON (merge)
 //	DELETE /_sim/tenants/{tid}/users/{user}/contacts/{contactId}
@@ -34,7 +36,9 @@ import (
 //	DELETE /_sim/tenants/{tid}/groups/{id}
 //	PUT    /_sim/tenants/{tid}/orgContacts              OrgContact: create or replace
 //	PUT    /_sim/tenants/{tid}/apps/{clientId}/roles    {"roles": [...]} (null revokes consent)
+//	PUT    /_sim/tenants/{tid}/apps/{clientId}/mailbox-grants  {"users": [...]} (Exchange RBAC scope)
 //	POST   /_sim/expire-delta-tokens[?tenant={tid}]
+//	POST   /_sim/stale-delta-tokens[?tenant={tid}]
 //	GET    /_sim/counters                               Counters
 //	POST   /_sim/counters/reset
 //	GET|PUT /_sim/throttle                              Throttle (durations in nanoseconds)
@@ -95,6 +99,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case n == 1 && segs[0] == "expire-delta-tokens" && m == "POST":
 		done(nil, s.ExpireDeltaTokens(r.URL.Query().Get("tenant")))
+	case n == 1 && segs[0] == "stale-delta-tokens" && m == "POST":
+		done(nil, s.StaleDeltaTokens(r.URL.Query().Get("tenant")))
 	case n == 1 && segs[0] == "counters" && m == "GET":
 		done(s.Counters(), nil)
 	case n == 2 && segs[0] == "counters" && segs[1] == "reset" && m == "POST":
@@ -174,7 +180,18 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 			done(map[string]string{"id": id}, err)
 		}
 	case n == 4 && segs[0] == "users" && segs[2] == "folders" && m == "DELETE":
-		done(nil, s.OwnerDeleteFolder(tid, segs[1], segs[3]))
+		if r.URL.Query().Get("permanent") == "true" {
+			done(nil, s.OwnerPermanentDeleteFolder(tid, segs[1], segs[3]))
+		} else {
+			done(nil, s.OwnerDeleteFolder(tid, segs[1], segs[3]))
+		}
+	case n == 5 && segs[0] == "users" && segs[2] == "folders" && segs[4] == "move" && m == "POST":
+		var v struct{ DestinationID string }
+		if decode(&v) {
+			done(nil, s.OwnerMoveFolder(tid, segs[1], segs[3], v.DestinationID))
+		}
+	case n == 3 && segs[0] == "users" && segs[2] == "empty-deleted-items" && m == "POST":
+		done(nil, s.OwnerEmptyDeletedItems(tid, segs[1]))
 	case n == 3 && segs[0] == "users" && segs[2] == "contacts" && m == "POST":
 		id, err := s.OwnerCreateContact(tid, segs[1], r.URL.Query().Get("folderId"), body)
 		done(map[string]string{"id": id}, err)
@@ -193,6 +210,11 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		var c OrgContact
 		if decode(&c) {
 			done(nil, s.PutOrgContact(tid, c))
+		}
+	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
+		var v struct{ Users []string }
+		if decode(&v) {
+			done(nil, s.SetMailboxGrants(tid, segs[1], v.Users))
 		}
 	case n == 3 && segs[0] == "apps" && segs[2] == "roles" && m == "PUT":
 		var v struct{ Roles []string }

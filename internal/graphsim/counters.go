@@ -37,6 +37,12 @@ type Counters struct {
 	// ViolationsByScope breaks RetryAfterViolations down by scope
 	// ("mailbox:{userId}", "directory:{tenantId}").
 	ViolationsByScope map[string]int64 `json:"violationsByScope"`
+	// AfterCommitFaults counts mailbox writes carried out whose response
+	// Faults.AfterCommitRate replaced by a 5xx.
+	AfterCommitFaults int64 `json:"afterCommitFaults"`
+	// DroppedBatches counts $batch requests carried out whose connection
+	// Faults.BatchDropRate aborted without a response.
+	DroppedBatches int64 `json:"droppedBatches"`
 	// PeakConcurrency is the highest number of requests (counting batch
 	// items) in flight per mailbox (user id), across apps.
 	PeakConcurrency map[string]int `json:"peakConcurrency"`

@@ -337,7 +337,7 @@ func (s *Server) listUsers(g *greq, rt *route, _ *mailbox) gresp {
 		out = append(out, kv{"@odata.count", count})
 	}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}
@@ -386,6 +386,7 @@ type deltaToken struct {
 	Sel   []string `json:"s,omitempty"`
 	IDs   []string `json:"i,omitempty"`
 	Next  bool     `json:"n,omitempty"`
+	Stale uint64   `json:"g,omitempty"` // the tenant's stale generation at issue
 }
 
 func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
@@ -407,7 +408,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		raw = g.q.Get("$deltatoken")
 	}
 	t.mu.RLock()
-	epoch, seq := t.epoch, t.seq
+	epoch, seq, stale := t.epoch, t.seq, t.stale
 	t.mu.RUnlock()
 	gone := func(sel []string, ids []string) gresp {
 		q := url.Values{}
@@ -436,7 +437,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		if e != nil {
 			return *e
 		}
-		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids})
+		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale})
 		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
 	case raw != "":
 		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) {
@@ -446,6 +447,13 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 			if !isUserProp(p) {
 				return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
 			}
+		}
+		// A link older than directory delta state lives (7 days) answers
+		// 400 syncStateNotFound "The sync state generation is not found.
+		// The delta token is expired and data must be synchronized again."
+		// (https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/).
+		if tok.Stale != stale {
+			return g.graphErr(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 		}
 		if tok.Epoch != epoch {
 			return gone(tok.Sel, tok.IDs)
@@ -460,7 +468,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		if e != nil {
 			return *e
 		}
-		tok = deltaToken{Epoch: epoch, Sel: sel, IDs: ids}
+		tok = deltaToken{Epoch: epoch, Sel: sel, IDs: ids, Stale: stale}
 	}
 	if !tok.Next {
 		tok.High = seq
@@ -531,9 +539,9 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = entries[len(entries)-1].id
-		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0/users/delta?$skiptoken=" + encodeToken(nt)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0/users/delta?$skiptoken="+encodeToken(nt))})
 	} else {
-		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs}
+		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs, Stale: tok.Stale}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
 	}
 	out = append(out, kv{"value", page})
@@ -743,7 +751,7 @@ func (s *Server) listGroups(g *greq, rt *route, _ *mailbox) gresp {
 	t.mu.RUnlock()
 	out := obj{{"@odata.context", s.contextURL("groups" + selSuffix(sel))}}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}
@@ -883,7 +891,7 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	start := min(tok.Off, len(all))
 	end := min(start+top, len(all))
 	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
 	}
 	page := all[start:end]
 	if page == nil {
@@ -1009,7 +1017,7 @@ func (s *Server) listOrgContacts(g *greq, rt *route, _ *mailbox) gresp {
 	t.mu.RUnlock()
 	out := obj{{"@odata.context", s.contextURL("contacts" + selSuffix(sel))}}
 	if next != "" {
-		out = append(out, kv{"@odata.nextLink", s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next}))})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{After: next})))})
 	}
 	if page == nil {
 		page = []obj{}

@@ -43,6 +43,35 @@
 // contactFolders and contacts (strict validation, merge PATCH, extended
 // properties, etags and If-Match), contacts delta per folder, and $batch.
 // Errors use Graph's status codes, codes, messages and envelope.
+// EVIDENCE.md lists, per behaviour, what graphsim does and the source it
+// rests on (or why graphsim's choice is the stricter one).
+//
+// # Mailboxes as Exchange keeps them
+//
+// Every mailbox has the default Contacts folder and Deleted Items, a mail
+// folder that contactFolders and childFolders never list. DELETE of a
+// contact folder (contactFolders/{id} or .../childFolders/{id}) moves it,
+// contents and id kept, into Deleted Items (409 ErrorFolderExists when a
+// folder of that name is already there); DELETE of a contact moves it
+// there with a new id. From Deleted Items, DELETE removes for good, as
+// POST .../permanentDelete does anywhere (global cloud only). Contact
+// writes fail as Exchange's do: a null address or emailAddresses element
+// answers 500; more than 2 businessPhones or homePhones or 3
+// emailAddresses answer 400.
+//
+// Routing takes OData key segments (users('x'), contactFolders('y'),
+// childFolders('y'), contacts('z')) as well as slash segments, top-level
+// and in $batch; links for mailbox resources (contacts delta, contact and
+// folder lists) are written in Exchange's form,
+// https://HOST/v1.0/users('{user}')/contactFolders('{folder}')/contacts/delta?$deltatoken=...,
+// the user and folder named as the request named them. Directory links
+// keep the slash form.
+//
+// Tenant.Cloud ("global", "usgov", "usgovdod", "china") removes what
+// Microsoft does not offer there: permanentDelete outside global, contacts
+// delta in China (both answer as an unknown segment). App.MailboxGrants
+// models Exchange RBAC for Applications: without a Contacts.* role a token
+// reaches exactly the granted mailboxes.
 //
 // # Paging, as Graph does it
 //
@@ -82,17 +111,33 @@
 // not yet have read it are not the client's fault. TimeScale shrinks every window and
 // Retry-After so a benchmark runs a 10-minute window in seconds. Faults
 // injects 503/504 at seeded random rates, latency (per request and per batch
-// item), token service outages and shuffled batch responses.
+// item), token service outages, shuffled batch responses, mailbox writes
+// answered 5xx after they committed (AfterCommitRate), batches carried out
+// whose connection then drops (BatchDropRate) and a pager whose nextLink
+// is the request's own URL (RepeatNextLink).
+//
+// # Delta state Graph refuses
+//
+// ExpireDeltaTokens: users/delta links answer 410 resyncRequired with a
+// Location, contacts delta links 400 ErrorInvalidSyncStateData.
+// StaleDeltaTokens (links older than Graph keeps state): users/delta links
+// answer 400 syncStateNotFound, contacts delta links 400
+// ErrorInvalidSyncStateData. A contacts delta link of a folder deleted for
+// good answers 400 ErrorSyncFolderNotFound.
 //
 // # Control API
 //
 // Tests drive the tenant and read what happened through Go methods on
 // Server (PutUser, PatchUser, DeleteUser, PutGroup, SetMailboxState,
-// SetRoles, Folders, OwnerCreateContact, OwnerUpdateContact,
-// OwnerDeleteContact, ExpireDeltaTokens, Counters, ResetCounters,
-// SetThrottle, SetFaults). The same operations are served as JSON under
-// /_sim/ for a benchmark running graphsim as a separate process (routes in
-// controlhttp.go; Options.ControlKey protects them).
+// SetRoles, SetMailboxGrants, Folders, OwnerCreateFolder,
+// OwnerDeleteFolder, OwnerPermanentDeleteFolder, OwnerMoveFolder,
+// OwnerEmptyDeletedItems, OwnerCreateContact, OwnerUpdateContact,
+// OwnerDeleteContact, ExpireDeltaTokens, StaleDeltaTokens, Counters,
+// ResetCounters, SetThrottle, SetFaults). Owner actions behave as Outlook
+// does (deleting moves to Deleted Items); Folders shows where things are
+// (Folder.WellKnownName, ParentFolderID). The same operations are served
+// as JSON under /_sim/ for a benchmark running graphsim as a separate
+// process (routes in controlhttp.go; Options.ControlKey protects them).
 //
 // Valid access tokens are cached until they expire, so a token keeps the
 // roles it was issued with (as Graph honours them): after SetRoles, get a

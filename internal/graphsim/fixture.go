@@ -20,12 +20,25 @@ type Tenant struct {
 	// Domain is the verified (initial) domain, e.g. contoso.onmicrosoft.com;
 	// it may stand for the tenant id in token endpoint URLs.
 	Domain string `json:"domain"`
+	// Cloud is the national cloud the tenant lives in: CloudGlobal (or
+	// ""), CloudUSGov, CloudUSGovDoD or CloudChina. APIs Microsoft does not
+	// offer in a cloud answer as an unknown path segment there
+	// (permanentDelete outside global, contacts delta in China).
+	Cloud string `json:"cloud,omitempty"`
 	// Apps are the app registrations that may obtain tokens.
 	Apps        []App        `json:"apps"`
 	Users       []User       `json:"users"`
 	Groups      []Group      `json:"groups,omitempty"`
 	OrgContacts []OrgContact `json:"orgContacts,omitempty"`
 }
+
+// National clouds (Tenant.Cloud).
+const (
+	CloudGlobal   = "global"
+	CloudUSGov    = "usgov"    // US Government L4
+	CloudUSGovDoD = "usgovdod" // US Government L5 (DOD)
+	CloudChina    = "china"    // operated by 21Vianet
+)
 
 // App is an app registration with a registered certificate and the
 // application permissions (roles) admin consent granted.
@@ -37,6 +50,13 @@ type App struct {
 	CertificatesPEM []string `json:"certificatesPem"`
 	// Roles are the granted application permissions; empty means no consent.
 	Roles []string `json:"roles"`
+	// MailboxGrants are the mailboxes (user ids or UPNs) an Exchange
+	// "Application Contacts.ReadWrite" management role assignment (RBAC for
+	// Applications) scopes the app to. Grants add to the Entra roles: with
+	// a Contacts.* role the app reaches every mailbox anyway; without one
+	// it reaches exactly these (read and write), every other mailbox
+	// answers 403 ErrorAccessDenied.
+	MailboxGrants []string `json:"mailboxGrants,omitempty"`
 }
 
 // Application permissions galmirror needs. AllRoles grants them all.
@@ -153,14 +173,20 @@ type OfficeAddress struct {
 	Street          string `json:"street,omitempty"`
 }
 
-// Folder is a contact folder with its contents, as the control API lists
-// it and as state files store it. The default Contacts folder has
-// WellKnown true.
+// Folder is a folder of a mailbox with its contents, as the control API
+// lists it and as state files store it: the default Contacts folder
+// (WellKnownName "contacts", WellKnown true), the Deleted Items folder
+// (WellKnownName "deleteditems"; a mail folder Graph's contactFolders
+// never list) and the contact folders, each with ParentFolderID (the
+// Deleted Items folder's id for a folder deleted into it).
 type Folder struct {
-	ID                 string             `json:"id"`
-	ParentFolderID     string             `json:"parentFolderId,omitempty"`
-	DisplayName        string             `json:"displayName"`
+	ID             string `json:"id"`
+	ParentFolderID string `json:"parentFolderId,omitempty"`
+	DisplayName    string `json:"displayName"`
+	// WellKnown is true for the default Contacts folder only (as before
+	// Deleted Items existed); WellKnownName names either well-known folder.
 	WellKnown          bool               `json:"wellKnown,omitempty"`
+	WellKnownName      string             `json:"wellKnownName,omitempty"`
 	ExtendedProperties []ExtendedProperty `json:"singleValueExtendedProperties,omitempty"`
 	Contacts           []Contact          `json:"contacts,omitempty"`
 }

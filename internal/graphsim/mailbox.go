@@ -31,7 +31,8 @@ type folder struct {
 	num       uint64
 	parent    uint64
 	name      string
-	wellKnown bool
+	wellKnown bool   // a distinguished folder: cannot be deleted or renamed
+	wkName    string // its well-known name: "contacts", "deleteditems"
 	ext       []extProp
 	seq       uint64
 	items     []*contact // by number (creation order)
@@ -56,6 +57,9 @@ const (
 	kindRoot    = 0x01
 	rootNum     = 0
 	defaultNum  = 1
+	// deletedNum numbers the Deleted Items folder, outside the range items
+	// are numbered in, so state saved before it existed keeps its ids.
+	deletedNum = 1 << 62
 )
 
 func newMailbox(userID string) *mailbox {
@@ -63,9 +67,13 @@ func newMailbox(userID string) *mailbox {
 	if b, err := hex.DecodeString(strings.ReplaceAll(userID, "-", "")); err == nil && len(b) == 16 {
 		copy(mb.key[:], b)
 	}
-	def := &folder{num: defaultNum, parent: rootNum, name: "Contacts", wellKnown: true}
-	mb.folders = []*folder{def}
+	def := &folder{num: defaultNum, parent: rootNum, name: "Contacts", wellKnown: true, wkName: "contacts"}
+	// Every mailbox has Deleted Items, a mail folder beside Contacts under
+	// the root: DELETE moves folders and contacts there.
+	del := &folder{num: deletedNum, parent: rootNum, name: "Deleted Items", wellKnown: true, wkName: "deleteditems"}
+	mb.folders = []*folder{def, del}
 	mb.byNum[defaultNum] = def
+	mb.byNum[deletedNum] = del
 	return mb
 }
 
@@ -157,6 +165,64 @@ func (mb *mailbox) parentID(f *folder) string {
 	return mb.itemID(kindFolder, f.parent)
 }
 func (mb *mailbox) defaultFolder() *folder { return mb.byNum[defaultNum] }
+func (mb *mailbox) deletedItems() *folder  { return mb.byNum[deletedNum] }
+
+// inDeletedItems reports whether a folder is Deleted Items or inside it.
+func (mb *mailbox) inDeletedItems(f *folder) bool {
+	for n := f.num; n != rootNum; {
+		if n == deletedNum {
+			return true
+		}
+		p := mb.byNum[n]
+		if p == nil {
+			return false
+		}
+		n = p.parent
+	}
+	return false
+}
+
+// within reports whether folder f is dest or one of its ancestors.
+func (mb *mailbox) within(dest, f *folder) bool {
+	for n := dest.num; n != rootNum; {
+		if n == f.num {
+			return true
+		}
+		p := mb.byNum[n]
+		if p == nil {
+			return false
+		}
+		n = p.parent
+	}
+	return false
+}
+
+// moveFolderLocked moves a folder (its contents, child folders and
+// extended properties with it; ids kept) under dest. A sibling of the same
+// name there refuses the move.
+func (mb *mailbox) moveFolderLocked(f, dest *folder) bool {
+	if o := mb.childByName(dest.num, f.name); o != nil && o != f {
+		return false
+	}
+	mb.seq++
+	f.parent = dest.num
+	f.seq = mb.seq
+	return true
+}
+
+// moveContactLocked moves a contact to another folder. Without
+// ImmutableId an item moved between folders gets a new id: the old one is
+// gone (its folder's delta reports it removed) and the contact is a new
+// item of dest.
+func (mb *mailbox) moveContactLocked(c *contact, dest *folder) {
+	mb.deleteContactLocked(c)
+	c.num = mb.next
+	mb.next++
+	c.seq = mb.seq
+	c.folder = dest
+	mb.contacts[c.num] = c
+	dest.items = append(dest.items, c)
+}
 
 // findFolder resolves a folder id.
 func (mb *mailbox) findFolder(id string) *folder {
@@ -327,7 +393,7 @@ func (mb *mailbox) export() []Folder {
 	defer mb.mu.Unlock()
 	var out []Folder
 	for _, f := range mb.folders {
-		fo := Folder{ID: mb.folderID(f), ParentFolderID: mb.parentID(f), DisplayName: f.name, WellKnown: f.wellKnown, ExtendedProperties: exportExt(f.ext)}
+		fo := Folder{ID: mb.folderID(f), ParentFolderID: mb.parentID(f), DisplayName: f.name, WellKnown: f.num == defaultNum, WellKnownName: f.wkName, ExtendedProperties: exportExt(f.ext)}
 		for _, c := range f.items {
 			fo.Contacts = append(fo.Contacts, Contact{
 				ID: mb.itemID(kindContact, c.num), ChangeKey: mb.changeKey(c.seq),
@@ -358,53 +424,115 @@ func importExt(in []ExtendedProperty) ([]extProp, error) {
 	return out, nil
 }
 
-// load restores exported folders (ids of this mailbox are kept).
+// load restores exported folders: ids of this mailbox are kept, the
+// folder tree (ParentFolderID) and the Deleted Items folder's content too.
+// A folder whose parent is unknown goes under the default Contacts folder.
 func (mb *mailbox) load(folders []Folder) error {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	now := time.Now()
+	// Numbers handed out below must not be ones the state keeps.
+	for _, fo := range folders {
+		if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n < deletedNum {
+			mb.next = max(mb.next, n+1)
+		}
+		for _, c := range fo.Contacts {
+			if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum {
+				mb.next = max(mb.next, n+1)
+			}
+		}
+	}
+	made := make([]*folder, len(folders))
+	byID := map[string]*folder{}
 	for i, fo := range folders {
 		ext, err := importExt(fo.ExtendedProperties)
 		if err != nil {
 			return fmt.Errorf("folder %d: %w", i, err)
 		}
 		var f *folder
-		if fo.WellKnown {
+		switch strings.ToLower(fo.WellKnownName) {
+		case "deleteditems":
+			f = mb.deletedItems()
+		case "contacts":
 			f = mb.defaultFolder()
-			f.ext = ext
-		} else {
+		case "":
+			if fo.WellKnown {
+				f = mb.defaultFolder()
+				break
+			}
 			if fo.DisplayName == "" {
 				return fmt.Errorf("folder %d: empty displayName", i)
 			}
-			var ok bool
-			if f, ok = mb.createFolderLocked(fo.DisplayName, ext); !ok {
-				return fmt.Errorf("folder %d: duplicate displayName %q", i, fo.DisplayName)
-			}
-			if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && mb.byNum[n] == nil && n > defaultNum {
-				delete(mb.byNum, f.num)
+			f = &folder{name: fo.DisplayName}
+			if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n > defaultNum && n < deletedNum && mb.byNum[n] == nil {
 				f.num = n
-				mb.byNum[n] = f
-				mb.next = max(mb.next, n+1)
+			} else {
+				f.num = mb.next
+				mb.next++
 			}
+			mb.byNum[f.num] = f
+			mb.folders = append(mb.folders, f)
+		default:
+			return fmt.Errorf("folder %d: wellKnownName %q is not contacts or deleteditems", i, fo.WellKnownName)
 		}
+		f.ext = ext
+		if fo.ID != "" {
+			byID[fo.ID] = f
+		}
+		made[i] = f
+	}
+	for i, f := range made {
+		if f.wellKnown {
+			continue
+		}
+		f.parent = defaultNum
+		if p := byID[folders[i].ParentFolderID]; p != nil && p != f {
+			f.parent = p.num
+		}
+		mb.seq++
+		f.seq = mb.seq
+	}
+	for i, f := range made {
+		if f.wellKnown {
+			continue
+		}
+		n, steps := f.parent, 0
+		for n != rootNum && steps <= len(made)+2 {
+			n = mb.byNum[n].parent
+			steps++
+		}
+		if n != rootNum {
+			return fmt.Errorf("folder %d: parentFolderId makes a cycle", i)
+		}
+		if o := mb.childByName(f.parent, f.name); o != f {
+			return fmt.Errorf("folder %d: duplicate displayName %q", i, f.name)
+		}
+	}
+	for i, fo := range folders {
+		f := made[i]
 		for j, c := range fo.Contacts {
 			w, be := parseContactBody(c.Properties)
 			if be != nil {
 				return fmt.Errorf("folder %d contact %d: %s", i, j, be.msg)
 			}
-			w.ext, w.hasExt = nil, false
-			nc := mb.createContactLocked(f, w, now)
-			if nc.ext, err = importExt(c.ExtendedProperties); err != nil {
+			ext, err := importExt(c.ExtendedProperties)
+			if err != nil {
 				return fmt.Errorf("folder %d contact %d: %w", i, j, err)
 			}
-			if n, ok := mb.parseItemID(c.ID, kindContact); ok && mb.contacts[n] == nil {
-				delete(mb.contacts, nc.num)
+			mb.seq++
+			nc := &contact{folder: f, seq: mb.seq, created: now.Unix(), modified: now.Unix(), ext: ext}
+			if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum && mb.contacts[n] == nil {
 				nc.num = n
-				mb.contacts[n] = nc
-				mb.next = max(mb.next, n+1)
-				slices.SortFunc(f.items, func(a, b *contact) int { return cmpU64(a.num, b.num) })
+			} else {
+				nc.num = mb.next
+				mb.next++
 			}
+			w.ext, w.hasExt = nil, false
+			nc.doc = applyWrite(nil, w, true)
+			mb.contacts[nc.num] = nc
+			f.items = append(f.items, nc)
 		}
+		slices.SortFunc(f.items, func(a, b *contact) int { return cmpU64(a.num, b.num) })
 	}
 	return nil
 }

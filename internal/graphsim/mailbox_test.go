@@ -75,6 +75,9 @@ func TestContactFolders(t *testing.T) {
 	e.want(e.do("GET", base+"?$filter=color eq 'red'", nil), 400, "RequestBroker--ParseUri")
 	e.want(e.do("GET", base+"?$expand=childFolders", nil), 400, "RequestBroker--ParseUri")
 	e.want(e.do("GET", base+"?$expand=singleValueExtendedProperties", nil), 400, "ErrorInvalidUrlQuery")
+	// DELETE moves the folder to Deleted Items; a second DELETE removes it.
+	e.want(e.do("DELETE", base+"/"+fid, nil), 204, "")
+	e.want(e.do("GET", base+"/"+fid, nil), 200, "")
 	e.want(e.do("DELETE", base+"/"+fid, nil), 204, "")
 	e.want(e.do("GET", base+"/"+fid, nil), 404, "ErrorItemNotFound")
 	e.want(e.do("DELETE", base+"/"+fid, nil), 404, "ErrorItemNotFound")
@@ -329,21 +332,18 @@ func TestContactsDelta(t *testing.T) {
 	}
 	// Default folder delta works too.
 	e.want(e.do("GET", "/users/"+alice+"/contacts/delta", nil), 200, "")
-	// Expired.
+	// Expired: 400 ErrorInvalidSyncStateData (no 410 for contacts).
 	must(t, e.srv.ExpireDeltaTokens(e.tenant.ID))
 	r = e.do("GET", dl, nil)
-	e.want(r, 410, "SyncStateNotFound")
-	if !strings.Contains(r.hdr.Get("Location"), "/contacts/delta") {
-		t.Errorf("Location %q", r.hdr.Get("Location"))
-	}
+	e.want(r, 400, "ErrorInvalidSyncStateData")
 	e.want(e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/contacts/delta?$deltatoken=xyz", nil), 400, "ErrorInvalidSyncStateData")
 	e.want(e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/contacts/delta?$filter=givenName eq 'a'", nil), 400, "ErrorInvalidUrlQuery")
 	// A token of one folder used on another.
 	other := e.mkFolder(alice, "Other")
 	tok := dl[strings.Index(dl, "?"):]
 	e.want(e.do("GET", "/users/"+alice+"/contactFolders/"+other+"/contacts/delta"+tok, nil), 400, "ErrorInvalidSyncStateData")
-	// Deleted folder.
-	e.want(e.do("DELETE", "/users/"+alice+"/contactFolders/"+fid, nil), 204, "")
+	// Permanently deleted folder.
+	e.want(e.do("POST", "/users/"+alice+"/contactFolders/"+fid+"/permanentDelete", nil), 204, "")
 	e.want(e.do("GET", d0, nil), 404, "ErrorItemNotFound")
 }
 

@@ -123,4 +123,16 @@ type Faults struct {
 	// ShuffleBatch returns $batch responses in random order (Graph may
 	// reorder them), to catch clients that correlate by position.
 	ShuffleBatch bool `json:"shuffleBatch,omitempty"`
+	// AfterCommitRate is the probability that a mailbox write (POST,
+	// PATCH, DELETE, permanentDelete; top-level or a $batch item) is carried
+	// out and its success then replaced by a 5xx: 500, 502, 503 with
+	// Retry-After or 504, drawn evenly. The write has happened.
+	AfterCommitRate float64 `json:"afterCommitRate,omitempty"`
+	// BatchDropRate is the probability that a $batch request is carried
+	// out in full and its connection then aborted without a response.
+	BatchDropRate float64 `json:"batchDropRate,omitempty"`
+	// RepeatNextLink makes every list and delta response that has a
+	// nextLink return the request's own URL as its nextLink (the same page
+	// forever), for clients' loop guards.
+	RepeatNextLink bool `json:"repeatNextLink,omitempty"`
 }

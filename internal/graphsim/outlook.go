@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -32,7 +33,13 @@ func (e *extExpand) render(ext []extProp) []obj {
 
 func (g *greq) outlookErr(status int, code, msg string) gresp { return g.graphErr(status, code, msg) }
 
-func (g *greq) badBody(e *bodyError) gresp { return g.graphErr(http.StatusBadRequest, e.code, e.msg) }
+func (g *greq) badBody(e *bodyError) gresp {
+	status := http.StatusBadRequest
+	if e.status != 0 {
+		status = e.status
+	}
+	return g.graphErr(status, e.code, e.msg)
+}
 
 // parseExpand parses $expand for Outlook items.
 func (g *greq) parseExpand(typeName string) (*extExpand, *gresp) {
@@ -332,12 +339,45 @@ func (g *greq) lookupFolder(mb *mailbox, id string) (*folder, *gresp) {
 		r := g.malformedID()
 		return nil, &r
 	}
+	// Deleted Items is a mail folder: the contactFolders routes do not
+	// reach it (undocumented; graphsim is stricter: 404 rather than a
+	// contactFolder view of a mail folder). Folders inside it are reachable.
 	f := mb.findFolder(id)
-	if f == nil {
+	if f == nil || f.num == deletedNum {
 		r := g.notFoundItem()
 		return nil, &r
 	}
 	return f, nil
+}
+
+// routeFolder resolves the folder a folder route addresses:
+// contactFolders/{id} or contactFolders/{parent}/childFolders/{id} (the
+// folder must be a child of that parent).
+func (g *greq) routeFolder(mb *mailbox, rt *route) (*folder, *gresp) {
+	f, e := g.lookupFolder(mb, rt.ids[len(rt.ids)-1])
+	if e != nil || len(rt.ids) < 2 {
+		return f, e
+	}
+	p, e := g.lookupFolder(mb, rt.ids[0])
+	if e != nil {
+		return nil, e
+	}
+	if f.parent != p.num {
+		r := g.notFoundItem()
+		return nil, &r
+	}
+	return f, nil
+}
+
+// emptyBody refuses a body on an action that takes none (permanentDelete:
+// "Don't supply a request body for this method."). The answer is a guess:
+// graphsim is stricter than an OData service that might ignore "{}".
+func (g *greq) emptyBody() *gresp {
+	if len(bytes.TrimSpace(g.body)) == 0 {
+		return nil
+	}
+	r := g.graphErr(http.StatusBadRequest, "ErrorInvalidRequest", "The request body must be empty for this action.")
+	return &r
 }
 
 func (g *greq) lookupContact(mb *mailbox, folderID, id string) (*contact, *gresp) {
@@ -424,18 +464,24 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.userCtx(g, rt.user) + ctxPath}}
 	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, end)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, end))})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
 
-func (s *Server) skipLink(g *greq, skip int) string {
+// skipLink is an Outlook list's nextLink: the request's query with a new
+// $skip, on the path as Exchange writes it.
+// Evidence: Exchange writes key segments in its links (contact-delta.md's
+// sample nextLink .../contactfolders('{id}')/contacts/delta?$skiptoken=,
+// and users('{upn}')/contactFolders('{id}') as the request named the user
+// in the Location of microsoftgraph/msgraph-sdk-powershell#2743).
+func (s *Server) skipLink(g *greq, rt *route, skip int) string {
 	q := url.Values{}
 	for k, v := range g.q {
 		q[k] = v
 	}
 	q.Set("$skip", strconv.Itoa(skip))
-	return s.url + "/v1.0" + g.rawPath + "?" + odataQuery(q)
+	return s.url + "/v1.0" + exchangePath(rt) + "?" + odataQuery(q)
 }
 
 // parseFolderBody validates a contactFolder create or update body.
@@ -521,7 +567,7 @@ func (s *Server) getFolder(g *greq, rt *route, mb *mailbox) gresp {
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	f, e := g.lookupFolder(mb, rt.ids[0])
+	f, e := g.routeFolder(mb, rt)
 	if e != nil {
 		return *e
 	}
@@ -535,7 +581,7 @@ func (s *Server) patchFolder(g *greq, rt *route, mb *mailbox) gresp {
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	f, e := g.lookupFolder(mb, rt.ids[0])
+	f, e := g.routeFolder(mb, rt)
 	if e != nil {
 		return *e
 	}
@@ -559,10 +605,44 @@ func (s *Server) patchFolder(g *greq, rt *route, mb *mailbox) gresp {
 	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.userCtx(g, rt.user) + "/contactFolders/$entity"}}, mb.renderFolder(f, nil)...))
 }
 
+// deleteFolder moves a folder with its contents, child folders and
+// extended properties to Deleted Items, keeping its id; a folder already
+// there goes for good. Evidence: deleted contact folders reappear under
+// another parentFolderId and a second delete of a same-named folder fails
+// (https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/2743);
+// Outlook moves deleted folders to Deleted Items
+// (https://github.com/nylas/nylas-mail/issues/2453). The collision's
+// status and code are a guess: 409 ErrorFolderExists.
 func (s *Server) deleteFolder(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	f, e := g.lookupFolder(mb, rt.ids[0])
+	f, e := g.routeFolder(mb, rt)
+	if e != nil {
+		return *e
+	}
+	if f.wellKnown {
+		return g.graphErr(http.StatusForbidden, "ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
+	}
+	if mb.inDeletedItems(f) {
+		mb.deleteFolderLocked(f)
+		return noContent()
+	}
+	if !mb.moveFolderLocked(f, mb.deletedItems()) {
+		return g.graphErr(http.StatusConflict, "ErrorFolderExists", "A folder with the specified name already exists.")
+	}
+	return noContent()
+}
+
+// permanentDeleteFolder removes a folder and everything in it
+// (contactfolder-permanentdelete.md: 204, no request body; "Permanently
+// deleted folders are removed from the mailbox").
+func (s *Server) permanentDeleteFolder(g *greq, rt *route, mb *mailbox) gresp {
+	if e := g.emptyBody(); e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, e := g.routeFolder(mb, rt)
 	if e != nil {
 		return *e
 	}
@@ -626,7 +706,7 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Unlock()
 	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
 	if more {
-		out = append(out, kv{"@odata.nextLink", s.skipLink(g, skip+top)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, skip+top))})
 	}
 	return okJSON(http.StatusOK, append(out, kv{"value", page}))
 }
@@ -682,6 +762,12 @@ func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
 	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
 }
 
+// deleteContact moves a contact to Deleted Items, where it gets a new id
+// (no ImmutableId); one already in Deleted Items goes for good. Evidence:
+// "the item is moved to the recycle bin and is not deleted permanently"
+// (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/1272);
+// an id changes when the item moves folder
+// (https://learn.microsoft.com/graph/outlook-immutable-id).
 func (s *Server) deleteContact(g *greq, rt *route, mb *mailbox) gresp {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -690,6 +776,26 @@ func (s *Server) deleteContact(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	if e := g.checkIfMatch(mb.changeKey(c.seq)); e != nil {
+		return *e
+	}
+	if mb.inDeletedItems(c.folder) {
+		mb.deleteContactLocked(c)
+	} else {
+		mb.moveContactLocked(c, mb.deletedItems())
+	}
+	return noContent()
+}
+
+// permanentDeleteContact removes a contact for good (contact-permanentdelete.md:
+// 204, no request body); its folder's delta reports it removed.
+func (s *Server) permanentDeleteContact(g *greq, rt *route, mb *mailbox) gresp {
+	if e := g.emptyBody(); e != nil {
+		return *e
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	c, e := g.lookupContact(mb, rt.ids[0], rt.ids[1])
+	if e != nil {
 		return *e
 	}
 	mb.deleteContactLocked(c)
@@ -740,6 +846,13 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	defer mb.mu.Unlock()
 	f, e := g.lookupFolder(mb, rt.ids[0])
 	if e != nil {
+		// A link (skip or delta token) of a folder that no longer exists:
+		// ErrorSyncFolderNotFound "The folder to be synchronized could not
+		// be found." (https://github.com/alcionai/corso/issues/1847); the
+		// 400 is a guess. A fresh delta on an unknown folder stays 404.
+		if raw != "" && e.status == http.StatusNotFound {
+			return g.graphErr(http.StatusBadRequest, "ErrorSyncFolderNotFound", "The folder to be synchronized could not be found.")
+		}
 		return *e
 	}
 	var tok contactDeltaToken
@@ -756,18 +869,16 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 				return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
 			}
 		}
+		// A token the mailbox no longer knows (dropped from Exchange's
+		// token cache: ExpireDeltaTokens, StaleDeltaTokens) answers 400
+		// ErrorInvalidSyncStateData. Outlook delta tokens have no fixed
+		// lifetime (https://learn.microsoft.com/graph/delta-query-overview).
+		// Undocumented for contacts; reports show 410 SyncStateNotFound
+		// for calendar and message delta
+		// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350,
+		// #2877): a client must restart the round on either.
 		if tok.Epoch != mb.epoch {
-			q := url.Values{}
-			if len(tok.Sel) > 0 {
-				q.Set("$select", strings.Join(tok.Sel, ","))
-			}
-			resp := g.graphErr(http.StatusGone, "SyncStateNotFound", "The sync state is no longer valid. Restart the synchronization with a new delta request.")
-			loc := s.url + "/v1.0" + g.rawPath
-			if len(q) > 0 {
-				loc += "?" + odataQuery(q)
-			}
-			resp.hdr.Set("Location", loc)
-			return resp
+			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
 		}
 	} else {
 		sel, e := g.contactSelect()
@@ -815,10 +926,10 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = ents[len(ents)-1].seq
-		out = append(out, kv{"@odata.nextLink", s.url + "/v1.0" + g.rawPath + "?$skiptoken=" + encodeToken(nt)})
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0"+exchangePath(rt)+"?$skiptoken="+encodeToken(nt))})
 	} else {
 		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + g.rawPath + "?$deltatoken=" + encodeToken(dt)})
+		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
 	}
 	resp := okJSON(http.StatusOK, append(out, kv{"value", page}))
 	if size != 10 {

@@ -3,6 +3,7 @@ package graphsim
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
@@ -74,6 +75,18 @@ func (s *Server) ownerCreateFolder(tenantID, ref, name string) (string, error) {
 	return mb.folderID(f), nil
 }
 
+// ownerFolder resolves a folder id of a control call (Deleted Items
+// included when deleted is true).
+func (s *Server) ownerFolder(mb *mailbox, folderID string, deleted bool) (*folder, error) {
+	f := mb.findFolder(folderID)
+	if f == nil || f.num == deletedNum && !deleted {
+		return nil, fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+	}
+	return f, nil
+}
+
+// ownerDeleteFolder deletes a folder as Outlook does: into Deleted Items,
+// or for good from there.
 func (s *Server) ownerDeleteFolder(tenantID, ref, folderID string) error {
 	mb, err := s.ownerMailbox(tenantID, ref)
 	if err != nil {
@@ -81,11 +94,77 @@ func (s *Server) ownerDeleteFolder(tenantID, ref, folderID string) error {
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	f := mb.findFolder(folderID)
-	if f == nil || f.wellKnown {
+	f, err := s.ownerFolder(mb, folderID, false)
+	if err != nil || f.wellKnown {
+		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+	}
+	if mb.inDeletedItems(f) {
+		mb.deleteFolderLocked(f)
+		return nil
+	}
+	if !mb.moveFolderLocked(f, mb.deletedItems()) {
+		return fmt.Errorf("graphsim: Deleted Items already holds a folder named %q", f.name)
+	}
+	return nil
+}
+
+func (s *Server) ownerPermanentDeleteFolder(tenantID, ref, folderID string) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, err := s.ownerFolder(mb, folderID, false)
+	if err != nil || f.wellKnown {
 		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
 	}
 	mb.deleteFolderLocked(f)
+	return nil
+}
+
+func (s *Server) ownerMoveFolder(tenantID, ref, folderID, destID string) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, err := s.ownerFolder(mb, folderID, false)
+	if err != nil || f.wellKnown {
+		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+	}
+	dest := mb.defaultFolder()
+	if destID != "" {
+		if dest, err = s.ownerFolder(mb, destID, true); err != nil {
+			return err
+		}
+	}
+	if mb.within(dest, f) {
+		return fmt.Errorf("graphsim: cannot move folder %q into itself", f.name)
+	}
+	if !mb.moveFolderLocked(f, dest) {
+		return fmt.Errorf("graphsim: %q already holds a folder named %q", dest.name, f.name)
+	}
+	return nil
+}
+
+func (s *Server) ownerEmptyDeletedItems(tenantID, ref string) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	del := mb.deletedItems()
+	for _, c := range slices.Clone(del.items) {
+		mb.deleteContactLocked(c)
+	}
+	for _, f := range slices.Clone(mb.folders) {
+		if f.parent == deletedNum {
+			mb.deleteFolderLocked(f)
+		}
+	}
 	return nil
 }
 
@@ -102,8 +181,8 @@ func (s *Server) ownerCreateContact(tenantID, ref, folderID string, props json.R
 	defer mb.mu.Unlock()
 	f := mb.defaultFolder()
 	if folderID != "" {
-		if f = mb.findFolder(folderID); f == nil {
-			return "", fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+		if f, err = s.ownerFolder(mb, folderID, true); err != nil {
+			return "", err
 		}
 	}
 	c := mb.createContactLocked(f, w, s.now())
@@ -138,6 +217,8 @@ func (s *Server) ownerUpdateContact(tenantID, ref, id string, patch json.RawMess
 	return nil
 }
 
+// ownerDeleteContact deletes a contact as Outlook does: into Deleted
+// Items (with a new id), or for good from there.
 func (s *Server) ownerDeleteContact(tenantID, ref, id string) error {
 	mb, err := s.ownerMailbox(tenantID, ref)
 	if err != nil {
@@ -149,6 +230,10 @@ func (s *Server) ownerDeleteContact(tenantID, ref, id string) error {
 	if err != nil {
 		return err
 	}
-	mb.deleteContactLocked(c)
+	if mb.inDeletedItems(c.folder) {
+		mb.deleteContactLocked(c)
+	} else {
+		mb.moveContactLocked(c, mb.deletedItems())
+	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 // parallel.
 type tenantState struct {
 	id, name, domain string
+	cloud            string // "" is global
 
 	mu          sync.RWMutex
 	apps        map[string]*App // by lower-case client id
@@ -26,10 +27,14 @@ type tenantState struct {
 	orgContacts map[string]*OrgContact
 	order       []string // user ids in list order (sorted)
 	orderDirty  bool
-	seq         uint64 // directory change sequence for users/delta
-	tombs       []userTomb
-	epoch       uint64 // delta token generation; ExpireDeltaTokens bumps it
-	mailboxes   map[string]*mailbox
+	// orderMu serialises rebuilding order: readers holding mu.RLock may
+	// call userOrder at once (writers set orderDirty under mu.Lock).
+	orderMu   sync.Mutex
+	seq       uint64 // directory change sequence for users/delta
+	tombs     []userTomb
+	epoch     uint64 // delta token generation; ExpireDeltaTokens bumps it
+	stale     uint64 // users/delta links older than this are stale (StaleDeltaTokens)
+	mailboxes map[string]*mailbox
 }
 
 type userObj struct {
@@ -58,8 +63,16 @@ func (s *Server) putTenant(tf Tenant) error {
 	if !isGUID(tf.ID) {
 		return fmt.Errorf("graphsim: tenant id %q is not a GUID", tf.ID)
 	}
+	cloud := strings.ToLower(tf.Cloud)
+	switch cloud {
+	case CloudGlobal:
+		cloud = ""
+	case "", CloudUSGov, CloudUSGovDoD, CloudChina:
+	default:
+		return fmt.Errorf("graphsim: tenant %s: cloud %q is not global, usgov, usgovdod or china", tf.ID, tf.Cloud)
+	}
 	t := &tenantState{
-		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain,
+		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain, cloud: cloud,
 		apps: map[string]*App{}, users: map[string]*userObj{}, upns: map[string]string{},
 		softDeleted: map[string]*userObj{}, groups: map[string]*Group{}, orgContacts: map[string]*OrgContact{},
 		mailboxes: map[string]*mailbox{}, epoch: uint64(time.Now().UnixNano()),
@@ -78,6 +91,7 @@ func (s *Server) putTenant(tf Tenant) error {
 		}
 		a := a
 		a.ClientID = strings.ToLower(a.ClientID)
+		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
 		t.apps[a.ClientID] = &a
 		et.Apps = append(et.Apps, entrasim.App{ClientID: a.ClientID, DisplayName: a.DisplayName, Certificates: certs, Roles: a.Roles})
 	}
@@ -166,6 +180,13 @@ func (t *tenantState) putUserLocked(u User) error {
 	return nil
 }
 
+// globalCloud reports whether the tenant is in the global cloud.
+func (t *tenantState) globalCloud() bool { return t.cloud == "" }
+
+// deltaCloud reports whether the tenant's cloud offers contacts delta
+// (not China: https://learn.microsoft.com/graph/api/contact-delta).
+func (t *tenantState) deltaCloud() bool { return t.cloud != CloudChina }
+
 // resolveUserLocked finds a live user by id or UPN.
 func (t *tenantState) resolveUserLocked(ref string) *userObj {
 	ref = strings.ToLower(ref)
@@ -179,6 +200,8 @@ func (t *tenantState) resolveUserLocked(ref string) *userObj {
 }
 
 func (t *tenantState) userOrder() []string {
+	t.orderMu.Lock()
+	defer t.orderMu.Unlock()
 	if t.orderDirty || t.order == nil {
 		t.order = t.order[:0]
 		for id := range t.users {
@@ -379,20 +402,94 @@ func (s *Server) setRoles(tenantID, clientID string, roles []string) error {
 	return s.entra.SetRoles(t.id, a.ClientID, roles)
 }
 
-func (s *Server) expireDeltaTokens(tenantID string) error {
-	var ts []*tenantState
-	if tenantID == "" {
-		s.mu.RLock()
-		for _, t := range s.tenants {
-			ts = append(ts, t)
+func (s *Server) setMailboxGrants(tenantID, clientID string, users []string) error {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("app %q: %w", clientID, ErrNotFound)
+	}
+	for _, u := range users {
+		if strings.TrimSpace(u) == "" {
+			return fmt.Errorf("graphsim: mailbox grant %q is empty", u)
 		}
-		s.mu.RUnlock()
-	} else {
+	}
+	a.MailboxGrants = slices.Clone(users)
+	return nil
+}
+
+// granted reports whether an app's Exchange RBAC grants (App.MailboxGrants)
+// cover the mailbox of a user ref. A grant names the user by id or UPN.
+func (t *tenantState) granted(app, ref string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	a := t.apps[app]
+	if a == nil || len(a.MailboxGrants) == 0 {
+		return false
+	}
+	o := t.resolveUserLocked(ref)
+	if o == nil {
+		return false
+	}
+	for _, g := range a.MailboxGrants {
+		if strings.EqualFold(g, o.u.ID) || strings.EqualFold(g, o.u.UserPrincipalName) {
+			return true
+		}
+	}
+	return false
+}
+
+// staleDeltaTokens makes every delta link issued so far too old: users/delta
+// links answer 400 syncStateNotFound, contacts delta links 400
+// ErrorInvalidSyncStateData.
+func (s *Server) staleDeltaTokens(tenantID string) error {
+	ts, err := s.tenantsOf(tenantID)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		t.mu.Lock()
+		t.stale++
+		mbs := make([]*mailbox, 0, len(t.mailboxes))
+		for _, mb := range t.mailboxes {
+			mbs = append(mbs, mb)
+		}
+		t.mu.Unlock()
+		for _, mb := range mbs {
+			mb.mu.Lock()
+			mb.epoch++
+			mb.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// tenantsOf is one tenant, or every tenant for "".
+func (s *Server) tenantsOf(tenantID string) ([]*tenantState, error) {
+	if tenantID != "" {
 		t, err := s.tenant(tenantID)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		return []*tenantState{t}, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ts := make([]*tenantState, 0, len(s.tenants))
+	for _, t := range s.tenants {
 		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+func (s *Server) expireDeltaTokens(tenantID string) error {
+	ts, err := s.tenantsOf(tenantID)
+	if err != nil {
+		return err
 	}
 	for _, t := range ts {
 		t.mu.Lock()
@@ -434,9 +531,11 @@ func (s *Server) exportTenant(id string) (Tenant, error) {
 		return Tenant{}, err
 	}
 	t.mu.RLock()
-	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain}
+	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain, Cloud: t.cloud}
 	for _, a := range t.apps {
-		out.Apps = append(out.Apps, *a)
+		a := *a
+		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
+		out.Apps = append(out.Apps, a)
 	}
 	slices.SortFunc(out.Apps, func(a, b App) int { return strings.Compare(a.ClientID, b.ClientID) })
 	type pending struct {
