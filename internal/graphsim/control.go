@@ -124,6 +124,13 @@ func (s *Server) OwnerEmptyDeletedItems(tenantID, user string) error {
 	return s.ownerEmptyDeletedItems(tenantID, user)
 }
 
+// OwnerUpdateFolder renames a folder or writes its extended properties
+// (patch is a contactFolder JSON object) as another client of the mailbox
+// would: the owner in Outlook, or another application.
+func (s *Server) OwnerUpdateFolder(tenantID, user, folderID string, patch json.RawMessage) error {
+	return s.ownerUpdateFolder(tenantID, user, folderID, patch)
+}
+
 // OwnerCreateContact adds a contact to a folder ("" means the default
 // Contacts folder) as the mailbox owner would in Outlook; properties is a
 // Graph contact JSON object. It returns the contact's id.

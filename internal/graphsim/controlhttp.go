@@ -29,6 +29,7 @@ import (
 //	DELETE /_sim/tenants/{tid}/users/{user}/folders/{folderId}[?permanent=true]
 //	POST   /_sim/tenants/{tid}/users/{user}/folders/{folderId}/move   {"destinationId": ""|folderId}
 //	POST   /_sim/tenants/{tid}/users/{user}/empty-deleted-items
+//	PATCH  /_sim/tenants/{tid}/users/{user}/folders/{id}           contactFolder JSON (name, extended properties)
 //	POST   /_sim/tenants/{tid}/users/{user}/contacts[?folderId=]   contact JSON -> {"id": ...}
 //	PATCH  /_sim/tenants/{tid}/users/{user}/contacts/{contactId}   contact JSON (merge)
 //	DELETE /_sim/tenants/{tid}/users/{user}/contacts/{contactId}
@@ -185,6 +186,8 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		} else {
 			done(nil, s.OwnerDeleteFolder(tid, segs[1], segs[3]))
 		}
+	case n == 4 && segs[0] == "users" && segs[2] == "folders" && m == "PATCH":
+		done(nil, s.OwnerUpdateFolder(tid, segs[1], segs[3], body))
 	case n == 5 && segs[0] == "users" && segs[2] == "folders" && segs[4] == "move" && m == "POST":
 		var v struct{ DestinationID string }
 		if decode(&v) {

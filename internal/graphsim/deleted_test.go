@@ -288,6 +288,9 @@ func TestOwnerDeletesAsOutlook(t *testing.T) {
 		body         any
 		status       int
 	}{
+		{"PATCH", "tenants/" + tid + "/users/" + alice + "/folders/" + f3, map[string]any{"displayName": "Renamed",
+			"singleValueExtendedProperties": []map[string]string{{"id": "String {00020329-0000-0000-C000-000000000046} Name other.app", "value": "v"}}}, 204},
+		{"PATCH", "tenants/" + tid + "/users/" + alice + "/folders/" + f3, map[string]any{"bogus": 1}, 400},
 		{"DELETE", "tenants/" + tid + "/users/" + alice + "/folders/" + f3, nil, 204},
 		{"POST", "tenants/" + tid + "/users/" + alice + "/folders/" + f3 + "/move", map[string]string{"destinationId": ""}, 204},
 		{"POST", "tenants/" + tid + "/users/" + alice + "/folders/" + f3 + "/move", map[string]string{"destinationId": "AAMkbogus"}, 404},
@@ -302,6 +305,13 @@ func TestOwnerDeletesAsOutlook(t *testing.T) {
 	}
 	if folderByID(e.folders(alice), f3) != nil {
 		t.Error("control HTTP permanent delete")
+	}
+	// Another client renames a folder and writes its own mark on it.
+	f4, err := e.srv.OwnerCreateFolder(tid, alice, "Four")
+	must(t, err)
+	must(t, e.srv.OwnerUpdateFolder(tid, alice, f4, json.RawMessage(`{"displayName":"Vier","singleValueExtendedProperties":[{"id":"String {00020329-0000-0000-C000-000000000046} Name other.app","value":"x"}]}`)))
+	if f := folderByID(e.folders(alice), f4); f == nil || f.DisplayName != "Vier" || len(f.ExtendedProperties) != 1 {
+		t.Errorf("owner folder update: %+v", f)
 	}
 }
 

@@ -130,7 +130,7 @@
 // Tests drive the tenant and read what happened through Go methods on
 // Server (PutUser, PatchUser, DeleteUser, PutGroup, SetMailboxState,
 // SetRoles, SetMailboxGrants, Folders, OwnerCreateFolder,
-// OwnerDeleteFolder, OwnerPermanentDeleteFolder, OwnerMoveFolder,
+// OwnerDeleteFolder, OwnerPermanentDeleteFolder, OwnerMoveFolder, OwnerUpdateFolder,
 // OwnerEmptyDeletedItems, OwnerCreateContact, OwnerUpdateContact,
 // OwnerDeleteContact, ExpireDeltaTokens, StaleDeltaTokens, Counters,
 // ResetCounters, SetThrottle, SetFaults). Owner actions behave as Outlook

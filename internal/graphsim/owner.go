@@ -198,6 +198,38 @@ func (s *Server) ownerContact(mb *mailbox, id string) (*contact, error) {
 	return c, nil
 }
 
+// ownerUpdateFolder changes a folder's name or extended properties as
+// another client of the mailbox would (Outlook renaming it, or another
+// application writing its own marks).
+func (s *Server) ownerUpdateFolder(tenantID, ref, folderID string, patch json.RawMessage) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	name, ext, hasExt, be := parseFolderBody(patch)
+	if be != nil {
+		return fmt.Errorf("graphsim: folder: %s", be.msg)
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, err := s.ownerFolder(mb, folderID, false)
+	if err != nil || f.wellKnown {
+		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+	}
+	if name != nil {
+		if o := mb.childByName(f.parent, *name); o != nil && o != f {
+			return fmt.Errorf("graphsim: a folder named %q already exists there", *name)
+		}
+		f.name = *name
+	}
+	if hasExt {
+		f.ext = mergeExt(slices.Clone(f.ext), ext)
+	}
+	mb.seq++
+	f.seq = mb.seq
+	return nil
+}
+
 func (s *Server) ownerUpdateContact(tenantID, ref, id string, patch json.RawMessage) error {
 	mb, err := s.ownerMailbox(tenantID, ref)
 	if err != nil {
