@@ -50,7 +50,7 @@ func (s *Selector) IsSource(p Person) (bool, string) {
 	case s.src.RequirePhone && !p.HasPhone():
 		return false, "no phone"
 	case s.srcExcl.has(p):
-		return false, "excluded user"
+		return false, ReasonExcluded
 	case s.scope.SourceInclude != nil && !s.scope.SourceInclude[p.ID]:
 		return false, "not in an included group"
 	case s.scope.SourceExclude[p.ID]:
@@ -58,6 +58,10 @@ func (s *Selector) IsSource(p Person) (bool, string) {
 	}
 	return true, ""
 }
+
+// ReasonExcluded is IsTarget's and IsSource's reason for a user named in
+// excludeUsers.
+const ReasonExcluded = "excluded user"
 
 // IsTarget reports whether p's mailbox receives the managed folder. Only
 // enabled member users are targets; whether they really have a mailbox is
@@ -73,7 +77,7 @@ func (s *Selector) IsTarget(p Person) (bool, string) {
 	case strings.TrimSpace(p.Mail) == "":
 		return false, "no email address"
 	case s.tgtExcl.has(p):
-		return false, "excluded user"
+		return false, ReasonExcluded
 	case s.scope.Targets != nil && !s.scope.Targets[p.ID]:
 		return false, "not in a target group"
 	}

@@ -24,7 +24,7 @@ func (r *run) readSource(ctx context.Context) error {
 	r.persons = make(map[string]directory.Person)
 	r.prev = make(map[string]directory.Person)
 	var ts store.TenantState
-	{
+	if r.st != nil { // check reads the directory without the state database
 		var err error
 		ts, err = r.st.Tenant(ctx, r.t.Name)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -264,19 +264,47 @@ func (r *run) selectPeople(sc directory.Scope) {
 		p := r.persons[id]
 		if ok, _ := sel.IsSource(p); ok {
 			f := r.mapper.Fields(p)
+			if n, m := capCollections(&f); n > 0 || m > 0 {
+				r.log.Warn("a contact holds at most 2 business phones and 3 email addresses: keeping the first ones",
+					"source", p.UserPrincipalName, "id", id, "business_phones", n, "email_addresses", m)
+			}
 			r.desired = append(r.desired, plan.Desired{SourceID: id, Fields: f, Hash: plan.Hash(f, r.mask)})
 			if old, ok := r.prev[id]; ok {
 				of := r.mapper.Fields(old)
+				capCollections(&of)
 				r.prevFields[id] = &of
 				r.prevHash[id] = plan.Hash(of, r.mask)
 			}
 		}
-		if ok, _ := sel.IsTarget(p); ok {
+		switch ok, why := sel.IsTarget(p); {
+		case ok:
 			r.targets = append(r.targets, target{ID: p.ID, UPN: p.UserPrincipalName})
+		case why == directory.ReasonExcluded:
+			r.res.Mailboxes.Skipped++
+			r.res.Skipped = append(r.res.Skipped, SkippedMailbox{Mailbox: p.UserPrincipalName, Code: "Excluded", Reason: "excluded by target.excludeUsers"})
 		}
 	}
 	r.res.SourceCount = len(r.desired)
 	r.digest = desiredDigest(r.desired, r.mask)
+}
+
+// Exchange's limits on a contact's collections: more answers 400
+// (docs/graph-fidelity.md).
+const (
+	maxBusinessPhones = 2
+	maxEmailAddresses = 3
+)
+
+// capCollections cuts a contact's collections to what Exchange accepts and
+// returns how many entries each had when it cut them (0 when it did not).
+func capCollections(f *plan.Fields) (phones, emails int) {
+	if n := len(f.BusinessPhones); n > maxBusinessPhones {
+		f.BusinessPhones, phones = f.BusinessPhones[:maxBusinessPhones:maxBusinessPhones], n
+	}
+	if n := len(f.EmailAddresses); n > maxEmailAddresses {
+		f.EmailAddresses, emails = f.EmailAddresses[:maxEmailAddresses:maxEmailAddresses], n
+	}
+	return phones, emails
 }
 
 // desiredDigest hashes the desired contacts (source ids and content hashes,
