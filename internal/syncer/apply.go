@@ -16,6 +16,18 @@ import (
 
 func pathSeg(s string) string { return url.PathEscape(s) }
 
+// deleteCall returns how to remove a managed contact or folder at path:
+// permanentDelete where Graph offers it (the global cloud), so that what
+// galmirror removes (a leaver's contact, a purged folder of hundreds) does
+// not sit in the owner's Deleted Items; elsewhere a DELETE, which moves it
+// there.
+func (m *mailbox) deleteCall(path string) (method, url string) {
+	if m.r.noPurge.Load() {
+		return http.MethodDelete, path
+	}
+	return http.MethodPost, path + "/permanentDelete"
+}
+
 // work is one planned write on its way to Graph. It points at its op in
 // the mailbox's plan (no copy), and gets its call, body and retry state
 // only when its unit is sent (prepare): a mailbox's thousand pending
@@ -144,7 +156,8 @@ func (w *work) prepare(m *mailbox) {
 		c.method, c.url = http.MethodPatch, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
 		c.body = encodePatch(contactPatch(*op, false))
 	case plan.Delete:
-		c.method, c.url = http.MethodDelete, graph.ContactPath(m.tg.ID, m.folderID, op.ContactID)
+		c.method, c.url = m.deleteCall(graph.ContactPath(m.tg.ID, m.folderID, op.ContactID))
+		c.idempotent = c.method == http.MethodPost
 	}
 	w.call, w.retry = c, m.r.pacer.RetryUpTo(m.r.e.opts.ItemAttempts, m.scope)
 }
@@ -177,6 +190,14 @@ func (m *mailbox) settle(ctx context.Context, u *unit, failed *bool) []*work {
 			// Already gone: the owner deleted it, or an earlier attempt
 			// whose answer was lost.
 			m.succeeded(w)
+			continue
+		case w.op.Kind == plan.Delete && c.idempotent && graph.Unsupported(err):
+			// No permanentDelete where this tenant lives: delete to the
+			// mailbox's Deleted Items instead, from now on.
+			m.r.noPurge.Store(true)
+			w.call = nil
+			w.prepare(m)
+			again = append(again, w)
 			continue
 		case c.status == http.StatusNotFound && w.op.Kind == plan.Update:
 			// The owner deleted it since the delta was read: create it again.

@@ -35,6 +35,9 @@ type call struct {
 	// body is nil, JSON bytes, or a *graph.ContactPatch (encoded by the
 	// graph client without an extra validation pass).
 	body any
+	// idempotent marks a POST that may be sent again whatever its answer
+	// (permanentDelete: a second one finds nothing, 404).
+	idempotent bool
 
 	// Filled in when the call completes.
 	status     int

@@ -41,7 +41,7 @@ func retryable(c *call) bool {
 	if graph.Classify(callErr(c)) != graph.Retryable {
 		return false
 	}
-	return c.method != http.MethodPost
+	return c.method != http.MethodPost || c.idempotent
 }
 
 // ambiguous reports whether a failed write may nevertheless have happened:
@@ -49,7 +49,7 @@ func retryable(c *call) bool {
 // dropped connection, a missing $batch item). What it would have made must
 // be looked for before it is made again.
 func ambiguous(c *call) bool {
-	return c != nil && c.method == http.MethodPost && !graph.NotExecuted(c.status) && graph.Classify(callErr(c)) == graph.Retryable
+	return c != nil && c.method == http.MethodPost && !c.idempotent && !graph.NotExecuted(c.status) && graph.Classify(callErr(c)) == graph.Retryable
 }
 
 func isGiveUp(err error) bool {

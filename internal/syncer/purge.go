@@ -76,7 +76,7 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 			defer wg.Done()
 			defer func() { <-sem }()
 			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID), upserts: map[string]store.ContactRef{}, cmap: map[string]store.ContactRef{}}
-			deleted, folder, kept, err := m.purge(ctx)
+			deleted, folder, kept, err := m.purge(ctx, false)
 			mu.Lock()
 			defer mu.Unlock()
 			out.ContactsDeleted += deleted
@@ -119,27 +119,42 @@ func (r *run) failureOf(err error) *Failure {
 	return &Failure{Class: FailInternal, Message: err.Error()}
 }
 
-// purge removes galmirror's contacts and folder from one mailbox.
-func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folderKept bool, err error) {
+// purge removes this entry's managed folder from one mailbox, and nothing
+// of the owner's: a folder that holds only contacts carrying galmirror's
+// mark goes as a whole (permanentDelete where Graph offers it, else to the
+// mailbox's Deleted Items: one folder there rather than hundreds of
+// contacts); a folder that also holds the owner's contacts, a marked
+// contact the owner filled with data of their own (notes, home phone, ...)
+// or a folder of theirs keeps those and loses only galmirror's contacts.
+// keepOthers leaves a folder another installation maintains alone (a
+// mailbox that is no longer a target here); `purge` removes it all the same.
+func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, folderDeleted, folderKept bool, err error) {
 	r := m.r
 	folders, err := m.getFolders(ctx, m.markedFoldersURL())
 	if err != nil {
 		return 0, false, false, err
 	}
-	for _, f := range folders {
-		if v, ok := f.SingleValueExtendedProperties.Get(PropFolder); !ok || !strings.EqualFold(v, r.t.TenantID) {
+	for i := range folders {
+		f := &folders[i]
+		if !m.ours(f) {
+			continue
+		}
+		if v, ok := f.SingleValueExtendedProperties.Get(PropInstall); keepOthers && ok && v != "" && parseStamp(v).id != r.stamp.id {
+			r.log.Warn("managed folder left alone: another installation maintains it", "mailbox", m.tg.UPN, "installation", v)
+			folderKept = true
 			continue
 		}
 		m.folderID = f.ID
-		m.extra = nil
 		others := 0
 		url := graph.ContactsPath(m.tg.ID, f.ID) + graph.Query{
-			{"$select", "id"}, {"$expand", graph.ExpandExtendedProperties(PropSourceID)}, {"$top", "1000"},
+			{"$select", strings.Join(append([]string{"id"}, ownerFields...), ",")},
+			{"$expand", graph.ExpandExtendedProperties(PropSourceID)}, {"$top", "1000"},
 		}.Encode()
 		var ops []plan.Op
 		_, err := pages(ctx, r, m.scope, url, nil, func(page *graph.Page[graph.Contact]) error {
-			for _, ct := range page.Value {
-				if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" {
+			for i := range page.Value {
+				ct := &page.Value[i]
+				if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" && !ownerData(ct) {
 					ops = append(ops, plan.Op{Kind: plan.Delete, SourceID: sid, ContactID: ct.ID})
 				} else {
 					others++
@@ -150,28 +165,46 @@ func (m *mailbox) purge(ctx context.Context) (deleted int, folderDeleted, folder
 		if err != nil {
 			return deleted, false, false, err
 		}
-		if m.apply(ctx, ops) {
-			return m.counts.Deleted, false, false, fmt.Errorf("delete managed contacts: %d failed", m.itemFailures)
-		}
-		deleted += m.counts.Deleted
-		m.counts.Deleted = 0
 		if others == 0 {
 			// A folder the owner made inside ours is theirs too.
-			children, err := m.getFolders(ctx, "/users/"+pathSeg(m.tg.ID)+"/contactFolders/"+pathSeg(f.ID)+"/childFolders?$select=id&$top=1")
+			children, err := m.getFolders(ctx, folderPath(m.tg.ID, f.ID)+"/childFolders?$select=id&$top=1")
 			if err != nil {
 				return deleted, false, false, err
 			}
 			others = len(children)
 		}
 		if others > 0 {
-			r.log.Info("managed folder kept: it holds contacts or folders galmirror did not create", "mailbox", m.tg.UPN, "items", others)
+			if m.apply(ctx, ops) {
+				return deleted + m.counts.Deleted, false, false, fmt.Errorf("delete managed contacts: %d failed", m.itemFailures)
+			}
+			deleted += m.counts.Deleted
+			m.counts.Deleted = 0
+			r.log.Info("managed folder kept: it holds contacts or folders of the owner's", "mailbox", m.tg.UPN, "items", others)
 			folderKept = true
 			continue
 		}
-		if _, err := r.do(ctx, &call{scope: m.scope, method: http.MethodDelete, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders/" + pathSeg(f.ID)}); err != nil && graph.Classify(err) != graph.NotFound {
+		if err := m.removeFolder(ctx, f.ID); err != nil {
 			return deleted, false, folderKept, err
 		}
+		deleted += len(ops)
 		folderDeleted = true
 	}
 	return deleted, folderDeleted, folderKept, nil
+}
+
+// removeFolder removes a managed folder and what it holds: permanentDelete
+// where Graph offers it, else DELETE (to the mailbox's Deleted Items).
+func (m *mailbox) removeFolder(ctx context.Context, folderID string) error {
+	for {
+		method, url := m.deleteCall(folderPath(m.tg.ID, folderID))
+		_, err := m.r.do(ctx, &call{scope: m.scope, method: method, url: url, idempotent: true})
+		switch {
+		case err == nil, graph.Classify(err) == graph.NotFound:
+			return nil
+		case method == http.MethodPost && graph.Unsupported(err):
+			m.r.noPurge.Store(true)
+			continue
+		}
+		return err
+	}
 }

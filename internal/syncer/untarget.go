@@ -63,7 +63,7 @@ func (r *run) removeUntargeted(ctx context.Context) error {
 			defer func() { <-sem }()
 			tg := target{ID: mb.UserID, UPN: mb.UPN}
 			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID), upserts: map[string]store.ContactRef{}, cmap: map[string]store.ContactRef{}}
-			deleted, _, _, err := m.purge(ctx)
+			deleted, _, _, err := m.purge(ctx, true)
 			switch c := graph.Classify(err); {
 			case err == nil, c == graph.MailboxUnavailable, c == graph.NotFound:
 				// Cleaned, or the mailbox itself is gone.
