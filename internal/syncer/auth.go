@@ -178,6 +178,15 @@ func (r *run) connect(ctx context.Context) error {
 		return &failure{&Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
 			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", r.t.ClientID, missing, r.t.TenantID)}}
 	}
+	// Without a Contacts role, Exchange RBAC for Applications decides per
+	// mailbox: a mailbox outside the app's scope is skipped, and the run
+	// fails only when every one is (allDenied).
+	r.res.MailboxAccess = entra.MailboxAccessOf(claims.Roles)
+	id, err := r.st.Installation(ctx)
+	if err != nil {
+		return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+	}
+	r.stamp = localStamp(id)
 	r.pacer = pacer.New(r.e.opts.Pacer)
 	r.client, err = graph.New(graph.Options{
 		BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, Pacer: r.pacer, Logger: r.log,

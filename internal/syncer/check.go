@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
-	"github.com/galmirror/galmirror/internal/directory"
+
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/pacer"
@@ -28,6 +31,14 @@ type CheckReport struct {
 	Items              []CheckItem `json:"items"`
 	CertificateExpires time.Time   `json:"certificateExpires,omitzero"`
 	MissingRoles       []string    `json:"missingRoles,omitempty"`
+	// MailboxAccess is the model the token shows: "tenant-wide" or
+	// "rbac-scoped" (entra.MailboxAccessOf).
+	MailboxAccess string `json:"mailboxAccess,omitempty"`
+	// Reachable counts the target mailboxes the app reaches; OutOfScope
+	// and NoMailbox list the ones it does not.
+	Reachable  int      `json:"reachable"`
+	OutOfScope []string `json:"outOfScope,omitempty"`
+	NoMailbox  []string `json:"noMailbox,omitempty"`
 }
 
 func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool {
@@ -40,7 +51,9 @@ func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool
 
 // Check verifies what a tenant's sync needs, in order, stopping at the
 // first step the next ones depend on: the certificate, a token, the
-// granted roles, a directory read and a mailbox read. It writes nothing.
+// granted roles and the mailbox access model they show, the directory read
+// and target selection a sync makes, and a read of every target mailbox.
+// It writes nothing, to Graph or to the state database.
 func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	rep := &CheckReport{Tenant: t.Name, OK: true}
 	rep.add("configuration", true, "tenant %s, app %s, cloud %s", t.TenantID, t.ClientID, t.Cloud)
@@ -84,51 +97,96 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	if missing := entra.MissingRoles(claims.Roles, need); len(missing) > 0 {
 		rep.MissingRoles = missing
 		rep.add("roles", false, "granted [%s]; missing [%s]: grant admin consent for them in Entra ID", strings.Join(claims.Roles, ", "), strings.Join(missing, ", "))
+		return rep
+	}
+	rep.add("roles", true, "granted [%s]; needed [%s]", strings.Join(claims.Roles, ", "), strings.Join(need, ", "))
+	rep.MailboxAccess = entra.MailboxAccessOf(claims.Roles)
+	if rep.MailboxAccess == entra.MailboxAccessTenantWide {
+		rep.add("mailbox access", true, "tenant-wide: Contacts.ReadWrite is granted in Entra ID (an Exchange application access policy may still exclude mailboxes)")
 	} else {
-		rep.add("roles", true, "granted [%s]; needed [%s]", strings.Join(claims.Roles, ", "), strings.Join(need, ", "))
+		rep.add("mailbox access", true, "RBAC-scoped: the token has no Contacts role; Exchange RBAC for Applications decides mailbox by mailbox")
 	}
 
-	client, err := graph.New(graph.Options{BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc,
-		Pacer: pacer.New(pacer.Config{MaxAttempts: 3, BackoffBase: 500 * time.Millisecond, BackoffCap: 2 * time.Second})})
+	p := pacer.New(pacer.Config{MaxAttempts: 3, BackoffBase: 500 * time.Millisecond, BackoffCap: 2 * time.Second})
+	client, err := graph.New(graph.Options{BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, Pacer: p})
 	if err != nil {
 		rep.add("graph", false, "%v", err)
 		return rep
 	}
-	var page graph.Page[graph.User]
-	err = client.DoJSON(ctx, &graph.Request{URL: "/users" + graph.Query{{"$select", strings.Join(graph.UserFields, ",")}, {"$top", "5"}}.Encode()}, &page)
+	// The directory and the targets exactly as a sync selects them,
+	// without the state database and without writing anything.
+	r := newRun(e, t, RunOptions{DryRun: true})
+	r.st, r.client, r.pacer = nil, client, p
+	defer r.startBatcher(ctx)()
+	if err := r.readSource(ctx); err != nil {
+		rep.add("directory read", false, "%s", r.failureOf(err).Message)
+		return rep
+	}
+	sc, err := r.scope(ctx)
 	if err != nil {
-		rep.add("directory read", false, "%s", describe(err))
+		rep.add("directory read", false, "%s", r.failureOf(err).Message)
 		return rep
 	}
-	rep.add("directory read", true, "read %d users", len(page.Value))
-
-	// A mailbox read: the first enabled member with mail in the sample (or
-	// the first configured target group's member when groups are set).
-	var probe *graph.User
-	for i := range page.Value {
-		p := directory.FromUser(page.Value[i])
-		if p.Enabled && !p.Guest && p.Mail != "" {
-			probe = &page.Value[i]
-			break
-		}
-	}
-	if probe == nil {
-		rep.add("mailbox read", true, "no mailbox user among the first users read: skipped")
-		return rep
-	}
-	var folders graph.Page[graph.ContactFolder]
-	err = client.DoJSON(ctx, &graph.Request{URL: graph.ContactFoldersURL(probe.ID, "", PropFolder), Scope: graph.MailboxScope(probe.ID)}, &folders)
-	switch graph.Classify(err) {
-	case graph.OK:
-		rep.add("mailbox read", true, "%s: %d contact folders", probe.UserPrincipalName, len(folders.Value))
-	case graph.MailboxUnavailable:
-		rep.add("mailbox read", true, "%s has no Exchange Online mailbox (it will be skipped): %s", probe.UserPrincipalName, describe(err))
-	case graph.OutOfScope:
-		rep.add("mailbox read", false, "%s is outside the app's Exchange RBAC scope or access policy: %s", probe.UserPrincipalName, describe(err))
-	default:
-		rep.add("mailbox read", false, "%s: %s", probe.UserPrincipalName, describe(err))
-	}
+	r.selectPeople(sc)
+	rep.add("directory read", true, "%d directory entries: %d sources, %d target mailboxes", len(r.persons), len(r.desired), len(r.targets))
+	r.probeTargets(ctx, rep)
 	return rep
+}
+
+// probeTargets reads one page of every target mailbox's contact folders
+// and reports which mailboxes the app reaches.
+func (r *run) probeTargets(ctx context.Context, rep *CheckReport) {
+	var mu sync.Mutex
+	var reached int
+	var none, denied, failed []string
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for _, tg := range r.targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			url := "/users/" + pathSeg(tg.ID) + "/contactFolders?$top=1&$select=id"
+			_, err := r.do(ctx, &call{scope: graph.MailboxScope(tg.ID), method: http.MethodGet, url: url})
+			mu.Lock()
+			defer mu.Unlock()
+			switch graph.Classify(err) {
+			case graph.OK:
+				reached++
+			case graph.MailboxUnavailable:
+				none = append(none, tg.UPN)
+			case graph.OutOfScope:
+				denied = append(denied, tg.UPN)
+			default:
+				failed = append(failed, tg.UPN+": "+describe(err))
+			}
+		})
+	}
+	wg.Wait()
+	rep.Reachable = reached
+	rep.OutOfScope = slices.Sorted(slices.Values(denied))
+	rep.NoMailbox = slices.Sorted(slices.Values(none))
+	list := func(xs []string) string {
+		slices.Sort(xs)
+		if len(xs) > 10 {
+			return strings.Join(xs[:10], ", ") + fmt.Sprintf(" and %d more", len(xs)-10)
+		}
+		return strings.Join(xs, ", ")
+	}
+	detail := fmt.Sprintf("%d of %d reachable", reached, len(r.targets))
+	if len(denied) > 0 {
+		detail += fmt.Sprintf("; %d outside the app's mailbox access (skipped by a sync): %s", len(denied), list(denied))
+	}
+	if len(none) > 0 {
+		detail += fmt.Sprintf("; %d without an Exchange Online mailbox (skipped): %s", len(none), list(none))
+	}
+	if len(failed) > 0 {
+		detail += fmt.Sprintf("; %d failed: %s", len(failed), list(failed))
+	}
+	ok := len(failed) == 0 && (reached > 0 || len(r.targets) == 0)
+	if !ok && reached == 0 && len(denied) > 0 {
+		detail += ": the app reaches no target mailbox; grant Contacts.ReadWrite in Entra ID, or scope it to the targets with Exchange RBAC for Applications"
+	}
+	rep.add("target mailboxes", ok, "%s", detail)
 }
 
 // describe renders a Graph error with its code and request id.

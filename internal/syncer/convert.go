@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/plan"
@@ -14,6 +15,33 @@ func contactSelect() []string {
 		out = append(out, f.GraphName())
 	}
 	return out
+}
+
+// ownerFields are the writable contact properties galmirror never writes:
+// a contact that holds any of them holds data its owner put there.
+var ownerFields = []string{
+	"personalNotes", "homePhones", "homeAddress", "otherAddress", "birthday", "spouseName", "children",
+	"imAddresses", "nickName", "middleName", "title", "generation", "initials", "profession",
+	"assistantName", "manager", "businessHomePage", "yomiGivenName", "yomiSurname", "yomiCompanyName",
+}
+
+// readSelect is the $select of reads that adopt contacts (a reconcile, an
+// unknown contact in the delta): the managed fields and the owner's.
+func readSelect() []string { return append(contactSelect(), ownerFields...) }
+
+// ownerData reports whether a contact holds data galmirror does not manage
+// (read with readSelect).
+func ownerData(c *graph.Contact) bool {
+	addr := func(a *graph.PhysicalAddress) bool {
+		return a != nil && (a.Street != "" || a.City != "" || a.State != "" || a.PostalCode != "" || a.CountryOrRegion != "")
+	}
+	for _, s := range []string{c.PersonalNotes, c.Birthday, c.SpouseName, c.NickName, c.MiddleName, c.Title, c.Generation,
+		c.Initials, c.Profession, c.AssistantName, c.Manager, c.BusinessHomePage, c.YomiGivenName, c.YomiSurname, c.YomiCompanyName} {
+		if strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return len(c.HomePhones) > 0 || len(c.Children) > 0 || len(c.IMAddresses) > 0 || addr(c.HomeAddress) || addr(c.OtherAddress)
 }
 
 // fieldsOf converts a contact as Graph returns it into plan fields.
@@ -84,14 +112,11 @@ func contactPatch(op plan.Op, create bool) *graph.ContactPatch {
 		}
 		b.EmailAddresses = graph.Set(emails)
 	}
-	if op.Mask.Has(plan.BusinessAddress) {
+	if op.Mask.Has(plan.BusinessAddress) && (!create || !f.BusinessAddress.IsZero()) {
+		// Cleared by its members as empty strings: Graph answers a null
+		// complex value with 500.
 		a := f.BusinessAddress
-		switch {
-		case !a.IsZero():
-			b.BusinessAddress = graph.Set(graph.PhysicalAddress{Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, CountryOrRegion: a.CountryOrRegion})
-		case !create:
-			b.BusinessAddress = graph.Null[graph.PhysicalAddress]()
-		}
+		b.BusinessAddress = graph.Set(graph.PhysicalAddress{Street: a.Street, City: a.City, State: a.State, PostalCode: a.PostalCode, CountryOrRegion: a.CountryOrRegion})
 	}
 	b.SingleValueExtendedProperties = graph.ExtendedProperties{{ID: PropHash, Value: op.Hash}}
 	if create {

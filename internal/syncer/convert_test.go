@@ -22,7 +22,10 @@ func TestContactBody(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"displayName": "Zoë Ångström", "jobTitle": "CTO", "mobilePhone": "", "businessAddress": nil, "categories": []any{}}
+	// A cleared address is sent as its members, never null: Graph answers
+	// a null complex value with 500.
+	want := map[string]any{"displayName": "Zoë Ångström", "jobTitle": "CTO", "mobilePhone": "", "categories": []any{},
+		"businessAddress": map[string]any{"street": "", "city": "", "state": "", "countryOrRegion": "", "postalCode": ""}}
 	for k, v := range want {
 		gv, ok := got[k]
 		if !ok {

@@ -48,9 +48,15 @@ type mailbox struct {
 
 	state     store.Mailbox
 	folderID  string
+	parentID  string // the folder the managed folder sits in (default Contacts)
 	deltaLink string
+	// checked: the managed folder was found this run where it belongs.
+	checked   bool
 	cmap      map[string]store.ContactRef // source id → contact
 	byContact map[string]string           // contact id → source id
+	// resetMap: the map was rebuilt from the mailbox (reconcile) and
+	// replaces the stored one.
+	resetMap bool
 	// seen holds contacts read this run (delta changes or a reconcile).
 	seen map[string]*plan.Fields // source id → actual content
 	// changed are the contacts delta's items, until applyDelta sorts them.
@@ -69,6 +75,7 @@ type mailbox struct {
 	// itemFailures counts writes that failed.
 	itemFailures int
 	counts       store.Counts
+	keptCopies   int
 	errs         []ItemError
 	plan         *MailboxPlan
 }
@@ -76,6 +83,7 @@ type mailbox struct {
 // mailboxError is a failure that ends a mailbox's sync.
 type mailboxError struct {
 	status store.MailboxStatus
+	code   string // for failures that are not Graph's own (ForeignFolder, OtherInstallation)
 	err    error
 	what   string
 }
@@ -127,13 +135,16 @@ func (m *mailbox) sync(ctx context.Context) {
 			m.r.log.Error("save mailbox state", "mailbox", m.tg.UPN, "error", err)
 		}
 	}
-	if m.status == store.MailboxFailed || m.status == store.MailboxForeignFolder {
-		var code, reqID string
+	switch m.status {
+	case store.MailboxNoMailbox, store.MailboxOutOfScope:
+		m.r.log.Info("mailbox skipped", "mailbox", m.tg.UPN, "code", m.errs[0].Code, "reason", skipReason(m.status))
+	default:
+		var reqID string
 		var ge *graph.Error
 		if errors.As(err, &ge) {
-			code, reqID = ge.Code, ge.RequestID
+			reqID = ge.RequestID
 		}
-		m.r.log.Warn("mailbox failed", "mailbox", m.tg.UPN, "code", code, "request_id", reqID, "error", err)
+		m.r.log.Warn("mailbox failed", "mailbox", m.tg.UPN, "code", m.errs[0].Code, "request_id", reqID, "error", err)
 	}
 }
 
@@ -144,12 +155,14 @@ func (m *mailbox) addError(err error) {
 		ie.Code, ie.RequestID = ge.Code, ge.RequestID
 	}
 	var me *mailboxError
-	if errors.As(err, &me) && me.status == store.MailboxForeignFolder {
-		ie.Code = "ForeignFolder"
+	if errors.As(err, &me) && me.code != "" {
+		ie.Code = me.code
 	}
 	m.errs = append(m.errs, ie)
 }
 
+// run syncs the mailbox: learn what changed in it (or read it whole),
+// plan, write.
 func (m *mailbox) run(ctx context.Context) error {
 	r := m.r
 	st, err := r.st.Mailbox(ctx, r.t.Name, m.tg.ID)
@@ -160,55 +173,145 @@ func (m *mailbox) run(ctx context.Context) error {
 	default:
 		m.state = st
 	}
-	m.folderID, m.deltaLink = st.FolderID, st.ContactsDeltaLink
-	reconcile := st.Uncertain || m.folderID == ""
-	if !reconcile {
-		switch err := m.readDelta(ctx); {
-		case err == nil:
-			if len(m.changed) == 0 && st.Digest != "" && st.Digest == r.digest && st.Status == store.MailboxOK && !r.ro.DryRun {
-				// Neither the directory nor the mailbox changed since the
-				// mailbox was last brought in line: nothing to plan.
-				m.counts.Unchanged = r.desiredFor(m.tg.ID)
-				m.inLine = true
-				if err := m.save(ctx); err != nil {
-					return fmt.Errorf("state database: %w", err)
-				}
-				return nil
-			}
-			if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
-				return fmt.Errorf("state database: %w", err)
-			}
-			if err := m.applyDelta(ctx); err != nil {
-				return m.fail("read contacts delta", err)
-			}
-		case graph.Classify(err) == graph.NotFound:
-			// The owner deleted the managed folder: make a new one.
-			r.log.Info("managed folder is gone, creating it again", "mailbox", m.tg.UPN)
-			m.folderID, m.deltaLink = "", ""
-			reconcile = true
-		case graph.Classify(err) == graph.ResyncRequired:
-			m.deltaLink = ""
-			reconcile = true
-		default:
-			return m.fail("read contacts delta", err)
+	m.folderID, m.parentID, m.deltaLink = st.FolderID, st.ParentFolderID, st.ContactsDeltaLink
+	reconcile, err := m.readChanges(ctx)
+	if err != nil {
+		return err
+	}
+	if m.inLine {
+		// Neither the directory nor the mailbox changed since the mailbox
+		// was last brought in line: nothing to plan.
+		m.counts.Unchanged = r.desiredFor(m.tg.ID)
+		if err := m.save(ctx); err != nil {
+			return fmt.Errorf("state database: %w", err)
 		}
+		return nil
 	}
 	if reconcile {
-		m.cmap = map[string]store.ContactRef{}
-		m.seen, m.gone, m.extra = nil, nil, nil
-		created, err := m.ensureFolder(ctx)
-		if err != nil {
+		if err := m.reconcile(ctx); err != nil {
 			return err
 		}
-		if !created && m.folderID != "" {
-			if err := m.reconcile(ctx); err != nil {
-				return m.fail("reconcile managed contacts", err)
-			}
-		}
-		m.deltaLink = ""
 	}
-	m.index()
+	return m.write(ctx)
+}
 
+// errNoDelta stands for a contacts delta galmirror does not read this run
+// (no link yet, or a cloud that offers none).
+var errNoDelta = errors.New("no contacts delta")
+
+// readChanges learns what changed in the mailbox since the last run. It
+// checks that the managed folder is still where galmirror made it, and in
+// the same wave reads the folder's contacts delta. It returns true when the
+// mailbox must be reconciled instead: read whole from its marks (no usable
+// state, a delta link Graph refused, a folder that is gone or was moved).
+func (m *mailbox) readChanges(ctx context.Context) (reconcile bool, err error) {
+	r := m.r
+	if m.folderID == "" || m.parentID == "" || m.state.Uncertain {
+		return true, nil
+	}
+	var moved bool
+	var ferr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		moved, ferr = m.checkFolder(ctx)
+	}()
+	derr := errNoDelta
+	if r.deltaOffered() && m.deltaLink != "" {
+		derr = m.readDelta(ctx)
+	}
+	<-done
+	// The folder's verdict first: it decides what the delta read means.
+	switch {
+	case ferr != nil && graph.Classify(ferr) == graph.NotFound:
+		r.log.Info("managed folder is gone, creating it again", "mailbox", m.tg.UPN)
+		m.folderID, m.deltaLink = "", ""
+		return true, nil
+	case ferr != nil:
+		var me *mailboxError
+		if errors.As(ferr, &me) {
+			return false, ferr
+		}
+		return false, m.fail("check the managed folder", ferr)
+	case moved:
+		r.log.Warn("the managed folder is no longer in the Contacts folder (its owner deleted or moved it): it is left where it is, and a new one is made",
+			"mailbox", m.tg.UPN)
+		m.folderID, m.parentID, m.deltaLink = "", "", ""
+		return true, nil
+	}
+	m.checked = true
+	switch c := graph.Classify(derr); {
+	case derr == errNoDelta:
+		return true, nil
+	case derr == nil:
+		st := m.state
+		if len(m.changed) == 0 && st.Digest != "" && st.Digest == r.digest && st.Status == store.MailboxOK && !r.ro.DryRun {
+			m.inLine = true
+			return false, nil
+		}
+		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
+			return false, fmt.Errorf("state database: %w", err)
+		}
+		if err := m.applyDelta(ctx); err != nil {
+			return false, m.fail("read contacts delta", err)
+		}
+		return false, nil
+	case c == graph.ResyncRequired:
+		r.log.Info("contacts delta link refused, reading the managed folder again", "mailbox", m.tg.UPN, "error", derr)
+		m.deltaLink = ""
+		return true, nil
+	case c == graph.NotFound:
+		m.folderID, m.deltaLink = "", ""
+		return true, nil
+	case graph.Unsupported(derr):
+		r.noDelta.Store(true)
+		r.log.Warn("this cloud offers no contacts delta: managed folders are read whole every run", "error", derr)
+		m.deltaLink = ""
+		return true, nil
+	}
+	return false, m.fail("read contacts delta", derr)
+}
+
+// reconcile rebuilds the mailbox's contact map from the mailbox itself
+// (lost state, a run that died mid-write, a refused delta link, a cloud
+// without contacts delta): the managed folder is found again by its mark
+// unless this run already checked it, and every contact in it is read with
+// its marks; contacts with galmirror's mark are adopted, others left alone.
+// This is what makes a killed run never leave duplicates.
+func (m *mailbox) reconcile(ctx context.Context) error {
+	m.cmap = map[string]store.ContactRef{}
+	m.seen, m.gone, m.extra = nil, nil, nil
+	m.resetMap = true
+	if !m.checked {
+		if err := m.ensureFolder(ctx); err != nil {
+			return err
+		}
+	}
+	m.deltaLink = ""
+	if m.folderID == "" {
+		return nil
+	}
+	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
+		{"$select", strings.Join(readSelect(), ",")},
+		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
+		{"$top", "1000"},
+	}.Encode()
+	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.Contact]) error {
+		for i := range p.Value {
+			m.adopt(&p.Value[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return m.fail("reconcile managed contacts", err)
+	}
+	return nil
+}
+
+// write plans the mailbox's writes and carries them out.
+func (m *mailbox) write(ctx context.Context) error {
+	r := m.r
+	m.index()
 	res := plan.Plan(r.desired, m.existing(), plan.Policy{
 		Mask:              r.mask,
 		DeletesAllowed:    r.sourceComplete && !m.readErr,
@@ -217,14 +320,17 @@ func (m *mailbox) run(ctx context.Context) error {
 		AllowMassDelete:   r.ro.AllowMassDelete,
 		ExcludeSource:     m.tg.ID,
 	})
-	for _, e := range res.Adopt {
-		m.upsert(store.ContactRef{SourceID: e.SourceID, ContactID: e.ContactID, Hash: e.Hash})
-	}
+	m.keep(res)
 	m.counts.Unchanged = res.Unchanged
 	m.counts.HeldBack = res.HeldDeletes
+	m.keptCopies = res.KeptCopies
 	if res.HeldDeletes > 0 {
 		r.log.Warn("mass-delete guard held deletes back", "mailbox", m.tg.UPN, "deletes", res.HeldDeletes,
 			"managed", len(m.cmap), "max_fraction", r.t.Deletes.MaxFraction)
+	}
+	if res.KeptCopies > 0 {
+		r.log.Warn("copies of managed contacts hold the owner's own data (notes, home phone, ...): left alone",
+			"mailbox", m.tg.UPN, "copies", res.KeptCopies)
 	}
 	if r.ro.DryRun {
 		m.describe(res)
@@ -241,7 +347,7 @@ func (m *mailbox) run(ctx context.Context) error {
 		}
 	}
 	writes, deletes := ops[:k], ops[k:]
-	if len(res.Ops) > 0 || m.folderID == "" {
+	if len(res.Ops) > 0 || m.folderID == "" || m.resetMap {
 		if err := r.st.BeginMailbox(ctx, r.t.Name, m.tg.ID, m.tg.UPN); err != nil {
 			return fmt.Errorf("state database: %w", err)
 		}
@@ -264,12 +370,18 @@ func (m *mailbox) run(ctx context.Context) error {
 	}
 	// In line when every planned write landed and nothing was held back.
 	m.inLine = !failed && !m.readErr && res.HeldDeletes == 0 && res.SkippedDeletes == 0
-	if m.deltaLink == "" {
+	if m.deltaLink == "" && r.deltaOffered() {
 		// A new or reconciled folder: start its contacts delta now, so
-		// the next run reads only what changed after this one.
+		// the next run reads only what changed after this one. A round
+		// that fails leaves no link: the next run reconciles.
 		if err := m.startDelta(ctx); err != nil {
-			m.readErr = true
-			m.addError(fmt.Errorf("start contacts delta: %w", err))
+			m.deltaLink = ""
+			if graph.Unsupported(err) {
+				r.noDelta.Store(true)
+			} else {
+				m.readErr = true
+				m.addError(fmt.Errorf("start contacts delta: %w", err))
+			}
 		}
 	}
 	if err := m.save(ctx); err != nil {
@@ -279,6 +391,29 @@ func (m *mailbox) run(ctx context.Context) error {
 		m.status = store.MailboxFailed
 	}
 	return nil
+}
+
+// keep puts every contact the plan keeps into the contact map: an adopted
+// contact (reconcile, or an unknown marked contact in the delta) enters it
+// whatever the plan does with it, so the map never misses a contact the
+// folder holds (a missed one would be created a second time). Set-aside
+// duplicates stay out: deleting them is planned, or they are the owner's.
+func (m *mailbox) keep(res plan.Result) {
+	if len(m.extra) == 0 {
+		return
+	}
+	dup := make(map[string]bool, len(res.Duplicates))
+	for _, d := range res.Duplicates {
+		dup[d.ContactID] = true
+	}
+	for _, e := range m.extra {
+		if !dup[e.ContactID] {
+			m.upsert(store.ContactRef{SourceID: e.SourceID, ContactID: e.ContactID, Hash: e.Hash})
+		}
+	}
+	for _, e := range res.Adopt {
+		m.upsert(store.ContactRef{SourceID: e.SourceID, ContactID: e.ContactID, Hash: e.Hash})
+	}
 }
 
 // index builds the contact-id index of the map.
@@ -297,7 +432,7 @@ func (m *mailbox) existing() []plan.Existing {
 		if m.gone[sid] {
 			continue
 		}
-		e := plan.Existing{SourceID: sid, ContactID: ref.ContactID, Hash: ref.Hash}
+		e := plan.Existing{SourceID: sid, ContactID: ref.ContactID, Hash: ref.Hash, Mapped: true}
 		if f := m.seen[sid]; f != nil {
 			e.Actual = f
 		} else if ph, ok := r.prevHash[sid]; ok && ph == ref.Hash {
@@ -378,7 +513,7 @@ func (m *mailbox) byContactID(id string) (string, bool) {
 func (m *mailbox) inspect(ctx context.Context, contactID string) error {
 	r := m.r
 	url := graph.ContactPath(m.tg.ID, m.folderID, contactID) + graph.Query{
-		{"$select", strings.Join(contactSelect(), ",")},
+		{"$select", strings.Join(readSelect(), ",")},
 		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
 	}.Encode()
 	c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
@@ -406,117 +541,7 @@ func (m *mailbox) adopt(ct *graph.Contact) {
 	}
 	hash, _ := ct.SingleValueExtendedProperties.Get(PropHash)
 	f := fieldsOf(ct)
-	m.extra = append(m.extra, plan.Existing{SourceID: sid, ContactID: ct.ID, Hash: hash, Actual: &f})
-}
-
-// ensureFolder finds the managed folder by galmirror's mark (even if the
-// owner renamed it), refuses a folder of the configured name that lacks
-// the mark, and otherwise leaves m.folderID empty for createFolder (a dry
-// run creates nothing). created reports a folder made this run.
-func (m *mailbox) ensureFolder(ctx context.Context) (created bool, err error) {
-	r := m.r
-	folders, err := m.getFolders(ctx, m.markedFoldersURL())
-	if err != nil {
-		return false, m.fail("look up the managed folder", err)
-	}
-	for _, f := range folders {
-		if v, ok := f.SingleValueExtendedProperties.Get(PropFolder); ok && strings.EqualFold(v, r.t.TenantID) {
-			m.folderID = f.ID
-			return false, nil
-		}
-	}
-	named, err := m.getFolders(ctx, graph.ContactFoldersURL(m.tg.ID, r.t.Folder, PropFolder))
-	if err != nil {
-		return false, m.fail("look up the managed folder", err)
-	}
-	for _, f := range named {
-		if strings.EqualFold(f.DisplayName, r.t.Folder) {
-			return false, &mailboxError{status: store.MailboxForeignFolder, what: "managed folder",
-				err: fmt.Errorf("a contact folder named %q exists in this mailbox and was not created by galmirror: it is left alone; rename or remove it, or choose another folder name in the settings", r.t.Folder)}
-		}
-	}
-	m.folderID = ""
-	return false, nil
-}
-
-// markedFoldersURL lists the folders carrying this tenant's folder mark.
-func (m *mailbox) markedFoldersURL() string {
-	return "/users/" + pathSeg(m.tg.ID) + "/contactFolders" + graph.Query{
-		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropFolder) + " and ep/value eq " + graph.Quote(m.r.t.TenantID) + ")"},
-		{"$expand", graph.ExpandExtendedProperties(PropFolder)},
-	}.Encode()
-}
-
-func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {
-	var out []graph.ContactFolder
-	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.ContactFolder]) error {
-		out = append(out, p.Value...)
-		return nil
-	})
-	return out, err
-}
-
-// createFolder creates the managed folder with galmirror's mark. After an
-// answer that leaves it unknown whether the folder was made (a 5xx, no
-// answer) or a 409, it looks for the marked folder before trying again;
-// it never adopts a folder without the mark.
-func (m *mailbox) createFolder(ctx context.Context) error {
-	r := m.r
-	body, err := json.Marshal(&graph.NewContactFolder{
-		DisplayName:                   r.t.Folder,
-		SingleValueExtendedProperties: graph.ExtendedProperties{{ID: PropFolder, Value: r.t.TenantID}},
-	})
-	if err != nil {
-		return err
-	}
-	retry := r.pacer.Retry(m.scope)
-	for {
-		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodPost, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders",
-			header: http.Header{"Content-Type": {"application/json"}}, body: body})
-		if err == nil {
-			var f graph.ContactFolder
-			if err := json.Unmarshal(c.respBody, &f); err != nil || f.ID == "" {
-				return m.fail("create the managed folder", fmt.Errorf("decode the created folder: %v", err))
-			}
-			m.folderID = f.ID
-			r.log.Debug("created the managed folder", "mailbox", m.tg.UPN)
-			return nil
-		}
-		if graph.Classify(err) != graph.Conflict && !ambiguous(c) {
-			return m.fail("create the managed folder", err)
-		}
-		// Made by an earlier attempt whose answer was lost, or a folder of
-		// that name appeared: look again (ensureFolder refuses a foreign one).
-		if _, ferr := m.ensureFolder(ctx); ferr != nil {
-			return ferr
-		}
-		if m.folderID != "" {
-			return nil
-		}
-		if werr := retry.Wait(ctx, 0); werr != nil {
-			return m.fail("create the managed folder", fmt.Errorf("%w (last error: %w)", werr, err))
-		}
-	}
-}
-
-// reconcile reads every contact of the managed folder with its marks, when
-// the map may be incomplete (a lost state directory, a run that died
-// mid-write, a folder found again): contacts with galmirror's mark are
-// adopted, others left alone. This is what makes a killed run never leave
-// duplicates.
-func (m *mailbox) reconcile(ctx context.Context) error {
-	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
-		{"$select", strings.Join(contactSelect(), ",")},
-		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
-		{"$top", "1000"},
-	}.Encode()
-	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.Contact]) error {
-		for i := range p.Value {
-			m.adopt(&p.Value[i])
-		}
-		return nil
-	})
-	return err
+	m.extra = append(m.extra, plan.Existing{SourceID: sid, ContactID: ct.ID, Hash: hash, Actual: &f, OwnerData: ownerData(ct)})
 }
 
 // startDelta runs a first contacts delta round over the folder to obtain a
@@ -619,12 +644,12 @@ func (m *mailbox) checkContact(el []byte) error {
 // save stores the mailbox's state and contact map changes.
 func (m *mailbox) save(ctx context.Context) error {
 	r := m.r
-	ch := store.ContactChanges{Deletes: m.changes.Deletes}
+	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap}
 	for _, ref := range m.upserts {
 		ch.Upserts = append(ch.Upserts, ref)
 	}
 	st := store.Mailbox{
-		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ContactsDeltaLink: m.deltaLink,
+		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ParentFolderID: m.parentID, ContactsDeltaLink: m.deltaLink,
 		Status: store.MailboxOK, Uncertain: m.uncertain || m.folderID == "", LastSynced: time.Now(),
 	}
 	if m.uncertain || m.readErr {
@@ -659,6 +684,17 @@ func (m *mailbox) describe(res plan.Result) {
 	m.plan = mp
 }
 
+// skipReason says why a mailbox with status st was skipped.
+func skipReason(st store.MailboxStatus) string {
+	switch st {
+	case store.MailboxNoMailbox:
+		return "no Exchange Online mailbox (unlicensed, on-premises or soft-deleted); checked again next run"
+	case store.MailboxOutOfScope:
+		return "outside the app's mailbox access (Exchange RBAC for Applications scope or application access policy); checked again next run"
+	}
+	return string(st)
+}
+
 // record adds a finished mailbox to the run's result.
 func (r *run) record(m *mailbox) {
 	r.mu.Lock()
@@ -669,6 +705,14 @@ func (r *run) record(m *mailbox) {
 		res.Mailboxes.Synced++
 	case store.MailboxNoMailbox, store.MailboxOutOfScope:
 		res.Mailboxes.Skipped++
+		sk := SkippedMailbox{Mailbox: m.tg.UPN, Reason: skipReason(m.status)}
+		if len(m.errs) > 0 {
+			sk.Code, sk.RequestID = m.errs[0].Code, m.errs[0].RequestID
+		}
+		res.Skipped = append(res.Skipped, sk)
+		if m.status == store.MailboxOutOfScope {
+			r.denied++
+		}
 	default:
 		res.Mailboxes.Failed++
 	}
@@ -678,6 +722,7 @@ func (r *run) record(m *mailbox) {
 	res.Contacts.Unchanged += m.counts.Unchanged
 	res.Contacts.HeldDeletes += m.counts.HeldBack
 	res.Contacts.Failed += m.itemFailures
+	res.Contacts.KeptCopies += m.keptCopies
 	if m.status != store.MailboxNoMailbox && m.status != store.MailboxOutOfScope {
 		res.Errors = append(res.Errors, m.errs...)
 	}

@@ -72,7 +72,7 @@ func TestCheck(t *testing.T) {
 	for _, it := range rep.Items {
 		names[it.Name] = true
 	}
-	for _, n := range []string{"certificate", "token", "roles", "directory read", "mailbox read"} {
+	for _, n := range []string{"certificate", "token", "roles", "mailbox access", "directory read", "target mailboxes"} {
 		if !names[n] {
 			t.Errorf("check has no %q line: %+v", n, rep.Items)
 		}
@@ -82,7 +82,7 @@ func TestCheck(t *testing.T) {
 	}
 	// The credential caches tokens: a new engine asks again.
 	rep = New(e.opts).Check(t.Context(), &e.cfg.Tenants[0])
-	if rep.OK || len(rep.MissingRoles) == 0 || !strings.Contains(strings.Join(rep.MissingRoles, ","), "Contacts.ReadWrite") {
+	if rep.OK || len(rep.MissingRoles) == 0 || !strings.Contains(strings.Join(rep.MissingRoles, ","), "GroupMember.Read.All") {
 		t.Fatalf("check with missing roles: %+v", rep)
 	}
 }

@@ -40,7 +40,15 @@ type Result struct {
 	Mailboxes MailboxCounts `json:"mailboxes"`
 	Contacts  ContactCounts `json:"contacts"`
 	Errors    []ItemError   `json:"errors"`
-	Graph     GraphCounts   `json:"graph"`
+	// Skipped lists the target mailboxes skipped for a known reason (no
+	// Exchange Online mailbox, outside the app's mailbox access), each
+	// with Graph's code; they are checked again next run.
+	Skipped []SkippedMailbox `json:"skipped"`
+	Graph   GraphCounts      `json:"graph"`
+	// MailboxAccess is how the app reaches mailboxes: "tenant-wide"
+	// (Contacts.ReadWrite granted in Entra) or "rbac-scoped" (Exchange
+	// RBAC for Applications decides per mailbox).
+	MailboxAccess string `json:"mailboxAccess,omitempty"`
 	// Failure explains a failed run.
 	Failure *Failure `json:"failure,omitempty"`
 	// Plan lists the planned operations per mailbox (dry runs).
@@ -78,6 +86,9 @@ type ContactCounts struct {
 	Unchanged   int `json:"unchanged"`
 	HeldDeletes int `json:"heldDeletes"`
 	Failed      int `json:"failed"`
+	// KeptCopies counts copies of managed contacts (same source mark)
+	// left alone because they hold the owner's own data.
+	KeptCopies int `json:"keptCopies,omitempty"`
 }
 
 // GraphCounts are the Graph requests the run made.
@@ -94,6 +105,14 @@ type ItemError struct {
 	Mailbox   string `json:"mailbox"`
 	Code      string `json:"code"`
 	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// SkippedMailbox is a target mailbox skipped for a known reason.
+type SkippedMailbox struct {
+	Mailbox   string `json:"mailbox"`
+	Code      string `json:"code"`
+	Reason    string `json:"reason"`
 	RequestID string `json:"requestId,omitempty"`
 }
 

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/directory"
+	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/pacer"
 	"github.com/galmirror/galmirror/internal/plan"
@@ -46,10 +48,24 @@ type run struct {
 	// no change needs no planning.
 	digest string
 
-	mu  sync.Mutex // guards res and mailboxes during the mailbox phase
-	res *Result
-	mbs []store.RunMailbox
+	// mark is the managed folders' PropFolder value (this entry's), stamp
+	// this installation's PropInstall value.
+	mark  string
+	stamp stamp
+	// noDelta: this cloud offers no contacts delta (China, or a custom
+	// cloud that refused it this run): folders are read whole. noPurge:
+	// no permanentDelete (outside the global cloud): deletes go to the
+	// mailbox's Deleted Items.
+	noDelta, noPurge atomic.Bool
+
+	mu     sync.Mutex // guards res, mbs and denied during the mailbox phase
+	res    *Result
+	mbs    []store.RunMailbox
+	denied int // target mailboxes that answered 403 ErrorAccessDenied
 }
+
+// deltaOffered reports whether contacts delta is read this run.
+func (r *run) deltaOffered() bool { return !r.noDelta.Load() }
 
 // target is a mailbox to sync.
 type target struct {
@@ -58,12 +74,24 @@ type target struct {
 }
 
 func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
-	return &run{
+	r := &run{
 		e: e, t: t, ro: ro,
-		log: e.opts.Logger.With("tenant", t.Name),
-		st:  e.opts.Store,
-		res: &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}},
+		log:  e.opts.Logger.With("tenant", t.Name),
+		st:   e.opts.Store,
+		mark: folderMark(t.TenantID, t.Name),
+		res:  &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
 	}
+	// Contacts delta and permanentDelete exist where Graph's pages say:
+	// not in China; permanentDelete in the global cloud only. A custom
+	// cloud learns it from Graph's answers (graph.Unsupported).
+	switch t.Cloud {
+	case config.CloudChina:
+		r.noDelta.Store(true)
+		r.noPurge.Store(true)
+	case config.CloudUSGov, config.CloudUSGovDoD:
+		r.noPurge.Store(true)
+	}
+	return r
 }
 
 // failure ends the run as a whole.
@@ -147,7 +175,27 @@ func (r *run) sync(ctx context.Context) error {
 	if err := r.syncMailboxes(ctx); err != nil {
 		return err
 	}
+	if err := r.allDenied(); err != nil {
+		return err
+	}
 	return r.removeUntargeted(ctx)
+}
+
+// allDenied fails the run when every target mailbox refused the app
+// (403 ErrorAccessDenied): mailbox access is then missing altogether, not
+// narrowed to a scope.
+func (r *run) allDenied() error {
+	if len(r.targets) == 0 || r.denied < len(r.targets) {
+		return nil
+	}
+	msg := fmt.Sprintf("every target mailbox (%d) refused the app %s with 403 ErrorAccessDenied: ", len(r.targets), r.t.ClientID)
+	if r.res.MailboxAccess == entra.MailboxAccessRBAC {
+		msg += "the token has no Contacts.ReadWrite role, and Exchange RBAC for Applications grants the app none of them " +
+			"(New-ManagementRoleAssignment -App ... -Role \"Application Contacts.ReadWrite\" with a scope that holds them), or grant Contacts.ReadWrite in Entra"
+	} else {
+		msg += "an Exchange application access policy excludes them all (Test-ApplicationAccessPolicy)"
+	}
+	return &failure{&Failure{Class: FailConsent, Code: "ErrorAccessDenied", Message: msg, MissingRoles: []string{entra.RoleContactsReadWrite}}}
 }
 
 // startBatcher starts the run's batcher, which sends with ctx (a cancelled

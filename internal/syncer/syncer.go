@@ -25,6 +25,9 @@ const (
 	PropFolder    = "String " + propertySet + " Name galmirror.folder"
 	PropSourceID  = "String " + propertySet + " Name galmirror.sourceId"
 	PropHash      = "String " + propertySet + " Name galmirror.hash"
+	// PropInstall stamps the managed folder with the installation that
+	// maintains it (folder.go).
+	PropInstall = "String " + propertySet + " Name galmirror.installation"
 	contactsDelta = 200 // contacts per delta page (Graph's cap)
 )
 
@@ -123,6 +126,11 @@ type RunOptions struct {
 	// RunID, when not zero, is a run the caller (the service) started in
 	// the store and will finish itself: Run then records no history.
 	RunID int64
+	// TakeOver lets this installation maintain managed folders that
+	// another installation of galmirror stamped (a server rebuilt or
+	// replaced): `sync --take-over`. Without it such folders are left
+	// alone and reported.
+	TakeOver bool
 }
 
 // Run syncs one tenant and returns its result. Failures are in the result
