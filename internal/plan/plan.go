@@ -144,8 +144,7 @@ func (r Result) Counts() (creates, updates, deletes int) {
 // Plan computes the operations that make a mailbox's managed contacts equal
 // the desired ones. Desired entries with an empty or repeated SourceID are
 // ignored after the first; existing contacts that share a source id are
-// duplicates: one is kept (the mapped original, else one with a hash mark,
-// else the lowest id) and the others deleted, under the mass-delete guard
+// duplicates: one is kept (better) and the others deleted, under the mass-delete guard
 // like any delete, except copies that hold the owner's data, which are
 // left alone and counted.
 func Plan(desired []Desired, existing []Existing, pol Policy) Result {
@@ -160,7 +159,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	for _, e := range sortedExisting(existing) {
 		if prev, ok := have[e.SourceID]; ok {
 			keep, drop := prev, e
-			if (e.Mapped && !prev.Mapped) || (e.Mapped == prev.Mapped && prev.Hash == "" && e.Hash != "") {
+			if better(e, prev) {
 				keep, drop = e, prev
 			}
 			have[e.SourceID] = keep
@@ -250,6 +249,20 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 		}
 	}
 	return res
+}
+
+// better reports whether a, of two contacts with one source id, is the one
+// to keep: the mapped original; else one without the owner's own data (the
+// filled-in copy is theirs and stays aside); else one with a hash mark;
+// else (sortedExisting) the lowest id.
+func better(a, b Existing) bool {
+	switch {
+	case a.Mapped != b.Mapped:
+		return a.Mapped
+	case a.OwnerData != b.OwnerData:
+		return !a.OwnerData
+	}
+	return b.Hash == "" && a.Hash != ""
 }
 
 // update builds an update op. displayName is always sent: Exchange

@@ -158,6 +158,15 @@ func TestPlanTable(t *testing.T) {
 			kept:  1,
 		},
 		{
+			name:    "unmapped: the copy holding the owner's data is the one set aside",
+			desired: []Desired{{SourceID: "1", Fields: zoe}},
+			existing: []Existing{{SourceID: "1", ContactID: "a", Hash: zoeHash, OwnerData: true},
+				{SourceID: "1", ContactID: "b", Hash: zoeHash}},
+			pol:   Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 3},
+			unchg: 1,
+			kept:  1,
+		},
+		{
 			name:    "surplus copies count against the mass-delete guard",
 			desired: []Desired{{SourceID: "1", Fields: zoe}, {SourceID: "2", Fields: zoe}, {SourceID: "3", Fields: zoe}, {SourceID: "4", Fields: zoe}},
 			existing: []Existing{
