@@ -25,6 +25,7 @@ const (
 	FailConfig      = "config"              // the settings cannot work (e.g. an unknown cloud)
 	FailInternal    = "internal"            // state database or another local failure
 	FailCanceled    = "canceled"            // the run was stopped (shutdown, Ctrl-C)
+	FailTimeout     = "timeout"             // the run outlasted Options.RunTimeout
 )
 
 // Result is the outcome of one tenant run. Its JSON is the `sync --json`

@@ -238,13 +238,13 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 		case errors.As(err, &f):
 			res.Failure = f.f
 		case ctx.Err() != nil:
-			res.Failure = &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+			res.Failure = r.stopped(ctx)
 		default:
 			res.Failure = &Failure{Class: FailInternal, Message: err.Error()}
 		}
 	case ctx.Err() != nil:
 		res.Status = StatusFailed
-		res.Failure = &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+		res.Failure = r.stopped(ctx)
 	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
 		res.Status = StatusPartial
 	default:
@@ -283,6 +283,14 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 		}
 	}
 	return res
+}
+
+// stopped explains a run whose context ended: its time limit, or a stop.
+func (r *run) stopped(ctx context.Context) *Failure {
+	if context.Cause(ctx) == errRunTimeout {
+		return &Failure{Class: FailTimeout, Message: fmt.Sprintf("the run did not finish within its time limit (%s)", r.e.opts.RunTimeout)}
+	}
+	return &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
 }
 
 func owner() string {

@@ -8,6 +8,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ const (
 	DefaultBatchesInFlight = 384
 	DefaultLinger          = 50 * time.Millisecond
 	DefaultItemAttempts    = 8
+	DefaultRunTimeout      = 6 * time.Hour
 )
 
 // Options configure an Engine.
@@ -61,6 +63,10 @@ type Options struct {
 	Pacer pacer.Config
 	// ItemAttempts bounds the attempts of one $batch item. Default 8.
 	ItemAttempts int
+	// RunTimeout bounds one tenant run as a whole, whatever Graph does
+	// (each request, retry and page is bounded too; this is the last
+	// line). Default 6 h.
+	RunTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -78,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ItemAttempts <= 0 {
 		o.ItemAttempts = DefaultItemAttempts
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
 	}
 	return o
 }
@@ -138,5 +147,10 @@ type RunOptions struct {
 // run is recorded in the store's history unless it is a dry run.
 func (e *Engine) Run(ctx context.Context, t *config.Tenant, ro RunOptions) *Result {
 	r := newRun(e, t, ro)
+	ctx, cancel := context.WithTimeoutCause(ctx, e.opts.RunTimeout, errRunTimeout)
+	defer cancel()
 	return r.execute(ctx)
 }
+
+// errRunTimeout is the cause of a run stopped by Options.RunTimeout.
+var errRunTimeout = errors.New("the run took longer than its time limit")
