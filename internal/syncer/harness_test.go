@@ -169,21 +169,53 @@ func (e *env) sync(ro RunOptions) *Result {
 	return res
 }
 
-// folder returns the managed folder of a user's mailbox (nil if none).
+// folder returns the managed folder under a user's default Contacts folder
+// (nil if none): one in Deleted Items is not it.
 func (e *env) folder(userID string) *graphsim.Folder {
+	e.t.Helper()
+	fs := e.folders(userID)
+	for i := range fs {
+		if fs[i].ParentFolderID == fs[0].ID && marked(fs[i]) {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+// folders lists a mailbox's folders: the default Contacts folder first,
+// then Deleted Items, then the others.
+func (e *env) folders(userID string) []graphsim.Folder {
 	e.t.Helper()
 	fs, err := e.srv.Folders(e.tenant.ID, userID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	for i := range fs {
-		for _, p := range fs[i].ExtendedProperties {
-			if strings.EqualFold(p.ID, PropFolder) {
-				return &fs[i]
-			}
+	if len(fs) < 2 || fs[0].WellKnownName != "contacts" || fs[1].WellKnownName != "deleteditems" {
+		e.t.Fatalf("mailbox %s: unexpected folder order %+v", userID, fs)
+	}
+	return fs
+}
+
+// deleted returns what a mailbox's Deleted Items holds: the folders moved
+// there and the contacts deleted one by one.
+func (e *env) deleted(userID string) (folders []graphsim.Folder, contacts []graphsim.Contact) {
+	e.t.Helper()
+	fs := e.folders(userID)
+	for _, f := range fs[2:] {
+		if f.ParentFolderID == fs[1].ID {
+			folders = append(folders, f)
 		}
 	}
-	return nil
+	return folders, fs[1].Contacts
+}
+
+func marked(f graphsim.Folder) bool {
+	for _, p := range f.ExtendedProperties {
+		if strings.EqualFold(p.ID, PropFolder) {
+			return true
+		}
+	}
+	return false
 }
 
 // contacts returns a mailbox's managed contacts by source id, failing on a

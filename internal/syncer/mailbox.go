@@ -71,6 +71,10 @@ type mailbox struct {
 
 	status    store.MailboxStatus
 	uncertain bool // a write may have happened that the map does not know
+	// recheck: the next run reads the folder whole again (surplus copies
+	// whose deletes did not happen are not in the map, so only a read of
+	// the folder finds them again).
+	recheck bool
 	readErr   bool // the read phase had an error: no deletes
 	// itemFailures counts writes that failed.
 	itemFailures int
@@ -370,6 +374,9 @@ func (m *mailbox) write(ctx context.Context) error {
 	}
 	// In line when every planned write landed and nothing was held back.
 	m.inLine = !failed && !m.readErr && res.HeldDeletes == 0 && res.SkippedDeletes == 0
+	// Surplus copies are not in the map: unless they went, only a read of
+	// the whole folder finds them again.
+	m.recheck = len(res.Duplicates) > res.KeptCopies && !m.inLine
 	if m.deltaLink == "" && r.deltaOffered() {
 		// A new or reconciled folder: start its contacts delta now, so
 		// the next run reads only what changed after this one. A round
@@ -650,7 +657,7 @@ func (m *mailbox) save(ctx context.Context) error {
 	}
 	st := store.Mailbox{
 		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ParentFolderID: m.parentID, ContactsDeltaLink: m.deltaLink,
-		Status: store.MailboxOK, Uncertain: m.uncertain || m.folderID == "", LastSynced: time.Now(),
+		Status: store.MailboxOK, Uncertain: m.uncertain || m.recheck || m.folderID == "", LastSynced: time.Now(),
 	}
 	if m.uncertain || m.readErr {
 		st.Status = store.MailboxFailed
