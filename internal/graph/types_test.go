@@ -16,7 +16,7 @@ func TestContactPatchClears(t *testing.T) {
 		BusinessPhones:  Set([]string{}),    // clear to []
 		HomePhones:      Set[[]string](nil), // nil slice is [] too
 		EmailAddresses:  Set([]EmailAddress{{Name: "Zoë", Address: "zoe@contoso.com"}}),
-		BusinessAddress: Set(PhysicalAddress{}), // every member "" clears it
+		BusinessAddress: Set(PhysicalAddress{}),  // every member "" clears it
 		HomeAddress:     Null[PhysicalAddress](), // never null: Graph answers that with 500
 		SingleValueExtendedProperties: ExtendedProperties{
 			{ID: "String {831CFECE-66B1-45B0-B604-2B01E00812F8} Name galmirror.hash", Value: "h1"}},

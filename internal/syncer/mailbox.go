@@ -75,7 +75,7 @@ type mailbox struct {
 	// whose deletes did not happen are not in the map, so only a read of
 	// the folder finds them again).
 	recheck bool
-	readErr   bool // the read phase had an error: no deletes
+	readErr bool // the read phase had an error: no deletes
 	// itemFailures counts writes that failed.
 	itemFailures int
 	counts       store.Counts

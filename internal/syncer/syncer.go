@@ -22,13 +22,13 @@ import (
 // (docs/architecture.md). The property set GUID never changes: customers'
 // mailboxes carry it for years.
 const (
-	propertySet   = "{831CFECE-66B1-45B0-B604-2B01E00812F8}"
-	PropFolder    = "String " + propertySet + " Name galmirror.folder"
-	PropSourceID  = "String " + propertySet + " Name galmirror.sourceId"
-	PropHash      = "String " + propertySet + " Name galmirror.hash"
+	propertySet  = "{831CFECE-66B1-45B0-B604-2B01E00812F8}"
+	PropFolder   = "String " + propertySet + " Name galmirror.folder"
+	PropSourceID = "String " + propertySet + " Name galmirror.sourceId"
+	PropHash     = "String " + propertySet + " Name galmirror.hash"
 	// PropInstall stamps the managed folder with the installation that
 	// maintains it (folder.go).
-	PropInstall = "String " + propertySet + " Name galmirror.installation"
+	PropInstall   = "String " + propertySet + " Name galmirror.installation"
 	contactsDelta = 200 // contacts per delta page (Graph's cap)
 )
 
