@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -307,25 +306,24 @@ func (m *mailbox) itemError(op plan.Op, err error) {
 }
 
 // findByMark looks a contact up by galmirror's source-id mark in the
-// managed folder (nil when there is none).
+// managed folder (nil when there is none). Every page is read and every
+// match checked against the mark itself: a filter the service ignored must
+// not hide the contact (and make a second one).
 func (m *mailbox) findByMark(ctx context.Context, sourceID string) (*graph.Contact, error) {
 	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
 		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropSourceID) + " and ep/value eq " + graph.Quote(sourceID) + ")"},
 		{"$select", "id,changeKey"},
 		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
+		{"$top", "1000"},
 	}.Encode()
-	c, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
-	if err != nil {
-		return nil, err
-	}
-	var page graph.Page[graph.Contact]
-	if err := json.Unmarshal(c.respBody, &page); err != nil {
-		return nil, fmt.Errorf("decode contacts: %w", err)
-	}
-	for i := range page.Value {
-		if sid, ok := page.Value[i].SingleValueExtendedProperties.Get(PropSourceID); ok && sid == sourceID {
-			return &page.Value[i], nil
+	var found *graph.Contact
+	_, err := pages(ctx, m.r, m.scope, url, nil, func(page *graph.Page[graph.Contact]) error {
+		for i := range page.Value {
+			if sid, ok := page.Value[i].SingleValueExtendedProperties.Get(PropSourceID); ok && sid == sourceID && found == nil {
+				found = &page.Value[i]
+			}
 		}
-	}
-	return nil, nil
+		return nil
+	})
+	return found, err
 }

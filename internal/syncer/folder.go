@@ -154,24 +154,32 @@ func (m *mailbox) ensureFolder(ctx context.Context) error {
 	if err != nil {
 		return m.fail("look up the managed folder", err)
 	}
-	for i := range folders {
-		f := &folders[i]
-		if !m.ours(f) {
-			continue
-		}
+	// The marks are checked here again, whatever the filter did: a
+	// listing that ignored it must not make galmirror's folder look
+	// foreign, nor another entry's look like this one's.
+	adopt := func(f *graph.ContactFolder) error {
 		if err := m.claim(ctx, f, f.ID == m.state.FolderID && m.state.FolderID != ""); err != nil {
 			return err
 		}
 		m.folderID, m.parentID = f.ID, f.ParentFolderID
 		return nil
 	}
-	named, err := m.getFolders(ctx, graph.ContactFoldersURL(m.tg.ID, r.t.Folder, PropFolder))
+	for i := range folders {
+		if m.ours(&folders[i]) {
+			return adopt(&folders[i])
+		}
+	}
+	named, err := m.getFolders(ctx, graph.ContactFoldersURL(m.tg.ID, r.t.Folder, folderProps...))
 	if err != nil {
 		return m.fail("look up the managed folder", err)
 	}
-	for _, f := range named {
+	for i := range named {
+		f := &named[i]
 		if !strings.EqualFold(f.DisplayName, r.t.Folder) {
 			continue
+		}
+		if m.ours(f) {
+			return adopt(f)
 		}
 		why := "was not created by galmirror"
 		if v, ok := f.SingleValueExtendedProperties.Get(PropFolder); ok {
