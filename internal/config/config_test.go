@@ -132,6 +132,8 @@ func TestProblems(t *testing.T) {
 		{"bad name", replace(`"name": "contoso"`, `"name": "Contoso Ltd"`), []wantProblem{{"tenants[0].name", "a-z, 0-9"}}},
 		{"duplicate tenant", strings.Replace(minimal, `}]`, `}, {"name": "contoso", "tenantId": "`+g+`", "clientId": "`+g+`", "certificate": {"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}]`, 1),
 			[]wantProblem{{"tenants[1].name", `duplicate tenant name "contoso" (also tenants[0])`}}},
+		{"one tenant, one folder, two entries", strings.Replace(minimal, `}]`, `}, {"name": "contoso-sales", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "clientId": "`+g+`", "folder": "company directory", "certificate": {"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}]`, 1),
+			[]wantProblem{{"tenants[1].folder", `tenants[0] already syncs tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 into a folder named "company directory"`}}},
 		{"both certificate kinds", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"`),
 			[]wantProblem{{"tenants[0].certificate", "not both"}}},
 		{"password in passwordEnv", replace(`"CONTOSO_PFX_PASSWORD"`, `"hunter2 secret!"`), []wantProblem{{"tenants[0].certificate.passwordEnv", "must name an environment variable"}}},
@@ -383,4 +385,18 @@ func TestStructFieldsMatchJSONTags(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[Config]())
+}
+
+// Two entries of one tenant with different folders ("Company Directory"
+// for all, "Sales" for a group) are valid.
+func TestOneTenantTwoFolders(t *testing.T) {
+	doc := strings.Replace(minimal, `}]`, `}, {"name": "contoso-sales", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c", "folder": "Sales", "certificate": {"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}]`, 1)
+	c, err := Load(writeSettings(t, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Tenants) != 2 || c.Tenants[0].Folder != DefaultFolder || c.Tenants[1].Folder != "Sales" {
+		t.Fatalf("tenants %+v", c.Tenants)
+	}
 }

@@ -91,6 +91,7 @@ func (v *validator) config(c *Config) {
 	v.admin(&c.Admin)
 
 	seen := map[string]int{}
+	folders := map[string]int{} // tenant id + folder: two entries would write into one folder
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
 		p := fmt.Sprintf("tenants[%d]", i)
@@ -100,6 +101,15 @@ func (v *validator) config(c *Config) {
 				v.addf(p+".name", "duplicate tenant name %q (also tenants[%d])", t.Name, j)
 			} else {
 				seen[t.Name] = i
+			}
+		}
+		if t.TenantID != "" {
+			key := strings.ToLower(t.TenantID) + "\x00" + strings.ToLower(strings.TrimSpace(t.Folder))
+			if j, dup := folders[key]; dup {
+				v.addf(p+".folder", "tenants[%d] already syncs tenant %s into a folder named %q: two entries of one tenant need different folders (folder names compare case-insensitively)",
+					j, t.TenantID, t.Folder)
+			} else {
+				folders[key] = i
 			}
 		}
 	}
