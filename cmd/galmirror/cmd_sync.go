@@ -33,9 +33,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dryRun := fs.Bool("dry-run", false, "compute and print the plan; write nothing")
 	asJSON := fs.Bool("json", false, "print one JSON object per tenant run per line")
 	allowMass := fs.Bool("allow-mass-delete", false, "carry out deletes the mass-delete guard would hold back")
+	takeOver := fs.Bool("take-over", false, "maintain managed folders another galmirror installation stamped (this server replaces that one)")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete]")
+		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete] [--take-over]")
 		fmt.Fprintln(stderr, "exit codes: 0 all synced, 3 mailbox or item failures or held-back deletes, 1 a tenant failed as a whole, 2 usage or configuration error")
 		fs.PrintDefaults()
 	}
@@ -61,7 +62,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
 	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
-		DryRun: *dryRun, AllowMassDelete: *allowMass, Trigger: string(store.TriggerManual), PlanItems: *asJSON,
+		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerManual), PlanItems: *asJSON,
 	}, func(res *syncer.Result) {
 		if *asJSON {
 			b, _ := json.Marshal(res)
@@ -193,8 +194,21 @@ func printResult(w io.Writer, r *syncer.Result) {
 		fmt.Fprintf(w, ", %d deletes HELD BACK by the mass-delete guard (rerun with --allow-mass-delete to carry them out)", r.Contacts.HeldDeletes)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  graph: %d requests (%d batch items), %d throttled; %.1fs\n",
-		r.Graph.Requests, r.Graph.BatchItems, r.Graph.Throttled, r.Seconds)
+	if r.Contacts.KeptCopies > 0 {
+		fmt.Fprintf(w, "  %d copies of managed contacts hold their owner's own data (notes, home phone, ...): left alone\n", r.Contacts.KeptCopies)
+	}
+	fmt.Fprintf(w, "  graph: %d requests (%d batch items), %d throttled; %.1fs", r.Graph.Requests, r.Graph.BatchItems, r.Graph.Throttled, r.Seconds)
+	if r.MailboxAccess != "" {
+		fmt.Fprintf(w, "; mailbox access %s", r.MailboxAccess)
+	}
+	fmt.Fprintln(w)
+	for i, s := range r.Skipped {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more skipped\n", len(r.Skipped)-20)
+			break
+		}
+		fmt.Fprintf(w, "  skipped: %s [%s]: %s\n", s.Mailbox, s.Code, s.Reason)
+	}
 	if r.DryRun {
 		for _, p := range r.Plan {
 			if p.Creates+p.Updates+p.Deletes+p.Held == 0 {
