@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -143,9 +144,12 @@ func tenantJSON(name, schedule string) string {
 	if schedule == "" {
 		schedule = `{"every": "1h", "jitter": "5m"}`
 	}
-	return fmt.Sprintf(`{"name": %q, "tenantId": "11111111-1111-1111-1111-111111111111",
+	// A tenant id per name: two entries of one tenant need two folders.
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return fmt.Sprintf(`{"name": %q, "tenantId": "11111111-1111-1111-1111-%012x",
 		"clientId": "22222222-2222-2222-2222-222222222222", "certificate": {"file": "%s.pem"},
-		"schedule": %s}`, name, name, schedule)
+		"schedule": %s}`, name, h.Sum64()&0xffffffffffff, name, schedule)
 }
 
 // writeConfig writes a settings file with the tenants and returns its path.
