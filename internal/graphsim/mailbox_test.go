@@ -281,6 +281,11 @@ func TestExtendedProperties(t *testing.T) {
 	}
 	e.want(e.do("GET", base+"?$filter=singleValueExtendedProperties/Any(ep: ep/id eq 'bogus' and ep/value eq 'x')", nil), 400, "ErrorInvalidUrlQueryFilter")
 	e.want(e.do("GET", base+"?$filter=shoe eq 'x'", nil), 400, "RequestBroker--ParseUri")
+	// contains/startswith on a string value are documented for messages
+	// and events only: refused on contacts (stricter than unknown).
+	for _, fn := range []string{"startswith", "contains"} {
+		e.want(e.do("GET", base+fmt.Sprintf("?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '%s' and %s(ep/value, 'source'))", sourceIDP, fn), nil), 400, "ErrorInvalidUrlQueryFilter")
+	}
 	// The control API shows the properties.
 	fs, err := e.srv.Folders(e.tenant.ID, alice)
 	must(t, err)

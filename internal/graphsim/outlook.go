@@ -245,6 +245,13 @@ func (g *greq) parseOutlookFilter(props func(string) bool, typeName string) (*fn
 			if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
 				return invalid()
 			}
+			// contains/startswith on an extended property's value are
+			// documented for messages and events only
+			// (singlevaluelegacyextendedproperty-get); contacts and
+			// contact folders get eq/ne.
+			if coll == "singleValueExtendedProperties" {
+				return invalid()
+			}
 			return operandOK(n.args[0], lv, coll)
 		case nLambda:
 			if lv != "" || n.op != "any" || len(n.path) != 1 {
