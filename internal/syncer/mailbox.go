@@ -75,6 +75,8 @@ type mailbox struct {
 	// whose deletes did not happen are not in the map, so only a read of
 	// the folder finds them again).
 	recheck bool
+	// began: BeginMailbox marked the mailbox before its writes.
+	began   bool
 	readErr bool // the read phase had an error: no deletes
 	// itemFailures counts writes that failed.
 	itemFailures int
@@ -127,8 +129,16 @@ func (m *mailbox) sync(ctx context.Context) {
 	m.addError(err)
 	if !m.r.ro.DryRun {
 		// Keep the folder and delta link: a mailbox out of scope today
-		// may be back tomorrow.
+		// may be back tomorrow. Once writes began, though, the map may
+		// miss what they made (a run stopped mid-write): keep what this
+		// run learnt of the folder and read the mailbox whole next run.
 		st := m.state
+		if m.began {
+			if m.folderID != "" {
+				st.FolderID, st.ParentFolderID = m.folderID, m.parentID
+			}
+			st.ContactsDeltaLink, st.Digest, st.Uncertain = "", "", true
+		}
 		st.UserID, st.UPN, st.Status = m.tg.ID, m.tg.UPN, m.status
 		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
 		ch := store.ContactChanges{Deletes: m.changes.Deletes}
@@ -355,6 +365,7 @@ func (m *mailbox) write(ctx context.Context) error {
 		if err := r.st.BeginMailbox(ctx, r.t.Name, m.tg.ID, m.tg.UPN); err != nil {
 			return fmt.Errorf("state database: %w", err)
 		}
+		m.began = true
 	}
 	if m.folderID == "" {
 		if err := m.createFolder(ctx); err != nil {
@@ -369,7 +380,6 @@ func (m *mailbox) write(ctx context.Context) error {
 		r.log.Warn("deletes skipped: the mailbox had errors this run", "mailbox", m.tg.UPN, "deletes", len(deletes))
 	}
 	if ctx.Err() != nil {
-		m.save(context.WithoutCancel(ctx))
 		return ctx.Err()
 	}
 	// In line when every planned write landed and nothing was held back.
