@@ -60,13 +60,13 @@ func checkTargets(r *Result) []Check {
 	case PhaseNoChange:
 		cs = append(cs,
 			equal("writes", writes, 0),
-			atMost("requests", float64(r.Requests), float64(ceilDiv(r.Mailboxes, 20)+targetFixedRequests)),
+			atMost("requests", float64(r.Requests), float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetFixedRequests)),
 			below("wall seconds", r.WallSeconds, TargetNoChangeWall.Seconds()),
 		)
 	case PhaseChange:
 		cs = append(cs,
 			equal("writes", writes, float64(r.ExpectedWrites)),
-			atMost("requests", float64(r.Requests), TargetRequestSlack*batchesOfWrites+float64(ceilDiv(r.Mailboxes, 20)+targetFixedRequests)),
+			atMost("requests", float64(r.Requests), TargetRequestSlack*batchesOfWrites+float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetFixedRequests)),
 		)
 	}
 	cs = append(cs, equal("Retry-After violations", float64(r.RetryAfterViolations), 0))

@@ -36,12 +36,12 @@ func (s Shape) groupPages(m Model) int {
 func (s Shape) ChangedUsers() int { return max(1, s.Users/100) }
 
 // InitialWork is the first full sync: read the directory, and in every
-// target mailbox find the managed folder (absent), create it, create U−1
-// contacts, and read one contacts delta round to hold a delta link for the
-// next run (⌈(U−1)/200⌉ pages).
+// target mailbox look for the managed folder by its mark and by its name
+// (absent), create it, create U−1 contacts, and read one contacts delta
+// round to hold a delta link for the next run (⌈(U−1)/200⌉ pages).
 func (s Shape) InitialWork(m Model) Work {
 	w := max(s.Users-1, 0)
-	steps := 2 + max(1, ceilDiv(w, contactsDeltaPage))
+	steps := 3 + max(1, ceilDiv(w, contactsDeltaPage))
 	return Work{
 		DirectoryPages: max(1, ceilDiv(s.Users, m.UsersPage)) + s.groupPages(m),
 		Mailboxes:      s.Mailboxes,
@@ -53,23 +53,28 @@ func (s Shape) InitialWork(m Model) Work {
 	}
 }
 
+// readsPerMailbox are a later run's reads of each mailbox, side by side:
+// its contacts delta (owner edits) and the check that its managed folder is
+// still under the Contacts folder (its owner may have deleted it).
+const readsPerMailbox = 2
+
 // NoChangeWork is a run after which nothing changed: one users/delta page
-// from the stored link, the target group, and one contacts delta request
-// per mailbox (owner edits); no writes.
+// from the stored link, the target group, and the reads of each mailbox;
+// no writes.
 func (s Shape) NoChangeWork(m Model) Work {
 	return Work{
 		DirectoryPages: 1 + s.groupPages(m),
 		Mailboxes:      s.Mailboxes,
 		Steps:          1,
-		ItemsMax:       1,
-		ItemsTotal:     s.Mailboxes,
+		ItemsMax:       readsPerMailbox,
+		ItemsTotal:     readsPerMailbox * s.Mailboxes,
 	}
 }
 
 // ChangeWork is a run after `changed` users changed, `changedTargets` of
 // whom are target mailboxes (they do not receive their own contact): the
-// delta pages of the changes, the target group, one contacts delta request
-// per mailbox, and one update per changed user per mailbox.
+// delta pages of the changes, the target group, the reads of each mailbox,
+// and one update per changed user per mailbox.
 func (s Shape) ChangeWork(m Model, changed, changedTargets int) Work {
 	writesMax := changed
 	if s.Mailboxes <= changedTargets {
@@ -82,8 +87,8 @@ func (s Shape) ChangeWork(m Model, changed, changedTargets int) Work {
 		Steps:          1,
 		WritesMax:      max(writesMax, 0),
 		WritesTotal:    total,
-		ItemsMax:       1 + max(writesMax, 0),
-		ItemsTotal:     s.Mailboxes + total,
+		ItemsMax:       readsPerMailbox + max(writesMax, 0),
+		ItemsTotal:     readsPerMailbox*s.Mailboxes + total,
 	}
 }
 
