@@ -3,7 +3,9 @@ package graphsim
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Delta links Graph refuses: too old (users/delta 400 syncStateNotFound,
@@ -106,4 +108,30 @@ func TestDeltaOfDeletedFolder(t *testing.T) {
 	e.want(e.do("GET", dl3, nil), 200, "")
 	must(t, e.srv.OwnerEmptyDeletedItems(e.tenant.ID, alice))
 	e.want(e.do("GET", dl3, nil), 400, "ErrorSyncFolderNotFound")
+}
+
+// users/delta state lives 7 days: a link older than that answers 400
+// syncStateNotFound by itself, with no control call.
+func TestUsersDeltaLinksExpireAfterSevenDays(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	e := newEnv(t, func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	_, link, _ := deltaRound(t, e, "/users/delta")
+	advance := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		tok, err := e.srv.AccessToken(e.tenant.ID, e.cred.ClientID) // the old one expired too
+		must(t, err)
+		e.token = tok
+	}
+	advance(6 * 24 * time.Hour)
+	r := e.do("GET", link, nil)
+	e.want(r, 200, "")
+	fresh := r.body["@odata.deltaLink"].(string)
+	advance(2 * 24 * time.Hour) // the first link is 8 days old, the second 2
+	e.want(e.do("GET", link, nil), 400, "syncStateNotFound")
+	e.want(e.do("GET", fresh, nil), 200, "")
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Directory endpoints: users, users/delta, groups and their members, org
@@ -387,7 +388,15 @@ type deltaToken struct {
 	IDs   []string `json:"i,omitempty"`
 	Next  bool     `json:"n,omitempty"`
 	Stale uint64   `json:"g,omitempty"` // the tenant's stale generation at issue
+	// Issued is when the link was made (Unix seconds, graphsim's clock):
+	// directory delta state lives 7 days.
+	Issued int64 `json:"t,omitempty"`
 }
+
+// deltaStateLife is how long users/delta state lives: a link older than
+// this answers 400 syncStateNotFound (devblogs.microsoft.com/microsoft365dev/
+// duration-of-change-tracking-tokens-for-identity-and-education-resources).
+const deltaStateLife = 7 * 24 * time.Hour
 
 func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 	for _, bad := range []string{"$top", "$expand", "$orderby", "$search", "$count"} {
@@ -437,7 +446,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		if e != nil {
 			return *e
 		}
-		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale})
+		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale, Issued: g.now.Unix()})
 		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
 	case raw != "":
 		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) {
@@ -452,7 +461,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		// 400 syncStateNotFound "The sync state generation is not found.
 		// The delta token is expired and data must be synchronized again."
 		// (https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/).
-		if tok.Stale != stale {
+		if tok.Stale != stale || tok.Issued != 0 && g.now.Sub(time.Unix(tok.Issued, 0)) > deltaStateLife {
 			return g.graphErr(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 		}
 		if tok.Epoch != epoch {
@@ -539,9 +548,10 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 	if more {
 		nt := tok
 		nt.After = entries[len(entries)-1].id
+		nt.Issued = g.now.Unix()
 		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0/users/delta?$skiptoken="+encodeToken(nt))})
 	} else {
-		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs, Stale: tok.Stale}
+		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs, Stale: tok.Stale, Issued: g.now.Unix()}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
 	}
 	out = append(out, kv{"value", page})
