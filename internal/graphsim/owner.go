@@ -85,42 +85,42 @@ func (s *Server) ownerFolder(mb *mailbox, folderID string, deleted bool) (*folde
 	return f, nil
 }
 
+// withOwnerFolder runs fn on a folder the owner may change (not a
+// distinguished one), with its mailbox locked.
+func (s *Server) withOwnerFolder(tenantID, ref, folderID string, fn func(mb *mailbox, f *folder) error) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	f, err := s.ownerFolder(mb, folderID, false)
+	if err != nil || f.wellKnown {
+		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
+	}
+	return fn(mb, f)
+}
+
 // ownerDeleteFolder deletes a folder as Outlook does: into Deleted Items,
 // or for good from there.
 func (s *Server) ownerDeleteFolder(tenantID, ref, folderID string) error {
-	mb, err := s.ownerMailbox(tenantID, ref)
-	if err != nil {
-		return err
-	}
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	f, err := s.ownerFolder(mb, folderID, false)
-	if err != nil || f.wellKnown {
-		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
-	}
-	if mb.inDeletedItems(f) {
-		mb.deleteFolderLocked(f)
+	return s.withOwnerFolder(tenantID, ref, folderID, func(mb *mailbox, f *folder) error {
+		if mb.inDeletedItems(f) {
+			mb.deleteFolderLocked(f)
+			return nil
+		}
+		if !mb.moveFolderLocked(f, mb.deletedItems()) {
+			return fmt.Errorf("graphsim: Deleted Items already holds a folder named %q", f.name)
+		}
 		return nil
-	}
-	if !mb.moveFolderLocked(f, mb.deletedItems()) {
-		return fmt.Errorf("graphsim: Deleted Items already holds a folder named %q", f.name)
-	}
-	return nil
+	})
 }
 
 func (s *Server) ownerPermanentDeleteFolder(tenantID, ref, folderID string) error {
-	mb, err := s.ownerMailbox(tenantID, ref)
-	if err != nil {
-		return err
-	}
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	f, err := s.ownerFolder(mb, folderID, false)
-	if err != nil || f.wellKnown {
-		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
-	}
-	mb.deleteFolderLocked(f)
-	return nil
+	return s.withOwnerFolder(tenantID, ref, folderID, func(mb *mailbox, f *folder) error {
+		mb.deleteFolderLocked(f)
+		return nil
+	})
 }
 
 func (s *Server) ownerMoveFolder(tenantID, ref, folderID, destID string) error {
@@ -202,32 +202,24 @@ func (s *Server) ownerContact(mb *mailbox, id string) (*contact, error) {
 // another client of the mailbox would (Outlook renaming it, or another
 // application writing its own marks).
 func (s *Server) ownerUpdateFolder(tenantID, ref, folderID string, patch json.RawMessage) error {
-	mb, err := s.ownerMailbox(tenantID, ref)
-	if err != nil {
-		return err
-	}
 	name, ext, hasExt, be := parseFolderBody(patch)
 	if be != nil {
 		return fmt.Errorf("graphsim: folder: %s", be.msg)
 	}
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	f, err := s.ownerFolder(mb, folderID, false)
-	if err != nil || f.wellKnown {
-		return fmt.Errorf("folder %q: %w", folderID, ErrNotFound)
-	}
-	if name != nil {
-		if o := mb.childByName(f.parent, *name); o != nil && o != f {
-			return fmt.Errorf("graphsim: a folder named %q already exists there", *name)
+	return s.withOwnerFolder(tenantID, ref, folderID, func(mb *mailbox, f *folder) error {
+		if name != nil {
+			if o := mb.childByName(f.parent, *name); o != nil && o != f {
+				return fmt.Errorf("graphsim: a folder named %q already exists there", *name)
+			}
+			f.name = *name
 		}
-		f.name = *name
-	}
-	if hasExt {
-		f.ext = mergeExt(slices.Clone(f.ext), ext)
-	}
-	mb.seq++
-	f.seq = mb.seq
-	return nil
+		if hasExt {
+			f.ext = mergeExt(slices.Clone(f.ext), ext)
+		}
+		mb.seq++
+		f.seq = mb.seq
+		return nil
+	})
 }
 
 func (s *Server) ownerUpdateContact(tenantID, ref, id string, patch json.RawMessage) error {

@@ -447,13 +447,20 @@ func (t *tenantState) granted(app, ref string) bool {
 // links answer 400 syncStateNotFound, contacts delta links 400
 // ErrorInvalidSyncStateData.
 func (s *Server) staleDeltaTokens(tenantID string) error {
+	return s.refuseDeltaTokens(tenantID, func(t *tenantState) { t.stale++ })
+}
+
+// refuseDeltaTokens makes the tenants' users/delta links refused as bump
+// says (their stale generation or their epoch) and every contacts delta
+// link of their mailboxes invalid.
+func (s *Server) refuseDeltaTokens(tenantID string, bump func(*tenantState)) error {
 	ts, err := s.tenantsOf(tenantID)
 	if err != nil {
 		return err
 	}
 	for _, t := range ts {
 		t.mu.Lock()
-		t.stale++
+		bump(t)
 		mbs := make([]*mailbox, 0, len(t.mailboxes))
 		for _, mb := range t.mailboxes {
 			mbs = append(mbs, mb)
@@ -487,25 +494,7 @@ func (s *Server) tenantsOf(tenantID string) ([]*tenantState, error) {
 }
 
 func (s *Server) expireDeltaTokens(tenantID string) error {
-	ts, err := s.tenantsOf(tenantID)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		t.mu.Lock()
-		t.epoch++
-		mbs := make([]*mailbox, 0, len(t.mailboxes))
-		for _, mb := range t.mailboxes {
-			mbs = append(mbs, mb)
-		}
-		t.mu.Unlock()
-		for _, mb := range mbs {
-			mb.mu.Lock()
-			mb.epoch++
-			mb.mu.Unlock()
-		}
-	}
-	return nil
+	return s.refuseDeltaTokens(tenantID, func(t *tenantState) { t.epoch++ })
 }
 
 func (s *Server) exportFixture() Fixture {
