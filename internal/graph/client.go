@@ -274,9 +274,9 @@ type Request struct {
 	// queries: $count, $search, OData casts). Paging resends it on every page.
 	Eventual bool
 	// Idempotent marks a POST safe to resend after an ambiguous failure
-	// (5xx other than 503, network error), for example a folder create
-	// whose duplicate answers 409. Other methods are always idempotent; a
-	// non-idempotent POST is retried only on 429/503/509 (not executed).
+	// (a 5xx, a network error), for example a folder create whose
+	// duplicate answers 409. Other methods are always idempotent; a
+	// non-idempotent POST is resent only after a 429 (NotExecuted).
 	Idempotent bool
 	// HoldsUnit says the caller already holds a pacer unit of Scope: Do
 	// then only waits for the scope's gate instead of acquiring a unit.

@@ -38,18 +38,27 @@ func retryable(c *call) bool {
 	if errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded) {
 		return false
 	}
-	if graph.Classify(callErr(c)) != graph.Retryable {
-		return false
+	switch graph.Classify(callErr(c)) {
+	case graph.Retryable, graph.Throttled: // 5xx, no answer; 509
+		return c.method != http.MethodPost || c.idempotent
 	}
-	return c.method != http.MethodPost || c.idempotent
+	return false
 }
 
 // ambiguous reports whether a failed write may nevertheless have happened:
-// a create without a definite answer (a 5xx, 503 included, a timeout, a
-// dropped connection, a missing $batch item). What it would have made must
-// be looked for before it is made again.
+// a create without a definite answer (a 5xx, 503 and 509 included, a
+// timeout, a dropped connection, a missing $batch item). What it would
+// have made must be looked for before it is made again. Only a 429 (and a
+// 424 in a chain) says it did not run.
 func ambiguous(c *call) bool {
-	return c != nil && c.method == http.MethodPost && !c.idempotent && !graph.NotExecuted(c.status) && graph.Classify(callErr(c)) == graph.Retryable
+	if c == nil || c.method != http.MethodPost || c.idempotent || graph.NotExecuted(c.status) {
+		return false
+	}
+	switch graph.Classify(callErr(c)) {
+	case graph.Retryable, graph.Throttled:
+		return true
+	}
+	return false
 }
 
 func isGiveUp(err error) bool {
