@@ -312,7 +312,9 @@ func (m *mailbox) reconcile(ctx context.Context) error {
 	}.Encode()
 	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.Contact]) error {
 		for i := range p.Value {
-			m.adopt(&p.Value[i])
+			if err := m.adopt(&p.Value[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -544,21 +546,40 @@ func (m *mailbox) inspect(ctx context.Context, contactID string) error {
 	if err := json.Unmarshal(c.respBody, &ct); err != nil {
 		return fmt.Errorf("decode contact: %w", err)
 	}
-	m.adopt(&ct)
-	return nil
+	return m.adopt(&ct)
 }
 
 // adopt takes a contact read with its marks into the planner's view if it
 // is galmirror's; contacts without the source-id mark are the owner's and
 // are never touched.
-func (m *mailbox) adopt(ct *graph.Contact) {
+func (m *mailbox) adopt(ct *graph.Contact) error {
+	if err := expanded(ct.SingleValueExtendedProperties, "contact"); err != nil {
+		return err
+	}
 	sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID)
 	if !ok || sid == "" {
-		return
+		return nil
 	}
 	hash, _ := ct.SingleValueExtendedProperties.Get(PropHash)
 	f := fieldsOf(ct)
 	m.extra = append(m.extra, plan.Existing{SourceID: sid, ContactID: ct.ID, Hash: hash, Actual: &f, OwnerData: ownerData(ct)})
+	return nil
+}
+
+// errNotExpanded: Graph answered a read that asked for galmirror's marks
+// ($expand=singleValueExtendedProperties(...)) without the expanded array
+// at all (an empty one means "no marks"). Microsoft documents that
+// $expand on single items; should a list ever ignore it, galmirror must not
+// take its own contacts and folders for the owner's (and make them again):
+// it stops, and says so.
+var errNotExpanded = errors.New("Graph returned no extended properties for an item although the request expanded them: galmirror cannot tell its own items from the owner's and stops here")
+
+// expanded checks that an item read with its marks came with them.
+func expanded(p graph.ExtendedProperties, what string) error {
+	if p == nil {
+		return fmt.Errorf("%s: %w", what, errNotExpanded)
+	}
+	return nil
 }
 
 // startDelta runs a first contacts delta round over the folder to obtain a
@@ -729,6 +750,8 @@ func (r *run) record(m *mailbox) {
 		res.Skipped = append(res.Skipped, sk)
 		if m.status == store.MailboxOutOfScope {
 			r.denied++
+		} else {
+			r.absent++
 		}
 	default:
 		res.Mailboxes.Failed++

@@ -62,6 +62,7 @@ type run struct {
 	res    *Result
 	mbs    []store.RunMailbox
 	denied int // target mailboxes that answered 403 ErrorAccessDenied
+	absent int // target mailboxes without an Exchange Online mailbox
 }
 
 // deltaOffered reports whether contacts delta is read this run.
@@ -182,13 +183,14 @@ func (r *run) sync(ctx context.Context) error {
 }
 
 // allDenied fails the run when every target mailbox refused the app
-// (403 ErrorAccessDenied): mailbox access is then missing altogether, not
-// narrowed to a scope.
+// (403 ErrorAccessDenied), those without an Exchange mailbox aside:
+// mailbox access is then missing altogether, not narrowed to a scope.
 func (r *run) allDenied() error {
-	if len(r.targets) == 0 || r.denied < len(r.targets) {
+	if r.denied == 0 || r.denied+r.absent < len(r.targets) {
 		return nil
 	}
-	msg := fmt.Sprintf("every target mailbox (%d) refused the app %s with 403 ErrorAccessDenied: ", len(r.targets), r.t.ClientID)
+	msg := fmt.Sprintf("no target mailbox accepted the app %s: %d refused it with 403 ErrorAccessDenied, %d have no Exchange Online mailbox; ",
+		r.t.ClientID, r.denied, r.absent)
 	if r.res.MailboxAccess == entra.MailboxAccessRBAC {
 		msg += "the token has no Contacts.ReadWrite role, and Exchange RBAC for Applications grants the app none of them " +
 			"(New-ManagementRoleAssignment -App ... -Role \"Application Contacts.ReadWrite\" with a scope that holds them), or grant Contacts.ReadWrite in Entra"
