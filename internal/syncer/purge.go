@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -166,12 +167,17 @@ func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, fold
 			return deleted, false, false, err
 		}
 		if others == 0 {
-			// A folder the owner made inside ours is theirs too.
-			children, err := m.getFolders(ctx, folderPath(m.tg.ID, f.ID)+"/childFolders?$select=id&$top=1")
+			// A folder the owner made inside ours is theirs too: one
+			// page of one tells.
+			c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: folderPath(m.tg.ID, f.ID) + "/childFolders?$select=id&$top=1"})
 			if err != nil {
 				return deleted, false, false, err
 			}
-			others = len(children)
+			var page graph.Page[graph.ContactFolder]
+			if err := json.Unmarshal(c.respBody, &page); err != nil {
+				return deleted, false, false, fmt.Errorf("decode child folders: %w", err)
+			}
+			others = len(page.Value)
 		}
 		if others > 0 {
 			if m.apply(ctx, ops) {
