@@ -135,4 +135,9 @@ type Faults struct {
 	// nextLink return the request's own URL as its nextLink (the same page
 	// forever), for clients' loop guards.
 	RepeatNextLink bool `json:"repeatNextLink,omitempty"`
+	// IgnoreListExpand makes contact and contact folder lists ignore
+	// $expand=singleValueExtendedProperties(...): Microsoft documents that
+	// $expand for single items only, so a client must not take a list
+	// without the expanded array for items without marks.
+	IgnoreListExpand bool `json:"ignoreListExpand,omitempty"`
 }

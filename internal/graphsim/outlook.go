@@ -434,6 +434,9 @@ func (s *Server) listFolders(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
+	if s.Faults().IgnoreListExpand {
+		exp = nil
+	}
 	f, e := g.parseOutlookFilter(func(p string) bool { return p == "displayName" }, "Microsoft.OutlookServices.ContactFolder")
 	if e != nil {
 		return *e
@@ -682,6 +685,9 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 	exp, e := g.parseExpand("Microsoft.OutlookServices.Contact")
 	if e != nil {
 		return *e
+	}
+	if s.Faults().IgnoreListExpand {
+		exp = nil
 	}
 	f, e := g.parseOutlookFilter(isContactFilterProp, "Microsoft.OutlookServices.Contact")
 	if e != nil {

@@ -319,6 +319,9 @@ func (m *mailbox) findByMark(ctx context.Context, sourceID string) (*graph.Conta
 	var found *graph.Contact
 	_, err := pages(ctx, m.r, m.scope, url, nil, func(page *graph.Page[graph.Contact]) error {
 		for i := range page.Value {
+			if err := expanded(page.Value[i].SingleValueExtendedProperties, "contact"); err != nil {
+				return err
+			}
 			if sid, ok := page.Value[i].SingleValueExtendedProperties.Get(PropSourceID); ok && sid == sourceID && found == nil {
 				found = &page.Value[i]
 			}

@@ -63,18 +63,20 @@ func TestRBACScopedMailboxAccess(t *testing.T) {
 		t.Fatalf("check: %+v", rep)
 	}
 
-	// No grant at all: every target refuses, and the run says why.
-	must(e.srv.SetMailboxGrants(e.tenant.ID, e.cred.ClientID, nil))
+	// No grant at all: every target refuses (the one without a mailbox
+	// aside), and the run says why.
+	must(e.srv.SetMailboxState(e.tenant.ID, users[1].ID, graphsim.MailboxNone))
+	must(e.srv.SetMailboxGrants(e.tenant.ID, e.cred.ClientID, []string{users[1].ID}))
 	e.srv.ResetCounters()
 	res = e.sync(RunOptions{})
-	if res.Status != StatusFailed || res.Failure == nil || res.Failure.Class != FailConsent || !strings.Contains(res.Failure.Message, "every target mailbox") {
+	if res.Status != StatusFailed || res.Failure == nil || res.Failure.Class != FailConsent || !strings.Contains(res.Failure.Message, "no target mailbox accepted") {
 		t.Fatalf("no grant: %+v %+v", res.Status, res.Failure)
 	}
 	if e.counters().Writes != 0 {
 		t.Error("wrote without mailbox access")
 	}
 	rep = New(e.opts).Check(t.Context(), &e.cfg.Tenants[0])
-	if rep.OK || rep.Reachable != 0 || len(rep.OutOfScope) != 3 {
+	if rep.OK || rep.Reachable != 0 || len(rep.OutOfScope) != 2 || len(rep.NoMailbox) != 1 {
 		t.Fatalf("check without grants: %+v", rep)
 	}
 }
@@ -600,4 +602,75 @@ func TestRunsEnd(t *testing.T) {
 	if res.Status != StatusFailed || res.Failure.Class != FailTimeout {
 		t.Fatalf("time limit: %+v", res.Failure)
 	}
+}
+
+// Microsoft documents $expand of extended properties for single items
+// only. Should a list come back without the expanded marks, galmirror
+// stops the mailbox with a clear error instead of taking its own folder
+// and contacts for the owner's and making them again.
+func TestListWithoutExpandedMarksStops(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	e.st.Close()
+	e.st = nil
+	if err := os.RemoveAll(filepath.Join(e.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.SetFaults(graphsim.Faults{IgnoreListExpand: true})
+	e.srv.ResetCounters()
+	res := e.sync(RunOptions{})
+	if res.Mailboxes.Failed != 3 || !strings.Contains(res.Errors[0].Message, "no extended properties") {
+		t.Fatalf("mailboxes %+v errors %+v", res.Mailboxes, res.Errors)
+	}
+	if w := e.counters().Writes; w != 0 {
+		t.Errorf("wrote %d times without seeing the marks", w)
+	}
+	e.srv.SetFaults(graphsim.Faults{})
+	mustOK(t, e.sync(RunOptions{}))
+	e.sameContacts(users, "after the marks came back")
+}
+
+// A folder an earlier galmirror made (marked with the bare tenant id) and
+// named as this entry's folder is taken as this entry's and marked anew.
+func TestFolderOfAnEarlierVersionIsAdopted(t *testing.T) {
+	users := threeUsers()
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	for _, u := range users {
+		patch := fmt.Sprintf(`{"singleValueExtendedProperties":[{"id":%q,"value":%q},{"id":%q,"value":""}]}`,
+			PropFolder, e.tenant.ID, PropInstall)
+		if err := e.srv.OwnerUpdateFolder(e.tenant.ID, u.ID, e.folder(u.ID).ID, json.RawMessage(patch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Found from the state (an upgrade), then by name (a lost state).
+	for run := range 3 {
+		if run == 1 {
+			e.st.Close()
+			e.st = nil
+			if err := os.RemoveAll(filepath.Join(e.dir, "state")); err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				patch := fmt.Sprintf(`{"singleValueExtendedProperties":[{"id":%q,"value":%q}]}`, PropFolder, e.tenant.ID)
+				if err := e.srv.OwnerUpdateFolder(e.tenant.ID, u.ID, e.folder(u.ID).ID, json.RawMessage(patch)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		res := e.sync(RunOptions{})
+		mustOK(t, res)
+		if res.Contacts.Created != 0 {
+			t.Fatalf("run %d: %+v", run, res.Contacts)
+		}
+	}
+	for _, u := range users {
+		for _, p := range e.folder(u.ID).ExtendedProperties {
+			if p.ID == PropFolder && p.Value != strings.ToLower(e.tenant.ID)+"/contoso" {
+				t.Errorf("mark %q", p.Value)
+			}
+		}
+	}
+	e.sameContacts(users, "adopted")
 }

@@ -53,9 +53,15 @@ func (m *mailbox) markedFoldersURL() string {
 	}.Encode()
 }
 
+// getFolders lists folders read with their marks.
 func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {
 	var out []graph.ContactFolder
 	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.ContactFolder]) error {
+		for i := range p.Value {
+			if err := expanded(p.Value[i].SingleValueExtendedProperties, "contact folder "+p.Value[i].DisplayName); err != nil {
+				return err
+			}
+		}
 		out = append(out, p.Value...)
 		return nil
 	})
@@ -117,6 +123,22 @@ func (m *mailbox) claim(ctx context.Context, f *graph.ContactFolder, mine bool) 
 	return nil
 }
 
+// remark writes this entry's mark and this installation's stamp on a
+// folder (a dry run writes nothing).
+func (m *mailbox) remark(ctx context.Context, f *graph.ContactFolder) error {
+	m.r.log.Info("marking a managed folder of an earlier galmirror with its settings entry", "mailbox", m.tg.UPN)
+	props := graph.ExtendedProperties{{ID: PropFolder, Value: m.r.mark}, {ID: PropInstall, Value: m.r.stamp.String()}}
+	f.SingleValueExtendedProperties = props
+	if m.r.ro.DryRun {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{"singleValueExtendedProperties": props})
+	if _, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodPatch, url: folderPath(m.tg.ID, f.ID), body: body}); err != nil {
+		return m.fail("mark the managed folder", err)
+	}
+	return nil
+}
+
 func folderPath(user, folderID string) string {
 	return "/users/" + pathSeg(user) + "/contactFolders/" + pathSeg(folderID)
 }
@@ -138,8 +160,19 @@ func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
 	if err := json.Unmarshal(c.respBody, &f); err != nil {
 		return false, fmt.Errorf("decode the managed folder: %w", err)
 	}
-	if f.ParentFolderID != m.parentID || !m.ours(&f) {
+	if err := expanded(f.SingleValueExtendedProperties, "the managed folder"); err != nil {
+		return false, err
+	}
+	if f.ParentFolderID != m.parentID {
 		return true, nil
+	}
+	if !m.ours(&f) {
+		v, _ := f.SingleValueExtendedProperties.Get(PropFolder)
+		if !strings.EqualFold(v, m.r.t.TenantID) {
+			return true, nil
+		}
+		// An earlier galmirror's mark: this run's state made it ours.
+		return false, m.remark(ctx, &f)
 	}
 	return false, m.claim(ctx, &f, true)
 }
@@ -179,6 +212,14 @@ func (m *mailbox) ensureFolder(ctx context.Context) error {
 			continue
 		}
 		if m.ours(f) {
+			return adopt(f)
+		}
+		if v, _ := f.SingleValueExtendedProperties.Get(PropFolder); strings.EqualFold(v, r.t.TenantID) {
+			// Marked by a galmirror from before entry marks (the bare
+			// tenant id), with this entry's folder name: ours, marked anew.
+			if err := m.remark(ctx, f); err != nil {
+				return err
+			}
 			return adopt(f)
 		}
 		why := "was not created by galmirror"

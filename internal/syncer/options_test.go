@@ -3,6 +3,7 @@ package syncer
 import (
 	"testing"
 
+	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/graphsim"
 )
 
@@ -57,5 +58,24 @@ func TestOrgContactsFieldsAndCategories(t *testing.T) {
 	}
 	if cats, ok := cs[users[1].ID]["categories"].([]any); ok && len(cats) > 0 {
 		t.Errorf("categories not cleared: %v", cats)
+	}
+}
+
+// What each named cloud offers (the contact-delta and permanentDelete
+// pages' national-cloud tables): no contacts delta in China, and
+// permanentDelete in the global cloud only. A custom cloud learns it from
+// Graph's answers.
+func TestCloudCapabilities(t *testing.T) {
+	for cloud, want := range map[config.Cloud][2]bool{
+		config.CloudGlobal:   {true, true},
+		config.CloudUSGov:    {true, false},
+		config.CloudUSGovDoD: {true, false},
+		config.CloudChina:    {false, false},
+		config.CloudCustom:   {true, true},
+	} {
+		r := newRun(New(Options{}), &config.Tenant{Name: "t", TenantID: "x", Cloud: cloud}, RunOptions{})
+		if got := [2]bool{r.deltaOffered(), !r.noPurge.Load()}; got != want {
+			t.Errorf("%s: contacts delta, permanentDelete = %v, want %v", cloud, got, want)
+		}
 	}
 }
