@@ -1,13 +1,19 @@
 // Package kdctest starts a throwaway MIT Kerberos KDC for tests: its own
-// realm, database, configuration and keytabs in a temporary directory, the
-// KDC on a free port of 127.0.0.1, killed when the test ends. No root and no
-// system configuration are touched. Tests skip (loudly) where the Debian
-// packages krb5-kdc, krb5-admin-server and krb5-user are not installed.
+// realm (and on request a second, trusted one), database, configuration and
+// keytabs in a temporary directory, the KDC on a free port of 127.0.0.1,
+// killed when the test ends. No root and no system configuration are
+// touched. Tests skip (loudly) where the Debian packages krb5-kdc,
+// krb5-admin-server and krb5-user are not installed.
+//
+// Principal names given to the helpers are in Realm unless they end in
+// "@REALM".
 package kdctest
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -18,8 +24,14 @@ import (
 	"time"
 )
 
-// Realm is the test realm.
+// Realm is the test realm, the one services live in.
 const Realm = "GALMIRROR.TEST"
+
+// TrustedRealm is the second realm StartWithTrust sets up: Realm and
+// TrustedRealm trust each other directly, so alice@TRUSTED.TEST can get a
+// ticket for HTTP/localhost@GALMIRROR.TEST through the cross-realm
+// krbtgt/GALMIRROR.TEST@TRUSTED.TEST.
+const TrustedRealm = "TRUSTED.TEST"
 
 // KDC is a running test KDC.
 type KDC struct {
@@ -28,11 +40,14 @@ type KDC struct {
 	Port int
 	// Krb5Conf is the client configuration (for KRB5_CONFIG).
 	Krb5Conf string
-	env      []string
-	t        testing.TB
+	// Realms are the realms this KDC serves: Realm, then TrustedRealm
+	// after StartWithTrust.
+	Realms []string
+	env    []string
+	t      testing.TB
 }
 
-var binaries = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit"}
+var binaries = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit", "kvno"}
 
 func lookPath(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
@@ -51,6 +66,31 @@ func lookPath(name string) (string, error) {
 // MIT binaries are missing.
 func Start(t testing.TB) *KDC {
 	t.Helper()
+	return start(t, Realm)
+}
+
+// StartWithTrust is Start with a second realm, TrustedRealm, served by the
+// same KDC, and a two-way direct trust between the two: the cross-realm
+// principals krbtgt/GALMIRROR.TEST@TRUSTED.TEST and
+// krbtgt/TRUSTED.TEST@GALMIRROR.TEST, each with the same key in both
+// databases, and [capaths] saying the path is direct.
+func StartWithTrust(t testing.TB) *KDC {
+	t.Helper()
+	k := start(t, Realm, TrustedRealm)
+	for _, p := range [][2]string{{Realm, TrustedRealm}, {TrustedRealm, Realm}} {
+		// krbtgt/TO@FROM lets FROM's users ask TO's KDC for tickets.
+		to, from := p[0], p[1]
+		princ := "krbtgt/" + to + "@" + from
+		pw := randomPassword(t)
+		for _, r := range k.Realms {
+			k.kadminRealm(r, fmt.Sprintf("addprinc -pw %s %s", pw, princ))
+		}
+	}
+	return k
+}
+
+func start(t testing.TB, realms ...string) *KDC {
+	t.Helper()
 	for _, b := range binaries {
 		if _, err := lookPath(b); err != nil {
 			t.Skipf("SKIP (not a pass): MIT Kerberos %s is not installed; "+
@@ -58,9 +98,34 @@ func Start(t testing.TB) *KDC {
 		}
 	}
 	dir := t.TempDir()
-	k := &KDC{Dir: dir, Port: freePort(t), t: t}
+	k := &KDC{Dir: dir, Port: freePort(t), Realms: realms, t: t}
 	k.Krb5Conf = filepath.Join(dir, "krb5.conf")
 	kdcConf := filepath.Join(dir, "kdc.conf")
+
+	var clientRealms, capaths, kdcRealms strings.Builder
+	for i, r := range realms {
+		fmt.Fprintf(&clientRealms, "\t%s = {\n\t\tkdc = 127.0.0.1:%d\n\t}\n", r, k.Port)
+		// Every pair of realms trusts directly, not through the parent
+		// realm TEST that the default hierarchical path would take.
+		var direct strings.Builder
+		for _, o := range realms {
+			if o != r {
+				fmt.Fprintf(&direct, "\t\t%s = .\n", o)
+			}
+		}
+		if direct.Len() > 0 {
+			fmt.Fprintf(&capaths, "\t%s = {\n%s\t}\n", r, direct.String())
+		}
+		fmt.Fprintf(&kdcRealms, `	%[1]s = {
+		database_name = %[2]s/principal%[3]d
+		key_stash_file = %[2]s/stash%[3]d
+		acl_file = %[2]s/kadm5.acl
+		max_life = 1h
+		supported_enctypes = aes256-cts-hmac-sha1-96:normal
+		master_key_type = aes256-cts-hmac-sha1-96
+	}
+`, r, dir, i)
+	}
 	write(t, k.Krb5Conf, fmt.Sprintf(`[libdefaults]
 	default_realm = %[1]s
 	dns_lookup_kdc = false
@@ -71,35 +136,29 @@ func Start(t testing.TB) *KDC {
 	default_tgs_enctypes = aes256-cts-hmac-sha1-96
 	permitted_enctypes = aes256-cts-hmac-sha1-96
 [realms]
-	%[1]s = {
-		kdc = 127.0.0.1:%[2]d
-	}
-[domain_realm]
+%[2]s[domain_realm]
 	localhost = %[1]s
-`, Realm, k.Port))
+[capaths]
+%[3]s`, realms[0], clientRealms.String(), capaths.String()))
 	write(t, kdcConf, fmt.Sprintf(`[kdcdefaults]
-	kdc_ports = %[2]d
-	kdc_tcp_ports = %[2]d
+	kdc_ports = %[1]d
+	kdc_tcp_ports = %[1]d
 [realms]
-	%[1]s = {
-		database_name = %[3]s/principal
-		key_stash_file = %[3]s/stash
-		acl_file = %[3]s/kadm5.acl
-		max_life = 1h
-		supported_enctypes = aes256-cts-hmac-sha1-96:normal
-		master_key_type = aes256-cts-hmac-sha1-96
-	}
-[logging]
+%[2]s[logging]
 	kdc = FILE:%[3]s/kdc.log
-`, Realm, k.Port, dir))
+`, k.Port, kdcRealms.String(), dir))
 	write(t, filepath.Join(dir, "kadm5.acl"), "")
 	k.env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf, "KRB5_KDC_PROFILE="+kdcConf)
 
-	k.run("kdb5_util", "create", "-s", "-r", Realm, "-P", "master-"+Realm)
+	args := []string{"-n", "-P", filepath.Join(dir, "kdc.pid")}
+	for _, r := range realms {
+		k.run("kdb5_util", "create", "-s", "-r", r, "-P", "master-"+r)
+		args = append(args, "-r", r)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	bin, _ := lookPath("krb5kdc")
-	cmd := exec.CommandContext(ctx, bin, "-n", "-r", Realm, "-P", filepath.Join(dir, "kdc.pid"))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = k.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -130,37 +189,91 @@ func Start(t testing.TB) *KDC {
 // AddUser creates a user principal with a password.
 func (k *KDC) AddUser(name, password string) {
 	k.t.Helper()
-	k.kadmin(fmt.Sprintf("addprinc -pw %s %s", password, name))
+	k.kadmin(name, fmt.Sprintf("addprinc -pw %s %s", password, name))
 }
 
 // AddService creates a service principal with a random key and returns the
 // path of a keytab holding it.
 func (k *KDC) AddService(spn string) string {
 	k.t.Helper()
-	kt := filepath.Join(k.Dir, strings.NewReplacer("/", "_", "@", "_").Replace(spn)+".keytab")
-	k.kadmin("addprinc -randkey " + spn)
-	k.kadmin(fmt.Sprintf("ktadd -k %s %s", kt, spn))
+	k.kadmin(spn, "addprinc -randkey "+spn)
+	kt := k.keytabPath(spn)
+	k.kadmin(spn, fmt.Sprintf("ktadd -k %s %s", kt, spn))
 	return kt
+}
+
+// AddServicesSharingKey creates service principals of one realm that share
+// one key and key version, as every SPN on an Active Directory account
+// does (HTTP/host and cifs/host on a computer account): a ticket for one
+// decrypts with the key of each. The key is derived from a random password
+// with the realm-only salt, which is what makes the keys equal. Keytab
+// exports them.
+func (k *KDC) AddServicesSharingKey(spns ...string) {
+	k.t.Helper()
+	pw := randomPassword(k.t)
+	for _, spn := range spns {
+		k.kadmin(spn, fmt.Sprintf("addprinc -e aes256-cts-hmac-sha1-96:onlyrealm -pw %s %s", pw, spn))
+	}
+}
+
+// Keytab writes the current keys of existing principals of one realm, as
+// they are (no new key), into a new keytab and returns its path.
+func (k *KDC) Keytab(spns ...string) string {
+	k.t.Helper()
+	kt := k.keytabPath(strings.Join(spns, "+"))
+	k.kadmin(spns[0], fmt.Sprintf("ktadd -norandkey -k %s %s", kt, strings.Join(spns, " ")))
+	return kt
+}
+
+func (k *KDC) keytabPath(name string) string {
+	return filepath.Join(k.Dir, strings.NewReplacer("/", "_", "@", "_").Replace(name)+".keytab")
 }
 
 // Kinit logs name in with password into a new FILE: credential cache and
 // returns its path (for KRB5CCNAME), as a user running kinit would.
 func (k *KDC) Kinit(name, password string) string {
 	k.t.Helper()
-	cc := filepath.Join(k.Dir, "cc_"+strings.ReplaceAll(name, "/", "_"))
+	princ := qualify(name)
+	cc := filepath.Join(k.Dir, "cc_"+strings.NewReplacer("/", "_", "@", "_").Replace(princ))
 	bin, _ := lookPath("kinit")
-	cmd := exec.Command(bin, "-c", "FILE:"+cc, name+"@"+Realm)
+	cmd := exec.Command(bin, "-c", "FILE:"+cc, princ)
 	cmd.Env = k.env
 	cmd.Stdin = strings.NewReader(password + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		k.t.Fatalf("kinit %s: %v\n%s", name, err, out)
+		k.t.Fatalf("kinit %s: %v\n%s", princ, err, out)
 	}
 	return cc
 }
 
-func (k *KDC) kadmin(query string) {
+// ServiceTicket gets a ticket for spn into the credential cache cc with
+// MIT's kvno, as any Kerberos-aware program of the user would: across the
+// trust when spn's realm is not the user's.
+func (k *KDC) ServiceTicket(cc, spn string) {
 	k.t.Helper()
-	k.run("kadmin.local", "-r", Realm, "-q", query)
+	k.run("kvno", "-c", "FILE:"+cc, qualify(spn))
+}
+
+// qualify appends @Realm to a principal name without a realm.
+func qualify(name string) string {
+	if strings.Contains(name, "@") {
+		return name
+	}
+	return name + "@" + Realm
+}
+
+// kadmin runs query in the database of the realm princ names.
+func (k *KDC) kadmin(princ, query string) {
+	k.t.Helper()
+	realm := Realm
+	if _, r, ok := strings.Cut(princ, "@"); ok {
+		realm = r
+	}
+	k.kadminRealm(realm, query)
+}
+
+func (k *KDC) kadminRealm(realm, query string) {
+	k.t.Helper()
+	k.run("kadmin.local", "-r", realm, "-q", query)
 }
 
 func (k *KDC) run(name string, args ...string) {
@@ -171,6 +284,15 @@ func (k *KDC) run(name string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		k.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// randomPassword returns a password no test needs to know.
+func randomPassword(t testing.TB) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 func write(t testing.TB, path, s string) {
