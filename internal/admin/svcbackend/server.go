@@ -154,8 +154,11 @@ func certHosts(a config.Admin) []string {
 		}
 	}
 	if a.Kerberos != nil {
-		if _, h, ok := strings.Cut(a.Kerberos.SPN, "/"); ok && h != "" {
-			hosts = append(hosts, h)
+		// HTTP/host, or HTTP/host@REALM.
+		if _, h, ok := strings.Cut(a.Kerberos.SPN, "/"); ok {
+			if h, _, _ = strings.Cut(h, "@"); h != "" {
+				hosts = append(hosts, h)
+			}
 		}
 	}
 	return hosts

@@ -108,6 +108,9 @@ func TestServerOptionsFromSettings(t *testing.T) {
 	if got := certHosts(config.Admin{Listen: "[::]:8443", Kerberos: &config.Kerberos{SPN: "HTTP/gm01.contoso.example"}}); !slices.Equal(got, []string{"gm01.contoso.example"}) {
 		t.Errorf("certHosts %v", got)
 	}
+	if got := certHosts(config.Admin{Kerberos: &config.Kerberos{SPN: "HTTP/gm01.contoso.example@CONTOSO.EXAMPLE"}}); !slices.Equal(got, []string{"gm01.contoso.example"}) {
+		t.Errorf("certHosts of an SPN with a realm: %v", got)
+	}
 
 	// Files that cannot be used are errors naming the setting.
 	for name, c := range map[string]struct{ admin, want string }{
