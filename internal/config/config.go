@@ -94,8 +94,11 @@ type Kerberos struct {
 	// Windows, where SSPI accepts tickets with the machine account's keys
 	// and a keytab is optional.
 	Keytab string `json:"keytab"`
-	// SPN is the service principal name (HTTP/host.example.com); empty
-	// accepts any principal in the keytab.
+	// SPN is the service principal name (HTTP/host.example.com, optionally
+	// @REALM) tickets must be issued for; a ticket for another principal is
+	// refused even when the keytab holds its key. Empty accepts any
+	// HTTP/<host> principal of the keytab, and no other service class.
+	// Informational on Windows (SSPI).
 	SPN string `json:"spn"`
 }
 
