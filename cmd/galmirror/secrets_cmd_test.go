@@ -16,6 +16,8 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/galmirror/galmirror/internal/admin"
+	adminv1 "github.com/galmirror/galmirror/internal/admin/adminv1"
 	"github.com/galmirror/galmirror/internal/graphsim"
 )
 
@@ -154,5 +156,48 @@ func TestFIFOCertificateFailsFast(t *testing.T) {
 	}
 	if n := srv.Counters().Requests; n != 0 {
 		t.Errorf("graphsim served %d Graph requests", n)
+	}
+}
+
+// The service does not stop for a tenant whose password variable is
+// missing: that tenant's runs fail with event 311 naming the tenant and
+// the variable, and the other tenant syncs.
+func TestServiceRunsOnWithoutATenantsPasswordVariable(t *testing.T) {
+	dir := t.TempDir()
+	const env = "GALMIRROR_TEST_SERVICE_PFX"
+	if _, set := os.LookupEnv(env); set {
+		t.Fatalf("%s is set in the test's environment", env)
+	}
+	sim, tn, cred := simTenant(t, 2)
+	good := tenantSettings(t, dir, "good", sim, tn, cred)
+	sim2, tn2, cred2 := simTenant(t, 2)
+	locked := tenantSettings(t, dir, "locked", sim2, tn2, cred2)
+	pfx, err := pkcs12.Modern.Encode(cred2.Key, cred2.Certificate, nil, "Correct-Horse-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "locked.pfx"), pfx, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locked["certificate"] = map[string]any{"file": "locked.pfx", "passwordEnv": env}
+	for _, ts := range []map[string]any{good, locked} {
+		ts["schedule"] = map[string]any{"every": "1h", "jitter": "0s"}
+	}
+	svc := startRunning(t, dir, map[string]any{}, good, locked)
+	api, err := admin.NewClient(admin.ClientOptions{LocalPath: svc.socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := watchEvents(t, api)
+	unreadable := watch.wait(t, 311, func(e *adminv1.Event) bool { return e.Tenant == "locked" })
+	if !strings.Contains(unreadable.Message, "the environment variable "+env+" (certificate.passwordEnv) that holds the PFX password is not set") {
+		t.Errorf("event 311: %q, want it to name the variable", unreadable.Message)
+	}
+	watch.wait(t, 200, func(e *adminv1.Event) bool { return e.Tenant == "good" })
+	if n := sim2.Counters().Requests; n != 0 {
+		t.Errorf("the locked tenant made %d Graph requests", n)
+	}
+	if code, out := cli(t, "admin", "--socket", svc.socket, "tenants"); code != exitOK || !strings.Contains(out, "locked") || !strings.Contains(out, "good") {
+		t.Errorf("tenants: exit %d\n%s", code, out)
 	}
 }
