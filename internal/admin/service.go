@@ -45,10 +45,14 @@ func (h *handler) GetServiceInfo(ctx context.Context, req *connect.Request[admin
 		return nil, h.toConnect(ctx, "GetServiceInfo", err)
 	}
 	p, _ := PrincipalFrom(ctx)
+	configPath := info.ConfigPath
+	if isRemote(ctx) {
+		configPath = "" // file paths stay on the machine (redact.go)
+	}
 	res := &adminv1.GetServiceInfoResponse{
 		Version:                 info.Version,
 		Host:                    info.Host,
-		ConfigPath:              info.ConfigPath,
+		ConfigPath:              configPath,
 		ServerCertificateSha256: h.fingerprint,
 		CallerPrincipal:         p.Name,
 		CallerRole:              h.roleOf(p).proto(),

@@ -366,7 +366,10 @@ type GetServiceInfoResponse struct {
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Host name of the machine the service runs on.
 	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	// Absolute path of the settings file the service runs with.
+	// Absolute path of the settings file the service runs with. Only callers
+	// on the local socket or pipe get it: over the network, file paths are
+	// never sent (this field is empty, and paths in messages are replaced by
+	// what they name, such as "[certificate file]").
 	ConfigPath string                 `protobuf:"bytes,3,opt,name=config_path,json=configPath,proto3" json:"config_path,omitempty"`
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Uptime     *durationpb.Duration   `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`

@@ -138,6 +138,38 @@ func (b *Backend) ServiceInfo(ctx context.Context) (admin.ServiceInfo, error) {
 	return admin.ServiceInfo{Version: b.version, Host: b.host, ConfigPath: cfg.Path, StartedAt: b.started, Tenants: len(cfg.Tenants)}, nil
 }
 
+// Paths names the file system paths of the configuration the service
+// runs with now, for admin.Options.Paths: the API hides them from callers
+// over the network.
+func (b *Backend) Paths() []admin.NamedPath {
+	return ConfigPaths(b.svc.Config())
+}
+
+// ConfigPaths lists the paths cfg names, with what each is.
+func ConfigPaths(cfg *config.Config) []admin.NamedPath {
+	if cfg == nil {
+		return nil
+	}
+	var out []admin.NamedPath
+	add := func(path, name string) {
+		if path != "" {
+			out = append(out, admin.NamedPath{Path: path, Name: name})
+		}
+	}
+	add(cfg.Path, "settings file")
+	add(cfg.DataDir, "data directory")
+	add(cfg.Admin.Certificate.File, "admin certificate file")
+	add(cfg.Admin.ClientCertificates.CAFile, "client CA file")
+	if k := cfg.Admin.Kerberos; k != nil {
+		add(k.Keytab, "keytab")
+	}
+	for _, t := range cfg.Tenants {
+		add(t.Certificate.File, "certificate file")
+		add(t.Endpoints.CAFile, "CA file")
+	}
+	return out
+}
+
 // Tenants implements admin.Backend: every configured tenant, by name.
 func (b *Backend) Tenants(ctx context.Context) ([]admin.Tenant, error) {
 	cfg := b.svc.Config()

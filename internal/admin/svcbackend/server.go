@@ -27,13 +27,14 @@ import (
 func Enabled(a config.Admin) bool { return a.Listen != "" || a.LocalSocket }
 
 // ServerOptions turns the admin section of the settings into admin.Options
-// for backend b: the server certificate (from admin.certificate, else the
+// for backend b: the paths the API hides from network callers, the server
+// certificate (from admin.certificate, else the
 // one generated in dataDir), the Kerberos acceptor (admin.kerberos), pinned
 // client certificates and the client CA pool, roles, and the local socket
 // path. The returned close releases the acceptor and the certificate (a
 // Windows store handle); call it after the server has stopped. Reading the
 // files stops when ctx is done.
-func ServerOptions(ctx context.Context, cfg *config.Config, b admin.Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
+func ServerOptions(ctx context.Context, cfg *config.Config, b *Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
 	a := cfg.Admin
 	var closers []func()
 	close = func() {
@@ -53,6 +54,14 @@ func ServerOptions(ctx context.Context, cfg *config.Config, b admin.Backend, log
 		DataDir:                  cfg.DataDir,
 		Hosts:                    certHosts(a),
 		PinnedClientCertificates: a.ClientCertificates.Pinned,
+		// Of the configuration the service runs with now (b) once it
+		// runs; of cfg before, and with a backend that has no service.
+		Paths: func() []admin.NamedPath {
+			if b != nil && b.svc != nil {
+				return b.Paths()
+			}
+			return ConfigPaths(cfg)
+		},
 	}
 	if a.LocalSocket {
 		o.LocalPath = localipc.DefaultPath(cfg.DataDir)
