@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -162,5 +163,74 @@ func TestNoPathsOverTheNetwork(t *testing.T) {
 	got = viewerResponses(t, local, "broken")
 	if !strings.Contains(got["GetServiceInfo"], svc.settings) || !strings.Contains(got["CheckTenant"], missing) || !strings.Contains(got["WatchEvents"], missing) {
 		t.Errorf("the local socket lost the paths:\n%s\n%s", got["GetServiceInfo"], got["CheckTenant"])
+	}
+}
+
+// Viewers calling CheckTenant at once cause one check (one probe of each
+// target mailbox at graphsim); another call within the reuse window causes
+// none, and says when the check ran.
+func TestParallelCheckTenantRunsOneCheck(t *testing.T) {
+	dir := t.TempDir()
+	sim, tn, cred := simTenant(t, 3)
+	contoso := tenantSettings(t, dir, "contoso", sim, tn, cred)
+	contoso["schedule"] = map[string]any{"every": "1h", "jitter": "0s"}
+	viewer := writeClientCert(t, dir, "viewer")
+	port := freePort(t)
+	svc := startRunning(t, dir, map[string]any{
+		"listen":             fmt.Sprintf("127.0.0.1:%d", port),
+		"clientCertificates": map[string]any{"pinned": []string{viewer.fp}},
+		"roles":              []any{map[string]any{"principal": "cert:" + viewer.fp, "role": "viewer"}},
+	}, contoso)
+	api, err := admin.NewClient(admin.ClientOptions{Endpoint: fmt.Sprintf("https://127.0.0.1:%d", port), Fingerprint: svc.fp, Certificate: viewer.tls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := watchEvents(t, api)
+	watch.wait(t, 200, func(e *adminv1.Event) bool { return e.Tenant == "contoso" }) // the start-up run is over
+	sim.ResetCounters()
+
+	const callers = 10
+	var wg sync.WaitGroup
+	answers := make([]*adminv1.CheckTenantResponse, callers)
+	for i := range callers {
+		wg.Go(func() {
+			res, err := api.CheckTenant(t.Context(), connect.NewRequest(&adminv1.CheckTenantRequest{Tenant: "contoso"}))
+			if err != nil {
+				t.Errorf("CheckTenant: %v", err)
+				return
+			}
+			answers[i] = res.Msg
+		})
+	}
+	wg.Wait()
+	probes := func() int64 {
+		var n int64
+		for route, c := range sim.Counters().ByRoute {
+			if strings.HasPrefix(route, "GET ") && strings.HasSuffix(route, "/contactFolders") {
+				n += c
+			}
+		}
+		return n
+	}
+	if n := probes(); n != int64(len(tn.Users)) {
+		t.Fatalf("%d parallel CheckTenant calls probed mailboxes %d times; one check probes each of the %d once", callers, n, len(tn.Users))
+	}
+	requests := sim.Counters().Requests
+	for i, a := range answers {
+		if a == nil || a.Status != adminv1.CheckStatus_CHECK_STATUS_OK || a.CheckedAt == nil || !a.CheckedAt.AsTime().Equal(answers[0].CheckedAt.AsTime()) {
+			t.Errorf("answer %d: %v", i, a)
+		}
+	}
+	res, err := api.CheckTenant(t.Context(), connect.NewRequest(&adminv1.CheckTenantRequest{Tenant: "contoso"}))
+	if err != nil || !res.Msg.CheckedAt.AsTime().Equal(answers[0].CheckedAt.AsTime()) {
+		t.Fatalf("CheckTenant again: %v, %v", res, err)
+	}
+	if n := sim.Counters().Requests; n != requests {
+		t.Errorf("a call within the reuse window made %d Graph requests", n-requests)
+	}
+	// The CLI says how old the answer is.
+	code, out := cli(t, "admin", "--endpoint", fmt.Sprintf("https://127.0.0.1:%d", port), "--fingerprint", svc.fp, "--cert", viewer.cert, "--key", viewer.key, "check", "contoso")
+	if code != exitOK || !strings.Contains(out, "checked at ") {
+		t.Errorf("admin check: exit %d\n%s", code, out)
 	}
 }

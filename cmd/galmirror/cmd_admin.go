@@ -267,6 +267,11 @@ func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 				for _, ch := range res.Msg.Checks {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", checkName(ch.Status), ch.Name, ch.Detail)
 				}
+				if at := res.Msg.CheckedAt; at != nil {
+					// The service shares a check among callers for a minute.
+					fmt.Fprintf(w, "checked at %s (%s ago)\n", at.AsTime().Local().Format("2006-01-02 15:04:05"),
+						time.Since(at.AsTime()).Round(time.Second))
+				}
 			})
 			if res.Msg.Status == adminv1.CheckStatus_CHECK_STATUS_FAILED {
 				return exitPartial

@@ -241,7 +241,8 @@ func (h *handler) CheckTenant(ctx context.Context, req *connect.Request[adminv1.
 	if err != nil {
 		return nil, h.toConnect(ctx, "CheckTenant", err)
 	}
-	res := &adminv1.CheckTenantResponse{Status: adminv1.CheckStatus(r.Status), Checks: make([]*adminv1.Check, 0, len(r.Checks))}
+	res := &adminv1.CheckTenantResponse{Status: adminv1.CheckStatus(r.Status), Checks: make([]*adminv1.Check, 0, len(r.Checks)),
+		CheckedAt: ts(r.CheckedAt)}
 	for _, c := range r.Checks {
 		res.Checks = append(res.Checks, &adminv1.Check{Name: c.Name, Status: adminv1.CheckStatus(c.Status), Detail: c.Detail})
 	}
