@@ -28,12 +28,11 @@ func Enabled(a config.Admin) bool { return a.Listen != "" || a.LocalSocket }
 
 // ServerOptions turns the admin section of the settings into admin.Options
 // for backend b: the paths the API hides from network callers, the server
-// certificate (from admin.certificate, else the
-// one generated in dataDir), the Kerberos acceptor (admin.kerberos), pinned
-// client certificates and the client CA pool, roles, and the local socket
-// path. The returned close releases the acceptor and the certificate (a
-// Windows store handle); call it after the server has stopped. Reading the
-// files stops when ctx is done.
+// certificate (from admin.certificate, else the one generated in dataDir),
+// the Kerberos acceptor (admin.kerberos), pinned client certificates and the
+// client CA pool, roles, and the local socket path. The returned close
+// releases the acceptor and the certificate (a Windows store handle); call
+// it after the server has stopped. Reading the files stops when ctx is done.
 func ServerOptions(ctx context.Context, cfg *config.Config, b *Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
 	a := cfg.Admin
 	var closers []func()
