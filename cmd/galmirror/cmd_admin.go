@@ -158,8 +158,12 @@ func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 		if res, err = c.api.GetServiceInfo(ctx, connect.NewRequest(&adminv1.GetServiceInfoRequest{})); err == nil {
 			c.print(res.Msg, func(w *tabwriter.Writer) {
 				m := res.Msg
+				configPath := m.ConfigPath
+				if configPath == "" {
+					configPath = "- (shown on the local socket only)"
+				}
 				fmt.Fprintf(w, "version\t%s\nhost\t%s\nconfig\t%s\nstarted\t%s (up %s)\ntenants\t%d\ncertificate sha256\t%s\nyou are\t%s (%s)\n",
-					m.Version, m.Host, m.ConfigPath, when(m.StartedAt), m.Uptime.AsDuration(), m.TenantCount,
+					m.Version, m.Host, configPath, when(m.StartedAt), m.Uptime.AsDuration(), m.TenantCount,
 					m.ServerCertificateSha256, m.CallerPrincipal, roleName(m.CallerRole))
 			})
 		}
@@ -266,6 +270,11 @@ func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 			c.print(res.Msg, func(w *tabwriter.Writer) {
 				for _, ch := range res.Msg.Checks {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", checkName(ch.Status), ch.Name, ch.Detail)
+				}
+				if at := res.Msg.CheckedAt; at != nil {
+					// The service shares a check among callers for a minute.
+					fmt.Fprintf(w, "checked at %s (%s ago)\n", at.AsTime().Local().Format("2006-01-02 15:04:05"),
+						time.Since(at.AsTime()).Round(time.Second))
 				}
 			})
 			if res.Msg.Status == adminv1.CheckStatus_CHECK_STATUS_FAILED {

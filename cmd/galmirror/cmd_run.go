@@ -203,7 +203,7 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 	if err != nil {
 		return nil, err
 	}
-	opts, release, err := svcbackend.ServerOptions(cfg, backend, logger)
+	opts, release, err := svcbackend.ServerOptions(ctx, cfg, backend, logger)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}

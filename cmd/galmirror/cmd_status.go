@@ -65,7 +65,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "UNHEALTHY: %v\n", err)
 		return exitFailed
 	}
-	fp, fpErr := adminFingerprint(cfg)
+	fp, fpErr := adminFingerprint(ctx, cfg)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -129,12 +129,12 @@ func printReport(w io.Writer, rep service.Report) {
 // admin.certificate, else the one the service generated in the data
 // directory. "" and no error when there is none (no admin API, or the
 // service has not started with it yet).
-func adminFingerprint(cfg *config.Config) (string, error) {
+func adminFingerprint(ctx context.Context, cfg *config.Config) (string, error) {
 	if !svcbackend.Enabled(cfg.Admin) {
 		return "", nil
 	}
 	if c := cfg.Admin.Certificate; !c.IsZero() {
-		cert, release, err := svcbackend.LoadServerCertificate(c, time.Now())
+		cert, release, err := svcbackend.LoadServerCertificate(ctx, c, time.Now())
 		defer release()
 		if err != nil {
 			return "", fmt.Errorf("cannot read admin.certificate: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,8 +75,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return worstExit(results)
 }
 
-// loadTenants loads the settings and selects the tenants to run; a bad file
-// or an unknown tenant is a usage error reported before any Graph call.
+// loadTenants loads the settings and selects the tenants to run; a bad file,
+// an unknown tenant, or a selected tenant whose PFX password this process
+// cannot have (the variable passwordEnv names is not set, the
+// passwordProtected blob does not decrypt) is a usage error reported
+// before any Graph call. (The service instead reports such a tenant's runs
+// as failed and keeps running the others.)
 func loadTenants(path, only string, stderr io.Writer) (*config.Config, []*config.Tenant, int) {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -83,10 +88,26 @@ func loadTenants(path, only string, stderr io.Writer) (*config.Config, []*config
 		return nil, nil, exitUsage
 	}
 	var tenants []*config.Tenant
+	code := exitOK
 	for i := range cfg.Tenants {
-		if only == "" || cfg.Tenants[i].Name == only {
-			tenants = append(tenants, &cfg.Tenants[i])
+		t := &cfg.Tenants[i]
+		if only != "" && t.Name != only {
+			continue
 		}
+		tenants = append(tenants, t)
+		if _, err := syncer.CertificatePassword(t.Certificate); err != nil {
+			var pe *syncer.PasswordError
+			if errors.As(err, &pe) && pe.Setting == "passwordEnv" {
+				fmt.Fprintf(stderr, "galmirror: %s: tenants[%d].certificate.passwordEnv: the environment variable %s, which holds the PFX password of tenant %s, is not set\n",
+					cfg.Path, i, pe.Variable, t.Name)
+			} else {
+				fmt.Fprintf(stderr, "galmirror: %s: tenants[%d].certificate: tenant %s: %v\n", cfg.Path, i, t.Name, err)
+			}
+			code = exitUsage
+		}
+	}
+	if code != exitOK {
+		return nil, nil, code
 	}
 	if only != "" && len(tenants) == 0 {
 		var names []string

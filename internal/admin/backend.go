@@ -42,7 +42,8 @@ type Backend interface {
 	// SetPaused pauses or resumes scheduled runs of the tenant, persistently,
 	// recording the principal. Idempotent. ErrNotFound for an unknown tenant.
 	SetPaused(ctx context.Context, tenant string, paused bool, principal string) error
-	// Check runs `galmirror check` for the tenant (no mailbox writes).
+	// Check runs `galmirror check` for the tenant (no mailbox writes), or
+	// answers with a recent or running one (CheckResult.CheckedAt).
 	Check(ctx context.Context, tenant string) (CheckResult, error)
 	// Audit records an admin API event (denied call, operator action,
 	// repeated failed authentication) in the event catalog. It must not
@@ -213,6 +214,8 @@ type Check struct {
 type CheckResult struct {
 	Status CheckStatus
 	Checks []Check
+	// CheckedAt is when the check ran (zero if unknown).
+	CheckedAt time.Time
 }
 
 // AuditKind classifies an AuditRecord.

@@ -67,6 +67,13 @@ type Options struct {
 	// LocalPath is the Unix socket or named pipe for local administration
 	// ("" for none); localipc.DefaultPath gives the conventional one.
 	LocalPath string
+
+	// Paths returns the file system paths the service's configuration
+	// names (settings file, data directory, certificate, keytab and CA
+	// files), asked per call so that a reload counts. Responses to callers
+	// over the network name them by what they are instead; any other
+	// absolute path is hidden too (see redact.go). nil: only the latter.
+	Paths func() []NamedPath
 }
 
 // Server is the admin API: one http.Handler served on the HTTPS listener
@@ -125,6 +132,7 @@ func New(o Options) (*Server, error) {
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithSendMaxBytes(maxResponseBytes),
 		connect.WithRequestGate(s.gate),
+		connect.WithInterceptors(&redactor{paths: o.Paths}),
 		connect.WithRecover(func(_ context.Context, spec connect.Spec, _ http.Header, r any) error {
 			s.log.Error("admin: handler panic", "procedure", spec.Procedure, "panic", fmt.Sprint(r))
 			return connect.NewError(connect.CodeInternal, errors.New("internal error; the service log has the details"))

@@ -45,10 +45,14 @@ func (h *handler) GetServiceInfo(ctx context.Context, req *connect.Request[admin
 		return nil, h.toConnect(ctx, "GetServiceInfo", err)
 	}
 	p, _ := PrincipalFrom(ctx)
+	configPath := info.ConfigPath
+	if isRemote(ctx) {
+		configPath = "" // file paths stay on the machine (redact.go)
+	}
 	res := &adminv1.GetServiceInfoResponse{
 		Version:                 info.Version,
 		Host:                    info.Host,
-		ConfigPath:              info.ConfigPath,
+		ConfigPath:              configPath,
 		ServerCertificateSha256: h.fingerprint,
 		CallerPrincipal:         p.Name,
 		CallerRole:              h.roleOf(p).proto(),
@@ -237,7 +241,8 @@ func (h *handler) CheckTenant(ctx context.Context, req *connect.Request[adminv1.
 	if err != nil {
 		return nil, h.toConnect(ctx, "CheckTenant", err)
 	}
-	res := &adminv1.CheckTenantResponse{Status: adminv1.CheckStatus(r.Status), Checks: make([]*adminv1.Check, 0, len(r.Checks))}
+	res := &adminv1.CheckTenantResponse{Status: adminv1.CheckStatus(r.Status), Checks: make([]*adminv1.Check, 0, len(r.Checks)),
+		CheckedAt: ts(r.CheckedAt)}
 	for _, c := range r.Checks {
 		res.Checks = append(res.Checks, &adminv1.Check{Name: c.Name, Status: adminv1.CheckStatus(c.Status), Detail: c.Detail})
 	}

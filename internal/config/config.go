@@ -135,20 +135,28 @@ type RoleBinding struct {
 // Certificate names a certificate with its private key: exactly one of File
 // or Thumbprint.
 type Certificate struct {
-	// File is the absolute path of a PFX/PKCS#12 file (with PasswordEnv) or a
-	// PEM file holding certificate and key.
+	// File is the absolute path of a PFX/PKCS#12 file (with PasswordEnv or
+	// PasswordProtected) or a PEM file holding certificate and key.
 	File string `json:"file,omitempty"`
 	// PasswordEnv names the environment variable holding the PFX password.
 	// Config never reads it: the caller does, at use time, and never prints
 	// the value.
 	PasswordEnv string `json:"passwordEnv,omitempty"`
+	// PasswordProtected is the PFX password protected with DPAPI in
+	// machine scope (Windows only), as base64, what `galmirror secret
+	// protect` prints. Config checks its form (internal/dpapi.Decode), never
+	// decrypts it, and never prints it. At most one of PasswordEnv and
+	// PasswordProtected is set.
+	PasswordProtected string `json:"passwordProtected,omitempty"`
 	// Thumbprint selects a certificate in the Windows LocalMachine\My store
 	// by its SHA-1 thumbprint, normalised to 40 upper-case hex digits.
 	Thumbprint string `json:"thumbprint,omitempty"`
 }
 
 // IsZero reports whether no certificate was configured.
-func (c Certificate) IsZero() bool { return c.File == "" && c.Thumbprint == "" && c.PasswordEnv == "" }
+func (c Certificate) IsZero() bool {
+	return c.File == "" && c.Thumbprint == "" && c.PasswordEnv == "" && c.PasswordProtected == ""
+}
 
 // Cloud is a Microsoft national cloud or a custom endpoint pair.
 type Cloud string

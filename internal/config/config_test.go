@@ -21,6 +21,11 @@ const minimal = `{
   }]
 }`
 
+// testBlob is the settings form of a DPAPI blob: its real header
+// (version 1, the default provider, machine scope) and filler where the
+// encrypted part goes. It decrypts nowhere; Load only checks its form.
+const testBlob = "AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAAMDEyMzQ1Njc4OWFiY2RlZgQAAAACAAAAAAAAAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/"
+
 func writeSettings(t *testing.T, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "settings.json")
@@ -137,6 +142,14 @@ func TestProblems(t *testing.T) {
 		{"both certificate kinds", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"`),
 			[]wantProblem{{"tenants[0].certificate", "not both"}}},
 		{"password in passwordEnv", replace(`"CONTOSO_PFX_PASSWORD"`, `"hunter2 secret!"`), []wantProblem{{"tenants[0].certificate.passwordEnv", "must name an environment variable"}}},
+		{"protected password in the wrong form", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"passwordProtected": "hunter2 secret!"`),
+			[]wantProblem{{"tenants[0].certificate.passwordProtected", "not base64: paste what galmirror secret protect prints"}}},
+		{"base64 that is no DPAPI blob", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"passwordProtected": "aHVudGVyMiBzZWNyZXQh"`),
+			[]wantProblem{{"tenants[0].certificate.passwordProtected", "not a DPAPI blob"}}},
+		{"both password settings", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"passwordEnv": "CONTOSO_PFX_PASSWORD", "passwordProtected": "`+testBlob+`"`),
+			[]wantProblem{{"tenants[0].certificate.passwordProtected", "set either passwordEnv or passwordProtected, not both"}}},
+		{"protected password without a file", replace(`"file": "contoso.pfx", "passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344", "passwordProtected": "`+testBlob+`"`),
+			[]wantProblem{{"tenants[0].certificate.passwordProtected", "only used with file"}}},
 		{"bad thumbprint", replace(`"file": "contoso.pfx", "passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"thumbprint": "12AB"`), []wantProblem{{"tenants[0].certificate.thumbprint", "40 hex digits"}}},
 		{"unknown cloud", withTenant(`"cloud": "azure"`), []wantProblem{{"tenants[0].cloud", `unknown cloud "azure"`}}},
 		{"custom without endpoints", withTenant(`"cloud": "custom"`), []wantProblem{
@@ -398,5 +411,33 @@ func TestOneTenantTwoFolders(t *testing.T) {
 	}
 	if len(c.Tenants) != 2 || c.Tenants[0].Folder != DefaultFolder || c.Tenants[1].Folder != "Sales" {
 		t.Fatalf("tenants %+v", c.Tenants)
+	}
+}
+
+// A password put where a variable name or a protected blob belongs is
+// reported by the setting's path, never repeated: the problem list goes
+// to consoles, RMM logs and the event log.
+func TestPasswordValuesNeverEchoed(t *testing.T) {
+	const secret = "Tr0ub4dor&3 x"
+	for _, c := range []struct{ name, doc, path string }{
+		{"passwordEnv", replace(`"CONTOSO_PFX_PASSWORD"`, `"`+secret+`"`), "tenants[0].certificate.passwordEnv"},
+		{"passwordEnv of a thumbprint", replace(`"file": "contoso.pfx"`, `"thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"`),
+			"tenants[0].certificate.passwordEnv"},
+		{"passwordProtected", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"passwordProtected": "`+secret+`"`), "tenants[0].certificate.passwordProtected"},
+		{"base64 in passwordProtected", replace(`"passwordEnv": "CONTOSO_PFX_PASSWORD"`, `"passwordProtected": "VHIwdWI0ZG9yJjMgeA=="`), "tenants[0].certificate.passwordProtected"},
+		{"admin passwordEnv", withTop(`"admin": {"certificate": {"file": "a.pfx", "passwordEnv": "` + secret + `"}}`), "admin.certificate.passwordEnv"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeSettings(t, c.doc))
+			var ve *ValidationError
+			if !errors.As(err, &ve) || !strings.Contains(err.Error(), c.path) {
+				t.Fatalf("Load: %v, want a problem at %s", err, c.path)
+			}
+			for _, leak := range []string{secret, "Tr0ub4dor", "VHIwdWI0ZG9yJjMgeA", "CONTOSO_PFX_PASSWORD"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the problem repeats the value %q:\n%v", leak, err)
+				}
+			}
+		})
 	}
 }

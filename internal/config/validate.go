@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/galmirror/galmirror/internal/dpapi"
 )
 
 func (c *Config) setDefaults() {
@@ -373,11 +375,26 @@ func (v *validator) certificate(p string, c *Certificate, admin bool) {
 	if c.File != "" {
 		c.File = v.path(p+".file", c.File)
 	}
+	// Neither password setting's value is ever repeated in a problem: a
+	// password pasted in the wrong place must not end up in a log.
 	if c.PasswordEnv != "" {
-		if c.File == "" {
+		switch {
+		case c.File == "":
 			v.addf(p+".passwordEnv", "only used with file (a PFX file's password)")
-		} else if !envNameRE.MatchString(c.PasswordEnv) {
-			v.addf(p+".passwordEnv", "must name an environment variable (letters, digits and '_'), not hold the password")
+		case !envNameRE.MatchString(c.PasswordEnv):
+			v.addf(p+".passwordEnv", "must name an environment variable (letters, digits and '_'), not hold the password; the value is not repeated here")
+		}
+	}
+	if c.PasswordProtected != "" {
+		switch {
+		case c.PasswordEnv != "":
+			v.addf(p+".passwordProtected", "set either passwordEnv or passwordProtected, not both")
+		case c.File == "":
+			v.addf(p+".passwordProtected", "only used with file (a PFX file's password)")
+		default:
+			if _, err := dpapi.Decode(c.PasswordProtected); err != nil {
+				v.addf(p+".passwordProtected", "%v", err)
+			}
 		}
 	}
 	if c.Thumbprint != "" {

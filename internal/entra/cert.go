@@ -2,6 +2,7 @@ package entra
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -13,7 +14,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -78,14 +78,14 @@ func (e *CertificateExpiredError) Error() string {
 }
 
 // LoadCertificate loads the certificate a source names and checks it is
-// valid at now. The caller must Close the result (it may hold a store
-// handle).
-func LoadCertificate(src CertificateSource, now time.Time) (*Certificate, error) {
+// valid at now. Reading a file stops when ctx is done. The caller must
+// Close the result (it may hold a store handle).
+func LoadCertificate(ctx context.Context, src CertificateSource, now time.Time) (*Certificate, error) {
 	switch {
 	case src.File != "" && src.Thumbprint != "":
 		return nil, errors.New("certificate: give either a file or a thumbprint, not both")
 	case src.File != "":
-		return LoadCertificateFile(src.File, src.Password, now)
+		return LoadCertificateFile(ctx, src.File, src.Password, now)
 	case src.Thumbprint != "":
 		tp, err := ParseThumbprint(src.Thumbprint)
 		if err != nil {
@@ -106,10 +106,16 @@ func LoadCertificate(src CertificateSource, now time.Time) (*Certificate, error)
 
 // LoadCertificateFile loads a PFX (any encryption OpenSSL or Windows
 // produce, through go-pkcs12) or a PEM file with certificate and key, and
-// checks the key matches and the certificate is valid at now.
-func LoadCertificateFile(path, password string, now time.Time) (*Certificate, error) {
-	data, err := os.ReadFile(path)
+// checks the key matches and the certificate is valid at now. The file
+// must be a regular file of at most MaxCertificateFileSize bytes (see
+// ReadFile); reading it stops when ctx is done.
+func LoadCertificateFile(ctx context.Context, path, password string, now time.Time) (*Certificate, error) {
+	data, err := ReadFile(ctx, path, MaxCertificateFileSize)
 	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			return nil, &CertificateError{path, fe.Problem}
+		}
 		return nil, fmt.Errorf("certificate file: %w", err)
 	}
 	var c *Certificate

@@ -46,7 +46,7 @@ func TestLoadCertificateFiles(t *testing.T) {
 	s1, s256 := opensslFingerprints(t)
 	for _, name := range []string{"modern.pfx", "legacy-3des.pfx", "combined-pkcs8.pem", "combined-pkcs1.pem"} {
 		t.Run(name, func(t *testing.T) {
-			c, err := LoadCertificateFile(fixture(name), fixturePassword, time.Now())
+			c, err := LoadCertificateFile(t.Context(), fixture(name), fixturePassword, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +132,7 @@ func TestLoadCertificateErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadCertificateFile(c.path, c.password, now)
+			_, err := LoadCertificateFile(t.Context(), c.path, c.password, now)
 			if err == nil {
 				t.Fatal("loaded")
 			}
@@ -157,13 +157,13 @@ func TestLoadCertificateErrors(t *testing.T) {
 }
 
 func TestLoadCertificateSource(t *testing.T) {
-	if _, err := LoadCertificate(CertificateSource{}, time.Now()); err == nil {
+	if _, err := LoadCertificate(t.Context(), CertificateSource{}, time.Now()); err == nil {
 		t.Error("empty source loaded")
 	}
-	if _, err := LoadCertificate(CertificateSource{File: "a", Thumbprint: "b"}, time.Now()); err == nil {
+	if _, err := LoadCertificate(t.Context(), CertificateSource{File: "a", Thumbprint: "b"}, time.Now()); err == nil {
 		t.Error("file and thumbprint both accepted")
 	}
-	c, err := LoadCertificate(CertificateSource{File: fixture("modern.pfx"), Password: fixturePassword}, time.Now())
+	c, err := LoadCertificate(t.Context(), CertificateSource{File: fixture("modern.pfx"), Password: fixturePassword}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,13 @@
 package entra
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 )
@@ -150,13 +150,18 @@ func NewHTTPClient(extraCAPEM []byte) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}, nil
 }
 
-// LoadCAFile reads a custom cloud's CA file; an empty path returns nil.
-func LoadCAFile(path string) ([]byte, error) {
+// LoadCAFile reads a custom cloud's CA file (a regular file of at most
+// MaxCAFileSize bytes, see ReadFile); an empty path returns nil.
+func LoadCAFile(ctx context.Context, path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(ctx, path, MaxCAFileSize)
 	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("CA file %w", err)
+		}
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
 	if _, err := TLSConfig(b); err != nil {

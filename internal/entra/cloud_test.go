@@ -62,10 +62,10 @@ func TestNewHTTPClient(t *testing.T) {
 	if _, err := NewHTTPClient([]byte("not pem")); err == nil {
 		t.Error("garbage CA accepted")
 	}
-	if _, err := LoadCAFile("testdata/nope.pem"); err == nil || !strings.Contains(err.Error(), "nope.pem") {
+	if _, err := LoadCAFile(t.Context(), "testdata/nope.pem"); err == nil || !strings.Contains(err.Error(), "nope.pem") {
 		t.Errorf("LoadCAFile: %v", err)
 	}
-	if b, err := LoadCAFile("testdata/cert.pem"); err != nil || len(b) == 0 {
+	if b, err := LoadCAFile(t.Context(), "testdata/cert.pem"); err != nil || len(b) == 0 {
 		t.Errorf("LoadCAFile: %v", err)
 	}
 }

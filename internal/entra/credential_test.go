@@ -58,7 +58,7 @@ type sts struct {
 
 func newSTS(t *testing.T, roles []string) (*sts, *Certificate) {
 	t.Helper()
-	cert, err := LoadCertificateFile(fixture("modern.pfx"), fixturePassword, time.Now())
+	cert, err := LoadCertificateFile(t.Context(), fixture("modern.pfx"), fixturePassword, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestTokenFromPFX(t *testing.T) {
 
 func TestTokenFromPEMByDomain(t *testing.T) {
 	s, _ := newSTS(t, allRoles)
-	cert, err := LoadCertificateFile(fixture("combined-pkcs1.pem"), "", time.Now())
+	cert, err := LoadCertificateFile(t.Context(), fixture("combined-pkcs1.pem"), "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestTokenThroughSigner(t *testing.T) {
 }
 
 func TestAssertionShape(t *testing.T) {
-	cert, err := LoadCertificateFile(fixture("combined-pkcs8.pem"), "", time.Now())
+	cert, err := LoadCertificateFile(t.Context(), fixture("combined-pkcs8.pem"), "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -79,8 +78,8 @@ func (t *tokens) Refresh(ctx context.Context, stale string) (string, error) {
 // the system's trusted roots (the normal case), plus endpoints.caFile when
 // the settings name one (a custom cloud's private CA, or a TLS-inspecting
 // proxy's).
-func HTTPClient(t *config.Tenant) (*http.Client, error) {
-	pem, err := entra.LoadCAFile(t.Endpoints.CAFile)
+func HTTPClient(ctx context.Context, t *config.Tenant) (*http.Client, error) {
+	pem, err := entra.LoadCAFile(ctx, t.Endpoints.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -94,23 +93,24 @@ func HTTPClient(t *config.Tenant) (*http.Client, error) {
 // Credentials resolves a tenant's cloud, loads its certificate and returns
 // a token source and the Graph root; it is what `sync` and `check` share.
 // hc (from HTTPClient) carries the token requests. The certificate's
-// password comes from the environment variable the settings name; it never
-// appears in an error.
-func Credentials(t *config.Tenant, hc *http.Client, now time.Time) (graph.TokenSource, entra.Endpoints, *entra.Certificate, error) {
+// password comes from the environment variable the settings name or their
+// DPAPI-protected blob (CertificatePassword); it never appears in an
+// error. Reading the certificate file stops when ctx is done.
+func Credentials(ctx context.Context, t *config.Tenant, hc *http.Client, now time.Time) (graph.TokenSource, entra.Endpoints, *entra.Certificate, error) {
 	ep, err := entra.ResolveCloud(string(t.Cloud), t.Endpoints.Authority, t.Endpoints.Graph, t.Endpoints.CAFile)
 	if err != nil {
 		return nil, ep, nil, &authError{class: FailConfig, msg: err.Error()}
 	}
 	src := entra.CertificateSource{File: t.Certificate.File, Thumbprint: t.Certificate.Thumbprint}
-	if env := t.Certificate.PasswordEnv; env != "" {
-		pw, ok := os.LookupEnv(env)
-		if !ok {
-			return nil, ep, nil, &authError{class: FailCertificate,
-				msg: fmt.Sprintf("certificate %s: the environment variable %s that holds its password is not set", t.Certificate.File, env)}
-		}
-		src.Password = pw
+	src.Password, err = CertificatePassword(t.Certificate)
+	if err != nil {
+		return nil, ep, nil, &authError{class: FailCertificate, code: "PasswordUnavailable",
+			msg: fmt.Sprintf("certificate %s: %v", t.Certificate.File, err)}
 	}
-	cert, err := entra.LoadCertificate(src, now)
+	cert, err := entra.LoadCertificate(ctx, src, now)
+	if err != nil && ctx.Err() != nil {
+		return nil, ep, nil, ctx.Err()
+	}
 	if err != nil {
 		var expired *entra.CertificateExpiredError
 		switch {
@@ -144,11 +144,14 @@ func TokenFailure(err error) *Failure {
 // connect authenticates the tenant's app, checks its consent and builds the
 // run's Graph client.
 func (r *run) connect(ctx context.Context) error {
-	hc, err := HTTPClient(r.t)
+	hc, err := HTTPClient(ctx, r.t)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fail(FailConfig, "", err.Error())
 	}
-	ts, ep, cert, err := Credentials(r.t, hc, time.Now())
+	ts, ep, cert, err := Credentials(ctx, r.t, hc, time.Now())
 	if cert != nil {
 		r.res.CertificateExpires = cert.NotAfter().UTC()
 		r.res.CertificateThumbprint = cert.ThumbprintSHA1()

@@ -57,13 +57,13 @@ func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool
 func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	rep := &CheckReport{Tenant: t.Name, OK: true}
 	rep.add("configuration", true, "tenant %s, app %s, cloud %s", t.TenantID, t.ClientID, t.Cloud)
-	hc, err := HTTPClient(t)
+	hc, err := HTTPClient(ctx, t)
 	if err != nil {
 		rep.add("cloud", false, "%v", err)
 		return rep
 	}
 	now := time.Now()
-	ts, ep, cert, err := Credentials(t, hc, now)
+	ts, ep, cert, err := Credentials(ctx, t, hc, now)
 	if cert != nil {
 		rep.CertificateExpires = cert.NotAfter().UTC()
 		days := int(time.Until(cert.NotAfter()).Hours() / 24)
@@ -76,6 +76,10 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		name := "certificate"
 		if errors.As(err, &ae) && ae.class == FailConfig {
 			name = "cloud"
+		}
+		if ctx.Err() != nil {
+			rep.add(name, false, "stopped while reading the certificate: %v", ctx.Err())
+			return rep
 		}
 		rep.add(name, false, "%v", err)
 		return rep

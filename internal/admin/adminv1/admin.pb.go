@@ -366,7 +366,10 @@ type GetServiceInfoResponse struct {
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Host name of the machine the service runs on.
 	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	// Absolute path of the settings file the service runs with.
+	// Absolute path of the settings file the service runs with. Only callers
+	// on the local socket or pipe get it: over the network, file paths are
+	// never sent (this field is empty, and paths in messages are replaced by
+	// what they name, such as "[certificate file]").
 	ConfigPath string                 `protobuf:"bytes,3,opt,name=config_path,json=configPath,proto3" json:"config_path,omitempty"`
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Uptime     *durationpb.Duration   `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`
@@ -1884,8 +1887,11 @@ func (x *Check) GetDetail() string {
 type CheckTenantResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Worst status of all checks.
-	Status        CheckStatus `protobuf:"varint,1,opt,name=status,proto3,enum=galmirror.admin.v1.CheckStatus" json:"status,omitempty"`
-	Checks        []*Check    `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	Status CheckStatus `protobuf:"varint,1,opt,name=status,proto3,enum=galmirror.admin.v1.CheckStatus" json:"status,omitempty"`
+	Checks []*Check    `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	// When the checks ran (the answer may come from a check up to 60 seconds
+	// old, or one another caller started).
+	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1930,6 +1936,13 @@ func (x *CheckTenantResponse) GetStatus() CheckStatus {
 func (x *CheckTenantResponse) GetChecks() []*Check {
 	if x != nil {
 		return x.Checks
+	}
+	return nil
+}
+
+func (x *CheckTenantResponse) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
 	}
 	return nil
 }
@@ -2052,10 +2065,12 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\x05Check\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x127\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1f.galmirror.admin.v1.CheckStatusR\x06status\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x81\x01\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xbc\x01\n" +
 	"\x13CheckTenantResponse\x127\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1f.galmirror.admin.v1.CheckStatusR\x06status\x121\n" +
-	"\x06checks\x18\x02 \x03(\v2\x19.galmirror.admin.v1.CheckR\x06checks*@\n" +
+	"\x06checks\x18\x02 \x03(\v2\x19.galmirror.admin.v1.CheckR\x06checks\x129\n" +
+	"\n" +
+	"checked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt*@\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
@@ -2177,31 +2192,32 @@ var file_galmirror_admin_v1_admin_proto_depIdxs = []int32{
 	4,  // 24: galmirror.admin.v1.Check.status:type_name -> galmirror.admin.v1.CheckStatus
 	4,  // 25: galmirror.admin.v1.CheckTenantResponse.status:type_name -> galmirror.admin.v1.CheckStatus
 	29, // 26: galmirror.admin.v1.CheckTenantResponse.checks:type_name -> galmirror.admin.v1.Check
-	5,  // 27: galmirror.admin.v1.AdminService.GetServiceInfo:input_type -> galmirror.admin.v1.GetServiceInfoRequest
-	9,  // 28: galmirror.admin.v1.AdminService.ListTenants:input_type -> galmirror.admin.v1.ListTenantsRequest
-	11, // 29: galmirror.admin.v1.AdminService.GetTenant:input_type -> galmirror.admin.v1.GetTenantRequest
-	14, // 30: galmirror.admin.v1.AdminService.ListRuns:input_type -> galmirror.admin.v1.ListRunsRequest
-	16, // 31: galmirror.admin.v1.AdminService.GetRun:input_type -> galmirror.admin.v1.GetRunRequest
-	20, // 32: galmirror.admin.v1.AdminService.WatchEvents:input_type -> galmirror.admin.v1.WatchEventsRequest
-	22, // 33: galmirror.admin.v1.AdminService.SyncNow:input_type -> galmirror.admin.v1.SyncNowRequest
-	24, // 34: galmirror.admin.v1.AdminService.PauseTenant:input_type -> galmirror.admin.v1.PauseTenantRequest
-	26, // 35: galmirror.admin.v1.AdminService.ResumeTenant:input_type -> galmirror.admin.v1.ResumeTenantRequest
-	28, // 36: galmirror.admin.v1.AdminService.CheckTenant:input_type -> galmirror.admin.v1.CheckTenantRequest
-	6,  // 37: galmirror.admin.v1.AdminService.GetServiceInfo:output_type -> galmirror.admin.v1.GetServiceInfoResponse
-	10, // 38: galmirror.admin.v1.AdminService.ListTenants:output_type -> galmirror.admin.v1.ListTenantsResponse
-	12, // 39: galmirror.admin.v1.AdminService.GetTenant:output_type -> galmirror.admin.v1.GetTenantResponse
-	15, // 40: galmirror.admin.v1.AdminService.ListRuns:output_type -> galmirror.admin.v1.ListRunsResponse
-	18, // 41: galmirror.admin.v1.AdminService.GetRun:output_type -> galmirror.admin.v1.GetRunResponse
-	21, // 42: galmirror.admin.v1.AdminService.WatchEvents:output_type -> galmirror.admin.v1.WatchEventsResponse
-	23, // 43: galmirror.admin.v1.AdminService.SyncNow:output_type -> galmirror.admin.v1.SyncNowResponse
-	25, // 44: galmirror.admin.v1.AdminService.PauseTenant:output_type -> galmirror.admin.v1.PauseTenantResponse
-	27, // 45: galmirror.admin.v1.AdminService.ResumeTenant:output_type -> galmirror.admin.v1.ResumeTenantResponse
-	30, // 46: galmirror.admin.v1.AdminService.CheckTenant:output_type -> galmirror.admin.v1.CheckTenantResponse
-	37, // [37:47] is the sub-list for method output_type
-	27, // [27:37] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	32, // 27: galmirror.admin.v1.CheckTenantResponse.checked_at:type_name -> google.protobuf.Timestamp
+	5,  // 28: galmirror.admin.v1.AdminService.GetServiceInfo:input_type -> galmirror.admin.v1.GetServiceInfoRequest
+	9,  // 29: galmirror.admin.v1.AdminService.ListTenants:input_type -> galmirror.admin.v1.ListTenantsRequest
+	11, // 30: galmirror.admin.v1.AdminService.GetTenant:input_type -> galmirror.admin.v1.GetTenantRequest
+	14, // 31: galmirror.admin.v1.AdminService.ListRuns:input_type -> galmirror.admin.v1.ListRunsRequest
+	16, // 32: galmirror.admin.v1.AdminService.GetRun:input_type -> galmirror.admin.v1.GetRunRequest
+	20, // 33: galmirror.admin.v1.AdminService.WatchEvents:input_type -> galmirror.admin.v1.WatchEventsRequest
+	22, // 34: galmirror.admin.v1.AdminService.SyncNow:input_type -> galmirror.admin.v1.SyncNowRequest
+	24, // 35: galmirror.admin.v1.AdminService.PauseTenant:input_type -> galmirror.admin.v1.PauseTenantRequest
+	26, // 36: galmirror.admin.v1.AdminService.ResumeTenant:input_type -> galmirror.admin.v1.ResumeTenantRequest
+	28, // 37: galmirror.admin.v1.AdminService.CheckTenant:input_type -> galmirror.admin.v1.CheckTenantRequest
+	6,  // 38: galmirror.admin.v1.AdminService.GetServiceInfo:output_type -> galmirror.admin.v1.GetServiceInfoResponse
+	10, // 39: galmirror.admin.v1.AdminService.ListTenants:output_type -> galmirror.admin.v1.ListTenantsResponse
+	12, // 40: galmirror.admin.v1.AdminService.GetTenant:output_type -> galmirror.admin.v1.GetTenantResponse
+	15, // 41: galmirror.admin.v1.AdminService.ListRuns:output_type -> galmirror.admin.v1.ListRunsResponse
+	18, // 42: galmirror.admin.v1.AdminService.GetRun:output_type -> galmirror.admin.v1.GetRunResponse
+	21, // 43: galmirror.admin.v1.AdminService.WatchEvents:output_type -> galmirror.admin.v1.WatchEventsResponse
+	23, // 44: galmirror.admin.v1.AdminService.SyncNow:output_type -> galmirror.admin.v1.SyncNowResponse
+	25, // 45: galmirror.admin.v1.AdminService.PauseTenant:output_type -> galmirror.admin.v1.PauseTenantResponse
+	27, // 46: galmirror.admin.v1.AdminService.ResumeTenant:output_type -> galmirror.admin.v1.ResumeTenantResponse
+	30, // 47: galmirror.admin.v1.AdminService.CheckTenant:output_type -> galmirror.admin.v1.CheckTenantResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_galmirror_admin_v1_admin_proto_init() }

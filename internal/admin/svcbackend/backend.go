@@ -85,9 +85,17 @@ const (
 	subscriptionBuffer = 256
 	// replayPage is how many stored events are read per query.
 	replayPage = 1000
-	// checkTimeout bounds CheckTenant (a token request, a directory read
-	// and a mailbox read, each with a few retries).
+	// checkTimeout bounds a check (a token request, a directory read and
+	// a read of every target mailbox, each with a few retries).
 	checkTimeout = 90 * time.Second
+	// checkReuse is how long a finished check answers CheckTenant again.
+	// A check costs a token, a full directory read and a request per
+	// target mailbox; viewers may call it freely, so callers within a
+	// minute share one: long enough to absorb a dashboard polling every
+	// few seconds or many people asking at once, short enough that a fix
+	// made in Entra ID shows a minute later. A reload of the settings
+	// ends the reuse at once.
+	checkReuse = 60 * time.Second
 	// requesters is how many SyncNow principals are remembered for
 	// Run.RequestedBy (the store does not keep them).
 	requesters = 1000
@@ -106,6 +114,23 @@ type Backend struct {
 	mu        sync.Mutex
 	requested map[int64]string // run id -> principal that asked for it
 	reqOrder  []int64
+
+	checkMu    sync.Mutex
+	checks     map[string]*checkFlight // by tenant: running or recent
+	checkReuse time.Duration
+}
+
+// checkFlight is one check of a tenant, shared by every CheckTenant that
+// arrives while it runs and, once finished, for checkReuse.
+type checkFlight struct {
+	cfg     *config.Config // the configuration it checks
+	cancel  context.CancelFunc
+	waiters int           // callers waiting; 0 while running cancels it
+	done    chan struct{} // closed when res and at are set
+	res     admin.CheckResult
+	err     error
+	at      time.Time // when it finished
+	reuse   bool      // finished within its time limit: may answer later calls
 }
 
 var _ admin.Backend = (*Backend)(nil)
@@ -129,13 +154,45 @@ func New(o Options) (*Backend, error) {
 		host = "localhost"
 	}
 	return &Backend{svc: o.Service, st: o.Store, checker: o.Checker, version: o.Version, started: o.StartedAt,
-		host: host, log: o.Log, requested: map[int64]string{}}, nil
+		host: host, log: o.Log, requested: map[int64]string{}, checks: map[string]*checkFlight{}, checkReuse: checkReuse}, nil
 }
 
 // ServiceInfo implements admin.Backend.
 func (b *Backend) ServiceInfo(ctx context.Context) (admin.ServiceInfo, error) {
 	cfg := b.svc.Config()
 	return admin.ServiceInfo{Version: b.version, Host: b.host, ConfigPath: cfg.Path, StartedAt: b.started, Tenants: len(cfg.Tenants)}, nil
+}
+
+// Paths names the file system paths of the configuration the service
+// runs with now, for admin.Options.Paths: the API hides them from callers
+// over the network.
+func (b *Backend) Paths() []admin.NamedPath {
+	return ConfigPaths(b.svc.Config())
+}
+
+// ConfigPaths lists the paths cfg names, with what each is.
+func ConfigPaths(cfg *config.Config) []admin.NamedPath {
+	if cfg == nil {
+		return nil
+	}
+	var out []admin.NamedPath
+	add := func(path, name string) {
+		if path != "" {
+			out = append(out, admin.NamedPath{Path: path, Name: name})
+		}
+	}
+	add(cfg.Path, "settings file")
+	add(cfg.DataDir, "data directory")
+	add(cfg.Admin.Certificate.File, "admin certificate file")
+	add(cfg.Admin.ClientCertificates.CAFile, "client CA file")
+	if k := cfg.Admin.Kerberos; k != nil {
+		add(k.Keytab, "keytab")
+	}
+	for _, t := range cfg.Tenants {
+		add(t.Certificate.File, "certificate file")
+		add(t.Endpoints.CAFile, "CA file")
+	}
+	return out
 }
 
 // Tenants implements admin.Backend: every configured tenant, by name.
@@ -552,20 +609,109 @@ func mapServiceError(tenant string, err error) error {
 }
 
 // Check implements admin.Backend with the engine's check of the tenant as
-// configured now.
+// configured now, bounded: one check runs at a time per tenant, callers
+// arriving meanwhile wait for it and share its result, and a finished
+// check answers later calls for checkReuse (with the time it ran), unless
+// the configuration has been reloaded since. A caller that goes away stops
+// waiting at once; the check itself is cancelled when nobody waits for it
+// any more, and a cancelled or timed-out check is not reused.
 func (b *Backend) Check(ctx context.Context, tenant string) (admin.CheckResult, error) {
-	t, ok := b.svc.Config().Tenant(tenant)
+	cfg := b.svc.Config()
+	t, ok := cfg.Tenant(tenant)
 	if !ok {
 		return admin.CheckResult{}, unknownTenant(tenant)
 	}
 	if b.checker == nil {
 		return admin.CheckResult{}, fmt.Errorf("this service cannot run checks: %w", admin.ErrUnavailable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return admin.CheckResult{}, err
+	}
+	b.checkMu.Lock()
+	f := b.checks[tenant]
+	switch {
+	case f != nil && f.running():
+		// Join the check in progress, even one of the configuration
+		// before a reload: it ends soon, and then the next call checks
+		// the new one.
+	case f != nil && f.reuse && f.cfg == cfg && time.Since(f.at) < b.checkReuse:
+		b.checkMu.Unlock()
+		return f.res, nil
+	default:
+		f = b.startCheck(ctx, cfg, t)
+		b.checks[tenant] = f
+	}
+	f.waiters++
+	b.checkMu.Unlock()
+
+	select {
+	case <-f.done:
+		b.checkMu.Lock()
+		f.waiters--
+		b.checkMu.Unlock()
+		return f.res, f.err
+	case <-ctx.Done():
+		b.checkMu.Lock()
+		f.waiters--
+		if f.waiters == 0 && f.running() {
+			// Nobody waits for it: stop it, and let the next caller
+			// start afresh rather than join a cancelled check.
+			f.cancel()
+			if b.checks[tenant] == f {
+				delete(b.checks, tenant)
+			}
+		}
+		b.checkMu.Unlock()
+		return admin.CheckResult{}, ctx.Err()
+	}
+}
+
+// running reports whether the check has not finished.
+func (f *checkFlight) running() bool {
+	select {
+	case <-f.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// startCheck starts a check of t in the background, detached from the
+// caller's context (others may share it) and bounded by checkTimeout.
+func (b *Backend) startCheck(ctx context.Context, cfg *config.Config, t *config.Tenant) *checkFlight {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkTimeout)
+	f := &checkFlight{cfg: cfg, cancel: cancel, done: make(chan struct{})}
 	tc := *t
-	rep := b.checker.Check(ctx, &tc)
-	return checkResult(rep, time.Now()), nil
+	go func() {
+		defer cancel()
+		var rep *syncer.CheckReport
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					b.log.Error("admin: the check panicked", "tenant", tc.Name, "panic", fmt.Sprint(r))
+					rep = nil
+				}
+			}()
+			rep = b.checker.Check(cctx, &tc)
+		}()
+		now := time.Now()
+		b.checkMu.Lock()
+		defer b.checkMu.Unlock()
+		switch {
+		case rep == nil:
+			f.err = fmt.Errorf("the check of tenant %q failed inside the service", tc.Name)
+		case errors.Is(cctx.Err(), context.Canceled):
+			// Nobody waits for it any more.
+			f.err = context.Canceled
+		default:
+			f.res = checkResult(rep, now)
+			f.res.CheckedAt = now
+			f.reuse = cctx.Err() == nil
+		}
+		f.at = now
+		close(f.done)
+	}()
+	return f
 }
 
 // checkResult maps the engine's report. A certificate that works but

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin/negotiate"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/entra"
+	"github.com/galmirror/galmirror/internal/syncer"
 )
 
 // Enabled reports whether settings ask for an admin listener: the HTTPS
@@ -27,12 +27,13 @@ import (
 func Enabled(a config.Admin) bool { return a.Listen != "" || a.LocalSocket }
 
 // ServerOptions turns the admin section of the settings into admin.Options
-// for backend b: the server certificate (from admin.certificate, else the
-// one generated in dataDir), the Kerberos acceptor (admin.kerberos), pinned
-// client certificates and the client CA pool, roles, and the local socket
-// path. The returned close releases the acceptor and the certificate (a
-// Windows store handle); call it after the server has stopped.
-func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
+// for backend b: the paths the API hides from network callers, the server
+// certificate (from admin.certificate, else the one generated in dataDir),
+// the Kerberos acceptor (admin.kerberos), pinned client certificates and the
+// client CA pool, roles, and the local socket path. The returned close
+// releases the acceptor and the certificate (a Windows store handle); call
+// it after the server has stopped. Reading the files stops when ctx is done.
+func ServerOptions(ctx context.Context, cfg *config.Config, b *Backend, log *slog.Logger) (o admin.Options, close func(), err error) {
 	a := cfg.Admin
 	var closers []func()
 	close = func() {
@@ -52,12 +53,20 @@ func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o adm
 		DataDir:                  cfg.DataDir,
 		Hosts:                    certHosts(a),
 		PinnedClientCertificates: a.ClientCertificates.Pinned,
+		// Of the configuration the service runs with now (b) once it
+		// runs; of cfg before, and with a backend that has no service.
+		Paths: func() []admin.NamedPath {
+			if b != nil && b.svc != nil {
+				return b.Paths()
+			}
+			return ConfigPaths(cfg)
+		},
 	}
 	if a.LocalSocket {
 		o.LocalPath = localipc.DefaultPath(cfg.DataDir)
 	}
 	if !a.Certificate.IsZero() {
-		c, release, err := LoadServerCertificate(a.Certificate, time.Now())
+		c, release, err := LoadServerCertificate(ctx, a.Certificate, time.Now())
 		if err != nil {
 			return admin.Options{}, close, fmt.Errorf("admin.certificate: %w", err)
 		}
@@ -65,7 +74,7 @@ func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o adm
 		o.Certificate = &c
 	}
 	if a.ClientCertificates.CAFile != "" {
-		pem, err := os.ReadFile(a.ClientCertificates.CAFile)
+		pem, err := entra.ReadFile(ctx, a.ClientCertificates.CAFile, entra.MaxCAFileSize)
 		if err != nil {
 			return admin.Options{}, close, fmt.Errorf("admin.clientCertificates.caFile: %w", err)
 		}
@@ -95,15 +104,17 @@ func ServerOptions(cfg *config.Config, b admin.Backend, log *slog.Logger) (o adm
 
 // LoadServerCertificate loads the admin server certificate that
 // admin.certificate names: a PEM file with the certificate (and chain) and
-// its unencrypted key, a PFX file (password in the passwordEnv variable),
-// or on Windows a LocalMachine\My thumbprint. Files may hold RSA or ECDSA
-// keys; the Windows store goes through entra.LoadCertificate, which takes
-// RSA keys only. The certificate must be valid at now. release frees a
-// store handle.
-func LoadServerCertificate(c config.Certificate, now time.Time) (cert tls.Certificate, release func(), err error) {
+// its unencrypted key, a PFX file (password in the passwordEnv variable or
+// passwordProtected), or on Windows a LocalMachine\My thumbprint. Files may
+// hold RSA or ECDSA keys; the Windows store goes through
+// entra.LoadCertificate, which takes RSA keys only. The certificate must be
+// valid at now. A file is read as entra.ReadFile does (a regular file of
+// at most entra.MaxCertificateFileSize bytes, stopping when ctx is done).
+// release frees a store handle.
+func LoadServerCertificate(ctx context.Context, c config.Certificate, now time.Time) (cert tls.Certificate, release func(), err error) {
 	release = func() {}
 	if c.File == "" {
-		ec, err := entra.LoadCertificate(entra.CertificateSource{Thumbprint: c.Thumbprint}, now)
+		ec, err := entra.LoadCertificate(ctx, entra.CertificateSource{Thumbprint: c.Thumbprint}, now)
 		if err != nil {
 			return tls.Certificate{}, release, err
 		}
@@ -113,7 +124,7 @@ func LoadServerCertificate(c config.Certificate, now time.Time) (cert tls.Certif
 		}
 		return cert, func() { _ = ec.Close() }, nil
 	}
-	data, err := os.ReadFile(c.File)
+	data, err := entra.ReadFile(ctx, c.File, entra.MaxCertificateFileSize)
 	if err != nil {
 		return tls.Certificate{}, release, err
 	}
@@ -122,10 +133,21 @@ func LoadServerCertificate(c config.Certificate, now time.Time) (cert tls.Certif
 			return tls.Certificate{}, release, fmt.Errorf("%s: %w (the PEM file must hold the certificate and its unencrypted key)", c.File, err)
 		}
 	} else {
-		key, leaf, chain, err := pkcs12.DecodeChain(data, os.Getenv(c.PasswordEnv))
+		pw, err := syncer.CertificatePassword(c)
+		if err != nil {
+			return tls.Certificate{}, release, fmt.Errorf("%s: %w", c.File, err)
+		}
+		key, leaf, chain, err := pkcs12.DecodeChain(data, pw)
 		switch {
 		case errors.Is(err, pkcs12.ErrIncorrectPassword):
-			return tls.Certificate{}, release, fmt.Errorf("%s: the PFX password is wrong or missing (is the variable %q set for the service?)", c.File, c.PasswordEnv)
+			from := "no password is configured (passwordEnv or passwordProtected)"
+			switch {
+			case c.PasswordEnv != "":
+				from = "check the variable " + c.PasswordEnv
+			case c.PasswordProtected != "":
+				from = "passwordProtected holds another password"
+			}
+			return tls.Certificate{}, release, fmt.Errorf("%s: the PFX password is wrong (%s)", c.File, from)
 		case err != nil:
 			return tls.Certificate{}, release, fmt.Errorf("%s: not a usable PFX file: %w", c.File, err)
 		}

@@ -69,7 +69,7 @@ func TestServerOptionsFromSettings(t *testing.T) {
 		"clientCertificates": {"pinned": ["`+strings.ToUpper(pin)+`"], "caFile": "ca.pem"},
 		"roles": [{"principal": "cert:`+pin+`", "role": "viewer"}, {"principal": "alice@EXAMPLE.COM", "role": "operator"}]}`)
 
-	o, release, err := ServerOptions(cfg, &Backend{}, nil)
+	o, release, err := ServerOptions(t.Context(), cfg, &Backend{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestServerOptionsFromSettings(t *testing.T) {
 	// also valid for the listen address and the SPN's host.
 	cfg = loadAdminConfig(t, t.TempDir(), `{"localSocket": false, "listen": "192.0.2.7:8443", "clientCertificates": {"pinned": ["`+pin+`"]},
 		"roles": [{"principal": "cert:`+pin+`", "role": "viewer"}]}`)
-	o, release, err = ServerOptions(cfg, &Backend{}, nil)
+	o, release, err = ServerOptions(t.Context(), cfg, &Backend{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestServerOptionsFromSettings(t *testing.T) {
 		"CA without certs":    {`{"clientCertificates": {"caFile": "settings.json"}}`, "admin.clientCertificates.caFile: "},
 		"missing CA":          {`{"clientCertificates": {"caFile": "nope.pem"}}`, "admin.clientCertificates.caFile: "},
 	} {
-		_, release, err := ServerOptions(loadAdminConfig(t, dir, c.admin), &Backend{}, nil)
+		_, release, err := ServerOptions(t.Context(), loadAdminConfig(t, dir, c.admin), &Backend{}, nil)
 		release()
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error starting %q", name, err, c.want)
@@ -139,20 +139,26 @@ func TestLoadServerCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GM_ADMIN_PFX", "s3cret")
-	c, release, err := LoadServerCertificate(config.Certificate{File: pfxPath, PasswordEnv: "GM_ADMIN_PFX"}, time.Now())
+	c, release, err := LoadServerCertificate(t.Context(), config.Certificate{File: pfxPath, PasswordEnv: "GM_ADMIN_PFX"}, time.Now())
 	release()
 	if err != nil || admin.Fingerprint(c.Certificate[0]) != admin.Fingerprint(der) || c.PrivateKey == nil {
 		t.Errorf("PFX: %v", err)
 	}
 	t.Setenv("GM_ADMIN_PFX", "wrong")
-	_, release, err = LoadServerCertificate(config.Certificate{File: pfxPath, PasswordEnv: "GM_ADMIN_PFX"}, time.Now())
+	_, release, err = LoadServerCertificate(t.Context(), config.Certificate{File: pfxPath, PasswordEnv: "GM_ADMIN_PFX"}, time.Now())
 	release()
-	if err == nil || !strings.Contains(err.Error(), `PFX password is wrong or missing (is the variable "GM_ADMIN_PFX" set`) || strings.Contains(err.Error(), "wrong\"") {
+	if err == nil || !strings.Contains(err.Error(), `PFX password is wrong (check the variable GM_ADMIN_PFX)`) || strings.Contains(err.Error(), "wrong\"") {
 		t.Errorf("wrong password: %v", err)
+	}
+	os.Unsetenv("GM_ADMIN_PFX")
+	_, release, err = LoadServerCertificate(t.Context(), config.Certificate{File: pfxPath, PasswordEnv: "GM_ADMIN_PFX"}, time.Now())
+	release()
+	if err == nil || !strings.Contains(err.Error(), "the environment variable GM_ADMIN_PFX (certificate.passwordEnv) that holds the PFX password is not set") {
+		t.Errorf("missing variable: %v", err)
 	}
 	expired := filepath.Join(dir, "expired.pem")
 	selfSignedUntil(t, expired, "old", false, time.Now().Add(-time.Hour))
-	_, release, err = LoadServerCertificate(config.Certificate{File: expired}, time.Now())
+	_, release, err = LoadServerCertificate(t.Context(), config.Certificate{File: expired}, time.Now())
 	release()
 	if err == nil || !strings.Contains(err.Error(), "expired on") {
 		t.Errorf("expired: %v", err)

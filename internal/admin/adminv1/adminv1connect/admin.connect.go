@@ -109,7 +109,9 @@ type AdminServiceClient interface {
 	ResumeTenant(context.Context, *connect.Request[adminv1.ResumeTenantRequest]) (*connect.Response[adminv1.ResumeTenantResponse], error)
 	// CheckTenant runs the same checks as `galmirror check` (certificate,
 	// token, permissions, sources, targets) without writing to any mailbox.
-	// Role: viewer.
+	// One check runs at a time per tenant: concurrent calls share it, and a
+	// finished check answers calls for the next 60 seconds (checked_at says
+	// when it ran). Role: viewer.
 	CheckTenant(context.Context, *connect.Request[adminv1.CheckTenantRequest]) (*connect.Response[adminv1.CheckTenantResponse], error)
 }
 
@@ -293,7 +295,9 @@ type AdminServiceHandler interface {
 	ResumeTenant(context.Context, *connect.Request[adminv1.ResumeTenantRequest]) (*connect.Response[adminv1.ResumeTenantResponse], error)
 	// CheckTenant runs the same checks as `galmirror check` (certificate,
 	// token, permissions, sources, targets) without writing to any mailbox.
-	// Role: viewer.
+	// One check runs at a time per tenant: concurrent calls share it, and a
+	// finished check answers calls for the next 60 seconds (checked_at says
+	// when it ran). Role: viewer.
 	CheckTenant(context.Context, *connect.Request[adminv1.CheckTenantRequest]) (*connect.Response[adminv1.CheckTenantResponse], error)
 }
 
