@@ -142,11 +142,8 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 	if lv.UnmarshalText([]byte(cfg.Log.Level)) == nil {
 		level.Set(lv)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		err = fmt.Errorf("create data directory: %w", err)
-		failed(err)
-		return err
-	}
+	// store.Open creates the data directory private, or refuses one that
+	// is not (package fsperm).
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
 	if err != nil {
 		err = fmt.Errorf("open the state database in %s: %w", cfg.DataDir, err)
