@@ -210,13 +210,12 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	wait, err := svcbackend.Start(ctx, srv, opts)
+	wait, err := svcbackend.Start(ctx, srv, opts, svc.Emit)
 	if err != nil {
 		cancel()
 		release()
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	logger.Info("admin API serving", "listen", opts.Listen, "socket", opts.LocalPath, "certificate_sha256", srv.Fingerprint())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
