@@ -48,6 +48,9 @@ func Run(t *testing.T, run string) {
 	if testing.Short() {
 		t.Skip("runs Windows tests under Wine (slow)")
 	}
+	if raceEnabled {
+		t.Skip("the Windows tests are not built with -race: the plain test run has run them")
+	}
 	for _, tool := range []string{"wine", "wineserver", "x86_64-w64-mingw32-gcc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: the Windows tests need Wine (Debian: apt-get install wine wine64 gcc-mingw-w64-x86-64)", tool)
@@ -80,6 +83,7 @@ func Run(t *testing.T, run string) {
 	}
 	dll := filepath.Join(dir, "bcryptprimitives.dll")
 	sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", dll, shim, "-ladvapi32")
+	trackSources(t, ctx)
 	exe := filepath.Join(dir, "pkg.test.exe")
 	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", exe, ".")
 	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
@@ -107,5 +111,25 @@ func Run(t *testing.T, run string) {
 		t.Errorf("the Windows tests failed under Wine: %v", err)
 	case !strings.Contains(out.String(), "--- PASS"):
 		t.Errorf("no Windows test matching %q passed under Wine", run)
+	}
+}
+
+// trackSources stats the Go files of this module's packages that the
+// Windows test binary is built from. go test caches a test's result by the
+// files the test itself touches; without this, a change to a _windows.go
+// file (not part of the Linux build) would be answered from the cache.
+func trackSources(t *testing.T, ctx context.Context) {
+	t.Helper()
+	list := exec.CommandContext(ctx, "go", "list", "-deps", "-test", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", ".")
+	list.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64")
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list (GOOS=windows): %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		files, _ := filepath.Glob(filepath.Join(d, "*.go"))
+		for _, f := range files {
+			os.Stat(f)
+		}
 	}
 }
