@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin/svcbackend"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/fsperm"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -146,6 +148,9 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 	// is not (package fsperm).
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
 	if err != nil {
+		if errors.As(err, new(*fsperm.NotPrivateError)) && runtime.GOOS == "windows" {
+			err = fmt.Errorf("%w (or, elevated: galmirror service secure --config %q)", err, path)
+		}
 		err = fmt.Errorf("open the state database in %s: %w", cfg.DataDir, err)
 		failed(err)
 		return err

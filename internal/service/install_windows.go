@@ -69,6 +69,19 @@ func Install(o InstallOptions) error {
 	return nil
 }
 
+// Secure makes each folder private the way Install makes galmirror's own
+// (fsperm.MakePrivate): created if missing, its permissions replaced if it
+// is not private. For a data directory an earlier galmirror created open,
+// or one outside %ProgramData%\galmirror that the virtual account must use.
+func Secure(dirs ...string) error {
+	for _, d := range dirs {
+		if err := fsperm.MakePrivate(d); err != nil {
+			return fmt.Errorf("make %s private: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // Uninstall stops the service if it runs, deletes it, waits (bounded) until
 // the control manager has removed it, and removes the Event Log source.
 func Uninstall(name string) error {
