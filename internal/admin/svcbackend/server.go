@@ -197,8 +197,8 @@ func Start(ctx context.Context, s *admin.Server, o admin.Options, emit func(cont
 		mu    sync.Mutex
 		first error
 	)
-	serve := func(ln net.Listener, serve func(context.Context, net.Listener) error) {
-		if err := serve(ctx, ln); err != nil {
+	serve := func(ln net.Listener, fn func(context.Context, net.Listener) error) {
+		if err := fn(ctx, ln); err != nil {
 			mu.Lock()
 			if first == nil {
 				first = err
