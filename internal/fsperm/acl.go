@@ -9,13 +9,11 @@ import (
 // tested on every system; fsperm_windows.go feeds them the folder's owner
 // and DACL.
 
-// Well-known SIDs.
+// Well-known SIDs a DACL may grant without opening the folder.
 const (
-	sidSystem         = "S-1-5-18"     // NT AUTHORITY\SYSTEM
-	sidAdministrators = "S-1-5-32-544" // BUILTIN\Administrators
-	sidCreatorOwner   = "S-1-3-0"      // placeholders resolved at inheritance:
-	sidCreatorGroup   = "S-1-3-1"      // they grant nothing on the folder itself
-	sidOwnerRights    = "S-1-3-4"      // the owner, who is checked separately
+	sidCreatorOwner = "S-1-3-0" // placeholders resolved at inheritance:
+	sidCreatorGroup = "S-1-3-1" // they grant nothing on the folder itself
+	sidOwnerRights  = "S-1-3-4" // the owner, who is checked separately
 )
 
 // Access-mask bits (winnt.h) that let a principal read or change the
@@ -56,7 +54,7 @@ type aclEntry struct {
 // self's token holds the Administrators group enabled, so an elevated
 // administrator does not get a grant that also works unelevated).
 func privateSIDs(self string, admin bool) []string {
-	sids := []string{sidSystem, sidAdministrators, ServiceSID(ServiceName)}
+	sids := []string{SIDSystem, SIDAdministrators, ServiceSID(ServiceName)}
 	if !admin && !slices.Contains(sids, self) {
 		sids = append(sids, self)
 	}
@@ -78,7 +76,7 @@ func privateSDDL(sids []string) string {
 // trustedSIDs are the principals a private folder may grant: SYSTEM,
 // Administrators, the service's account and this process's user.
 func trustedSIDs(self string) map[string]bool {
-	return map[string]bool{sidSystem: true, sidAdministrators: true, ServiceSID(ServiceName): true, self: true}
+	return map[string]bool{SIDSystem: true, SIDAdministrators: true, ServiceSID(ServiceName): true, self: true}
 }
 
 // exposure lists who, besides trusted, may read or write a folder with this
@@ -145,7 +143,7 @@ func icaclsFix(dir string, grants []string, offenders []string, ownerBad bool) s
 		cmd += " && icacls " + q + " /remove:g " + strings.Join(rm, " ")
 	}
 	if ownerBad {
-		cmd += " && icacls " + q + " /setowner *" + sidAdministrators
+		cmd += " && icacls " + q + " /setowner *" + SIDAdministrators
 	}
 	return cmd
 }

@@ -24,7 +24,7 @@ func TestPrivateSDDL(t *testing.T) {
 		admin bool
 		want  string
 	}{
-		{sidSystem, true, "D:P(A;OICI;FA;;;S-1-5-18)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;" + svc + ")"},
+		{SIDSystem, true, "D:P(A;OICI;FA;;;S-1-5-18)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;" + svc + ")"},
 		{svc, false, "D:P(A;OICI;FA;;;S-1-5-18)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;" + svc + ")"},
 		{alice, true, "D:P(A;OICI;FA;;;S-1-5-18)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;" + svc + ")"},
 		{alice, false, "D:P(A;OICI;FA;;;S-1-5-18)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;" + svc + ")(A;OICI;FA;;;" + alice + ")"},
@@ -53,7 +53,7 @@ func TestExposure(t *testing.T) {
 		return sid
 	}
 	trusted := trustedSIDs(self)
-	private := []aclEntry{{sidSystem, fullControl}, {sidAdministrators, fullControl}, {ServiceSID(ServiceName), fullControl}, {self, fullControl}}
+	private := []aclEntry{{SIDSystem, fullControl}, {SIDAdministrators, fullControl}, {ServiceSID(ServiceName), fullControl}, {self, fullControl}}
 	for _, c := range []struct {
 		name      string
 		owner     string
@@ -62,24 +62,24 @@ func TestExposure(t *testing.T) {
 		want      []string
 		offenders []string
 	}{
-		{name: "private", owner: sidAdministrators, entries: private},
+		{name: "private", owner: SIDAdministrators, entries: private},
 		{name: "owned by the service account", owner: ServiceSID(ServiceName), entries: private},
 		{name: "creator owner, owner rights, traverse only",
-			owner: sidSystem, entries: append(slices.Clone(private), aclEntry{sidCreatorOwner, fullControl}, aclEntry{sidOwnerRights, fullControl},
+			owner: SIDSystem, entries: append(slices.Clone(private), aclEntry{sidCreatorOwner, fullControl}, aclEntry{sidOwnerRights, fullControl},
 				aclEntry{everyone, 0x100020 /* traverse, synchronize */}, aclEntry{users, 0x20080 /* read attributes, read control */})},
 		// %ProgramData%'s default entries, inherited by a folder made with
 		// os.MkdirAll: Users may read, and create files and folders.
-		{name: "ProgramData's inherited entries", owner: sidAdministrators,
+		{name: "ProgramData's inherited entries", owner: SIDAdministrators,
 			entries: append(slices.Clone(private), aclEntry{users, readExecute}, aclEntry{users, fileWriteData | fileAppendData | fileWriteEA | fileWriteAttributes}),
 			want:    []string{`BUILTIN\Users: read, write`}, offenders: []string{users}},
-		{name: "Everyone read", owner: sidAdministrators, entries: append(slices.Clone(private), aclEntry{everyone, readExecute}),
+		{name: "Everyone read", owner: SIDAdministrators, entries: append(slices.Clone(private), aclEntry{everyone, readExecute}),
 			want: []string{"Everyone: read"}, offenders: []string{everyone}},
-		{name: "Authenticated Users generic write", owner: sidAdministrators, entries: append(slices.Clone(private), aclEntry{authenticated, genericWrite}),
+		{name: "Authenticated Users generic write", owner: SIDAdministrators, entries: append(slices.Clone(private), aclEntry{authenticated, genericWrite}),
 			want: []string{`NT AUTHORITY\Authenticated Users: write`}, offenders: []string{authenticated}},
 		{name: "another user owns it", owner: bob, entries: private,
 			want: []string{"owner " + bob + " (an owner can change the permissions)"}, offenders: []string{bob}},
-		{name: "null DACL", owner: sidAdministrators, null: true, want: []string{"everyone: full control (the folder has no DACL)"}},
-		{name: "an object entry", owner: sidAdministrators, entries: append(slices.Clone(private), aclEntry{"", genericAll}),
+		{name: "null DACL", owner: SIDAdministrators, null: true, want: []string{"everyone: full control (the folder has no DACL)"}},
+		{name: "an object entry", owner: SIDAdministrators, entries: append(slices.Clone(private), aclEntry{"", genericAll}),
 			want: []string{"an access entry of a kind galmirror does not read: read, write"}},
 	} {
 		got, offenders := exposure(c.owner, c.entries, c.null, trusted, name)
@@ -90,7 +90,7 @@ func TestExposure(t *testing.T) {
 }
 
 func TestIcaclsFix(t *testing.T) {
-	got := icaclsFix(`C:\ProgramData\galmirror`, privateSIDs(sidSystem, true), []string{"S-1-5-32-545", "S-1-1-0", "S-1-5-32-545"}, true)
+	got := icaclsFix(`C:\ProgramData\galmirror`, privateSIDs(SIDSystem, true), []string{"S-1-5-32-545", "S-1-1-0", "S-1-5-32-545"}, true)
 	want := `icacls "C:\ProgramData\galmirror" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F *` + ServiceSID(ServiceName) + `:(OI)(CI)F` +
 		` && icacls "C:\ProgramData\galmirror" /remove:g *S-1-5-32-545 *S-1-1-0` +
 		` && icacls "C:\ProgramData\galmirror" /setowner *S-1-5-32-544`

@@ -41,6 +41,12 @@ import (
 // below it).
 const ServiceName = "galmirror"
 
+// Well-known Windows SIDs, as strings.
+const (
+	SIDSystem         = "S-1-5-18"     // NT AUTHORITY\SYSTEM
+	SIDAdministrators = "S-1-5-32-544" // BUILTIN\Administrators
+)
+
 // NotPrivateError is CheckPrivate's refusal: the folder and who else has
 // access to it.
 type NotPrivateError struct {

@@ -109,7 +109,7 @@ func MakePrivate(path string) error {
 	}
 	if owner, err := ownerOf(abs); err != nil {
 		return err
-	} else if owner != sidSystem && owner != sidAdministrators && owner != ServiceSID(ServiceName) {
+	} else if owner != SIDSystem && owner != SIDAdministrators && owner != ServiceSID(ServiceName) {
 		ba, err := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
 		if err != nil {
 			return err
@@ -182,7 +182,7 @@ func CheckPrivate(path string) error {
 			}
 		}
 	}
-	access, offenders := exposure(owner.String(), entries, dacl == nil, trustedSIDs(self), accountName)
+	access, offenders := exposure(owner.String(), entries, dacl == nil, trustedSIDs(self), AccountName)
 	if len(access) == 0 {
 		return nil
 	}
@@ -193,14 +193,24 @@ func CheckPrivate(path string) error {
 // currentUser returns this process's user SID and whether its token holds
 // the Administrators group enabled (elevated, or SYSTEM).
 func currentUser() (sid string, admin bool, err error) {
-	tok := windows.GetCurrentProcessToken()
-	tu, err := tok.GetTokenUser()
+	sid, admin, err = TokenIdentity(windows.GetCurrentProcessToken())
 	if err != nil {
 		return "", false, fmt.Errorf("fsperm: current user: %w", err)
 	}
+	return sid, admin, nil
+}
+
+// TokenIdentity returns a token's user SID and whether it holds the
+// Administrators group enabled (not for deny only, as in a UAC-filtered
+// token).
+func TokenIdentity(tok windows.Token) (sid string, admin bool, err error) {
+	tu, err := tok.GetTokenUser()
+	if err != nil {
+		return "", false, err
+	}
 	groups, err := tok.GetTokenGroups()
 	if err != nil {
-		return "", false, fmt.Errorf("fsperm: current user's groups: %w", err)
+		return "", false, err
 	}
 	for _, g := range groups.AllGroups() {
 		if g.Sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) &&
@@ -211,8 +221,8 @@ func currentUser() (sid string, admin bool, err error) {
 	return tu.User.Sid.String(), admin, nil
 }
 
-// accountName is DOMAIN\name for a SID, or the SID itself.
-func accountName(sid string) string {
+// AccountName is DOMAIN\name for a SID string, or the SID itself.
+func AccountName(sid string) string {
 	s, err := windows.StringToSid(sid)
 	if err != nil {
 		return sid

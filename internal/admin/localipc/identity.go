@@ -6,11 +6,6 @@ import "github.com/galmirror/galmirror/internal/fsperm"
 // decisions are here, free of Windows calls, so that they are tested on
 // every system.
 
-const (
-	sidSystem         = "S-1-5-18"     // NT AUTHORITY\SYSTEM
-	sidAdministrators = "S-1-5-32-544" // BUILTIN\Administrators
-)
-
 // trustedServer reports whether a pipe owned by owner may be the service's,
 // for a client whose user SID is self: the service creates it owned by
 // Administrators when its token holds that group (LocalSystem, an elevated
@@ -20,7 +15,7 @@ const (
 // unless the squatter is the client itself (no privilege boundary then).
 func trustedServer(owner, self string) bool {
 	switch owner {
-	case sidSystem, sidAdministrators, fsperm.ServiceSID(fsperm.ServiceName), self:
+	case fsperm.SIDSystem, fsperm.SIDAdministrators, fsperm.ServiceSID(fsperm.ServiceName), self:
 		return true
 	}
 	return false
@@ -31,5 +26,5 @@ func trustedServer(owner, self string) bool {
 // own user, or anyone whose token holds Administrators enabled (elevated;
 // UAC's filtered token holds it for deny only).
 func admitClient(user string, admin bool, self string) bool {
-	return admin || user == sidSystem || user == self || user == fsperm.ServiceSID(fsperm.ServiceName)
+	return admin || user == fsperm.SIDSystem || user == self || user == fsperm.ServiceSID(fsperm.ServiceName)
 }

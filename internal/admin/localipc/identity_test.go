@@ -13,14 +13,14 @@ func TestPipeIdentityRules(t *testing.T) {
 		owner, self string
 		want        bool
 	}{
-		{sidSystem, alice, true},
-		{sidAdministrators, alice, true},
-		{svc, sidSystem, true},
-		{alice, alice, true},                 // your own foreground `galmirror run`
-		{mallory, alice, false},              // a squatter
-		{mallory, sidSystem, false},          // also for an RMM script running as SYSTEM
-		{"S-1-5-32-545", sidSystem, false},   // BUILTIN\Users
-		{"S-1-5-80-1-2-3-4-5", alice, false}, // another service's account
+		{fsperm.SIDSystem, alice, true},
+		{fsperm.SIDAdministrators, alice, true},
+		{svc, fsperm.SIDSystem, true},
+		{alice, alice, true},                      // your own foreground `galmirror run`
+		{mallory, alice, false},                   // a squatter
+		{mallory, fsperm.SIDSystem, false},        // also for an RMM script running as SYSTEM
+		{"S-1-5-32-545", fsperm.SIDSystem, false}, // BUILTIN\Users
+		{"S-1-5-80-1-2-3-4-5", alice, false},      // another service's account
 	} {
 		if got := trustedServer(c.owner, c.self); got != c.want {
 			t.Errorf("trustedServer(owner %s, client %s) = %v", c.owner, c.self, got)
@@ -32,11 +32,11 @@ func TestPipeIdentityRules(t *testing.T) {
 		self  string
 		want  bool
 	}{
-		{sidSystem, true, svc, true},
-		{alice, true, svc, true},      // elevated administrator
-		{alice, false, svc, false},    // the same administrator unelevated
-		{svc, false, sidSystem, true}, // the service's account
-		{alice, false, alice, true},   // the user running the service
+		{fsperm.SIDSystem, true, svc, true},
+		{alice, true, svc, true},             // elevated administrator
+		{alice, false, svc, false},           // the same administrator unelevated
+		{svc, false, fsperm.SIDSystem, true}, // the service's account
+		{alice, false, alice, true},          // the user running the service
 		{mallory, false, alice, false},
 	} {
 		if got := admitClient(c.user, c.admin, c.self); got != c.want {

@@ -16,6 +16,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/galmirror/galmirror/internal/fsperm"
 )
 
 // PipeName is the admin API's named pipe.
@@ -56,7 +58,7 @@ func Listen(path string, log *slog.Logger) (net.Listener, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	self, admin, err := tokenIdentity(windows.GetCurrentProcessToken())
+	self, admin, err := fsperm.TokenIdentity(windows.GetCurrentProcessToken())
 	if err != nil {
 		return nil, fmt.Errorf("local admin pipe: current user: %w", err)
 	}
@@ -281,11 +283,11 @@ func pipePeer(h windows.Handle, self string) (Peer, error) {
 		return Peer{}, fmt.Errorf("client (pid %d): %w", pid, err)
 	}
 	defer tok.Close()
-	sid, admin, err := tokenIdentity(tok)
+	sid, admin, err := fsperm.TokenIdentity(tok)
 	if err != nil {
 		return Peer{}, fmt.Errorf("client (pid %d): %w", pid, err)
 	}
-	name := accountName(sid)
+	name := fsperm.AccountName(sid)
 	if !admitClient(sid, admin, self) {
 		return Peer{}, fmt.Errorf("%s (pid %d) is not an elevated administrator", name, pid)
 	}
@@ -318,41 +320,6 @@ func clientToken(h windows.Handle) (windows.Token, error) {
 	return tok, nil
 }
 
-// tokenIdentity returns a token's user SID and whether it holds the
-// Administrators group enabled (not for deny only).
-func tokenIdentity(tok windows.Token) (sid string, admin bool, err error) {
-	tu, err := tok.GetTokenUser()
-	if err != nil {
-		return "", false, err
-	}
-	groups, err := tok.GetTokenGroups()
-	if err != nil {
-		return "", false, err
-	}
-	for _, g := range groups.AllGroups() {
-		if g.Sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) &&
-			g.Attributes&windows.SE_GROUP_ENABLED != 0 && g.Attributes&windows.SE_GROUP_USE_FOR_DENY_ONLY == 0 {
-			admin = true
-		}
-	}
-	return tu.User.Sid.String(), admin, nil
-}
-
-// accountName is DOMAIN\name for a SID string, or the SID.
-func accountName(sid string) string {
-	s, err := windows.StringToSid(sid)
-	if err != nil {
-		return sid
-	}
-	if acct, dom, _, err := s.LookupAccount(""); err == nil {
-		if dom == "" {
-			return acct
-		}
-		return dom + `\` + acct
-	}
-	return sid
-}
-
 // pipeServer returns the owner SID of the pipe whose client end is h, and
 // a description of its server for messages ("process 1234, owner
 // CONTOSO\mallory").
@@ -366,7 +333,7 @@ func pipeServer(h windows.Handle) (owner, desc string, err error) {
 		return "", "", fmt.Errorf("read the pipe's owner: %v", err)
 	}
 	owner = o.String()
-	desc = "owner " + accountName(owner)
+	desc = "owner " + fsperm.AccountName(owner)
 	var pid uint32
 	if windows.GetNamedPipeServerProcessId(h, &pid) == nil {
 		desc = fmt.Sprintf("process %d, %s", pid, desc)
@@ -433,7 +400,7 @@ func checkServer(h windows.Handle, path string) (net.Conn, error) {
 	owner, desc, err := pipeServer(h)
 	if err == nil {
 		var self string
-		if self, _, err = tokenIdentity(windows.GetCurrentProcessToken()); err == nil && !trustedServer(owner, self) {
+		if self, _, err = fsperm.TokenIdentity(windows.GetCurrentProcessToken()); err == nil && !trustedServer(owner, self) {
 			err = fmt.Errorf("it is served by %s, not by SYSTEM, Administrators or NT SERVICE\\galmirror: refusing to talk to it (another process may hold the name; the service reports event 603)", desc)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/galmirror/galmirror/internal/fsperm"
 	"github.com/galmirror/galmirror/internal/winetest"
 )
 
@@ -57,11 +58,11 @@ func TestPipeServesHTTPWithPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	self, admin, err := tokenIdentity(windows.GetCurrentProcessToken())
+	self, admin, err := fsperm.TokenIdentity(windows.GetCurrentProcessToken())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("running as %s (%s), Administrators enabled: %v", accountName(self), self, admin)
+	t.Logf("running as %s (%s), Administrators enabled: %v", fsperm.AccountName(self), self, admin)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := r.Context().Value(peerKey{}).(Peer)
@@ -87,7 +88,7 @@ func TestPipeServesHTTPWithPeer(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		want := fmt.Sprintf("%s|%d|%s|hello %d", self, os.Getpid(), accountName(self), i)
+		want := fmt.Sprintf("%s|%d|%s|hello %d", self, os.Getpid(), fsperm.AccountName(self), i)
 		if string(b) != want {
 			t.Errorf("response %q, want %q", b, want)
 		}
