@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin/svcbackend"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/fsperm"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -142,13 +144,13 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 	if lv.UnmarshalText([]byte(cfg.Log.Level)) == nil {
 		level.Set(lv)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		err = fmt.Errorf("create data directory: %w", err)
-		failed(err)
-		return err
-	}
+	// store.Open creates the data directory private, or refuses one that
+	// is not (package fsperm).
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
 	if err != nil {
+		if errors.As(err, new(*fsperm.NotPrivateError)) && runtime.GOOS == "windows" {
+			err = fmt.Errorf("%w (or, elevated: galmirror service secure --config %q)", err, path)
+		}
 		err = fmt.Errorf("open the state database in %s: %w", cfg.DataDir, err)
 		failed(err)
 		return err
@@ -213,13 +215,12 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	wait, err := svcbackend.Start(ctx, srv, opts)
+	wait, err := svcbackend.Start(ctx, srv, opts, svc.Emit)
 	if err != nil {
 		cancel()
 		release()
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	logger.Info("admin API serving", "listen", opts.Listen, "socket", opts.LocalPath, "certificate_sha256", srv.Fingerprint())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

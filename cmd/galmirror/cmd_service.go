@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 
+	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/service"
 )
 
@@ -24,6 +26,7 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: galmirror service install [--config FILE] [--account LocalSystem|virtual]")
 		fmt.Fprintln(stderr, "       galmirror service uninstall|start|stop")
+		fmt.Fprintln(stderr, "       galmirror service secure [--config FILE]   (make %ProgramData%\\galmirror and dataDir private)")
 		fmt.Fprintln(stderr, "Windows only (run elevated). On Linux use packaging/systemd/galmirror.service.")
 	}
 	if len(args) == 0 {
@@ -60,6 +63,30 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 		if err == nil {
 			fmt.Fprintf(stdout, "installed service %s (automatic, delayed start; restarts on failure) running %s with %s\n", service.ServiceName, exe, cfg)
 			fmt.Fprintln(stdout, "start it with: galmirror service start")
+		}
+	case "secure":
+		fs := flag.NewFlagSet("service secure", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file whose dataDir to secure as well")
+		if fs.Parse(args[1:]) != nil || fs.NArg() > 0 {
+			usage()
+			return exitUsage
+		}
+		if runtime.GOOS != "windows" {
+			err = service.ErrUnsupportedPlatform
+			break
+		}
+		dirs := []string{service.DefaultDir()}
+		if cfg, lerr := config.Load(*cfgPath); lerr == nil {
+			dirs = append(dirs, cfg.DataDir)
+		} else {
+			fmt.Fprintf(stderr, "galmirror: settings file %s: %v (securing %s only)\n", *cfgPath, lerr, dirs[0])
+		}
+		err = service.Secure(dirs...)
+		if err == nil {
+			for _, d := range dirs {
+				fmt.Fprintf(stdout, "%s: private to SYSTEM, Administrators and NT SERVICE\\%s\n", d, service.ServiceName)
+			}
 		}
 	case "uninstall":
 		err = service.Uninstall(service.ServiceName)

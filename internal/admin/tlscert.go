@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/galmirror/galmirror/internal/fsperm"
 )
 
 // File names of the generated admin certificate in the data directory.
@@ -77,8 +79,13 @@ func StoredFingerprint(dataDir string) (string, error) {
 // dataDir, generating a self-signed ECDSA P-256 one on first use. hosts are
 // the DNS names and IP addresses it is valid for (the machine's host name is
 // always added). The key file is written with mode 0600 and never replaced:
-// clients pin the certificate.
+// clients pin the certificate. dataDir is created private if missing and
+// refused if it is not private (package fsperm): a key someone else could
+// have planted there is never served.
 func LoadOrCreateCertificate(dataDir string, hosts []string) (tls.Certificate, error) {
+	if err := fsperm.MkdirPrivate(dataDir); err != nil {
+		return tls.Certificate{}, fmt.Errorf("data directory: %w", err)
+	}
 	certPath := filepath.Join(dataDir, CertFileName)
 	keyPath := filepath.Join(dataDir, KeyFileName)
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
@@ -95,9 +102,6 @@ func LoadOrCreateCertificate(dataDir string, hosts []string) (tls.Certificate, e
 	certPEM, keyPEM, err := generateCertificate(hosts, time.Now())
 	if err != nil {
 		return tls.Certificate{}, err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return tls.Certificate{}, fmt.Errorf("create data directory: %w", err)
 	}
 	// O_EXCL: two starting processes never overwrite each other's key.
 	if err := writeExclusive(keyPath, keyPEM, 0o600); err != nil {

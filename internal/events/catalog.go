@@ -74,6 +74,10 @@ const (
 	// AdminAuthFailed: a source failed authentication repeatedly and is
 	// rate-limited (once per lock-out).
 	AdminAuthFailed ID = 602
+	// AdminLocalUnavailable: the local admin socket or named pipe could
+	// not be opened (another process holds the name); the service runs on
+	// and retries.
+	AdminLocalUnavailable ID = 603
 )
 
 // Level is the severity of an event, as shown in Event Viewer.
@@ -149,6 +153,7 @@ func init() {
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
 	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")
+	def(AdminLocalUnavailable, Error, "admin_local_unavailable", "local admin socket or pipe unavailable")
 }
 
 // Lookup returns the catalog entry for id.

@@ -10,6 +10,10 @@ func Install(o InstallOptions) error {
 	return ErrUnsupportedPlatform
 }
 
+// Secure returns ErrUnsupportedPlatform on this system: galmirror creates
+// its folders with mode 0700, and `chmod 700 DIR` mends one that is not.
+func Secure(dirs ...string) error { return ErrUnsupportedPlatform }
+
 // Uninstall returns ErrUnsupportedPlatform on this system.
 func Uninstall(name string) error { return ErrUnsupportedPlatform }
 

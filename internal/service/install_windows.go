@@ -10,9 +10,13 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/fsperm"
 )
 
-// Install creates the Windows service (automatic, delayed start), sets its
+// Install makes galmirror's folder (DefaultDir, %ProgramData%\galmirror)
+// private (package fsperm: SYSTEM, Administrators and NT SERVICE\galmirror,
+// nothing inherited; created if missing, its permissions replaced if it
+// exists), creates the Windows service (automatic, delayed start), sets its
 // recovery actions (restart on failure, also on a non-crash failure exit)
 // and registers the Event Log source. It does not start the service.
 func Install(o InstallOptions) error {
@@ -27,6 +31,11 @@ func Install(o InstallOptions) error {
 	if s, err := m.OpenService(o.Name); err == nil {
 		s.Close()
 		return fmt.Errorf("service %s is already installed (uninstall it first)", o.Name)
+	}
+	// Before the service exists, so that it never starts on an open folder;
+	// the virtual account needs the grant to create its data directory.
+	if err := fsperm.MakePrivate(DefaultDir()); err != nil {
+		return fmt.Errorf("make %s private: %w", DefaultDir(), err)
 	}
 	cfg := mgr.Config{
 		DisplayName:      "galmirror directory contacts",
@@ -56,6 +65,19 @@ func Install(o InstallOptions) error {
 	}
 	if err := events.InstallSource(events.SourceName); err != nil {
 		return err
+	}
+	return nil
+}
+
+// Secure makes each folder private the way Install makes galmirror's own
+// (fsperm.MakePrivate): created if missing, its permissions replaced if it
+// is not private. For a data directory an earlier galmirror created open,
+// or one outside %ProgramData%\galmirror that the virtual account must use.
+func Secure(dirs ...string) error {
+	for _, d := range dirs {
+		if err := fsperm.MakePrivate(d); err != nil {
+			return fmt.Errorf("make %s private: %w", d, err)
+		}
 	}
 	return nil
 }

@@ -15,8 +15,17 @@ import (
 
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/fsperm"
 	"github.com/galmirror/galmirror/internal/store"
 )
+
+// The private folders grant NT SERVICE\<fsperm.ServiceName>: the account of
+// the service Install creates.
+func TestServiceNameMatchesFsperm(t *testing.T) {
+	if ServiceName != fsperm.ServiceName {
+		t.Errorf("service.ServiceName %q, fsperm.ServiceName %q", ServiceName, fsperm.ServiceName)
+	}
+}
 
 func TestRunEventsOnePerCondition(t *testing.T) {
 	tk := &runTicket{id: 7, trigger: store.TriggerSchedule}

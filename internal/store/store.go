@@ -50,6 +50,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/galmirror/galmirror/internal/fsperm"
 )
 
 // FileName is the database's file name inside the data directory.
@@ -175,8 +177,11 @@ func dsn(path string, params ...string) string {
 const busyTimeoutMS = "10000"
 
 // Open opens (creating if needed) the database in dataDir and migrates it
-// to the current schema, creating dataDir (mode 0700) if needed. A new database file is created
-// readable by its owner only (it holds the directory's personal data).
+// to the current schema. dataDir is created private if missing (mode 0700;
+// on Windows a protected DACL, see package fsperm) and refused if it is not
+// private: whoever can write to it could plant a database or a -wal file.
+// A new database file is created readable by its owner only (it holds the
+// directory's personal data).
 func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	return open(ctx, dataDir, opts, SchemaVersion())
 }
@@ -184,14 +189,16 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 // open migrates up to version upTo; tests use it to build older databases.
 func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, error) {
 	// The data directory is created on first use (an MSP points dataDir at
-	// a new path and expects it to appear), readable by its owner only: it
+	// a new path and expects it to appear), private to the service: it
 	// holds the tenants' state.
-	if dataDir != "" {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: data directory: %w", err)
-		}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
 	}
-	path, err := dbPath(dataDir)
+	if err := fsperm.MkdirPrivate(abs); err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
+	path, err := dbPath(abs)
 	if err != nil {
 		return nil, err
 	}

@@ -10,28 +10,30 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
 )
 
 // DefaultPath returns the socket path for a data directory.
 func DefaultPath(dataDir string) string { return filepath.Join(dataDir, "admin.sock") }
 
-// Listen creates the Unix socket at path (replacing a stale one) with mode
-// 0600 and returns a listener whose Accept yields only connections from root
-// or from this process's user; others are logged with log and closed.
+// Listen creates the Unix socket at path with mode 0600 and returns a
+// listener whose Accept yields only connections from root or from this
+// process's user; others are logged with log and closed.
+//
+// A socket this process's user left behind (nobody answers on it) is
+// replaced. Anything else at path is left alone and Listen fails, saying
+// what is there: a process listening on it (another galmirror service of
+// this data directory, or one squatting the name), a socket or file of
+// another user. The data directory is private (package fsperm), so only
+// root or the service's user can have put it there; the service keeps
+// running and retries (svcbackend.Start).
 func Listen(path string, log *slog.Logger) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&fs.ModeSocket == 0 {
-			return nil, fmt.Errorf("local admin socket %s: exists and is not a socket", path)
-		}
-		// A socket nobody answers on is left over from a crash.
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("local admin socket %s: another galmirror service is listening on it", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("local admin socket %s: remove stale socket: %w", path, err)
-		}
+	if err := clearStale(path); err != nil {
+		return nil, fmt.Errorf("local admin socket %s: %w", path, err)
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -47,6 +49,54 @@ func Listen(path string, log *slog.Logger) (net.Listener, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &unixListener{UnixListener: l, uid: os.Geteuid(), log: log}, nil
+}
+
+// clearStale removes a socket at path that this process's user left
+// behind, and returns an error naming whatever else is there.
+func clearStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	uid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid = int(st.Uid)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		kind := "file"
+		if fi.IsDir() {
+			kind = "directory"
+		}
+		return fmt.Errorf("a %s of %s is in the way, and galmirror removes only its own sockets", kind, uidName(uid))
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		who := "a process"
+		if p, err := peerCred(c.(*net.UnixConn)); err == nil {
+			who = fmt.Sprintf("process %d of %s", p.PID, p.Name)
+		}
+		c.Close()
+		return fmt.Errorf("%s is listening on it (another galmirror service of this data directory, or a process holding the name)", who)
+	}
+	if uid != os.Geteuid() {
+		return fmt.Errorf("a socket of %s is in the way: nobody answers on it, but it is not this user's to remove", uidName(uid))
+	}
+	// A socket of ours nobody answers on is left over from a crash.
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// uidName is "uid=1000(alice)", or "uid=1000" for a user without a name.
+func uidName(uid int) string {
+	name := "uid=" + strconv.Itoa(uid)
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		name += "(" + u.Username + ")"
+	}
+	return name
 }
 
 type unixListener struct {

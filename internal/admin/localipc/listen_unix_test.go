@@ -3,9 +3,15 @@
 package localipc
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -61,5 +67,122 @@ func TestListenUnix(t *testing.T) {
 	}
 	if _, err := Dial(t.Context(), filepath.Join(t.TempDir(), "none.sock")); err == nil {
 		t.Error("dialled a missing socket")
+	}
+}
+
+// TestHelperListener is not a test: run by ListenHolder as a separate
+// process, it listens on $LOCALIPC_HELPER_SOCKET until its standard input
+// closes.
+func TestHelperListener(t *testing.T) {
+	path := os.Getenv("LOCALIPC_HELPER_SOCKET")
+	if path == "" {
+		t.Skip("helper process for the tests holding a socket path")
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening")
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0) // without closing l: the socket file stays, as after a crash
+}
+
+// listenHolder runs a separate process listening on path until the test
+// ends or stop is called; stop kills it, leaving its socket file behind.
+func listenHolder(t *testing.T, path string) (pid int, stop func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperListener$")
+	cmd.Env = append(os.Environ(), "LOCALIPC_HELPER_SOCKET="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "listening\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper: %q", line)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			stdin.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return cmd.Process.Pid, stop
+}
+
+// A socket path held by another process is left alone, and the error names
+// the process; once that process is gone, its socket (ours: same user) is
+// replaced.
+func TestListenLeavesLiveForeignListener(t *testing.T) {
+	path := DefaultPath(t.TempDir())
+	pid, stop := listenHolder(t, path)
+	_, err := Listen(path, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d of uid=%d", pid, os.Geteuid())) ||
+		!strings.Contains(err.Error(), "is listening on it") {
+		t.Fatalf("Listen on a path another process listens on: %v", err)
+	}
+	stop()
+	l, err := Listen(path, nil)
+	if err != nil {
+		t.Fatalf("Listen after the holder died: %v", err)
+	}
+	l.Close()
+}
+
+// A socket or file of another user is never removed, even with nobody
+// listening on it.
+func TestListenLeavesForeignFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file of another user")
+	}
+	const nobody = 65534
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "stale.sock")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul.SetUnlinkOnClose(false)
+	ul.Close()
+	file := filepath.Join(dir, "file.sock")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		sock: "a socket of uid=65534(nobody) is in the way: nobody answers on it, but it is not this user's to remove",
+		file: "a file of uid=65534(nobody) is in the way",
+	} {
+		if err := os.Chown(path, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Listen(path, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Listen on %s: %v, want %q", path, err, want)
+		}
+		if _, err := os.Lstat(path); err != nil {
+			t.Errorf("%s was removed: %v", path, err)
+		}
 	}
 }

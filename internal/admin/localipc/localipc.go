@@ -1,10 +1,19 @@
 // Package localipc serves the admin API to local administrators without
-// network authentication: a Unix domain socket (mode 0600, the peer's
-// credentials read with SO_PEERCRED) or, on Windows, a named pipe whose DACL
-// admits only SYSTEM and the Administrators group (the caller's token read
-// from its process). The operating system has already authenticated the
-// caller; the listener only admits root, the service's own user, SYSTEM and
-// administrators, and tells the server who connected.
+// network authentication: a Unix domain socket (mode 0600 in the private
+// data directory, the peer's credentials read with SO_PEERCRED) or, on
+// Windows, a named pipe whose DACL admits only SYSTEM, Administrators and
+// the pipe's owner (the caller's token read by impersonating it at
+// identification level). The operating system has already authenticated
+// the caller; the listener only admits root, the service's own user,
+// SYSTEM, NT SERVICE\galmirror and elevated administrators, and tells the
+// server who connected.
+//
+// The other way round, a client must not trust whoever serves the name: on
+// Windows any local user could create the pipe first, so Dial checks the
+// pipe's owner (identity.go has the rules); on Unix the socket lives in the
+// data directory, which only root and the service's user can write to.
+// Listen never takes over a name another process or user holds: it fails,
+// saying who holds it, and the service retries (svcbackend.Start).
 //
 // Platform files: listen_unix.go (+ peercred_linux.go, peercred_other.go) and
 // pipe_windows.go offer the same API: Listen, Dial, DefaultPath.

@@ -5,8 +5,6 @@ package localipc
 import (
 	"fmt"
 	"net"
-	"os/user"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,9 +26,5 @@ func peerCred(c *net.UnixConn) (Peer, error) {
 	if serr != nil {
 		return Peer{}, fmt.Errorf("SO_PEERCRED: %w", serr)
 	}
-	name := "uid=" + strconv.Itoa(int(cred.Uid))
-	if u, err := user.LookupId(strconv.Itoa(int(cred.Uid))); err == nil {
-		name += "(" + u.Username + ")"
-	}
-	return Peer{Name: name, UID: int(cred.Uid), PID: int(cred.Pid)}, nil
+	return Peer{Name: uidName(int(cred.Uid)), UID: int(cred.Uid), PID: int(cred.Pid)}, nil
 }

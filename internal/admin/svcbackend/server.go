@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -19,6 +20,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin/negotiate"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/entra"
+	"github.com/galmirror/galmirror/internal/events"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
 
@@ -186,58 +188,96 @@ func certHosts(a config.Admin) []string {
 	return hosts
 }
 
+// localRetry is how often Start tries again to open a local socket or pipe
+// it could not open.
+var localRetry = 30 * time.Second
+
 // Start opens the listeners of o (HTTPS on o.Listen, the socket or pipe on
 // o.LocalPath) and serves s on them in the background until ctx is done.
-// Unlike admin.Server.Run it returns only once both are bound, so that a
-// port in use stops the service from starting rather than leaving it
-// running without its admin API. wait blocks until serving has ended and
-// returns the first serving error.
-func Start(ctx context.Context, s *admin.Server, o admin.Options) (wait func() error, err error) {
-	type listener struct {
-		ln    net.Listener
-		serve func(context.Context, net.Listener) error
-	}
-	var lns []listener
-	closeAll := func() {
-		for _, l := range lns {
-			l.ln.Close()
-		}
-	}
+// Unlike admin.Server.Run it returns only once the HTTPS listener is bound,
+// so that a port in use stops the service from starting rather than leaving
+// it running without its remote API.
+//
+// The local socket or pipe is different: its name can be held by another
+// process (a second galmirror, or on Windows any local user squatting the
+// pipe's name), and that must not stop the service. When it cannot be
+// opened, Start emits event 603 (AdminLocalUnavailable) through emit, logs,
+// and tries again every 30 s until it succeeds or ctx ends. wait blocks
+// until serving has ended and returns the first serving error.
+func Start(ctx context.Context, s *admin.Server, o admin.Options, emit func(context.Context, events.Event)) (wait func() error, err error) {
+	var tcp net.Listener
 	if o.Listen != "" {
 		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", o.Listen)
-		if err != nil {
+		if tcp, err = lc.Listen(ctx, "tcp", o.Listen); err != nil {
 			return nil, fmt.Errorf("admin.listen: %w", err)
 		}
-		lns = append(lns, listener{ln, s.Serve})
 	}
-	if o.LocalPath != "" {
-		ln, err := localipc.Listen(o.LocalPath, o.Log)
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("admin.localSocket: %w", err)
-		}
-		lns = append(lns, listener{ln, s.ServeLocal})
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	errs := make(chan error, len(lns))
-	for _, l := range lns {
-		go func() {
-			err := l.serve(ctx, l.ln)
-			if err != nil {
-				cancel() // one listener failing stops the other
-			}
-			errs <- err
-		}()
-	}
-	return func() error {
-		defer cancel()
-		var first error
-		for range lns {
-			if err := <-errs; err != nil && first == nil {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	serve := func(ln net.Listener, fn func(context.Context, net.Listener) error) {
+		if err := fn(ctx, ln); err != nil {
+			mu.Lock()
+			if first == nil {
 				first = err
 			}
+			mu.Unlock()
+			cancel() // one listener failing stops the other
 		}
+	}
+	if tcp != nil {
+		wg.Go(func() { serve(tcp, s.Serve) })
+	}
+	socket := ""
+	if o.LocalPath != "" {
+		if ln, err := localipc.Listen(o.LocalPath, o.Log); err == nil {
+			socket = o.LocalPath
+			wg.Go(func() { serve(ln, s.ServeLocal) })
+		} else {
+			emit(ctx, events.Event{ID: events.AdminLocalUnavailable, Detail: "the service runs on without it and tries again",
+				Fields: []events.Field{events.F("path", o.LocalPath), events.F("error", err.Error()), events.F("retry", localRetry.String())}})
+			wg.Go(func() {
+				if ln := retryLocal(ctx, o.LocalPath, log, err); ln != nil {
+					serve(ln, s.ServeLocal)
+				}
+			})
+		}
+	}
+	log.Info("admin API serving", "listen", o.Listen, "socket", socket, "certificate_sha256", s.Fingerprint())
+	return func() error {
+		wg.Wait()
+		cancel()
 		return first
 	}, nil
+}
+
+// retryLocal tries to open the local socket or pipe every localRetry until
+// it succeeds (it returns the listener) or ctx ends (nil). It logs a
+// failure when its reason changes, and the success.
+func retryLocal(ctx context.Context, path string, log *slog.Logger, last error) net.Listener {
+	t := time.NewTicker(localRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ln, err := localipc.Listen(path, log)
+		if err == nil {
+			log.Info("admin API local socket serving", "socket", path)
+			return ln
+		}
+		if err.Error() != last.Error() {
+			log.Warn("admin API local socket still unavailable", "socket", path, "err", err)
+		}
+		last = err
+	}
 }
