@@ -23,9 +23,10 @@ type Event struct {
 	Fields json.RawMessage
 }
 
-// AppendEvent stores e (its Seq is ignored) and returns its Seq, keeping only
-// the last Options.KeepEvents events. ErrInvalidArgument for an id outside
-// 1..1000 or Fields that are not a JSON object.
+// AppendEvent stores e (its Seq is ignored) and returns its Seq, keeping
+// the retention of Options: the newest KeepEvents ordinary events, and the
+// audit trail (ids 600-699) by its own rules. ErrInvalidArgument for an id
+// outside 1..1000 or Fields that are not a JSON object.
 func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 	if e.ID < 1 || e.ID > 1000 {
 		return 0, fmt.Errorf("%w: event id %d (1..1000)", ErrInvalidArgument, e.ID)
@@ -48,13 +49,73 @@ func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM events WHERE seq <= ?", seq-int64(s.opts.KeepEvents))
-		return err
+		return s.trimEvents(ctx, tx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: append event %d: %w", e.ID, err)
 	}
 	return seq, nil
+}
+
+// Event classes (the events.class column).
+const (
+	classOrdinary    = 0
+	classAuditAction = 1 // 600
+	classAuditOther  = 2 // 601-699
+)
+
+// auditAgeTrimEvery is how often AppendEvent removes audit events by age:
+// the age is counted in days, and this pass reads the whole audit trail.
+const auditAgeTrimEvery = time.Hour
+
+// trimEvents applies the retention of Options. The per-class counts come
+// from event_counts (kept by triggers), so trimming costs the rows it
+// removes, not a count of the table.
+func (s *Store) trimEvents(ctx context.Context, tx *sql.Tx) error {
+	var n [3]int
+	err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT n FROM event_counts WHERE class = 0),
+		(SELECT n FROM event_counts WHERE class = 1),
+		(SELECT n FROM event_counts WHERE class = 2)`).Scan(&n[0], &n[1], &n[2])
+	if err != nil {
+		return err
+	}
+	oldest := func(class, k int) error {
+		if k <= 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN
+			(SELECT seq FROM events WHERE class = ? ORDER BY seq LIMIT ?)`, class, k)
+		return err
+	}
+	if err := oldest(classOrdinary, n[classOrdinary]-s.opts.KeepEvents); err != nil {
+		return err
+	}
+	// The hard cap: other audit events go before operator actions.
+	over := n[classAuditAction] + n[classAuditOther] - s.opts.MaxAuditEvents
+	if over > 0 {
+		other := min(over, n[classAuditOther])
+		if err := oldest(classAuditOther, other); err != nil {
+			return err
+		}
+		if err := oldest(classAuditAction, over-other); err != nil {
+			return err
+		}
+		n[classAuditOther] -= other
+		n[classAuditAction] -= over - other
+	}
+	// By age: what is beyond the newest KeepAuditEvents and older than
+	// KeepAuditAge.
+	now := s.now()
+	excess := n[classAuditAction] + n[classAuditOther] - s.opts.KeepAuditEvents
+	if excess <= 0 || now.Sub(s.auditAgeTrimmed) < auditAgeTrimEvery {
+		return nil
+	}
+	s.auditAgeTrimmed = now
+	_, err = tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN
+		(SELECT seq FROM events WHERE class IN (?, ?) ORDER BY seq LIMIT ?) AND time < ?`,
+		classAuditAction, classAuditOther, excess, now.Add(-s.opts.KeepAuditAge).UnixMilli())
+	return err
 }
 
 // EventsSince returns up to limit events with Seq > after, oldest first

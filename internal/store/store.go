@@ -87,9 +87,31 @@ type Options struct {
 	// their per-mailbox outcomes (default 200); older runs keep only
 	// their summary.
 	KeepRunMailboxes int
-	// KeepEvents is how many events are kept (default 10000).
+	// KeepEvents is how many ordinary events (all but the admin audit
+	// trail) are kept (default 10000).
 	KeepEvents int
+
+	// The admin audit trail, event ids 600-699 (600 operator actions, 601
+	// denied calls, 602 failed authentication), has a retention of its
+	// own that ordinary events do not use up: an audit event is kept while
+	// it is one of the newest KeepAuditEvents audit events (default 10000)
+	// or younger than KeepAuditAge (default 90 days), as long as there
+	// are no more than MaxAuditEvents (default 100000, at least
+	// KeepAuditEvents). Beyond that cap the oldest 601-699 events go
+	// first; an operator action (600) is given up only when no other
+	// audit event is left, so a flood of denied calls or failed logins
+	// cannot push operator actions out.
+	KeepAuditEvents int
+	KeepAuditAge    time.Duration
+	MaxAuditEvents  int
 }
+
+// Default retention of the admin audit trail.
+const (
+	DefaultKeepAuditEvents = 10000
+	DefaultKeepAuditAge    = 90 * 24 * time.Hour
+	DefaultMaxAuditEvents  = 100000
+)
 
 func (o Options) withDefaults() Options {
 	if o.KeepRuns <= 0 {
@@ -101,6 +123,16 @@ func (o Options) withDefaults() Options {
 	if o.KeepEvents <= 0 {
 		o.KeepEvents = 10000
 	}
+	if o.KeepAuditEvents <= 0 {
+		o.KeepAuditEvents = DefaultKeepAuditEvents
+	}
+	if o.KeepAuditAge <= 0 {
+		o.KeepAuditAge = DefaultKeepAuditAge
+	}
+	if o.MaxAuditEvents <= 0 {
+		o.MaxAuditEvents = DefaultMaxAuditEvents
+	}
+	o.MaxAuditEvents = max(o.MaxAuditEvents, o.KeepAuditEvents)
 	return o
 }
 
@@ -114,6 +146,11 @@ type Store struct {
 
 	mu    sync.Mutex
 	locks map[int64]*tenantLock // run id → the tenant's run lock
+
+	now func() time.Time // the clock of audit retention by age
+	// auditAgeTrimmed is when AppendEvent last removed audit events by
+	// age; guarded by the writer (one connection, one transaction).
+	auditAgeTrimmed time.Time
 }
 
 //go:embed sql/migrations/*.sql
@@ -228,7 +265,7 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), locks: map[int64]*tenantLock{}}, nil
+	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), locks: map[int64]*tenantLock{}, now: time.Now}, nil
 }
 
 // Installation returns this state database's installation id: random,
@@ -300,7 +337,7 @@ func OpenReadOnly(ctx context.Context, dataDir string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%w: %s is at version %d, this galmirror needs %d", ErrSchemaTooOld, path, v, want)
 	}
-	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), locks: map[int64]*tenantLock{}}, nil
+	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), locks: map[int64]*tenantLock{}, now: time.Now}, nil
 }
 
 // migrate brings the database to version upTo, one transaction per
