@@ -102,16 +102,24 @@ func (a *authenticator) authenticate(r *http.Request) (Principal, []byte, error)
 		return Principal{Name: "local:" + peer.Name, Method: MethodLocal, Source: "local"}, nil, nil
 	}
 	src := sourceAddr(r.RemoteAddr)
-	if wait := a.limiter.blocked(src, a.now()); wait > 0 {
-		return Principal{}, nil, &rateLimitedError{wait: wait}
-	}
+	// A client certificate is checked before the failure limit: TLS has
+	// proven the key, checking the pin or chain costs nothing more, and an
+	// operator with a valid certificate must get in from an address that
+	// others behind the same NAT or jump host have locked out. An invalid
+	// one counts as a failure like a bad ticket.
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		p, err := a.certificate(r.TLS.PeerCertificates)
-		if err != nil {
-			return Principal{}, nil, &authError{msg: err.Error(), counted: true}
+		if err == nil {
+			p.Source = src
+			return p, nil, nil
 		}
-		p.Source = src
-		return p, nil, nil
+		if wait := a.limiter.blocked(limiterKey(src), a.now()); wait > 0 {
+			return Principal{}, nil, &rateLimitedError{wait: wait}
+		}
+		return Principal{}, nil, &authError{msg: err.Error(), counted: true}
+	}
+	if wait := a.limiter.blocked(limiterKey(src), a.now()); wait > 0 {
+		return Principal{}, nil, &rateLimitedError{wait: wait}
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -210,8 +218,7 @@ func (a *authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		w.Header().Set("Retry-After", fmt.Sprint(int(rl.wait.Seconds()+0.999)))
 	case errors.As(err, &ae):
 		if ae.counted {
-			src := sourceAddr(r.RemoteAddr)
-			if a.limiter.fail(src, a.now()) {
+			if src, locked := a.limiter.fail(limiterKey(sourceAddr(r.RemoteAddr)), a.now()); locked {
 				a.backend.Audit(r.Context(), AuditRecord{
 					Kind: AuditAuthFailed, Time: a.now(), Source: src, Method: procedureName(r.URL.Path),
 					Result: "rate-limited", Detail: ae.msg,

@@ -86,6 +86,7 @@ type Server struct {
 	cert        tls.Certificate
 	fingerprint string
 	handler     http.Handler
+	auth        *authenticator
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -158,6 +159,7 @@ func New(o Options) (*Server, error) {
 	// Browsers hold Kerberos credentials ambiently, so a web page must not
 	// be able to make them call the API: refuse cross-origin browser
 	// requests (no CORS is ever granted).
+	s.auth = auth
 	s.handler = http.NewCrossOriginProtection().Handler(auth.wrap(http.MaxBytesHandler(mux, maxBodyBytes)))
 	return s, nil
 }
