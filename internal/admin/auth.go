@@ -67,7 +67,7 @@ type authenticator struct {
 	clientCAs *x509.CertPool     // nil: only pinned certificates
 	limiter   *failureLimiter
 	errw      *connect.ErrorWriter
-	backend   Backend
+	lockouts  *auditDigest // records lock-outs (event 602)
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -133,7 +133,7 @@ func (a *authenticator) authenticate(r *http.Request) (Principal, []byte, error)
 		return Principal{}, nil, &authError{msg: err.Error(), counted: true}
 	case !isNegotiate:
 		scheme, _, _ := strings.Cut(h, " ")
-		return Principal{}, nil, &authError{msg: fmt.Sprintf("authorization scheme %q is not supported: %s", scheme, a.howTo()), counted: true}
+		return Principal{}, nil, &authError{msg: fmt.Sprintf("authorization scheme %q is not supported: %s", truncate(scheme, 32), a.howTo()), counted: true}
 	case a.acceptor == nil:
 		return Principal{}, nil, &authError{msg: "Kerberos is not enabled on this server (admin.kerberos is not set); use a client certificate"}
 	}
@@ -142,7 +142,7 @@ func (a *authenticator) authenticate(r *http.Request) (Principal, []byte, error)
 		if errors.Is(err, negotiate.ErrNTLM) || errors.Is(err, negotiate.ErrContinueNeeded) {
 			return Principal{}, nil, &authError{msg: err.Error()}
 		}
-		a.log.Info("admin: Kerberos authentication failed", "source", src, "err", err)
+		a.log.Info("admin: Kerberos authentication failed", "source", src, "err", cleanText(err.Error(), maxDetailLen))
 		msg := err.Error()
 		if !errors.Is(err, negotiate.ErrRejected) {
 			msg = "the Kerberos token could not be checked (see the service log)"
@@ -219,10 +219,10 @@ func (a *authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &ae):
 		if ae.counted {
 			if src, locked := a.limiter.fail(limiterKey(sourceAddr(r.RemoteAddr)), a.now()); locked {
-				a.backend.Audit(r.Context(), AuditRecord{
-					Kind: AuditAuthFailed, Time: a.now(), Source: src, Method: procedureName(r.URL.Path),
+				a.lockouts.record(r.Context(), AuditRecord{
+					Kind: AuditAuthFailed, Time: a.now(), Source: src, Method: knownMethod(r.URL.Path),
 					Result: "rate-limited", Detail: ae.msg,
-				})
+				}, src, "")
 			}
 		}
 	}

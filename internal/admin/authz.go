@@ -113,16 +113,17 @@ func (s *Server) gate(ctx context.Context, spec connect.Spec, _ connect.Peer, _ 
 	if known && have >= need {
 		return ctx, nil
 	}
-	method := procedureName(spec.Procedure)
-	s.backend.Audit(ctx, AuditRecord{
-		Kind: AuditDenied, Time: time.Now(), Principal: p.Name, Role: have.String(),
+	method := procedureName(spec.Procedure) // the server's own names
+	name := p.recorded()
+	s.denied.record(ctx, AuditRecord{
+		Kind: AuditDenied, Time: time.Now(), Principal: name, Role: have.String(),
 		Method: method, Source: p.Source, Result: connect.CodePermissionDenied.String(),
-	})
+	}, name, method)
 	if !known {
 		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s is not available to any role", method))
 	}
 	if have == RoleNone {
-		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s has no role on this server; an administrator can grant one in admin.roles", p.Name))
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s has no role on this server; an administrator can grant one in admin.roles", name))
 	}
-	return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s needs the %s role; %s is a %s", method, need, p.Name, have))
+	return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s needs the %s role; %s is a %s", method, need, name, have))
 }

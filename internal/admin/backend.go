@@ -249,4 +249,8 @@ type AuditRecord struct {
 	Result string
 	// Detail is free text (the pause reason, the run id, why it failed).
 	Detail string
+	// Count is how many denied calls or lock-outs this record sums up
+	// (0 for a single one): floods are recorded as one record per
+	// principal or source and window, see docs/events.md.
+	Count int
 }

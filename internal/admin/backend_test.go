@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -18,13 +20,14 @@ type fakeBackend struct {
 	events  []Event
 	live    chan Event
 	audits  []AuditRecord
+	audited chan struct{} // a signal per audit record
 	nextRun int64
 }
 
 var fakeStart = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 
 func newFakeBackend() *fakeBackend {
-	b := &fakeBackend{tenants: map[string]*Tenant{}, live: make(chan Event, 16), nextRun: 100}
+	b := &fakeBackend{tenants: map[string]*Tenant{}, live: make(chan Event, 16), audited: make(chan struct{}, 1), nextRun: 100}
 	for _, n := range []string{"contoso", "fabrikam"} {
 		b.tenants[n] = &Tenant{Name: n, TenantID: "00000000-0000-0000-0000-00000000000" + strconv.Itoa(len(n)%10), State: StateIdle}
 	}
@@ -160,6 +163,30 @@ func (b *fakeBackend) Audit(ctx context.Context, a AuditRecord) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.audits = append(b.audits, a)
+	select {
+	case b.audited <- struct{}{}:
+	default:
+	}
+}
+
+// waitAudit waits until some audit record satisfies ok and returns them
+// all.
+func (b *fakeBackend) waitAudit(t testing.TB, ok func([]AuditRecord) bool) []AuditRecord {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		b.mu.Lock()
+		got := slices.Clone(b.audits)
+		b.mu.Unlock()
+		if ok(got) {
+			return got
+		}
+		select {
+		case <-b.audited:
+		case <-deadline:
+			t.Fatalf("audit records not as expected within 10s: %+v", got)
+		}
+	}
 }
 
 func (b *fakeBackend) auditsOf(kind AuditKind) []AuditRecord {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -52,4 +53,35 @@ func cleanText(s string, n int) string {
 		cut--
 	}
 	return out[:cut] + ellipsis
+}
+
+// boundedAudit is the Backend with every audit record cleaned and cut to
+// the bounds above before it is handed on.
+type boundedAudit struct{ Backend }
+
+// Audit implements Backend.
+func (b boundedAudit) Audit(ctx context.Context, a AuditRecord) { b.Backend.Audit(ctx, a.bounded()) }
+
+func (a AuditRecord) bounded() AuditRecord {
+	a.Principal = cleanText(a.Principal, maxPrincipalLen)
+	a.Role = cleanText(a.Role, maxNameLen)
+	a.Method = cleanText(a.Method, maxDetailLen) // a list in a summary
+	a.Tenant = cleanText(a.Tenant, maxNameLen)
+	a.Source = cleanText(a.Source, maxSourceLen)
+	a.Result = cleanText(a.Result, maxNameLen)
+	a.Detail = cleanText(a.Detail, maxDetailLen)
+	return a
+}
+
+// recorded is p's name as the audit trail and the backend keep it.
+func (p Principal) recorded() string { return cleanText(p.Name, maxPrincipalLen) }
+
+// knownMethod is the method name of a request path if the path is one of
+// the API's procedures (AdminService, health, reflection), else "unknown":
+// an unauthenticated caller chooses the path.
+func knownMethod(path string) string {
+	if _, ok := requiredRole[path]; ok {
+		return procedureName(path)
+	}
+	return "unknown"
 }

@@ -74,6 +74,11 @@ type Options struct {
 	// over the network name them by what they are instead; any other
 	// absolute path is hidden too (see redact.go). nil: only the latter.
 	Paths func() []NamedPath
+
+	// AuditWindow is how often repeated denied calls of a principal, or
+	// lock-outs of a source, are summed up in one audit event (default
+	// DefaultAuditWindow); the first of each is recorded at once.
+	AuditWindow time.Duration
 }
 
 // Server is the admin API: one http.Handler served on the HTTPS listener
@@ -87,6 +92,9 @@ type Server struct {
 	fingerprint string
 	handler     http.Handler
 	auth        *authenticator
+	// denied and lockouts keep floods of denied calls and of failed
+	// authentication out of the audit trail.
+	denied, lockouts *auditDigest
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -98,10 +106,17 @@ func New(o Options) (*Server, error) {
 	if o.Backend == nil {
 		return nil, errors.New("admin: no backend")
 	}
+	// Every audit record is bounded on its way to the backend.
+	o.Backend = boundedAudit{o.Backend}
+	if o.AuditWindow <= 0 {
+		o.AuditWindow = DefaultAuditWindow
+	}
 	s := &Server{opts: o, backend: o.Backend, log: o.Log, roles: o.Roles, stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.denied = newAuditDigest(o.AuditWindow, o.Backend.Audit, deniedSummary)
+	s.lockouts = newAuditDigest(o.AuditWindow, o.Backend.Audit, lockoutSummary)
 	pinned := map[string]bool{}
 	for _, p := range o.PinnedClientCertificates {
 		fp, err := ParseFingerprint(p)
@@ -152,7 +167,7 @@ func New(o Options) (*Server, error) {
 		clientCAs: o.ClientCAs,
 		limiter:   newFailureLimiter(authBurst, authRefill),
 		errw:      connect.NewErrorWriter(),
-		backend:   o.Backend,
+		lockouts:  s.lockouts,
 		log:       s.log,
 		now:       time.Now,
 	}
@@ -237,6 +252,9 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener) e
 		srv.Close()
 	}
 	<-done
+	// What the digests hold back is recorded now rather than lost.
+	s.denied.flush(context.WithoutCancel(ctx))
+	s.lockouts.flush(context.WithoutCancel(ctx))
 	return nil
 }
 

@@ -54,7 +54,7 @@ func (h *handler) GetServiceInfo(ctx context.Context, req *connect.Request[admin
 		Host:                    info.Host,
 		ConfigPath:              configPath,
 		ServerCertificateSha256: h.fingerprint,
-		CallerPrincipal:         p.Name,
+		CallerPrincipal:         p.recorded(),
 		CallerRole:              h.roleOf(p).proto(),
 		TenantCount:             int32(info.Tenants),
 	}
@@ -184,7 +184,7 @@ func (h *handler) SyncNow(ctx context.Context, req *connect.Request[adminv1.Sync
 		return nil, err
 	}
 	p, _ := PrincipalFrom(ctx)
-	id, err := h.backend.SyncNow(ctx, tenant, p.Name)
+	id, err := h.backend.SyncNow(ctx, tenant, p.recorded())
 	h.audit(ctx, "SyncNow", tenant, err, func() string {
 		if err == nil {
 			return "run " + strconv.FormatInt(id, 10)
@@ -221,7 +221,7 @@ func (h *handler) setPaused(ctx context.Context, method, tenant, reason string, 
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("reason: longer than %d bytes", maxReasonLen))
 	}
 	p, _ := PrincipalFrom(ctx)
-	err := h.backend.SetPaused(ctx, tenant, paused, p.Name)
+	err := h.backend.SetPaused(ctx, tenant, paused, p.recorded())
 	h.audit(ctx, method, tenant, err, reason)
 	if err != nil {
 		return nil, h.toConnect(ctx, method, err)
@@ -257,7 +257,7 @@ func (h *handler) audit(ctx context.Context, method, tenant string, err error, d
 		result = codeOf(err).String()
 	}
 	h.backend.Audit(ctx, AuditRecord{
-		Kind: AuditAction, Time: time.Now(), Principal: p.Name, Role: h.roleOf(p).String(),
+		Kind: AuditAction, Time: time.Now(), Principal: p.recorded(), Role: h.roleOf(p).String(),
 		Method: method, Tenant: tenant, Source: p.Source, Result: result, Detail: detail,
 	})
 }

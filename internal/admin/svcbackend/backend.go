@@ -762,5 +762,8 @@ func (b *Backend) Audit(ctx context.Context, a admin.AuditRecord) {
 	add("method", a.Method)
 	add("source", a.Source)
 	add("result", a.Result)
+	if a.Count > 0 {
+		add("count", strconv.Itoa(a.Count))
+	}
 	b.svc.Emit(ctx, e)
 }
