@@ -73,6 +73,41 @@ type fixture struct {
 	st     *store.Store
 	runner *gateRunner
 	stop   func()
+	// watching has a signal each time an Events sequence has subscribed
+	// and read the newest stored Seq: events emitted after it reach the
+	// watcher.
+	watching chan struct{}
+}
+
+// signalStore is the store, signalling each LastEventSeq the backend has
+// read (Events reads it right after subscribing).
+type signalStore struct {
+	Store
+	read chan<- struct{}
+}
+
+func (s signalStore) LastEventSeq(ctx context.Context) (int64, error) {
+	seq, err := s.Store.LastEventSeq(ctx)
+	select {
+	case s.read <- struct{}{}:
+	default: // nobody waits for this one
+	}
+	return seq, err
+}
+
+// watch runs fn, which watches with Events, in a goroutine and returns
+// once it is watching.
+func (f *fixture) watch(t *testing.T, fn func()) {
+	t.Helper()
+	for len(f.watching) > 0 {
+		<-f.watching // from earlier Events calls
+	}
+	go fn()
+	select {
+	case <-f.watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher did not subscribe")
+	}
 }
 
 func tenantJSON(name string) string {
@@ -84,6 +119,12 @@ func tenantJSON(name string) string {
 // start runs a real service on a real store with the gate runner.
 func start(t *testing.T, tenants ...string) *fixture {
 	t.Helper()
+	return startWith(t, store.Options{}, tenants...)
+}
+
+// startWith is start with the store's retention options.
+func startWith(t *testing.T, opts store.Options, tenants ...string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "settings.json")
 	doc := `{"dataDir": "state", "tenants": [` + strings.Join(tenants, ",") + `]}`
@@ -94,7 +135,7 @@ func start(t *testing.T, tenants ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(t.Context(), cfg.DataDir, store.Options{})
+	st, err := store.Open(t.Context(), cfg.DataDir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +146,15 @@ func start(t *testing.T, tenants ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Options{Service: svc, Store: st, Version: "1.2.3", Checker: fakeChecker{}})
+	watching := make(chan struct{}, 64)
+	b, err := New(Options{Service: svc, Store: signalStore{st, watching}, Version: "1.2.3", Checker: fakeChecker{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	f := &fixture{b: b, svc: svc, st: st, runner: r}
+	f := &fixture{b: b, svc: svc, st: st, runner: r, watching: watching}
 	var once sync.Once
 	f.stop = func() {
 		once.Do(func() {
@@ -350,7 +392,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 	done := make(chan struct{})
 	want := int(stored) + subscriptionBuffer*3
 	release := make(chan struct{})
-	go func() {
+	f.watch(t, func() {
 		defer close(done)
 		first := true
 		for e, err := range f.b.Events(wctx, 0) {
@@ -368,8 +410,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 				return
 			}
 		}
-	}()
-	time.Sleep(50 * time.Millisecond) // the watcher has subscribed and read the store
+	})
 	emit(subscriptionBuffer * 3)
 	close(release)
 	select {
@@ -398,13 +439,12 @@ func TestEventsReplayThenLive(t *testing.T) {
 	// A live event reads the same as its stored form.
 	wctx, cancel = context.WithCancel(ctx)
 	live := make(chan admin.Event, 1)
-	go func() {
+	f.watch(t, func() {
 		for e := range f.b.Events(wctx, -1) { // live only
 			live <- e
 			return
 		}
-	}()
-	time.Sleep(50 * time.Millisecond)
+	})
 	f.b.Audit(ctx, admin.AuditRecord{Kind: admin.AuditDenied, Principal: "viewer", Role: "viewer", Method: "SyncNow", Source: "127.0.0.1"})
 	var le admin.Event
 	select {
@@ -423,13 +463,12 @@ func TestEventsReplayThenLive(t *testing.T) {
 	wctx, cancel = context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan admin.Event, 1)
-	go func() {
+	f.watch(t, func() {
 		for e := range f.b.Events(wctx, 1<<40) {
 			next <- e
 			return
 		}
-	}()
-	time.Sleep(50 * time.Millisecond)
+	})
 	emit(1)
 	select {
 	case e := <-next:
