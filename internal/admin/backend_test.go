@@ -21,6 +21,7 @@ type fakeBackend struct {
 	live    chan Event
 	audits  []AuditRecord
 	audited chan struct{} // a signal per audit record
+	noLive  bool          // Events ends after the stored events
 	nextRun int64
 }
 
@@ -107,6 +108,9 @@ func (b *fakeBackend) Events(ctx context.Context, after int64) iter.Seq2[Event, 
 					return
 				}
 			}
+		}
+		if b.noLive {
+			return
 		}
 		for {
 			select {

@@ -3,12 +3,24 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -211,4 +223,208 @@ func TestLocalSocket(t *testing.T) {
 	if a := b.auditsOf(AuditAction); len(a) != 2 || !strings.HasPrefix(a[0].Principal, "local:") {
 		t.Fatalf("audit %+v", a)
 	}
+}
+
+// FuzzRequest sends arbitrary requests to the real admin handler: the
+// cross-origin check, the authenticator and its failure limit, the role
+// gate, connect's Connect, gRPC and gRPC-Web framing and the handlers. It
+// checks that nothing panics, that every answer is a deliberate one of
+// bounded size, and that what reaches the audit trail is bounded,
+// printable, and names a known method or "unknown".
+//
+// mode picks the caller (bits 0-1: the local socket's operator, a remote
+// caller with no certificate, a remote viewer with a pinned certificate, a
+// remote caller with an unknown one), the protocol (bits 2-3: Connect
+// unary proto or JSON, gRPC, gRPC-Web; header may override the
+// Content-Type), whether body goes in one envelope (bit 4, as gRPC and
+// streams frame messages), GET (bit 5), HTTP/2 (bit 6) and an IPv6 source
+// (bit 7). path may carry a query; header is "Name: value" lines. A remote
+// caller has one try left, so a failed authentication is a lock-out and
+// its audit event is checked too.
+//
+// Seeds are in testdata/fuzz/FuzzRequest. Run with
+// go test -run '^$' -fuzz '^FuzzRequest$' -fuzztime 10s ./internal/admin
+func FuzzRequest(f *testing.F) {
+	viewer, stranger := validCert(f, "viewer"), validCert(f, "stranger")
+	contentTypes := [4]string{"application/proto", "application/json", "application/grpc", "application/grpc-web+proto"}
+	f.Fuzz(func(t *testing.T, mode uint8, path, header string, body []byte) {
+		b := newFakeBackend()
+		b.noLive = true
+		var logs bytes.Buffer
+		s, err := New(Options{Backend: b, Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)),
+			Acceptor: fakeAcceptor{}, PinnedClientCertificates: []string{fp(viewer)},
+			Roles: []RoleBinding{{Principal: "cert:" + fp(viewer), Role: RoleViewer}, {Principal: "alice@EXAMPLE.COM", Role: RoleOperator}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.denied.flush(t.Context())
+		defer s.lockouts.flush(t.Context())
+
+		ctx := t.Context()
+		remote := "192.0.2.7:40000"
+		if mode&0x80 != 0 {
+			remote = "[2001:db8::7]:40000"
+		}
+		for range authBurst - 1 {
+			s.auth.limiter.fail(limiterKey(sourceAddr(remote)), time.Now())
+		}
+		var tlsState *tls.ConnectionState
+		switch mode & 3 {
+		case 0:
+			ctx = context.WithValue(ctx, localPeerKey{}, localipc.Peer{Name: "uid=0(root)"})
+		case 2:
+			tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{viewer.Leaf}}
+		case 3:
+			tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{stranger.Leaf}}
+		}
+		h := http.Header{"Content-Type": {contentTypes[mode>>2&3]}}
+		timeout := false
+		replaced := map[string]bool{}
+		for i, line := range strings.Split(header, "\n") {
+			name, value, ok := strings.Cut(line, ":")
+			if !ok || i == 32 {
+				continue
+			}
+			name = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
+			if !replaced[name] {
+				h.Del(name)
+				replaced[name] = true
+			}
+			h.Add(name, strings.TrimSpace(value))
+			timeout = timeout || name == "Grpc-Timeout" || name == "Connect-Timeout-Ms"
+		}
+		if mode&0x10 != 0 {
+			body = append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(body))), body...)
+		}
+		method := http.MethodPost
+		if mode&0x20 != 0 {
+			method = http.MethodGet
+		}
+		u := &url.URL{Path: path}
+		u.Path, u.RawQuery, _ = strings.Cut(path, "?")
+		req := (&http.Request{
+			Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Host: "gm01.example",
+			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), RemoteAddr: remote,
+			RequestURI: u.RequestURI(), TLS: tlsState,
+		}).WithContext(ctx)
+		if mode&0x40 != 0 {
+			req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		res := rec.Result()
+
+		if strings.Contains(logs.String(), "panic") {
+			t.Fatalf("a handler panicked: %s", logs.String())
+		}
+		// Bounded: a few KiB, plus what connect echoes of the request (an
+		// unknown encoding or content type, the redirect of a path).
+		size := rec.Body.Len()
+		var text strings.Builder
+		text.Write(rec.Body.Bytes())
+		for _, hs := range []http.Header{res.Header, res.Trailer} {
+			for k, vs := range hs {
+				for _, v := range vs {
+					size += len(k) + len(v)
+					text.WriteString("\n" + k + ": " + v)
+				}
+			}
+		}
+		if most := 16<<10 + 4*(len(path)+len(header)); size > most {
+			t.Fatalf("%d bytes of response to %d bytes of path and headers", size, len(path)+len(header))
+		}
+		// Deliberate: every server-side error is one the code means.
+		code, status := connectCode(res, rec.Body.Bytes()), res.StatusCode
+		msg := text.String()
+		switch {
+		case status < 500 && (code == 0 || code.String() == "" || !serverSide(code)):
+		case code == connect.CodeInternal && strings.Contains(msg, "CheckTenant failed inside the service"):
+		case code == connect.CodeDeadlineExceeded && timeout: // the caller's own deadline
+		case slices.ContainsFunc(connectProtocolErrors[code], func(m string) bool { return strings.Contains(msg, m) }):
+		case status == http.StatusHTTPVersionNotSupported && req.ProtoMajor < 2: // reflection is bidirectional: HTTP/2 only
+		default:
+			t.Fatalf("%s %.200q: status %d, code %v: %.2000s", method, path, status, code, msg)
+		}
+		for _, a := range b.audits {
+			for name, v := range map[string]string{"principal": a.Principal, "role": a.Role, "method": a.Method, "source": a.Source, "result": a.Result, "detail": a.Detail} {
+				if len(v) > maxDetailLen || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+					t.Fatalf("%s audit record: %s is %d bytes: %.100q", a.Kind, name, len(v), v)
+				}
+			}
+			if _, known := requiredRole[u.Path]; a.Kind != AuditAction && a.Method != "unknown" && (!known || a.Method != procedureName(u.Path)) {
+				t.Fatalf("%s audit record names method %.100q for path %.100q", a.Kind, a.Method, u.Path)
+			}
+		}
+	})
+}
+
+// connectProtocolErrors are connect's answers to a request that breaks
+// the protocol, with the codes gRPC prescribes for them, told apart from
+// the server's own errors by their messages.
+var connectProtocolErrors = map[connect.Code][]string{
+	connect.CodeUnimplemented: {"unknown compression", "unary request has zero messages", "unary request has multiple messages"},
+	connect.CodeInternal:      {"protocol error: ", "corrupt response: "}, // broken framing; trailing bytes after the end of stream
+}
+
+// serverSide reports whether code is an error of the server's making.
+func serverSide(code connect.Code) bool {
+	switch code {
+	case connect.CodeUnknown, connect.CodeInternal, connect.CodeDataLoss, connect.CodeUnavailable, connect.CodeUnimplemented, connect.CodeDeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// connectCode is the RPC outcome of a response: grpc-status in the
+// headers, trailers or a gRPC-Web trailer frame, else the Connect error
+// code in the body of an error status (0 for success or no RPC answer).
+func connectCode(res *http.Response, body []byte) connect.Code {
+	status := res.Header.Get("Grpc-Status")
+	if status == "" {
+		status = res.Trailer.Get("Grpc-Status")
+	}
+	for b := body; status == "" && len(b) >= 5; {
+		n := int(binary.BigEndian.Uint32(b[1:5]))
+		if n > len(b)-5 {
+			break
+		}
+		switch {
+		case b[0]&0x80 != 0: // gRPC-Web trailers
+			for line := range strings.SplitSeq(string(b[5:5+n]), "\r\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "grpc-status") {
+					status = strings.TrimSpace(v)
+				}
+			}
+		case b[0]&0x02 != 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/connect+"): // Connect end of stream
+			var end struct{ Error *struct{ Code string } }
+			if json.Unmarshal(b[5:5+n], &end) != nil {
+				return connect.CodeUnknown
+			}
+			if end.Error == nil {
+				return 0
+			}
+			var c connect.Code
+			if c.UnmarshalText([]byte(end.Error.Code)) != nil {
+				return connect.CodeUnknown
+			}
+			return c
+		}
+		b = b[5+n:]
+	}
+	if status != "" {
+		n, _ := strconv.Atoi(status)
+		return connect.Code(n)
+	}
+	if res.StatusCode >= 400 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		var e struct{ Code string }
+		if json.Unmarshal(body, &e) == nil {
+			var c connect.Code
+			if c.UnmarshalText([]byte(e.Code)) == nil {
+				return c
+			}
+		}
+		return connect.CodeUnknown
+	}
+	return 0
 }
