@@ -227,10 +227,12 @@ const (
 	// Resume).
 	AuditAction AuditKind = "action"
 	// AuditDenied: an authenticated principal called a method its role
-	// does not allow.
+	// does not allow (the first per principal and method, then a summary
+	// per principal and window with Count).
 	AuditDenied AuditKind = "denied"
-	// AuditAuthFailed: a source address failed authentication repeatedly
-	// and is being rate-limited (reported once per lock-out, not per try).
+	// AuditAuthFailed: a source (an IPv4 address, an IPv6 /64) failed
+	// authentication repeatedly and is being rate-limited: reported at its
+	// first lock-out, later ones summed up per window with Count.
 	AuditAuthFailed AuditKind = "auth-failed"
 )
 

@@ -7,10 +7,12 @@
 // client certificate pinned by SHA-256 or issued by a configured CA, HTTP
 // Negotiate carrying Kerberos (package negotiate), or for the local listener
 // the operating-system identity of the peer (package localipc). Failed
-// attempts are rate-limited per source address. Authorisation (authz.go)
+// attempts are rate-limited per source (ratelimit.go); a valid client
+// certificate is admitted before the limit is asked. Authorisation (authz.go)
 // maps the principal to a role per procedure in a connect request gate,
 // before the request message is read; denied calls and operator actions go
-// to the Backend's audit trail.
+// to the Backend's audit trail, floods summed up (digest.go) and
+// caller-supplied text bounded (bounds.go).
 //
 // The service implements Backend (backend.go) over its scheduler, store and
 // events; this package never reaches into them.

@@ -33,8 +33,8 @@ const (
 	shutdownGrace     = 5 * time.Second
 	maxStreams        = 100 // concurrent HTTP/2 streams per connection
 
-	// Failed-authentication limit per source address: 10 tries, then one
-	// more every 6 seconds.
+	// Failed-authentication limit per source (an IPv4 address, an IPv6
+	// /64): 10 tries, then one more every 6 seconds.
 	authBurst  = 10
 	authRefill = 6 * time.Second
 )

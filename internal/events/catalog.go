@@ -72,7 +72,7 @@ const (
 	// does not allow.
 	AdminDenied ID = 601
 	// AdminAuthFailed: a source failed authentication repeatedly and is
-	// rate-limited (once per lock-out).
+	// rate-limited (its first lock-out, then summaries; see docs/events.md).
 	AdminAuthFailed ID = 602
 	// AdminLocalUnavailable: the local admin socket or named pipe could
 	// not be opened (another process holds the name); the service runs on
