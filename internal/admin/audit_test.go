@@ -94,13 +94,16 @@ func TestDeniedCallFloodIsDigested(t *testing.T) {
 }
 
 // serveFor serves New(o) over TLS until the returned stop is called (or
-// the test ends).
-func serveFor(t *testing.T, o Options) (s *Server, addr string, stop func()) {
+// the test ends); prepare, if any, sees the server first.
+func serveFor(t *testing.T, o Options, prepare ...func(*Server)) (s *Server, addr string, stop func()) {
 	t.Helper()
 	o.DataDir = t.TempDir()
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range prepare {
+		p(s)
 	}
 	ln, err := netListen(t)
 	if err != nil {
@@ -140,7 +143,13 @@ func TestDeniedCallSummaryAtWindowEnd(t *testing.T) {
 	viewer := validCert(t, "viewer")
 	b := newFakeBackend()
 	s, addr, _ := serveFor(t, Options{Backend: b, PinnedClientCertificates: []string{fp(viewer)},
-		Roles: []RoleBinding{{Principal: "cert:" + fp(viewer), Role: RoleViewer}}, AuditWindow: 50 * time.Millisecond})
+		Roles: []RoleBinding{{Principal: "cert:" + fp(viewer), Role: RoleViewer}}, AuditWindow: 50 * time.Millisecond},
+		func(s *Server) {
+			// However slow the calls, they are one episode: the clock of
+			// episodes stands still (the window's timer is real).
+			start := time.Now()
+			s.denied.now = func() time.Time { return start }
+		})
 	denyN(t, s, addr, viewer, 3)
 	vp := "cert:" + fp(viewer)
 	b.waitAudit(t, func([]AuditRecord) bool { _, summed, _ := deniedOf(b, vp); return summed == 2 })
