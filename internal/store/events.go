@@ -25,7 +25,7 @@ type Event struct {
 
 // AppendEvent stores e (its Seq is ignored) and returns its Seq, keeping
 // the retention of Options: the newest KeepEvents ordinary events, and the
-// audit trail (ids 600-699) by its own rules. ErrInvalidArgument for an id
+// audit trail (600, 601, 602) by its own rules. ErrInvalidArgument for an id
 // outside 1..1000 or Fields that are not a JSON object.
 func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 	if e.ID < 1 || e.ID > 1000 {
@@ -61,7 +61,7 @@ func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 const (
 	classOrdinary    = 0
 	classAuditAction = 1 // 600
-	classAuditOther  = 2 // 601-699
+	classAuditOther  = 2 // 601, 602
 )
 
 // auditAgeTrimEvery is how often AppendEvent removes audit events by age:

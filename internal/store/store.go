@@ -91,13 +91,13 @@ type Options struct {
 	// trail) are kept (default 10000).
 	KeepEvents int
 
-	// The admin audit trail, event ids 600-699 (600 operator actions, 601
-	// denied calls, 602 failed authentication), has a retention of its
-	// own that ordinary events do not use up: an audit event is kept while
+	// The admin audit trail, events 600 (operator actions), 601 (denied
+	// calls) and 602 (failed authentication), has a retention of its own
+	// that ordinary events do not use up: an audit event is kept while
 	// it is one of the newest KeepAuditEvents audit events (default 10000)
 	// or younger than KeepAuditAge (default 90 days), as long as there
 	// are no more than MaxAuditEvents (default 100000, at least
-	// KeepAuditEvents). Beyond that cap the oldest 601-699 events go
+	// KeepAuditEvents). Beyond that cap the oldest 601 and 602 events go
 	// first; an operator action (600) is given up only when no other
 	// audit event is left, so a flood of denied calls or failed logins
 	// cannot push operator actions out.

@@ -1,10 +1,10 @@
--- The admin audit trail (event ids 600-699) is kept under its own retention,
--- so that ordinary events cannot push it out, nor the reverse. class: 0 an
--- ordinary event, 1 an operator action (600), 2 another audit event (601
--- denied call, 602 failed authentication), which a full audit trail gives up
--- before operator actions.
+-- The admin audit trail (events 600-602) is kept under its own retention, so
+-- that ordinary events cannot push it out, nor the reverse. class: 0 an
+-- ordinary event, 1 an operator action (600), 2 a denied call (601) or failed
+-- authentication (602), which a full audit trail gives up before operator
+-- actions.
 ALTER TABLE events ADD COLUMN class INTEGER NOT NULL
-    GENERATED ALWAYS AS (CASE WHEN event_id = 600 THEN 1 WHEN event_id BETWEEN 601 AND 699 THEN 2 ELSE 0 END) VIRTUAL;
+    GENERATED ALWAYS AS (CASE WHEN event_id = 600 THEN 1 WHEN event_id IN (601, 602) THEN 2 ELSE 0 END) VIRTUAL;
 CREATE INDEX events_by_class ON events (class, seq);
 
 -- How many events of each class are kept, so that trimming a class costs
