@@ -1,9 +1,11 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 )
 
 const benchContacts = 5000
@@ -75,14 +77,17 @@ func openTestB(b *testing.B) (*Store, string) {
 func BenchmarkAppendEvent(b *testing.B) {
 	s, _ := openTestB(b)
 	ctx := b.Context()
-	for i := range 20000 {
-		id := 200
-		if i%2 == 1 {
-			id = 600
+	err := s.write(ctx, func(tx *sql.Tx) error { // filled in one transaction: quicker than 20,000
+		for i := range 20000 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO events (time, event_id, level, message) VALUES (?, ?, 'INFO', 'filler')`,
+				time.Now().UnixMilli(), 200+400*(i%2)); err != nil {
+				return err
+			}
 		}
-		if _, err := s.AppendEvent(ctx, Event{ID: id, Level: "INFO", Message: "filler"}); err != nil {
-			b.Fatal(err)
-		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -44,12 +44,13 @@ func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 	}
 	var seq int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		var class int
 		err := tx.QueryRowContext(ctx, `INSERT INTO events (time, tenant, event_id, level, message, fields)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`, e.Time.UnixMilli(), e.Tenant, e.ID, e.Level, e.Message, fields).Scan(&seq)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq, class`, e.Time.UnixMilli(), e.Tenant, e.ID, e.Level, e.Message, fields).Scan(&seq, &class)
 		if err != nil {
 			return err
 		}
-		return s.trimEvents(ctx, tx)
+		return s.trimEvents(ctx, tx, class)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: append event %d: %w", e.ID, err)
@@ -57,7 +58,8 @@ func (s *Store) AppendEvent(ctx context.Context, e Event) (int64, error) {
 	return seq, nil
 }
 
-// Event classes (the events.class column).
+// Event classes (the events.class column, which the database derives from
+// the event id).
 const (
 	classOrdinary    = 0
 	classAuditAction = 1 // 600
@@ -68,53 +70,42 @@ const (
 // the age is counted in days, and this pass reads the whole audit trail.
 const auditAgeTrimEvery = time.Hour
 
-// trimEvents applies the retention of Options. The per-class counts come
-// from event_counts (kept by triggers), so trimming costs the rows it
-// removes, not a count of the table.
-func (s *Store) trimEvents(ctx context.Context, tx *sql.Tx) error {
-	var n [3]int
-	err := tx.QueryRowContext(ctx, `SELECT
-		(SELECT n FROM event_counts WHERE class = 0),
-		(SELECT n FROM event_counts WHERE class = 1),
-		(SELECT n FROM event_counts WHERE class = 2)`).Scan(&n[0], &n[1], &n[2])
+// trimEvents applies the retention of Options after an event of class was
+// added: the count bound of its class, and once an hour the age of the
+// audit trail. The per-class counts come from event_counts (kept by
+// triggers), so trimming costs the rows it removes, not a count of the
+// table.
+func (s *Store) trimEvents(ctx context.Context, tx *sql.Tx, class int) error {
+	// oldestOver deletes the oldest events of a class by which the classes
+	// counted exceed a bound.
+	oldestOver := func(class int, counted string, bound int) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE class = ? ORDER BY seq
+			LIMIT max(0, (SELECT sum(n) FROM event_counts WHERE class IN (`+counted+`)) - ?))`, class, bound)
+		return err
+	}
+	var err error
+	if class == classOrdinary {
+		err = oldestOver(classOrdinary, "0", s.opts.KeepEvents)
+	} else {
+		// The hard cap: other audit events go before operator actions.
+		err = oldestOver(classAuditOther, "1, 2", s.opts.MaxAuditEvents)
+		if err == nil {
+			err = oldestOver(classAuditAction, "1, 2", s.opts.MaxAuditEvents)
+		}
+	}
 	if err != nil {
 		return err
-	}
-	oldest := func(class, k int) error {
-		if k <= 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN
-			(SELECT seq FROM events WHERE class = ? ORDER BY seq LIMIT ?)`, class, k)
-		return err
-	}
-	if err := oldest(classOrdinary, n[classOrdinary]-s.opts.KeepEvents); err != nil {
-		return err
-	}
-	// The hard cap: other audit events go before operator actions.
-	over := n[classAuditAction] + n[classAuditOther] - s.opts.MaxAuditEvents
-	if over > 0 {
-		other := min(over, n[classAuditOther])
-		if err := oldest(classAuditOther, other); err != nil {
-			return err
-		}
-		if err := oldest(classAuditAction, over-other); err != nil {
-			return err
-		}
-		n[classAuditOther] -= other
-		n[classAuditAction] -= over - other
 	}
 	// By age: what is beyond the newest KeepAuditEvents and older than
 	// KeepAuditAge.
 	now := s.now()
-	excess := n[classAuditAction] + n[classAuditOther] - s.opts.KeepAuditEvents
-	if excess <= 0 || now.Sub(s.auditAgeTrimmed) < auditAgeTrimEvery {
+	if now.Sub(s.auditAgeTrimmed) < auditAgeTrimEvery && !now.Before(s.auditAgeTrimmed) {
 		return nil
 	}
 	s.auditAgeTrimmed = now
-	_, err = tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE class IN (?, ?) ORDER BY seq LIMIT ?) AND time < ?`,
-		classAuditAction, classAuditOther, excess, now.Add(-s.opts.KeepAuditAge).UnixMilli())
+	_, err = tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE class IN (1, 2) ORDER BY seq
+		LIMIT max(0, (SELECT sum(n) FROM event_counts WHERE class IN (1, 2)) - ?)) AND time < ?`,
+		s.opts.KeepAuditEvents, now.Add(-s.opts.KeepAuditAge).UnixMilli())
 	return err
 }
 
