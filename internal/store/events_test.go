@@ -58,12 +58,15 @@ func appendN(t *testing.T, s *Store, n, id int, at time.Time) []int64 {
 // (602) leaves every operator action (600) in the store; ordinary events
 // keep their own retention, whatever the audit trail does.
 func TestAuditEventsSurviveFloods(t *testing.T) {
-	s, _ := openTest(t, Options{KeepEvents: 100, KeepAuditEvents: 50, MaxAuditEvents: 200})
+	// Small bounds, floods ten times over them (every append pays for the
+	// race detector's SQLite).
+	const keepOrdinary, maxAudit = 40, 60
+	s, _ := openTest(t, Options{KeepEvents: keepOrdinary, KeepAuditEvents: 10, MaxAuditEvents: maxAudit})
 	now := time.Now()
 	actions := appendN(t, s, 20, 600, now)
-	appendN(t, s, 3000, 200, now) // ordinary
-	appendN(t, s, 2000, 601, now) // denied calls
-	appendN(t, s, 1000, 602, now) // failed authentication
+	appendN(t, s, 400, 200, now) // ordinary
+	appendN(t, s, 300, 601, now) // denied calls
+	appendN(t, s, 200, 602, now) // failed authentication
 	appendN(t, s, 50, 100, now)
 	ids, seqs := idsOf(t, s)
 	var kept []int64
@@ -75,15 +78,15 @@ func TestAuditEventsSurviveFloods(t *testing.T) {
 	if !slices.Equal(kept, actions) {
 		t.Fatalf("operator actions kept: %v, want all of %v", kept, actions)
 	}
-	if n := count(ids, ordinary); n != 100 {
-		t.Errorf("%d ordinary events kept, want 100", n)
+	if n := count(ids, ordinary); n != keepOrdinary {
+		t.Errorf("%d ordinary events kept, want %d", n, keepOrdinary)
 	}
-	if n := count(ids, func(id int) bool { return !ordinary(id) }); n != 200 {
-		t.Errorf("%d audit events kept, want the cap of 200", n)
+	if n := count(ids, func(id int) bool { return !ordinary(id) }); n != maxAudit {
+		t.Errorf("%d audit events kept, want the cap of %d", n, maxAudit)
 	}
 	// The newest failed logins were kept, the older denied calls given up.
-	if n := count(ids, is(602)); n != 180 {
-		t.Errorf("%d events 602 kept, want 180 (the newest)", n)
+	if n := count(ids, is(602)); n != maxAudit-20 {
+		t.Errorf("%d events 602 kept, want %d (the newest)", n, maxAudit-20)
 	}
 	if ids[len(ids)-1] != 100 {
 		t.Errorf("newest event %d", ids[len(ids)-1])
@@ -91,13 +94,13 @@ func TestAuditEventsSurviveFloods(t *testing.T) {
 
 	// Operator actions beyond the cap go, oldest first, only when nothing
 	// else is left to give up.
-	appendN(t, s, 190, 600, now)
+	appendN(t, s, maxAudit-10, 600, now)
 	ids, seqs = idsOf(t, s)
-	if n := count(ids, is(600)); n != 200 {
-		t.Fatalf("%d operator actions kept, want 200", n)
+	if n := count(ids, is(600)); n != maxAudit {
+		t.Fatalf("%d operator actions kept, want %d", n, maxAudit)
 	}
 	if n := count(ids, is(601)) + count(ids, is(602)); n != 0 {
-		t.Errorf("%d other audit events kept beside 200 operator actions", n)
+		t.Errorf("%d other audit events kept beside %d operator actions", n, maxAudit)
 	}
 	for i, id := range ids {
 		if id == 600 && seqs[i] <= actions[9] {
