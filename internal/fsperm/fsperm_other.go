@@ -44,6 +44,11 @@ func CheckPrivate(path string) error {
 	if uid := int(st.Uid); uid != 0 && uid != euid {
 		e.Access = append(e.Access, fmt.Sprintf("owner %s (not root, not this process's user %s)", userName(uid), userName(euid)))
 		e.Fix = fmt.Sprintf("chown %d %s", euid, path)
+		if euid == 0 {
+			// root on the service's folder: taking it over would lock the
+			// service out of its own files.
+			e.Fix = fmt.Sprintf("run galmirror as the folder's owner (sudo -u '#%d' galmirror ...), or ask the running service (galmirror admin --local sync TENANT)", uid)
+		}
 	}
 	mode := fi.Mode().Perm()
 	if mode&0o020 != 0 {
