@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -248,9 +249,15 @@ func (c *Client) encodeBatch(items []BatchItem) (body []byte, scopes []string, i
 	return b, scopes, idempotent, nil
 }
 
+// rawBody is a batch item body galmirror encoded itself: valid JSON by
+// construction, copied without a validation pass.
+type rawBody []byte
+
 // appendBody appends a batch item's JSON body.
 func appendBody(b []byte, body any) ([]byte, error) {
 	switch v := body.(type) {
+	case rawBody:
+		return append(b, v...), nil
 	case *ContactPatch:
 		return v.appendJSON(b), nil
 	case []byte:
@@ -271,70 +278,148 @@ func appendBody(b []byte, body any) ([]byte, error) {
 	return append(b, enc...), nil
 }
 
-// decodeBatch correlates the responses with the items by id.
+// decodeBatch correlates the responses with the items by id. It walks the
+// response with the scanner instead of decoding it: an item's body is a
+// slice of the response (not a copy) and its headers are read only for a
+// failed item, which is most of a first sync's CPU saved.
 func (c *Client) decodeBatch(items []BatchItem, resp *Response) ([]BatchResult, error) {
-	var br batchResponse
-	if err := json.Unmarshal(resp.Body, &br); err != nil {
-		return nil, &Error{Status: resp.Status, Method: http.MethodPost, Path: "/$batch", NotGraph: true,
+	bad := func(err error) error {
+		return &Error{Status: resp.Status, Method: http.MethodPost, Path: "/$batch", NotGraph: true,
 			Message:         "invalid $batch response: " + err.Error(),
 			RequestID:       resp.Header.Get("request-id"),
 			ClientRequestID: resp.Header.Get("client-request-id")}
 	}
-	byID := make(map[string]*batchResponseItem, len(br.Responses))
-	for i := range br.Responses {
-		byID[strings.ToLower(br.Responses[i].ID)] = &br.Responses[i]
+	got := make([]scannedItem, 0, len(items))
+	var ierr error
+	err := eachMember(resp.Body, func(k, v []byte) bool {
+		if !keyIs(k, "responses") {
+			return true
+		}
+		ierr = eachElement(v, func(el []byte) bool {
+			it, err := scanBatchItem(el)
+			if err != nil {
+				ierr = err
+				return false
+			}
+			got = append(got, it)
+			return true
+		})
+		return false
+	})
+	if err == nil {
+		err = ierr
+	}
+	if err != nil {
+		return nil, bad(err)
 	}
 	outerRID := resp.Header.Get("request-id")
 	outerCRID := resp.Header.Get("client-request-id")
 	now := time.Now()
 	results := make([]BatchResult, len(items))
 	for i := range items {
-		it := &items[i]
-		method := it.Method
-		if method == "" {
-			method = http.MethodGet
-		}
-		rel, _ := c.RelativeURL(it.URL)             // validated by encodeBatch
-		scope, _ := scopeFor(it.Scope, it.URL, rel) // likewise
-		res := BatchResult{ID: it.ID}
-		ri := byID[strings.ToLower(it.ID)]
-		if ri == nil {
-			res.Err = &Error{Method: method, Path: stripQuery(rel), Code: "MissingBatchResponse",
-				Message: "Graph returned no response for this $batch item", NotGraph: true,
-				RequestID: outerRID, ClientRequestID: outerCRID}
-			results[i] = res
-			continue
-		}
-		res.Status = ri.Status
-		res.Body = ri.Body
-		res.Header = make(http.Header, len(ri.Headers))
-		for k, v := range ri.Headers {
-			res.Header.Set(k, v)
-		}
-		switch ri.Status {
-		case http.StatusTooManyRequests:
-			c.stats.s429.Add(1)
-		case http.StatusServiceUnavailable:
-			c.stats.s503.Add(1)
-		}
-		if ri.Status >= 400 {
-			e := ParseError(ri.Status, res.Header, ri.Body, now)
-			e.Method, e.Path, e.Mailbox = method, stripQuery(rel), IsMailboxScope(scope)
-			if e.RequestID == "" {
-				e.RequestID = outerRID
-			}
-			if e.ClientRequestID == "" {
-				e.ClientRequestID = outerCRID
-			}
-			res.Err = e
-			res.RetryAfter = e.RetryAfter
-			if e.RetryAfter > 0 {
-				c.pacer.Block(scope, now.Add(e.RetryAfter))
-			}
-		}
-		results[i] = res
+		results[i] = c.itemResult(&items[i], got, outerRID, outerCRID, now)
 	}
 	return results, nil
+}
+
+// scannedItem is one item of a $batch response as the scanner found it.
+type scannedItem struct {
+	id      string
+	status  int
+	headers []byte // raw JSON object, or nil
+	body    []byte // raw JSON value, or nil
+}
+
+func scanBatchItem(el []byte) (scannedItem, error) {
+	var it scannedItem
+	var serr error
+	err := eachMember(el, func(k, v []byte) bool {
+		switch {
+		case keyIs(k, "id"):
+			it.id, _ = rawString(v)
+		case keyIs(k, "status"):
+			it.status, serr = strconv.Atoi(string(v))
+		case keyIs(k, "headers"):
+			it.headers = v
+		case keyIs(k, "body"):
+			it.body = v
+		}
+		return serr == nil
+	})
+	if err == nil && serr != nil {
+		err = fmt.Errorf("item status: %w", serr)
+	}
+	return it, err
+}
+
+// itemResult builds an item's result from the scanned response items
+// (matched by id, case-insensitively; Graph may answer in any order).
+func (c *Client) itemResult(it *BatchItem, got []scannedItem, outerRID, outerCRID string, now time.Time) BatchResult {
+	method := it.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	rel, _ := c.RelativeURL(it.URL)        // validated by encodeBatch
+	scope, _ := scopeFor(it.Scope, it.URL, rel) // likewise
+	res := BatchResult{ID: it.ID}
+	var ri *scannedItem
+	for j := range got {
+		if got[j].id == it.ID || strings.EqualFold(got[j].id, it.ID) {
+			ri = &got[j]
+			break
+		}
+	}
+	if ri == nil {
+		res.Err = &Error{Method: method, Path: stripQuery(rel), Code: "MissingBatchResponse",
+			Message: "Graph returned no response for this $batch item", NotGraph: true, Mailbox: IsMailboxScope(scope),
+			RequestID: outerRID, ClientRequestID: outerCRID}
+		return res
+	}
+	res.Status = ri.status
+	if len(ri.body) > 0 && string(ri.body) != "null" {
+		res.Body = ri.body
+	}
+	switch ri.status {
+	case http.StatusTooManyRequests:
+		c.stats.s429.Add(1)
+	case http.StatusServiceUnavailable:
+		c.stats.s503.Add(1)
+	}
+	if ri.status < 400 {
+		return res
+	}
+	res.Header = scanHeaders(ri.headers)
+	e := ParseError(ri.status, res.Header, res.Body, now)
+	e.Method, e.Path, e.Mailbox = method, stripQuery(rel), IsMailboxScope(scope)
+	if e.RequestID == "" {
+		e.RequestID = outerRID
+	}
+	if e.ClientRequestID == "" {
+		e.ClientRequestID = outerCRID
+	}
+	res.Err = e
+	res.RetryAfter = e.RetryAfter
+	if e.RetryAfter > 0 {
+		c.pacer.Block(scope, now.Add(e.RetryAfter))
+	}
+	return res
+}
+
+// scanHeaders reads a batch item's headers object (string values).
+func scanHeaders(raw []byte) http.Header {
+	h := http.Header{}
+	if len(raw) == 0 {
+		return h
+	}
+	_ = eachMember(raw, func(k, v []byte) bool {
+		name, ok := rawString(append(append([]byte{'"'}, k...), '"'))
+		val, vok := rawString(v)
+		if ok && vok {
+			h.Set(name, val)
+		}
+		return true
+	})
+	return h
 }
 
 // Decode unmarshals a successful item's body into out.

@@ -69,10 +69,11 @@ type Options struct {
 	Tokens TokenSource
 	// HTTP sends the requests; nil uses NewHTTPClient(nil).
 	HTTP *http.Client
-	// Pacer limits concurrency and holds Retry-After gates; nil uses
-	// pacer.New with defaults. Share one Pacer among all Clients of a
-	// tenant run.
+	// Pacer limits concurrency and holds Retry-After gates; nil makes one
+	// from PacerConfig. Share one Pacer among all Clients of a tenant run.
 	Pacer *pacer.Pacer
+	// PacerConfig tunes back-off and retry budgets of a pacer New makes.
+	PacerConfig PacerConfig
 	// Logger receives debug lines for retries; nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a response body; larger responses fail.
@@ -124,7 +125,13 @@ type Stats struct {
 	Status503     int64
 	BytesSent     int64 // request bodies
 	BytesReceived int64 // response bodies
+	// Waited is the time spent waiting on Retry-After and back-off.
+	Waited time.Duration
 }
+
+// PacerConfig tunes the pacer: back-off, attempts, retry budgets (tests
+// shorten them). The zero value is Graph's defaults.
+type PacerConfig = pacer.Config
 
 // New returns a Client.
 func New(opts Options) (*Client, error) {
@@ -157,7 +164,7 @@ func New(opts Options) (*Client, error) {
 		c.hc = NewHTTPClient(nil)
 	}
 	if c.pacer == nil {
-		c.pacer = pacer.New(pacer.Config{})
+		c.pacer = pacer.New(opts.PacerConfig)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -214,6 +221,7 @@ func (c *Client) Stats() Stats {
 		DELETE: s.del.Load(), Batch: s.batch.Load(), BatchItems: s.batchItems.Load(),
 		Retries: s.retries.Load(), Status429: s.s429.Load(), Status503: s.s503.Load(),
 		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesReceived.Load(),
+		Waited: c.pacer.Stats().Waited,
 	}
 	st.Requests = st.GET + st.POST + st.PATCH + st.PUT + st.DELETE + st.Batch + s.other.Load()
 	return st

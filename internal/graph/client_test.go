@@ -510,7 +510,7 @@ func TestHoldsUnitAndInvalidJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel()
-	if err := c.DeleteContact(ctx, "u", "f", "c"); err != nil {
+	if _, err := c.Do(ctx, &Request{Method: "DELETE", URL: ContactPath("u", "f", "c")}); err != nil {
 		t.Fatal(err)
 	}
 	var out map[string]any

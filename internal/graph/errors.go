@@ -361,3 +361,10 @@ func ParseError(status int, header http.Header, body []byte, now time.Time) *Err
 	}
 	return e
 }
+
+// GaveUp reports whether err ends a request the pacer would not retry
+// again (its attempts or the run's retry budget used up).
+func GaveUp(err error) bool {
+	var gu *pacer.GiveUpError
+	return errors.As(err, &gu)
+}

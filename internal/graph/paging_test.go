@@ -117,44 +117,6 @@ func TestDeltaRoundAndResync(t *testing.T) {
 	}
 }
 
-func TestContactsDeltaSendsPageSizeEveryPage(t *testing.T) {
-	var srvURL string
-	var bad atomic.Int32
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Prefer") != "odata.maxpagesize=2" {
-			bad.Add(1)
-		}
-		if r.URL.Query().Get("$skiptoken") == "" {
-			if !strings.HasPrefix(r.URL.Query().Get("$expand"), "singleValueExtendedProperties($filter=id eq 'String {831CFECE") {
-				t.Errorf("expand %q", r.URL.Query().Get("$expand"))
-			}
-			writeJSON(w, 200, map[string]any{"value": []map[string]any{{"id": "c1", "singleValueExtendedProperties": []map[string]string{{"id": "String {831cfece-66b1-45b0-b604-2b01e00812f8} Name galmirror.sourceId", "value": "s1"}}}},
-				"@odata.nextLink": srvURL + "/v1.0/users/u1/contactFolders/f1/contacts/delta?$skiptoken=2"})
-			return
-		}
-		writeJSON(w, 200, map[string]any{"value": []map[string]any{{"@odata.type": TypeContact, "id": "c2", "@removed": map[string]string{"reason": "deleted"}}},
-			"@odata.deltaLink": srvURL + "/v1.0/users/u1/contactFolders/f1/contacts/delta?$deltatoken=z"})
-	}))
-	srvURL = srv.URL
-	c := newClient(t, srv, nil, nil)
-	const sid = "String {831CFECE-66B1-45B0-B604-2B01E00812F8} Name galmirror.sourceId"
-	var items []Contact
-	link, err := c.ContactsDelta(t.Context(), "u1", "f1", "", ContactQuery{ExpandProps: []string{sid}, PageSize: 2},
-		func(p *Page[Contact]) error { items = append(items, p.Value...); return nil })
-	if err != nil || !strings.HasSuffix(link, "$deltatoken=z") {
-		t.Fatalf("link %q err %v", link, err)
-	}
-	if v, ok := items[0].SingleValueExtendedProperties.Get(sid); !ok || v != "s1" {
-		t.Fatalf("mark not read: %+v", items[0])
-	}
-	if items[1].Removed == nil {
-		t.Fatalf("removed not read: %+v", items[1])
-	}
-	if bad.Load() != 0 {
-		t.Fatalf("%d pages without Prefer", bad.Load())
-	}
-}
-
 // A server that pages in a circle (p1 → p2 → p1) or without end never
 // holds a listing or delta round forever.
 func TestPagingStopsOnACircleAndAtTheCap(t *testing.T) {

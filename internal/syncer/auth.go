@@ -13,7 +13,6 @@ import (
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
-	"github.com/galmirror/galmirror/internal/pacer"
 )
 
 // authError is a failure to authenticate the tenant's app.
@@ -190,9 +189,8 @@ func (r *run) connect(ctx context.Context) error {
 		return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 	}
 	r.stamp = localStamp(id)
-	r.pacer = pacer.New(r.e.opts.Pacer)
 	r.client, err = graph.New(graph.Options{
-		BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, Pacer: r.pacer, Logger: r.log,
+		BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, PacerConfig: r.e.opts.Pacer, Logger: r.log,
 	})
 	if err != nil {
 		return fail(FailConfig, "", err.Error())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
-	"github.com/galmirror/galmirror/internal/pacer"
 )
 
 // CheckItem is one line of `galmirror check`.
@@ -111,8 +109,8 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		rep.add("mailbox access", true, "RBAC-scoped: the token has no Contacts role; Exchange RBAC for Applications decides mailbox by mailbox")
 	}
 
-	p := pacer.New(pacer.Config{MaxAttempts: 3, BackoffBase: 500 * time.Millisecond, BackoffCap: 2 * time.Second})
-	client, err := graph.New(graph.Options{BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, Pacer: p})
+	client, err := graph.New(graph.Options{BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc,
+		PacerConfig: graph.PacerConfig{MaxAttempts: 3, BackoffBase: 500 * time.Millisecond, BackoffCap: 2 * time.Second}})
 	if err != nil {
 		rep.add("graph", false, "%v", err)
 		return rep
@@ -120,8 +118,8 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	// The directory and the targets exactly as a sync selects them,
 	// without the state database and without writing anything.
 	r := newRun(e, t, RunOptions{DryRun: true})
-	r.st, r.client, r.pacer = nil, client, p
-	defer r.startBatcher(ctx)()
+	r.st, r.client = nil, client
+	defer r.startMailboxes(ctx)()
 	if err := r.readSource(ctx); err != nil {
 		rep.add("directory read", false, "%s", r.failureOf(err).Message)
 		return rep
@@ -146,11 +144,16 @@ func (r *run) probeTargets(ctx context.Context, rep *CheckReport) {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	for _, tg := range r.targets {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			url := "/users/" + pathSeg(tg.ID) + "/contactFolders?$top=1&$select=id"
-			_, err := r.do(ctx, &call{scope: graph.MailboxScope(tg.ID), method: http.MethodGet, url: url})
+			err := r.mail.Mailbox(tg.ID).Probe(ctx)
 			mu.Lock()
 			defer mu.Unlock()
 			switch graph.Classify(err) {

@@ -2,9 +2,8 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
@@ -43,29 +42,22 @@ func localStamp(installation string) stamp {
 // folderProps are the extended properties read with a managed folder.
 var folderProps = []string{PropFolder, PropInstall}
 
-// markedFoldersURL lists the folders under the mailbox's default Contacts
-// folder that carry this entry's mark. A folder its owner deleted sits in
-// Deleted Items and is not listed: it is never taken for the live one.
-func (m *mailbox) markedFoldersURL() string {
-	return "/users/" + pathSeg(m.tg.ID) + "/contactFolders" + graph.Query{
-		{"$filter", "singleValueExtendedProperties/Any(ep: ep/id eq " + graph.Quote(PropFolder) + " and ep/value eq " + graph.Quote(m.r.mark) + ")"},
-		{"$expand", graph.ExpandExtendedProperties(folderProps...)},
-	}.Encode()
-}
-
-// getFolders lists folders read with their marks.
-func (m *mailbox) getFolders(ctx context.Context, url string) ([]graph.ContactFolder, error) {
-	var out []graph.ContactFolder
-	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.ContactFolder]) error {
-		for i := range p.Value {
-			if err := expanded(p.Value[i].SingleValueExtendedProperties, "contact folder "+p.Value[i].DisplayName); err != nil {
-				return err
-			}
+// getFolders lists the folders q selects (among the children of the
+// mailbox's default Contacts folder: a folder its owner deleted sits in
+// Deleted Items and is not listed, so it is never taken for the live one),
+// read with their marks.
+func (m *mailbox) getFolders(ctx context.Context, q graph.FolderQuery) ([]graph.ContactFolder, error) {
+	q.Props = folderProps
+	out, err := m.mb.Folders(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := expanded(out[i].SingleValueExtendedProperties, "contact folder "+out[i].DisplayName); err != nil {
+			return nil, err
 		}
-		out = append(out, p.Value...)
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // ours reports whether a folder carries this entry's mark.
@@ -113,11 +105,7 @@ func (m *mailbox) claim(ctx context.Context, f *graph.ContactFolder, mine bool) 
 	if m.r.ro.DryRun {
 		return nil
 	}
-	body, _ := json.Marshal(map[string]any{
-		"singleValueExtendedProperties": graph.ExtendedProperties{{ID: PropInstall, Value: m.r.stamp.String()}},
-	})
-	_, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodPatch, url: folderPath(m.tg.ID, f.ID), body: body})
-	if err != nil {
+	if err := m.mb.SetFolderProps(ctx, f.ID, graph.ExtendedProperties{{ID: PropInstall, Value: m.r.stamp.String()}}); err != nil {
 		return m.fail("take over the managed folder", err)
 	}
 	return nil
@@ -132,15 +120,10 @@ func (m *mailbox) remark(ctx context.Context, f *graph.ContactFolder) error {
 	if m.r.ro.DryRun {
 		return nil
 	}
-	body, _ := json.Marshal(map[string]any{"singleValueExtendedProperties": props})
-	if _, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodPatch, url: folderPath(m.tg.ID, f.ID), body: body}); err != nil {
+	if err := m.mb.SetFolderProps(ctx, f.ID, props); err != nil {
 		return m.fail("mark the managed folder", err)
 	}
 	return nil
-}
-
-func folderPath(user, folderID string) string {
-	return "/users/" + pathSeg(user) + "/contactFolders/" + pathSeg(folderID)
 }
 
 // checkFolder reads the managed folder the state names, to learn whether it
@@ -148,17 +131,9 @@ func folderPath(user, folderID string) string {
 // still maintained by this installation. moved is true when it is not (its
 // owner deleted it to Deleted Items, or moved it): it is then left alone.
 func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
-	url := folderPath(m.tg.ID, m.folderID) + graph.Query{
-		{"$select", "id,displayName,parentFolderId"},
-		{"$expand", graph.ExpandExtendedProperties(folderProps...)},
-	}.Encode()
-	c, err := m.r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
+	f, err := m.mb.Folder(ctx, m.folderID, folderProps...)
 	if err != nil {
 		return false, err
-	}
-	var f graph.ContactFolder
-	if err := json.Unmarshal(c.respBody, &f); err != nil {
-		return false, fmt.Errorf("decode the managed folder: %w", err)
 	}
 	if err := expanded(f.SingleValueExtendedProperties, "the managed folder"); err != nil {
 		return false, err
@@ -166,15 +141,15 @@ func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
 	if f.ParentFolderID != m.parentID {
 		return true, nil
 	}
-	if !m.ours(&f) {
+	if !m.ours(f) {
 		v, _ := f.SingleValueExtendedProperties.Get(PropFolder)
 		if !strings.EqualFold(v, m.r.t.TenantID) {
 			return true, nil
 		}
 		// An earlier galmirror's mark: this run's state made it ours.
-		return false, m.remark(ctx, &f)
+		return false, m.remark(ctx, f)
 	}
-	return false, m.claim(ctx, &f, true)
+	return false, m.claim(ctx, f, true)
 }
 
 // ensureFolder finds the managed folder by this entry's mark under the
@@ -183,7 +158,7 @@ func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
 // m.folderID empty for createFolder (a dry run creates nothing).
 func (m *mailbox) ensureFolder(ctx context.Context) error {
 	r := m.r
-	folders, err := m.getFolders(ctx, m.markedFoldersURL())
+	folders, err := m.getFolders(ctx, graph.FolderQuery{Mark: &graph.SingleValueExtendedProperty{ID: PropFolder, Value: r.mark}})
 	if err != nil {
 		return m.fail("look up the managed folder", err)
 	}
@@ -202,7 +177,7 @@ func (m *mailbox) ensureFolder(ctx context.Context) error {
 			return adopt(&folders[i])
 		}
 	}
-	named, err := m.getFolders(ctx, graph.ContactFoldersURL(m.tg.ID, r.t.Folder, folderProps...))
+	named, err := m.getFolders(ctx, graph.FolderQuery{Name: r.t.Folder})
 	if err != nil {
 		return m.fail("look up the managed folder", err)
 	}
@@ -239,29 +214,22 @@ func (m *mailbox) ensureFolder(ctx context.Context) error {
 // folder before trying again; it never adopts a folder without the mark.
 func (m *mailbox) createFolder(ctx context.Context) error {
 	r := m.r
-	body, err := json.Marshal(&graph.NewContactFolder{
+	nf := &graph.NewContactFolder{
 		DisplayName: r.t.Folder,
 		SingleValueExtendedProperties: graph.ExtendedProperties{
 			{ID: PropFolder, Value: r.mark}, {ID: PropInstall, Value: r.stamp.String()},
 		},
-	})
-	if err != nil {
-		return err
 	}
-	retry := r.pacer.Retry(m.scope)
+	retry := m.mb.Retrier()
 	for {
-		c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodPost, url: "/users/" + pathSeg(m.tg.ID) + "/contactFolders",
-			header: http.Header{"Content-Type": {"application/json"}}, body: body})
+		f, err := m.mb.CreateFolder(ctx, nf)
 		if err == nil {
-			var f graph.ContactFolder
-			if err := json.Unmarshal(c.respBody, &f); err != nil || f.ID == "" {
-				return m.fail("create the managed folder", fmt.Errorf("decode the created folder: %v", err))
-			}
 			m.folderID, m.parentID = f.ID, f.ParentFolderID
 			r.log.Debug("created the managed folder", "mailbox", m.tg.UPN)
 			return nil
 		}
-		if graph.Classify(err) != graph.Conflict && !ambiguous(c) {
+		var maybe *graph.MaybeError
+		if graph.Classify(err) != graph.Conflict && !errors.As(err, &maybe) {
 			return m.fail("create the managed folder", err)
 		}
 		// Made by an earlier attempt whose answer was lost, or a folder of

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +29,7 @@ func (r *run) syncMailboxes(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID)}
+			m := r.newMailbox(tg)
 			m.sync(ctx)
 			r.record(m)
 		}()
@@ -42,9 +40,9 @@ func (r *run) syncMailboxes(ctx context.Context) error {
 
 // mailbox is one target mailbox's sync within a run.
 type mailbox struct {
-	r     *run
-	tg    target
-	scope string
+	r  *run
+	tg target
+	mb graph.Mailbox // the mailbox's Graph calls
 
 	state     store.Mailbox
 	folderID  string
@@ -84,6 +82,10 @@ type mailbox struct {
 	keptCopies   int
 	errs         []ItemError
 	plan         *MailboxPlan
+}
+
+func (r *run) newMailbox(tg target) *mailbox {
+	return &mailbox{r: r, tg: tg, mb: r.mail.Mailbox(tg.ID)}
 }
 
 // mailboxError is a failure that ends a mailbox's sync.
@@ -305,14 +307,11 @@ func (m *mailbox) reconcile(ctx context.Context) error {
 	if m.folderID == "" {
 		return nil
 	}
-	url := graph.ContactsPath(m.tg.ID, m.folderID) + graph.Query{
-		{"$select", strings.Join(readSelect(), ",")},
-		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
-		{"$top", "1000"},
-	}.Encode()
-	_, err := pages(ctx, m.r, m.scope, url, nil, func(p *graph.Page[graph.Contact]) error {
-		for i := range p.Value {
-			if err := m.adopt(&p.Value[i]); err != nil {
+	err := m.mb.Contacts(ctx, m.folderID, graph.ContactQuery{
+		Select: readSelect(), ExpandProps: []string{PropSourceID, PropHash}, Top: 1000,
+	}, func(cs []graph.Contact) error {
+		for i := range cs {
+			if err := m.adopt(&cs[i]); err != nil {
 				return err
 			}
 		}
@@ -473,17 +472,14 @@ func (m *mailbox) upsert(ref store.ContactRef) {
 // mark: a contact created by a run that died before saving its state).
 func (m *mailbox) readDelta(ctx context.Context) error {
 	m.changed = nil
-	link, err := pages(ctx, m.r, m.scope, m.deltaLink, deltaPageHeader(), func(page *graph.Page[graph.Contact]) error {
-		for i := range page.Value {
-			m.changed = append(m.changed, &page.Value[i])
+	link, err := m.mb.ContactsDelta(ctx, m.folderID, m.deltaLink, graph.ContactQuery{PageSize: contactsDelta}, func(cs []graph.Contact) error {
+		for i := range cs {
+			m.changed = append(m.changed, &cs[i])
 		}
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	if link == "" {
-		return errors.New("contacts delta round ended without a deltaLink")
 	}
 	m.deltaLink = link
 	return nil
@@ -530,23 +526,16 @@ func (m *mailbox) byContactID(id string) (string, bool) {
 // inspect reads one contact the map does not know and adopts it if it
 // carries galmirror's mark.
 func (m *mailbox) inspect(ctx context.Context, contactID string) error {
-	r := m.r
-	url := graph.ContactPath(m.tg.ID, m.folderID, contactID) + graph.Query{
-		{"$select", strings.Join(readSelect(), ",")},
-		{"$expand", graph.ExpandExtendedProperties(PropSourceID, PropHash)},
-	}.Encode()
-	c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: url})
+	ct, err := m.mb.Contact(ctx, m.folderID, contactID, graph.ContactQuery{
+		Select: readSelect(), ExpandProps: []string{PropSourceID, PropHash},
+	})
 	if err != nil {
 		if graph.Classify(err) == graph.NotFound {
 			return nil // deleted again since
 		}
 		return err
 	}
-	var ct graph.Contact
-	if err := json.Unmarshal(c.respBody, &ct); err != nil {
-		return fmt.Errorf("decode contact: %w", err)
-	}
-	return m.adopt(&ct)
+	return m.adopt(ct)
 }
 
 // adopt takes a contact read with its marks into the planner's view if it
@@ -587,77 +576,22 @@ func expanded(p graph.ExtendedProperties, what string) error {
 // differs from what was written (an owner edit during the run) gets its
 // stored hash replaced, so the next run restores it.
 func (m *mailbox) startDelta(ctx context.Context) error {
-	r := m.r
 	m.index()
-	url := graph.ContactsDeltaURL(m.tg.ID, m.folderID, graph.ContactQuery{Select: contactSelect()})
 	// This round returns every contact just written. One whose change key
 	// is the one its write returned is as galmirror wrote it, and is not
-	// decoded: decoding them all was most of a first sync's CPU time. The
-	// pages are walked in place (pages[T] would copy each contact).
-	var link string
-	var err error
-	var guard graph.PageGuard
-	for url != "" && err == nil {
-		if err = guard.Next(url); err != nil {
-			break
-		}
-		var rel string
-		if rel, err = r.client.RelativeURL(url); err != nil {
-			break
-		}
-		var c *call
-		if c, err = r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: rel, header: deltaPageHeader()}); err != nil {
-			break
-		}
-		url, link, err = m.checkWritten(c.respBody)
-		if link != "" {
-			break
-		}
-	}
+	// decoded: decoding them all was most of a first sync's CPU time.
+	link, err := m.mb.ContactsDeltaStamps(ctx, m.folderID, graph.ContactQuery{Select: contactSelect(), PageSize: contactsDelta}, m.checkContact)
 	if err != nil {
 		return err
-	}
-	if link == "" {
-		return errors.New("contacts delta round ended without a deltaLink")
 	}
 	m.deltaLink = link
 	return nil
 }
 
-// checkWritten goes through one page of startDelta's round: a contact of
+// checkContact looks at one contact of startDelta's round: a contact of
 // the map whose change key is not the one its write returned is decoded
 // and, if its content is not what was written, its stored hash replaced.
-func (m *mailbox) checkWritten(page []byte) (next, delta string, err error) {
-	var verr error
-	err = eachMember(page, func(k, v []byte) bool {
-		switch {
-		case keyIs(k, "@odata.nextLink"):
-			next, _ = rawString(v)
-		case keyIs(k, "@odata.deltaLink"):
-			delta, _ = rawString(v)
-		case keyIs(k, "value"):
-			verr = eachElement(v, func(el []byte) bool {
-				verr = m.checkContact(el)
-				return verr == nil
-			})
-			return verr == nil
-		}
-		return true
-	})
-	if err == nil {
-		err = verr
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("decode contacts delta page: %w", err)
-	}
-	return next, delta, nil
-}
-
-func (m *mailbox) checkContact(el []byte) error {
-	st, err := stampOf(el)
-	if err != nil {
-		return err
-	}
+func (m *mailbox) checkContact(st graph.ContactStamp, el []byte) error {
 	sid, ok := m.byContact[st.ID]
 	if !ok || st.Removed {
 		return nil
@@ -668,7 +602,7 @@ func (m *mailbox) checkContact(el []byte) error {
 	}
 	var ct graph.Contact
 	if err := json.Unmarshal(el, &ct); err != nil {
-		return err
+		return fmt.Errorf("decode a contact of the delta round: %w", err)
 	}
 	if h := plan.Hash(fieldsOf(&ct), m.r.mask); h != ref.Hash {
 		// Edited while the run wrote: the next run restores it.

@@ -2,9 +2,7 @@ package syncer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -42,7 +40,7 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 		out.Status, out.Failure = StatusFailed, r.failureOf(err)
 		return out
 	}
-	defer r.startBatcher(ctx)()
+	defer r.startMailboxes(ctx)()
 
 	targets := map[string]target{}
 	mbs, err := r.st.Mailboxes(ctx, t.Name)
@@ -76,7 +74,8 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID), upserts: map[string]store.ContactRef{}, cmap: map[string]store.ContactRef{}}
+			m := r.newMailbox(tg)
+			m.upserts, m.cmap = map[string]store.ContactRef{}, map[string]store.ContactRef{}
 			deleted, folder, kept, err := m.purge(ctx, false)
 			mu.Lock()
 			defer mu.Unlock()
@@ -131,7 +130,7 @@ func (r *run) failureOf(err error) *Failure {
 // mailbox that is no longer a target here); `purge` removes it all the same.
 func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, folderDeleted, folderKept bool, err error) {
 	r := m.r
-	folders, err := m.getFolders(ctx, m.markedFoldersURL())
+	folders, err := m.getFolders(ctx, graph.FolderQuery{Mark: &graph.SingleValueExtendedProperty{ID: PropFolder, Value: r.mark}})
 	if err != nil {
 		return 0, false, false, err
 	}
@@ -147,14 +146,12 @@ func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, fold
 		}
 		m.folderID = f.ID
 		others := 0
-		url := graph.ContactsPath(m.tg.ID, f.ID) + graph.Query{
-			{"$select", strings.Join(append([]string{"id"}, ownerFields...), ",")},
-			{"$expand", graph.ExpandExtendedProperties(PropSourceID)}, {"$top", "1000"},
-		}.Encode()
 		var ops []plan.Op
-		_, err := pages(ctx, r, m.scope, url, nil, func(page *graph.Page[graph.Contact]) error {
-			for i := range page.Value {
-				ct := &page.Value[i]
+		err := m.mb.Contacts(ctx, f.ID, graph.ContactQuery{
+			Select: append([]string{"id"}, ownerFields...), ExpandProps: []string{PropSourceID}, Top: 1000,
+		}, func(cs []graph.Contact) error {
+			for i := range cs {
+				ct := &cs[i]
 				if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" && !ownerData(ct) {
 					ops = append(ops, plan.Op{Kind: plan.Delete, SourceID: sid, ContactID: ct.ID})
 				} else {
@@ -169,15 +166,13 @@ func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, fold
 		if others == 0 {
 			// A folder the owner made inside ours is theirs too: one
 			// page of one tells.
-			c, err := r.do(ctx, &call{scope: m.scope, method: http.MethodGet, url: folderPath(m.tg.ID, f.ID) + "/childFolders?$select=id&$top=1"})
+			has, err := m.mb.HasChildFolder(ctx, f.ID)
 			if err != nil {
 				return deleted, false, false, err
 			}
-			var page graph.Page[graph.ContactFolder]
-			if err := json.Unmarshal(c.respBody, &page); err != nil {
-				return deleted, false, false, fmt.Errorf("decode child folders: %w", err)
+			if has {
+				others = 1
 			}
-			others = len(page.Value)
 		}
 		if others > 0 {
 			if m.apply(ctx, ops) {
@@ -202,12 +197,12 @@ func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, fold
 // where Graph offers it, else DELETE (to the mailbox's Deleted Items).
 func (m *mailbox) removeFolder(ctx context.Context, folderID string) error {
 	for {
-		method, url := m.deleteCall(folderPath(m.tg.ID, folderID))
-		_, err := m.r.do(ctx, &call{scope: m.scope, method: method, url: url, idempotent: true})
+		permanent := !m.r.noPurge.Load()
+		err := m.mb.RemoveFolder(ctx, folderID, permanent)
 		switch {
 		case err == nil, graph.Classify(err) == graph.NotFound:
 			return nil
-		case method == http.MethodPost && graph.Unsupported(err):
+		case permanent && graph.Unsupported(err):
 			m.r.noPurge.Store(true)
 			continue
 		}

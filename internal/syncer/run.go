@@ -14,7 +14,6 @@ import (
 	"github.com/galmirror/galmirror/internal/directory"
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
-	"github.com/galmirror/galmirror/internal/pacer"
 	"github.com/galmirror/galmirror/internal/plan"
 	"github.com/galmirror/galmirror/internal/store"
 )
@@ -27,11 +26,11 @@ type run struct {
 	log *slog.Logger
 	st  *store.Store
 
-	client  *graph.Client
-	pacer   *pacer.Pacer
-	batcher *batcher
-	mapper  directory.Mapper
-	mask    plan.FieldMask
+	client *graph.Client
+	// mail sends the run's mailbox requests ($batch).
+	mail   *graph.Mailboxes
+	mapper directory.Mapper
+	mask   plan.FieldMask
 
 	// The source, after this run's directory read.
 	persons map[string]directory.Person
@@ -163,7 +162,7 @@ func (r *run) sync(ctx context.Context) error {
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
-	defer r.startBatcher(ctx)()
+	defer r.startMailboxes(ctx)()
 
 	if err := r.readSource(ctx); err != nil {
 		return err
@@ -200,23 +199,15 @@ func (r *run) allDenied() error {
 	return &failure{&Failure{Class: FailConsent, Code: "ErrorAccessDenied", Message: msg, MissingRoles: []string{entra.RoleContactsReadWrite}}}
 }
 
-// startBatcher starts the run's batcher, which sends with ctx (a cancelled
-// run aborts its batches in flight) and answers every group submitted to
-// it until stop is called; stop it after every caller has returned.
-func (r *run) startBatcher(ctx context.Context) (stop func()) {
-	r.batcher = newBatcher(r.client.Batch, r.pacer, r.e.opts.BatchesInFlight, r.e.opts.Linger)
-	_, r.batcher.inflight = r.e.limits() // shared with the engine's other runs
-	life := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.batcher.run(ctx, life)
-	}()
-	return func() {
-		close(life)
-		wg.Wait()
-	}
+// startMailboxes starts the run's mailbox dispatcher, which sends with ctx
+// (a cancelled run aborts its batches in flight); stop it after every
+// caller has returned.
+func (r *run) startMailboxes(ctx context.Context) (stop func()) {
+	_, slots := r.e.limits() // shared with the engine's other runs
+	r.mail, stop = r.client.StartMailboxes(ctx, graph.MailboxOptions{
+		Linger: r.e.opts.Linger, Slots: slots, WriteAttempts: r.e.opts.ItemAttempts,
+	})
+	return stop
 }
 
 // finish completes the result and records the run.
@@ -227,9 +218,7 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 	if r.client != nil {
 		s := r.client.Stats()
 		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavail: s.Status503, Retries: s.Retries}
-	}
-	if r.pacer != nil {
-		res.ThrottleWait = r.pacer.Stats().Waited
+		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
 	switch {

@@ -353,7 +353,7 @@ func (r *run) sourceError(what string, err error) error {
 	if errors.As(err, &ae) {
 		return ae.failure()
 	}
-	if isGiveUp(err) {
+	if graph.GaveUp(err) {
 		return fail(FailThrottled, "", fmt.Sprintf("%s: %v", what, err))
 	}
 	return fail(FailSource, "", fmt.Sprintf("%s: %v", what, err))

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
-	"github.com/galmirror/galmirror/internal/pacer"
+	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/store"
 )
 
@@ -60,7 +60,7 @@ type Options struct {
 	// × Linger for its first one. Default 5 ms.
 	Linger time.Duration
 	// Pacer tunes back-off and retry budgets (tests shorten them).
-	Pacer pacer.Config
+	Pacer graph.PacerConfig
 	// ItemAttempts bounds the attempts of one $batch item. Default 8.
 	ItemAttempts int
 	// RunTimeout bounds one tenant run as a whole, whatever Graph does
@@ -102,15 +102,16 @@ type Engine struct {
 	// tenants at once, and the limits bound the process's memory (each
 	// mailbox in flight holds its plan, each batch its bodies), not one
 	// run's. Made on first use, from the options then.
-	once             sync.Once
-	workers, batches chan struct{}
+	once    sync.Once
+	workers chan struct{}
+	batches graph.Slots
 }
 
 // limits returns the engine's shared worker and batch slots.
-func (e *Engine) limits() (workers, batches chan struct{}) {
+func (e *Engine) limits() (workers chan struct{}, batches graph.Slots) {
 	e.once.Do(func() {
 		e.workers = make(chan struct{}, e.opts.MailboxWorkers)
-		e.batches = make(chan struct{}, e.opts.BatchesInFlight)
+		e.batches = graph.NewSlots(e.opts.BatchesInFlight)
 	})
 	return e.workers, e.batches
 }

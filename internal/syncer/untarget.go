@@ -62,7 +62,8 @@ func (r *run) removeUntargeted(ctx context.Context) error {
 			defer wg.Done()
 			defer func() { <-sem }()
 			tg := target{ID: mb.UserID, UPN: mb.UPN}
-			m := &mailbox{r: r, tg: tg, scope: graph.MailboxScope(tg.ID), upserts: map[string]store.ContactRef{}, cmap: map[string]store.ContactRef{}}
+			m := r.newMailbox(tg)
+			m.upserts, m.cmap = map[string]store.ContactRef{}, map[string]store.ContactRef{}
 			deleted, _, _, err := m.purge(ctx, true)
 			switch c := graph.Classify(err); {
 			case err == nil, c == graph.MailboxUnavailable, c == graph.NotFound:

@@ -1,4 +1,4 @@
-package syncer
+package graph
 
 import (
 	"bytes"
@@ -7,11 +7,12 @@ import (
 	"fmt"
 )
 
-// A minimal JSON walker for the hot paths of a run: a created contact's id
-// and changeKey, and the contacts of a delta round that only need their
-// etag compared. encoding/json validates and decodes the whole document
-// (tens of microseconds per contact); these walk its top level once and
-// hand back raw member values, decoding only what is asked. They check the
+// A minimal JSON walker for the hot paths of a run: the items of a $batch
+// response, a created contact's id and changeKey, and the contacts of a
+// delta round that only need their etag compared. encoding/json validates
+// and decodes the whole document (tens of microseconds per contact); these
+// walk its top level once and hand back raw member values, decoding only
+// what is asked. They check the
 // structure they walk (balanced brackets, terminated strings, separators)
 // but not the lexical detail of values they skip: callers decode the
 // values they use with encoding/json, which does.
@@ -229,17 +230,17 @@ func rawString(raw []byte) (s string, ok bool) {
 	return string(inner), true
 }
 
-// contactStamp holds what a run needs of a contact most of the time: its
+// ContactStamp holds what a run needs of a contact most of the time: its
 // id, change key (from changeKey, or else the @odata.etag W/"…" that
 // Graph always sends), and whether a delta round reports it removed.
-type contactStamp struct {
+type ContactStamp struct {
 	ID, ChangeKey string
 	Removed       bool
 }
 
-// stampOf reads a contact's stamp from its JSON.
-func stampOf(b []byte) (contactStamp, error) {
-	var st contactStamp
+// StampOf reads a contact's stamp from its JSON without decoding the rest.
+func StampOf(b []byte) (ContactStamp, error) {
+	var st ContactStamp
 	var etag string
 	err := eachMember(b, func(k, v []byte) bool {
 		switch {

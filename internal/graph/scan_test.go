@@ -1,4 +1,4 @@
-package syncer
+package graph
 
 import (
 	"encoding/json"
@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/galmirror/galmirror/internal/graph"
 )
 
 // A created contact as Graph returns it: the stamp comes from changeKey,
@@ -18,7 +16,7 @@ func TestStampOf(t *testing.T) {
 	 "@odata.etag":"W/\"EQAAABYAAAB\"","id":"AAMkAD\u00e9=","createdDateTime":"2026-01-01T00:00:00Z",
 	 "displayName":"Zoë \"Z\" Adams","emailAddresses":[{"name":"a]}","address":"a@b"}],
 	 "businessAddress":{"street":"{[","city":null},"changeKey":"EQAAABYAAAB","categories":[]}`
-	st, err := stampOf([]byte(body))
+	st, err := StampOf([]byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,20 +24,20 @@ func TestStampOf(t *testing.T) {
 		t.Fatalf("stamp %+v", st)
 	}
 	// Without changeKey (a delta page with $select), the etag gives it.
-	st, err = stampOf([]byte(`{"@odata.etag":"W/\"CK1\"","id":"c1","displayName":"x"}`))
+	st, err = StampOf([]byte(`{"@odata.etag":"W/\"CK1\"","id":"c1","displayName":"x"}`))
 	if err != nil || st.ChangeKey != "CK1" || st.ID != "c1" {
 		t.Fatalf("stamp %+v, %v", st, err)
 	}
-	st, err = stampOf([]byte(`{"id":"c2","@removed":{"reason":"deleted"}}`))
+	st, err = StampOf([]byte(`{"id":"c2","@removed":{"reason":"deleted"}}`))
 	if err != nil || !st.Removed || st.ID != "c2" {
 		t.Fatalf("stamp %+v, %v", st, err)
 	}
-	st, err = stampOf([]byte(`{"id":"c3","@removed":null}`))
+	st, err = StampOf([]byte(`{"id":"c3","@removed":null}`))
 	if err != nil || st.Removed {
 		t.Fatalf("null @removed: %+v, %v", st, err)
 	}
 	// A member name written with escapes is still that name.
-	st, err = stampOf([]byte(`{"\u0069d":"c4"}`))
+	st, err = StampOf([]byte(`{"\u0069d":"c4"}`))
 	if err != nil || st.ID != "c4" {
 		t.Fatalf("escaped key: %+v, %v", st, err)
 	}
@@ -51,8 +49,8 @@ func TestStampOfRejectsMalformed(t *testing.T) {
 		`{"a":[1,2}`, `{"a":{"b":[}]}`, `{"a":"unterminated}`, `{"a":tru"e"}`, `{"id":"x"} trailing`,
 		`{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
 	} {
-		if st, err := stampOf([]byte(in)); err == nil {
-			t.Errorf("stampOf(%q) = %+v, want an error", in, st)
+		if st, err := StampOf([]byte(in)); err == nil {
+			t.Errorf("StampOf(%q) = %+v, want an error", in, st)
 		}
 	}
 }
@@ -125,19 +123,19 @@ func FuzzStampOf(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","changeKey":"k","a":[{"b":"]\\"}"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st, err := stampOf(b)
+		st, err := StampOf(b)
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(b, &obj) != nil {
 			return
 		}
 		if err != nil {
-			t.Fatalf("stampOf rejects what encoding/json accepts: %v", err)
+			t.Fatalf("StampOf rejects what encoding/json accepts: %v", err)
 		}
 		checkWalk(t, b)
 		var c struct {
 			ID *string `json:"id"`
 		}
-		// encoding/json matches names case-insensitively; stampOf does
+		// encoding/json matches names case-insensitively; StampOf does
 		// not (Graph's names are exact), so compare only exact-case docs.
 		if json.Unmarshal(b, &c) == nil && c.ID != nil && exactKey(obj, "id") {
 			if st.ID != *c.ID {
@@ -163,7 +161,7 @@ func BenchmarkStampOf(b *testing.B) {
 	body := benchContactJSON(b)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if st, err := stampOf(body); err != nil || st.ID == "" {
+		if st, err := StampOf(body); err != nil || st.ID == "" {
 			b.Fatal(st, err)
 		}
 	}
@@ -173,7 +171,7 @@ func BenchmarkStampOfUnmarshal(b *testing.B) {
 	body := benchContactJSON(b)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var ct graph.Contact
+		var ct Contact
 		if err := json.Unmarshal(body, &ct); err != nil || ct.ID == "" {
 			b.Fatal(err)
 		}
