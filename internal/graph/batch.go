@@ -359,7 +359,7 @@ func (c *Client) itemResult(it *BatchItem, got []scannedItem, outerRID, outerCRI
 	if method == "" {
 		method = http.MethodGet
 	}
-	rel, _ := c.RelativeURL(it.URL)        // validated by encodeBatch
+	rel, _ := c.RelativeURL(it.URL)             // validated by encodeBatch
 	scope, _ := scopeFor(it.Scope, it.URL, rel) // likewise
 	res := BatchResult{ID: it.ID}
 	var ri *scannedItem
