@@ -275,10 +275,17 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 		return record(resp)
 	}
 	// Arrival: a request in a scope before its Retry-After deadline.
+	var violated bool
 	if rt.perm == permMailbox {
-		s.lim.arrive(g, scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID)
+		violated = s.lim.arrive(g, scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID)
 	} else {
-		s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
+		violated = s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
+	}
+	if !violated {
+		s.lim.arriveApp(g)
+	}
+	if resp, ok := s.lim.appQuota(g); !ok {
+		return record(resp)
 	}
 	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
 		// Exchange RBAC for Applications: a management role assignment

@@ -47,6 +47,7 @@ func newLimiter(s *Server) *limiter {
 
 func scopeMailbox(app, mailbox string) string  { return "m/" + app + "/" + mailbox }
 func scopeDirectory(app, tenant string) string { return "d/" + app + "/" + tenant }
+func scopeApp(app string) string               { return "a/" + app }
 
 func (l *limiter) resetWindows() {
 	l.mu.Lock()
@@ -72,15 +73,10 @@ func (l *limiter) scaled(d time.Duration) time.Duration {
 // before its deadline, or another request of the scope arriving before the
 // scope's deadline once the client has had ReactionTime to read the
 // response that named it.
-func (l *limiter) arrive(g *greq, scope, counterName string) {
+func (l *limiter) arrive(g *greq, scope, counterName string) bool {
 	now := g.now
 	fp := fingerprint(g)
-	react := l.s.Throttle().ReactionTime
-	if react == 0 {
-		react = DefaultReactionTime
-	} else if react < 0 {
-		react = 0
-	}
+	react := l.reactionTime()
 	l.mu.Lock()
 	dl, ok := l.deadlines[scope]
 	retry, isRetry := l.retries[fp]
@@ -90,7 +86,31 @@ func (l *limiter) arrive(g *greq, scope, counterName string) {
 		l.s.ctr.violation(counterName)
 	case ok && now.After(dl.issued.Add(react)) && now.Before(dl.until):
 		l.s.ctr.violation(counterName)
+	default:
+		return false
 	}
+	return true
+}
+
+// arriveApp counts a request of an app arriving while the app is held
+// back by a global-limit Retry-After (a resend of the throttled request
+// itself is counted by arrive).
+func (l *limiter) arriveApp(g *greq) {
+	scope := scopeApp(g.app)
+	l.mu.Lock()
+	dl, ok := l.deadlines[scope]
+	l.mu.Unlock()
+	if ok && g.now.After(dl.issued.Add(l.reactionTime())) && g.now.Before(dl.until) {
+		l.s.ctr.violation("app:" + g.app)
+	}
+}
+
+func (l *limiter) reactionTime() time.Duration {
+	react := l.s.Throttle().ReactionTime
+	if react == 0 {
+		return DefaultReactionTime
+	}
+	return max(react, 0)
 }
 
 // fingerprint identifies a request for recognising its resend: method,
@@ -260,6 +280,25 @@ func (l *limiter) mailboxQuota(g *greq, mailboxID string) (gresp, bool) {
 		return gresp{}, true
 	}
 	return l.throttled(g, scope, "ApplicationThrottled", "Application is over its MailboxRequestRate limit.", roundUpMs(wait)), false
+}
+
+// appQuota counts one request (or $batch item) against the app's global
+// window. Its 429 names the Application scope as Graph's does
+// (x-ms-throttle-scope Application/ReadWrite/{app}): the client is to hold
+// back every request of the app, not only this mailbox's.
+func (l *limiter) appQuota(g *greq) (gresp, bool) {
+	th := l.s.Throttle()
+	if th.AppRequests <= 0 || th.AppWindow <= 0 {
+		return gresp{}, true
+	}
+	scope := scopeApp(g.app)
+	wait, ok := l.take("q/"+scope, th.AppRequests, 1, l.scaled(th.AppWindow), g.now)
+	if ok {
+		return gresp{}, true
+	}
+	resp := l.throttled(g, scope, "TooManyRequests", "Application is over its global request limit.", roundUpMs(wait))
+	resp.hdr.Set("x-ms-throttle-scope", "Application/ReadWrite/"+g.app)
+	return resp, false
 }
 
 func roundUpMs(d time.Duration) time.Duration {

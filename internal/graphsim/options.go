@@ -64,6 +64,11 @@ type Throttle struct {
 	DirectoryRU     int           `json:"directoryRU,omitempty"`
 	DirectoryBySize bool          `json:"directoryBySize,omitempty"`
 	DirectoryWindow time.Duration `json:"directoryWindow,omitempty"`
+	// AppRequests per AppWindow per app, every request and $batch item
+	// counted, across tenants and mailboxes. Graph: 130,000 / 10 s (the
+	// global limit; https://learn.microsoft.com/graph/throttling-limits).
+	AppRequests int           `json:"appRequests,omitempty"`
+	AppWindow   time.Duration `json:"appWindow,omitempty"`
 	// ConcurrencyRetryAfter is the Retry-After sent with a
 	// MailboxConcurrency 429. Graph sends small values; default 1s.
 	ConcurrencyRetryAfter time.Duration `json:"concurrencyRetryAfter,omitempty"`
@@ -86,9 +91,12 @@ const DefaultReactionTime = 50 * time.Millisecond
 
 // GraphThrottle returns Graph's published limits (throttling-limits page,
 // 2026): 4 concurrent requests and 10,000 requests per 10 minutes per (app,
-// mailbox), and the identity resource-unit buckets by tenant size.
+// mailbox), the identity resource-unit buckets by tenant size, and the
+// global 130,000 requests (and $batch items) per 10 s per app.
 func GraphThrottle() Throttle {
 	return Throttle{
+		AppRequests:           130000,
+		AppWindow:             10 * time.Second,
 		MailboxConcurrency:    4,
 		MailboxRequests:       10000,
 		MailboxWindow:         10 * time.Minute,

@@ -3,6 +3,7 @@ package graphsim
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,4 +215,63 @@ func TestReactionTime(t *testing.T) {
 	if c := e.srv.Counters(); c.RetryAfterViolations != 2 {
 		t.Fatalf("a request after the reaction time did not count: %+v", c)
 	}
+}
+
+// TestAppGlobalLimit: Graph's global limit counts every request and every
+// $batch item of an app, across mailboxes and the directory, and its 429
+// names the Application scope; a request of any scope before its deadline
+// is a violation.
+func TestAppGlobalLimit(t *testing.T) {
+	clock := newClock()
+	th := GraphThrottle()
+	th.AppRequests = 5
+	th.ReactionTime = -1
+	e := newEnv(t, func(o *Options) { o.Now = clock.Now; o.Throttle = &th })
+	e.want(e.do("GET", "/users?$select=id", nil), 200, "")
+	r := e.do("POST", "/$batch", map[string]any{"requests": []any{
+		item("1", "GET", "/users/"+alice+"/contactFolders", nil),
+		item("2", "GET", "/users/bob@contoso.onmicrosoft.com/contactFolders", nil),
+		item("3", "GET", "/users/bob@contoso.onmicrosoft.com/contactFolders?$top=1", nil),
+		item("4", "GET", "/users/"+alice+"/contactFolders?$top=1", nil),
+		item("5", "GET", "/users/"+alice+"/contactFolders?$top=2", nil),
+	}})
+	e.want(r, 200, "")
+	var statuses []int
+	var thr map[string]any // items run concurrently: any one may be the sixth
+	for _, it := range r.body["responses"].([]any) {
+		m := it.(map[string]any)
+		statuses = append(statuses, int(m["status"].(float64)))
+		if m["status"].(float64) == 429 {
+			thr = m
+		}
+	}
+	if n := countOf(statuses, 429); n != 1 {
+		t.Fatalf("item statuses %v: want 4 served and the 6th request of the window throttled", statuses)
+	}
+	h, _ := thr["headers"].(map[string]any)
+	if h["Retry-After"] != "10" {
+		t.Errorf("throttled item %v: want Retry-After 10", thr)
+	}
+	if sc, _ := h["x-ms-throttle-scope"].(string); sc == "" || sc[:12] != "Application/" {
+		t.Errorf("throttled item's x-ms-throttle-scope %q, want Application/...", sc)
+	}
+	clock.Add(2 * time.Second)
+	// Another mailbox, and the directory: the app is held back as a whole.
+	e.want(e.do("GET", "/users/bob@contoso.onmicrosoft.com/contactFolders", nil), 429, "TooManyRequests")
+	e.want(e.do("GET", "/users?$select=id", nil), 429, "TooManyRequests")
+	if c := e.srv.Counters(); c.ViolationsByScope["app:"+strings.ToLower(e.cred.ClientID)] != 2 {
+		t.Errorf("violations %v, want 2 in the app scope", c.ViolationsByScope)
+	}
+	clock.Add(8 * time.Second)
+	e.want(e.do("GET", "/users/bob@contoso.onmicrosoft.com/contactFolders", nil), 200, "")
+}
+
+func countOf(xs []int, v int) int {
+	n := 0
+	for _, x := range xs {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }
