@@ -77,7 +77,7 @@ func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, e
 	}
 	a := &attempt{
 		method: http.MethodPost, url: c.base + "/$batch", path: "/$batch", body: body,
-		clientRequestID: newGUID(), kind: kindBatch,
+		clientRequestID: newGUID(), kind: kindBatch, items: len(items),
 	}
 	a.gate = func(ctx context.Context) error {
 		for _, s := range scopes {
@@ -401,6 +401,9 @@ func (c *Client) itemResult(it *BatchItem, got []scannedItem, outerRID, outerCRI
 	res.RetryAfter = e.RetryAfter
 	if e.RetryAfter > 0 {
 		c.pacer.Block(scope, now.Add(e.RetryAfter))
+		if ri.status == http.StatusTooManyRequests && appScoped(res.Header) {
+			c.app.block(now.Add(e.RetryAfter))
+		}
 	}
 	return res
 }

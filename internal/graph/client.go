@@ -84,6 +84,10 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// UserAgent is sent with every request; default "galmirror".
 	UserAgent string
+	// AppRate and AppBurst pace the requests and $batch items of the
+	// Client under Graph's global per-app limit; defaults DefaultAppRate
+	// and DefaultAppBurst.
+	AppRate, AppBurst int
 }
 
 // Client is safe for concurrent use.
@@ -98,6 +102,7 @@ type Client struct {
 	maxBody  int64
 	timeout  time.Duration
 	ua       string
+	app      *appLimiter
 
 	stats counters
 }
@@ -127,6 +132,9 @@ type Stats struct {
 	BytesReceived int64 // response bodies
 	// Waited is the time spent waiting on Retry-After and back-off.
 	Waited time.Duration
+	// AppWaited is the time requests waited to keep under the global
+	// per-app limit (summed over requests waiting at once).
+	AppWaited time.Duration
 }
 
 // PacerConfig tunes the pacer: back-off, attempts, retry budgets (tests
@@ -159,6 +167,7 @@ func New(opts Options) (*Client, error) {
 		maxBody:  opts.MaxBodyBytes,
 		timeout:  opts.AttemptTimeout,
 		ua:       opts.UserAgent,
+		app:      newAppLimiter(opts.AppRate, opts.AppBurst),
 	}
 	if c.hc == nil {
 		c.hc = NewHTTPClient(nil)
@@ -221,7 +230,7 @@ func (c *Client) Stats() Stats {
 		DELETE: s.del.Load(), Batch: s.batch.Load(), BatchItems: s.batchItems.Load(),
 		Retries: s.retries.Load(), Status429: s.s429.Load(), Status503: s.s503.Load(),
 		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesReceived.Load(),
-		Waited: c.pacer.Stats().Waited,
+		Waited: c.pacer.Stats().Waited, AppWaited: c.app.stats(),
 	}
 	st.Requests = st.GET + st.POST + st.PATCH + st.PUT + st.DELETE + st.Batch + s.other.Load()
 	return st
@@ -483,6 +492,9 @@ type attempt struct {
 	// gate, if set, waits for the Retry-After gates of the request's
 	// scopes; send calls it right before the request goes out.
 	gate func(context.Context) error
+	// items is how many requests it counts for under the global limit
+	// (a $batch: its items; 0 means 1).
+	items int
 }
 
 // send performs one HTTP exchange. It returns a *TransportError when no
@@ -515,6 +527,9 @@ func (c *Client) send(ctx context.Context, a *attempt, token string) (*Response,
 	if a.eventual {
 		req.Header.Set("ConsistencyLevel", "eventual")
 	}
+	if err := c.app.wait(ctx, max(a.items, 1)); err != nil {
+		return nil, err
+	}
 	if a.gate != nil {
 		// Re-check the Retry-After gates at the last moment: one may have
 		// closed while this request was being prepared.
@@ -529,9 +544,14 @@ func (c *Client) send(ctx context.Context, a *attempt, token string) (*Response,
 		return nil, &TransportError{Method: a.method, Path: a.path, Err: scrubURLError(err)}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusUnauthorized && a.onRetryAfter != nil {
+	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusUnauthorized {
 		if d, ok := pacer.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 {
-			a.onRetryAfter(d)
+			if resp.StatusCode == http.StatusTooManyRequests && appScoped(resp.Header) {
+				c.app.block(time.Now().Add(d))
+			}
+			if a.onRetryAfter != nil {
+				a.onRetryAfter(d)
+			}
 		}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
