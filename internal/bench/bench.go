@@ -76,6 +76,9 @@ type Result struct {
 	SyncSeconds  float64 `json:"syncSeconds"`
 	BoundSeconds float64 `json:"boundSeconds"`
 	Ratio        float64 `json:"ratio"` // wall / bound
+	// FloorRatio is wall / max(bound, CPU floor): how far the run is from
+	// what either Graph or this machine allows.
+	FloorRatio float64 `json:"floorRatio"`
 
 	// Requests, Batches and BatchItems are what graphsim received;
 	// GalmirrorRequests and GalmirrorBatchItems what galmirror counted
@@ -326,6 +329,9 @@ func finish(r *Result) {
 	}
 	if r.Machine.CPUs > 0 {
 		r.CPUFloorSeconds = round3((r.CPUSeconds + r.SimCPUSeconds) / float64(r.Machine.CPUs))
+	}
+	if f := max(r.BoundSeconds, r.CPUFloorSeconds); f > 0 {
+		r.FloorRatio = round3(r.WallSeconds / f)
 	}
 	r.Targets = checkTargets(r)
 }

@@ -20,6 +20,11 @@ type Model struct {
 	Quota     int
 	Window    time.Duration
 	TimeScale float64
+	// AppQuota is the number of requests (counting items, mailbox and
+	// directory alike) per AppWindow per app: Graph's global limit,
+	// 130,000 / 10 s. TimeScale divides AppWindow too.
+	AppQuota  int
+	AppWindow time.Duration
 	// BatchSize is the most items in one $batch. Graph: 20.
 	BatchSize int
 	// UsersPage is the page size of users/delta (Graph's, not the
@@ -38,6 +43,7 @@ func GraphModel(latency, jitter time.Duration, timeScale, failRate float64) Mode
 	return Model{
 		Latency: latency, Jitter: jitter,
 		Concurrency: 4, Quota: 10000, Window: 10 * time.Minute, TimeScale: timeScale,
+		AppQuota: 130000, AppWindow: 10 * time.Second,
 		BatchSize: 20, UsersPage: 100, MembersPage: 999, FailRate: failRate,
 	}
 }
@@ -82,8 +88,12 @@ type Work struct {
 //	                                               one at a time, 4 chains fill the 4 lanes)
 //	quota    = ⌊(ItemsMax − 1) / Quota⌋ × Window / TimeScale
 //	                                              (windows a mailbox must wait through)
-//	bound    = dir + max(lanes, quota)            (mailboxes run in parallel: Graph has no
-//	                                               cross-mailbox limit in this model)
+//	global   = (ItemsTotal + DirectoryPages) / (AppQuota / (AppWindow / TimeScale))
+//	                                              (every request and item of the app
+//	                                               shares Graph's global limit)
+//	bound    = max(dir + max(lanes, quota), global)
+//	                                              (mailboxes run in parallel, within the
+//	                                               global limit)
 //
 // With a fail rate R every request is expected to be sent 1/(1−R) times,
 // so the lane term is divided by 1−R (Retry-After waits are not counted:
@@ -107,7 +117,12 @@ func (m Model) Bound(w Work) time.Duration {
 		win := float64(m.Window) / max(m.TimeScale, 1e-9)
 		quota = float64((w.ItemsMax-1)/m.Quota) * win
 	}
-	return time.Duration(dir + math.Max(lanes, quota))
+	global := 0.0
+	if m.AppQuota > 0 && m.AppWindow > 0 {
+		win := float64(m.AppWindow) / max(m.TimeScale, 1e-9)
+		global = float64(w.ItemsTotal+w.DirectoryPages) * inflate * win / float64(m.AppQuota)
+	}
+	return time.Duration(math.Max(dir+math.Max(lanes, quota), global))
 }
 
 // RequestFloor is the fewest HTTP requests for w: every mailbox request

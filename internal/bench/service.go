@@ -209,5 +209,8 @@ func serviceTargets(r *Result) []Check {
 	if r.Writes > 0 && r.CPUSeconds > 0 {
 		cs = append(cs, atMost("CPU µs/write", r.CPUMicrosPerWrite, TargetCPUPerWrite*1e6))
 	}
+	if r.CPUFloorSeconds > 0 {
+		cs = append(cs, atMost("wall/CPU floor", r.WallSeconds/r.CPUFloorSeconds, TargetServiceRatio))
+	}
 	return cs
 }
