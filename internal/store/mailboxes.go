@@ -132,35 +132,66 @@ func (s *Store) BeginMailbox(ctx context.Context, tenant, userID, upn string) er
 // given: false once every write of the run is accounted for in the map.
 // ErrNotFound for an unknown tenant.
 func (s *Store) SaveMailbox(ctx context.Context, tenant string, m Mailbox, changes ContactChanges) error {
-	if m.UserID == "" {
-		return fmt.Errorf("%w: empty mailbox user id", ErrInvalidArgument)
+	return s.SaveMailboxes(ctx, tenant, []MailboxSave{{Mailbox: m, Changes: changes}})
+}
+
+// MailboxSave is one mailbox's state and contact map changes.
+type MailboxSave struct {
+	Mailbox Mailbox
+	Changes ContactChanges
+}
+
+// SaveMailboxes saves several mailboxes as SaveMailbox does, in one
+// transaction (a run's mailboxes that had nothing to write are saved
+// together: one commit instead of one each).
+func (s *Store) SaveMailboxes(ctx context.Context, tenant string, saves []MailboxSave) error {
+	for _, sv := range saves {
+		if sv.Mailbox.UserID == "" {
+			return fmt.Errorf("%w: empty mailbox user id", ErrInvalidArgument)
+		}
+	}
+	if len(saves) == 0 {
+		return nil
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		tid, err := tenantID(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}
-		var id int64
-		err = tx.QueryRowContext(ctx, `INSERT INTO mailboxes (tenant, user_id, upn, folder_id, contacts_delta_link, status,
-				error_code, error_message, request_id, uncertain, last_synced, synced_digest, parent_folder_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, user_id) DO UPDATE SET upn = excluded.upn, folder_id = excluded.folder_id,
-				contacts_delta_link = excluded.contacts_delta_link, status = excluded.status,
-				error_code = excluded.error_code, error_message = excluded.error_message,
-				request_id = excluded.request_id, uncertain = excluded.uncertain, last_synced = excluded.last_synced,
-				synced_digest = excluded.synced_digest, parent_folder_id = excluded.parent_folder_id
-			RETURNING id`,
-			tid, m.UserID, m.UPN, m.FolderID, m.ContactsDeltaLink, string(m.Status), m.ErrorCode, m.ErrorMessage,
-			m.RequestID, b2i(m.Uncertain), ms(m.LastSynced), m.Digest, m.ParentFolderID).Scan(&id)
-		if err != nil {
-			return err
+		for _, sv := range saves {
+			if err := saveMailbox(ctx, tx, tid, sv.Mailbox, sv.Changes); err != nil {
+				return err
+			}
 		}
-		return applyContactChanges(ctx, tx, id, changes)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: save mailbox %s of %q: %w", m.UserID, tenant, err)
+		what := saves[0].Mailbox.UserID
+		if len(saves) > 1 {
+			what = fmt.Sprintf("%d mailboxes", len(saves))
+		}
+		return fmt.Errorf("store: save mailbox %s of %q: %w", what, tenant, err)
 	}
 	return nil
+}
+
+func saveMailbox(ctx context.Context, tx *sql.Tx, tid int64, m Mailbox, changes ContactChanges) error {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO mailboxes (tenant, user_id, upn, folder_id, contacts_delta_link, status,
+			error_code, error_message, request_id, uncertain, last_synced, synced_digest, parent_folder_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, user_id) DO UPDATE SET upn = excluded.upn, folder_id = excluded.folder_id,
+			contacts_delta_link = excluded.contacts_delta_link, status = excluded.status,
+			error_code = excluded.error_code, error_message = excluded.error_message,
+			request_id = excluded.request_id, uncertain = excluded.uncertain, last_synced = excluded.last_synced,
+			synced_digest = excluded.synced_digest, parent_folder_id = excluded.parent_folder_id
+		RETURNING id`,
+		tid, m.UserID, m.UPN, m.FolderID, m.ContactsDeltaLink, string(m.Status), m.ErrorCode, m.ErrorMessage,
+		m.RequestID, b2i(m.Uncertain), ms(m.LastSynced), m.Digest, m.ParentFolderID).Scan(&id)
+	if err != nil {
+		return err
+	}
+	return applyContactChanges(ctx, tx, id, changes)
 }
 
 // DeleteMailbox removes a mailbox and its contact map (a user who is no

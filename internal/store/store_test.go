@@ -746,3 +746,36 @@ func TestInstallationID(t *testing.T) {
 		t.Fatalf("another database has id %q", id3)
 	}
 }
+
+// SaveMailboxes saves several mailboxes in one transaction: all of them,
+// or, when one is invalid, none.
+func TestSaveMailboxes(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	a := Mailbox{UserID: "m1", UPN: "a@x", FolderID: "f1", ContactsDeltaLink: "l1", Status: MailboxOK}
+	b := Mailbox{UserID: "m2", UPN: "b@x", FolderID: "f2", ContactsDeltaLink: "l2", Status: MailboxOK}
+	err := s.SaveMailboxes(ctx, "contoso", []MailboxSave{
+		{Mailbox: a, Changes: ContactChanges{Upserts: []ContactRef{{SourceID: "s1", ContactID: "c1", Hash: "h1"}}}},
+		{Mailbox: b},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Mailbox{a, b} {
+		if got, err := s.Mailbox(ctx, "contoso", want.UserID); err != nil || got != want {
+			t.Errorf("mailbox %s: %+v %v", want.UserID, got, err)
+		}
+	}
+	if cm, _ := s.ContactMap(ctx, "contoso", "m1"); cm["s1"].ContactID != "c1" {
+		t.Errorf("contact map %v", cm)
+	}
+	a.ContactsDeltaLink, b.ContactsDeltaLink = "l1b", "l2b"
+	err = s.SaveMailboxes(ctx, "contoso", []MailboxSave{{Mailbox: a}, {Mailbox: b, Changes: ContactChanges{Upserts: []ContactRef{{ContactID: "c9"}}}}})
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a contact without source id: %v", err)
+	}
+	if got, _ := s.Mailbox(ctx, "contoso", "m1"); got.ContactsDeltaLink != "l1" {
+		t.Errorf("a failed transaction saved mailbox m1: %+v", got)
+	}
+}
