@@ -67,7 +67,7 @@ func TestAppLimitPacesUnderGlobalLimit(t *testing.T) {
 	if c.Stats().AppWaited == 0 {
 		t.Error("the client never waited for the global limit")
 	}
-	srv2, fast := appLimitEnv(t, 100, 1_000_000, 1_000_000)
+	srv2, fast := appLimitEnv(t, 10, 1_000_000, 1_000_000) // 110 per second
 	probeAll(t, fast)
 	if cs := srv2.Counters(); cs.Throttled == 0 {
 		t.Error("unpaced client was never throttled: the test proves nothing")

@@ -69,11 +69,15 @@ type BatchResult struct {
 //
 // The error is non-nil only when the batch as a whole failed (invalid
 // items, outer failure after retries, context); item failures are in the
-// results.
+// results. Batch clears the items' Body once encoded: a thousand batches
+// in flight hold their encoded requests, not the values they came from.
 func (c *Client) Batch(ctx context.Context, items []BatchItem) ([]BatchResult, error) {
 	body, scopes, idempotent, err := c.encodeBatch(items)
 	if err != nil {
 		return nil, err
+	}
+	for i := range items {
+		items[i].Body = nil
 	}
 	a := &attempt{
 		method: http.MethodPost, url: c.base + "/$batch", path: "/$batch", body: body,

@@ -28,6 +28,9 @@ type call struct {
 	url    string // relative to the Graph root
 	header http.Header
 	body   []byte // encoded JSON, or nil
+	// patch, when set, gives the body at each send (encoded into the
+	// batch request, not kept).
+	patch func() *ContactPatch
 	// idempotent marks a POST that may be sent again whatever its answer
 	// (permanentDelete: a second one finds nothing, 404).
 	idempotent bool
@@ -321,7 +324,10 @@ func (d *dispatcher) sendBatch(ctx context.Context, gs []*group) {
 		}
 		for i, c := range g.calls {
 			it := BatchItem{ID: strconv.Itoa(len(items) + 1), Method: c.method, URL: c.url, Scope: c.scope, Header: c.header}
-			if c.body != nil {
+			switch {
+			case c.patch != nil:
+				it.Body = c.patch()
+			case c.body != nil:
 				it.Body = rawBody(c.body)
 			}
 			if g.chained && i > 0 {

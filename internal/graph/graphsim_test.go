@@ -216,8 +216,8 @@ func TestGraphsimMailbox(t *testing.T) {
 	// Writes: creates chained, an update with and without a stale If-Match,
 	// a delete; outcomes per write, in whatever order Graph answers.
 	e.srv.SetFaults(graphsim.Faults{ShuffleBatch: true})
-	body := func(p *ContactPatch) func() []byte {
-		return func() []byte { b, _ := p.MarshalJSON(); return b }
+	body := func(p *ContactPatch) func() *ContactPatch {
+		return func() *ContactPatch { return p }
 	}
 	var ws []Write
 	for i := range 24 { // a chain of 20 and four singles
@@ -371,7 +371,7 @@ func TestGraphsimThrottlingZeroViolations(t *testing.T) {
 					// one unit; four singles take four, one at a time here.
 					var ws []Write
 					for range 4 {
-						ws = append(ws, Write{Kind: CreateContact, FolderID: folders[k], Body: func() []byte { return []byte(`{"displayName":"x"}`) }})
+						ws = append(ws, Write{Kind: CreateContact, FolderID: folders[k], Body: func() *ContactPatch { return &ContactPatch{DisplayName: Set("x")} }})
 					}
 					m.Write(ctx, ws, func(_ int, r WriteResult) {
 						// A 503 leaves a create ambiguous: it is not sent

@@ -30,9 +30,10 @@ type Write struct {
 	Kind      WriteKind
 	FolderID  string
 	ContactID string // update, delete, purge
-	// Body encodes the create or update body when the write is sent: a
-	// mailbox's thousand pending writes hold no bodies.
-	Body func() []byte
+	// Body gives the create or update body when the write is sent; it is
+	// encoded straight into the $batch request, so a mailbox's thousand
+	// pending writes, and those in flight, hold no encoded bodies.
+	Body func() *ContactPatch
 	// IfMatch, when set, makes an update conditional (412 if the contact
 	// changed since that etag).
 	IfMatch string
@@ -178,8 +179,8 @@ func (m Mailbox) writeCall(w *Write) *call {
 	case PurgeContact:
 		c.method, c.url, c.idempotent = http.MethodPost, ContactPath(m.user, w.FolderID, w.ContactID)+"/permanentDelete", true
 	}
-	if w.Body != nil && (w.Kind == CreateContact || w.Kind == UpdateContact) {
-		c.body = w.Body()
+	if w.Kind == CreateContact || w.Kind == UpdateContact {
+		c.patch = w.Body
 	}
 	return c
 }

@@ -49,10 +49,10 @@ func (m *mailbox) writeOf(op *plan.Op) graph.Write {
 	switch op.Kind {
 	case plan.Create:
 		w.Kind = graph.CreateContact
-		w.Body = func() []byte { return encodePatch(contactPatch(*op, true)) }
+		w.Body = func() *graph.ContactPatch { return contactPatch(*op, true) }
 	case plan.Update:
 		w.Kind = graph.UpdateContact
-		w.Body = func() []byte { return encodePatch(contactPatch(*op, false)) }
+		w.Body = func() *graph.ContactPatch { return contactPatch(*op, false) }
 	case plan.Delete:
 		// permanentDelete where Graph offers it (the global cloud), so that
 		// what galmirror removes does not sit in the owner's Deleted Items;
@@ -65,12 +65,6 @@ func (m *mailbox) writeOf(op *plan.Op) graph.Write {
 	return w
 }
 
-// encodePatch encodes a body: the encoded kilobyte is what waits in flight,
-// not the 1.3 KB ContactPatch struct and its slices.
-func encodePatch(p *graph.ContactPatch) []byte {
-	b, _ := p.MarshalJSON() // never fails
-	return b
-}
 
 // settle records the outcome of one write. It returns an op to send again
 // (the same, or what replaces it), or ok false for a failed write.

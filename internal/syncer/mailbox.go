@@ -13,29 +13,70 @@ import (
 	"github.com/galmirror/galmirror/internal/store"
 )
 
-// syncMailboxes syncs every target mailbox, MailboxWorkers at a time. A
-// mailbox's failure is recorded in the result and never stops the others.
+// syncMailboxes syncs every target mailbox, in two phases per mailbox.
+// Reading what changed (the folder check and the contacts delta) is light:
+// MailboxReaders mailboxes do it at once, so a run with little to do sends
+// all its reads together. Planning and writing hold the mailbox's plan and
+// contact map: MailboxWorkers mailboxes at once, across the engine's runs.
+// A mailbox's failure is recorded in the result and never stops the
+// others. Mailboxes that had nothing to write are saved together.
 func (r *run) syncMailboxes(ctx context.Context) error {
-	sem, _ := r.e.limits()
+	lim := r.e.limits()
+	r.saves = newSaver(r)
+	defer r.saves.flush(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, tg := range r.targets {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
+		if err := acquire(ctx, lim.readers); err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		wg.Go(func() {
 			m := r.newMailbox(tg)
-			m.sync(ctx)
+			m.sync(ctx, lim)
 			r.record(m)
-		}()
+		})
 	}
-	wg.Wait()
-	return ctx.Err()
+	return nil
+}
+
+// saver gathers the saves of mailboxes that had nothing to write and
+// stores them together, saverBatch at a time.
+type saver struct {
+	r       *run
+	mu      sync.Mutex
+	pending []store.MailboxSave
+}
+
+const saverBatch = 500
+
+func newSaver(r *run) *saver { return &saver{r: r} }
+
+func (s *saver) add(ctx context.Context, sv store.MailboxSave) {
+	s.mu.Lock()
+	s.pending = append(s.pending, sv)
+	full := len(s.pending) >= saverBatch
+	s.mu.Unlock()
+	if full {
+		s.flush(ctx)
+	}
+}
+
+// flush stores what is pending. A failure loses nothing Graph holds: the
+// mailboxes keep their previous delta links, which still work.
+func (s *saver) flush(ctx context.Context) {
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := s.r.st.SaveMailboxes(ctx, s.r.t.Name, batch); err != nil {
+		s.r.log.Error("save mailbox state", "mailboxes", len(batch), "error", err)
+		s.r.mu.Lock()
+		s.r.res.Errors = append(s.r.res.Errors, ItemError{Code: "state", Message: err.Error()})
+		s.r.mu.Unlock()
+	}
 }
 
 // mailbox is one target mailbox's sync within a run.
@@ -110,15 +151,24 @@ func (m *mailbox) fail(what string, err error) error {
 	return &mailboxError{status: st, err: err, what: what}
 }
 
-func (m *mailbox) sync(ctx context.Context) {
+// sync runs the mailbox's sync and records how it ended. It holds a
+// reader slot (taken by syncMailboxes) until the mailbox has read what
+// changed and, if it must write, has a worker slot.
+func (m *mailbox) sync(ctx context.Context, lim limits) {
 	m.upserts = make(map[string]store.ContactRef)
-	err := m.run(ctx)
+	err := m.run(ctx, lim)
 	if err == nil {
 		if m.status == "" {
 			m.status = store.MailboxOK
 		}
 		return
 	}
+	m.failed(ctx, err)
+}
+
+// failed records a mailbox's sync that ended with err: its status, what
+// state it keeps, and a log line.
+func (m *mailbox) failed(ctx context.Context, err error) {
 	var me *mailboxError
 	if errors.As(err, &me) {
 		m.status = me.status
@@ -177,38 +227,57 @@ func (m *mailbox) addError(err error) {
 	m.errs = append(m.errs, ie)
 }
 
-// run syncs the mailbox: learn what changed in it (or read it whole),
-// plan, write.
-func (m *mailbox) run(ctx context.Context) error {
-	r := m.r
-	st, err := r.st.Mailbox(ctx, r.t.Name, m.tg.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("state database: %w", err)
-	default:
-		m.state = st
+// run syncs the mailbox: learn what changed in it (or that it must be
+// read whole), then, unless nothing changed, plan and write.
+func (m *mailbox) run(ctx context.Context, lim limits) error {
+	reading := true
+	done := func() {
+		if reading {
+			<-lim.readers
+			reading = false
+		}
 	}
-	m.folderID, m.parentID, m.deltaLink = st.FolderID, st.ParentFolderID, st.ContactsDeltaLink
-	reconcile, err := m.readChanges(ctx)
+	defer done()
+	reconcile, err := m.load(ctx)
+	if err == nil && !reconcile {
+		reconcile, err = m.readChanges(ctx)
+	}
 	if err != nil {
 		return err
 	}
 	if m.inLine {
 		// Neither the directory nor the mailbox changed since the mailbox
 		// was last brought in line: nothing to plan.
-		m.counts.Unchanged = r.desiredFor(m.tg.ID)
-		if err := m.save(ctx); err != nil {
-			return fmt.Errorf("state database: %w", err)
-		}
+		m.counts.Unchanged = m.r.desiredFor(m.tg.ID)
+		m.r.saves.add(ctx, m.stateSave())
 		return nil
 	}
+	if err := acquire(ctx, lim.workers); err != nil {
+		return err
+	}
+	defer func() { <-lim.workers }()
+	done()
 	if reconcile {
 		if err := m.reconcile(ctx); err != nil {
 			return err
 		}
 	}
 	return m.write(ctx)
+}
+
+// load reads the mailbox's state. It returns true when the mailbox must be
+// reconciled (read whole from its marks): no usable state.
+func (m *mailbox) load(ctx context.Context) (reconcile bool, err error) {
+	st, err := m.r.st.Mailbox(ctx, m.r.t.Name, m.tg.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return false, fmt.Errorf("state database: %w", err)
+	default:
+		m.state = st
+	}
+	m.folderID, m.parentID, m.deltaLink = st.FolderID, st.ParentFolderID, st.ContactsDeltaLink
+	return m.folderID == "" || m.parentID == "" || st.Uncertain, nil
 }
 
 // errNoDelta stands for a contacts delta galmirror does not read this run
@@ -222,9 +291,6 @@ var errNoDelta = errors.New("no contacts delta")
 // state, a delta link Graph refused, a folder that is gone or was moved).
 func (m *mailbox) readChanges(ctx context.Context) (reconcile bool, err error) {
 	r := m.r
-	if m.folderID == "" || m.parentID == "" || m.state.Uncertain {
-		return true, nil
-	}
 	var moved bool
 	var ferr error
 	done := make(chan struct{})
@@ -615,6 +681,12 @@ func (m *mailbox) checkContact(st graph.ContactStamp, el []byte) error {
 
 // save stores the mailbox's state and contact map changes.
 func (m *mailbox) save(ctx context.Context) error {
+	sv := m.stateSave()
+	return m.r.st.SaveMailbox(ctx, m.r.t.Name, sv.Mailbox, sv.Changes)
+}
+
+// stateSave is what save stores.
+func (m *mailbox) stateSave() store.MailboxSave {
 	r := m.r
 	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap}
 	for _, ref := range m.upserts {
@@ -633,7 +705,7 @@ func (m *mailbox) save(ctx context.Context) error {
 	if m.inLine && !m.uncertain && !m.readErr && len(m.errs) == 0 && m.folderID != "" {
 		st.Digest = r.digest
 	}
-	return r.st.SaveMailbox(ctx, r.t.Name, st, ch)
+	return store.MailboxSave{Mailbox: st, Changes: ch}
 }
 
 // describe records a dry run's plan for the mailbox.

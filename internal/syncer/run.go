@@ -56,6 +56,8 @@ type run struct {
 	// no permanentDelete (outside the global cloud): deletes go to the
 	// mailbox's Deleted Items.
 	noDelta, noPurge atomic.Bool
+	// saves stores the mailboxes that had nothing to write, together.
+	saves *saver
 
 	mu     sync.Mutex // guards res, mbs and denied during the mailbox phase
 	res    *Result
@@ -203,9 +205,9 @@ func (r *run) allDenied() error {
 // (a cancelled run aborts its batches in flight); stop it after every
 // caller has returned.
 func (r *run) startMailboxes(ctx context.Context) (stop func()) {
-	_, slots := r.e.limits() // shared with the engine's other runs
 	r.mail, stop = r.client.StartMailboxes(ctx, graph.MailboxOptions{
-		Linger: r.e.opts.Linger, Slots: slots, WriteAttempts: r.e.opts.ItemAttempts,
+		// The batch slots are shared with the engine's other runs.
+		Linger: r.e.opts.Linger, Slots: r.e.limits().batches, WriteAttempts: r.e.opts.ItemAttempts,
 	})
 	return stop
 }

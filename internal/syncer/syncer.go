@@ -33,9 +33,20 @@ const (
 )
 
 // Defaults for Options.
+//
+// They are sized by Graph's limits and the memory target (250 MB at 1,000
+// users × 1,000 mailboxes): Graph lets an app keep four requests in
+// flight per mailbox and 13,000 a second in all (130,000 per 10 s), which
+// at ~100 ms a request 325 mailboxes writing at once already fill; 400
+// writers (each holding its plan and contact map, ~0.4 MB at 1,000
+// contacts) keep the pipe full, with four dependsOn chains each (1,600
+// batches). Reading what changed costs a mailbox two items and almost no
+// memory: 2,000 mailboxes read at once, so a run with no change sends its
+// 100 batches per 1,000 mailboxes together.
 const (
-	DefaultMailboxWorkers  = 96
-	DefaultBatchesInFlight = 384
+	DefaultMailboxWorkers  = 320
+	DefaultMailboxReaders  = 2000
+	DefaultBatchesInFlight = 1600
 	DefaultLinger          = 50 * time.Millisecond
 	DefaultItemAttempts    = 8
 	DefaultRunTimeout      = 6 * time.Hour
@@ -48,16 +59,20 @@ type Options struct {
 	// Logger receives one summary line per run and one line per failed
 	// mailbox; nil discards.
 	Logger *slog.Logger
-	// MailboxWorkers is how many mailboxes are synced at once, across
-	// the engine's concurrent runs. More workers fill $batch requests
-	// better; each holds its mailbox's plan in memory. Default 96.
+	// MailboxWorkers is how many mailboxes plan and write at once,
+	// across the engine's concurrent runs; each holds its plan and
+	// contact map in memory. Default 400.
 	MailboxWorkers int
+	// MailboxReaders is how many mailboxes read what changed in them at
+	// once (the light first phase of a mailbox's sync), across the
+	// engine's runs. Default 2,000.
+	MailboxReaders int
 	// BatchesInFlight caps concurrent $batch requests, across the
-	// engine's concurrent runs. Default 384.
+	// engine's concurrent runs. Default 1,600.
 	BatchesInFlight int
 	// Linger is how long a partly filled $batch waits for its next item;
 	// while items keep arriving less than Linger apart it waits up to 10
-	// × Linger for its first one. Default 5 ms.
+	// × Linger for its first one. Default 50 ms.
 	Linger time.Duration
 	// Pacer tunes back-off and retry budgets (tests shorten them).
 	Pacer graph.PacerConfig
@@ -75,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MailboxWorkers <= 0 {
 		o.MailboxWorkers = DefaultMailboxWorkers
+	}
+	if o.MailboxReaders <= 0 {
+		o.MailboxReaders = DefaultMailboxReaders
 	}
 	if o.BatchesInFlight <= 0 {
 		o.BatchesInFlight = DefaultBatchesInFlight
@@ -97,23 +115,41 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	opts Options
 
-	// workers and batches are the MailboxWorkers and BatchesInFlight
+	// lim holds the MailboxReaders, MailboxWorkers and BatchesInFlight
 	// slots, shared by every run of the engine: the service runs several
 	// tenants at once, and the limits bound the process's memory (each
-	// mailbox in flight holds its plan, each batch its bodies), not one
+	// mailbox writing holds its plan, each batch its bodies), not one
 	// run's. Made on first use, from the options then.
-	once    sync.Once
-	workers chan struct{}
-	batches graph.Slots
+	once sync.Once
+	lim  limits
 }
 
-// limits returns the engine's shared worker and batch slots.
-func (e *Engine) limits() (workers chan struct{}, batches graph.Slots) {
+// limits are an engine's shared slots.
+type limits struct {
+	readers, workers chan struct{}
+	batches          graph.Slots
+}
+
+// limits returns the engine's shared slots.
+func (e *Engine) limits() limits {
 	e.once.Do(func() {
-		e.workers = make(chan struct{}, e.opts.MailboxWorkers)
-		e.batches = graph.NewSlots(e.opts.BatchesInFlight)
+		e.lim = limits{
+			readers: make(chan struct{}, e.opts.MailboxReaders),
+			workers: make(chan struct{}, e.opts.MailboxWorkers),
+			batches: graph.NewSlots(e.opts.BatchesInFlight),
+		}
 	})
-	return e.workers, e.batches
+	return e.lim
+}
+
+// acquire takes a slot of sem, or returns ctx's error.
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns an Engine.
