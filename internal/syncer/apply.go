@@ -65,7 +65,6 @@ func (m *mailbox) writeOf(op *plan.Op) graph.Write {
 	return w
 }
 
-
 // settle records the outcome of one write. It returns an op to send again
 // (the same, or what replaces it), or ok false for a failed write.
 func (m *mailbox) settle(ctx context.Context, op *plan.Op, kind graph.WriteKind, r graph.WriteResult, tries map[*plan.Op]*graph.Retrier) (next *plan.Op, ok bool) {
