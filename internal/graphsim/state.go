@@ -488,15 +488,15 @@ func (t *tenantState) granted(app, ref string) bool {
 }
 
 // staleDeltaTokens makes every delta link issued so far too old: users/delta
-// links answer 400 syncStateNotFound, contacts delta links 400
-// ErrorInvalidSyncStateData.
+// and /contacts/delta links answer 400 syncStateNotFound, contacts delta
+// links 400 ErrorInvalidSyncStateData.
 func (s *Server) staleDeltaTokens(tenantID string) error {
 	return s.refuseDeltaTokens(tenantID, func(t *tenantState) { t.stale++ })
 }
 
-// refuseDeltaTokens makes the tenants' users/delta links refused as bump
-// says (their stale generation or their epoch) and every contacts delta
-// link of their mailboxes invalid.
+// refuseDeltaTokens makes the tenants' directory delta links (users/delta,
+// /contacts/delta) refused as bump says (their stale generation or their
+// epoch) and every contacts delta link of their mailboxes invalid.
 func (s *Server) refuseDeltaTokens(tenantID string, bump func(*tenantState)) error {
 	ts, err := s.tenantsOf(tenantID)
 	if err != nil {
