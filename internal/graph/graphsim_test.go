@@ -449,3 +449,50 @@ func TestGraphsimFourInFlightHonoursGates(t *testing.T) {
 	t.Logf("graphsim: 429 %d, 503 %d, violations as graphsim counts them %d (in-flight overlap)",
 		cs.Throttled, cs.Unavailable, cs.RetryAfterViolations)
 }
+
+// /contacts/delta through the typed calls: a first round, a change and a
+// deletion, a link from now, one contact read whole, a refused link.
+func TestGraphsimOrgContactsDelta(t *testing.T) {
+	e := newSim(t, nil, pacer.Config{})
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.srv.PutOrgContact(e.tenant.ID, graphsim.OrgContact{ID: guid(202), DisplayName: "Other", Mail: "o@partner.example",
+		Phones: []graphsim.Phone{{Type: "business", Number: "+47 22 00 00 00"}}}))
+	var got []OrgContact
+	link, err := e.c.OrgContactsDelta(ctx, "", nil, func(p *Page[OrgContact]) error { got = append(got, p.Value...); return nil })
+	must(err)
+	if len(got) != 2 || got[1].Mail != "o@partner.example" || got[1].Phones != nil {
+		t.Fatalf("first round %+v (phones are not in a delta round)", got)
+	}
+	must(e.srv.PutOrgContact(e.tenant.ID, graphsim.OrgContact{ID: guid(202), DisplayName: "Other", Mail: "o@partner.example", JobTitle: "CFO"}))
+	must(e.srv.DeleteOrgContact(e.tenant.ID, guid(201)))
+	got = nil
+	link2, err := e.c.OrgContactsDelta(ctx, link, nil, func(p *Page[OrgContact]) error { got = append(got, p.Value...); return nil })
+	must(err)
+	if len(got) != 2 || got[0].Removed == nil || got[0].ID != guid(201) || got[1].JobTitle != "CFO" || link2 == link {
+		t.Fatalf("changes %+v", got)
+	}
+	latest, err := e.c.OrgContactsDeltaLatest(ctx, nil)
+	must(err)
+	got = nil
+	if _, err := e.c.OrgContactsDelta(ctx, latest, nil, func(p *Page[OrgContact]) error { got = append(got, p.Value...); return nil }); err != nil || len(got) != 0 {
+		t.Fatalf("from latest: %+v %v", got, err)
+	}
+	oc, err := e.c.OrgContact(ctx, guid(202), nil)
+	must(err)
+	if oc.JobTitle != "CFO" || len(oc.Phones) != 0 {
+		t.Errorf("read whole %+v", oc)
+	}
+	if _, err := e.c.OrgContact(ctx, guid(201), nil); Classify(err) != NotFound {
+		t.Errorf("deleted contact: %v (%v)", err, Classify(err))
+	}
+	must(e.srv.ExpireDeltaTokens(e.tenant.ID))
+	if _, err := e.c.OrgContactsDelta(ctx, link2, nil, func(*Page[OrgContact]) error { return nil }); !errors.Is(err, ErrResyncRequired) {
+		t.Errorf("expired link: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -116,6 +117,54 @@ func (c *Client) OrgContacts(ctx context.Context, selectFields []string, fn func
 	return List(ctx, c, Request{URL: u, Scope: DirectoryScope}, func(p *Page[OrgContact]) error {
 		return fn(p.Value)
 	})
+}
+
+// OrgContactsDeltaURL returns the URL of a first /contacts/delta round
+// selecting the given properties (OrgContactDeltaFields when nil).
+func OrgContactsDeltaURL(selectFields []string) string {
+	if selectFields == nil {
+		selectFields = OrgContactDeltaFields
+	}
+	return "/contacts/delta" + Query{{"$select", strings.Join(selectFields, ",")}}.Encode()
+}
+
+// OrgContactsDelta runs one /contacts/delta round (organisational
+// contacts): from link (a saved deltaLink) or, when link is empty, from a
+// first round selecting selectFields (OrgContactDeltaFields when nil). The
+// round carries no addresses or phones (see OrgContactDeltaFields). See
+// Delta for the callback and ErrResyncRequired.
+func (c *Client) OrgContactsDelta(ctx context.Context, link string, selectFields []string, fn func(*Page[OrgContact]) error) (string, error) {
+	if link == "" {
+		link = OrgContactsDeltaURL(selectFields)
+	}
+	return Delta(ctx, c, Request{URL: link, Scope: DirectoryScope}, fn)
+}
+
+// OrgContactsDeltaLatest returns a /contacts/delta deltaLink that tracks
+// changes from now on ($deltatoken=latest: no data), selecting
+// selectFields (OrgContactDeltaFields when nil).
+func (c *Client) OrgContactsDeltaLatest(ctx context.Context, selectFields []string) (string, error) {
+	u := OrgContactsDeltaURL(selectFields) + "&$deltatoken=latest"
+	var p Page[OrgContact]
+	if err := c.DoJSON(ctx, &Request{URL: u, Scope: DirectoryScope}, &p); err != nil {
+		return "", err
+	}
+	if p.DeltaLink == "" {
+		return "", fmt.Errorf("graph: %s: no deltaLink in the answer", stripQuery(u))
+	}
+	return p.DeltaLink, nil
+}
+
+// OrgContact reads one organisational contact. selectFields nil means
+// OrgContactFields.
+func (c *Client) OrgContact(ctx context.Context, id string, selectFields []string) (OrgContact, error) {
+	if selectFields == nil {
+		selectFields = OrgContactFields
+	}
+	var oc OrgContact
+	u := "/contacts/" + seg(id) + Query{{"$select", strings.Join(selectFields, ",")}}.Encode()
+	err := c.DoJSON(ctx, &Request{URL: u, Scope: DirectoryScope}, &oc)
+	return oc, err
 }
 
 // ContactsPath returns /users/{mailbox}/contactFolders/{folder}/contacts.

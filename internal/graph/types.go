@@ -96,6 +96,16 @@ var OrgContactFields = []string{
 	"department", "companyName", "addresses", "phones",
 }
 
+// OrgContactDeltaFields is the $select list of a /contacts/delta round:
+// the properties it returns and tracks, orgcontact-delta's default set.
+// Addresses, phones and proxyAddresses are not among them: contacts/delta
+// does not return them, and a change to them alone shows in no round
+// (docs/graph-fidelity.md D6); read them with OrgContacts or OrgContact.
+var OrgContactDeltaFields = []string{
+	"id", "displayName", "givenName", "surname", "mail", "mailNickname", "jobTitle",
+	"department", "companyName",
+}
+
 // PhysicalOfficeAddress is an orgContact address.
 type PhysicalOfficeAddress struct {
 	City            string `json:"city,omitempty"`

@@ -52,9 +52,16 @@ func (s *Server) PutGroup(tenantID string, g Group) error { return s.putGroup(te
 // DeleteGroup deletes a group.
 func (s *Server) DeleteGroup(tenantID, groupID string) error { return s.deleteGroup(tenantID, groupID) }
 
-// PutOrgContact creates or replaces an organisational contact.
+// PutOrgContact creates or replaces an organisational contact; a change to
+// a property contacts/delta tracks shows in it.
 func (s *Server) PutOrgContact(tenantID string, c OrgContact) error {
 	return s.putOrgContact(tenantID, c)
+}
+
+// DeleteOrgContact deletes an organisational contact; contacts/delta
+// reports it @removed with reason "deleted".
+func (s *Server) DeleteOrgContact(tenantID, contactID string) error {
+	return s.deleteOrgContact(tenantID, contactID)
 }
 
 // SetMailboxState changes a user's mailbox state; its content is kept.
@@ -152,16 +159,18 @@ func (s *Server) OwnerDeleteContact(tenantID, user, contactID string) error {
 	return s.ownerDeleteContact(tenantID, user, contactID)
 }
 
-// ExpireDeltaTokens invalidates every users/delta and contacts delta link
-// (and nextLink) issued so far for a tenant ("" means all tenants):
-// users/delta links answer 410 Gone resyncRequired with a Location to
-// restart from; contacts delta links answer 400 ErrorInvalidSyncStateData.
+// ExpireDeltaTokens invalidates every users/delta, org contacts
+// (/contacts/delta) and contacts delta link (and nextLink) issued so far
+// for a tenant ("" means all tenants): users/delta and /contacts/delta
+// links answer 410 Gone resyncRequired with a Location to restart from;
+// contacts delta links answer 400 ErrorInvalidSyncStateData.
 func (s *Server) ExpireDeltaTokens(tenantID string) error { return s.expireDeltaTokens(tenantID) }
 
 // StaleDeltaTokens makes every delta link (deltaLink or nextLink) issued so
 // far for a tenant ("" means all tenants) older than Graph keeps delta
-// state: users/delta links answer 400 syncStateNotFound (directory links
-// live 7 days); contacts delta links answer 400 ErrorInvalidSyncStateData.
+// state: users/delta and /contacts/delta links answer 400
+// syncStateNotFound (directory links live 7 days); contacts delta links
+// answer 400 ErrorInvalidSyncStateData.
 func (s *Server) StaleDeltaTokens(tenantID string) error { return s.staleDeltaTokens(tenantID) }
 
 // Counters returns a snapshot of the counters.
@@ -200,8 +209,9 @@ func (s *Server) SetFaults(f Faults) {
 	s.entra.SetFaults(entrasimFaults(f))
 }
 
-// SetUsersDeltaPageSize sets the users/delta page size (tests force paging
-// with small values); n <= 0 restores 100.
+// SetUsersDeltaPageSize sets the page size of the directory delta rounds,
+// users/delta and /contacts/delta (tests force paging with small values);
+// n <= 0 restores 100.
 func (s *Server) SetUsersDeltaPageSize(n int) {
 	if n <= 0 {
 		n = 100

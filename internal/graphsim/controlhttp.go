@@ -214,6 +214,8 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		if decode(&c) {
 			done(nil, s.PutOrgContact(tid, c))
 		}
+	case n == 2 && segs[0] == "orgContacts" && m == "DELETE":
+		done(nil, s.DeleteOrgContact(tid, segs[1]))
 	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
 		var v struct{ Users []string }
 		if decode(&v) {

@@ -391,6 +391,10 @@ type deltaToken struct {
 	// Issued is when the link was made (Unix seconds, graphsim's clock):
 	// directory delta state lives 7 days.
 	Issued int64 `json:"t,omitempty"`
+	// Res is the collection the link belongs to: "" users/delta,
+	// "contacts" contacts/delta (org contacts); a link of one is refused
+	// by the other.
+	Res string `json:"r,omitempty"`
 }
 
 // deltaStateLife is how long users/delta state lives: a link older than
@@ -449,7 +453,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale, Issued: g.now.Unix()})
 		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
 	case raw != "":
-		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) {
+		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) || tok.Res != "" {
 			return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
 		}
 		for _, p := range tok.Sel {
@@ -624,7 +628,11 @@ func renderDeltaUser(o *userObj, sel []string, base uint64, minimal bool) obj {
 }
 
 // deltaIDFilter parses users/delta's $filter: id eq '...' OR-ed, at most 50.
-func (g *greq) deltaIDFilter() ([]string, *gresp) {
+func (g *greq) deltaIDFilter() ([]string, *gresp) { return g.deltaIDFilterOf("Users") }
+
+// deltaIDFilterOf parses a directory delta's $filter (resource names the
+// collection in errors): id eq '...' OR-ed, at most 50.
+func (g *greq) deltaIDFilterOf(resource string) ([]string, *gresp) {
 	src, ok := g.q["$filter"]
 	if !ok {
 		return nil, nil
@@ -649,7 +657,7 @@ func (g *greq) deltaIDFilter() ([]string, *gresp) {
 		return false
 	}
 	if !walk(f) {
-		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for change tracking over the 'Users' resource: only id eq '{id}' clauses joined with 'or' are supported.")
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for change tracking over the '"+resource+"' resource: only id eq '{id}' clauses joined with 'or' are supported.")
 		return nil, &r
 	}
 	if len(ids) > 50 {

@@ -39,7 +39,9 @@
 // /v1.0 request needs a bearer token from it (srv.AccessToken issues one
 // without a certificate round trip). Graph endpoints: users (list, $select,
 // $filter subset, $top, $skiptoken paging), users/delta, groups/{id}/members
-// and transitiveMembers (with the microsoft.graph.user cast), orgContacts,
+// and transitiveMembers (with the microsoft.graph.user cast), orgContacts
+// and their delta (/contacts/delta, which neither returns nor tracks
+// addresses, phones and proxyAddresses),
 // contactFolders and contacts (strict validation, merge PATCH, extended
 // properties, etags and If-Match), contacts delta per folder, and $batch.
 // Errors use Graph's status codes, codes, messages and envelope.
@@ -76,9 +78,10 @@
 // # Paging, as Graph does it
 //
 // /users and member lists: $top default 100, at most 999, opaque
-// $skiptoken nextLinks. users/delta: pages of Options.UsersDeltaPageSize
-// (default 100; SetUsersDeltaPageSize forces paging), nextLinks then a
-// deltaLink; $deltatoken=latest; Prefer: return=minimal. Outlook lists
+// $skiptoken nextLinks. users/delta and /contacts/delta: pages of
+// Options.UsersDeltaPageSize (default 100; SetUsersDeltaPageSize forces
+// paging), nextLinks then a deltaLink; $deltatoken=latest; Prefer:
+// return=minimal. Outlook lists
 // (contactFolders, contacts): $top default 10, at most 1000, $skip
 // nextLinks. Contacts delta: Prefer: odata.maxpagesize, default 10, capped
 // at 200. Follow every link verbatim; resend headers (ConsistencyLevel,

@@ -32,9 +32,10 @@ type Options struct {
 	// Faults are injected failures; the zero value injects none.
 	Faults Faults
 
-	// UsersDeltaPageSize is the number of users per users/delta page
-	// (Graph's is about 100-200 and not client-controlled); zero means 100.
-	// Tests set it low to force paging.
+	// UsersDeltaPageSize is the number of objects per page of the
+	// directory delta rounds, users/delta and /contacts/delta (Graph's is
+	// about 100-200 and not client-controlled); zero means 100. Tests set
+	// it low to force paging.
 	UsersDeltaPageSize int
 	// TokenLifetime of access tokens issued by the token service; zero means 1h.
 	TokenLifetime time.Duration

@@ -193,6 +193,8 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 		switch {
 		case len(segs) == 1:
 			return pick("/contacts", permOrgContacts, 1, methods{"GET": (*Server).listOrgContacts}, "")
+		case len(segs) == 2 && low[1] == "delta":
+			return pick("/contacts/delta", permOrgContacts, 1, methods{"GET": (*Server).orgContactsDelta}, "")
 		case len(segs) == 2:
 			return pick("/contacts/{id}", permOrgContacts, 1, methods{"GET": (*Server).getOrgContact}, "", segs[1])
 		default:

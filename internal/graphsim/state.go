@@ -29,9 +29,13 @@ type tenantState struct {
 	orderDirty  bool
 	// orderMu serialises rebuilding order: readers holding mu.RLock may
 	// call userOrder at once (writers set orderDirty under mu.Lock).
-	orderMu   sync.Mutex
-	seq       uint64 // directory change sequence for users/delta
-	tombs     []userTomb
+	orderMu sync.Mutex
+	seq     uint64 // directory change sequence for users/delta and contacts/delta
+	tombs   []userTomb
+	// ocSeq tracks each org contact's changes for contacts/delta (by
+	// id); ocTombs are the org contacts deleted.
+	ocSeq     map[string]*changeSeq
+	ocTombs   []userTomb
 	epoch     uint64 // delta token generation; ExpireDeltaTokens bumps it
 	stale     uint64 // users/delta links older than this are stale (StaleDeltaTokens)
 	mailboxes map[string]*mailbox
@@ -39,6 +43,13 @@ type tenantState struct {
 
 type userObj struct {
 	u       User // without ContactFolders
+	seq     uint64
+	propSeq map[string]uint64
+}
+
+// changeSeq is when an object (seq) and each of its properties (propSeq)
+// last changed, in the tenant's directory change sequence.
+type changeSeq struct {
 	seq     uint64
 	propSeq map[string]uint64
 }
@@ -75,7 +86,7 @@ func (s *Server) putTenant(tf Tenant) error {
 		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain, cloud: cloud,
 		apps: map[string]*App{}, users: map[string]*userObj{}, upns: map[string]string{},
 		softDeleted: map[string]*userObj{}, groups: map[string]*Group{}, orgContacts: map[string]*OrgContact{},
-		mailboxes: map[string]*mailbox{}, epoch: uint64(time.Now().UnixNano()),
+		ocSeq: map[string]*changeSeq{}, mailboxes: map[string]*mailbox{}, epoch: uint64(time.Now().UnixNano()),
 	}
 	et := entrasim.Tenant{ID: t.id}
 	if tf.Domain != "" {
@@ -112,9 +123,7 @@ func (s *Server) putTenant(tf Tenant) error {
 		if !isGUID(c.ID) {
 			return fmt.Errorf("graphsim: tenant %s orgContact %d: id %q is not a GUID", tf.ID, i, c.ID)
 		}
-		c := c
-		c.ID = strings.ToLower(c.ID)
-		t.orgContacts[c.ID] = &c
+		t.putOrgContactLocked(c)
 	}
 	for _, u := range tf.Users {
 		if len(u.ContactFolders) == 0 {
@@ -357,10 +366,45 @@ func (s *Server) putOrgContact(tenantID string, c OrgContact) error {
 	if !isGUID(c.ID) {
 		return fmt.Errorf("graphsim: orgContact id %q is not a GUID", c.ID)
 	}
-	c.ID = strings.ToLower(c.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.putOrgContactLocked(c)
+	return nil
+}
+
+// putOrgContactLocked creates or replaces an org contact, recording which
+// of its properties changed for contacts/delta.
+func (t *tenantState) putOrgContactLocked(c OrgContact) {
+	c.ID = strings.ToLower(c.ID)
+	t.seq++
+	cs := &changeSeq{seq: t.seq, propSeq: map[string]uint64{}}
+	old, oldSeq := t.orgContacts[c.ID], t.ocSeq[c.ID]
+	for _, p := range orgContactProps {
+		if old != nil && oldSeq != nil && jsonEqual(orgContactValue(old, p), orgContactValue(&c, p)) {
+			cs.propSeq[p] = oldSeq.propSeq[p]
+		} else {
+			cs.propSeq[p] = t.seq
+		}
+	}
 	t.orgContacts[c.ID] = &c
+	t.ocSeq[c.ID] = cs
+}
+
+func (s *Server) deleteOrgContact(tenantID, id string) error {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return err
+	}
+	id = strings.ToLower(id)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.orgContacts[id] == nil {
+		return fmt.Errorf("orgContact %q: %w", id, ErrNotFound)
+	}
+	delete(t.orgContacts, id)
+	delete(t.ocSeq, id)
+	t.seq++
+	t.ocTombs = append(t.ocTombs, userTomb{id: id, seq: t.seq, reason: "deleted"})
 	return nil
 }
 
@@ -444,15 +488,15 @@ func (t *tenantState) granted(app, ref string) bool {
 }
 
 // staleDeltaTokens makes every delta link issued so far too old: users/delta
-// links answer 400 syncStateNotFound, contacts delta links 400
-// ErrorInvalidSyncStateData.
+// and /contacts/delta links answer 400 syncStateNotFound, contacts delta
+// links 400 ErrorInvalidSyncStateData.
 func (s *Server) staleDeltaTokens(tenantID string) error {
 	return s.refuseDeltaTokens(tenantID, func(t *tenantState) { t.stale++ })
 }
 
-// refuseDeltaTokens makes the tenants' users/delta links refused as bump
-// says (their stale generation or their epoch) and every contacts delta
-// link of their mailboxes invalid.
+// refuseDeltaTokens makes the tenants' directory delta links (users/delta,
+// /contacts/delta) refused as bump says (their stale generation or their
+// epoch) and every contacts delta link of their mailboxes invalid.
 func (s *Server) refuseDeltaTokens(tenantID string, bump func(*tenantState)) error {
 	ts, err := s.tenantsOf(tenantID)
 	if err != nil {

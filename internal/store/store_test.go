@@ -779,3 +779,55 @@ func TestSaveMailboxes(t *testing.T) {
 		t.Errorf("a failed transaction saved mailbox m1: %+v", got)
 	}
 }
+
+// The time org contacts were last read whole: kept per tenant, forgotten
+// with the tenant's state and when set to zero.
+func TestOrgContactsReadAt(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openTest(t, Options{})
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.SetOrgContactsReadAt(ctx, "contoso", at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	for _, n := range []string{"contoso", "fabrikam"} {
+		if _, err := s.EnsureTenant(ctx, n, "t-"+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAt := func(n string) time.Time {
+		t.Helper()
+		ts, err := s.Tenant(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.OrgContactsReadAt
+	}
+	if !readAt("contoso").IsZero() {
+		t.Fatal("a new tenant has a read time")
+	}
+	if err := s.SetOrgContactsReadAt(ctx, "contoso", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOrgContactsReadAt(ctx, "fabrikam", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAt("contoso"); !got.Equal(at) {
+		t.Fatalf("read at %v, want %v", got, at)
+	}
+	all, err := s.Tenants(ctx)
+	if err != nil || len(all) != 2 || !all[1].OrgContactsReadAt.Equal(at.Add(time.Hour)) {
+		t.Fatalf("tenants %+v %v", all, err)
+	}
+	if err := s.SetOrgContactsReadAt(ctx, "contoso", time.Time{}); err != nil || !readAt("contoso").IsZero() {
+		t.Fatalf("zero kept a read time: %v", err)
+	}
+	if err := s.DeleteTenantState(ctx, "fabrikam"); err != nil || !readAt("fabrikam").IsZero() {
+		t.Fatalf("tenant state deleted, read time kept: %v", err)
+	}
+	if err := s.SetOrgContactsReadAt(ctx, "contoso", at); err != nil {
+		t.Fatal(err)
+	}
+	if reset, err := s.EnsureTenant(ctx, "contoso", "another"); err != nil || !reset || !readAt("contoso").IsZero() {
+		t.Fatalf("another tenant id kept the read time: %v %v", reset, err)
+	}
+}

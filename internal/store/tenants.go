@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -17,6 +18,10 @@ type TenantState struct {
 	TenantID             string
 	UsersDeltaLink       string
 	OrgContactsDeltaLink string
+	// OrgContactsReadAt is when the tenant's organisational contacts were
+	// last read whole, addresses and phones with them (contacts/delta
+	// carries neither); zero: never, or not since their state was cleared.
+	OrgContactsReadAt time.Time
 	// Paused tenants are not run by the schedule; PausedAt and PausedBy
 	// (a principal) say who paused it.
 	Paused   bool
@@ -75,6 +80,7 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 		"DELETE FROM persons_staging WHERE tenant = ?",
 		"DELETE FROM mailboxes WHERE tenant = ?", // cascades to contacts
 		"UPDATE tenants SET users_delta_link = '', org_contacts_delta_link = '' WHERE id = ?",
+		"DELETE FROM meta WHERE key = " + orgContactsReadKey + "?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
 			return err
@@ -83,15 +89,23 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 	return nil
 }
 
+// orgContactsReadKey prefixes, in the meta table, the key of a tenant's
+// OrgContactsReadAt (Unix milliseconds), followed by the tenant's row id.
+// It lives there rather than in a column of tenants so that it needs no
+// schema change.
+const orgContactsReadKey = "'org_contacts_read_at/' || "
+
 const tenantColumns = `name, tenant_id, users_delta_link, org_contacts_delta_link, paused, paused_at, paused_by,
-	cert_expiry, consecutive_failures, next_run, last_success`
+	cert_expiry, consecutive_failures, next_run, last_success,
+	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id)`
 
 func scanTenant(sc interface{ Scan(...any) error }) (TenantState, error) {
 	var t TenantState
-	var pausedAt, certExpiry, nextRun, lastSuccess sql.NullInt64
+	var pausedAt, certExpiry, nextRun, lastSuccess, orgRead sql.NullInt64
 	err := sc.Scan(&t.Name, &t.TenantID, &t.UsersDeltaLink, &t.OrgContactsDeltaLink, &t.Paused, &pausedAt, &t.PausedBy,
-		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess)
+		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead)
 	t.PausedAt, t.CertExpiry, t.NextRun, t.LastSuccess = fromMS(pausedAt), fromMS(certExpiry), fromMS(nextRun), fromMS(lastSuccess)
+	t.OrgContactsReadAt = fromMS(orgRead)
 	return t, err
 }
 
@@ -172,6 +186,28 @@ func (s *Store) SetUsersDeltaLink(ctx context.Context, tenant, link string) erro
 // a full read next time. ErrNotFound for an unknown tenant.
 func (s *Store) SetOrgContactsDeltaLink(ctx context.Context, tenant, link string) error {
 	return s.updateTenant(ctx, "set org contacts delta link", tenant, "org_contacts_delta_link = ?", link)
+}
+
+// SetOrgContactsReadAt records when the tenant's organisational contacts
+// were last read whole; zero forgets it. ErrNotFound for an unknown
+// tenant.
+func (s *Store) SetOrgContactsReadAt(ctx context.Context, tenant string, at time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := tenantID(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		if at.IsZero() {
+			_, err = tx.ExecContext(ctx, "DELETE FROM meta WHERE key = "+orgContactsReadKey+"?", id)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO meta (key, value) VALUES ("+orgContactsReadKey+"?, ?)", id, strconv.FormatInt(at.UnixMilli(), 10))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set org contacts read time: %w", err)
+	}
+	return nil
 }
 
 // SetPaused pauses or resumes the tenant, recording who and when (both are

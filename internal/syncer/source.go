@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/galmirror/galmirror/internal/directory"
 	"github.com/galmirror/galmirror/internal/graph"
@@ -17,9 +18,10 @@ import (
 
 // readSource brings the directory up to date: users through users/delta
 // (incremental from the stored delta link; a full round on the first run or
-// when Graph asks for a resync), organizational contacts by a full read when
-// enabled, and the group scopes, re-read every run. Any failure fails the
-// run as a whole: nothing is written on incomplete information.
+// when Graph asks for a resync), organizational contacts when enabled
+// through /contacts/delta likewise (readOrgContacts), and the group scopes,
+// re-read every run. Any failure fails the run as a whole: nothing is
+// written on incomplete information.
 func (r *run) readSource(ctx context.Context) error {
 	r.persons = make(map[string]directory.Person)
 	r.prev = make(map[string]directory.Person)
@@ -52,16 +54,11 @@ func (r *run) readSource(ctx context.Context) error {
 		}
 	}
 	if r.t.OrgContacts {
-		if err := r.readOrgContacts(ctx); err != nil {
+		if err := r.readOrgContacts(ctx, ts); err != nil {
 			return r.sourceError("read organizational contacts", err)
 		}
-	} else {
-		// Org contacts switched off: they are no longer sources.
-		for id, p := range r.persons {
-			if p.Kind == directory.KindOrgContact {
-				delete(r.persons, id)
-			}
-		}
+	} else if err := r.forgetOrgContacts(ctx, ts); err != nil {
+		return err
 	}
 	r.sourceComplete = true
 	return nil
@@ -135,36 +132,187 @@ func (r *run) readUsers(ctx context.Context, link string) error {
 	return nil
 }
 
-// readOrgContacts reads every organizational contact and replaces the
-// stored set.
-func (r *run) readOrgContacts(ctx context.Context) error {
+// orgContactsRefresh is how long the org contacts may go without a whole
+// read. /contacts/delta neither returns nor tracks their addresses and
+// phones (docs/graph-fidelity.md D6): a change to those alone reaches the
+// mailboxes at the next whole read, at most this long after.
+const orgContactsRefresh = 24 * time.Hour
+
+// readOrgContacts brings the organizational contacts up to date: an
+// incremental /contacts/delta round from the stored link while the last
+// whole read is younger than orgContactsRefresh, else (no link, Graph
+// refused it, or the whole read is due) a whole read.
+func (r *run) readOrgContacts(ctx context.Context, ts store.TenantState) error {
+	now := time.Now()
+	switch readAt := ts.OrgContactsReadAt; {
+	case ts.OrgContactsDeltaLink == "":
+	case readAt.IsZero() || now.Sub(readAt) >= orgContactsRefresh || readAt.After(now):
+		r.log.Info("reading the organizational contacts whole: delta rounds do not carry their addresses and phones", "last_whole_read", readAt)
+	default:
+		err := r.orgContactsRound(ctx, ts.OrgContactsDeltaLink)
+		if !errors.Is(err, graph.ErrResyncRequired) {
+			return err
+		}
+		r.log.Info("organizational contacts delta token expired, reading them all again")
+	}
+	return r.readOrgContactsWhole(ctx, "")
+}
+
+// readOrgContactsWhole reads every organizational contact with every
+// property and replaces the stored set, staged and swapped in at the end
+// (a failed read leaves the previous set in place), with deltaLink as the
+// next round's start: when empty, a link from now ($deltatoken=latest),
+// taken before the list so that a change made during the list shows in the
+// next round.
+func (r *run) readOrgContactsWhole(ctx context.Context, deltaLink string) error {
+	started := time.Now()
+	if deltaLink == "" && !r.ro.DryRun {
+		var err error
+		if deltaLink, err = r.client.OrgContactsDeltaLatest(ctx, nil); err != nil {
+			return err
+		}
+	}
+	var rs *store.PersonResync
+	if !r.ro.DryRun {
+		var err error
+		if rs, err = r.st.BeginPersonResync(ctx, r.t.Name, store.KindOrgContact); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		defer rs.Abort(context.WithoutCancel(ctx))
+	}
 	fresh := make(map[string]directory.Person)
-	var all []store.Person
 	err := r.client.OrgContacts(ctx, nil, func(cs []graph.OrgContact) error {
+		page := make([]store.Person, 0, len(cs))
 		for _, c := range cs {
 			p := directory.FromOrgContact(c)
 			fresh[p.ID] = p
-			all = append(all, storePerson(p))
+			page = append(page, storePerson(p))
+		}
+		if rs == nil {
+			return nil
+		}
+		if err := rs.Add(ctx, page); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if !r.ro.DryRun {
-		rs, err := r.st.BeginPersonResync(ctx, r.t.Name, store.KindOrgContact)
-		if err != nil {
+	if rs != nil {
+		if err := rs.Commit(ctx, deltaLink); err != nil {
 			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 		}
-		defer rs.Abort(context.WithoutCancel(ctx))
-		if err := rs.Add(ctx, all); err != nil {
-			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
-		}
-		if err := rs.Commit(ctx, ""); err != nil {
+		if err := r.st.SetOrgContactsReadAt(ctx, r.t.Name, started); err != nil {
 			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 		}
 	}
 	r.replaceKind(directory.KindOrgContact, fresh)
+	return nil
+}
+
+// orgContactsRound runs one incremental /contacts/delta round from link
+// and applies it: a contact the round reports removed leaves the sources;
+// one created or changed is read whole (GET /contacts/{id}: the round
+// carries no addresses or phones), unless more changed than a whole read
+// takes pages, or one of them is gone by then: then all are read whole,
+// starting the next round from this round's link.
+func (r *run) orgContactsRound(ctx context.Context, link string) error {
+	removed := make(map[string]bool) // id → reported removed (the last report wins)
+	var ids []string
+	newLink, err := r.client.OrgContactsDelta(ctx, link, nil, func(p *graph.Page[graph.OrgContact]) error {
+		for _, c := range p.Value {
+			if c.ID == "" {
+				continue
+			}
+			if _, seen := removed[c.ID]; !seen {
+				ids = append(ids, c.ID)
+			}
+			removed[c.ID] = c.Removed != nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var changed, deletes []string
+	for _, id := range ids {
+		if removed[id] {
+			deletes = append(deletes, id)
+		} else {
+			changed = append(changed, id)
+		}
+	}
+	known := 0
+	for _, p := range r.persons {
+		if p.Kind == directory.KindOrgContact {
+			known++
+		}
+	}
+	if len(changed) > known/orgContactsPage+1 {
+		return r.readOrgContactsWhole(ctx, newLink)
+	}
+	fresh := make([]directory.Person, 0, len(changed))
+	for _, id := range changed {
+		c, err := r.client.OrgContact(ctx, id, nil)
+		if graph.Classify(err) == graph.NotFound {
+			r.log.Info("an organizational contact the delta round reported is gone: reading them all again", "id", id)
+			return r.readOrgContactsWhole(ctx, newLink)
+		}
+		if err != nil {
+			return err
+		}
+		fresh = append(fresh, directory.FromOrgContact(c))
+	}
+	upserts := make([]store.Person, 0, len(fresh))
+	for _, p := range fresh {
+		if old, ok := r.persons[p.ID]; ok {
+			r.notePrev(old)
+		}
+		r.persons[p.ID] = p
+		upserts = append(upserts, storePerson(p))
+	}
+	for _, id := range deletes {
+		if old, ok := r.persons[id]; ok && old.Kind == directory.KindOrgContact {
+			r.notePrev(old)
+			delete(r.persons, id)
+		}
+	}
+	if r.ro.DryRun {
+		return nil
+	}
+	return r.st.ApplyPersonDelta(ctx, r.t.Name, store.KindOrgContact, upserts, deletes, newLink)
+}
+
+// orgContactsPage is how many org contacts a page of a whole read holds
+// (graph.OrgContacts asks for $top=999).
+const orgContactsPage = 999
+
+// forgetOrgContacts drops the organizational contacts when they are
+// switched off: they are no longer sources, and their stored set, delta
+// link and read time go, so that switching them on again reads them whole.
+func (r *run) forgetOrgContacts(ctx context.Context, ts store.TenantState) error {
+	had := false
+	for id, p := range r.persons {
+		if p.Kind == directory.KindOrgContact {
+			delete(r.persons, id)
+			had = true
+		}
+	}
+	if r.ro.DryRun || !had && ts.OrgContactsDeltaLink == "" && ts.OrgContactsReadAt.IsZero() {
+		return nil
+	}
+	rs, err := r.st.BeginPersonResync(ctx, r.t.Name, store.KindOrgContact)
+	if err == nil {
+		defer rs.Abort(context.WithoutCancel(ctx))
+		err = rs.Commit(ctx, "")
+	}
+	if err == nil {
+		err = r.st.SetOrgContactsReadAt(ctx, r.t.Name, time.Time{})
+	}
+	if err != nil {
+		return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+	}
 	return nil
 }
 
