@@ -59,6 +59,11 @@ type Policy struct {
 	// ExcludeSource is left out of the desired contacts: a mailbox never
 	// receives its own owner's contact.
 	ExcludeSource string
+	// Managed, when set, is the number of managed contacts in the mailbox
+	// for the mass-delete guard: a narrow plan (the caller passes only the
+	// desired and existing contacts of the sources that changed) sees a
+	// few of them, and the guard must weigh deletes against them all.
+	Managed int
 }
 
 // OpKind is what an operation does.
@@ -238,7 +243,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	switch {
 	case !pol.DeletesAllowed:
 		res.SkippedDeletes = n
-	case n > 0 && massDelete(n, len(have)+len(res.Duplicates), pol):
+	case n > 0 && massDelete(n, max(pol.Managed, len(have)+len(res.Duplicates)), pol):
 		res.HeldDeletes = n
 	default:
 		for _, e := range gone {

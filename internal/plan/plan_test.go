@@ -118,6 +118,20 @@ func TestPlanTable(t *testing.T) {
 			held:     2,
 		},
 		{
+			name:     "a narrow plan weighs deletes against every managed contact",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			want:     []string{"delete 2 - gone"},
+		},
+		{
+			name:     "a narrow plan of a small mailbox still holds a mass delete",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			held:     2,
+		},
+		{
 			name:     "mass delete allowed by override",
 			desired:  nil,
 			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},

@@ -831,3 +831,42 @@ func TestOrgContactsReadAt(t *testing.T) {
 		t.Fatalf("another tenant id kept the read time: %v %v", reset, err)
 	}
 }
+
+// ContactsFor loads only the named sources' entries; the desired digest is
+// kept per tenant and cleared with its state.
+func TestContactsForAndDesiredDigest(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	if got, err := s.ContactsFor(ctx, "contoso", "m1", []string{"s1"}); err != nil || len(got) != 0 {
+		t.Fatalf("unknown mailbox: %v %v", got, err)
+	}
+	var ups []ContactRef
+	var ask []string
+	for i := range 1200 {
+		sid := fmt.Sprintf("s%d", i)
+		ups = append(ups, ContactRef{SourceID: sid, ContactID: "c" + sid, Hash: "h"})
+		if i%2 == 0 {
+			ask = append(ask, sid)
+		}
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{Upserts: ups}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ContactsFor(ctx, "contoso", "m1", append(ask, "nope"))
+	if err != nil || len(got) != 600 || got["s1198"].ContactID != "cs1198" {
+		t.Fatalf("got %d entries, %v", len(got), err)
+	}
+	if err := s.SetDesiredDigest(ctx, "contoso", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.Tenant(ctx, "contoso"); ts.DesiredDigest != "d1" {
+		t.Fatalf("digest %q", ts.DesiredDigest)
+	}
+	if reset, err := s.EnsureTenant(ctx, "contoso", "another"); err != nil || !reset {
+		t.Fatal(reset, err)
+	}
+	if ts, _ := s.Tenant(ctx, "contoso"); ts.DesiredDigest != "" {
+		t.Fatalf("digest kept after the tenant id changed: %q", ts.DesiredDigest)
+	}
+}

@@ -22,6 +22,11 @@ type TenantState struct {
 	// last read whole, addresses and phones with them (contacts/delta
 	// carries neither); zero: never, or not since their state was cleared.
 	OrgContactsReadAt time.Time
+	// DesiredDigest identifies the desired contacts of the tenant's last
+	// run that got as far as its mailboxes (SetDesiredDigest): a mailbox
+	// whose synced digest equals it was in line with them, and the next
+	// run may plan it from what changed since alone.
+	DesiredDigest string
 	// Paused tenants are not run by the schedule; PausedAt and PausedBy
 	// (a principal) say who paused it.
 	Paused   bool
@@ -81,6 +86,7 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 		"DELETE FROM mailboxes WHERE tenant = ?", // cascades to contacts
 		"UPDATE tenants SET users_delta_link = '', org_contacts_delta_link = '' WHERE id = ?",
 		"DELETE FROM meta WHERE key = " + orgContactsReadKey + "?",
+		"DELETE FROM meta WHERE key = " + desiredDigestKey + "?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
 			return err
@@ -95,15 +101,20 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 // schema change.
 const orgContactsReadKey = "'org_contacts_read_at/' || "
 
+// desiredDigestKey prefixes, in the meta table, the key of a tenant's
+// DesiredDigest, followed by the tenant's row id.
+const desiredDigestKey = "'desired_digest/' || "
+
 const tenantColumns = `name, tenant_id, users_delta_link, org_contacts_delta_link, paused, paused_at, paused_by,
 	cert_expiry, consecutive_failures, next_run, last_success,
-	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id)`
+	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id),
+	COALESCE((SELECT value FROM meta WHERE key = ` + desiredDigestKey + `tenants.id), '')`
 
 func scanTenant(sc interface{ Scan(...any) error }) (TenantState, error) {
 	var t TenantState
 	var pausedAt, certExpiry, nextRun, lastSuccess, orgRead sql.NullInt64
 	err := sc.Scan(&t.Name, &t.TenantID, &t.UsersDeltaLink, &t.OrgContactsDeltaLink, &t.Paused, &pausedAt, &t.PausedBy,
-		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead)
+		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead, &t.DesiredDigest)
 	t.PausedAt, t.CertExpiry, t.NextRun, t.LastSuccess = fromMS(pausedAt), fromMS(certExpiry), fromMS(nextRun), fromMS(lastSuccess)
 	t.OrgContactsReadAt = fromMS(orgRead)
 	return t, err
@@ -206,6 +217,23 @@ func (s *Store) SetOrgContactsReadAt(ctx context.Context, tenant string, at time
 	})
 	if err != nil {
 		return fmt.Errorf("store: set org contacts read time: %w", err)
+	}
+	return nil
+}
+
+// SetDesiredDigest records the digest of a run's desired contacts
+// (TenantState.DesiredDigest).
+func (s *Store) SetDesiredDigest(ctx context.Context, tenant, digest string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := tenantID(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO meta (key, value) VALUES ("+desiredDigestKey+"?, ?)", id, digest)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set desired digest of %q: %w", tenant, err)
 	}
 	return nil
 }
