@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +98,10 @@ type mailbox struct {
 	// resetMap: the map was rebuilt from the mailbox (reconcile) and
 	// replaces the stored one.
 	resetMap bool
+	// narrow: cmap holds only the entries the plan needs (learnChanges),
+	// of managed contacts in all.
+	narrow  bool
+	managed int
 	// seen holds contacts read this run (delta changes or a reconcile).
 	seen map[string]*plan.Fields // source id → actual content
 	// changed are the contacts delta's items, until applyDelta sorts them.
@@ -331,13 +337,7 @@ func (m *mailbox) readChanges(ctx context.Context) (reconcile bool, err error) {
 			m.inLine = true
 			return false, nil
 		}
-		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
-			return false, fmt.Errorf("state database: %w", err)
-		}
-		if err := m.applyDelta(ctx); err != nil {
-			return false, m.fail("read contacts delta", err)
-		}
-		return false, nil
+		return false, m.learnChanges(ctx)
 	case c == graph.ResyncRequired:
 		r.log.Info("contacts delta link refused, reading the managed folder again", "mailbox", m.tg.UPN, "error", derr)
 		m.deltaLink = ""
@@ -393,16 +393,25 @@ func (m *mailbox) reconcile(ctx context.Context) error {
 func (m *mailbox) write(ctx context.Context) error {
 	r := m.r
 	m.index()
-	res := plan.Plan(r.desired, m.existing(), plan.Policy{
+	desired, pol := r.desired, plan.Policy{
 		Mask:              r.mask,
 		DeletesAllowed:    r.sourceComplete && !m.readErr,
 		MaxDeleteFraction: r.t.Deletes.MaxFraction,
 		MinDeletesGuarded: r.t.Deletes.MinCount,
 		AllowMassDelete:   r.ro.AllowMassDelete,
 		ExcludeSource:     m.tg.ID,
-	})
+	}
+	outside := 0 // desired contacts a narrow plan leaves out: in line
+	if m.narrow {
+		desired, pol.Managed = m.narrowDesired(), m.managed
+		outside = r.desiredFor(m.tg.ID) - len(desired)
+		if slices.ContainsFunc(desired, func(d plan.Desired) bool { return d.SourceID == m.tg.ID }) {
+			outside++
+		}
+	}
+	res := plan.Plan(desired, m.existing(), pol)
 	m.keep(res)
-	m.counts.Unchanged = res.Unchanged
+	m.counts.Unchanged = res.Unchanged + outside
 	m.counts.HeldBack = res.HeldDeletes
 	m.keptCopies = res.KeptCopies
 	if res.HeldDeletes > 0 {
@@ -549,6 +558,74 @@ func (m *mailbox) readDelta(ctx context.Context) error {
 	}
 	m.deltaLink = link
 	return nil
+}
+
+// learnChanges loads what the plan needs of the contact map and sorts the
+// contacts delta's items against it. A mailbox that was in line with the
+// previous run's desired contacts, in a run whose directory changes since
+// are known exactly (run.narrow), loads only the entries of the sources
+// that changed and of the contacts in the delta, and is planned from
+// those (narrow); any other loads its whole map.
+func (m *mailbox) learnChanges(ctx context.Context) error {
+	r, st := m.r, m.state
+	if !r.narrow || st.Digest != r.lastDigest || st.Status != store.MailboxOK || st.Uncertain {
+		var err error
+		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
+			return fmt.Errorf("state database: %w", err)
+		}
+		if err := m.applyDelta(ctx); err != nil {
+			return m.fail("read contacts delta", err)
+		}
+		return nil
+	}
+	m.cmap = make(map[string]store.ContactRef)
+	for _, ct := range m.changed {
+		ref, err := r.st.ContactByID(ctx, r.t.Name, m.tg.ID, ct.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("state database: %w", err)
+		default:
+			m.cmap[ref.SourceID] = ref
+		}
+	}
+	m.byContact = nil
+	if err := m.applyDelta(ctx); err != nil {
+		return m.fail("read contacts delta", err)
+	}
+	want := slices.Clone(r.changedSources)
+	for _, e := range m.extra {
+		want = append(want, e.SourceID)
+	}
+	refs, err := r.st.ContactsFor(ctx, r.t.Name, m.tg.ID, want)
+	if err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	maps.Copy(m.cmap, refs)
+	m.byContact = nil
+	if m.managed, err = r.st.ContactCount(ctx, r.t.Name, m.tg.ID); err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	m.narrow = true
+	r.log.Debug("planning from the changes since the last run", "mailbox", m.tg.UPN,
+		"changed_sources", len(r.changedSources), "delta_items", len(m.changed), "managed", m.managed)
+	return nil
+}
+
+// narrowDesired is a narrow plan's desired contacts: those of the sources
+// that changed, of the contacts the map names, and of adopted contacts.
+func (m *mailbox) narrowDesired() []plan.Desired {
+	ids := make(map[string]bool, len(m.cmap)+len(m.r.changedSources)+len(m.extra))
+	for _, id := range m.r.changedSources {
+		ids[id] = true
+	}
+	for id := range m.cmap {
+		ids[id] = true
+	}
+	for _, e := range m.extra {
+		ids[e.SourceID] = true
+	}
+	return m.r.desiredOf(ids)
 }
 
 // applyDelta sorts the contacts delta's items against the contact map:

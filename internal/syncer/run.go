@@ -37,6 +37,7 @@ type run struct {
 	// prev holds the previous version of persons changed by this run's
 	// delta round, so updates can send only changed fields.
 	prev           map[string]directory.Person
+	added          map[string]bool // persons new this run
 	sourceComplete bool
 	desired        []plan.Desired
 	prevHash       map[string]string // source id → hash of the previous desired content
@@ -46,6 +47,12 @@ type run struct {
 	// mailbox whose stored digest matches and whose contacts delta shows
 	// no change needs no planning.
 	digest string
+	// lastDigest is the previous run's; narrow says this run's directory
+	// changes since it are known exactly: changedSources, the sources
+	// whose desired contact differs (sinceLast).
+	lastDigest     string
+	narrow         bool
+	changedSources []string
 
 	// mark is the managed folders' PropFolder value (this entry's), stamp
 	// this installation's PropInstall value.
@@ -174,6 +181,13 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
+	if !r.ro.DryRun {
+		// Mailboxes brought in line from here on store this digest: the
+		// next run plans them from what changed since (sinceLast).
+		if err := r.st.SetDesiredDigest(ctx, r.t.Name, r.digest); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+	}
 	if err := r.syncMailboxes(ctx); err != nil {
 		return err
 	}
