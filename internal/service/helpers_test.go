@@ -157,7 +157,7 @@ func writeConfig(t *testing.T, dir string, maxConc int, tenants ...string) strin
 	t.Helper()
 	path := filepath.Join(dir, "settings.json")
 	doc := fmt.Sprintf(`{"dataDir": "state", "maxConcurrentTenants": %d, "tenants": [%s]}`, maxConc, strings.Join(tenants, ","))
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+	if err := writeFile(path, doc); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -252,6 +252,15 @@ func ids(es []events.Event, tenant string) []events.ID {
 	return out
 }
 
-func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+// writeFile replaces the file at once, as an editor saving it would: the
+// service polls the settings file, and a poll must not read it half
+// written.
+func writeFile(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
