@@ -191,12 +191,17 @@ func startService(t *testing.T, r *fakeRunner, o Options, tenants ...string) *ha
 // startServiceCap starts a service with maxConcurrentTenants = maxConc.
 func startServiceCap(t *testing.T, r *fakeRunner, o Options, maxConc int, tenants ...string) *harness {
 	t.Helper()
+	return startServiceOn(t, newTestState(t), r, o, maxConc, tenants...)
+}
+
+// startServiceOn starts a service on st, a state the test prepared.
+func startServiceOn(t *testing.T, st *testState, r *fakeRunner, o Options, maxConc int, tenants ...string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, maxConc, tenants...)
 	if o.Config == nil {
 		o.Config = loadConfig(t, path)
 	}
-	st := newTestState(t)
 	o.Runner, o.State = r, st
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

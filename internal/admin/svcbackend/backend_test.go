@@ -61,7 +61,7 @@ func (r *gateRunner) RunTenant(ctx context.Context, t config.Tenant, run service
 			{UserID: "user-1", UPN: "a@contoso.example", Status: store.MailboxOK, Counts: store.Counts{Created: 5}},
 		}}
 	if status == store.RunFailed {
-		res.Failure = &service.Failure{Class: service.FailCertUnreadable, Message: "wrong PFX password"}
+		res.Failure = &store.Failure{Class: store.FailCertificate, Message: "wrong PFX password"}
 		return res, errors.New(res.Failure.Message)
 	}
 	return res, nil
@@ -477,5 +477,26 @@ func TestEventsReplayThenLive(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a cursor beyond the newest event hides new events")
+	}
+}
+
+// The certificate error is read from the run's failure class, whoever
+// recorded the run: the service, `galmirror sync` (which named its classes
+// differently before they were one vocabulary), or a galmirror before the
+// class had a column of its own (the migration classified it).
+func TestCertErrorOfEveryRecorder(t *testing.T) {
+	for _, c := range []struct {
+		run  store.Run
+		want string
+	}{
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertificate, Error: "certificate: wrong PFX password"}, "wrong PFX password"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertMissing, Error: "certificate-missing: open x.pfx: no such file"}, "open x.pfx: no such file"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertMissing, Error: "cert_not_found: open x.pfx"}, "open x.pfx"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailAuth, Error: "auth: AADSTS700027: certificate: bad"}, ""},
+		{store.Run{Status: store.RunInterrupted, FailureClass: store.FailCanceled, Error: "canceled: interrupted"}, ""},
+	} {
+		if got := certError(&c.run); got != c.want {
+			t.Errorf("%q: certificate error %q, want %q", c.run.Error, got, c.want)
+		}
 	}
 }
