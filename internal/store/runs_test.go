@@ -30,24 +30,9 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	run := begin(t, s, "contoso", TriggerSchedule, t0, "h:1")
 	id := run.ID
-	// A second run of the same tenant is refused while the first runs,
-	// naming it; another tenant is not affected.
-	_, err := s.BeginRun(ctx, RunSpec{Tenant: "contoso", TenantID: "tid-contoso", Trigger: TriggerManual, Started: t0, Owner: "h:2"})
-	var busy *BusyError
-	if !errors.As(err, &busy) || !errors.Is(err, ErrTenantBusy) || busy.RunID != id || busy.Owner != "h:1" {
-		t.Fatalf("overlapping run: %v", err)
-	}
+	checkOverlapsRefused(t, s, run)
+	// Another tenant is not affected.
 	other := begin(t, s, "fabrikam", TriggerManual, t0, "h:1")
-	// The lock holds across processes: a second Store on the same
-	// directory stands in for `galmirror sync` beside the service.
-	s2, err := Open(ctx, s.dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s2.BeginRun(ctx, RunSpec{Tenant: "contoso", Trigger: TriggerManual, Started: t0, Owner: "h:3"}); !errors.Is(err, ErrTenantBusy) {
-		t.Fatalf("second store overlapped the run: %v", err)
-	}
-	s2.Close()
 	if err := s.touchRun(ctx, id, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -90,27 +75,7 @@ func TestRunLifecycle(t *testing.T) {
 	if ts.LastSuccess != res.Finished || ts.ConsecutiveFailures != 0 || ts.CertExpiry != res.CertExpiry || ts.TenantID != "tid-contoso" {
 		t.Fatalf("tenant after partial run %+v", ts)
 	}
-	// The lock is released: the next run starts.
-	run2 := begin(t, s, "contoso", TriggerManual, t0.Add(time.Hour), "h:1")
-	auth := &Failure{Class: FailAuth, Code: "AADSTS700027", Message: "AADSTS700027: bad signature"}
-	if err := run2.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(time.Hour + time.Second), Failure: auth}); err != nil {
-		t.Fatal(err)
-	}
-	run3 := begin(t, s, "contoso", TriggerManual, t0.Add(2*time.Hour), "h:1")
-	if err := run3.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(2 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	ts, _ = s.Tenant(ctx, "contoso")
-	if ts.ConsecutiveFailures != 2 || ts.LastSuccess != res.Finished || ts.CertExpiry != res.CertExpiry {
-		t.Fatalf("tenant after failures %+v", ts)
-	}
-	if r, _, _ := s.GetRun(ctx, run2.ID); r.FailureClass != FailAuth || r.Error != "auth: AADSTS700027: bad signature" {
-		t.Fatalf("failed run recorded %q %q", r.FailureClass, r.Error)
-	}
-	last, err := s.LastRun(ctx, "contoso")
-	if err != nil || last.ID != run3.ID || last.Status != RunFailed {
-		t.Fatalf("last run %+v %v", last, err)
-	}
+	checkFailuresCounted(t, s, t0, res)
 	if _, err := s.LastRun(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("last run of unknown tenant: %v", err)
 	}
@@ -124,6 +89,56 @@ func TestRunLifecycle(t *testing.T) {
 	begin(t, s, "fabrikam", TriggerManual, t0, "h:1")
 	if err := s.finishRun(ctx, 9999, RunResult{Status: RunOK}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("finish unknown run: %v", err)
+	}
+}
+
+// checkOverlapsRefused checks that a second run of run's tenant is refused
+// while it runs, naming it, in this process and in another (a second Store
+// on the same directory stands in for `galmirror sync` beside the
+// service).
+func checkOverlapsRefused(t *testing.T, s *Store, run *ActiveRun) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.BeginRun(ctx, RunSpec{Tenant: run.Tenant, TenantID: "tid-" + run.Tenant, Trigger: TriggerManual, Owner: "h:2"})
+	var busy *BusyError
+	if !errors.As(err, &busy) || !errors.Is(err, ErrTenantBusy) || busy.RunID != run.ID || busy.Owner != "h:1" {
+		t.Fatalf("overlapping run: %v", err)
+	}
+	s2, err := Open(ctx, s.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.BeginRun(ctx, RunSpec{Tenant: run.Tenant, Trigger: TriggerManual, Owner: "h:3"}); !errors.Is(err, ErrTenantBusy) {
+		t.Fatalf("second store overlapped the run: %v", err)
+	}
+}
+
+// checkFailuresCounted runs contoso twice more, failing, after the run that
+// ended with last: the lock was released, failures are counted and
+// classified, and the last success stays.
+func checkFailuresCounted(t *testing.T, s *Store, t0 time.Time, last RunResult) {
+	t.Helper()
+	ctx := t.Context()
+	run2 := begin(t, s, "contoso", TriggerManual, t0.Add(time.Hour), "h:1")
+	auth := &Failure{Class: FailAuth, Code: "AADSTS700027", Message: "AADSTS700027: bad signature"}
+	if err := run2.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(time.Hour + time.Second), Failure: auth}); err != nil {
+		t.Fatal(err)
+	}
+	run3 := begin(t, s, "contoso", TriggerManual, t0.Add(2*time.Hour), "h:1")
+	if err := run3.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := s.Tenant(ctx, "contoso")
+	if ts.ConsecutiveFailures != 2 || ts.LastSuccess != last.Finished || ts.CertExpiry != last.CertExpiry {
+		t.Fatalf("tenant after failures %+v", ts)
+	}
+	if r, _, _ := s.GetRun(ctx, run2.ID); r.FailureClass != FailAuth || r.Error != "auth: AADSTS700027: bad signature" {
+		t.Fatalf("failed run recorded %q %q", r.FailureClass, r.Error)
+	}
+	lr, err := s.LastRun(ctx, "contoso")
+	if err != nil || lr.ID != run3.ID || lr.Status != RunFailed {
+		t.Fatalf("last run %+v %v", lr, err)
 	}
 }
 
