@@ -14,7 +14,7 @@ type TenantState struct {
 	// Name is the tenant's name in settings.json (the stable key).
 	Name string
 	// TenantID is the Entra tenant id the state belongs to ("" until the
-	// first EnsureTenant).
+	// tenant's first run, see BeginRun).
 	TenantID             string
 	UsersDeltaLink       string
 	OrgContactsDeltaLink string
@@ -35,7 +35,7 @@ type TenantState struct {
 	// CertExpiry is the NotAfter of the certificate last used.
 	CertExpiry time.Time
 	// ConsecutiveFailures counts runs that failed as a whole since the
-	// last run that did not (FinishRun maintains it; it drives back-off
+	// last run that did not (ActiveRun.Finish maintains it; it drives back-off
 	// and alerts).
 	ConsecutiveFailures int
 	// NextRun is the service's next scheduled run.
@@ -44,39 +44,36 @@ type TenantState struct {
 	LastSuccess time.Time
 }
 
-// EnsureTenant creates the tenant's row if missing; call it at the start of
-// every run, before the tenant's other writes (which return ErrNotFound for
-// an unknown tenant). When the stored tenant id differs from tenantID
-// (settings now point the name at another tenant), the tenant's directory,
-// mailbox and contact state and its delta links are discarded, since they
-// describe another tenant; reset reports that. Run history, events and the
-// paused flag are kept.
-func (s *Store) EnsureTenant(ctx context.Context, name, tenantID string) (reset bool, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		id, err := ensureTenantRow(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		var stored string
-		if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM tenants WHERE id = ?", id).Scan(&stored); err != nil {
-			return err
-		}
-		if stored == tenantID {
-			return nil
-		}
-		if stored != "" {
-			reset = true
-			if err := clearTenantState(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE tenants SET tenant_id = ? WHERE id = ?", tenantID, id)
-		return err
-	})
+// ensureTenant creates the tenant's row if missing, inside BeginRun's
+// transaction, under the tenant's run lock. When the stored tenant id
+// differs from tenantID (settings now point the name at another tenant),
+// the tenant's directory, mailbox and contact state and its delta links are
+// discarded, since they describe another tenant; reset reports that. Run
+// history, events and the paused flag are kept.
+//
+// It is not exported: discarding a tenant's state is only safe while
+// holding its run lock, or it could wipe the state of a run of the tenant
+// in progress in another process.
+func ensureTenant(ctx context.Context, tx *sql.Tx, name, tenantID string) (reset bool, err error) {
+	id, err := ensureTenantRow(ctx, tx, name)
 	if err != nil {
-		return false, fmt.Errorf("store: ensure tenant %q: %w", name, err)
+		return false, err
 	}
-	return reset, nil
+	var stored string
+	if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM tenants WHERE id = ?", id).Scan(&stored); err != nil {
+		return false, err
+	}
+	if stored == tenantID {
+		return false, nil
+	}
+	if stored != "" {
+		reset = true
+		if err := clearTenantState(ctx, tx, id); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE tenants SET tenant_id = ? WHERE id = ?", tenantID, id)
+	return reset, err
 }
 
 func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
