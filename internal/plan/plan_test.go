@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,6 +107,26 @@ func planWriteCases() []planCase {
 	}
 }
 
+// planNarrowCases are plans of part of a mailbox (Policy.Managed).
+func planNarrowCases() []planCase {
+	return []planCase{
+		{
+			name:     "a narrow plan weighs deletes against every managed contact",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			want:     []string{"delete 2 - gone"},
+		},
+		{
+			name:     "a narrow plan of a small mailbox still holds a mass delete",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			held:     2,
+		},
+	}
+}
+
 // planDeleteCases are the deletes, the mass-delete guard and duplicates.
 func planDeleteCases() []planCase {
 	zoe, zoeNewTitle, _, zoeHash := zoeFields()
@@ -130,20 +151,6 @@ func planDeleteCases() []planCase {
 			existing: []Existing{{SourceID: "1", ContactID: "c1", Hash: zoeHash}, {SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
 			pol:      allow(),
 			unchg:    1,
-			held:     2,
-		},
-		{
-			name:     "a narrow plan weighs deletes against every managed contact",
-			desired:  nil,
-			existing: []Existing{{SourceID: "2", ContactID: "c2"}},
-			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
-			want:     []string{"delete 2 - gone"},
-		},
-		{
-			name:     "a narrow plan of a small mailbox still holds a mass delete",
-			desired:  nil,
-			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
-			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
 			held:     2,
 		},
 		{
@@ -217,7 +224,7 @@ func planDeleteCases() []planCase {
 }
 
 func TestPlanTable(t *testing.T) {
-	for _, tc := range append(planWriteCases(), planDeleteCases()...) {
+	for _, tc := range slices.Concat(planWriteCases(), planDeleteCases(), planNarrowCases()) {
 		t.Run(tc.name, func(t *testing.T) { checkPlan(t, tc) })
 	}
 }
