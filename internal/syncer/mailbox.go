@@ -112,7 +112,8 @@ type mailbox struct {
 	gone    map[string]bool // source ids whose contact the owner deleted
 	extra   []plan.Existing // marked contacts not in the map (adopted)
 	changes store.ContactChanges
-	upserts map[string]store.ContactRef
+	// dirty names the map entries this run set (they are in cmap).
+	dirty map[string]struct{}
 
 	status    store.MailboxStatus
 	uncertain bool // a write may have happened that the map does not know
@@ -161,7 +162,7 @@ func (m *mailbox) fail(what string, err error) error {
 // reader slot (taken by syncMailboxes) until the mailbox has read what
 // changed and, if it must write, has a worker slot.
 func (m *mailbox) sync(ctx context.Context, lim limits) {
-	m.upserts = make(map[string]store.ContactRef)
+	m.dirty = make(map[string]struct{})
 	err := m.run(ctx, lim)
 	if err == nil {
 		if m.status == "" {
@@ -199,10 +200,7 @@ func (m *mailbox) failed(ctx context.Context, err error) {
 		}
 		st.UserID, st.UPN, st.Status = m.tg.ID, m.tg.UPN, m.status
 		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
-		ch := store.ContactChanges{Deletes: m.changes.Deletes}
-		for _, ref := range m.upserts {
-			ch.Upserts = append(ch.Upserts, ref)
-		}
+		ch := store.ContactChanges{Deletes: m.changes.Deletes, Upserts: m.dirtyRefs()}
 		if err := m.r.st.SaveMailbox(context.WithoutCancel(ctx), m.r.t.Name, st, ch); err != nil {
 			m.r.log.Error("save mailbox state", "mailbox", m.tg.UPN, "error", err)
 		}
@@ -536,8 +534,17 @@ func (m *mailbox) existing() []plan.Existing {
 	return append(out, m.extra...)
 }
 
+// dirtyRefs returns the map entries this run set.
+func (m *mailbox) dirtyRefs() []store.ContactRef {
+	out := make([]store.ContactRef, 0, len(m.dirty))
+	for sid := range m.dirty {
+		out = append(out, m.cmap[sid])
+	}
+	return out
+}
+
 func (m *mailbox) upsert(ref store.ContactRef) {
-	m.upserts[ref.SourceID] = ref
+	m.dirty[ref.SourceID] = struct{}{}
 	m.cmap[ref.SourceID] = ref
 }
 
@@ -765,10 +772,7 @@ func (m *mailbox) save(ctx context.Context) error {
 // stateSave is what save stores.
 func (m *mailbox) stateSave() store.MailboxSave {
 	r := m.r
-	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap}
-	for _, ref := range m.upserts {
-		ch.Upserts = append(ch.Upserts, ref)
-	}
+	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap, Upserts: m.dirtyRefs()}
 	st := store.Mailbox{
 		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ParentFolderID: m.parentID, ContactsDeltaLink: m.deltaLink,
 		Status: store.MailboxOK, Uncertain: m.uncertain || m.recheck || m.folderID == "", LastSynced: time.Now(),
