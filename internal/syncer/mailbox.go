@@ -260,6 +260,11 @@ func (m *mailbox) run(ctx context.Context, lim limits) error {
 		return err
 	}
 	defer func() { <-lim.workers }()
+	release, err := lim.contacts.acquire(ctx, len(m.r.desired))
+	if err != nil {
+		return err
+	}
+	defer release()
 	done()
 	if reconcile {
 		if err := m.reconcile(ctx); err != nil {
