@@ -79,6 +79,15 @@ func okJSON(status int, v any) gresp {
 	return gresp{status: status, hdr: h, body: mustJSON(v)}
 }
 
+// okBody is a JSON success response with a body already encoded.
+func okBody(status int, body []byte) gresp {
+	h := http.Header{}
+	h.Set("Content-Type", odataJSON)
+	h.Set("OData-Version", "4.0")
+	h.Set("Cache-Control", "no-cache")
+	return gresp{status: status, hdr: h, body: body}
+}
+
 func noContent() gresp {
 	h := http.Header{}
 	h.Set("Cache-Control", "no-cache")

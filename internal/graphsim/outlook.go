@@ -699,8 +699,8 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 		mb.mu.Unlock()
 		return *e
 	}
-	page := []obj{}
-	matched := 0
+	page := []byte{'['}
+	matched, n := 0, 0
 	more := false
 	for _, c := range fo.items {
 		if f != nil && !evalFilter(f, &contactObject{c: c}) {
@@ -710,18 +710,23 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 		if matched <= skip {
 			continue
 		}
-		if len(page) == top {
+		if n == top {
 			more = true
 			break
 		}
-		page = append(page, mb.renderContact(c, sel, exp, false))
+		if n > 0 {
+			page = append(page, ',')
+		}
+		n++
+		page = mb.appendContact(page, c, sel, exp, false, "")
 	}
 	mb.mu.Unlock()
+	page = append(page, ']')
 	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
 	if more {
 		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, skip+top))})
 	}
-	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+	return okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
 }
 
 func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -739,7 +744,7 @@ func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel) + "/$entity"}}, mb.renderContact(c, sel, exp, false)...))
+	return okBody(http.StatusOK, mb.appendContact(nil, c, sel, exp, false, s.contactsCtx(g, rt)+selSuffix(sel)+"/$entity"))
 }
 
 func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -754,7 +759,7 @@ func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	c := mb.createContactLocked(f, w, g.now)
-	return okJSON(http.StatusCreated, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+	return okBody(http.StatusCreated, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
 }
 
 func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -772,7 +777,7 @@ func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	mb.updateContactLocked(c, w, g.now)
-	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+	return okBody(http.StatusOK, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
 }
 
 // deleteContact moves a contact to Deleted Items, where it gets a new id
@@ -927,14 +932,20 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if more {
 		ents = ents[:size]
 	}
-	page := make([]obj, 0, len(ents))
-	for _, en := range ents {
+	page := []byte{'['}
+	for i, en := range ents {
+		if i > 0 {
+			page = append(page, ',')
+		}
 		if en.c == nil {
-			page = append(page, obj{{"@odata.type", "#microsoft.graph.contact"}, {"id", mb.itemID(kindContact, en.num)}, {"@removed", obj{{"reason", "deleted"}}}})
+			page = append(page, `{"@odata.type":"#microsoft.graph.contact","id":"`...)
+			page = mb.appendItemID(page, kindContact, en.num)
+			page = append(page, `","@removed":{"reason":"deleted"}}`...)
 			continue
 		}
-		page = append(page, mb.renderContact(en.c, tok.Sel, nil, true))
+		page = mb.appendContact(page, en.c, tok.Sel, nil, true, "")
 	}
+	page = append(page, ']')
 	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
 	if more {
 		nt := tok
@@ -944,7 +955,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
 	}
-	resp := okJSON(http.StatusOK, append(out, kv{"value", page}))
+	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
 	if size != 10 {
 		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
 	}

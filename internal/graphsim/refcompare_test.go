@@ -1,0 +1,164 @@
+package graphsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// The allocation-free contact and $batch code (issue 11) must answer
+// exactly as the reference implementations in ref_test.go did.
+
+var refContactBodies = []string{
+	`{"givenName":"Pavel","surname":"Bansky","emailAddresses":[{"address":"pavelb@contoso.com","name":"Pavel Bansky"}],"businessPhones":["+1 732 555 0102"]}`,
+	`{"homeAddress":{"street":"123 Some street","city":"Seattle"},"birthday":"1974-07-22"}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","value":"x"}],"displayName":null}`,
+	`{"givenName":5}`, `{"a":`, ``, `  `, `[]`, `"x"`, `null`, `{}`, ` { } `,
+	`{"givenName":"A","givenName":"B"}`, `{"bogus":1,"givenName":"a","givenName":"b"}`, `{"bogus":1,"bogus":2}`,
+	`{"giv\u0065nName":"A","givenName":"B"}`, `{"givenName":"\u00e9\n\"","surname":"O\u2028K"}`,
+	`{"givenName":"a\u2028b","businessAddress":{"city":"a` + "\u2028" + `b","street":"\u0041"}}`,
+	`{ "givenName" : "A" , "businessPhones" : [ "1" , "2" ] , "emailAddresses" : [ { "name" : "n" , "address" : "a" } ] }`,
+	`{"businessPhones":["1","2","3"]}`, `{"homePhones":["1",null]}`, `{"homePhones":[1]}`, `{"homePhones":"x"}`,
+	`{"emailAddresses":[{"address":"a"},{"address":"b"},{"address":"c"},{"address":"d"}]}`,
+	`{"emailAddresses":[{"address":"a"},null]}`, `{"emailAddresses":[{"address":5},{"bogus":1}]}`,
+	`{"emailAddresses":[{"address":"a","address":"b"}]}`, `{"emailAddresses":[{"type":"x","address":"a","@odata.type":"y"}]}`,
+	`{"emailAddresses":[[]]}`, `{"emailAddresses":[5]}`, `{"emailAddresses":{}}`,
+	`{"businessAddress":null}`, `{"businessAddress":{"street":null,"city":"c"}}`, `{"businessAddress":{"street":1,"city":2}}`,
+	`{"businessAddress":{"zip":"1"}}`, `{"businessAddress":"x"}`, `{"businessAddress":{}}`,
+	`{"primaryEmailAddress":{"address":"a"},"id":"x","changeKey":"y","parentFolderId":"z","createdDateTime":"2020-01-01T00:00:00Z"}`,
+	`{"createdDateTime":"bogus"}`, `{"birthday":"2020-02-30"}`, `{"birthday":5}`, `{"birthday":"2020-01-01T10:00:00+02:00"}`,
+	`{"@odata.type":"#microsoft.graph.contact","@odata.etag":"x","@foo":1}`, `{"@odata.type":"#microsoft.graph.user"}`,
+	`{"photo":{}}`, `{"extensions":[]}`, `{"multiValueExtendedProperties":[]}`,
+	`{"singleValueExtendedProperties":null}`, `{"singleValueExtendedProperties":{}}`, `{"singleValueExtendedProperties":[5]}`,
+	`{"singleValueExtendedProperties":[{"id":"bogus","value":"x"}]}`, `{"singleValueExtendedProperties":[{"value":"x"}]}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","value":null}]}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","value":5}]}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","id":"x"}]}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","bogus":"x","@a":1}]}`,
+	`{"singleValueExtendedProperties":[{"id":"` + sourceIDP + `","value":"a"},{"id":"string {831cfece-66b1-45b0-b604-2b01e00812f8} name galmirror.sourceId","value":"b"}]}`,
+	`{"singleValueExtendedProperties":[{"id":"Integer 0x8005","value":"1"},{"id":"Integer 32773","value":"2"}]}`,
+	`{"singleValueExtendedProperties":[{"id":"String {831CFECE-66B1-45B0-B604-2B01E00812F8} Name \u0078","value":"\ud83d\ude00"}]}`,
+	`{"personalNotes":"` + string(bytes.Repeat([]byte("x"), 5000)) + `","jobTitle":"y"}`,
+	`{"jobTitle":"` + string(bytes.Repeat([]byte("x"), 4097)) + `"}`,
+	`{"givenName":"Ann","surname":"Lee"}`, `{"givenName":"","middleName":"M"}`, `{"categories":[],"children":["a"]}`,
+	"{\"givenName\":\"\xff\xfe\"}", "{\"businessAddress\":{\"city\":\"\xff\"}}", "{\"businessPhones\":[\"\xc3\"]}",
+}
+
+func TestRewriteMatchesReference(t *testing.T) {
+	for _, b := range refContactBodies {
+		compareContactBody(t, []byte(b))
+	}
+	for i := 0; i < 64; i++ {
+		compareContactBody(t, realisticBody(i))
+		compareContactBody(t, galmirrorContact(i))
+	}
+}
+
+func FuzzRewriteMatchesReference(f *testing.F) {
+	for _, b := range refContactBodies {
+		f.Add([]byte(b))
+	}
+	f.Add(galmirrorContact(1))
+	f.Fuzz(func(t *testing.T, body []byte) { compareContactBody(t, body) })
+}
+
+func realisticBody(i int) []byte {
+	b, _ := json.Marshal(realisticContact(i))
+	return b
+}
+
+// compareContactBody checks parseContactBody and applyWrite against the
+// reference. Where the reference picked among several errors by map
+// order, any of its answers will do.
+func compareContactBody(t *testing.T, body []byte) {
+	t.Helper()
+	w, be := parseContactBody(body)
+	var rw *refContactWrite
+	var rbe *bodyError
+	for try := 0; try < 50; try++ {
+		rw, rbe = refParseContactBody(body)
+		if (be == nil) != (rbe == nil) || be == nil || *be == *rbe {
+			break
+		}
+	}
+	if (be == nil) != (rbe == nil) {
+		t.Fatalf("%q: error %v, reference %v", body, be, rbe)
+	}
+	if be != nil {
+		if *be != *rbe {
+			t.Fatalf("%q: error %+v, reference %+v", body, *be, *rbe)
+		}
+		return
+	}
+	for i, p := range contactSchema {
+		rv, rok := rw.fields[p.name]
+		v, ok := w.field(p.name)
+		if rok != ok || !bytes.Equal(rv, v) || (rv == nil) != (v == nil) {
+			t.Fatalf("%q: %s = %q (%v), reference %q (%v)", body, p.name, v, ok, rv, rok)
+		}
+		_ = i
+	}
+	if w.hasExt != rw.hasExt || fmt.Sprint(w.ext) != fmt.Sprint(rw.ext) {
+		t.Fatalf("%q: ext %v %v, reference %v %v", body, w.hasExt, w.ext, rw.hasExt, rw.ext)
+	}
+	doc, rdoc := applyWrite(nil, w, true), refApplyWrite(nil, rw, true)
+	if !bytes.Equal(doc, rdoc) {
+		t.Fatalf("%q: document %s, reference %s", body, doc, rdoc)
+	}
+	old := []byte(`{"givenName":"Old","surname":"Name","displayName":"Old Name","jobTitle":"x","businessPhones":["1"]}`)
+	if up, rup := applyWrite(old, w, false), refApplyWrite(old, rw, false); !bytes.Equal(up, rup) {
+		t.Fatalf("%q: update %s, reference %s", body, up, rup)
+	}
+	compareRender(t, doc, w.ext)
+}
+
+// compareRender checks the contact rendering against the reference.
+func compareRender(t *testing.T, doc []byte, ext []extProp) {
+	t.Helper()
+	mb := newMailbox("00000000-0000-4000-8000-00000000000a")
+	f, _ := mb.createFolderLocked("Company", nil)
+	now := time.Unix(1700000000, 0)
+	c := &contact{num: 77, folder: f, seq: 12345, created: now.Unix(), modified: now.Unix() + 5, doc: doc, ext: ext}
+	exp := &extExpand{ids: []string{sourceIDP, "Integer 0x8005"}}
+	for _, sel := range [][]string{nil, {"givenName", "emailAddresses", "primaryEmailAddress", "tertiaryEmailAddress"}, {}} {
+		for _, typed := range []bool{false, true} {
+			for _, x := range []*extExpand{nil, exp} {
+				got := mb.appendContact(nil, c, sel, x, typed, "")
+				want := mustJSON(refRenderContact(mb, c, sel, x, typed))
+				if !bytes.Equal(got, want) {
+					t.Fatalf("render %s sel %v typed %v exp %v:\n got %s\nwant %s", doc, sel, typed, x != nil, got, want)
+				}
+			}
+		}
+	}
+	got := mb.appendContact(nil, c, nil, nil, false, "https://h/v1.0/$metadata#users('a')/contacts/$entity")
+	want := mustJSON(append(obj{{"@odata.context", "https://h/v1.0/$metadata#users('a')/contacts/$entity"}}, refRenderContact(mb, c, nil, nil, false)...))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("render with context:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendJSONStringMatchesEncoder(t *testing.T) {
+	for _, s := range []string{"", "abc", "a\"b\\c", "\x00\x01\b\f\n\r\t\x1f", "<&>", "é中😀", "\u2028\u2029", "\xff\xfe", "a\xc3", "\ufffd"} {
+		checkJSONString(t, s)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("a\u2028\xffb\"")
+	f.Fuzz(func(t *testing.T, s string) { checkJSONString(t, s) })
+}
+
+func checkJSONString(t *testing.T, s string) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+		t.Fatalf("%q: %s, encoder %s", s, got, want)
+	}
+}
