@@ -278,6 +278,14 @@ func checkObject(body []byte) *bodyError {
 	if !json.Valid(body) {
 		return errBadJSON
 	}
+	return checkObjectNode(body)
+}
+
+// checkObjectNode refuses a JSON value that is not an object.
+func checkObjectNode(body []byte) *bodyError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errEmptyPayload
+	}
 	if nodeName(body) != "StartObject" {
 		return errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartObject' node was expected.", nodeName(body))
 	}
@@ -286,17 +294,25 @@ func checkObject(body []byte) *bodyError {
 
 // parseContactBody validates a contact create or update body.
 func parseContactBody(body []byte) (*contactWrite, *bodyError) {
-	if e := checkObject(body); e != nil {
+	w := &contactWrite{}
+	if e := parseContactInto(body, false, w); e != nil {
 		return nil, e
 	}
-	return parseContactValid(body)
+	return w, nil
 }
 
-// parseContactValid validates a contact body known to be a JSON object
-// (a $batch item's body): members in order, the first error wins but a
-// repeated member, found anywhere, is reported first.
-func parseContactValid(body []byte) (*contactWrite, *bodyError) {
-	w := &contactWrite{}
+// parseContactInto validates a contact body into w; checked says the
+// body is already known to be JSON (a $batch item's). Members are read in
+// order and the first error wins, but a repeated member, found anywhere,
+// is reported first.
+func parseContactInto(body []byte, checked bool, w *contactWrite) *bodyError {
+	if checked {
+		if e := checkObjectNode(body); e != nil {
+			return e
+		}
+	} else if e := checkObject(body); e != nil {
+		return e
+	}
 	var arr [24][]byte
 	dup := dupKeys{list: arr[:0]}
 	var first *bodyError
@@ -310,16 +326,13 @@ func parseContactValid(body []byte) (*contactWrite, *bodyError) {
 			if len(key) == 0 {
 				break // see dupKeys
 			}
-			return nil, errDuplicate(key)
+			return errDuplicate(key)
 		}
 		if first == nil {
 			first = w.member(key, v)
 		}
 	}
-	if first != nil {
-		return nil, first
-	}
-	return w, nil
+	return first
 }
 
 // member validates one member of a contact body.

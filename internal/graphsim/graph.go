@@ -32,6 +32,13 @@ type greq struct {
 	clientReqID string
 	now         time.Time
 	inBatch     bool
+	bodyJSON    bool // body is a $batch item's, already checked as JSON
+	// The route, matched once (routeOnce).
+	rt       *route
+	rtResp   gresp
+	rtOK     bool
+	rtDone   bool
+	rtBuf    route
 	// held collects the Retry-After deadlines of the response (batch items
 	// share their batch's), published once the response has been sent.
 	held *heldDeadlines
@@ -40,78 +47,108 @@ type greq struct {
 // gresp is a Graph response before it is written (or embedded in a batch).
 type gresp struct {
 	status int
-	hdr    http.Header
+	hdr    respHeader
 	body   []byte
 }
+
+// hdrField is one header of a response or of a $batch item.
+type hdrField struct{ k, v string }
+
+// respHeader is a response's headers in the order they were set; names
+// compare case-insensitively. It is treated as immutable (Set makes a new
+// one), so the common header sets below are shared by every response.
+type respHeader []hdrField
+
+// Get returns the value of the header named k.
+func (h respHeader) Get(k string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.k, k) {
+			return f.v
+		}
+	}
+	return ""
+}
+
+// Set replaces (or adds) the header named k.
+func (h *respHeader) Set(k, v string) {
+	n := make(respHeader, 0, len(*h)+1)
+	for _, f := range *h {
+		if !strings.EqualFold(f.k, k) {
+			n = append(n, f)
+		}
+	}
+	*h = append(n, hdrField{k, v})
+}
+
+var (
+	okHeaders    = respHeader{{"Content-Type", odataJSON}, {"OData-Version", "4.0"}, {"Cache-Control", "no-cache"}}
+	errHeaders   = respHeader{{"Content-Type", "application/json"}, {"Cache-Control", "no-cache"}}
+	emptyHeaders = respHeader{{"Cache-Control", "no-cache"}}
+)
 
 const (
 	odataJSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 	maxBody   = 4 << 20
 )
 
+// requestID is the request's id, made on first use (a $batch item needs
+// one only for an error).
+func (g *greq) requestID() string {
+	if g.reqID == "" {
+		g.reqID = NewGUID()
+	}
+	return g.reqID
+}
+
 // graphErr builds Graph's error envelope.
 func (g *greq) graphErr(status int, code, msg string) gresp {
-	return errorResp(status, code, msg, g.now, g.reqID, g.clientReqID)
+	return errorResp(status, code, msg, g.now, g.requestID(), g.clientReqID)
 }
 
 func errorResp(status int, code, msg string, now time.Time, reqID, clientReqID string) gresp {
-	body := obj{{"error", obj{
-		{"code", code},
-		{"message", msg},
-		{"innerError", obj{
-			{"date", now.UTC().Format("2006-01-02T15:04:05")},
-			{"request-id", reqID},
-			{"client-request-id", clientReqID},
-		}},
-	}}}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: status, hdr: h, body: mustJSON(body)}
+	b := make([]byte, 0, 160+len(msg)+len(code))
+	b = append(b, `{"error":{"code":`...)
+	b = appendJSONString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, `,"innerError":{"date":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05")
+	b = append(b, `","request-id":`...)
+	b = appendJSONString(b, reqID)
+	b = append(b, `,"client-request-id":`...)
+	b = appendJSONString(b, clientReqID)
+	b = append(b, "}}}"...)
+	return gresp{status: status, hdr: errHeaders, body: b}
 }
 
-// ok builds a JSON success response.
+// okJSON builds a JSON success response.
 func okJSON(status int, v any) gresp {
-	h := http.Header{}
-	h.Set("Content-Type", odataJSON)
-	h.Set("OData-Version", "4.0")
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: status, hdr: h, body: mustJSON(v)}
+	return gresp{status: status, hdr: okHeaders, body: mustJSON(v)}
 }
 
 // okBody is a JSON success response with a body already encoded.
 func okBody(status int, body []byte) gresp {
-	h := http.Header{}
-	h.Set("Content-Type", odataJSON)
-	h.Set("OData-Version", "4.0")
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: status, hdr: h, body: body}
+	return gresp{status: status, hdr: okHeaders, body: body}
 }
 
 func noContent() gresp {
-	h := http.Header{}
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: http.StatusNoContent, hdr: h}
+	return gresp{status: http.StatusNoContent, hdr: emptyHeaders}
 }
 
 // writeGraphError writes a Graph error outside the item pipeline.
-func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, status int, code, msg string, h http.Header) {
+func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, status int, code, msg string) {
 	reqID := NewGUID()
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = reqID
 	}
-	resp := errorResp(status, code, msg, now, reqID, crid)
-	for k, v := range h {
-		resp.hdr[k] = v
-	}
-	writeResp(w, resp, reqID, crid)
+	writeResp(w, errorResp(status, code, msg, now, reqID, crid), reqID, crid)
 }
 
 func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) {
 	h := w.Header()
-	for k, v := range resp.hdr {
-		h[k] = v
+	for _, f := range resp.hdr {
+		h.Set(f.k, f.v)
 	}
 	h.Set("request-id", reqID)
 	h.Set("client-request-id", crid)
@@ -264,7 +301,7 @@ type route struct {
 // permissions, mailbox state, throttling, fault injection and its handler.
 // reserved means a $batch already holds a mailbox concurrency slot for it.
 func (s *Server) serveItem(g *greq, reserved bool) gresp {
-	rt, resp, ok := s.matchRoute(g)
+	rt, resp, ok := s.route(g)
 	mailboxID := ""
 	if ok && rt.perm == permMailbox {
 		mailboxID = g.t.mailboxKey(rt.user)
@@ -329,6 +366,15 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 		}
 	}
 	return record(resp)
+}
+
+// route matches the request's route once.
+func (s *Server) route(g *greq) (*route, gresp, bool) {
+	if !g.rtDone {
+		g.rt, g.rtResp, g.rtOK = s.matchRoute(g)
+		g.rtDone = true
+	}
+	return g.rt, g.rtResp, g.rtOK
 }
 
 // afterCommitFault replaces the answer of a write already carried out by a

@@ -311,16 +311,14 @@ func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
 			{"code", "429"},
 			{"date", g.now.UTC().Format("2006-01-02T15:04:05")},
 			{"message", "Please retry after"},
-			{"request-id", g.reqID},
+			{"request-id", g.requestID()},
 			{"client-request-id", g.clientReqID},
 			{"status", "429"},
 		}},
 	}}}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Retry-After", ra)
-	h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+g.app+"/"+g.t.id)
-	h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+	h := respHeader{{"Content-Type", "application/json"}, {"Retry-After", ra},
+		{"x-ms-throttle-scope", "Tenant_Application/ReadWrite/" + g.app + "/" + g.t.id},
+		{"x-ms-throttle-information", "ResourceUnitLimitExceeded"}}
 	return gresp{status: http.StatusTooManyRequests, hdr: h, body: mustJSON(body)}, false
 }
 

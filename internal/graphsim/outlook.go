@@ -748,8 +748,8 @@ func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
 }
 
 func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
-	w, be := parseContactBody(g.body)
-	if be != nil {
+	var w contactWrite
+	if be := parseContactInto(g.body, g.bodyJSON, &w); be != nil {
 		return g.badBody(be)
 	}
 	mb.mu.Lock()
@@ -758,13 +758,13 @@ func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	c := mb.createContactLocked(f, w, g.now)
+	c := mb.createContactLocked(f, &w, g.now)
 	return okBody(http.StatusCreated, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
 }
 
 func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
-	w, be := parseContactBody(g.body)
-	if be != nil {
+	var w contactWrite
+	if be := parseContactInto(g.body, g.bodyJSON, &w); be != nil {
 		return g.badBody(be)
 	}
 	mb.mu.Lock()
@@ -776,7 +776,7 @@ func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e := g.checkIfMatch(mb.changeKey(c.seq)); e != nil {
 		return *e
 	}
-	mb.updateContactLocked(c, w, g.now)
+	mb.updateContactLocked(c, &w, g.now)
 	return okBody(http.StatusOK, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
 }
 
