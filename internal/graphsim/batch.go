@@ -164,7 +164,7 @@ func (s *Server) reserveSlots(b *batchRun) []bool {
 			}
 			// Arrival is still counted, and the item gets its own 429.
 			r := b.reqs[j]
-			s.lim.arrive(r, scopeMailbox(g.app, m), "mailbox:"+m)
+			s.lim.arrive(r, scopeMailbox(g.app, m))
 			resp := r.concurrency429(s.lim, m)
 			s.ctr.served(r.method+" "+routeTemplateOf(r.rawPath), m, r.method, resp.status)
 			b.out[j] = appendItemResponse(nil, b.items[j].ID, resp)

@@ -173,7 +173,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ctr.add(func(c *Counters) { c.Requests++ })
 	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now, held: &heldDeadlines{}}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
 		resp := g.graphErr(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
 		s.ctr.served("? "+r.URL.Path, "", r.Method, resp.status)
@@ -202,18 +202,46 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		// is stricter than a network that never fails mid-response.
 		if f := s.Faults(); f.BatchDropRate > 0 && s.random() < f.BatchDropRate {
 			s.ctr.add(func(c *Counters) { c.DroppedBatches++ })
-			s.logf("graphsim: %s %s -> %d, connection dropped", r.Method, r.URL.Path, resp.status)
+			if s.opts.Logf != nil {
+				s.logf("graphsim: %s %s -> %d, connection dropped", r.Method, r.URL.Path, resp.status)
+			}
 			panic(http.ErrAbortHandler)
 		}
 	} else {
 		resp = s.serveItem(g, false)
 	}
-	s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
+	if s.opts.Logf != nil {
+		s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
+	}
 	writeResp(w, resp, reqID, crid)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
 	g.held.release(s.lim, s.now())
+}
+
+// readBody reads a request body of at most maxBody bytes (one more tells
+// it is too large), in one allocation when its length is announced.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	n := 512
+	if length > 0 && length <= maxBody {
+		n = int(length) + 1
+	}
+	b := make([]byte, 0, n)
+	lr := io.LimitReader(r, maxBody+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // authenticate verifies the bearer token and finds the tenant.
@@ -295,6 +323,7 @@ type route struct {
 	ids      []string
 	ru       int // directory resource units
 	h        func(s *Server, g *greq, rt *route, mb *mailbox) gresp
+	idBuf    [3]string
 }
 
 // serveItem runs one request through routing, Retry-After accounting,
@@ -322,9 +351,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	}
 	// Arrival: a request in a scope before its Retry-After deadline.
 	if rt.perm == permMailbox {
-		s.lim.arrive(g, scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID)
+		s.lim.arrive(g, scopeMailbox(g.app, mailboxID))
 	} else {
-		s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
+		s.lim.arrive(g, scopeDirectory(g.app, g.t.id))
 	}
 	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
 		// Exchange RBAC for Applications: a management role assignment

@@ -96,22 +96,36 @@ func (mb *mailbox) itemID(kind byte, num uint64) string {
 	return string(mb.appendItemID(b[:0], kind, num))
 }
 
+// decodeID decodes an id's base64 (with '-' for '/' and '_' for '+')
+// into dst, which must have room for it.
+func decodeID(dst []byte, id string) (int, bool) {
+	var src [512]byte
+	if len(id) > len(src) {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch c {
+		case '-':
+			c = '/'
+		case '_':
+			c = '+'
+		}
+		src[i] = c
+	}
+	n, err := idEncoding.Decode(dst, src[:len(id)])
+	return n, err == nil
+}
+
 // parseItemID returns the item number of an id of this mailbox and kind.
 func (mb *mailbox) parseItemID(id string, kind byte) (uint64, bool) {
 	if len(id) != 64 {
 		return 0, false
 	}
-	s := strings.Map(func(r rune) rune {
-		switch r {
-		case '-':
-			return '/'
-		case '_':
-			return '+'
-		}
-		return r
-	}, id)
-	b, err := idEncoding.DecodeString(s)
-	if err != nil || len(b) != 47 || b[0] != 0 || b[1] != 3 || b[2] != 0x24 || b[20] != kind {
+	var buf [48]byte
+	n, ok := decodeID(buf[:], id)
+	b := buf[:n]
+	if !ok || len(b) != 47 || b[0] != 0 || b[1] != 3 || b[2] != 0x24 || b[20] != kind {
 		return 0, false
 	}
 	if string(b[4:20]) != string(mb.key[:]) {
@@ -126,9 +140,9 @@ func wellFormedID(id string) bool {
 	if len(id) < 16 || len(id) > 512 {
 		return false
 	}
-	s := strings.NewReplacer("-", "/", "_", "+").Replace(id)
-	_, err := idEncoding.DecodeString(s)
-	return err == nil
+	var buf [384]byte
+	_, ok := decodeID(buf[:], id)
+	return ok
 }
 
 func (mb *mailbox) changeKey(seq uint64) string {
