@@ -34,11 +34,11 @@ type greq struct {
 	inBatch     bool
 	bodyJSON    bool // body is a $batch item's, already checked as JSON
 	// The route, matched once (routeOnce).
-	rt       *route
-	rtResp   gresp
-	rtOK     bool
-	rtDone   bool
-	rtBuf    route
+	rt     *route
+	rtResp gresp
+	rtOK   bool
+	rtDone bool
+	rtBuf  route
 	// held collects the Retry-After deadlines of the response (batch items
 	// share their batch's), published once the response has been sent.
 	held *heldDeadlines

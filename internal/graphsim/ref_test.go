@@ -7,11 +7,11 @@ package graphsim
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"encoding/binary"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -566,6 +566,7 @@ func refExtRender(e *extExpand, ext []extProp) []obj {
 	}
 	return out
 }
+
 // parseItemID returns the item number of an id of this mailbox and kind.
 func refParseItemID(mb *mailbox, id string, kind byte) (uint64, bool) {
 	if len(id) != 64 {
@@ -789,4 +790,3 @@ func refMatchRoute(s *Server, g *greq) (*route, gresp, bool) {
 	}
 	return notFound(segs[0])
 }
-

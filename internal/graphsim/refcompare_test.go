@@ -2,10 +2,10 @@ package graphsim
 
 import (
 	"bytes"
-	"reflect"
-	"strings"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
