@@ -45,7 +45,8 @@ type batchRun struct {
 	items  []batchItem
 	reqs   []*greq
 	mboxOf []string // mailbox scope of each item ("" for the directory)
-	out    [][]byte // each item's encoded response
+	out    []gresp  // each item's response
+	done   []bool
 }
 
 func (s *Server) runBatch(g *greq) gresp {
@@ -58,9 +59,10 @@ func (s *Server) runBatch(g *greq) gresp {
 	}
 	n := len(items)
 	s.ctr.add(func(c *Counters) { c.BatchItems += int64(n) })
-	b := &batchRun{g: g, items: items, reqs: make([]*greq, n), mboxOf: make([]string, n), out: make([][]byte, n)}
+	b := &batchRun{g: g, items: items, reqs: make([]*greq, n), mboxOf: make([]string, n), out: make([]gresp, n), done: make([]bool, n)}
+	greqs := make([]greq, n)
 	for i, it := range items {
-		b.reqs[i] = s.itemRequest(g, it)
+		b.reqs[i] = s.itemRequest(g, it, &greqs[i])
 	}
 	// Scopes of the items, for throttling and outer-response deadlines.
 	for i, r := range b.reqs {
@@ -76,12 +78,34 @@ func (s *Server) runBatch(g *greq) gresp {
 	} else {
 		s.runUnordered(b)
 	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
 	if s.Faults().ShuffleBatch {
 		s.rngMu.Lock()
-		s.rng.Shuffle(n, func(i, j int) { b.out[i], b.out[j] = b.out[j], b.out[i] })
+		s.rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		s.rngMu.Unlock()
 	}
-	return okBody(http.StatusOK, joinResponses(b.out))
+	body := getBuf(len(g.body) + n*batchItemHint)
+	body = b.appendResponses(body, order)
+	g.release = append(g.release, body)
+	return okBody(http.StatusOK, body)
+}
+
+// batchItemHint is room for an item response beyond its request's size.
+const batchItemHint = 1400
+
+// appendResponses appends the batch response, items in the given order.
+func (b *batchRun) appendResponses(dst []byte, order []int) []byte {
+	dst = append(dst, `{"responses":[`...)
+	for k, i := range order {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendItemResponse(dst, b.items[i].ID, &b.out[i])
+	}
+	return append(dst, "]}"...)
 }
 
 // runOrdered runs all items one at a time in dependency order; a failed
@@ -105,7 +129,7 @@ func (s *Server) runOrdered(b *batchRun) {
 			resp = s.serveItem(r, false)
 		}
 		status[i] = resp.status
-		b.out[i] = appendItemResponse(nil, b.items[i].ID, resp)
+		b.out[i], b.done[i] = resp, true
 	}
 }
 
@@ -118,7 +142,7 @@ func (s *Server) runUnordered(b *batchRun) {
 	f := s.Faults()
 	if f.Latency <= 0 && f.Jitter <= 0 {
 		for i := range b.items {
-			if b.out[i] == nil {
+			if !b.done[i] {
 				s.runItem(b, i, reserved[i])
 			}
 		}
@@ -127,7 +151,7 @@ func (s *Server) runUnordered(b *batchRun) {
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	for i := range b.items {
-		if b.out[i] != nil {
+		if b.done[i] {
 			continue
 		}
 		wg.Add(1)
@@ -167,7 +191,7 @@ func (s *Server) reserveSlots(b *batchRun) []bool {
 			s.lim.arrive(r, scopeMailbox(g.app, m))
 			resp := r.concurrency429(s.lim, m)
 			s.ctr.served(r.method+" "+routeTemplateOf(r.rawPath), m, r.method, resp.status)
-			b.out[j] = appendItemResponse(nil, b.items[j].ID, resp)
+			b.out[j], b.done[j] = resp, true
 		}
 	}
 	return reserved
@@ -181,10 +205,10 @@ func (s *Server) runItem(b *batchRun, i int, reserved bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.logf("graphsim: recovered panic in batch item: %v", v)
-			b.out[i] = appendItemResponse(nil, b.items[i].ID, b.g.graphErr(http.StatusInternalServerError, "generalException", "An internal server error occurred."))
+			b.out[i] = b.g.graphErr(http.StatusInternalServerError, "generalException", "An internal server error occurred.")
 		}
 	}()
-	b.out[i] = appendItemResponse(nil, b.items[i].ID, s.serveItem(b.reqs[i], reserved))
+	b.out[i], b.done[i] = s.serveItem(b.reqs[i], reserved), true
 }
 
 // injectBatchFaults applies 503/504 to the outer request; a 503's
@@ -256,8 +280,7 @@ func batchRequests(body []byte) ([][]byte, *bodyError) {
 		return nil, be
 	}
 	var raw []byte
-	var arr [4][]byte
-	dup := dupKeys{list: arr[:0]}
+	var dup dupKeys
 	found := false
 	for it := members(body); ; {
 		k, v, ok := it.next()
@@ -527,14 +550,11 @@ func topoOrder(items []batchItem) []int {
 
 // itemRequest builds the request of one batch item; it inherits the outer
 // request's identity. Its request id is made when an error needs one.
-func (s *Server) itemRequest(outer *greq, it batchItem) *greq {
-	g := &greq{
+func (s *Server) itemRequest(outer *greq, it batchItem, g *greq) *greq {
+	*g = greq{
 		ctx: outer.ctx, method: strings.ToUpper(it.Method), claims: outer.claims, t: outer.t, app: outer.app,
-		clientReqID: outer.clientReqID, now: outer.now, inBatch: true, hdr: make(http.Header, len(it.Headers)),
+		clientReqID: outer.clientReqID, now: outer.now, inBatch: true, itemHdr: it.Headers,
 		held: outer.held,
-	}
-	for _, f := range it.Headers {
-		g.hdr.Set(f.k, f.v)
 	}
 	u := it.URL
 	if !strings.HasPrefix(u, "/") {
@@ -563,10 +583,7 @@ func (s *Server) itemRequest(outer *greq, it batchItem) *greq {
 var itemHeaders = []string{"Cache-Control", "Retry-After", "x-ms-resource-unit", "x-ms-throttle-scope", "x-ms-throttle-information", "Location", "Preference-Applied", "OData-Version", "Content-Type"}
 
 // appendItemResponse appends one item of the batch response.
-func appendItemResponse(dst []byte, id string, r gresp) []byte {
-	if dst == nil {
-		dst = make([]byte, 0, len(r.body)+len(id)+320)
-	}
+func appendItemResponse(dst []byte, id string, r *gresp) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendJSONString(dst, id)
 	dst = append(dst, `,"status":`...)
@@ -585,26 +602,9 @@ func appendItemResponse(dst []byte, id string, r gresp) []byte {
 		}
 	}
 	dst = append(dst, '}')
-	if len(r.body) > 0 {
+	if r.hasBody() {
 		dst = append(dst, `,"body":`...)
-		dst = append(dst, r.body...)
+		dst = r.appendBody(dst)
 	}
 	return append(dst, '}')
-}
-
-// joinResponses is the batch response body.
-func joinResponses(items [][]byte) []byte {
-	n := len(`{"responses":[]}`) + len(items)
-	for _, it := range items {
-		n += len(it)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"responses":[`...)
-	for i, it := range items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, it...)
-	}
-	return append(b, "]}"...)
 }

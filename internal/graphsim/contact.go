@@ -313,8 +313,7 @@ func parseContactInto(body []byte, checked bool, w *contactWrite) *bodyError {
 	} else if e := checkObject(body); e != nil {
 		return e
 	}
-	var arr [24][]byte
-	dup := dupKeys{list: arr[:0]}
+	var dup dupKeys
 	var first *bodyError
 	for it := members(body); ; {
 		k, v, ok := it.next()

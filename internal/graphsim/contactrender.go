@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"encoding/binary"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -59,14 +60,14 @@ const contactSizeHint = 1100
 // (null, [] or {} when unset) or the selected ones (sel; id always), plus
 // the expanded extended properties when asked; ctx, when not empty, is
 // its @odata.context.
-func (mb *mailbox) appendContact(dst []byte, c *contact, sel []string, exp *extExpand, typed bool, ctx string) []byte {
+func (mb *mailbox) appendContact(dst []byte, c *contact, sel []string, exp *extExpand, typed bool, ctx []byte) []byte {
 	if dst == nil {
 		dst = make([]byte, 0, len(c.doc)+len(ctx)+contactSizeHint)
 	}
 	dst = append(dst, '{')
-	if ctx != "" {
+	if len(ctx) > 0 {
 		dst = append(dst, `"@odata.context":`...)
-		dst = appendJSONString(dst, ctx)
+		dst = appendJSONBytes(dst, ctx)
 		dst = append(dst, ',')
 	}
 	if typed {
@@ -162,4 +163,63 @@ func (e *extExpand) appendTo(dst []byte, ext []extProp) []byte {
 		}
 	}
 	return append(dst, ']')
+}
+
+// contactView is a contact as a write left it, rendered when the response
+// is written (into the $batch response, not a buffer of its own): the
+// contact's fields at the time (its document is never changed in place)
+// and what its @odata.context is made of.
+type contactView struct {
+	mb     *mailbox
+	c      contact
+	base   string // the server's origin
+	user   string // the user as the request named it
+	folder string // the folder as the request named it; "" for /contacts
+}
+
+// view takes a view of c; the mailbox lock must be held.
+func (s *Server) view(mb *mailbox, c *contact, rt *route) *contactView {
+	return &contactView{mb: mb, c: *c, base: s.url, user: rt.user, folder: rt.ids[0]}
+}
+
+// appendTo renders the contact with its context (contactsCtx + "/$entity").
+func (v *contactView) appendTo(dst []byte) []byte {
+	var arr [512]byte
+	ctx := append(arr[:0], v.base...)
+	ctx = append(ctx, "/v1.0/$metadata#users('"...)
+	ctx = appendPathEscape(ctx, v.user)
+	ctx = append(ctx, "')"...)
+	if v.folder != "" {
+		ctx = append(ctx, "/contactFolders('"...)
+		ctx = appendPathEscape(ctx, v.folder)
+		ctx = append(ctx, "')"...)
+	}
+	ctx = append(ctx, "/contacts/$entity"...)
+	if dst == nil {
+		dst = make([]byte, 0, len(v.c.doc)+len(ctx)+contactSizeHint)
+	}
+	return v.mb.appendContact(dst, &v.c, nil, nil, false, ctx)
+}
+
+// appendPathEscape appends url.PathEscape(s).
+func appendPathEscape(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !pathSafe(s[i]) {
+			return append(dst, url.PathEscape(s)...)
+		}
+	}
+	return append(dst, s...)
+}
+
+// pathSafe reports whether url.PathEscape keeps c as is.
+func pathSafe(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ':', '=', '@':
+		return true
+	}
+	return false
 }

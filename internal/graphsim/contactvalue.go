@@ -199,8 +199,7 @@ func appendComplex(dst []byte, v []byte, t *complexType) ([]byte, *bodyError) {
 		return nil, errUnexpectedNode(v, "StartObject")
 	}
 	var vals [6][]byte
-	var arr [8][]byte
-	dup := dupKeys{list: arr[:0]}
+	var dup dupKeys
 	var unknown []byte
 	for it := members(v); ; {
 		k, raw, ok := it.next()

@@ -124,8 +124,7 @@ func parseExtProp(el []byte) (extProp, *bodyError) {
 	if nodeName(el) != "StartObject" {
 		return extProp{}, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartObject' node was expected.", nodeName(el))
 	}
-	var arr [4][]byte
-	dup := dupKeys{list: arr[:0]}
+	var dup dupKeys
 	var idRaw, valRaw []byte
 	var first *bodyError
 	for it := members(el); ; {

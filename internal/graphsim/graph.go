@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
@@ -23,7 +24,8 @@ type greq struct {
 	segs        []string // unescaped path segments after /v1.0
 	rawQuery    string
 	q           url.Values
-	hdr         http.Header
+	hdr         http.Header // the HTTP request's headers (nil for a $batch item)
+	itemHdr     []hdrField  // a $batch item's headers
 	body        []byte
 	claims      *entrasim.Claims
 	t           *tenantState
@@ -39,17 +41,70 @@ type greq struct {
 	rtOK   bool
 	rtDone bool
 	rtBuf  route
+	// release are buffers (the body, a $batch response) to reuse once the
+	// response has been written.
+	release [][]byte
 	// held collects the Retry-After deadlines of the response (batch items
 	// share their batch's), published once the response has been sent.
 	held *heldDeadlines
 }
 
-// gresp is a Graph response before it is written (or embedded in a batch).
+// header returns a request header: the HTTP request's, or a $batch
+// item's (the last given of a name, as setting them in turn would).
+func (g *greq) header(k string) string {
+	if g.hdr != nil {
+		return g.hdr.Get(k)
+	}
+	v := ""
+	for _, f := range g.itemHdr {
+		if strings.EqualFold(f.k, k) {
+			v = f.v
+		}
+	}
+	return v
+}
+
+// headerValues returns all values of a request header.
+func (g *greq) headerValues(k string) []string {
+	if g.hdr != nil {
+		return g.hdr.Values(k)
+	}
+	for i := len(g.itemHdr) - 1; i >= 0; i-- {
+		if strings.EqualFold(g.itemHdr[i].k, k) {
+			return []string{g.itemHdr[i].v}
+		}
+	}
+	return nil
+}
+
+// gresp is a Graph response before it is written (or embedded in a
+// batch). A contact a write answers with is rendered only then, from a
+// view of it (body is nil).
 type gresp struct {
 	status int
 	hdr    respHeader
 	body   []byte
+	view   *contactView
 }
+
+// bytes is the response body.
+func (r *gresp) bytes() []byte {
+	if r.view != nil {
+		return r.view.appendTo(nil)
+	}
+	return r.body
+}
+
+// appendBody appends the response body.
+func (r *gresp) appendBody(dst []byte) []byte {
+	if r.view != nil {
+		return r.view.appendTo(dst)
+	}
+	return append(dst, r.body...)
+}
+
+// hasBody reports whether the response has a body.
+func (r *gresp) hasBody() bool { return r.view != nil || len(r.body) > 0 }
 
 // hdrField is one header of a response or of a $batch item.
 type hdrField struct{ k, v string }
@@ -145,7 +200,8 @@ func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, stat
 	writeResp(w, errorResp(status, code, msg, now, reqID, crid), reqID, crid)
 }
 
-func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) {
+// writeResp writes a response; it reports whether the body was written.
+func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) bool {
 	h := w.Header()
 	for _, f := range resp.hdr {
 		h.Set(f.k, f.v)
@@ -154,13 +210,16 @@ func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) {
 	h.Set("client-request-id", crid)
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"GRAPHSIM0001"}}`)
 	h.Set("Strict-Transport-Security", "max-age=31536000")
-	if resp.body != nil {
-		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	body := resp.bytes()
+	if body != nil {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	w.WriteHeader(resp.status)
-	if resp.body != nil {
-		_, _ = w.Write(resp.body)
+	if body != nil {
+		_, err := w.Write(body)
+		return err == nil
 	}
+	return true
 }
 
 // serveGraph serves /v1.0/...: authentication, then $batch or one item.
@@ -174,6 +233,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	s.ctr.add(func(c *Counters) { c.Requests++ })
 	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now, held: &heldDeadlines{}}
 	body, err := readBody(r.Body, r.ContentLength)
+	g.release = append(g.release, body)
 	if err != nil {
 		resp := g.graphErr(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
 		s.ctr.served("? "+r.URL.Path, "", r.Method, resp.status)
@@ -213,21 +273,48 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Logf != nil {
 		s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
 	}
-	writeResp(w, resp, reqID, crid)
+	if writeResp(w, resp, reqID, crid) {
+		// Written: the server holds no reference to the bytes any more.
+		for _, b := range g.release {
+			putBuf(b)
+		}
+	}
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
 	g.held.release(s.lim, s.now())
 }
 
+// bufPool keeps request bodies and $batch responses for the next request.
+var bufPool = sync.Pool{}
+
+// getBuf returns an empty buffer with room for n bytes.
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, max(n, 16<<10))
+}
+
+// putBuf keeps b for reuse (not the largest ones).
+func putBuf(b []byte) {
+	if cap(b) >= 16<<10 && cap(b) <= 1<<20 {
+		bufPool.Put(&b)
+	}
+}
+
 // readBody reads a request body of at most maxBody bytes (one more tells
 // it is too large), in one allocation when its length is announced.
 func readBody(r io.Reader, length int64) ([]byte, error) {
-	n := 512
-	if length > 0 && length <= maxBody {
-		n = int(length) + 1
+	var b []byte
+	switch {
+	case length > 4<<10 && length <= maxBody:
+		b = getBuf(int(length) + 1)
+	case length > 0 && length <= maxBody:
+		b = make([]byte, 0, length+1)
+	default:
+		b = make([]byte, 0, 512)
 	}
-	b := make([]byte, 0, n)
 	lr := io.LimitReader(r, maxBody+1)
 	for {
 		if len(b) == cap(b) {
@@ -251,7 +338,7 @@ func (s *Server) authenticate(g *greq) (gresp, bool) {
 		resp.hdr.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		return resp, false
 	}
-	auth := g.hdr.Get("Authorization")
+	auth := g.header("Authorization")
 	if auth == "" {
 		return fail("Access token is empty.")
 	}

@@ -1,7 +1,6 @@
 package graphsim
 
 import (
-	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -263,7 +262,8 @@ func keyBytes(tok []byte) []byte {
 // reading stops there, and the first "" member, never a valid property,
 // is refused as unknown (parseObject has always answered so).
 type dupKeys struct {
-	list [][]byte
+	n    int
+	list [16][]byte
 	m    map[string]struct{}
 }
 
@@ -276,18 +276,20 @@ func (d *dupKeys) seen(k []byte) bool {
 		d.m[string(k)] = struct{}{}
 		return false
 	}
-	for _, x := range d.list {
-		if bytes.Equal(x, k) {
+	for _, x := range d.list[:d.n] {
+		if string(x) == string(k) {
 			return true
 		}
 	}
-	d.list = append(d.list, k)
-	if len(d.list) > 32 {
-		d.m = make(map[string]struct{}, 64)
-		for _, x := range d.list {
-			d.m[string(x)] = struct{}{}
-		}
-		d.list = nil
+	if d.n < len(d.list) {
+		d.list[d.n] = k
+		d.n++
+		return false
 	}
+	d.m = make(map[string]struct{}, 64)
+	for _, x := range d.list {
+		d.m[string(x)] = struct{}{}
+	}
+	d.m[string(k)] = struct{}{}
 	return false
 }

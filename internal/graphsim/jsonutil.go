@@ -18,13 +18,13 @@ type kv struct {
 // properties in Graph's order (@odata annotations first).
 type obj []kv
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var encPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // MarshalJSON encodes the members in order.
 func (o obj) MarshalJSON() ([]byte, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
+	buf := encPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer encPool.Put(buf)
 	if err := o.appendTo(buf); err != nil {
 		return nil, err
 	}
@@ -115,6 +115,19 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// appendJSONBytes is appendJSONString of b (copied only if it needs
+// escaping).
+func appendJSONBytes(dst, b []byte) []byte {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return appendJSONString(dst, string(b))
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, b...)
+	return append(dst, '"')
+}
 
 // appendJSONString appends s as a JSON string exactly as encoding/json
 // does with HTML escaping off: '"', '\\' and control characters escaped

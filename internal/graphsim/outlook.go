@@ -410,7 +410,7 @@ func (g *greq) lookupContact(mb *mailbox, folderID, id string) (*contact, *gresp
 
 // checkIfMatch enforces If-Match against the item's current change key.
 func (g *greq) checkIfMatch(ck string) *gresp {
-	v := strings.TrimSpace(g.hdr.Get("If-Match"))
+	v := strings.TrimSpace(g.header("If-Match"))
 	if v == "" || v == "*" {
 		return nil
 	}
@@ -718,7 +718,7 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 			page = append(page, ',')
 		}
 		n++
-		page = mb.appendContact(page, c, sel, exp, false, "")
+		page = mb.appendContact(page, c, sel, exp, false, nil)
 	}
 	mb.mu.Unlock()
 	page = append(page, ']')
@@ -744,7 +744,7 @@ func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	return okBody(http.StatusOK, mb.appendContact(nil, c, sel, exp, false, s.contactsCtx(g, rt)+selSuffix(sel)+"/$entity"))
+	return okBody(http.StatusOK, mb.appendContact(nil, c, sel, exp, false, []byte(s.contactsCtx(g, rt)+selSuffix(sel)+"/$entity")))
 }
 
 func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -759,7 +759,7 @@ func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	c := mb.createContactLocked(f, &w, g.now)
-	return okBody(http.StatusCreated, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
+	return gresp{status: http.StatusCreated, hdr: okHeaders, view: s.view(mb, c, rt)}
 }
 
 func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -777,7 +777,7 @@ func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
 		return *e
 	}
 	mb.updateContactLocked(c, &w, g.now)
-	return okBody(http.StatusOK, mb.appendContact(nil, c, nil, nil, false, s.contactsCtx(g, rt)+"/$entity"))
+	return gresp{status: http.StatusOK, hdr: okHeaders, view: s.view(mb, c, rt)}
 }
 
 // deleteContact moves a contact to Deleted Items, where it gets a new id
@@ -833,9 +833,9 @@ type contactDeltaToken struct {
 }
 
 // maxPageSize reads Prefer: odata.maxpagesize (capped at 200; default 10).
-func maxPageSize(h http.Header) int {
+func maxPageSize(prefer []string) int {
 	n := 10
-	for _, v := range h.Values("Prefer") {
+	for _, v := range prefer {
 		for _, p := range strings.Split(v, ",") {
 			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 			if ok && strings.EqualFold(strings.TrimSpace(k), "odata.maxpagesize") {
@@ -908,7 +908,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if !tok.Next {
 		tok.High, tok.After, tok.Next = mb.seq, 0, true
 	}
-	size := maxPageSize(g.hdr)
+	size := maxPageSize(g.headerValues("Prefer"))
 	type ent struct {
 		seq uint64
 		c   *contact
@@ -943,7 +943,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 			page = append(page, `","@removed":{"reason":"deleted"}}`...)
 			continue
 		}
-		page = mb.appendContact(page, en.c, tok.Sel, nil, true, "")
+		page = mb.appendContact(page, en.c, tok.Sel, nil, true, nil)
 	}
 	page = append(page, ']')
 	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"net/url"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -127,7 +128,7 @@ func compareRender(t *testing.T, doc []byte, ext []extProp) {
 	for _, sel := range [][]string{nil, {"givenName", "emailAddresses", "primaryEmailAddress", "tertiaryEmailAddress"}, {}} {
 		for _, typed := range []bool{false, true} {
 			for _, x := range []*extExpand{nil, exp} {
-				got := mb.appendContact(nil, c, sel, x, typed, "")
+				got := mb.appendContact(nil, c, sel, x, typed, nil)
 				want := mustJSON(refRenderContact(mb, c, sel, x, typed))
 				if !bytes.Equal(got, want) {
 					t.Fatalf("render %s sel %v typed %v exp %v:\n got %s\nwant %s", doc, sel, typed, x != nil, got, want)
@@ -135,7 +136,7 @@ func compareRender(t *testing.T, doc []byte, ext []extProp) {
 			}
 		}
 	}
-	got := mb.appendContact(nil, c, nil, nil, false, "https://h/v1.0/$metadata#users('a')/contacts/$entity")
+	got := mb.appendContact(nil, c, nil, nil, false, []byte("https://h/v1.0/$metadata#users('a')/contacts/$entity"))
 	want := mustJSON(append(obj{{"@odata.context", "https://h/v1.0/$metadata#users('a')/contacts/$entity"}}, refRenderContact(mb, c, nil, nil, false)...))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("render with context:\n got %s\nwant %s", got, want)
@@ -286,12 +287,26 @@ func TestItemResponseMatchesReference(t *testing.T) {
 		if len(r.body) > 0 {
 			o = append(o, kv{"body", json.RawMessage(r.body)})
 		}
-		if got, want := appendItemResponse(nil, "i\"d", r), mustJSON(o); !bytes.Equal(got, want) {
+		if got, want := appendItemResponse(nil, "i\"d", &r), mustJSON(o); !bytes.Equal(got, want) {
 			t.Errorf("item response %s, reference %s", got, want)
 		}
 	}
-	want := mustJSON(obj{{"responses", []obj{{{"a", 1}}, {{"b", 2}}}}})
-	if got := joinResponses([][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`)}); !bytes.Equal(got, want) {
+	b := &batchRun{items: []batchItem{{ID: "1"}, {ID: "2"}}, out: []gresp{okBody(200, []byte(`{"a":1}`)), noContent()}}
+	var items []obj
+	for _, i := range []int{1, 0} {
+		h := obj{}
+		for _, k := range itemHeaders {
+			if v := b.out[i].hdr.Get(k); v != "" {
+				h = append(h, kv{k, v})
+			}
+		}
+		o := obj{{"id", b.items[i].ID}, {"status", b.out[i].status}, {"headers", h}}
+		if len(b.out[i].body) > 0 {
+			o = append(o, kv{"body", json.RawMessage(b.out[i].body)})
+		}
+		items = append(items, o)
+	}
+	if got, want := b.appendResponses(nil, []int{1, 0}), mustJSON(obj{{"responses", items}}); !bytes.Equal(got, want) {
 		t.Errorf("responses %s, reference %s", got, want)
 	}
 }
@@ -373,5 +388,31 @@ func compareRoute(t *testing.T, s *Server, base *greq, method, path, query strin
 	if rt.template != rrt.template || rt.perm != rrt.perm || rt.ru != rrt.ru || rt.user != rrt.user || fmt.Sprint(rt.ids) != fmt.Sprint(rrt.ids) ||
 		reflect.ValueOf(rt.h).Pointer() != reflect.ValueOf(rrt.h).Pointer() {
 		t.Fatalf("%s %s: %+v, reference %+v", method, path, *rt, *rrt)
+	}
+}
+
+func TestPathEscapeMatches(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		s := "a" + string([]byte{byte(c)}) + "b"
+		if got := string(appendPathEscape(nil, s)); got != url.PathEscape(s) {
+			t.Errorf("%q: %q, url.PathEscape %q", s, got, url.PathEscape(s))
+		}
+	}
+}
+
+func TestContactViewMatchesContext(t *testing.T) {
+	s, base := fuzzServer(t)
+	mb := newMailbox("00000000-0000-4000-8000-00000000000a")
+	f, _ := mb.createFolderLocked("Company", nil)
+	c := &contact{num: 9, folder: f, seq: 3, created: 1, modified: 2, doc: []byte(`{"givenName":"A"}`)}
+	for _, user := range []string{"00000000-0000-4000-8000-00000000000a", "al'ice@contoso.com", "a b/c,d?é#"} {
+		for _, folder := range []string{"", mb.folderID(f), "x/y"} {
+			rt := &route{user: user, ids: []string{folder}}
+			g := *base
+			want := mb.appendContact(nil, c, nil, nil, false, []byte(s.contactsCtx(&g, rt)+"/$entity"))
+			if got := s.view(mb, c, rt).appendTo(nil); !bytes.Equal(got, want) {
+				t.Errorf("%s %s:\n got %s\nwant %s", user, folder, got, want)
+			}
+		}
 	}
 }
