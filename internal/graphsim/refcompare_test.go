@@ -2,9 +2,9 @@ package graphsim
 
 import (
 	"bytes"
-	"net/url"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
