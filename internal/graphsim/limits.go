@@ -72,9 +72,11 @@ func newLimiter(s *Server) *limiter {
 	}
 }
 
-func scopeMailbox(app, mailbox string) scope  { return scope{app: app, id: mailbox} }
-func scopeDirectory(app, tenant string) scope { return scope{kind: kindDirectory, app: app, id: tenant} }
-func scopeApp(app string) scope               { return scope{kind: kindApp, app: app} }
+func scopeMailbox(app, mailbox string) scope { return scope{app: app, id: mailbox} }
+func scopeDirectory(app, tenant string) scope {
+	return scope{kind: kindDirectory, app: app, id: tenant}
+}
+func scopeApp(app string) scope { return scope{kind: kindApp, app: app} }
 
 func (l *limiter) resetWindows() {
 	l.mu.Lock()
