@@ -403,101 +403,12 @@ type deltaToken struct {
 const deltaStateLife = 7 * 24 * time.Hour
 
 func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
-	for _, bad := range []string{"$top", "$expand", "$orderby", "$search", "$count"} {
-		if _, ok := g.q[bad]; ok {
-			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("The query parameter '%s' is not supported with change tracking over the 'Users' resource.", bad))
-		}
-	}
-	t := g.t
-	var tok deltaToken
-	fresh := true
-	_, hasSkip := g.q["$skiptoken"]
-	_, hasDelta := g.q["$deltatoken"]
-	if hasSkip && hasDelta {
-		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "Only one of $skiptoken and $deltatoken may be given.")
-	}
-	raw := g.q.Get("$skiptoken")
-	if hasDelta {
-		raw = g.q.Get("$deltatoken")
-	}
-	t.mu.RLock()
-	epoch, seq, stale := t.epoch, t.seq, t.stale
-	t.mu.RUnlock()
-	gone := func(sel []string, ids []string) gresp {
-		q := url.Values{}
-		if len(sel) > 0 {
-			q.Set("$select", strings.Join(sel, ","))
-		}
-		if len(ids) > 0 {
-			var parts []string
-			for _, id := range ids {
-				parts = append(parts, "id eq '"+id+"'")
-			}
-			q.Set("$filter", strings.Join(parts, " or "))
-		}
-		q.Set("$deltatoken", "")
-		resp := g.graphErr(http.StatusGone, "resyncRequired", "Resync required. Replace any local cached copies of the objects with a full sync using the Location header.")
-		resp.hdr.Set("Location", s.url+"/v1.0/users/delta?"+odataQuery(q))
-		return resp
-	}
-	switch {
-	case hasDelta && strings.EqualFold(raw, "latest"):
-		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
-		if e != nil {
-			return *e
-		}
-		ids, e := g.deltaIDFilter()
-		if e != nil {
-			return *e
-		}
-		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale, Issued: g.now.Unix()})
-		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
-	case raw != "":
-		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) || tok.Res != "" {
-			return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
-		}
-		for _, p := range tok.Sel {
-			if !isUserProp(p) {
-				return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
-			}
-		}
-		// A link older than directory delta state lives (7 days) answers
-		// 400 syncStateNotFound "The sync state generation is not found.
-		// The delta token is expired and data must be synchronized again."
-		// (https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/).
-		if tok.Stale != stale || tok.Issued != 0 && g.now.Sub(time.Unix(tok.Issued, 0)) > deltaStateLife {
-			return g.graphErr(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
-		}
-		if tok.Epoch != epoch {
-			return gone(tok.Sel, tok.IDs)
-		}
-		fresh = false
-	default:
-		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
-		if e != nil {
-			return *e
-		}
-		ids, e := g.deltaIDFilter()
-		if e != nil {
-			return *e
-		}
-		tok = deltaToken{Epoch: epoch, Sel: sel, IDs: ids, Stale: stale}
-	}
-	if !tok.Next {
-		tok.High = seq
-		tok.After = ""
-		tok.Next = true
-	}
-	minimal := tok.Base > 0 && preferMinimal(g.headerValues("Prefer"))
-	size := s.usersDeltaPageSize()
+	return s.dirDelta(g, &usersDeltaKind)
+}
 
-	type entry struct {
-		id   string
-		u    *userObj
-		tomb *userTomb
-	}
-	t.mu.RLock()
-	var entries []entry
+// usersDeltaPage is users/delta's page of tok's round (dirDelta.page).
+func (t *tenantState) usersDeltaPage(tok *deltaToken, size int, minimal bool) ([]obj, string, bool) {
+	var entries []deltaEntry[*userObj]
 	for _, id := range t.userOrder() {
 		if id <= tok.After {
 			continue
@@ -509,61 +420,17 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		if tok.Base > 0 && !tok.changedSince(o) {
 			continue
 		}
-		entries = append(entries, entry{id: id, u: o})
+		entries = append(entries, deltaEntry[*userObj]{id: id, live: o})
 	}
 	if tok.Base > 0 {
-		latest := map[string]*userTomb{}
-		for i := range t.tombs {
-			tb := &t.tombs[i]
-			if tb.seq > tok.Base && tb.seq <= tok.High && tb.id > tok.After && tok.wantID(tb.id) {
-				if o := t.users[tb.id]; o != nil && o.seq > tb.seq && o.seq <= tok.High {
-					continue // recreated or restored since: reported as live
-				}
-				latest[tb.id] = tb
+		entries = addDeltaTombs(entries, t.tombs, tok, func(id string) uint64 {
+			if o := t.users[id]; o != nil {
+				return o.seq
 			}
-		}
-		for id, tb := range latest {
-			if slices.ContainsFunc(entries, func(e entry) bool { return e.id == id }) {
-				continue
-			}
-			entries = append(entries, entry{id: id, tomb: tb})
-		}
-		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+			return 0
+		})
 	}
-	more := len(entries) > size
-	if more {
-		entries = entries[:size]
-	}
-	page := make([]obj, 0, len(entries))
-	for _, e := range entries {
-		if e.tomb != nil {
-			page = append(page, obj{{"id", e.id}, {"@removed", obj{{"reason", e.tomb.reason}}}})
-			continue
-		}
-		page = append(page, renderDeltaUser(e.u, tok.Sel, tok.Base, minimal))
-	}
-	t.mu.RUnlock()
-
-	ctxFrag := "users"
-	if fresh {
-		ctxFrag += selSuffix(tok.Sel)
-	}
-	out := obj{{"@odata.context", s.contextURL(ctxFrag)}}
-	if more {
-		nt := tok
-		nt.After = entries[len(entries)-1].id
-		nt.Issued = g.now.Unix()
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0/users/delta?$skiptoken="+encodeToken(nt))})
-	} else {
-		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs, Stale: tok.Stale, Issued: g.now.Unix()}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
-	}
-	out = append(out, kv{"value", page})
-	resp := okJSON(http.StatusOK, out)
-	if minimal {
-		resp.hdr.Set("Preference-Applied", "return=minimal")
-	}
-	return resp
+	return renderDeltaPage(entries, size, func(o *userObj) obj { return renderDeltaUser(o, tok.Sel, tok.Base, minimal) })
 }
 
 func (s *Server) usersDeltaPageSize() int {
@@ -626,9 +493,6 @@ func renderDeltaUser(o *userObj, sel []string, base uint64, minimal bool) obj {
 	}
 	return append(out, kv{"id", o.u.ID})
 }
-
-// deltaIDFilter parses users/delta's $filter: id eq '...' OR-ed, at most 50.
-func (g *greq) deltaIDFilter() ([]string, *gresp) { return g.deltaIDFilterOf("Users") }
 
 // deltaIDFilterOf parses a directory delta's $filter (resource names the
 // collection in errors): id eq '...' OR-ed, at most 50.

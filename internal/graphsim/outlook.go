@@ -848,18 +848,14 @@ func maxPageSize(prefer []string) int {
 	return n
 }
 
+// contactsDeltaRefused are the query parameters contacts/delta refuses.
+var contactsDeltaRefused = []string{"$filter", "$orderby", "$expand", "$search", "$top", "$skip"}
+
 func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
-	for _, bad := range []string{"$filter", "$orderby", "$expand", "$search", "$top", "$skip"} {
-		if _, ok := g.q[bad]; ok {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", fmt.Sprintf("The query parameter '%s' is not supported with delta.", bad))
-		}
+	if e := g.refuseQuery(contactsDeltaRefused, "ErrorInvalidUrlQuery", "The query parameter '%s' is not supported with delta."); e != nil {
+		return *e
 	}
-	_, hasSkip := g.q["$skiptoken"]
-	_, hasDelta := g.q["$deltatoken"]
-	raw := g.q.Get("$skiptoken")
-	if hasDelta {
-		raw = g.q.Get("$deltatoken")
-	}
+	raw, hasSkip, hasDelta := g.deltaTokenParam()
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	f, e := g.lookupFolder(mb, rt.ids[0])
@@ -873,45 +869,78 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 		return *e
 	}
-	var tok contactDeltaToken
-	fresh := raw == ""
 	if hasSkip && hasDelta {
 		return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", "Only one of $skiptoken and $deltatoken may be given.")
 	}
-	if !fresh {
-		if !decodeToken(raw, &tok) || tok.Next != hasSkip || tok.Folder != f.num {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-		}
-		for _, p := range tok.Sel {
-			if _, ok := contactIndex[p]; !ok {
-				return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-			}
-		}
-		// A token the mailbox no longer knows (dropped from Exchange's
-		// token cache: ExpireDeltaTokens, StaleDeltaTokens) answers 400
-		// ErrorInvalidSyncStateData. Outlook delta tokens have no fixed
-		// lifetime (https://learn.microsoft.com/graph/delta-query-overview).
-		// Undocumented for contacts; reports show 410 SyncStateNotFound
-		// for calendar and message delta
-		// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350,
-		// #2877): a client must restart the round on either.
-		if tok.Epoch != mb.epoch {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-		}
-	} else {
-		sel, e := g.contactSelect()
-		if e != nil {
-			return *e
-		}
-		tok = contactDeltaToken{Epoch: mb.epoch, Folder: f.num, Sel: sel}
+	tok, e := g.contactDeltaRound(mb, f, raw, hasSkip)
+	if e != nil {
+		return *e
 	}
 	if !tok.Next {
 		tok.High, tok.After, tok.Next = mb.seq, 0, true
 	}
 	size := maxPageSize(g.headerValues("Prefer"))
+	page, last, more := mb.contactDeltaPage(f, &tok, size)
+	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
+	link := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
+	if more {
+		link = tok
+		link.After = last
+	}
+	out = s.appendDeltaLink(g, out, exchangePath(rt), more, link)
+	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
+	if size != 10 {
+		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
+	}
+	return resp
+}
+
+// contactDeltaRound reads the token of folder f's nextLink or deltaLink
+// (raw), or starts a round without one (raw ""). mb.mu is held.
+func (g *greq) contactDeltaRound(mb *mailbox, f *folder, raw string, hasSkip bool) (contactDeltaToken, *gresp) {
+	var tok contactDeltaToken
+	if raw == "" {
+		sel, e := g.contactSelect()
+		if e != nil {
+			return tok, e
+		}
+		return contactDeltaToken{Epoch: mb.epoch, Folder: f.num, Sel: sel}, nil
+	}
+	if !decodeToken(raw, &tok) || tok.Next != hasSkip || tok.Folder != f.num {
+		return tok, g.invalidSyncState()
+	}
+	for _, p := range tok.Sel {
+		if _, ok := contactIndex[p]; !ok {
+			return tok, g.invalidSyncState()
+		}
+	}
+	// A token the mailbox no longer knows (dropped from Exchange's
+	// token cache: ExpireDeltaTokens, StaleDeltaTokens) answers 400
+	// ErrorInvalidSyncStateData. Outlook delta tokens have no fixed
+	// lifetime (https://learn.microsoft.com/graph/delta-query-overview).
+	// Undocumented for contacts; reports show 410 SyncStateNotFound
+	// for calendar and message delta
+	// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350,
+	// #2877): a client must restart the round on either.
+	if tok.Epoch != mb.epoch {
+		return tok, g.invalidSyncState()
+	}
+	return tok, nil
+}
+
+func (g *greq) invalidSyncState() *gresp {
+	r := g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
+	return &r
+}
+
+// contactDeltaPage renders folder f's changes in tok's round after
+// tok.After, in order and at most size, as a JSON array, a removed contact
+// as its id and @removed; last is the sequence of the last change served,
+// more whether changes were left. mb.mu is held.
+func (mb *mailbox) contactDeltaPage(f *folder, tok *contactDeltaToken, size int) (page []byte, last uint64, more bool) {
 	type ent struct {
 		seq uint64
-		c   *contact
+		c   *contact // nil: removed
 		num uint64
 	}
 	var ents []ent
@@ -928,11 +957,11 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 	}
 	slices.SortFunc(ents, func(a, b ent) int { return cmpU64(a.seq, b.seq) })
-	more := len(ents) > size
+	more = len(ents) > size
 	if more {
 		ents = ents[:size]
 	}
-	page := []byte{'['}
+	page = []byte{'['}
 	for i, en := range ents {
 		if i > 0 {
 			page = append(page, ',')
@@ -945,19 +974,8 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 		page = mb.appendContact(page, en.c, tok.Sel, nil, true, nil)
 	}
-	page = append(page, ']')
-	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
-	if more {
-		nt := tok
-		nt.After = ents[len(ents)-1].seq
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0"+exchangePath(rt)+"?$skiptoken="+encodeToken(nt))})
-	} else {
-		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
+	if len(ents) > 0 {
+		last = ents[len(ents)-1].seq
 	}
-	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
-	if size != 10 {
-		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
-	}
-	return resp
+	return append(page, ']'), last, more
 }
