@@ -89,112 +89,144 @@ var userFilterRules = map[string]string{
 // checkDirFilter validates a directory $filter against rules; advanced
 // enables ne, not, endswith and null comparisons.
 func (g *greq) checkDirFilter(f *fnode, rules map[string]string, resource, typeName string, advanced bool) *gresp {
-	unsupported := func(prop string) *gresp {
-		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", prop, resource))
+	c := dirFilterCheck{g: g, rules: rules, resource: resource, typeName: typeName, advanced: advanced}
+	return c.check(f, "")
+}
+
+// dirFilterCheck is the validation of one directory $filter (see
+// checkDirFilter).
+type dirFilterCheck struct {
+	g                  *greq
+	rules              map[string]string
+	resource, typeName string
+	advanced           bool
+}
+
+func (c *dirFilterCheck) unsupported(prop string) *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", prop, c.resource))
+	return &r
+}
+
+func (c *dirFilterCheck) unknown(prop string) *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", prop, c.typeName))
+	return &r
+}
+
+func (c *dirFilterCheck) unsupportedQuery() *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+	return &r
+}
+
+// dirFilterProp is the property a path operand names: the lambda variable
+// (lambdaVar) or one property; ok is false for anything else (prop is then
+// the joined path, or "" for an operand that is not a path).
+func dirFilterProp(n *fnode, lambdaVar string) (prop string, ok bool) {
+	if n.kind != nPath {
+		return "", false
+	}
+	if lambdaVar != "" && len(n.path) == 1 && n.path[0] == lambdaVar {
+		return lambdaVar, true
+	}
+	if len(n.path) != 1 {
+		return strings.Join(n.path, "/"), false
+	}
+	return n.path[0], true
+}
+
+// allowed reports whether op may compare prop (lambdaVar, a lambda's
+// variable).
+func (c *dirFilterCheck) allowed(prop, op, lambdaVar string) bool {
+	if prop == lambdaVar {
+		return op == "eq" || op == "startswith" || (c.advanced && (op == "ne" || op == "endswith"))
+	}
+	r, ok := c.rules[prop]
+	if !ok || r == "any" {
+		return false
+	}
+	if slices.Contains(strings.Fields(r), op) {
+		return true
+	}
+	return c.advanced && (op == "ne" || op == "endswith" || op == "in" || op == "eq")
+}
+
+// check validates node n; lv is the variable of the enclosing lambda.
+func (c *dirFilterCheck) check(n *fnode, lv string) *gresp {
+	switch n.kind {
+	case nAnd, nOr:
+		if e := c.check(n.args[0], lv); e != nil {
+			return e
+		}
+		return c.check(n.args[1], lv)
+	case nNot:
+		if !c.advanced {
+			return c.unsupportedQuery()
+		}
+		return c.check(n.args[0], lv)
+	case nCmp, nIn:
+		return c.checkCmp(n, lv)
+	case nFunc:
+		return c.checkFunc(n, lv)
+	case nLambda:
+		if len(n.path) != 1 || c.rules[n.path[0]] != "any" || n.op != "any" {
+			return c.unsupported(strings.Join(n.path, "/"))
+		}
+		return c.check(n.args[0], n.v)
+	}
+	return c.unsupportedQuery()
+}
+
+// checkCmp validates a comparison or in: a property against literals.
+func (c *dirFilterCheck) checkCmp(n *fnode, lv string) *gresp {
+	prop, ok := dirFilterProp(n.args[0], lv)
+	if !ok {
+		if n.args[0].kind == nPath {
+			return c.unknown(prop)
+		}
+		return c.unsupportedQuery()
+	}
+	if _, known := c.rules[prop]; !known && prop != lv {
+		return c.unknown(prop)
+	}
+	for _, a := range n.args[1:] {
+		if a.kind != nLit {
+			return c.unsupportedQuery()
+		}
+		if a.lk == lNull && !c.advanced {
+			return c.unsupported(prop)
+		}
+	}
+	op := n.op
+	if n.kind == nIn {
+		op = "in"
+	}
+	if !c.allowed(prop, op, lv) {
+		return c.unsupported(prop)
+	}
+	return nil
+}
+
+// checkFunc validates a function call: startswith, or endswith with
+// advanced queries.
+func (c *dirFilterCheck) checkFunc(n *fnode, lv string) *gresp {
+	if n.op == "endswith" && !c.advanced {
+		r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
 		return &r
 	}
-	unknown := func(prop string) *gresp {
-		r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", prop, typeName))
+	if n.op != "startswith" && n.op != "endswith" || len(n.args) != 2 || n.args[1].kind != nLit || n.args[1].lk != lString {
+		r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported Query. The function '%s' is not supported.", n.op))
 		return &r
 	}
-	var check func(n *fnode, lambdaVar string) *gresp
-	propOf := func(n *fnode, lambdaVar string) (string, bool) {
-		if n.kind != nPath {
-			return "", false
-		}
-		if lambdaVar != "" && len(n.path) == 1 && n.path[0] == lambdaVar {
-			return lambdaVar, true
-		}
-		if len(n.path) != 1 {
-			return strings.Join(n.path, "/"), false
-		}
-		return n.path[0], true
+	prop, ok := dirFilterProp(n.args[0], lv)
+	if !ok {
+		return c.unknown(prop)
 	}
-	allowed := func(prop, op, lambdaVar string) bool {
-		if prop == lambdaVar {
-			return op == "eq" || op == "startswith" || (advanced && (op == "ne" || op == "endswith"))
-		}
-		r, ok := rules[prop]
-		if !ok || r == "any" {
-			return false
-		}
-		if slices.Contains(strings.Fields(r), op) {
-			return true
-		}
-		return advanced && (op == "ne" || op == "endswith" || op == "in" || op == "eq")
+	if _, known := c.rules[prop]; !known && prop != lv {
+		return c.unknown(prop)
 	}
-	check = func(n *fnode, lv string) *gresp {
-		switch n.kind {
-		case nAnd, nOr:
-			if e := check(n.args[0], lv); e != nil {
-				return e
-			}
-			return check(n.args[1], lv)
-		case nNot:
-			if !advanced {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-				return &r
-			}
-			return check(n.args[0], lv)
-		case nCmp, nIn:
-			prop, ok := propOf(n.args[0], lv)
-			if !ok {
-				if n.args[0].kind == nPath {
-					return unknown(prop)
-				}
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-				return &r
-			}
-			if _, known := rules[prop]; !known && prop != lv {
-				return unknown(prop)
-			}
-			for _, a := range n.args[1:] {
-				if a.kind != nLit {
-					r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-					return &r
-				}
-				if a.lk == lNull && !advanced {
-					return unsupported(prop)
-				}
-			}
-			op := n.op
-			if n.kind == nIn {
-				op = "in"
-			}
-			if !allowed(prop, op, lv) {
-				return unsupported(prop)
-			}
-			return nil
-		case nFunc:
-			if n.op == "endswith" && !advanced {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
-				return &r
-			}
-			if n.op != "startswith" && n.op != "endswith" || len(n.args) != 2 || n.args[1].kind != nLit || n.args[1].lk != lString {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported Query. The function '%s' is not supported.", n.op))
-				return &r
-			}
-			prop, ok := propOf(n.args[0], lv)
-			if !ok {
-				return unknown(prop)
-			}
-			if _, known := rules[prop]; !known && prop != lv {
-				return unknown(prop)
-			}
-			if !allowed(prop, n.op, lv) {
-				return unsupported(prop)
-			}
-			return nil
-		case nLambda:
-			if len(n.path) != 1 || rules[n.path[0]] != "any" || n.op != "any" {
-				return unsupported(strings.Join(n.path, "/"))
-			}
-			return check(n.args[0], n.v)
-		}
-		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-		return &r
+	if !c.allowed(prop, n.op, lv) {
+		return c.unsupported(prop)
 	}
-	return check(f, "")
+	return nil
 }
 
 // parseDirFilter parses and validates $filter if present.
