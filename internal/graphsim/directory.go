@@ -716,18 +716,9 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	var f *fnode
-	if src, ok := g.q["$filter"]; ok {
-		if !adv {
-			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Filter on members is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
-		}
-		var err error
-		if f, err = parseFilter(src[0]); err != nil {
-			return g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
-		}
-		if e := g.checkDirFilter(f, userFilterRules, "User", "microsoft.graph.user", true); e != nil {
-			return *e
-		}
+	f, e := g.membersFilter(adv)
+	if e != nil {
+		return *e
 	}
 	var tok listToken
 	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
@@ -740,27 +731,75 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	if gr == nil {
 		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
 	}
+	all := t.renderMembers(t.memberIDs(gr, gid, kind == "transitivemembers"), cast, f, sel)
+	out := obj{{"@odata.context", s.contextURL(membersCollection(cast) + selSuffix(sel))}}
+	if adv && tok.Off == 0 {
+		out = append(out, kv{"@odata.count", len(all)})
+	}
+	start := min(tok.Off, len(all))
+	end := min(start+top, len(all))
+	if end < len(all) {
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
+	}
+	page := all[start:end]
+	if page == nil {
+		page = []obj{}
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+// membersFilter parses a members listing's $filter (advanced queries
+// only): users' properties.
+func (g *greq) membersFilter(adv bool) (*fnode, *gresp) {
+	src, ok := g.q["$filter"]
+	if !ok {
+		return nil, nil
+	}
+	if !adv {
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Filter on members is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
+		return nil, &r
+	}
+	f, err := parseFilter(src[0])
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	if e := g.checkDirFilter(f, userFilterRules, "User", "microsoft.graph.user", true); e != nil {
+		return nil, e
+	}
+	return f, nil
+}
+
+// memberIDs are the ids of group gr's (gid's) members, lower-case: direct,
+// or transitive (breadth first, each once). t.mu is held.
+func (t *tenantState) memberIDs(gr *Group, gid string, transitive bool) []string {
 	var ids []string
-	if kind == "transitivemembers" {
-		seen := map[string]bool{gid: true}
-		queue := slices.Clone(gr.Members)
-		for len(queue) > 0 {
-			id := strings.ToLower(queue[0])
-			queue = queue[1:]
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			ids = append(ids, id)
-			if sub := t.groups[id]; sub != nil {
-				queue = append(queue, sub.Members...)
-			}
-		}
-	} else {
+	if !transitive {
 		for _, m := range gr.Members {
 			ids = append(ids, strings.ToLower(m))
 		}
+		return ids
 	}
+	seen := map[string]bool{gid: true}
+	queue := slices.Clone(gr.Members)
+	for len(queue) > 0 {
+		id := strings.ToLower(queue[0])
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if sub := t.groups[id]; sub != nil {
+			queue = append(queue, sub.Members...)
+		}
+	}
+	return ids
+}
+
+// renderMembers renders the members ids of the OData cast ("" for all
+// kinds) that match f (users only), with sel. t.mu is held.
+func (t *tenantState) renderMembers(ids []string, cast string, f *fnode, sel []string) []obj {
 	var all []obj
 	for _, id := range ids {
 		var o obj
@@ -789,29 +828,21 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 		}
 		all = append(all, o)
 	}
-	ctx := "directoryObjects"
+	return all
+}
+
+// membersCollection is the @odata.context collection of a members listing
+// with an OData cast ("" for none).
+func membersCollection(cast string) string {
 	switch cast {
 	case "microsoft.graph.user":
-		ctx = "users"
+		return "users"
 	case "microsoft.graph.group":
-		ctx = "groups"
+		return "groups"
 	case "microsoft.graph.orgcontact":
-		ctx = "contacts"
+		return "contacts"
 	}
-	out := obj{{"@odata.context", s.contextURL(ctx + selSuffix(sel))}}
-	if adv && tok.Off == 0 {
-		out = append(out, kv{"@odata.count", len(all)})
-	}
-	start := min(tok.Off, len(all))
-	end := min(start+top, len(all))
-	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
-	}
-	page := all[start:end]
-	if page == nil {
-		page = []obj{}
-	}
-	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+	return "directoryObjects"
 }
 
 func filterSel(sel []string, ok func(string) bool) []string {
