@@ -182,97 +182,125 @@ func (g *greq) parseOutlookFilter(props func(string) bool, typeName string) (*fn
 		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
 		return nil, &r
 	}
-	invalid := func() *gresp {
-		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
-		return &r
-	}
-	var check func(n *fnode, lv, coll string) *gresp
-	operandOK := func(n *fnode, lv, coll string) *gresp {
-		if n.kind == nFunc && n.op == "cast" && coll == "singleValueExtendedProperties" && len(n.args) == 2 {
-			return nil
-		}
-		if n.kind != nPath {
-			return invalid()
-		}
-		if lv != "" && n.path[0] == lv {
-			if len(n.path) != 2 {
-				return invalid()
-			}
-			switch coll {
-			case "singleValueExtendedProperties":
-				if n.path[1] != "id" && n.path[1] != "value" {
-					return invalid()
-				}
-			case "emailAddresses":
-				if n.path[1] != "address" && n.path[1] != "name" {
-					return invalid()
-				}
-			}
-			return nil
-		}
-		if len(n.path) != 1 || !props(n.path[0]) {
-			r := g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.Join(n.path, "/"), typeName))
-			return &r
-		}
-		return nil
-	}
-	check = func(n *fnode, lv, coll string) *gresp {
-		switch n.kind {
-		case nAnd, nOr:
-			if e := check(n.args[0], lv, coll); e != nil {
-				return e
-			}
-			return check(n.args[1], lv, coll)
-		case nNot:
-			return check(n.args[0], lv, coll)
-		case nCmp:
-			if e := operandOK(n.args[0], lv, coll); e != nil {
-				return e
-			}
-			if n.args[1].kind != nLit {
-				return invalid()
-			}
-			if lv != "" && coll == "singleValueExtendedProperties" && n.args[0].kind == nPath && n.args[0].path[1] == "id" {
-				if n.op != "eq" || n.args[1].lk != lString {
-					return invalid()
-				}
-				if _, ok := parseExtID(n.args[1].s); !ok {
-					return invalid()
-				}
-			}
-			return nil
-		case nFunc:
-			if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
-				return invalid()
-			}
-			// contains/startswith on an extended property's value are
-			// documented for messages and events only
-			// (singlevaluelegacyextendedproperty-get); contacts and
-			// contact folders get eq/ne.
-			if coll == "singleValueExtendedProperties" {
-				return invalid()
-			}
-			return operandOK(n.args[0], lv, coll)
-		case nLambda:
-			if lv != "" || n.op != "any" || len(n.path) != 1 {
-				return invalid()
-			}
-			c := n.path[0]
-			if !strings.EqualFold(c, "singleValueExtendedProperties") && !(c == "emailAddresses" && props(c)) {
-				return invalid()
-			}
-			if strings.EqualFold(c, "singleValueExtendedProperties") {
-				n.path[0] = "singleValueExtendedProperties"
-				c = n.path[0]
-			}
-			return check(n.args[0], n.v, c)
-		}
-		return invalid()
-	}
-	if e := check(f, "", ""); e != nil {
+	c := outlookFilterCheck{g: g, props: props, typeName: typeName}
+	if e := c.check(f, "", ""); e != nil {
 		return nil, e
 	}
 	return f, nil
+}
+
+// outlookFilterCheck is the validation of one Outlook $filter (see
+// parseOutlookFilter): props are the properties of typeName that may be
+// filtered on.
+type outlookFilterCheck struct {
+	g        *greq
+	props    func(string) bool
+	typeName string
+}
+
+func (c *outlookFilterCheck) invalid() *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+	return &r
+}
+
+// operand validates a compared operand: a property, or in a lambda over
+// coll a property of its variable lv (or an extended property's cast).
+func (c *outlookFilterCheck) operand(n *fnode, lv, coll string) *gresp {
+	if n.kind == nFunc && n.op == "cast" && coll == "singleValueExtendedProperties" && len(n.args) == 2 {
+		return nil
+	}
+	if n.kind != nPath {
+		return c.invalid()
+	}
+	if lv != "" && n.path[0] == lv {
+		if len(n.path) != 2 {
+			return c.invalid()
+		}
+		switch coll {
+		case "singleValueExtendedProperties":
+			if n.path[1] != "id" && n.path[1] != "value" {
+				return c.invalid()
+			}
+		case "emailAddresses":
+			if n.path[1] != "address" && n.path[1] != "name" {
+				return c.invalid()
+			}
+		}
+		return nil
+	}
+	if len(n.path) != 1 || !c.props(n.path[0]) {
+		r := c.g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.Join(n.path, "/"), c.typeName))
+		return &r
+	}
+	return nil
+}
+
+// check validates node n; lv is the variable of the enclosing lambda over
+// collection coll ("" outside one).
+func (c *outlookFilterCheck) check(n *fnode, lv, coll string) *gresp {
+	switch n.kind {
+	case nAnd, nOr:
+		if e := c.check(n.args[0], lv, coll); e != nil {
+			return e
+		}
+		return c.check(n.args[1], lv, coll)
+	case nNot:
+		return c.check(n.args[0], lv, coll)
+	case nCmp:
+		return c.checkCmp(n, lv, coll)
+	case nFunc:
+		if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
+			return c.invalid()
+		}
+		// contains/startswith on an extended property's value are
+		// documented for messages and events only
+		// (singlevaluelegacyextendedproperty-get); contacts and
+		// contact folders get eq/ne.
+		if coll == "singleValueExtendedProperties" {
+			return c.invalid()
+		}
+		return c.operand(n.args[0], lv, coll)
+	case nLambda:
+		return c.checkLambda(n, lv)
+	}
+	return c.invalid()
+}
+
+// checkCmp validates a comparison: an operand against a literal; an
+// extended property's id only by eq with a valid id.
+func (c *outlookFilterCheck) checkCmp(n *fnode, lv, coll string) *gresp {
+	if e := c.operand(n.args[0], lv, coll); e != nil {
+		return e
+	}
+	if n.args[1].kind != nLit {
+		return c.invalid()
+	}
+	if lv != "" && coll == "singleValueExtendedProperties" && n.args[0].kind == nPath && n.args[0].path[1] == "id" {
+		if n.op != "eq" || n.args[1].lk != lString {
+			return c.invalid()
+		}
+		if _, ok := parseExtID(n.args[1].s); !ok {
+			return c.invalid()
+		}
+	}
+	return nil
+}
+
+// checkLambda validates any() over singleValueExtendedProperties (any
+// case, normalised in n) or emailAddresses, not nested (lv).
+func (c *outlookFilterCheck) checkLambda(n *fnode, lv string) *gresp {
+	if lv != "" || n.op != "any" || len(n.path) != 1 {
+		return c.invalid()
+	}
+	coll := n.path[0]
+	if !strings.EqualFold(coll, "singleValueExtendedProperties") && !(coll == "emailAddresses" && c.props(coll)) {
+		return c.invalid()
+	}
+	if strings.EqualFold(coll, "singleValueExtendedProperties") {
+		n.path[0] = "singleValueExtendedProperties"
+		coll = n.path[0]
+	}
+	return c.check(n.args[0], n.v, coll)
 }
 
 func isContactFilterProp(p string) bool {
