@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -149,14 +148,6 @@ func benchBatchCPU(b *testing.B, chain bool, latency, jitter time.Duration, work
 	b.ReportMetric(writes/el.Seconds(), "writes/s")
 }
 
-// processCPU is this process's user and system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // TestBatchClientProcess is BenchmarkBatchContactCPU's client; it runs
 // only in the child process the benchmark starts.
