@@ -148,7 +148,6 @@ func benchBatchCPU(b *testing.B, chain bool, latency, jitter time.Duration, work
 	b.ReportMetric(writes/el.Seconds(), "writes/s")
 }
 
-
 // TestBatchClientProcess is BenchmarkBatchContactCPU's client; it runs
 // only in the child process the benchmark starts.
 func TestBatchClientProcess(t *testing.T) {
