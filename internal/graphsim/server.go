@@ -83,6 +83,16 @@ func Start(opts Options) (*Server, error) {
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
 		ErrorLog:          nil,
+		// Graph's limit of concurrent HTTP/2 streams per connection is not
+		// documented; graphsim advertises 100, the least RFC 9113 §6.5.2
+		// recommends, so a client that opens a connection per waiting
+		// request (thousands of TLS handshakes) shows it.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 100},
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.ctr.connection()
+			}
+		},
 	}
 	for _, t := range opts.Tenants {
 		if err := s.PutTenant(t); err != nil {
@@ -204,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.logf("graphsim: recovered panic serving %s %s: %v", r.Method, r.URL.Path, v)
-			writeGraphError(w, r, s.now(), http.StatusInternalServerError, "generalException", "An internal server error occurred.", nil)
+			writeGraphError(w, r, s.now(), http.StatusInternalServerError, "generalException", "An internal server error occurred.")
 		}
 	}()
 	p := r.URL.Path
@@ -216,7 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.entra.Handles(r):
 		s.entra.ServeHTTP(w, r)
 	default:
-		writeGraphError(w, r, s.now(), http.StatusBadRequest, "BadRequest", "Invalid version: "+strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)[0], nil)
+		writeGraphError(w, r, s.now(), http.StatusBadRequest, "BadRequest", "Invalid version: "+strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)[0])
 	}
 }
 
