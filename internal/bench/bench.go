@@ -270,7 +270,16 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 	cmd.Stdout, cmd.Stderr = &stdout, logf
 	simCPU0 := s.cpu()
 	start := time.Now()
-	runErr := cmd.Run()
+	var runErr error
+	if o.ProfileDir != "" {
+		// graphsim's CPU profile beside galmirror's.
+		path := filepath.Join(o.ProfileDir, size+"-"+phase+".graphsim.cpu.pprof")
+		if err := s.cpuProfile(ctx, path, func() error { runErr = cmd.Run(); return nil }); err != nil {
+			return nil, fmt.Errorf("%s: graphsim profile: %w", phase, err)
+		}
+	} else {
+		runErr = cmd.Run()
+	}
 	wall := time.Since(start)
 	simCPU := s.cpu() - simCPU0
 	if cmd.ProcessState == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -259,6 +260,32 @@ func (s *sim) counters(ctx context.Context) (simCounters, error) {
 
 func (s *sim) resetCounters(ctx context.Context) error {
 	return s.control(ctx, http.MethodPost, "counters/reset", nil, nil)
+}
+
+// cpuProfile runs fn with graphsim's CPU profiled into path.
+func (s *sim) cpuProfile(ctx context.Context, path string, fn func() error) error {
+	if err := s.control(ctx, http.MethodPost, "cpuprofile/start", nil, nil); err != nil {
+		return err
+	}
+	ferr := fn()
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, strings.TrimSuffix(s.info.ControlURL, "/")+"/cpuprofile/stop", nil)
+	if err != nil {
+		return errors.Join(ferr, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return errors.Join(ferr, fmt.Errorf("graphsim control cpuprofile/stop: %w", err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("graphsim control cpuprofile/stop: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	return errors.Join(ferr, err)
 }
 
 // patchUser changes a user's properties through the control API.
