@@ -989,7 +989,8 @@ func (mb *mailbox) contactDeltaPage(f *folder, tok *contactDeltaToken, size int)
 	if more {
 		ents = ents[:size]
 	}
-	page = []byte{'['}
+	// Room for the page at once: growing it copied each page several times.
+	page = append(make([]byte, 0, 64+len(ents)*2*contactSizeHint), '[')
 	for i, en := range ents {
 		if i > 0 {
 			page = append(page, ',')
