@@ -275,6 +275,14 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 			r.log.Error("record run history", "run", runID, "error", err)
 		}
 	}
+	// A finished run, not a dry run, adds what it served to the usage
+	// ledger (docs/billing.md).
+	if !res.DryRun && (res.Status == StatusOK || res.Status == StatusPartial) {
+		u := store.Usage{Tenant: r.t.Name, TenantID: r.t.TenantID, Mailboxes: res.Mailboxes.Synced, Sources: res.SourceCount}
+		if err := r.st.RecordUsage(context.WithoutCancel(ctx), u); err != nil {
+			r.log.Error("record usage", "error", err)
+		}
+	}
 	return res
 }
 
