@@ -40,26 +40,30 @@ const dayLayout = time.DateOnly
 
 // RecordUsage adds a successful run to the ledger, on the UTC day of the
 // store's clock (Options.Now): the day's row keeps the highest counts of
-// the day's runs. The caller records only runs that finished (ok or
-// partial) and were not dry runs.
+// the day's runs. Runs record their usage through ActiveRun.Finish
+// (RunResult.Usage); this is for a run recorded otherwise. The caller
+// records only runs that finished (ok or partial) and were not dry runs.
 func (s *Store) RecordUsage(ctx context.Context, u Usage) error {
-	if u.Tenant == "" || u.Mailboxes < 0 || u.Sources < 0 {
-		return fmt.Errorf("%w: usage %+v", ErrInvalidArgument, u)
-	}
-	now := s.now().UTC()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO usage_days (tenant, day, tenant_id, mailboxes, sources, runs, last_run)
-			VALUES (?, ?, ?, ?, ?, 1, ?)
-			ON CONFLICT (tenant, day) DO UPDATE SET tenant_id = excluded.tenant_id,
-				mailboxes = max(mailboxes, excluded.mailboxes), sources = max(sources, excluded.sources),
-				runs = runs + 1, last_run = excluded.last_run`,
-			u.Tenant, now.Format(dayLayout), u.TenantID, u.Mailboxes, u.Sources, now.UnixMilli())
-		return err
-	})
+	err := s.write(ctx, func(tx *sql.Tx) error { return s.recordUsage(ctx, tx, u.Tenant, u) })
 	if err != nil {
 		return fmt.Errorf("store: record usage of %q: %w", u.Tenant, err)
 	}
 	return nil
+}
+
+// recordUsage is RecordUsage's write, for the entry tenant.
+func (s *Store) recordUsage(ctx context.Context, tx *sql.Tx, tenant string, u Usage) error {
+	if tenant == "" || u.Mailboxes < 0 || u.Sources < 0 {
+		return fmt.Errorf("%w: usage %+v", ErrInvalidArgument, u)
+	}
+	now := s.now().UTC()
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_days (tenant, day, tenant_id, mailboxes, sources, runs, last_run)
+		VALUES (?, ?, ?, ?, ?, 1, ?)
+		ON CONFLICT (tenant, day) DO UPDATE SET tenant_id = excluded.tenant_id,
+			mailboxes = max(mailboxes, excluded.mailboxes), sources = max(sources, excluded.sources),
+			runs = runs + 1, last_run = excluded.last_run`,
+		tenant, now.Format(dayLayout), u.TenantID, u.Mailboxes, u.Sources, now.UnixMilli())
+	return err
 }
 
 // UsageLedger returns the ledger's rows of the days from..through (UTC,
