@@ -179,7 +179,9 @@ func day(s string) time.Time {
 //   - fabrikam: removed from the settings; one run on the 10th (25);
 //   - northwind and northwind-sales, two entries of one Entra tenant: 100
 //     and 30 on the 1st;
-//   - tailspin: last run on 28 October (12), none in November.
+//   - tailspin: last run on 28 October (12), none in November;
+//   - litware: removed from the settings; last run on 30 September
+//     (not billed in November: only in the month after its last run).
 func ledger() []LedgerRow {
 	const a, b, c, d = "aaaaaaaa-0000-0000-0000-000000000000", "bbbbbbbb-0000-0000-0000-000000000000",
 		"cccccccc-0000-0000-0000-000000000000", "dddddddd-0000-0000-0000-000000000000"
@@ -191,6 +193,7 @@ func ledger() []LedgerRow {
 		{"northwind", c, day("2026-11-01"), 100, 120},
 		{"northwind-sales", c, day("2026-11-01"), 30, 120},
 		{"tailspin", d, day("2026-10-28"), 12, 14},
+		{"litware", "ffffffff-0000-0000-0000-000000000000", day("2026-09-30"), 50, 50},
 	}
 }
 
@@ -303,6 +306,13 @@ func TestReportDays(t *testing.T) {
 	if !r.Customers[2].Days[0].Carried || r.Customers[2].Days[0].Mailboxes != 12 {
 		t.Errorf("tailspin carried from October: %+v", r.Customers[2].Days[0])
 	}
+	oct, err := BuildReport(ReportInput{Prices: example(), Month: Month{2026, time.October}, Now: day("2026-12-01"), Entries: entries(), Ledger: ledger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := oct.Customers[len(oct.Customers)-1]; l.Customer != "litware" || l.Users != 0 || !l.Days[0].Unknown {
+		t.Errorf("litware, removed after September, in October: %+v", l)
+	}
 	if _, err := BuildReport(ReportInput{Prices: example(), Month: Month{2027, time.January}, Now: day("2026-12-31")}); err == nil {
 		t.Error("a month that has not begun was reported")
 	}
@@ -353,6 +363,42 @@ func FuzzParseDecimal(f *testing.F) {
 		}
 		if _, err := ParseMonth(s); err == nil && len(s) != 7 {
 			t.Fatalf("month %q accepted", s)
+		}
+	})
+}
+
+func TestParseUserCounts(t *testing.T) {
+	got, err := ParseUserCounts(" 15, 40,200 ")
+	if err != nil || len(got) != 3 || got[0] != 15 || got[2] != 200 {
+		t.Fatalf("%v, %v", got, err)
+	}
+	for _, bad := range []string{"", "15,,40", "15;40", "-3", "1e3", "+4", "99999999", "x"} {
+		if _, err := ParseUserCounts(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := ParseUserCounts("15,abc"); err == nil || !strings.Contains(err.Error(), `item 2 ("abc")`) {
+		t.Errorf("error does not name the item: %v", err)
+	}
+}
+
+// FuzzParseUserCounts: no input panics; what is accepted is in range.
+func FuzzParseUserCounts(f *testing.F) {
+	for _, s := range []string{"15,40,200", "", " 1 ", ",", "-1", "9999999999999999999999", "0,0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ns, err := ParseUserCounts(s)
+		if err != nil {
+			return
+		}
+		for _, n := range ns {
+			if n < 0 || n > 10_000_000 {
+				t.Fatalf("%q gave %d", s, n)
+			}
+		}
+		if _, err := example().Quote(make([]Customer, len(ns))); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -142,3 +142,69 @@ func csvText(s string) string {
 	}
 	return s
 }
+
+// ParseUserCounts reads the calculator's list of customers' users, such as
+// "15,40,200" (spaces allowed): whole numbers from 0 to 10,000,000, at
+// most 10,000 of them. An error names the item that is wrong.
+func ParseUserCounts(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("no user counts: list each customer's users, such as 15,40,200")
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > 10000 {
+		return nil, fmt.Errorf("%d customers: at most 10000", len(parts))
+	}
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 10_000_000 || strings.HasPrefix(p, "+") {
+			return nil, fmt.Errorf("item %d (%q) is not a number of users from 0 to 10000000", i+1, p)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// QuoteJSON is the calculator's result as JSON (galmirror price --json):
+// money as decimal strings.
+type QuoteJSON struct {
+	Currency  string          `json:"currency"`
+	Plan      Plan            `json:"plan"`
+	Tier      int             `json:"tier"`
+	TierRange string          `json:"tierRange"`
+	UnitPrice string          `json:"unitPrice"`
+	Users     int             `json:"users"`
+	Free      int             `json:"free"`
+	Billable  int             `json:"billable"`
+	Total     string          `json:"totalPerMonth"`
+	TotalYear string          `json:"totalPerYear,omitempty"`
+	Customers []QuoteLineJSON `json:"customers"`
+}
+
+// QuoteLineJSON is one customer of QuoteJSON.
+type QuoteLineJSON struct {
+	Customer  string `json:"customer"`
+	Users     int    `json:"users"`
+	Free      int    `json:"free"`
+	Billable  int    `json:"billable"`
+	UnitPrice string `json:"unitPrice"`
+	Amount    string `json:"amount"`
+}
+
+// JSON renders q for plan.
+func (q Quote) JSON(p PriceList, plan Plan) QuoteJSON {
+	places := q.Currency.Exponent()
+	out := QuoteJSON{Currency: string(q.Currency), Plan: plan, Tier: q.Tier + 1, TierRange: p.TierRange(q.Tier),
+		UnitPrice: p.UnitPrice(q.Tier, plan).Format(places), Users: q.Users, Free: q.Free, Billable: q.Billable,
+		Total: q.Total.Format(places), Customers: []QuoteLineJSON{}}
+	if plan == Annual {
+		year, _ := q.Total.times(12)
+		out.TotalYear = year.Format(places)
+	}
+	for _, l := range q.Lines {
+		out.Customers = append(out.Customers, QuoteLineJSON{Customer: l.Name, Users: l.Users, Free: l.Free, Billable: l.Billable,
+			UnitPrice: l.Unit.Format(places), Amount: l.Amount.Format(places)})
+	}
+	return out
+}

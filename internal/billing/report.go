@@ -39,7 +39,7 @@ type ReportInput struct {
 	// Ledger holds every entry's rows of the month and, per entry, its
 	// last row before the month (which a month's first days carry).
 	// Rows of entries no longer configured are billed too, without carry
-	// past their last row.
+	// past their last row, up to the month after it.
 	Ledger []LedgerRow
 	// Links are the Stripe links by Entra tenant id.
 	Links map[string]StripeLink
@@ -119,10 +119,15 @@ func BuildReport(in ReportInput) (*Report, error) {
 	for _, e := range entries {
 		configured[e.Tenant] = true
 	}
+	// An entry no longer configured is billed for the days it was synced,
+	// and once more in the month after (0 users, which sets its Stripe
+	// quantity to 0); later months leave it out.
 	var gone []Entry
 	for name, rows := range byEntry {
-		if !configured[name] {
-			gone = append(gone, Entry{Tenant: name, TenantID: rows[len(rows)-1].TenantID})
+		sortRows(rows)
+		last := rows[len(rows)-1]
+		if !configured[name] && !last.Day.Before(in.Month.Prev().Start()) {
+			gone = append(gone, Entry{Tenant: name, TenantID: last.TenantID})
 		}
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Tenant < gone[j].Tenant })
