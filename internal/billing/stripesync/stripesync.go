@@ -431,8 +431,12 @@ func (r *run) ensureSubscription(ctx context.Context, c *billing.CustomerUsage, 
 			return r.setQuantity(ctx, c, *link, price)
 		}
 	}
-	r.say(c, "create a %s subscription for %s: %d billable users of %s at %s %s per user per month (price %s), renewing on day %d",
-		c.Plan, link.Customer, c.Billable, r.rep.Period, r.prices.Currency, c.UnitPrice, price, r.o.BillingDay)
+	article := "a"
+	if c.Plan == billing.Annual {
+		article = "an"
+	}
+	r.say(c, "create %s %s subscription for %s: %d billable users of %s at %s %s per user per month (price %s), renewing on day %d",
+		article, c.Plan, link.Customer, c.Billable, r.rep.Period, r.prices.Currency, c.UnitPrice, price, r.o.BillingDay)
 	if r.o.DryRun {
 		return nil
 	}

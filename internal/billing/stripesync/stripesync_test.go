@@ -154,7 +154,7 @@ func TestRunAgainstStripeMock(t *testing.T) {
 		"Contoso Ltd: would create a monthly subscription for (new): 32 billable users of 2026-11 at EUR 0.29 per user per month",
 		"fabrikam: would create a monthly subscription for (new): 0 billable users",
 		"northwind: would create the Stripe price galmirror-annual-eur-0.25: EUR 3.00 per user per year (unit amount 300 in minor units)",
-		"northwind: would create a annual subscription for (new): 120 billable users",
+		"northwind: would create an annual subscription for (new): 120 billable users",
 	} {
 		if !strings.Contains(f.out.String(), want) {
 			t.Errorf("the dry run does not say %q:\n%s", want, f.out.String())
