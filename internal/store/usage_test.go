@@ -109,3 +109,35 @@ func TestStripeLinks(t *testing.T) {
 		t.Errorf("period %+v, %v", p, err)
 	}
 }
+
+// A run's usage is booked by Finish with its history: ok and partial runs
+// add it, failed and interrupted runs do not.
+func TestFinishRecordsUsage(t *testing.T) {
+	clock := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return clock }})
+	ctx := t.Context()
+	for _, c := range []struct {
+		status    RunStatus
+		failure   *Failure
+		mailboxes int
+	}{
+		{RunOK, nil, 40},
+		{RunPartial, nil, 44},
+		{RunFailed, &Failure{Class: FailAuth, Message: "AADSTS700027"}, 99},
+		{RunFailed, &Failure{Class: FailCanceled, Message: "stopped"}, 98},
+		{RunInterrupted, nil, 97},
+	} {
+		a := begin(t, s, "contoso", TriggerSchedule, clock, "h:1")
+		u := &Usage{Tenant: "contoso", TenantID: "tid-contoso", Mailboxes: c.mailboxes, Sources: c.mailboxes + 1}
+		if err := a.Finish(ctx, RunResult{Status: c.status, Failure: c.failure, Usage: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := s.UsageLedger(ctx, clock, clock)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("ledger %+v, %v", rows, err)
+	}
+	if r := rows[0]; r.Mailboxes != 44 || r.Sources != 45 || r.Runs != 2 || r.TenantID != "tid-contoso" {
+		t.Errorf("the day's row %+v: want the two finished runs, peak 44", r)
+	}
+}

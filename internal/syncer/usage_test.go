@@ -86,9 +86,14 @@ func TestUsageLedgerFromRuns(t *testing.T) {
 		}
 	}
 
-	// The month as `galmirror usage` prices it: peak 6 (the 2nd), 3 and
-	// 4 November carried at 6; average (4 + 6 + 6 + 6 + 26×5) / 30 = 5.07
-	// → 5.
+	priceNovember(t, e, rows)
+}
+
+// priceNovember prices the month as `galmirror usage` does: peak 6 (the
+// 2nd), 3 and 4 November carried at 6; average (4 + 6 + 6 + 6 + 26×5) / 30
+// = 5.07 → 5.
+func priceNovember(t *testing.T, e *env, rows []store.UsageDay) {
+	t.Helper()
 	var ledger []billing.LedgerRow
 	for _, r := range rows {
 		ledger = append(ledger, billing.LedgerRow{Tenant: r.Tenant, TenantID: r.TenantID, Day: r.Day, Mailboxes: r.Mailboxes, Sources: r.Sources})
