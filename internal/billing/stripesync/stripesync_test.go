@@ -424,3 +424,56 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestFoundAgainAfterTheStateIsLost: with an empty state database (a new
+// server, a lost disk) the customers, subscriptions and prices galmirror
+// made before are found in Stripe (by metadata and lookup key; stripe-mock
+// keeps nothing, so the test gives Stripe's answers) and only the month's
+// quantities are written: nothing is created twice.
+func TestFoundAgainAfterTheStateIsLost(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for _, p := range []struct{ key, interval string }{{"galmirror-monthly-eur-0.29", "month"}, {"galmirror-annual-eur-0.25", "year"}} {
+		price := map[string]any{"id": "price_" + p.interval, "object": "price", "lookup_key": p.key, "currency": "eur", "active": true,
+			"recurring": map[string]any{"interval": p.interval}}
+		f.mock.InjectAnswer(200, map[string]any{"object": "list", "url": "/v1/prices", "has_more": false, "data": []any{price}},
+			func(r stripetest.Request) bool { return r.Path == "/v1/prices" && r.Form.Get("lookup_keys[0]") == p.key })
+	}
+	for _, id := range []string{contosoID, fabrikamID, northID} {
+		meta := map[string]any{MetaTenantID: id}
+		cus := map[string]any{"id": "cus_" + id[:4], "object": "customer", "metadata": meta}
+		f.mock.InjectAnswer(200, map[string]any{"object": "search_result", "url": "/v1/customers/search", "has_more": false, "data": []any{cus}},
+			func(r stripetest.Request) bool {
+				return r.Path == "/v1/customers/search" && r.Form.Get("query") == "metadata['"+MetaTenantID+"']:'"+id+"'"
+			})
+		sub := map[string]any{"id": "sub_" + id[:4], "object": "subscription", "metadata": meta,
+			"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_" + id[:4], "object": "subscription_item"}}}}
+		f.mock.InjectAnswer(200, map[string]any{"object": "list", "url": "/v1/subscriptions", "has_more": false, "data": []any{sub}},
+			func(r stripetest.Request) bool { return r.Path == "/v1/subscriptions" && r.Form.Get("customer") == "cus_"+id[:4] })
+	}
+	res, err := f.run(ctx, report(t, billing.Month{Year: 2026, Month: time.November}, 42, 7, 130), false)
+	if err != nil || res.Changed != 3 {
+		t.Fatalf("%+v, %v\n%s", res, err, f.out.String())
+	}
+	writes := f.mock.Writes("")
+	if len(writes) != 3 {
+		t.Fatalf("%d writes, want the 3 quantities only: %+v", len(writes), writes)
+	}
+	for i, c := range []struct{ id, quantity, price string }{{contosoID, "32", "price_month"}, {fabrikamID, "0", "price_month"}, {northID, "120", "price_year"}} {
+		w := writes[i]
+		if w.Path != "/v1/subscription_items/si_"+c.id[:4] || w.Form.Get("quantity") != c.quantity || w.Form.Get("price") != c.price {
+			t.Errorf("write %d: %s %v", i, w.Path, w.Form)
+		}
+	}
+	links, _ := f.st.StripeCustomers(ctx)
+	if l := links[northID]; l.Customer != "cus_cccc" || l.Subscription != "sub_cccc" || l.Item != "si_cccc" {
+		t.Errorf("northwind's link %+v", l)
+	}
+	found := f.take(events.StripeCustomerLinked)
+	if len(found) != 3 || found[0].Field("how") != "found" {
+		t.Errorf("customer events %+v", found)
+	}
+	if !strings.Contains(f.out.String(), "Contoso Ltd: link to the subscription sub_aaaa (found by its galmirror_tenant_id)") {
+		t.Errorf("output:\n%s", f.out.String())
+	}
+}

@@ -112,8 +112,8 @@ const (
 	// HoldAnswer: stripe-mock carries the request out, and the answer
 	// never comes; the client waits until it gives up or is killed.
 	HoldAnswer
-	// Refuse: the request is answered with a Stripe error (InjectError)
-	// and not carried out.
+	// Refuse: the request is answered by the test (InjectError,
+	// InjectAnswer) and not carried out.
 	Refuse
 )
 
@@ -232,7 +232,17 @@ func (m *Mock) Inject(f Fault, match func(Request) bool) {
 // Stripe's shape (docs.stripe.com/api/errors: {"error": {"type", "code",
 // "message"}} and a Request-Id header) instead of being carried out.
 func (m *Mock) InjectError(status int, typ, code, message string, match func(Request) bool) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"type": typ, "code": code, "message": message}})
+	m.InjectAnswer(status, map[string]any{"error": map[string]any{"type": typ, "code": code, "message": message}}, match)
+}
+
+// InjectAnswer makes the next request match picks get body (as JSON) with
+// status instead of being passed to stripe-mock: what Stripe holds that
+// stateless stripe-mock cannot show, such as a customer a search finds.
+func (m *Mock) InjectAnswer(status int, body any, match func(Request) bool) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ids++
