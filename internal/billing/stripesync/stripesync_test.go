@@ -437,7 +437,9 @@ func TestFoundAgainAfterTheStateIsLost(t *testing.T) {
 		price := map[string]any{"id": "price_" + p.interval, "object": "price", "lookup_key": p.key, "currency": "eur", "active": true,
 			"recurring": map[string]any{"interval": p.interval}}
 		f.mock.InjectAnswer(200, map[string]any{"object": "list", "url": "/v1/prices", "has_more": false, "data": []any{price}},
-			func(r stripetest.Request) bool { return r.Path == "/v1/prices" && r.Form.Get("lookup_keys[0]") == p.key })
+			func(r stripetest.Request) bool {
+				return r.Path == "/v1/prices" && r.Form.Get("lookup_keys[0]") == p.key
+			})
 	}
 	for _, id := range []string{contosoID, fabrikamID, northID} {
 		meta := map[string]any{MetaTenantID: id}
@@ -449,7 +451,9 @@ func TestFoundAgainAfterTheStateIsLost(t *testing.T) {
 		sub := map[string]any{"id": "sub_" + id[:4], "object": "subscription", "metadata": meta,
 			"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_" + id[:4], "object": "subscription_item"}}}}
 		f.mock.InjectAnswer(200, map[string]any{"object": "list", "url": "/v1/subscriptions", "has_more": false, "data": []any{sub}},
-			func(r stripetest.Request) bool { return r.Path == "/v1/subscriptions" && r.Form.Get("customer") == "cus_"+id[:4] })
+			func(r stripetest.Request) bool {
+				return r.Path == "/v1/subscriptions" && r.Form.Get("customer") == "cus_"+id[:4]
+			})
 	}
 	res, err := f.run(ctx, report(t, billing.Month{Year: 2026, Month: time.November}, 42, 7, 130), false)
 	if err != nil || res.Changed != 3 {
