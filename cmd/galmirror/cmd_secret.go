@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "secret",
-		summary: "protect a PFX password for settings.json with DPAPI (Windows): secret protect",
+		summary: "protect a PFX password or the Stripe secret key for settings.json with DPAPI (Windows): secret protect",
 		run:     runSecret,
 	})
 }
@@ -25,9 +25,10 @@ const secretUsage = `usage: galmirror secret protect < password.txt
 
 Reads a PFX password from standard input (the first line; typed at a console
 it is not echoed), protects it with DPAPI for this machine, and prints the
-base64 blob for the certificate's "passwordProtected" setting. The blob
-decrypts only on this Windows installation: make it on the machine that
-runs the service. Windows only.`
+base64 blob for the certificate's "passwordProtected" setting. The Stripe
+secret key is protected the same way, for billing.stripe's
+"secretKeyProtected". The blob decrypts only on this Windows installation:
+make it on the machine that runs the service. Windows only.`
 
 // secretStdin is where `secret protect` reads the password (tests replace
 // it).
@@ -68,7 +69,7 @@ func runSecret(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	fmt.Fprintln(stdout, dpapi.Encode(blob))
-	fmt.Fprintln(stderr, `Put the line above into the tenant's certificate as "passwordProtected": "..." (instead of passwordEnv). It decrypts only on this machine.`)
+	fmt.Fprintln(stderr, `Put the line above into the tenant's certificate as "passwordProtected": "..." (instead of passwordEnv), or, for the Stripe key, into billing.stripe as "secretKeyProtected". It decrypts only on this machine.`)
 	return exitOK
 }
 

@@ -40,6 +40,8 @@ type Config struct {
 	Log                  Log     `json:"log"`
 	Metrics              Metrics `json:"metrics"`
 	Admin                Admin   `json:"admin"`
+	// Billing is the price list and Stripe settings; nil when absent.
+	Billing *Billing `json:"billing,omitempty"`
 	// Tenants in file order; names are unique.
 	Tenants []Tenant `json:"tenants,omitempty"`
 }
@@ -215,6 +217,8 @@ type Tenant struct {
 	// OrgContacts includes the tenant's organizational contacts (mail
 	// contacts) as sources; needs OrgContact.Read.All. Default false.
 	OrgContacts bool `json:"orgContacts"`
+	// Billing is how this entry's customer is billed (docs/billing.md).
+	Billing TenantBilling `json:"billing"`
 }
 
 // HasField reports whether f is among the fields galmirror writes.

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/galmirror/galmirror/internal/billing"
 )
 
 // maxDepth bounds nesting; settings.json needs five levels.
@@ -264,7 +266,10 @@ func (d *document) parseValue(dec *json.Decoder, depth int) (*node, error) {
 // value; the decoder calls it on a fresh value before filling it.
 type defaulter interface{ setDefaults() }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	decimalType  = reflect.TypeFor[billing.Decimal]()
+)
 
 // decode fills v from n, recording every problem under path.
 //
@@ -280,6 +285,10 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 	t := v.Type()
 	if t == durationType {
 		d.decodeDuration(path, n, v)
+		return
+	}
+	if t == decimalType {
+		d.decodeDecimal(path, n, v)
 		return
 	}
 	switch t.Kind() {
@@ -400,6 +409,21 @@ func (d *document) decodeScalar(path string, n *node, v reflect.Value) {
 		}
 		v.SetFloat(f)
 	}
+}
+
+// decodeDecimal reads a price: a JSON string such as "0.29" or a number
+// literal 0.29, taken from its text exactly (never through a float).
+func (d *document) decodeDecimal(path string, n *node, v reflect.Value) {
+	if n.kind != kString && n.kind != kNumber {
+		d.badf(path, "expected a price such as \"0.29\", got %s", n.kind)
+		return
+	}
+	dec, err := billing.ParseDecimal(n.str)
+	if err != nil {
+		d.badf(path, "invalid price: %v", err)
+		return
+	}
+	v.SetInt(int64(dec))
 }
 
 func joinPath(path, key string) string {

@@ -218,6 +218,9 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"upn exclusion", withTenant(`"target": {"excludeUsers": ["ceo@contoso.com"]}`), true},
 		{"admin", withTop(`"admin": {"listen": "[::]:8443", "certificate": {}, "clientCertificates": {"pinned": ["` + strings.Repeat("ab", 32) + `"]}, "roles": [{"principal": "cert:` + strings.Repeat("ab", 32) + `", "role": "operator"}]}`), true},
 
+		{"billing", withTop(`"billing": {"currency": "EUR", "freeUsersPerTenant": 10, "measure": "average", "tiers": [{"upTo": 500, "monthly": "0.29", "annual": 0.25}, {"monthly": "0.21"}], "annualFloor": "0.18", "stripe": {"secretKeyProtected": "` + testBlob + `", "billingDay": 1}}`), true},
+		{"tenant billing", withTenant(`"billing": {"plan": "annual", "customer": "Contoso Ltd"}`), true},
+
 		{"missing dataDir", `{"tenants": []}`, false},
 		{"unknown top key", withTop(`"dataDirectory": "x"`), false},
 		{"unknown tenant key", withTenant(`"sorce": {}`), false},
@@ -257,6 +260,13 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"role without principal", withTop(`"admin": {"roles": [{"role": "viewer"}]}`), false},
 		{"bad pin", withTop(`"admin": {"clientCertificates": {"pinned": ["abc"]}}`), false},
 		{"bad listen", withTop(`"metrics": {"listen": "localhost"}`), false},
+		{"billing without tiers", withTop(`"billing": {"currency": "EUR"}`), false},
+		{"billing unknown key", withTop(`"billing": {"currency": "EUR", "tiers": [{"monthly": "1"}], "free": 10}`), false},
+		{"price with a comma", withTop(`"billing": {"currency": "EUR", "tiers": [{"monthly": "0,29"}]}`), false},
+		{"stripe key in secretKeyEnv", withTop(`"billing": {"currency": "EUR", "tiers": [{"monthly": "1"}], "stripe": {"secretKeyEnv": "sk_test_abc"}}`), false},
+		{"stripe without key", withTop(`"billing": {"currency": "EUR", "tiers": [{"monthly": "1"}], "stripe": {}}`), false},
+		{"stripe both keys", withTop(`"billing": {"currency": "EUR", "tiers": [{"monthly": "1"}], "stripe": {"secretKeyEnv": "K", "secretKeyProtected": "` + testBlob + `"}}`), false},
+		{"tenant billing plan", withTenant(`"billing": {"plan": "weekly"}`), false},
 		{"admin cert both", withTop(`"admin": {"certificate": {"file": "a.pem", "thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}`), false},
 	}
 	for _, tc := range cases {

@@ -91,6 +91,12 @@ func (v *validator) config(c *Config) {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
 	v.admin(&c.Admin)
+	plan := DefaultBillingPlan
+	if c.Billing != nil {
+		v.billing(c.Billing)
+		plan = c.Billing.Plan
+	}
+	customers := map[string]int{} // tenant id → first entry
 
 	seen := map[string]int{}
 	folders := map[string]int{} // tenant id + folder: two entries would write into one folder
@@ -98,6 +104,7 @@ func (v *validator) config(c *Config) {
 		t := &c.Tenants[i]
 		p := fmt.Sprintf("tenants[%d]", i)
 		v.tenant(p, t)
+		v.tenantBilling(p, i, c.Tenants, plan, customers)
 		if t.Name != "" {
 			if j, dup := seen[t.Name]; dup {
 				v.addf(p+".name", "duplicate tenant name %q (also tenants[%d])", t.Name, j)

@@ -16,7 +16,8 @@ import (
 
 // ID identifies one alertable condition. IDs are grouped by hundreds:
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
-// certificates, 4xx configuration, 5xx safety guards, 6xx admin audit.
+// certificates, 4xx configuration and billing (460-479), 5xx safety
+// guards, 6xx admin audit.
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -62,6 +63,23 @@ const (
 	ConfigInvalid ID = 400
 	// ConfigReloaded: a changed configuration was applied.
 	ConfigReloaded ID = 401
+
+	// StripeCustomerLinked: a customer tenant got its Stripe customer
+	// (created, or found by its metadata).
+	StripeCustomerLinked ID = 460
+	// StripeSubscriptionCreated: a customer's Stripe subscription was
+	// created (or found) with a month's quantity.
+	StripeSubscriptionCreated ID = 461
+	// StripeQuantitySet: a month's quantity and price were set on a
+	// customer's subscription.
+	StripeQuantitySet ID = 462
+	// StripePriceCreated: a Stripe price was created for a tier's unit
+	// price and plan.
+	StripePriceCreated ID = 463
+	// StripeProductCreated: galmirror created its Stripe product.
+	StripeProductCreated ID = 464
+	// StripeFailed: a customer could not be brought into Stripe.
+	StripeFailed ID = 465
 
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
@@ -149,6 +167,12 @@ func init() {
 	def(CertExpired, Error, "cert_expired", "certificate has expired")
 	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
 	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
+	def(StripeCustomerLinked, Info, "stripe_customer_linked", "Stripe customer linked")
+	def(StripeSubscriptionCreated, Info, "stripe_subscription_created", "Stripe subscription created")
+	def(StripeQuantitySet, Info, "stripe_quantity_set", "Stripe subscription quantity set")
+	def(StripePriceCreated, Info, "stripe_price_created", "Stripe price created")
+	def(StripeProductCreated, Info, "stripe_product_created", "Stripe product created")
+	def(StripeFailed, Error, "stripe_failed", "Stripe update failed")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")

@@ -113,6 +113,10 @@ type RunResult struct {
 	// Mailboxes are the per-mailbox outcomes (one per user id; a repeated
 	// user id keeps the last).
 	Mailboxes []RunMailbox
+	// Usage, when set, is what the run served: a run that finished ok or
+	// partial adds it to the usage ledger (RecordUsage's rules) in the
+	// same transaction as its history.
+	Usage *Usage
 }
 
 // BusyError is returned (wrapping ErrTenantBusy) when BeginRun finds a run
@@ -383,6 +387,11 @@ func (s *Store) finishRun(ctx context.Context, runID int64, res RunResult) error
 		}
 		if err := recordTenantOutcome(ctx, tx, tenant, &res); err != nil {
 			return err
+		}
+		if u := res.Usage; u != nil && (res.Status == RunOK || res.Status == RunPartial) {
+			if err := s.recordUsage(ctx, tx, tenant, *u); err != nil {
+				return err
+			}
 		}
 		return s.trimRuns(ctx, tx, tenant)
 	})

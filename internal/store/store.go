@@ -103,6 +103,10 @@ type Options struct {
 	KeepAuditEvents int
 	KeepAuditAge    time.Duration
 	MaxAuditEvents  int
+
+	// Now is the store's clock (default time.Now): the day RecordUsage
+	// books a run on, and the age of audit events.
+	Now func() time.Time
 }
 
 // Default retention of the admin audit trail.
@@ -132,6 +136,9 @@ func (o Options) withDefaults() Options {
 		o.MaxAuditEvents = DefaultMaxAuditEvents
 	}
 	o.MaxAuditEvents = max(o.MaxAuditEvents, o.KeepAuditEvents)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
@@ -151,7 +158,7 @@ type Store struct {
 	runs   map[int64]*ActiveRun // begun, not finished
 	closed bool
 
-	now func() time.Time // the clock of audit retention by age
+	now func() time.Time // Options.Now
 	// auditAgeTrimmed is when AppendEvent last removed audit events by
 	// age; guarded by the writer (one connection, one transaction).
 	auditAgeTrimmed time.Time
@@ -269,7 +276,8 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, mailboxReads: newReadSlots(), opts: opts.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
+	opts = opts.withDefaults()
+	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, mailboxReads: newReadSlots(), opts: opts, runs: map[int64]*ActiveRun{}, now: opts.Now}, nil
 }
 
 // Installation returns this state database's installation id: random,

@@ -242,6 +242,9 @@ func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Ti
 			Mailboxes:  r.mbs,
 			Failure:    res.Failure,
 			CertExpiry: res.CertificateExpires,
+			// What the run served goes to the usage ledger
+			// (docs/billing.md) when it finished ok or partial.
+			Usage: &store.Usage{Tenant: r.t.Name, TenantID: r.t.TenantID, Mailboxes: res.Mailboxes.Synced, Sources: res.SourceCount},
 		}
 		if err := active.Finish(ctx, rr); err != nil {
 			r.log.Error("record run history", "run", active.ID, "error", err)
