@@ -45,6 +45,23 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		rc.writeError(errOnlyPost(rc.r.Method))
 		return
 	}
+	form, err := readForm(rc.w, rc.r)
+	if err != nil && !isMultiTenantAlias(seg) {
+		if _, ok := s.resolveTenant(rc, seg); !ok {
+			return
+		}
+	}
+	if err != nil {
+		rc.writeError(errMissingParam("grant_type"))
+		return
+	}
+	grant := form.Get("grant_type")
+	if grant == deviceCodeGrant {
+		// The device code flow may use /organizations or /common: the
+		// token is issued in the signed-in user's tenant.
+		s.serveDeviceToken(rc, form, seg)
+		return
+	}
 	if isMultiTenantAlias(seg) {
 		rc.writeError(errCommonEndpoint())
 		return
@@ -53,12 +70,6 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 	if !ok {
 		return
 	}
-	form, err := readForm(rc.w, rc.r)
-	if err != nil {
-		rc.writeError(errMissingParam("grant_type"))
-		return
-	}
-	grant := form.Get("grant_type")
 	switch {
 	case grant == "":
 		rc.writeError(errMissingParam("grant_type"))
@@ -78,18 +89,25 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		return
 	}
 
+	now := s.now()
 	s.mu.RLock()
 	t := s.lookupLocked(tenantID)
 	var app App
 	found := false
 	if t != nil {
-		if a := findApp(t, clientID); a != nil {
-			app, found = *a, true
+		// An app created through Graph is unknown here until it has
+		// propagated (Config.Propagation), as Entra's replicas learn of it.
+		if a := findApp(t, clientID); a != nil && !now.Before(a.VisibleAt) {
+			app, found = effectiveApp(a, now), true
 		}
 	}
 	s.mu.RUnlock()
 	if !found {
 		rc.writeError(errAppNotFound(clientID, tenantID))
+		return
+	}
+	if app.NoServicePrincipal {
+		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
 		return
 	}
 
