@@ -3,8 +3,8 @@ package entrasim
 import (
 	"crypto/x509"
 	"encoding/json"
-	"io"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
