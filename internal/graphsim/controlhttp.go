@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The control API over HTTP, for a benchmark or demo driving graphsim in
@@ -45,6 +46,13 @@ import (
 //	GET|PUT /_sim/throttle                              Throttle (durations in nanoseconds)
 //	GET|PUT /_sim/faults                                Faults (durations in nanoseconds)
 //	PUT    /_sim/users-delta-page-size                  {"n": 10}
+//	POST   /_sim/devicecode/approve                     {"tenant": tid or "", "user": id or UPN, "userCode": ...} (403: needs admin consent)
+//	POST   /_sim/devicecode/decline                     {"userCode": ...}
+//	POST   /_sim/devicecode/block                       {"userCode": ...} (Conditional Access)
+//	GET|PUT /_sim/propagation                           {"delay": ns}
+//	GET    /_sim/tenants/{tid}/apps                     []AppRegistration
+//	GET    /_sim/tenants/{tid}/apps/{clientId}          AppRegistration (keys, roles, pending roles)
+//	POST   /_sim/tenants/{tid}/apps/{clientId}/admin-consent  {"user": ...} (the admin consent link, accepted)
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	if key := s.opts.ControlKey; key != "" {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -127,6 +135,32 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		var v struct{ N int }
 		if decode(&v) {
 			s.SetUsersDeltaPageSize(v.N)
+			done(nil, nil)
+		}
+	case n == 2 && segs[0] == "devicecode" && m == "POST":
+		var v struct{ Tenant, User, UserCode string }
+		if !decode(&v) {
+			break
+		}
+		var err error
+		switch segs[1] {
+		case "approve":
+			err = s.ApproveDeviceCode(v.Tenant, v.User, v.UserCode)
+		case "decline":
+			err = s.DeclineDeviceCode(v.UserCode)
+		case "block":
+			err = s.BlockDeviceCode(v.UserCode)
+		default:
+			ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+			return
+		}
+		done(nil, err)
+	case n == 1 && segs[0] == "propagation" && m == "GET":
+		done(map[string]any{"delay": s.Propagation()}, nil)
+	case n == 1 && segs[0] == "propagation" && m == "PUT":
+		var v struct{ Delay time.Duration }
+		if decode(&v) {
+			s.SetPropagation(v.Delay)
 			done(nil, nil)
 		}
 	case n >= 2 && segs[0] == "tenants":
@@ -216,6 +250,15 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		}
 	case n == 2 && segs[0] == "orgContacts" && m == "DELETE":
 		done(nil, s.DeleteOrgContact(tid, segs[1]))
+	case n == 1 && segs[0] == "apps" && m == "GET":
+		done(s.Apps(tid))
+	case n == 2 && segs[0] == "apps" && m == "GET":
+		done(s.AppRegistration(tid, segs[1]))
+	case n == 3 && segs[0] == "apps" && segs[2] == "admin-consent" && m == "POST":
+		var v struct{ User string }
+		if decode(&v) {
+			done(nil, s.AdminConsent(tid, segs[1], v.User))
+		}
 	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
 		var v struct{ Users []string }
 		if decode(&v) {
@@ -233,8 +276,11 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 
 func ctlErr(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrNeedsAdminConsent):
+		status = http.StatusForbidden
 	}
 	ctlJSON(w, status, map[string]string{"error": err.Error()})
 }

@@ -39,6 +39,17 @@ type Options struct {
 	UsersDeltaPageSize int
 	// TokenLifetime of access tokens issued by the token service; zero means 1h.
 	TokenLifetime time.Duration
+	// Propagation is how long after a change through Graph (a new app or
+	// service principal, a key, an app role assignment) the token service
+	// honours it (SetPropagation). Zero means at once.
+	Propagation time.Duration
+	// DeviceCodeInterval is the polling interval the device code flow
+	// sends; zero means Entra's 5 s (whole seconds, at least 1 s).
+	DeviceCodeInterval time.Duration
+	// PublicClients are multi-tenant public client apps (an MSP's own
+	// registration) that may use the device code flow in every tenant,
+	// besides Microsoft Graph Command Line Tools.
+	PublicClients []PublicClient
 
 	// ControlKey, if set, is required as "Authorization: Bearer <key>" on
 	// the /_sim control API.
@@ -149,4 +160,11 @@ type Faults struct {
 	// $expand for single items only, so a client must not take a list
 	// without the expanded array for items without marks.
 	IgnoreListExpand bool `json:"ignoreListExpand,omitempty"`
+}
+
+// PublicClient is a multi-tenant public client application
+// (Options.PublicClients).
+type PublicClient struct {
+	ClientID    string `json:"clientId"`
+	DisplayName string `json:"displayName"`
 }

@@ -54,6 +54,13 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 			i++
 		}
 	}
+	// The alternate key of applications and service principals:
+	// applications(appId='x'), servicePrincipals(appId='x').
+	if len(segs) > 0 {
+		if name, key, ok := splitAltKey(segs[0]); ok {
+			segs = append([]string{name, key}, segs[1:]...)
+		}
+	}
 	g.segs = segs
 	notFound := func(seg string) (*route, gresp, bool) {
 		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg)), false
@@ -79,6 +86,8 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 	switch low[0] {
 	case "me":
 		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow."), false
+	case "applications", "serviceprincipals":
+		return s.matchApps(g, segs, low, pick, notFound)
 	case "users":
 		switch {
 		case len(segs) == 1:

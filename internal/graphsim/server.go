@@ -131,13 +131,20 @@ func newServer(opts Options) (*Server, error) {
 	}
 	s.pool = x509.NewCertPool()
 	s.pool.AddCert(ca.cert)
+	var pcs []entrasim.PublicClient
+	for _, p := range opts.PublicClients {
+		pcs = append(pcs, entrasim.PublicClient{ClientID: p.ClientID, DisplayName: p.DisplayName})
+	}
 	s.entra = entrasim.New(entrasim.Config{
-		BaseURL:       s.URL,
-		GraphRoot:     s.URL,
-		TokenLifetime: opts.TokenLifetime,
-		Now:           now,
+		BaseURL:            s.URL,
+		GraphRoot:          s.URL,
+		TokenLifetime:      opts.TokenLifetime,
+		Now:                now,
+		PublicClients:      pcs,
+		DeviceCodeInterval: opts.DeviceCodeInterval,
 	})
 	s.entra.SetFaults(entrasimFaults(opts.Faults))
+	s.entra.SetPropagation(opts.Propagation)
 	return s, nil
 }
 
