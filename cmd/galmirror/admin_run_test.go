@@ -241,6 +241,23 @@ func (w *eventWatch) wait(t *testing.T, id int32, match func(*adminv1.Event) boo
 	}
 }
 
+// adminRunFixture is a running `galmirror run` with its admin API, the
+// clients' certificates and a WatchEvents stream from the first event.
+type adminRunFixture struct {
+	svc                  *runningService
+	endpoint             string
+	op, viewer, stranger clientCertFiles
+	watch                *eventWatch
+	startup              *adminv1.Event // the start-up run's 200
+	runID                string         // the SyncNow run's id
+}
+
+// remote runs `galmirror admin` against the endpoint with c's certificate.
+func (a *adminRunFixture) remote(t *testing.T, c clientCertFiles, args ...string) (int, string) {
+	t.Helper()
+	return cli(t, append([]string{"admin", "--endpoint", a.endpoint, "--fingerprint", a.svc.fp, "--cert", c.cert, "--key", c.key}, args...)...)
+}
+
 // The admin API of a running `galmirror run`, used as an MSP engineer would
 // from another machine (pinned client certificates over HTTPS) and as an
 // RMM script would on the box (the local socket): tenants with their last
@@ -252,178 +269,178 @@ func TestAdminAPIAgainstRunningService(t *testing.T) {
 	sim, tn, cred := simTenant(t, 3)
 	contoso := tenantSettings(t, dir, "contoso", sim, tn, cred)
 	contoso["schedule"] = map[string]any{"every": "1h", "jitter": "0s"}
-	op := writeClientCert(t, dir, "operator")
-	viewer := writeClientCert(t, dir, "viewer")
-	stranger := writeClientCert(t, dir, "stranger")
+	a := &adminRunFixture{op: writeClientCert(t, dir, "operator"), viewer: writeClientCert(t, dir, "viewer"), stranger: writeClientCert(t, dir, "stranger")}
 	port := freePort(t)
-	svc := startRunning(t, dir, map[string]any{
+	a.svc = startRunning(t, dir, map[string]any{
 		"listen":             fmt.Sprintf("127.0.0.1:%d", port),
-		"clientCertificates": map[string]any{"pinned": []string{op.fp, viewer.fp}},
+		"clientCertificates": map[string]any{"pinned": []string{a.op.fp, a.viewer.fp}},
 		"roles": []any{
-			map[string]any{"principal": "cert:" + op.fp, "role": "operator"},
-			map[string]any{"principal": "cert:" + viewer.fp, "role": "viewer"},
+			map[string]any{"principal": "cert:" + a.op.fp, "role": "operator"},
+			map[string]any{"principal": "cert:" + a.viewer.fp, "role": "viewer"},
 		},
 	}, contoso)
-	endpoint := fmt.Sprintf("https://127.0.0.1:%d", port)
-	remote := func(c clientCertFiles, args ...string) (int, string) {
-		t.Helper()
-		return cli(t, append([]string{"admin", "--endpoint", endpoint, "--fingerprint", svc.fp, "--cert", c.cert, "--key", c.key}, args...)...)
-	}
+	a.endpoint = fmt.Sprintf("https://127.0.0.1:%d", port)
 
 	// The Go client (a viewer) watches from the first stored event.
-	api, err := admin.NewClient(admin.ClientOptions{Endpoint: endpoint, Fingerprint: svc.fp, Certificate: viewer.tls, Protocol: "grpc"})
+	api, err := admin.NewClient(admin.ClientOptions{Endpoint: a.endpoint, Fingerprint: a.svc.fp, Certificate: a.viewer.tls, Protocol: "grpc"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	watch := watchEvents(t, api)
-	watch.wait(t, 100, nil) // service started
-	startup := watch.wait(t, 200, func(e *adminv1.Event) bool { return e.Tenant == "contoso" })
+	a.watch = watchEvents(t, api)
+	a.watch.wait(t, 100, nil) // service started
+	a.startup = a.watch.wait(t, 200, func(e *adminv1.Event) bool { return e.Tenant == "contoso" })
 
-	t.Run("tenants with their last run", func(t *testing.T) {
-		code, out := remote(op, "tenants")
-		if code != exitOK || !regexp.MustCompile(`contoso\s+idle\s+\S+ \S+\s+succeeded\s+6/0/0\s+0\s+.*\s3\n`).MatchString(out) {
-			t.Fatalf("tenants: exit %d\n%s", code, out)
-		}
-		code, out = remote(viewer, "--json", "tenants")
-		var res struct {
-			Tenants []struct {
-				Name, State, TargetMailboxes string
-				LastRun                      struct{ ID, Outcome, Trigger string }
-			}
-		}
-		if err := json.Unmarshal([]byte(out), &res); code != exitOK || err != nil || len(res.Tenants) != 1 {
-			t.Fatalf("tenants --json: exit %d, %v\n%s", code, err, out)
-		}
-		got := res.Tenants[0]
-		if got.LastRun.ID != startup.RunId || got.LastRun.Outcome != "RUN_OUTCOME_SUCCEEDED" || got.LastRun.Trigger != "startup" ||
-			got.TargetMailboxes != "3" || got.State != "TENANT_STATE_IDLE" {
-			t.Errorf("tenant %+v; want last run %s succeeded, 3 mailboxes", got, startup.RunId)
-		}
-	})
-
-	var runID string
-	t.Run("sync now, then the run in history with per-mailbox outcomes", func(t *testing.T) {
-		code, out := remote(op, "sync", "contoso")
-		m := regexp.MustCompile(`started run (\d+) of contoso`).FindStringSubmatch(out)
-		if code != exitOK || m == nil {
-			t.Fatalf("sync: exit %d\n%s", code, out)
-		}
-		runID = m[1]
-		if runID == startup.RunId {
-			t.Fatalf("sync returned the start-up run's id")
-		}
-		done := watch.wait(t, 200, func(e *adminv1.Event) bool { return e.RunId == runID })
-		if done.Attributes["event"] != "run_succeeded" || done.Tenant != "contoso" {
-			t.Errorf("run event %+v", done)
-		}
-		act := watch.wait(t, 600, func(e *adminv1.Event) bool { return e.Attributes["method"] == "SyncNow" })
-		if act.Attributes["principal"] != "cert:"+op.fp || act.Attributes["result"] != "ok" || act.Attributes["detail"] != "run "+runID {
-			t.Errorf("audit event %+v", act.Attributes)
-		}
-
-		code, out = remote(viewer, "--json", "runs", "contoso")
-		var runs struct {
-			Runs []struct{ ID, Trigger, RequestedBy, Outcome string }
-		}
-		if err := json.Unmarshal([]byte(out), &runs); code != exitOK || err != nil || len(runs.Runs) != 2 {
-			t.Fatalf("runs: exit %d %v\n%s", code, err, out)
-		}
-		if r := runs.Runs[0]; r.ID != runID || r.Trigger != "sync-now" || r.RequestedBy != "cert:"+op.fp || r.Outcome != "RUN_OUTCOME_SUCCEEDED" {
-			t.Errorf("newest run %+v", r)
-		}
-		if runs.Runs[1].ID != startup.RunId {
-			t.Errorf("runs not newest first: %+v", runs.Runs)
-		}
-
-		code, out = remote(viewer, "run", runID)
-		if code != exitOK || strings.Count(out, "@contoso.example  succeeded") != 3 || !strings.Contains(out, "run "+runID+" of contoso: succeeded") {
-			t.Errorf("run %s: exit %d\n%s", runID, code, out)
-		}
-	})
-
-	t.Run("a viewer cannot sync; the denial is an event", func(t *testing.T) {
-		code, out := remote(viewer, "sync", "contoso")
-		if code != exitFailed || !strings.Contains(out, "needs the operator role") || !strings.Contains(out, "permission_denied") {
-			t.Errorf("viewer sync: exit %d\n%s", code, out)
-		}
-		watch.wait(t, 601, func(e *adminv1.Event) bool { return e.Attributes["principal"] == "cert:"+viewer.fp })
-	})
-
+	t.Run("tenants with their last run", a.tenantsWithLastRun)
+	t.Run("sync now, then the run in history with per-mailbox outcomes", a.syncNowThenHistory)
+	t.Run("a viewer cannot sync; the denial is an event", a.viewerCannotSync)
 	t.Run("an unpinned certificate is refused", func(t *testing.T) {
-		code, out := remote(stranger, "tenants")
+		code, out := a.remote(t, a.stranger, "tenants")
 		if code != exitFailed || !strings.Contains(out, "unauthenticated") {
 			t.Errorf("stranger: exit %d\n%s", code, out)
 		}
 	})
-
-	t.Run("the local socket needs no credentials", func(t *testing.T) {
-		code, out := cli(t, "admin", "--socket", svc.socket, "status")
-		if code != exitOK || !strings.Contains(out, svc.fp) || !strings.Contains(out, "(operator)") {
-			t.Errorf("local status: exit %d\n%s", code, out)
-		}
-		// Found through the settings file, as `sudo galmirror admin` does.
-		if code, out = cli(t, "admin", "--config", svc.settings, "pause", "--reason", "ticket 42", "contoso"); code != exitOK || !strings.Contains(out, "paused=true") {
-			t.Fatalf("local pause: exit %d\n%s", code, out)
-		}
-		code, out = remote(op, "sync", "contoso")
-		if code != exitFailed || !strings.Contains(out, "failed_precondition") || !strings.Contains(out, "resume it first") {
-			t.Errorf("sync of a paused tenant: exit %d\n%s", code, out)
-		}
-		if code, out = cli(t, "admin", "--socket", svc.socket, "resume", "contoso"); code != exitOK || !strings.Contains(out, "paused=false") {
-			t.Errorf("local resume: exit %d\n%s", code, out)
-		}
-		pause := watch.wait(t, 600, func(e *adminv1.Event) bool { return e.Attributes["method"] == "PauseTenant" })
-		if !strings.HasPrefix(pause.Attributes["principal"], "local:uid=") || pause.Attributes["detail"] != "ticket 42" {
-			t.Errorf("local pause audit %+v", pause.Attributes)
-		}
-	})
-
+	t.Run("the local socket needs no credentials", a.localSocket)
 	t.Run("events without --follow print the stored events", func(t *testing.T) {
-		code, out := remote(viewer, "events", "--tenant", "contoso")
-		if code != exitOK || !regexp.MustCompile(` 200 contoso\s+tenant sync succeeded.* run=`+runID+` `).MatchString(out) {
+		code, out := a.remote(t, a.viewer, "events", "--tenant", "contoso")
+		if code != exitOK || !regexp.MustCompile(` 200 contoso\s+tenant sync succeeded.* run=`+a.runID+` `).MatchString(out) {
 			t.Errorf("events: exit %d\n%s", code, out)
 		}
 	})
-
 	t.Run("check runs the engine's check against graphsim", func(t *testing.T) {
-		code, out := remote(viewer, "check", "contoso")
+		code, out := a.remote(t, a.viewer, "check", "contoso")
 		if code != exitOK || !regexp.MustCompile(`OK\s+target mailboxes\s+3 of 3 reachable`).MatchString(out) || strings.Contains(out, "FAILED") {
 			t.Errorf("check: exit %d\n%s", code, out)
 		}
 	})
+	t.Run("status prints the fingerprint to pin", a.statusPrintsFingerprint)
+	a.restart(t, dir, port, contoso)
+}
 
-	t.Run("status prints the fingerprint to pin", func(t *testing.T) {
-		code, out := cli(t, "status", "--config", svc.settings)
-		if code != exitOK || !strings.Contains(out, "admin certificate sha256: "+svc.fp) {
-			t.Errorf("status: exit %d\n%s", code, out)
+func (a *adminRunFixture) tenantsWithLastRun(t *testing.T) {
+	code, out := a.remote(t, a.op, "tenants")
+	if code != exitOK || !regexp.MustCompile(`contoso\s+idle\s+\S+ \S+\s+succeeded\s+6/0/0\s+0\s+.*\s3\n`).MatchString(out) {
+		t.Fatalf("tenants: exit %d\n%s", code, out)
+	}
+	code, out = a.remote(t, a.viewer, "--json", "tenants")
+	var res struct {
+		Tenants []struct {
+			Name, State, TargetMailboxes string
+			LastRun                      struct{ ID, Outcome, Trigger string }
 		}
-		code, out = cli(t, "status", "--config", svc.settings, "--json")
-		if code != exitOK || !strings.Contains(out, `"adminCertificateSha256": "`+svc.fp+`"`) || !strings.Contains(out, `"lastSuccess"`) {
-			t.Errorf("status --json: exit %d\n%s", code, out)
-		}
-	})
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != exitOK || err != nil || len(res.Tenants) != 1 {
+		t.Fatalf("tenants --json: exit %d, %v\n%s", code, err, out)
+	}
+	got := res.Tenants[0]
+	if got.LastRun.ID != a.startup.RunId || got.LastRun.Outcome != "RUN_OUTCOME_SUCCEEDED" || got.LastRun.Trigger != "startup" ||
+		got.TargetMailboxes != "3" || got.State != "TENANT_STATE_IDLE" {
+		t.Errorf("tenant %+v; want last run %s succeeded, 3 mailboxes", got, a.startup.RunId)
+	}
+}
 
-	// Shutdown stops the admin API with the service.
-	if err := svc.stop(); err != nil {
+func (a *adminRunFixture) syncNowThenHistory(t *testing.T) {
+	code, out := a.remote(t, a.op, "sync", "contoso")
+	m := regexp.MustCompile(`started run (\d+) of contoso`).FindStringSubmatch(out)
+	if code != exitOK || m == nil {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	runID := m[1]
+	a.runID = runID
+	if runID == a.startup.RunId {
+		t.Fatalf("sync returned the start-up run's id")
+	}
+	done := a.watch.wait(t, 200, func(e *adminv1.Event) bool { return e.RunId == runID })
+	if done.Attributes["event"] != "run_succeeded" || done.Tenant != "contoso" {
+		t.Errorf("run event %+v", done)
+	}
+	act := a.watch.wait(t, 600, func(e *adminv1.Event) bool { return e.Attributes["method"] == "SyncNow" })
+	if act.Attributes["principal"] != "cert:"+a.op.fp || act.Attributes["result"] != "ok" || act.Attributes["detail"] != "run "+runID {
+		t.Errorf("audit event %+v", act.Attributes)
+	}
+
+	code, out = a.remote(t, a.viewer, "--json", "runs", "contoso")
+	var runs struct {
+		Runs []struct{ ID, Trigger, RequestedBy, Outcome string }
+	}
+	if err := json.Unmarshal([]byte(out), &runs); code != exitOK || err != nil || len(runs.Runs) != 2 {
+		t.Fatalf("runs: exit %d %v\n%s", code, err, out)
+	}
+	if r := runs.Runs[0]; r.ID != runID || r.Trigger != "sync-now" || r.RequestedBy != "cert:"+a.op.fp || r.Outcome != "RUN_OUTCOME_SUCCEEDED" {
+		t.Errorf("newest run %+v", r)
+	}
+	if runs.Runs[1].ID != a.startup.RunId {
+		t.Errorf("runs not newest first: %+v", runs.Runs)
+	}
+
+	code, out = a.remote(t, a.viewer, "run", runID)
+	if code != exitOK || strings.Count(out, "@contoso.example  succeeded") != 3 || !strings.Contains(out, "run "+runID+" of contoso: succeeded") {
+		t.Errorf("run %s: exit %d\n%s", runID, code, out)
+	}
+}
+
+func (a *adminRunFixture) viewerCannotSync(t *testing.T) {
+	code, out := a.remote(t, a.viewer, "sync", "contoso")
+	if code != exitFailed || !strings.Contains(out, "needs the operator role") || !strings.Contains(out, "permission_denied") {
+		t.Errorf("viewer sync: exit %d\n%s", code, out)
+	}
+	a.watch.wait(t, 601, func(e *adminv1.Event) bool { return e.Attributes["principal"] == "cert:"+a.viewer.fp })
+}
+
+func (a *adminRunFixture) localSocket(t *testing.T) {
+	code, out := cli(t, "admin", "--socket", a.svc.socket, "status")
+	if code != exitOK || !strings.Contains(out, a.svc.fp) || !strings.Contains(out, "(operator)") {
+		t.Errorf("local status: exit %d\n%s", code, out)
+	}
+	// Found through the settings file, as `sudo galmirror admin` does.
+	if code, out = cli(t, "admin", "--config", a.svc.settings, "pause", "--reason", "ticket 42", "contoso"); code != exitOK || !strings.Contains(out, "paused=true") {
+		t.Fatalf("local pause: exit %d\n%s", code, out)
+	}
+	code, out = a.remote(t, a.op, "sync", "contoso")
+	if code != exitFailed || !strings.Contains(out, "failed_precondition") || !strings.Contains(out, "resume it first") {
+		t.Errorf("sync of a paused tenant: exit %d\n%s", code, out)
+	}
+	if code, out = cli(t, "admin", "--socket", a.svc.socket, "resume", "contoso"); code != exitOK || !strings.Contains(out, "paused=false") {
+		t.Errorf("local resume: exit %d\n%s", code, out)
+	}
+	pause := a.watch.wait(t, 600, func(e *adminv1.Event) bool { return e.Attributes["method"] == "PauseTenant" })
+	if !strings.HasPrefix(pause.Attributes["principal"], "local:uid=") || pause.Attributes["detail"] != "ticket 42" {
+		t.Errorf("local pause audit %+v", pause.Attributes)
+	}
+}
+
+func (a *adminRunFixture) statusPrintsFingerprint(t *testing.T) {
+	code, out := cli(t, "status", "--config", a.svc.settings)
+	if code != exitOK || !strings.Contains(out, "admin certificate sha256: "+a.svc.fp) {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	code, out = cli(t, "status", "--config", a.svc.settings, "--json")
+	if code != exitOK || !strings.Contains(out, `"adminCertificateSha256": "`+a.svc.fp+`"`) || !strings.Contains(out, `"lastSuccess"`) {
+		t.Errorf("status --json: exit %d\n%s", code, out)
+	}
+}
+
+// restart stops the service, which stops the admin API with it, and starts
+// it again: it keeps the generated certificate, so clients stay pinned.
+func (a *adminRunFixture) restart(t *testing.T, dir string, port int, contoso map[string]any) {
+	if err := a.svc.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(svc.socket); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(a.svc.socket); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the local socket outlived the service: %v", err)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 		c.Close()
 		t.Errorf("the admin port still accepts connections after the service stopped")
 	}
-	// A restart keeps the generated certificate: clients stay pinned.
 	again := startRunning(t, dir, map[string]any{
 		"listen":             fmt.Sprintf("127.0.0.1:%d", port),
-		"clientCertificates": map[string]any{"pinned": []string{op.fp}},
-		"roles":              []any{map[string]any{"principal": "cert:" + op.fp, "role": "operator"}},
+		"clientCertificates": map[string]any{"pinned": []string{a.op.fp}},
+		"roles":              []any{map[string]any{"principal": "cert:" + a.op.fp, "role": "operator"}},
 	}, contoso)
-	if again.fp != svc.fp {
-		t.Errorf("restart changed the server certificate: %s, was %s", again.fp, svc.fp)
+	if again.fp != a.svc.fp {
+		t.Errorf("restart changed the server certificate: %s, was %s", again.fp, a.svc.fp)
 	}
-	if code, out := remote(op, "runs", "contoso"); code != exitOK || !strings.Contains(out, runID) {
+	if code, out := a.remote(t, a.op, "runs", "contoso"); code != exitOK || !strings.Contains(out, a.runID) {
 		t.Errorf("runs after restart: exit %d\n%s", code, out)
 	}
 }

@@ -126,161 +126,65 @@ type adminCLI struct {
 	timeout time.Duration
 }
 
-func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
+// adminFlags are the flags of the admin commands.
+type adminFlags struct {
+	pageSize                          *int
+	pageToken, cursor, tenant, reason *string
+	follow                            *bool
+}
+
+func (c *adminCLI) flags(cmd string) (*flag.FlagSet, adminFlags) {
 	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	fs.SetOutput(c.errw)
 	fs.BoolVar(&c.json, "json", c.json, "print JSON")
-	pageSize := fs.Int("page-size", 20, "runs per page (runs)")
-	pageToken := fs.String("page-token", "", "page to start at (runs)")
-	follow := fs.Bool("follow", false, "keep streaming live events (events)")
-	cursor := fs.String("cursor", "", "resume after this event cursor; default: the stored events (events)")
-	tenant := fs.String("tenant", "", "only this tenant's events (events)")
-	reason := fs.String("reason", "", "why, kept in the audit trail (pause, resume)")
+	return fs, adminFlags{
+		pageSize:  fs.Int("page-size", 20, "runs per page (runs)"),
+		pageToken: fs.String("page-token", "", "page to start at (runs)"),
+		follow:    fs.Bool("follow", false, "keep streaming live events (events)"),
+		cursor:    fs.String("cursor", "", "resume after this event cursor; default: the stored events (events)"),
+		tenant:    fs.String("tenant", "", "only this tenant's events (events)"),
+		reason:    fs.String("reason", "", "why, kept in the audit trail (pause, resume)"),
+	}
+}
+
+func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
+	fs, fl := c.flags(cmd)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	arg := func() (string, bool) {
+	var name string
+	switch cmd {
+	case "runs", "run", "sync", "pause", "resume", "check":
 		if fs.NArg() != 1 {
 			fmt.Fprintf(c.errw, "galmirror admin %s: takes exactly one argument\n", cmd)
-			return "", false
+			return exitUsage
 		}
-		return fs.Arg(0), true
+		name = fs.Arg(0)
 	}
-	if cmd != "events" || !*follow {
+	if cmd != "events" || !*fl.follow {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
 	var err error
+	code := exitOK
 	switch cmd {
 	case "status":
-		var res *connect.Response[adminv1.GetServiceInfoResponse]
-		if res, err = c.api.GetServiceInfo(ctx, connect.NewRequest(&adminv1.GetServiceInfoRequest{})); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) {
-				m := res.Msg
-				configPath := m.ConfigPath
-				if configPath == "" {
-					configPath = "- (shown on the local socket only)"
-				}
-				fmt.Fprintf(w, "version\t%s\nhost\t%s\nconfig\t%s\nstarted\t%s (up %s)\ntenants\t%d\ncertificate sha256\t%s\nyou are\t%s (%s)\n",
-					m.Version, m.Host, configPath, when(m.StartedAt), m.Uptime.AsDuration(), m.TenantCount,
-					m.ServerCertificateSha256, m.CallerPrincipal, roleName(m.CallerRole))
-			})
-		}
+		err = c.status(ctx)
 	case "tenants":
-		var res *connect.Response[adminv1.ListTenantsResponse]
-		if res, err = c.api.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{})); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "TENANT\tSTATE\tLAST RUN\tOUTCOME\tCREATED/UPDATED/DELETED\tFAILED MBX\tNEXT RUN\tFAILURES\tCERT EXPIRES\tMAILBOXES")
-				for _, t := range res.Msg.Tenants {
-					lr := t.LastRun
-					counts, outcome, last := "-", "-", "never"
-					if lr != nil {
-						counts = fmt.Sprintf("%d/%d/%d", lr.Counts.GetCreated(), lr.Counts.GetUpdated(), lr.Counts.GetDeleted())
-						outcome, last = outcomeName(lr.Outcome), when(lr.FinishedAt)
-					}
-					cert := when(t.CertificateNotAfter)
-					if t.CertificateError != "" {
-						cert = "error: " + t.CertificateError
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\n", t.Name, stateName(t.State), last, outcome, counts,
-						lr.GetCounts().GetMailboxesFailed(), when(t.NextRunAt), t.ConsecutiveFailures, cert, t.TargetMailboxes)
-				}
-			})
-		}
+		err = c.tenants(ctx)
 	case "runs":
-		name, ok := arg()
-		if !ok {
-			return exitUsage
-		}
-		var res *connect.Response[adminv1.ListRunsResponse]
-		req := &adminv1.ListRunsRequest{Tenant: name, PageSize: int32(*pageSize), PageToken: *pageToken}
-		if res, err = c.api.ListRuns(ctx, connect.NewRequest(req)); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "RUN\tSTARTED\tDURATION\tTRIGGER\tOUTCOME\tMAILBOXES\tFAILED\tCREATED\tUPDATED\tDELETED\tERROR")
-				for _, r := range res.Msg.Runs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Id, when(r.StartedAt), duration(r), r.Trigger,
-						outcomeName(r.Outcome), r.Counts.GetMailboxes(), r.Counts.GetMailboxesFailed(), r.Counts.GetCreated(),
-						r.Counts.GetUpdated(), r.Counts.GetDeleted(), r.Error)
-				}
-				if res.Msg.NextPageToken != "" {
-					fmt.Fprintf(w, "\nmore: --page-token %s\n", res.Msg.NextPageToken)
-				}
-			})
-		}
+		err = c.runs(ctx, name, *fl.pageSize, *fl.pageToken)
 	case "run":
-		id, ok := arg()
-		if !ok {
-			return exitUsage
-		}
-		var res *connect.Response[adminv1.GetRunResponse]
-		if res, err = c.api.GetRun(ctx, connect.NewRequest(&adminv1.GetRunRequest{Id: id})); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) {
-				r := res.Msg.Run
-				fmt.Fprintf(w, "run %s of %s: %s, started %s, took %s, trigger %s %s\n", r.Id, r.Tenant, outcomeName(r.Outcome),
-					when(r.StartedAt), duration(r), r.Trigger, r.RequestedBy)
-				if r.Error != "" {
-					fmt.Fprintf(w, "error: %s\n", r.Error)
-				}
-				fmt.Fprintln(w, "\nMAILBOX\tSTATUS\tCREATED\tUPDATED\tDELETED\tFAILED\tERROR")
-				for _, m := range res.Msg.Mailboxes {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", m.Mailbox, m.Status, m.Counts.GetCreated(), m.Counts.GetUpdated(),
-						m.Counts.GetDeleted(), m.Counts.GetFailed(), m.Error)
-				}
-			})
-		}
+		err = c.showRun(ctx, name)
 	case "events":
-		err = c.events(ctx, *cursor, *tenant, *follow)
+		err = c.events(ctx, *fl.cursor, *fl.tenant, *fl.follow)
 	case "sync":
-		name, ok := arg()
-		if !ok {
-			return exitUsage
-		}
-		var res *connect.Response[adminv1.SyncNowResponse]
-		if res, err = c.api.SyncNow(ctx, connect.NewRequest(&adminv1.SyncNowRequest{Tenant: name})); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) { fmt.Fprintf(w, "started run %s of %s\n", res.Msg.RunId, name) })
-		}
+		err = c.syncNow(ctx, name)
 	case "pause", "resume":
-		name, ok := arg()
-		if !ok {
-			return exitUsage
-		}
-		var t *adminv1.Tenant
-		if cmd == "pause" {
-			var res *connect.Response[adminv1.PauseTenantResponse]
-			if res, err = c.api.PauseTenant(ctx, connect.NewRequest(&adminv1.PauseTenantRequest{Tenant: name, Reason: *reason})); err == nil {
-				t = res.Msg.Tenant
-			}
-		} else {
-			var res *connect.Response[adminv1.ResumeTenantResponse]
-			if res, err = c.api.ResumeTenant(ctx, connect.NewRequest(&adminv1.ResumeTenantRequest{Tenant: name, Reason: *reason})); err == nil {
-				t = res.Msg.Tenant
-			}
-		}
-		if err == nil {
-			c.print(t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: %s, paused=%v\n", t.Name, stateName(t.State), t.Paused) })
-		}
+		err = c.pause(ctx, name, cmd == "pause", *fl.reason)
 	case "check":
-		name, ok := arg()
-		if !ok {
-			return exitUsage
-		}
-		var res *connect.Response[adminv1.CheckTenantResponse]
-		if res, err = c.api.CheckTenant(ctx, connect.NewRequest(&adminv1.CheckTenantRequest{Tenant: name})); err == nil {
-			c.print(res.Msg, func(w *tabwriter.Writer) {
-				for _, ch := range res.Msg.Checks {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", checkName(ch.Status), ch.Name, ch.Detail)
-				}
-				if at := res.Msg.CheckedAt; at != nil {
-					// The service shares a check among callers for a minute.
-					fmt.Fprintf(w, "checked at %s (%s ago)\n", at.AsTime().Local().Format("2006-01-02 15:04:05"),
-						time.Since(at.AsTime()).Round(time.Second))
-				}
-			})
-			if res.Msg.Status == adminv1.CheckStatus_CHECK_STATUS_FAILED {
-				return exitPartial
-			}
-		}
+		code, err = c.check(ctx, name)
 	default:
 		fmt.Fprintf(c.errw, "galmirror admin: unknown command %q\n\n%s\n", cmd, adminUsage)
 		return exitUsage
@@ -289,7 +193,142 @@ func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 		fmt.Fprintf(c.errw, "galmirror admin %s: %s\n", cmd, describe(err))
 		return exitFailed
 	}
-	return exitOK
+	return code
+}
+
+func (c *adminCLI) status(ctx context.Context) error {
+	res, err := c.api.GetServiceInfo(ctx, connect.NewRequest(&adminv1.GetServiceInfoRequest{}))
+	if err != nil {
+		return err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) {
+		m := res.Msg
+		configPath := m.ConfigPath
+		if configPath == "" {
+			configPath = "- (shown on the local socket only)"
+		}
+		fmt.Fprintf(w, "version\t%s\nhost\t%s\nconfig\t%s\nstarted\t%s (up %s)\ntenants\t%d\ncertificate sha256\t%s\nyou are\t%s (%s)\n",
+			m.Version, m.Host, configPath, when(m.StartedAt), m.Uptime.AsDuration(), m.TenantCount,
+			m.ServerCertificateSha256, m.CallerPrincipal, roleName(m.CallerRole))
+	})
+	return nil
+}
+
+func (c *adminCLI) tenants(ctx context.Context) error {
+	res, err := c.api.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{}))
+	if err != nil {
+		return err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "TENANT\tSTATE\tLAST RUN\tOUTCOME\tCREATED/UPDATED/DELETED\tFAILED MBX\tNEXT RUN\tFAILURES\tCERT EXPIRES\tMAILBOXES")
+		for _, t := range res.Msg.Tenants {
+			lr := t.LastRun
+			counts, outcome, last := "-", "-", "never"
+			if lr != nil {
+				counts = fmt.Sprintf("%d/%d/%d", lr.Counts.GetCreated(), lr.Counts.GetUpdated(), lr.Counts.GetDeleted())
+				outcome, last = outcomeName(lr.Outcome), when(lr.FinishedAt)
+			}
+			cert := when(t.CertificateNotAfter)
+			if t.CertificateError != "" {
+				cert = "error: " + t.CertificateError
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\n", t.Name, stateName(t.State), last, outcome, counts,
+				lr.GetCounts().GetMailboxesFailed(), when(t.NextRunAt), t.ConsecutiveFailures, cert, t.TargetMailboxes)
+		}
+	})
+	return nil
+}
+
+func (c *adminCLI) runs(ctx context.Context, name string, pageSize int, pageToken string) error {
+	req := &adminv1.ListRunsRequest{Tenant: name, PageSize: int32(pageSize), PageToken: pageToken}
+	res, err := c.api.ListRuns(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "RUN\tSTARTED\tDURATION\tTRIGGER\tOUTCOME\tMAILBOXES\tFAILED\tCREATED\tUPDATED\tDELETED\tERROR")
+		for _, r := range res.Msg.Runs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Id, when(r.StartedAt), duration(r), r.Trigger,
+				outcomeName(r.Outcome), r.Counts.GetMailboxes(), r.Counts.GetMailboxesFailed(), r.Counts.GetCreated(),
+				r.Counts.GetUpdated(), r.Counts.GetDeleted(), r.Error)
+		}
+		if res.Msg.NextPageToken != "" {
+			fmt.Fprintf(w, "\nmore: --page-token %s\n", res.Msg.NextPageToken)
+		}
+	})
+	return nil
+}
+
+func (c *adminCLI) showRun(ctx context.Context, id string) error {
+	res, err := c.api.GetRun(ctx, connect.NewRequest(&adminv1.GetRunRequest{Id: id}))
+	if err != nil {
+		return err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) {
+		r := res.Msg.Run
+		fmt.Fprintf(w, "run %s of %s: %s, started %s, took %s, trigger %s %s\n", r.Id, r.Tenant, outcomeName(r.Outcome),
+			when(r.StartedAt), duration(r), r.Trigger, r.RequestedBy)
+		if r.Error != "" {
+			fmt.Fprintf(w, "error: %s\n", r.Error)
+		}
+		fmt.Fprintln(w, "\nMAILBOX\tSTATUS\tCREATED\tUPDATED\tDELETED\tFAILED\tERROR")
+		for _, m := range res.Msg.Mailboxes {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", m.Mailbox, m.Status, m.Counts.GetCreated(), m.Counts.GetUpdated(),
+				m.Counts.GetDeleted(), m.Counts.GetFailed(), m.Error)
+		}
+	})
+	return nil
+}
+
+func (c *adminCLI) syncNow(ctx context.Context, name string) error {
+	res, err := c.api.SyncNow(ctx, connect.NewRequest(&adminv1.SyncNowRequest{Tenant: name}))
+	if err != nil {
+		return err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) { fmt.Fprintf(w, "started run %s of %s\n", res.Msg.RunId, name) })
+	return nil
+}
+
+func (c *adminCLI) pause(ctx context.Context, name string, pause bool, reason string) error {
+	var t *adminv1.Tenant
+	if pause {
+		res, err := c.api.PauseTenant(ctx, connect.NewRequest(&adminv1.PauseTenantRequest{Tenant: name, Reason: reason}))
+		if err != nil {
+			return err
+		}
+		t = res.Msg.Tenant
+	} else {
+		res, err := c.api.ResumeTenant(ctx, connect.NewRequest(&adminv1.ResumeTenantRequest{Tenant: name, Reason: reason}))
+		if err != nil {
+			return err
+		}
+		t = res.Msg.Tenant
+	}
+	c.print(t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: %s, paused=%v\n", t.Name, stateName(t.State), t.Paused) })
+	return nil
+}
+
+// check prints the tenant's check; its exit code is exitPartial when the
+// check found problems.
+func (c *adminCLI) check(ctx context.Context, name string) (int, error) {
+	res, err := c.api.CheckTenant(ctx, connect.NewRequest(&adminv1.CheckTenantRequest{Tenant: name}))
+	if err != nil {
+		return exitFailed, err
+	}
+	c.print(res.Msg, func(w *tabwriter.Writer) {
+		for _, ch := range res.Msg.Checks {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", checkName(ch.Status), ch.Name, ch.Detail)
+		}
+		if at := res.Msg.CheckedAt; at != nil {
+			// The service shares a check among callers for a minute.
+			fmt.Fprintf(w, "checked at %s (%s ago)\n", at.AsTime().Local().Format("2006-01-02 15:04:05"),
+				time.Since(at.AsTime()).Round(time.Second))
+		}
+	})
+	if res.Msg.Status == adminv1.CheckStatus_CHECK_STATUS_FAILED {
+		return exitPartial, nil
+	}
+	return exitOK, nil
 }
 
 func (c *adminCLI) events(ctx context.Context, cursor, tenant string, follow bool) error {

@@ -110,56 +110,106 @@ func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	p := func(name string) string { return filepath.Join(f.dir, name) }
+	caCert, caKey := readCA(p)
+	controlKey, err := readControlKey(p)
+	if err != nil {
+		return err
+	}
+	fixture, err := loadFixture(p, f, stdout)
+	if err != nil {
+		return err
+	}
+	srv, err := startGraphsim(f, fixture, caCert, caKey, controlKey)
+	if err != nil {
+		return err
+	}
+	if caCert == nil {
+		if err := saveCA(p, srv); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+	if err := writeClientInfo(p, srv, fixture.Tenants[0], stdout); err != nil {
+		srv.Close()
+		return err
+	}
 
+	<-ctx.Done()
+	closeErr := srv.Close()
+	if err := saveFixture(p("fixture.json"), srv.Fixture()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "graphsim: state saved to %s\n", p("fixture.json"))
+	return closeErr
+}
+
+// readCA reads the CA of an earlier start (nil, nil when there is none: a
+// new one is made).
+func readCA(p func(string) string) (cert, key []byte) {
 	caCert, errC := os.ReadFile(p("ca.pem"))
 	caKey, errK := os.ReadFile(p("ca-key.pem"))
 	if errC != nil || errK != nil {
-		caCert, caKey = nil, nil
+		return nil, nil
 	}
-	controlKey, err := os.ReadFile(p("control-key"))
-	if err != nil {
-		var b [24]byte
-		_, _ = rand.Read(b[:])
-		controlKey = []byte(hex.EncodeToString(b[:]))
-		if err := os.WriteFile(p("control-key"), controlKey, 0o600); err != nil {
-			return fmt.Errorf("write control key: %w", err)
-		}
-	}
+	return caCert, caKey
+}
 
+// readControlKey reads the control API's key, making one on first start.
+func readControlKey(p func(string) string) ([]byte, error) {
+	controlKey, err := os.ReadFile(p("control-key"))
+	if err == nil {
+		return controlKey, nil
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	controlKey = []byte(hex.EncodeToString(b[:]))
+	if err := os.WriteFile(p("control-key"), controlKey, 0o600); err != nil {
+		return nil, fmt.Errorf("write control key: %w", err)
+	}
+	return controlKey, nil
+}
+
+// loadFixture loads the saved state, or generates a tenant (and its app's
+// certificate and key) on first start.
+func loadFixture(p func(string) string, f graphsimFlags, stdout io.Writer) (graphsim.Fixture, error) {
 	var fixture graphsim.Fixture
 	raw, err := os.ReadFile(p("fixture.json"))
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(raw, &fixture); err != nil {
-			return fmt.Errorf("%s: %w", p("fixture.json"), err)
+			return fixture, fmt.Errorf("%s: %w", p("fixture.json"), err)
 		}
 		if len(fixture.Tenants) == 0 {
-			return fmt.Errorf("%s: no tenants", p("fixture.json"))
+			return fixture, fmt.Errorf("%s: no tenants", p("fixture.json"))
 		}
 		if _, err := os.Stat(p("app-key.pem")); err != nil {
-			return fmt.Errorf("%s exists but the app key %s does not: %w", p("fixture.json"), p("app-key.pem"), err)
+			return fixture, fmt.Errorf("%s exists but the app key %s does not: %w", p("fixture.json"), p("app-key.pem"), err)
 		}
 		fmt.Fprintf(stdout, "graphsim: loaded %s (--users/--groups/--seed ignored)\n", p("fixture.json"))
 	case errors.Is(err, fs.ErrNotExist):
 		t, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: f.users, Groups: f.groups, Seed: f.seed})
 		if err != nil {
-			return err
+			return fixture, err
 		}
 		fixture.Tenants = []graphsim.Tenant{t}
 		if err := os.WriteFile(p("app-cert.pem"), cred.CertPEM, 0o644); err != nil {
-			return fmt.Errorf("write app certificate: %w", err)
+			return fixture, fmt.Errorf("write app certificate: %w", err)
 		}
 		if err := os.WriteFile(p("app-key.pem"), cred.KeyPEM, 0o600); err != nil {
-			return fmt.Errorf("write app key: %w", err)
+			return fixture, fmt.Errorf("write app key: %w", err)
 		}
 		if err := saveFixture(p("fixture.json"), fixture); err != nil {
-			return err
+			return fixture, err
 		}
 		fmt.Fprintf(stdout, "graphsim: generated tenant %s with %d users and %d groups (seed %d)\n", t.Domain, f.users, f.groups, f.seed)
 	default:
-		return fmt.Errorf("read %s: %w", p("fixture.json"), err)
+		return fixture, fmt.Errorf("read %s: %w", p("fixture.json"), err)
 	}
+	return fixture, nil
+}
 
+// startGraphsim starts the emulator with the flags' throttling and faults.
+func startGraphsim(f graphsimFlags, fixture graphsim.Fixture, caCert, caKey, controlKey []byte) (*graphsim.Server, error) {
 	th := graphsim.GraphThrottle()
 	if f.noThrottle {
 		th = graphsim.NoThrottle()
@@ -169,25 +219,27 @@ func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error
 	if host, _, err := net.SplitHostPort(f.listen); err == nil && host != "" {
 		hostnames = append(hostnames, host)
 	}
-	srv, err := graphsim.Start(graphsim.Options{
+	return graphsim.Start(graphsim.Options{
 		Addr: f.listen, Hostnames: hostnames, CACertPEM: caCert, CAKeyPEM: caKey,
 		Tenants: fixture.Tenants, Throttle: &th, ControlKey: string(controlKey),
 		Faults: graphsim.Faults{Rate503: f.failRate, Latency: f.latency, Jitter: f.jitter},
 	})
-	if err != nil {
-		return err
+}
+
+// saveCA keeps a new CA for the next start.
+func saveCA(p func(string) string, srv *graphsim.Server) error {
+	if err := os.WriteFile(p("ca.pem"), srv.CACertPEM(), 0o644); err != nil {
+		return fmt.Errorf("write CA: %w", err)
 	}
-	if caCert == nil {
-		if err := os.WriteFile(p("ca.pem"), srv.CACertPEM(), 0o644); err != nil {
-			srv.Close()
-			return fmt.Errorf("write CA: %w", err)
-		}
-		if err := os.WriteFile(p("ca-key.pem"), srv.CAKeyPEM(), 0o600); err != nil {
-			srv.Close()
-			return fmt.Errorf("write CA key: %w", err)
-		}
+	if err := os.WriteFile(p("ca-key.pem"), srv.CAKeyPEM(), 0o600); err != nil {
+		return fmt.Errorf("write CA key: %w", err)
 	}
-	t := fixture.Tenants[0]
+	return nil
+}
+
+// writeClientInfo writes client.json, what a client needs to reach the
+// emulator, and prints it.
+func writeClientInfo(p func(string) string, srv *graphsim.Server, t graphsim.Tenant, stdout io.Writer) error {
 	info := graphsimClientInfo{
 		TenantID: t.ID, TenantDomain: t.Domain, AuthorityHost: srv.URL(),
 		TokenURL: srv.URL() + "/" + t.ID + "/oauth2/v2.0/token", GraphURL: srv.GraphURL(), ControlURL: srv.URL() + "/_sim/",
@@ -200,7 +252,6 @@ func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error
 		info.Thumbprint = graphsim.Thumbprint(b)
 	}
 	if err := os.WriteFile(p("client.json"), append(mustIndent(info), '\n'), 0o644); err != nil {
-		srv.Close()
 		return fmt.Errorf("write client.json: %w", err)
 	}
 	fmt.Fprintf(stdout, `graphsim: serving on %s
@@ -214,14 +265,7 @@ func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error
 Stop with Ctrl-C; the state is saved to %s.
 `, srv.URL(), t.Domain, t.ID, info.ClientID, info.TokenURL, info.GraphURL, info.ControlURL, info.ControlKeyFile,
 		info.CAFile, info.CertFile, info.KeyFile, p("client.json"), p("fixture.json"))
-
-	<-ctx.Done()
-	closeErr := srv.Close()
-	if err := saveFixture(p("fixture.json"), srv.Fixture()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "graphsim: state saved to %s\n", p("fixture.json"))
-	return closeErr
+	return nil
 }
 
 func mustIndent(v any) []byte {

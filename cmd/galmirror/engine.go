@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/service"
@@ -31,7 +30,9 @@ func (e engineRunner) RunTenant(ctx context.Context, t config.Tenant, run servic
 	return serviceResult(ctx, res)
 }
 
-// serviceResult maps an engine result to the service's.
+// serviceResult hands an engine result to the service. The failure passes
+// as is: engine, service and run history share one vocabulary
+// (store.FailureClass).
 func serviceResult(ctx context.Context, res *syncer.Result) (service.Result, error) {
 	out := service.Result{
 		Status:       store.RunStatus(res.Status),
@@ -39,33 +40,16 @@ func serviceResult(ctx context.Context, res *syncer.Result) (service.Result, err
 		Mailboxes:    res.MailboxOutcomes,
 		ThrottleWait: res.ThrottleWait,
 		Certificate:  service.Certificate{Thumbprint: res.CertificateThumbprint, NotAfter: res.CertificateExpires},
+		Failure:      res.Failure,
 	}
 	f := res.Failure
 	if f == nil {
 		return out, nil
 	}
-	if f.Class == syncer.FailCanceled {
+	if f.Class == store.FailCanceled {
 		if err := ctx.Err(); err != nil {
 			return out, fmt.Errorf("tenant %s: %w", res.Tenant, err)
 		}
 	}
-	sf := &service.Failure{Message: f.Message, MissingRoles: f.MissingRoles}
-	switch f.Class {
-	case syncer.FailAuth:
-		sf.Class, sf.AADSTS = service.FailAuth, strings.TrimPrefix(f.Code, "AADSTS")
-	case syncer.FailConsent:
-		sf.Class = service.FailConsent
-	case syncer.FailCertMissing:
-		sf.Class = service.FailCertNotFound
-	case syncer.FailCertificate:
-		sf.Class = service.FailCertUnreadable
-	case syncer.FailThrottled:
-		sf.Class = service.FailThrottled
-	case syncer.FailSource:
-		sf.Class = service.FailSource
-	default:
-		sf.Class = service.FailInternal
-	}
-	out.Failure = sf
 	return out, errors.New(f.Message)
 }

@@ -246,7 +246,6 @@ func TestLocalSocket(t *testing.T) {
 // go test -run '^$' -fuzz '^FuzzRequest$' -fuzztime 10s ./internal/admin
 func FuzzRequest(f *testing.F) {
 	viewer, stranger := validCert(f, "viewer"), validCert(f, "stranger")
-	contentTypes := [4]string{"application/proto", "application/json", "application/grpc", "application/grpc-web+proto"}
 	f.Fuzz(func(t *testing.T, mode uint8, path, header string, body []byte) {
 		b := newFakeBackend()
 		b.noLive = true
@@ -261,102 +260,120 @@ func FuzzRequest(f *testing.F) {
 		defer s.denied.flush(t.Context())
 		defer s.lockouts.flush(t.Context())
 
-		ctx := t.Context()
-		remote := "192.0.2.7:40000"
-		if mode&0x80 != 0 {
-			remote = "[2001:db8::7]:40000"
-		}
-		for range authBurst - 1 {
-			s.auth.limiter.fail(limiterKey(sourceAddr(remote)), time.Now())
-		}
-		var tlsState *tls.ConnectionState
-		switch mode & 3 {
-		case 0:
-			ctx = context.WithValue(ctx, localPeerKey{}, localipc.Peer{Name: "uid=0(root)"})
-		case 2:
-			tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{viewer.Leaf}}
-		case 3:
-			tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{stranger.Leaf}}
-		}
-		h := http.Header{"Content-Type": {contentTypes[mode>>2&3]}}
-		timeout := false
-		replaced := map[string]bool{}
-		for i, line := range strings.Split(header, "\n") {
-			name, value, ok := strings.Cut(line, ":")
-			if !ok || i == 32 {
-				continue
-			}
-			name = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
-			if !replaced[name] {
-				h.Del(name)
-				replaced[name] = true
-			}
-			h.Add(name, strings.TrimSpace(value))
-			timeout = timeout || name == "Grpc-Timeout" || name == "Connect-Timeout-Ms"
-		}
-		if mode&0x10 != 0 {
-			body = append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(body))), body...)
-		}
-		method := http.MethodPost
-		if mode&0x20 != 0 {
-			method = http.MethodGet
-		}
-		u := &url.URL{Path: path}
-		u.Path, u.RawQuery, _ = strings.Cut(path, "?")
-		req := (&http.Request{
-			Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Host: "gm01.example",
-			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), RemoteAddr: remote,
-			RequestURI: u.RequestURI(), TLS: tlsState,
-		}).WithContext(ctx)
-		if mode&0x40 != 0 {
-			req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
-		}
+		req, timeout := fuzzedRequest(t.Context(), s, mode, path, header, body, viewer, stranger)
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, req)
-		res := rec.Result()
-
 		if strings.Contains(logs.String(), "panic") {
 			t.Fatalf("a handler panicked: %s", logs.String())
 		}
-		// Bounded: a few KiB, plus what connect echoes of the request (an
-		// unknown encoding or content type, the redirect of a path).
-		size := rec.Body.Len()
-		var text strings.Builder
-		text.Write(rec.Body.Bytes())
-		for _, hs := range []http.Header{res.Header, res.Trailer} {
-			for k, vs := range hs {
-				for _, v := range vs {
-					size += len(k) + len(v)
-					text.WriteString("\n" + k + ": " + v)
-				}
-			}
-		}
-		if most := 16<<10 + 4*(len(path)+len(header)); size > most {
-			t.Fatalf("%d bytes of response to %d bytes of path and headers", size, len(path)+len(header))
-		}
-		// Deliberate: every server-side error is one the code means.
-		code, status := connectCode(res, rec.Body.Bytes()), res.StatusCode
-		msg := text.String()
-		switch {
-		case status < 500 && (code == 0 || code.String() == "" || !serverSide(code)):
-		case code == connect.CodeInternal && strings.Contains(msg, "CheckTenant failed inside the service"):
-		case code == connect.CodeDeadlineExceeded && timeout: // the caller's own deadline
-		case slices.ContainsFunc(connectProtocolErrors[code], func(m string) bool { return strings.Contains(msg, m) }):
-		case status == http.StatusHTTPVersionNotSupported && req.ProtoMajor < 2: // reflection is bidirectional: HTTP/2 only
-		default:
-			t.Fatalf("%s %.200q: status %d, code %v: %.2000s", method, path, status, code, msg)
-		}
-		for _, a := range b.audits {
-			for name, v := range map[string]string{"principal": a.Principal, "role": a.Role, "method": a.Method, "source": a.Source, "result": a.Result, "detail": a.Detail} {
-				if len(v) > maxDetailLen || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
-					t.Fatalf("%s audit record: %s is %d bytes: %.100q", a.Kind, name, len(v), v)
-				}
-			}
-			if _, known := requiredRole[u.Path]; a.Kind != AuditAction && a.Method != "unknown" && (!known || a.Method != procedureName(u.Path)) {
-				t.Fatalf("%s audit record names method %.100q for path %.100q", a.Kind, a.Method, u.Path)
-			}
-		}
+		checkFuzzedAnswer(t, req, rec, path, header, timeout)
+		checkFuzzedAudits(t, b, req.URL)
 	})
+}
+
+// fuzzedRequest builds FuzzRequest's request from its inputs (see there);
+// timeout reports that the caller set a deadline of its own.
+func fuzzedRequest(ctx context.Context, s *Server, mode uint8, path, header string, body []byte, viewer, stranger *tls.Certificate) (req *http.Request, timeout bool) {
+	contentTypes := [4]string{"application/proto", "application/json", "application/grpc", "application/grpc-web+proto"}
+	remote := "192.0.2.7:40000"
+	if mode&0x80 != 0 {
+		remote = "[2001:db8::7]:40000"
+	}
+	for range authBurst - 1 {
+		s.auth.limiter.fail(limiterKey(sourceAddr(remote)), time.Now())
+	}
+	var tlsState *tls.ConnectionState
+	switch mode & 3 {
+	case 0:
+		ctx = context.WithValue(ctx, localPeerKey{}, localipc.Peer{Name: "uid=0(root)"})
+	case 2:
+		tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{viewer.Leaf}}
+	case 3:
+		tlsState = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{stranger.Leaf}}
+	}
+	h := http.Header{"Content-Type": {contentTypes[mode>>2&3]}}
+	replaced := map[string]bool{}
+	for i, line := range strings.Split(header, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || i == 32 {
+			continue
+		}
+		name = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
+		if !replaced[name] {
+			h.Del(name)
+			replaced[name] = true
+		}
+		h.Add(name, strings.TrimSpace(value))
+		timeout = timeout || name == "Grpc-Timeout" || name == "Connect-Timeout-Ms"
+	}
+	if mode&0x10 != 0 {
+		body = append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(body))), body...)
+	}
+	method := http.MethodPost
+	if mode&0x20 != 0 {
+		method = http.MethodGet
+	}
+	u := &url.URL{Path: path}
+	u.Path, u.RawQuery, _ = strings.Cut(path, "?")
+	req = (&http.Request{
+		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Host: "gm01.example",
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), RemoteAddr: remote,
+		RequestURI: u.RequestURI(), TLS: tlsState,
+	}).WithContext(ctx)
+	if mode&0x40 != 0 {
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	}
+	return req, timeout
+}
+
+// checkFuzzedAnswer checks that the answer to a fuzzed request (of path
+// and header) is bounded and deliberate.
+func checkFuzzedAnswer(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder, path, header string, timeout bool) {
+	res := rec.Result()
+	asked := len(path) + len(header)
+	// Bounded: a few KiB, plus what connect echoes of the request (an
+	// unknown encoding or content type, the redirect of a path).
+	size := rec.Body.Len()
+	var text strings.Builder
+	text.Write(rec.Body.Bytes())
+	for _, hs := range []http.Header{res.Header, res.Trailer} {
+		for k, vs := range hs {
+			for _, v := range vs {
+				size += len(k) + len(v)
+				text.WriteString("\n" + k + ": " + v)
+			}
+		}
+	}
+	if most := 16<<10 + 4*asked; size > most {
+		t.Fatalf("%d bytes of response to %d bytes of path and headers", size, asked)
+	}
+	// Deliberate: every server-side error is one the code means.
+	code, status := connectCode(res, rec.Body.Bytes()), res.StatusCode
+	msg := text.String()
+	switch {
+	case status < 500 && (code == 0 || code.String() == "" || !serverSide(code)):
+	case code == connect.CodeInternal && strings.Contains(msg, "CheckTenant failed inside the service"):
+	case code == connect.CodeDeadlineExceeded && timeout: // the caller's own deadline
+	case slices.ContainsFunc(connectProtocolErrors[code], func(m string) bool { return strings.Contains(msg, m) }):
+	case status == http.StatusHTTPVersionNotSupported && req.ProtoMajor < 2: // reflection is bidirectional: HTTP/2 only
+	default:
+		t.Fatalf("%s %.200q: status %d, code %v: %.2000s", req.Method, path, status, code, msg)
+	}
+}
+
+// checkFuzzedAudits checks that the audit trail of a fuzzed request is
+// bounded, printable, and names a known method or "unknown".
+func checkFuzzedAudits(t *testing.T, b *fakeBackend, u *url.URL) {
+	for _, a := range b.audits {
+		for name, v := range map[string]string{"principal": a.Principal, "role": a.Role, "method": a.Method, "source": a.Source, "result": a.Result, "detail": a.Detail} {
+			if len(v) > maxDetailLen || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+				t.Fatalf("%s audit record: %s is %d bytes: %.100q", a.Kind, name, len(v), v)
+			}
+		}
+		if _, known := requiredRole[u.Path]; a.Kind != AuditAction && a.Method != "unknown" && (!known || a.Method != procedureName(u.Path)) {
+			t.Fatalf("%s audit record names method %.100q for path %.100q", a.Kind, a.Method, u.Path)
+		}
+	}
 }
 
 // connectProtocolErrors are connect's answers to a request that breaks

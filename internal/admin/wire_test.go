@@ -86,71 +86,81 @@ func TestWireCompatibility(t *testing.T) {
 		}
 	})
 	t.Run("grpc-go server stream with resume", func(t *testing.T) {
-		conn := grpcConn(t, srv, addr, viewer)
-		sctx, scancel := context.WithCancel(ctx)
-		defer scancel()
-		stream, err := conn.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true}, adminv1connect.AdminServiceWatchEventsProcedure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.SendMsg(&adminv1.WatchEventsRequest{Cursor: "3"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.CloseSend(); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for len(got) < 3 {
-			var ev adminv1.WatchEventsResponse
-			if err := stream.RecvMsg(&ev); err != nil {
-				t.Fatalf("after %v: %v", got, err)
-			}
-			got = append(got, ev.Event.Cursor)
-			if len(got) == 2 {
-				b.live <- Event{Seq: 6, ID: 301, Level: LevelWarning, Tenant: "contoso", Message: "live"}
-			}
-		}
-		if want := []string{"4", "5", "6"}; !slices.Equal(got, want) {
-			t.Fatalf("cursors %v, want %v", got, want)
-		}
+		grpcStreamResumes(t, ctx, grpcConn(t, srv, addr, viewer), b)
 	})
 	for _, proto := range []string{"connect", "grpc", "grpcweb"} {
 		t.Run("connect-go "+proto, func(t *testing.T) {
-			c := newClient(t, addr, ClientOptions{Fingerprint: srv.Fingerprint(), Certificate: viewer, Protocol: proto})
-			res, err := c.ListRuns(ctx, connect.NewRequest(&adminv1.ListRunsRequest{Tenant: "contoso", PageSize: 20}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Newest first, 45 runs in pages of 20.
-			if len(res.Msg.Runs) != 20 || res.Msg.Runs[0].Id != "45" || res.Msg.NextPageToken == "" {
-				t.Fatalf("page 1: %d runs, first %s, next %q", len(res.Msg.Runs), res.Msg.Runs[0].Id, res.Msg.NextPageToken)
-			}
-			seen := len(res.Msg.Runs)
-			for tok := res.Msg.NextPageToken; tok != ""; {
-				res, err = c.ListRuns(ctx, connect.NewRequest(&adminv1.ListRunsRequest{Tenant: "contoso", PageSize: 20, PageToken: tok}))
-				if err != nil {
-					t.Fatal(err)
-				}
-				seen += len(res.Msg.Runs)
-				tok = res.Msg.NextPageToken
-			}
-			if seen != 45 {
-				t.Fatalf("%d runs over all pages, want 45", seen)
-			}
-			stream, err := c.WatchEvents(ctx, connect.NewRequest(&adminv1.WatchEventsRequest{Cursor: "0", Tenant: "contoso"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stream.Close()
-			for i := 1; i <= 5; i++ {
-				if !stream.Receive() {
-					t.Fatalf("stream ended: %v", stream.Err())
-				}
-				if c := stream.Msg().Event.Cursor; c != strconv.Itoa(i) {
-					t.Fatalf("event %d has cursor %s", i, c)
-				}
-			}
+			connectGoPagesAndStreams(t, ctx, newClient(t, addr, ClientOptions{Fingerprint: srv.Fingerprint(), Certificate: viewer, Protocol: proto}))
 		})
+	}
+}
+
+// grpcStreamResumes watches events through grpc-go from cursor 3: the
+// stored events after it, then a live one.
+func grpcStreamResumes(t *testing.T, ctx context.Context, conn *grpc.ClientConn, b *fakeBackend) {
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	stream, err := conn.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true}, adminv1connect.AdminServiceWatchEventsProcedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&adminv1.WatchEventsRequest{Cursor: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 3 {
+		var ev adminv1.WatchEventsResponse
+		if err := stream.RecvMsg(&ev); err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Event.Cursor)
+		if len(got) == 2 {
+			b.live <- Event{Seq: 6, ID: 301, Level: LevelWarning, Tenant: "contoso", Message: "live"}
+		}
+	}
+	if want := []string{"4", "5", "6"}; !slices.Equal(got, want) {
+		t.Fatalf("cursors %v, want %v", got, want)
+	}
+}
+
+// connectGoPagesAndStreams pages through the runs and watches the stored
+// events with connect-go.
+func connectGoPagesAndStreams(t *testing.T, ctx context.Context, c adminv1connect.AdminServiceClient) {
+	res, err := c.ListRuns(ctx, connect.NewRequest(&adminv1.ListRunsRequest{Tenant: "contoso", PageSize: 20}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newest first, 45 runs in pages of 20.
+	if len(res.Msg.Runs) != 20 || res.Msg.Runs[0].Id != "45" || res.Msg.NextPageToken == "" {
+		t.Fatalf("page 1: %d runs, first %s, next %q", len(res.Msg.Runs), res.Msg.Runs[0].Id, res.Msg.NextPageToken)
+	}
+	seen := len(res.Msg.Runs)
+	for tok := res.Msg.NextPageToken; tok != ""; {
+		res, err = c.ListRuns(ctx, connect.NewRequest(&adminv1.ListRunsRequest{Tenant: "contoso", PageSize: 20, PageToken: tok}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(res.Msg.Runs)
+		tok = res.Msg.NextPageToken
+	}
+	if seen != 45 {
+		t.Fatalf("%d runs over all pages, want 45", seen)
+	}
+	stream, err := c.WatchEvents(ctx, connect.NewRequest(&adminv1.WatchEventsRequest{Cursor: "0", Tenant: "contoso"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	for i := 1; i <= 5; i++ {
+		if !stream.Receive() {
+			t.Fatalf("stream ended: %v", stream.Err())
+		}
+		if c := stream.Msg().Event.Cursor; c != strconv.Itoa(i) {
+			t.Fatalf("event %d has cursor %s", i, c)
+		}
 	}
 }
 

@@ -48,8 +48,7 @@ func runService(ctx context.Context, o Options, sz Shape, dir string, seed int64
 		return nil, err
 	}
 	defer s.stop()
-	maxT := o.MaxConcurrentTenants
-	settings, err := writeSettings(dir, s, tenants, maxT)
+	settings, err := writeSettings(dir, s, tenants, o.MaxConcurrentTenants)
 	if err != nil {
 		return nil, err
 	}
@@ -63,128 +62,22 @@ func runService(ctx context.Context, o Options, sz Shape, dir string, seed int64
 	defer logf.Close()
 
 	o.progress("%d tenants of %dx%d: galmirror run", o.Tenants, sz.Users, sz.Mailboxes)
-	cmd := exec.Command(o.Exe, "run", "--config", settings)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = logf, pw
 	simCPU0 := s.cpu()
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		pw.Close()
+	p, err := startService(o.Exe, settings, logf, len(tenants))
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		exited <- err
-	}()
-
-	// Read the events; every tenant's first run-finished event counts.
-	var mu sync.Mutex
-	done := map[string]string{}
-	counted := map[string]bool{}
-	var created, failed int
-	all := make(chan struct{})
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			tm := runTenantRE.FindStringSubmatch(line)
-			if tm == nil {
-				continue
-			}
-			name := strings.Trim(tm[1], `"`)
-			mu.Lock()
-			// The engine's summary line of a tenant run carries its counts.
-			if strings.Contains(line, `msg="tenant run `) {
-				if _, seen := counted[name]; !seen {
-					counted[name] = true
-					if c := runCreatedRE.FindStringSubmatch(line); c != nil {
-						n, _ := strconv.Atoi(c[1])
-						created += n
-					}
-				}
-			}
-			// The service's run event says the run is over.
-			if ev := runEventRE.FindStringSubmatch(line); ev != nil {
-				if _, seen := done[name]; !seen {
-					done[name] = ev[1]
-					if ev[1] != "200" {
-						failed++
-					}
-					if len(done) == len(tenants) {
-						close(all)
-					}
-				}
-			}
-			mu.Unlock()
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-
-	var wall time.Duration
-	var waitErr error
-	timeout := time.NewTimer(o.Timeout)
-	defer timeout.Stop()
-	select {
-	case <-all:
-		wall = time.Since(start)
-	case err := <-exited:
-		<-readDone
-		return nil, fmt.Errorf("galmirror run exited early (%v); see %s", err, logf.Name())
-	case <-timeout.C:
-		waitErr = fmt.Errorf("not every tenant finished within %s", o.Timeout)
-		wall = time.Since(start)
-	case <-ctx.Done():
-		waitErr = ctx.Err()
-		wall = time.Since(start)
+	wall, waitErr, err := p.wait(ctx, o.Timeout)
+	if err != nil {
+		return nil, err
 	}
 	simCPU := s.cpu() - simCPU0
-	_ = interrupt(cmd)
-	select {
-	case <-exited:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	<-readDone
-
+	p.stop()
 	c, err := s.counters(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
-	ps := cmd.ProcessState
-	mu.Lock()
-	finishedN := len(done)
-	mu.Unlock()
-	status := "ok"
-	if failed > 0 || finishedN < len(tenants) {
-		status = fmt.Sprintf("%d of %d tenants not ok", failed+len(tenants)-finishedN, len(tenants))
-	}
-	// Tenants run maxConcurrentTenants at a time: the bound is that many
-	// waves of one tenant's initial sync.
-	conc := maxT
-	if conc <= 0 {
-		conc = 4 // config.DefaultMaxConcurrentTenants
-	}
-	waves := ceilDiv(len(tenants), conc)
-	r := Result{
-		Size: fmt.Sprintf("%dx%d", sz.Users, sz.Mailboxes), Users: sz.Users, Mailboxes: sz.Mailboxes,
-		Tenants: len(tenants), Phase: PhaseService, Status: status, ExitCode: ps.ExitCode(),
-		WallSeconds:    round3(wall.Seconds()),
-		BoundSeconds:   round3(float64(waves) * o.Model.Bound(sz.InitialWork(o.Model)).Seconds()),
-		RequestFloor:   len(tenants) * o.Model.RequestFloor(sz.InitialWork(o.Model)),
-		ExpectedWrites: len(tenants) * sz.ExpectedInitialWrites(),
-		Writes:         int64(created),
-		PeakRSSBytes:   peakRSS(ps), CPUSeconds: round3((ps.UserTime() + ps.SystemTime()).Seconds()),
-		SimCPUSeconds: round3(simCPU.Seconds()),
-		Latency:       o.Model.Latency.String(), Jitter: o.Model.Jitter.String(),
-		TimeScale: o.Model.TimeScale, FailRate: o.Model.FailRate, Machine: mach,
-	}
+	r := p.result(o, sz, wall, simCPU, mach)
 	r.Requests, r.Batches, r.BatchItems, r.SimWrites = c.Requests, c.Batches, c.BatchItems, c.Writes
 	r.Throttled, r.Unavailable, r.RetryAfterViolations = c.Throttled, c.Unavailable, c.RetryAfterViolations
 	finish(&r)
@@ -195,6 +88,161 @@ func runService(ctx context.Context, o Options, sz Shape, dir string, seed int64
 		emit(r)
 	}
 	return []Result{r}, waitErr
+}
+
+// serviceProc is a running `galmirror run` and what its log said so far.
+// It owns two goroutines, the process's waiter and the log's reader; stop
+// ends both.
+type serviceProc struct {
+	cmd      *exec.Cmd
+	logf     *os.File
+	start    time.Time
+	tenants  int
+	exited   chan error    // the process's exit
+	readDone chan struct{} // the log read to its end
+	all      chan struct{} // closed when every tenant finished a run
+
+	mu      sync.Mutex
+	done    map[string]string // tenant → the event id that ended its first run
+	counted map[string]bool   // tenants whose first run's counts are in
+	created int
+	failed  int
+}
+
+// startService starts `galmirror run --config settings`, logging to logf,
+// and reads its events for the first run of each of n tenants.
+func startService(exe, settings string, logf *os.File, n int) (*serviceProc, error) {
+	p := &serviceProc{
+		cmd: exec.Command(exe, "run", "--config", settings), logf: logf, tenants: n,
+		exited: make(chan error, 1), readDone: make(chan struct{}), all: make(chan struct{}),
+		done: map[string]string{}, counted: map[string]bool{},
+	}
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = logf, pw
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		pw.Close()
+		return nil, err
+	}
+	go func() {
+		err := p.cmd.Wait()
+		pw.Close()
+		p.exited <- err
+	}()
+	go func() {
+		defer close(p.readDone)
+		p.read(pr)
+	}()
+	return p, nil
+}
+
+// read copies the service's stderr to the log and tallies every tenant's
+// first run-finished event.
+func (p *serviceProc) read(pr *io.PipeReader) {
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(p.logf, line)
+		tm := runTenantRE.FindStringSubmatch(line)
+		if tm == nil {
+			continue
+		}
+		p.tally(strings.Trim(tm[1], `"`), line)
+	}
+	_, _ = io.Copy(io.Discard, pr)
+}
+
+// tally counts one log line of a tenant.
+func (p *serviceProc) tally(name, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// The engine's summary line of a tenant run carries its counts.
+	if strings.Contains(line, `msg="tenant run `) {
+		if _, seen := p.counted[name]; !seen {
+			p.counted[name] = true
+			if c := runCreatedRE.FindStringSubmatch(line); c != nil {
+				n, _ := strconv.Atoi(c[1])
+				p.created += n
+			}
+		}
+	}
+	// The service's run event says the run is over.
+	if ev := runEventRE.FindStringSubmatch(line); ev != nil {
+		if _, seen := p.done[name]; !seen {
+			p.done[name] = ev[1]
+			if ev[1] != "200" {
+				p.failed++
+			}
+			if len(p.done) == p.tenants {
+				close(p.all)
+			}
+		}
+	}
+}
+
+// wait waits until every tenant finished its first run, the timeout, or
+// ctx; waitErr says why it did not see them all. err is the process
+// ending first.
+func (p *serviceProc) wait(ctx context.Context, timeout time.Duration) (wall time.Duration, waitErr, err error) {
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	select {
+	case <-p.all:
+	case err := <-p.exited:
+		<-p.readDone
+		return 0, nil, fmt.Errorf("galmirror run exited early (%v); see %s", err, p.logf.Name())
+	case <-tm.C:
+		waitErr = fmt.Errorf("not every tenant finished within %s", timeout)
+	case <-ctx.Done():
+		waitErr = ctx.Err()
+	}
+	return time.Since(p.start), waitErr, nil
+}
+
+// stop stops the service (killing it after a minute) and waits for its log
+// to be read.
+func (p *serviceProc) stop() {
+	_ = interrupt(p.cmd)
+	select {
+	case <-p.exited:
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	<-p.readDone
+}
+
+// result is the measurement of a stopped service, Graph's counters aside.
+func (p *serviceProc) result(o Options, sz Shape, wall, simCPU time.Duration, mach Machine) Result {
+	ps := p.cmd.ProcessState
+	p.mu.Lock()
+	finishedN, failed, created := len(p.done), p.failed, p.created
+	p.mu.Unlock()
+	status := "ok"
+	if failed > 0 || finishedN < p.tenants {
+		status = fmt.Sprintf("%d of %d tenants not ok", failed+p.tenants-finishedN, p.tenants)
+	}
+	// Tenants run maxConcurrentTenants at a time: the bound is that many
+	// waves of one tenant's initial sync.
+	conc := o.MaxConcurrentTenants
+	if conc <= 0 {
+		conc = 4 // config.DefaultMaxConcurrentTenants
+	}
+	waves := ceilDiv(p.tenants, conc)
+	return Result{
+		Size: fmt.Sprintf("%dx%d", sz.Users, sz.Mailboxes), Users: sz.Users, Mailboxes: sz.Mailboxes,
+		Tenants: p.tenants, Phase: PhaseService, Status: status, ExitCode: ps.ExitCode(),
+		WallSeconds:    round3(wall.Seconds()),
+		BoundSeconds:   round3(float64(waves) * o.Model.Bound(sz.InitialWork(o.Model)).Seconds()),
+		RequestFloor:   p.tenants * o.Model.RequestFloor(sz.InitialWork(o.Model)),
+		ExpectedWrites: p.tenants * sz.ExpectedInitialWrites(),
+		Writes:         int64(created),
+		PeakRSSBytes:   peakRSS(ps), CPUSeconds: round3((ps.UserTime() + ps.SystemTime()).Seconds()),
+		SimCPUSeconds: round3(simCPU.Seconds()),
+		Latency:       o.Model.Latency.String(), Jitter: o.Model.Jitter.String(),
+		TimeScale: o.Model.TimeScale, FailRate: o.Model.FailRate, Machine: mach,
+	}
 }
 
 // serviceTargets are the targets that apply to the many-tenants run.

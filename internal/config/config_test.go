@@ -110,13 +110,16 @@ func withTop(extra string) string {
 
 type wantProblem struct{ path, msg string }
 
-func TestProblems(t *testing.T) {
+// problemCase is a settings document and the problems Load must report.
+type problemCase struct {
+	name string
+	doc  string
+	want []wantProblem
+}
+
+func problemCases() []problemCase {
 	g := "5d1c3f2a-7e4b-4a6c-8d9e-0f1a2b3c4d5e"
-	cases := []struct {
-		name string
-		doc  string
-		want []wantProblem
-	}{
+	return []problemCase{
 		{"unknown key with suggestion", withTenant(`"source": {"includeGroup": ["` + g + `"]}`),
 			[]wantProblem{{"tenants[0].source.includeGroup", `unknown key "includeGroup" (did you mean "includeGroups"?)`}}},
 		{"case matters", withTenant(`"Folder": "x"`), []wantProblem{{"tenants[0].Folder", "keys are case-sensitive"}}},
@@ -183,38 +186,45 @@ func TestProblems(t *testing.T) {
 		{"duplicate key", withTop(`"dataDir": "other"`), []wantProblem{{"dataDir", `duplicate key "dataDir"`}}},
 		{"not an object", `[1, 2]`, []wantProblem{{"", "expected the settings object, got an array"}}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p := writeSettings(t, tc.doc)
-			_, err := Load(p)
-			var ve *ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("Load: %v, want a *ValidationError", err)
-			}
-			if ve.File != p {
-				t.Errorf("file %q", ve.File)
-			}
-			for _, w := range tc.want {
-				found := false
-				for _, pr := range ve.Problems {
-					if pr.Path == w.path && strings.Contains(pr.Message, w.msg) {
-						found = true
-						if pr.Line == 0 && w.path != "" && !strings.Contains(pr.Message, "required") && !strings.Contains(pr.Message, "no principal") {
-							t.Errorf("problem %q has no line", pr)
-						}
-					}
+}
+
+func TestProblems(t *testing.T) {
+	for _, tc := range problemCases() {
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, tc.doc, tc.want) })
+	}
+}
+
+// checkProblems loads doc and checks that it is refused with exactly the
+// wanted problems, each with its line.
+func checkProblems(t *testing.T, doc string, want []wantProblem) {
+	p := writeSettings(t, doc)
+	_, err := Load(p)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Load: %v, want a *ValidationError", err)
+	}
+	if ve.File != p {
+		t.Errorf("file %q", ve.File)
+	}
+	for _, w := range want {
+		found := false
+		for _, pr := range ve.Problems {
+			if pr.Path == w.path && strings.Contains(pr.Message, w.msg) {
+				found = true
+				if pr.Line == 0 && w.path != "" && !strings.Contains(pr.Message, "required") && !strings.Contains(pr.Message, "no principal") {
+					t.Errorf("problem %q has no line", pr)
 				}
-				if !found {
-					t.Errorf("missing problem %s: %q\ngot:\n%v", w.path, w.msg, err)
-				}
 			}
-			if len(ve.Problems) != len(tc.want) {
-				t.Errorf("%d problems, want %d:\n%v", len(ve.Problems), len(tc.want), err)
-			}
-			if !strings.HasPrefix(err.Error(), p+":") {
-				t.Errorf("error does not start with the file name: %v", err)
-			}
-		})
+		}
+		if !found {
+			t.Errorf("missing problem %s: %q\ngot:\n%v", w.path, w.msg, err)
+		}
+	}
+	if len(ve.Problems) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(ve.Problems), len(want), err)
+	}
+	if !strings.HasPrefix(err.Error(), p+":") {
+		t.Errorf("error does not start with the file name: %v", err)
 	}
 }
 

@@ -279,16 +279,7 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 	}
 	t := v.Type()
 	if t == durationType {
-		if n.kind != kString {
-			d.badf(path, "expected a duration string such as \"1h30m\", got %s", n.kind)
-			return
-		}
-		dur, err := time.ParseDuration(n.str)
-		if err != nil {
-			d.badf(path, "invalid duration %q (use Go syntax such as \"90s\", \"15m\", \"1h30m\")", n.str)
-			return
-		}
-		v.SetInt(int64(dur))
+		d.decodeDuration(path, n, v)
 		return
 	}
 	switch t.Kind() {
@@ -300,49 +291,80 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 		d.decode(path, n, p.Elem())
 		v.Set(p)
 	case reflect.Struct:
-		if n.kind != kObject {
-			d.badf(path, "expected an object, got %s", n.kind)
-			return
-		}
-		fields := structFields(t)
-		seen := make(map[string]bool, len(n.keys))
-		for i, k := range n.keys {
-			sub := joinPath(path, k)
-			if seen[k] {
-				d.offsets[sub] = n.keyOf[i]
-				d.badf(sub, "duplicate key %q", k)
-				continue
-			}
-			seen[k] = true
-			idx, ok := fields[k]
-			if !ok {
-				d.offsets[sub] = n.keyOf[i]
-				d.badf(sub, "unknown key %q%s", k, suggest(k, fields))
-				delete(d.offsets, sub)
-				continue
-			}
-			d.decode(sub, n.vals[i], v.Field(idx))
-		}
+		d.decodeStruct(path, n, v)
 	case reflect.Slice:
-		if n.kind != kArray {
-			hint := ""
-			if n.kind == kString || n.kind == kObject {
-				hint = " (a list of one is still a list: [ ... ]; in PowerShell wrap it in @(...) before ConvertTo-Json)"
-			}
-			d.badf(path, "expected an array, got %s%s", n.kind, hint)
-			return
+		d.decodeSlice(path, n, v)
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Float64:
+		d.decodeScalar(path, n, v)
+	default:
+		panic("config: unsupported settings field type " + t.String())
+	}
+}
+
+func (d *document) decodeDuration(path string, n *node, v reflect.Value) {
+	if n.kind != kString {
+		d.badf(path, "expected a duration string such as \"1h30m\", got %s", n.kind)
+		return
+	}
+	dur, err := time.ParseDuration(n.str)
+	if err != nil {
+		d.badf(path, "invalid duration %q (use Go syntax such as \"90s\", \"15m\", \"1h30m\")", n.str)
+		return
+	}
+	v.SetInt(int64(dur))
+}
+
+func (d *document) decodeStruct(path string, n *node, v reflect.Value) {
+	if n.kind != kObject {
+		d.badf(path, "expected an object, got %s", n.kind)
+		return
+	}
+	fields := structFields(v.Type())
+	seen := make(map[string]bool, len(n.keys))
+	for i, k := range n.keys {
+		sub := joinPath(path, k)
+		if seen[k] {
+			d.offsets[sub] = n.keyOf[i]
+			d.badf(sub, "duplicate key %q", k)
+			continue
 		}
-		s := reflect.MakeSlice(t, len(n.elems), len(n.elems))
-		for i, e := range n.elems {
-			ev := s.Index(i)
-			if ev.Kind() == reflect.Struct {
-				if df, ok := ev.Addr().Interface().(defaulter); ok {
-					df.setDefaults()
-				}
-			}
-			d.decode(fmt.Sprintf("%s[%d]", path, i), e, ev)
+		seen[k] = true
+		idx, ok := fields[k]
+		if !ok {
+			d.offsets[sub] = n.keyOf[i]
+			d.badf(sub, "unknown key %q%s", k, suggest(k, fields))
+			delete(d.offsets, sub)
+			continue
 		}
-		v.Set(s)
+		d.decode(sub, n.vals[i], v.Field(idx))
+	}
+}
+
+func (d *document) decodeSlice(path string, n *node, v reflect.Value) {
+	if n.kind != kArray {
+		hint := ""
+		if n.kind == kString || n.kind == kObject {
+			hint = " (a list of one is still a list: [ ... ]; in PowerShell wrap it in @(...) before ConvertTo-Json)"
+		}
+		d.badf(path, "expected an array, got %s%s", n.kind, hint)
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.elems), len(n.elems))
+	for i, e := range n.elems {
+		ev := s.Index(i)
+		if ev.Kind() == reflect.Struct {
+			if df, ok := ev.Addr().Interface().(defaulter); ok {
+				df.setDefaults()
+			}
+		}
+		d.decode(fmt.Sprintf("%s[%d]", path, i), e, ev)
+	}
+	v.Set(s)
+}
+
+// decodeScalar fills a string, bool, int or float64.
+func (d *document) decodeScalar(path string, n *node, v reflect.Value) {
+	switch v.Kind() {
 	case reflect.String:
 		if n.kind != kString {
 			d.badf(path, "expected a string, got %s", n.kind)
@@ -377,8 +399,6 @@ func (d *document) decode(path string, n *node, v reflect.Value) {
 			return
 		}
 		v.SetFloat(f)
-	default:
-		panic("config: unsupported settings field type " + t.String())
 	}
 }
 

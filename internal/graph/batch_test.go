@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,35 +29,7 @@ type wireBatch struct {
 
 func TestBatchCorrelatesReorderedResponses(t *testing.T) {
 	var got wireBatch
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != "POST" || r.URL.Path != "/v1.0/$batch" || r.Header.Get("Content-Type") != "application/json" {
-			t.Errorf("outer request %s %s %q", r.Method, r.URL, r.Header.Get("Content-Type"))
-		}
-		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
-			t.Error(err)
-		}
-		// Answer in reverse order.
-		resp := []map[string]any{}
-		for i := len(got.Requests) - 1; i >= 0; i-- {
-			it := got.Requests[i]
-			switch it.ID {
-			case "1":
-				resp = append(resp, map[string]any{"id": "1", "status": 201, "headers": map[string]string{"content-type": "application/json"},
-					"body": map[string]string{"id": "new-contact"}})
-			case "2":
-				resp = append(resp, map[string]any{"id": "2", "status": 429, "headers": map[string]string{"retry-after": "0.3"},
-					"body": map[string]any{"error": map[string]any{"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit.",
-						"innerError": map[string]string{"request-id": "item-rid"}}}})
-			case "3":
-				resp = append(resp, map[string]any{"id": "3", "status": 204})
-			case "4":
-				resp = append(resp, map[string]any{"id": "4", "status": 404, "body": map[string]any{"error": map[string]string{"code": "MailboxNotEnabledForRESTAPI", "message": "REST API is not yet supported for this mailbox."}}})
-			}
-			// Item "5" gets no response at all.
-		}
-		w.Header().Set("request-id", "outer-rid")
-		writeJSON(w, 200, map[string]any{"responses": resp})
-	}))
+	srv := reversingBatchServer(t, &got)
 	c := newClient(t, srv, nil, nil)
 	body := &ContactPatch{DisplayName: Set("Zoë Adams"), JobTitle: Set(""), BusinessPhones: Set[[]string](nil)}
 	items := []BatchItem{
@@ -71,29 +44,7 @@ func TestBatchCorrelatesReorderedResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The request as sent.
-	if len(got.Requests) != 5 {
-		t.Fatalf("sent %d items", len(got.Requests))
-	}
-	r0 := got.Requests[0]
-	if r0.Method != "POST" || r0.URL != "/users/u1/contactFolders/f1/contacts" || r0.Headers["Content-Type"] != "application/json" {
-		t.Errorf("item 1 sent as %+v", r0)
-	}
-	if string(r0.Body) != `{"displayName":"Zoë Adams","jobTitle":"","businessPhones":[]}` {
-		t.Errorf("item 1 body %s", r0.Body)
-	}
-	if got.Requests[1].Headers["If-Match"] != `W/"ck"` || got.Requests[1].Method != "PATCH" {
-		t.Errorf("item 2 sent as %+v", got.Requests[1])
-	}
-	if got.Requests[2].Body != nil || got.Requests[2].Headers != nil {
-		t.Errorf("item 3 (DELETE) has body/headers: %+v", got.Requests[2])
-	}
-	if got.Requests[3].URL != "/users/u3/contactFolders?$skiptoken=x" || got.Requests[3].Headers["Prefer"] != "odata.maxpagesize=10" {
-		t.Errorf("item 4 sent as %+v", got.Requests[3])
-	}
-	if len(got.Requests[4].DependsOn) != 1 || got.Requests[4].DependsOn[0] != "3" {
-		t.Errorf("item 5 sent as %+v", got.Requests[4])
-	}
+	checkSentItems(t, &got)
 
 	// The results, in item order.
 	for i, r := range res {
@@ -129,6 +80,69 @@ func TestBatchCorrelatesReorderedResponses(t *testing.T) {
 	if st.Batch != 1 || st.BatchItems != 5 || st.Status429 != 1 || st.Requests != 1 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// reversingBatchServer records the batch it receives in got and answers
+// its items in reverse order: 201, a throttled 429, 204, a mailbox 404, and
+// no answer for item 5.
+func reversingBatchServer(t *testing.T, got *wireBatch) *httptest.Server {
+	return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" || r.URL.Path != "/v1.0/$batch" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("outer request %s %s %q", r.Method, r.URL, r.Header.Get("Content-Type"))
+		}
+		if err := json.NewDecoder(r.Body).Decode(got); err != nil {
+			t.Error(err)
+		}
+		// Answer in reverse order.
+		resp := []map[string]any{}
+		for i := len(got.Requests) - 1; i >= 0; i-- {
+			it := got.Requests[i]
+			switch it.ID {
+			case "1":
+				resp = append(resp, map[string]any{"id": "1", "status": 201, "headers": map[string]string{"content-type": "application/json"},
+					"body": map[string]string{"id": "new-contact"}})
+			case "2":
+				resp = append(resp, map[string]any{"id": "2", "status": 429, "headers": map[string]string{"retry-after": "0.3"},
+					"body": map[string]any{"error": map[string]any{"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit.",
+						"innerError": map[string]string{"request-id": "item-rid"}}}})
+			case "3":
+				resp = append(resp, map[string]any{"id": "3", "status": 204})
+			case "4":
+				resp = append(resp, map[string]any{"id": "4", "status": 404, "body": map[string]any{"error": map[string]string{"code": "MailboxNotEnabledForRESTAPI", "message": "REST API is not yet supported for this mailbox."}}})
+			}
+			// Item "5" gets no response at all.
+		}
+		w.Header().Set("request-id", "outer-rid")
+		writeJSON(w, 200, map[string]any{"responses": resp})
+	}))
+}
+
+// checkSentItems checks the items of TestBatchCorrelatesReorderedResponses
+// as they went on the wire.
+func checkSentItems(t *testing.T, got *wireBatch) {
+	if len(got.Requests) != 5 {
+		t.Fatalf("sent %d items", len(got.Requests))
+	}
+	r0 := got.Requests[0]
+	if r0.Method != "POST" || r0.URL != "/users/u1/contactFolders/f1/contacts" || r0.Headers["Content-Type"] != "application/json" {
+		t.Errorf("item 1 sent as %+v", r0)
+	}
+	if string(r0.Body) != `{"displayName":"Zoë Adams","jobTitle":"","businessPhones":[]}` {
+		t.Errorf("item 1 body %s", r0.Body)
+	}
+	if got.Requests[1].Headers["If-Match"] != `W/"ck"` || got.Requests[1].Method != "PATCH" {
+		t.Errorf("item 2 sent as %+v", got.Requests[1])
+	}
+	if got.Requests[2].Body != nil || got.Requests[2].Headers != nil {
+		t.Errorf("item 3 (DELETE) has body/headers: %+v", got.Requests[2])
+	}
+	if got.Requests[3].URL != "/users/u3/contactFolders?$skiptoken=x" || got.Requests[3].Headers["Prefer"] != "odata.maxpagesize=10" {
+		t.Errorf("item 4 sent as %+v", got.Requests[3])
+	}
+	if len(got.Requests[4].DependsOn) != 1 || got.Requests[4].DependsOn[0] != "3" {
+		t.Errorf("item 5 sent as %+v", got.Requests[4])
+	}
+
 }
 
 func TestBatchOuterThrottleResendsAfterGate(t *testing.T) {

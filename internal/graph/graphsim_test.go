@@ -180,6 +180,37 @@ func TestGraphsimMailbox(t *testing.T) {
 	ms, stop := e.c.StartMailboxes(ctx, MailboxOptions{Linger: time.Millisecond})
 	defer stop()
 	m := ms.Mailbox(guid(1))
+	f := mailboxFolderSteps(t, e, m)
+	mailboxWriteSteps(t, e, m, f)
+	mailboxReadSteps(t, e, m, f)
+	if err := m.RemoveFolder(ctx, f.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveFolder(ctx, f.ID, true); Classify(err) != NotFound {
+		t.Fatalf("removed twice: %v", err)
+	}
+
+	// Mailbox states classify as skips, not failures.
+	if err := e.srv.SetMailboxState(e.tenant.ID, guid(4), graphsim.MailboxNone); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.SetMailboxState(e.tenant.ID, guid(5), graphsim.MailboxOutOfScope); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Mailbox(guid(4)).Probe(ctx); Classify(err) != MailboxUnavailable {
+		t.Errorf("no mailbox: %v", err)
+	}
+	if err := ms.Mailbox(guid(5)).Probe(ctx); Classify(err) != OutOfScope {
+		t.Errorf("out of scope: %v", err)
+	}
+	if st := e.c.Stats(); st.Batch == 0 || st.GET+st.POST+st.PATCH+st.DELETE != 0 {
+		t.Errorf("mailbox calls went around $batch: %+v", st)
+	}
+}
+
+// mailboxFolderSteps finds, creates, reads and marks the managed folder.
+func mailboxFolderSteps(t *testing.T, e *simEnv, m Mailbox) *ContactFolder {
+	ctx := t.Context()
 	mark := &SingleValueExtendedProperty{ID: propFolder, Value: e.tenant.ID}
 
 	fs, err := m.Folders(ctx, FolderQuery{Mark: mark, Props: []string{propFolder}})
@@ -213,8 +244,14 @@ func TestGraphsimMailbox(t *testing.T) {
 		t.Fatalf("child folders: %v %v", has, err)
 	}
 
-	// Writes: creates chained, an update with and without a stale If-Match,
-	// a delete; outcomes per write, in whatever order Graph answers.
+	return f
+}
+
+// mailboxWriteSteps: creates chained, an update with and without a stale
+// If-Match, a purge and a delete; outcomes per write, in whatever order
+// Graph answers.
+func mailboxWriteSteps(t *testing.T, e *simEnv, m Mailbox, f *ContactFolder) {
+	ctx := t.Context()
 	e.srv.SetFaults(graphsim.Faults{ShuffleBatch: true})
 	body := func(p *ContactPatch) func() *ContactPatch {
 		return func() *ContactPatch { return p }
@@ -264,8 +301,13 @@ func TestGraphsimMailbox(t *testing.T) {
 		t.Fatalf("purged contact: %v", err)
 	}
 
-	// Listing and delta (pages of 2: Prefer goes with every page) see the
-	// 22 left; an owner deletion shows up as @removed in the next round.
+}
+
+// mailboxReadSteps: listing and delta (pages of 2: Prefer goes with every
+// page) see the 22 contacts left; an owner deletion shows up as @removed in
+// the next round.
+func mailboxReadSteps(t *testing.T, e *simEnv, m Mailbox, f *ContactFolder) {
+	ctx := t.Context()
 	n := 0
 	if err := m.Contacts(ctx, f.ID, ContactQuery{Select: []string{"displayName"}, ExpandProps: []string{propSourceID}, Top: 5},
 		func(cs []Contact) error { n += len(cs); return nil }); err != nil || n != 22 {
@@ -308,29 +350,6 @@ func TestGraphsimMailbox(t *testing.T) {
 		t.Fatalf("stamps: %d, %v", stamps, err)
 	}
 
-	if err := m.RemoveFolder(ctx, f.ID, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.RemoveFolder(ctx, f.ID, true); Classify(err) != NotFound {
-		t.Fatalf("removed twice: %v", err)
-	}
-
-	// Mailbox states classify as skips, not failures.
-	if err := e.srv.SetMailboxState(e.tenant.ID, guid(4), graphsim.MailboxNone); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.srv.SetMailboxState(e.tenant.ID, guid(5), graphsim.MailboxOutOfScope); err != nil {
-		t.Fatal(err)
-	}
-	if err := ms.Mailbox(guid(4)).Probe(ctx); Classify(err) != MailboxUnavailable {
-		t.Errorf("no mailbox: %v", err)
-	}
-	if err := ms.Mailbox(guid(5)).Probe(ctx); Classify(err) != OutOfScope {
-		t.Errorf("out of scope: %v", err)
-	}
-	if st := e.c.Stats(); st.Batch == 0 || st.GET+st.POST+st.PATCH+st.DELETE != 0 {
-		t.Errorf("mailbox calls went around $batch: %+v", st)
-	}
 }
 
 // Graph's limits, a tight per-mailbox quota and a storm of 503s: every

@@ -202,33 +202,51 @@ func splitAltKey(seg string) (name, key string, ok bool) {
 	return name, key, true
 }
 
-// matchApps routes /applications and /servicePrincipals.
-func (s *Server) matchApps(g *greq, segs, low []string, pick func(tmpl string, p perm, ru int, ms methods, user string, ids ...string) (*route, gresp, bool),
-	notFound func(string) (*route, gresp, bool)) (*route, gresp, bool) {
-	if low[0] == "applications" {
-		switch {
-		case len(segs) == 1:
-			return pick("/applications", permApps, 1, methods{"GET": (*Server).listApplications, "POST": (*Server).createApplication}, "")
-		case len(segs) == 2:
-			return pick("/applications/{id}", permApps, 1, methods{"GET": (*Server).getApplication, "PATCH": (*Server).patchApplication, "DELETE": (*Server).deleteApplication}, "", segs[1])
-		case len(segs) == 3 && low[2] == "addkey":
-			return pick("/applications/{id}/addKey", permApps, 1, methods{"POST": (*Server).addKey}, "", segs[1])
-		case len(segs) == 3 && low[2] == "removekey":
-			return pick("/applications/{id}/removeKey", permApps, 1, methods{"POST": (*Server).removeKey}, "", segs[1])
-		}
-		return notFound(segs[len(segs)-1])
-	}
+// The application routes; the handlers authorise (apps.go: delegated
+// scopes and the signed-in user's roles, or application permissions).
+var (
+	specApps        = newSpec("/applications", permApps, 1, methods{"GET": (*Server).listApplications, "POST": (*Server).createApplication})
+	specApp         = newSpec("/applications/{id}", permApps, 1, methods{"GET": (*Server).getApplication, "PATCH": (*Server).patchApplication, "DELETE": (*Server).deleteApplication})
+	specAddKey      = newSpec("/applications/{id}/addKey", permApps, 1, methods{"POST": (*Server).addKey})
+	specRemoveKey   = newSpec("/applications/{id}/removeKey", permApps, 1, methods{"POST": (*Server).removeKey})
+	specSPs         = newSpec("/servicePrincipals", permApps, 1, methods{"GET": (*Server).listServicePrincipals, "POST": (*Server).createServicePrincipal})
+	specSP          = newSpec("/servicePrincipals/{id}", permApps, 1, methods{"GET": (*Server).getServicePrincipal})
+	specAssignments = newSpec("/servicePrincipals/{id}/appRoleAssignments", permApps, 1, methods{"GET": (*Server).listAppRoleAssignments})
+	specAssignedTo  = newSpec("/servicePrincipals/{id}/appRoleAssignedTo", permApps, 1, methods{"POST": (*Server).grantAppRole})
+)
+
+// applications matches /applications, /applications/{id} (or
+// (appId='x')) and its addKey and removeKey actions.
+func (m *matcher) applications() (*route, gresp, bool) {
+	segs := m.segs
 	switch {
 	case len(segs) == 1:
-		return pick("/servicePrincipals", permApps, 1, methods{"GET": (*Server).listServicePrincipals, "POST": (*Server).createServicePrincipal}, "")
+		return m.pick(specApps, "")
 	case len(segs) == 2:
-		return pick("/servicePrincipals/{id}", permApps, 1, methods{"GET": (*Server).getServicePrincipal}, "", segs[1])
-	case len(segs) == 3 && low[2] == "approleassignments":
-		return pick("/servicePrincipals/{id}/appRoleAssignments", permApps, 1, methods{"GET": (*Server).listAppRoleAssignments}, "", segs[1])
-	case len(segs) == 3 && low[2] == "approleassignedto":
-		return pick("/servicePrincipals/{id}/appRoleAssignedTo", permApps, 1, methods{"POST": (*Server).grantAppRole}, "", segs[1])
+		return m.pick(specApp, "", segs[1])
+	case len(segs) == 3 && m.is(2, "addKey"):
+		return m.pick(specAddKey, "", segs[1])
+	case len(segs) == 3 && m.is(2, "removeKey"):
+		return m.pick(specRemoveKey, "", segs[1])
 	}
-	return notFound(segs[len(segs)-1])
+	return m.notFound(segs[len(segs)-1])
+}
+
+// servicePrincipals matches /servicePrincipals, one by id or appId, its
+// appRoleAssignments and appRoleAssignedTo.
+func (m *matcher) servicePrincipals() (*route, gresp, bool) {
+	segs := m.segs
+	switch {
+	case len(segs) == 1:
+		return m.pick(specSPs, "")
+	case len(segs) == 2:
+		return m.pick(specSP, "", segs[1])
+	case len(segs) == 3 && m.is(2, "appRoleAssignments"):
+		return m.pick(specAssignments, "", segs[1])
+	case len(segs) == 3 && m.is(2, "appRoleAssignedTo"):
+		return m.pick(specAssignedTo, "", segs[1])
+	}
+	return m.notFound(segs[len(segs)-1])
 }
 
 // Authorization of the application routes. Delegated calls need the scope

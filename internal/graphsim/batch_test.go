@@ -210,8 +210,8 @@ func TestBatchShuffleAndLatency(t *testing.T) {
 }
 
 func TestBatchBinaryBody(t *testing.T) {
-	items := []batchItem{{ID: "1", Method: "PUT", URL: "/x", Headers: map[string]string{"Content-Type": "image/jpeg"}, Body: json.RawMessage(`"/9j/4AAQ"`)}}
-	g := (&Server{}).itemRequest(&greq{}, items[0])
+	items := []batchItem{{ID: "1", Method: "PUT", URL: "/x", Headers: []hdrField{{"Content-Type", "image/jpeg"}}, Body: json.RawMessage(`"/9j/4AAQ"`)}}
+	g := (&Server{}).itemRequest(&greq{}, items[0], &greq{})
 	if len(g.body) != 6 {
 		t.Errorf("base64 body decoded to %d bytes", len(g.body))
 	}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -202,137 +200,6 @@ func checkString(name string, v json.RawMessage) (string, *bodyError) {
 	}
 }
 
-// normaliseValue validates one contact property value and returns its
-// canonical JSON (nil for null, which clears the property).
-func normaliseValue(p cprop, v json.RawMessage) (json.RawMessage, *bodyError) {
-	if isNull(v) {
-		return nil, nil
-	}
-	switch p.t {
-	case tStr:
-		s, e := checkString(p.name, v)
-		if e != nil {
-			return nil, e
-		}
-		if len(s) > 4096 && p.name != "personalNotes" {
-			return nil, errBody("ErrorInvalidProperty", "The value of property '%s' exceeds the maximum length.", p.name)
-		}
-		return canonicalString(v, s), nil
-	case tDate:
-		s, e := checkString(p.name, v)
-		if e != nil {
-			if strings.Contains(e.msg, "Edm.String") {
-				e.msg = strings.Replace(e.msg, "Edm.String", "Edm.DateTimeOffset", 1)
-			}
-			return nil, e
-		}
-		t, ok := parseDateTime(s)
-		if !ok {
-			return nil, errBody("RequestBodyRead", "Cannot convert the literal '%s' to the expected type 'Edm.DateTimeOffset'.", s)
-		}
-		if len(s) == 10 {
-			return mustJSON(s), nil
-		}
-		return mustJSON(t.UTC().Format(time.RFC3339)), nil
-	case tStrColl:
-		if nodeName(v) != "StartArray" {
-			return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
-		}
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		var e *bodyError
-		n := 0
-		splitArray(v, func(it []byte) bool {
-			if isNull(it) {
-				e = errBody("RequestBodyRead", "A null value was found for the property named '%s', which has the expected type 'Collection(Edm.String)[Nullable=False]'. The expected type 'Collection(Edm.String)[Nullable=False]' does not allow null values.", p.name)
-				return false
-			}
-			s, ce := checkString(p.name, it)
-			if ce != nil {
-				e = ce
-				return false
-			}
-			if n > 0 {
-				buf.WriteByte(',')
-			}
-			n++
-			buf.Write(canonicalString(it, s))
-			return true
-		})
-		if e != nil {
-			return nil, e
-		}
-		if prop, limit := maxEntries(p.name); limit > 0 && n > limit {
-			return nil, errTooMany(prop, n, limit)
-		}
-		buf.WriteByte(']')
-		return buf.Bytes(), nil
-	case tAddr:
-		return normaliseObject(v, "Microsoft.OutlookServices.PhysicalAddress", addressKeys, nil)
-	case tEmail:
-		return normaliseObject(v, "Microsoft.OutlookServices.EmailAddress", []string{"name", "address"}, []string{"type"})
-	case tEmails:
-		if nodeName(v) != "StartArray" {
-			return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
-		}
-		var items []json.RawMessage
-		splitArray(v, func(it []byte) bool { items = append(items, it); return true })
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		for i, it := range items {
-			if isNull(it) {
-				return nil, errNullComplex
-			}
-			o, e := normaliseObject(it, "Microsoft.OutlookServices.EmailAddress", []string{"name", "address"}, []string{"type"})
-			if e != nil {
-				return nil, e
-			}
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			buf.Write(o)
-		}
-		if prop, limit := maxEntries(p.name); len(items) > limit {
-			return nil, errTooMany(prop, len(items), limit)
-		}
-		buf.WriteByte(']')
-		return buf.Bytes(), nil
-	}
-	return nil, errBody("RequestBodyRead", "The property '%s' cannot be written.", p.name)
-}
-
-// normaliseObject validates a complex value with string members.
-func normaliseObject(v json.RawMessage, typeName string, keys, ignored []string) (json.RawMessage, *bodyError) {
-	if nodeName(v) != "StartObject" {
-		return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartObject' node was expected.", nodeName(v))
-	}
-	m, _, e := parseObject(v)
-	if e != nil {
-		return nil, e
-	}
-	out := obj{}
-	for k := range m {
-		if strings.HasPrefix(k, "@odata.") {
-			continue
-		}
-		if !contains(keys, k) && !contains(ignored, k) {
-			return nil, errBody("RequestBodyRead", "The property '%s' does not exist on type '%s'. Make sure to only use property names that are defined by the type or mark the type as open type.", k, typeName)
-		}
-	}
-	for _, k := range append(append([]string{}, keys...), ignored...) {
-		raw, ok := m[k]
-		if !ok || isNull(raw) {
-			continue
-		}
-		s, e := checkString(k, raw)
-		if e != nil {
-			return nil, e
-		}
-		out = append(out, kv{k, s})
-	}
-	return mustJSON(out), nil
-}
-
 // canonicalString is the stored form of a validated JSON string: the raw
 // token when it needs no normalising, else a fresh encoding.
 func canonicalString(raw []byte, s string) []byte {
@@ -361,292 +228,220 @@ func parseDateTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// contactWrite is a validated contact body.
+// contactProps is the number of contact properties (contactSchema).
+const contactProps = 41
+
+// Indexes of the properties the code refers to.
+var (
+	iID, iCreated, iModified = contactIndex["id"], contactIndex["createdDateTime"], contactIndex["lastModifiedDateTime"]
+	iChangeKey, iParent      = contactIndex["changeKey"], contactIndex["parentFolderId"]
+	iDisplayName, iEmails    = contactIndex["displayName"], contactIndex["emailAddresses"]
+	iPrimaryEmail            = contactIndex["primaryEmailAddress"]
+	namePartIdx              = [...]int{contactIndex["givenName"], contactIndex["middleName"], contactIndex["surname"], contactIndex["generation"]}
+)
+
+func init() {
+	if len(contactSchema) != contactProps || contactIndex["secondaryEmailAddress"] != iPrimaryEmail+1 || contactIndex["tertiaryEmailAddress"] != iPrimaryEmail+2 {
+		panic("graphsim: contactSchema and contactProps disagree")
+	}
+}
+
+// contactWrite is a validated contact body: the canonical value of each
+// written property by schema index (nil clears it).
 type contactWrite struct {
-	fields map[string]json.RawMessage // canonical values; nil clears
+	vals   [contactProps][]byte
+	set    uint64 // bit i: property i is written
 	ext    []extProp
 	hasExt bool
 }
 
+func (w *contactWrite) has(i int) bool { return w.set&(1<<i) != 0 }
+
+// field returns a written property's canonical value (nil clears it).
+func (w *contactWrite) field(name string) (json.RawMessage, bool) {
+	i, ok := contactIndex[name]
+	if !ok || !w.has(i) {
+		return nil, false
+	}
+	return w.vals[i], true
+}
+
+func errDuplicate(key []byte) *bodyError {
+	return errBody("RequestBodyRead", "Multiple property values were found for the property '%s'. A single property value is expected.", key)
+}
+
+// checkObject makes a body's first checks: not empty, JSON, an object.
+func checkObject(body []byte) *bodyError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errEmptyPayload
+	}
+	if !json.Valid(body) {
+		return errBadJSON
+	}
+	return checkObjectNode(body)
+}
+
+// checkObjectNode refuses a JSON value that is not an object.
+func checkObjectNode(body []byte) *bodyError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errEmptyPayload
+	}
+	if nodeName(body) != "StartObject" {
+		return errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartObject' node was expected.", nodeName(body))
+	}
+	return nil
+}
+
 // parseContactBody validates a contact create or update body.
 func parseContactBody(body []byte) (*contactWrite, *bodyError) {
-	m, order, e := parseObject(body)
-	if e != nil {
+	w := &contactWrite{}
+	if e := parseContactInto(body, false, w); e != nil {
 		return nil, e
-	}
-	w := &contactWrite{fields: map[string]json.RawMessage{}}
-	for _, k := range order {
-		v := m[k]
-		switch {
-		case k == "@odata.type":
-			s, e := checkString(k, v)
-			if e != nil {
-				return nil, e
-			}
-			if t := strings.TrimPrefix(s, "#"); !strings.EqualFold(t, "microsoft.graph.contact") {
-				return nil, errBody("RequestBodyRead", "A type named '%s' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.", s)
-			}
-			continue
-		case strings.HasPrefix(k, "@"):
-			continue // other instance annotations (@odata.etag, ...) are ignored
-		case k == "singleValueExtendedProperties":
-			ext, e := parseExtProps(v)
-			if e != nil {
-				return nil, e
-			}
-			w.ext, w.hasExt = ext, true
-			continue
-		case k == "multiValueExtendedProperties" || k == "extensions" || k == "photo":
-			return nil, errBody("ErrorInvalidRequest", "graphsim does not emulate '%s' on contacts.", k)
-		}
-		i, ok := contactIndex[k]
-		if !ok {
-			return nil, errBody("RequestBodyRead", "The property '%s' does not exist on type 'Microsoft.OutlookServices.Contact'. Make sure to only use property names that are defined by the type or mark the type as open type.", k)
-		}
-		p := contactSchema[i]
-		if p.t == tAddr && isNull(v) {
-			return nil, errNullComplex
-		}
-		nv, e := normaliseValue(p, v)
-		if e != nil {
-			return nil, e
-		}
-		if p.ro {
-			continue
-		}
-		w.fields[k] = nv
 	}
 	return w, nil
 }
 
-// extProp is a stored single-value extended property; ids are interned.
-type extProp struct {
-	id    string
-	value string
+// parseContactInto validates a contact body into w; checked says the
+// body is already known to be JSON (a $batch item's). Members are read in
+// order and the first error wins, but a repeated member, found anywhere,
+// is reported first.
+func parseContactInto(body []byte, checked bool, w *contactWrite) *bodyError {
+	if checked {
+		if e := checkObjectNode(body); e != nil {
+			return e
+		}
+	} else if e := checkObject(body); e != nil {
+		return e
+	}
+	var dup dupKeys
+	var first *bodyError
+	for it := members(body); ; {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		key := keyBytes(k)
+		if dup.seen(key) {
+			if len(key) == 0 {
+				break // see dupKeys
+			}
+			return errDuplicate(key)
+		}
+		if first == nil {
+			first = w.member(key, v)
+		}
+	}
+	return first
 }
 
-var internMu sync.Mutex
-var interned = map[string]string{}
-
-func intern(s string) string {
-	internMu.Lock()
-	defer internMu.Unlock()
-	if v, ok := interned[s]; ok {
-		return v
-	}
-	if len(interned) < 1<<16 {
-		interned[s] = s
-	}
-	return s
-}
-
-func parseExtProps(v json.RawMessage) ([]extProp, *bodyError) {
-	if isNull(v) {
-		return nil, nil
-	}
-	if nodeName(v) != "StartArray" {
-		return nil, errBody("RequestBodyRead", "An unexpected '%s' node was found when reading from the JSON reader. A 'StartArray' node was expected.", nodeName(v))
-	}
-	var items []json.RawMessage
-	splitArray(v, func(it []byte) bool { items = append(items, it); return true })
-	var out []extProp
-	for _, it := range items {
-		m, _, e := parseObject(it)
+// member validates one member of a contact body.
+func (w *contactWrite) member(k, v []byte) *bodyError {
+	switch string(k) {
+	case "@odata.type":
+		s, e := checkString("@odata.type", v)
 		if e != nil {
-			if e == errEmptyPayload {
-				return nil, errBadJSON
-			}
-			return nil, e
+			return e
 		}
-		var id, val string
-		for k, raw := range m {
-			switch k {
-			case "id":
-				s, e := checkString(k, raw)
-				if e != nil {
-					return nil, e
-				}
-				id = s
-			case "value":
-				if isNull(raw) {
-					continue
-				}
-				s, e := checkString(k, raw)
-				if e != nil {
-					return nil, e
-				}
-				val = s
-			default:
-				if strings.HasPrefix(k, "@") {
-					continue
-				}
-				return nil, errBody("RequestBodyRead", "The property '%s' does not exist on type 'Microsoft.OutlookServices.SingleValueLegacyExtendedProperty'. Make sure to only use property names that are defined by the type or mark the type as open type.", k)
-			}
+		if t := strings.TrimPrefix(s, "#"); !strings.EqualFold(t, "microsoft.graph.contact") {
+			return errBody("RequestBodyRead", "A type named '%s' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.", s)
 		}
-		if _, ok := parseExtID(id); !ok {
-			return nil, errBody("ErrorInvalidProperty", "The extended property id '%s' is not valid.", literal([]byte(id)))
+		return nil
+	case "singleValueExtendedProperties":
+		ext, e := parseExtProps(v)
+		if e != nil {
+			return e
 		}
-		if len(val) > 32<<10 {
-			return nil, errBody("ErrorInvalidProperty", "The value of the extended property '%s' is too long.", id)
-		}
-		replaced := false
-		for i := range out {
-			if extIDEqual(out[i].id, id) {
-				out[i].value = val
-				replaced = true
-			}
-		}
-		if !replaced {
-			out = append(out, extProp{id: intern(id), value: val})
-		}
+		w.ext, w.hasExt = ext, true
+		return nil
+	case "multiValueExtendedProperties", "extensions", "photo":
+		return errBody("ErrorInvalidRequest", "graphsim does not emulate '%s' on contacts.", k)
 	}
-	return out, nil
-}
-
-// extID is a parsed extended property id.
-type extID struct {
-	typ  string // lower-case
-	guid string // lower-case, without braces; empty for a proptag
-	name string // case-sensitive name, or the numeric id/proptag as decimal
-	byID bool
-}
-
-var extTypes = map[string]bool{
-	"binary": true, "boolean": true, "clsid": true, "currency": true, "double": true, "float": true,
-	"integer": true, "long": true, "short": true, "string": true, "systemtime": true, "object": true, "null": true,
-}
-
-// parseExtID parses "{Type} {GUID} Name {name}", "{Type} {GUID} Id {id}"
-// and "{Type} {proptag}".
-func parseExtID(s string) (extID, bool) {
-	typ, rest, ok := strings.Cut(s, " ")
-	if !ok || !extTypes[strings.ToLower(typ)] {
-		return extID{}, false
+	if len(k) > 0 && k[0] == '@' {
+		return nil // other instance annotations (@odata.etag, ...) are ignored
 	}
-	id := extID{typ: strings.ToLower(typ)}
-	rest = strings.TrimLeft(rest, " ")
-	if strings.HasPrefix(rest, "{") {
-		end := strings.IndexByte(rest, '}')
-		if end < 0 || !isGUID(rest[1:end]) {
-			return extID{}, false
-		}
-		id.guid = strings.ToLower(rest[1:end])
-		kw, val, ok := strings.Cut(strings.TrimLeft(rest[end+1:], " "), " ")
-		if !ok || val == "" {
-			return extID{}, false
-		}
-		switch strings.ToLower(kw) {
-		case "name":
-			id.name = val
-		case "id":
-			n, ok := parseNum(val)
-			if !ok {
-				return extID{}, false
-			}
-			id.name, id.byID = strconv.FormatUint(n, 10), true
-		default:
-			return extID{}, false
-		}
-		return id, true
-	}
-	n, ok := parseNum(rest)
+	i, ok := contactIndex[string(k)]
 	if !ok {
-		return extID{}, false
+		return errBody("RequestBodyRead", "The property '%s' does not exist on type 'Microsoft.OutlookServices.Contact'. Make sure to only use property names that are defined by the type or mark the type as open type.", k)
 	}
-	id.name, id.byID = strconv.FormatUint(n, 10), true
-	return id, true
+	p := contactSchema[i]
+	if p.t == tAddr && isNull(v) {
+		return errNullComplex
+	}
+	nv, e := normaliseValue(p, v)
+	if e != nil || p.ro {
+		return e
+	}
+	w.vals[i], w.set = nv, w.set|1<<i
+	return nil
 }
 
-func parseNum(s string) (uint64, bool) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		n, err := strconv.ParseUint(s[2:], 16, 32)
-		return n, err == nil
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	return n, err == nil
-}
-
-// extIDEqual compares ids as Exchange does: type, GUID and keywords
-// case-insensitively, the Name part case-sensitively.
-func extIDEqual(a, b string) bool {
-	if a == b {
-		return true
-	}
-	x, ok1 := parseExtID(a)
-	y, ok2 := parseExtID(b)
-	return ok1 && ok2 && x == y
-}
-
-// mergeExt applies written extended properties to stored ones.
-func mergeExt(old, w []extProp) []extProp {
-	out := old
-	for _, p := range w {
-		found := false
-		for i := range out {
-			if extIDEqual(out[i].id, p.id) {
-				if !found {
-					out[i].value = p.value
-				}
-				found = true
-			}
+// splitDoc splits a canonical contact document by schema index.
+func splitDoc(doc []byte, cur *[contactProps][]byte) {
+	for it := members(doc); ; {
+		k, v, ok := it.next()
+		if !ok {
+			return
 		}
-		if !found {
-			out = append(out, p)
+		if i, ok := contactIndex[string(keyBytes(k))]; ok {
+			cur[i] = v
 		}
 	}
-	return out
 }
 
 // applyWrite applies a validated write to a canonical contact document
 // (members in schema order, cleared members dropped) and regenerates
 // displayName from the name parts when a write changes them without
-// giving displayName, as Outlook does.
+// giving displayName, as Outlook does. The document is one allocation of
+// its exact size.
 func applyWrite(old []byte, w *contactWrite, create bool) []byte {
-	cur := make(map[string]json.RawMessage, 16)
+	var cur [contactProps][]byte
 	if len(old) > 0 {
-		splitObject(old, func(k string, v []byte) bool { cur[k] = v; return true })
+		splitDoc(old, &cur)
 	}
 	nameChanged := create
-	for k, v := range w.fields {
-		switch k {
-		case "givenName", "middleName", "surname", "generation":
+	for _, i := range namePartIdx {
+		if w.has(i) {
 			nameChanged = true
 		}
-		if v == nil {
-			delete(cur, k)
-		} else {
-			cur[k] = v
+	}
+	for i := range cur {
+		if w.has(i) {
+			cur[i] = w.vals[i]
 		}
 	}
-	if _, given := w.fields["displayName"]; !given && nameChanged {
+	if !w.has(iDisplayName) && nameChanged {
 		var parts []string
-		for _, k := range []string{"givenName", "middleName", "surname", "generation"} {
-			var s string
-			if raw, ok := cur[k]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
-				parts = append(parts, s)
+		for _, i := range namePartIdx {
+			if raw := cur[i]; raw != nil {
+				if s, ok := rawString(raw); ok && s != "" {
+					parts = append(parts, s)
+				}
 			}
 		}
 		if len(parts) > 0 {
-			cur["displayName"] = mustJSON(strings.Join(parts, " "))
+			cur[iDisplayName] = mustJSON(strings.Join(parts, " "))
 		}
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	n := 0
-	for _, p := range contactSchema {
-		v, ok := cur[p.name]
-		if !ok {
+	n := 1 // braces, less the first member's comma
+	for i, v := range cur {
+		if v != nil {
+			n += len(contactSchema[i].name) + 4 + len(v)
+		}
+	}
+	n = max(n, 2)
+	doc := make([]byte, 0, n)
+	doc = append(doc, '{')
+	for i, v := range cur {
+		if v == nil {
 			continue
 		}
-		if n > 0 {
-			buf.WriteByte(',')
+		if len(doc) > 1 {
+			doc = append(doc, ',')
 		}
-		n++
-		writeJSONString(&buf, p.name)
-		buf.WriteByte(':')
-		buf.Write(v)
+		doc = append(doc, '"')
+		doc = append(doc, contactSchema[i].name...)
+		doc = append(doc, '"', ':')
+		doc = append(doc, v...)
 	}
-	buf.WriteByte('}')
-	return bytes.Clone(buf.Bytes())
+	return append(doc, '}')
 }

@@ -29,7 +29,7 @@ func decodeToken(s string, v any) bool {
 }
 
 func (g *greq) advanced() bool {
-	return strings.EqualFold(g.hdr.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(g.q.Get("$count"), "true")
+	return strings.EqualFold(g.header("ConsistencyLevel"), "eventual") && strings.EqualFold(g.q.Get("$count"), "true")
 }
 
 // pageSize parses $top for directory collections (default 100, 1-999).
@@ -237,7 +237,7 @@ func renderUser(u *User, sel []string, typed bool) obj {
 }
 
 func (g *greq) base() string {
-	return "https://" + g.hdr.Get("X-Graphsim-Host") + "/v1.0"
+	return "https://" + g.header("X-Graphsim-Host") + "/v1.0"
 }
 
 // contextURL builds @odata.context.
@@ -284,7 +284,7 @@ func (s *Server) listUsers(g *greq, rt *route, _ *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	if _, ok := g.q["$search"]; ok && !strings.EqualFold(g.hdr.Get("ConsistencyLevel"), "eventual") {
+	if _, ok := g.q["$search"]; ok && !strings.EqualFold(g.header("ConsistencyLevel"), "eventual") {
 		return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
 	}
 	if _, ok := g.q["$skip"]; ok {
@@ -488,7 +488,7 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		tok.After = ""
 		tok.Next = true
 	}
-	minimal := tok.Base > 0 && preferMinimal(g.hdr)
+	minimal := tok.Base > 0 && preferMinimal(g.headerValues("Prefer"))
 	size := s.usersDeltaPageSize()
 
 	type entry struct {
@@ -572,8 +572,8 @@ func (s *Server) usersDeltaPageSize() int {
 	return s.deltaPS
 }
 
-func preferMinimal(h http.Header) bool {
-	for _, v := range h.Values("Prefer") {
+func preferMinimal(prefer []string) bool {
+	for _, v := range prefer {
 		for _, p := range strings.Split(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
 				return true

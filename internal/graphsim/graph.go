@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
@@ -23,7 +24,8 @@ type greq struct {
 	segs        []string // unescaped path segments after /v1.0
 	rawQuery    string
 	q           url.Values
-	hdr         http.Header
+	hdr         http.Header // the HTTP request's headers (nil for a $batch item)
+	itemHdr     []hdrField  // a $batch item's headers
 	body        []byte
 	claims      *entrasim.Claims
 	t           *tenantState
@@ -32,89 +34,192 @@ type greq struct {
 	clientReqID string
 	now         time.Time
 	inBatch     bool
+	bodyJSON    bool // body is a $batch item's, already checked as JSON
+	// The route, matched once (routeOnce).
+	rt     *route
+	rtResp gresp
+	rtOK   bool
+	rtDone bool
+	rtBuf  route
+	// release are buffers (the body, a $batch response) to reuse once the
+	// response has been written.
+	release [][]byte
 	// held collects the Retry-After deadlines of the response (batch items
 	// share their batch's), published once the response has been sent.
 	held *heldDeadlines
 }
 
-// gresp is a Graph response before it is written (or embedded in a batch).
+// header returns a request header: the HTTP request's, or a $batch
+// item's (the last given of a name, as setting them in turn would).
+func (g *greq) header(k string) string {
+	if g.hdr != nil {
+		return g.hdr.Get(k)
+	}
+	v := ""
+	for _, f := range g.itemHdr {
+		if strings.EqualFold(f.k, k) {
+			v = f.v
+		}
+	}
+	return v
+}
+
+// headerValues returns all values of a request header.
+func (g *greq) headerValues(k string) []string {
+	if g.hdr != nil {
+		return g.hdr.Values(k)
+	}
+	for i := len(g.itemHdr) - 1; i >= 0; i-- {
+		if strings.EqualFold(g.itemHdr[i].k, k) {
+			return []string{g.itemHdr[i].v}
+		}
+	}
+	return nil
+}
+
+// gresp is a Graph response before it is written (or embedded in a
+// batch). A contact a write answers with is rendered only then, from a
+// view of it (body is nil).
 type gresp struct {
 	status int
-	hdr    http.Header
+	hdr    respHeader
 	body   []byte
+	view   *contactView
 }
+
+// bytes is the response body.
+func (r *gresp) bytes() []byte {
+	if r.view != nil {
+		return r.view.appendTo(nil)
+	}
+	return r.body
+}
+
+// appendBody appends the response body.
+func (r *gresp) appendBody(dst []byte) []byte {
+	if r.view != nil {
+		return r.view.appendTo(dst)
+	}
+	return append(dst, r.body...)
+}
+
+// hasBody reports whether the response has a body.
+func (r *gresp) hasBody() bool { return r.view != nil || len(r.body) > 0 }
+
+// hdrField is one header of a response or of a $batch item.
+type hdrField struct{ k, v string }
+
+// respHeader is a response's headers in the order they were set; names
+// compare case-insensitively. It is treated as immutable (Set makes a new
+// one), so the common header sets below are shared by every response.
+type respHeader []hdrField
+
+// Get returns the value of the header named k.
+func (h respHeader) Get(k string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.k, k) {
+			return f.v
+		}
+	}
+	return ""
+}
+
+// Set replaces (or adds) the header named k.
+func (h *respHeader) Set(k, v string) {
+	n := make(respHeader, 0, len(*h)+1)
+	for _, f := range *h {
+		if !strings.EqualFold(f.k, k) {
+			n = append(n, f)
+		}
+	}
+	*h = append(n, hdrField{k, v})
+}
+
+var (
+	okHeaders    = respHeader{{"Content-Type", odataJSON}, {"OData-Version", "4.0"}, {"Cache-Control", "no-cache"}}
+	errHeaders   = respHeader{{"Content-Type", "application/json"}, {"Cache-Control", "no-cache"}}
+	emptyHeaders = respHeader{{"Cache-Control", "no-cache"}}
+)
 
 const (
 	odataJSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 	maxBody   = 4 << 20
 )
 
+// requestID is the request's id, made on first use (a $batch item needs
+// one only for an error).
+func (g *greq) requestID() string {
+	if g.reqID == "" {
+		g.reqID = NewGUID()
+	}
+	return g.reqID
+}
+
 // graphErr builds Graph's error envelope.
 func (g *greq) graphErr(status int, code, msg string) gresp {
-	return errorResp(status, code, msg, g.now, g.reqID, g.clientReqID)
+	return errorResp(status, code, msg, g.now, g.requestID(), g.clientReqID)
 }
 
 func errorResp(status int, code, msg string, now time.Time, reqID, clientReqID string) gresp {
-	body := obj{{"error", obj{
-		{"code", code},
-		{"message", msg},
-		{"innerError", obj{
-			{"date", now.UTC().Format("2006-01-02T15:04:05")},
-			{"request-id", reqID},
-			{"client-request-id", clientReqID},
-		}},
-	}}}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: status, hdr: h, body: mustJSON(body)}
+	b := make([]byte, 0, 160+len(msg)+len(code))
+	b = append(b, `{"error":{"code":`...)
+	b = appendJSONString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, `,"innerError":{"date":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05")
+	b = append(b, `","request-id":`...)
+	b = appendJSONString(b, reqID)
+	b = append(b, `,"client-request-id":`...)
+	b = appendJSONString(b, clientReqID)
+	b = append(b, "}}}"...)
+	return gresp{status: status, hdr: errHeaders, body: b}
 }
 
-// ok builds a JSON success response.
+// okJSON builds a JSON success response.
 func okJSON(status int, v any) gresp {
-	h := http.Header{}
-	h.Set("Content-Type", odataJSON)
-	h.Set("OData-Version", "4.0")
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: status, hdr: h, body: mustJSON(v)}
+	return gresp{status: status, hdr: okHeaders, body: mustJSON(v)}
+}
+
+// okBody is a JSON success response with a body already encoded.
+func okBody(status int, body []byte) gresp {
+	return gresp{status: status, hdr: okHeaders, body: body}
 }
 
 func noContent() gresp {
-	h := http.Header{}
-	h.Set("Cache-Control", "no-cache")
-	return gresp{status: http.StatusNoContent, hdr: h}
+	return gresp{status: http.StatusNoContent, hdr: emptyHeaders}
 }
 
 // writeGraphError writes a Graph error outside the item pipeline.
-func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, status int, code, msg string, h http.Header) {
+func writeGraphError(w http.ResponseWriter, r *http.Request, now time.Time, status int, code, msg string) {
 	reqID := NewGUID()
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = reqID
 	}
-	resp := errorResp(status, code, msg, now, reqID, crid)
-	for k, v := range h {
-		resp.hdr[k] = v
-	}
-	writeResp(w, resp, reqID, crid)
+	writeResp(w, errorResp(status, code, msg, now, reqID, crid), reqID, crid)
 }
 
-func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) {
+// writeResp writes a response; it reports whether the body was written.
+func writeResp(w http.ResponseWriter, resp gresp, reqID, crid string) bool {
 	h := w.Header()
-	for k, v := range resp.hdr {
-		h[k] = v
+	for _, f := range resp.hdr {
+		h.Set(f.k, f.v)
 	}
 	h.Set("request-id", reqID)
 	h.Set("client-request-id", crid)
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"graphsim","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"GRAPHSIM0001"}}`)
 	h.Set("Strict-Transport-Security", "max-age=31536000")
-	if resp.body != nil {
-		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	body := resp.bytes()
+	if body != nil {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	w.WriteHeader(resp.status)
-	if resp.body != nil {
-		_, _ = w.Write(resp.body)
+	if body != nil {
+		_, err := w.Write(body)
+		return err == nil
 	}
+	return true
 }
 
 // serveGraph serves /v1.0/...: authentication, then $batch or one item.
@@ -127,7 +232,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ctr.add(func(c *Counters) { c.Requests++ })
 	g := &greq{ctx: r.Context(), method: r.Method, hdr: r.Header, reqID: reqID, clientReqID: crid, now: now, held: &heldDeadlines{}}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	body, err := readBody(r.Body, r.ContentLength)
+	g.release = append(g.release, body)
 	if err != nil {
 		resp := g.graphErr(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
 		s.ctr.served("? "+r.URL.Path, "", r.Method, resp.status)
@@ -156,18 +262,73 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		// is stricter than a network that never fails mid-response.
 		if f := s.Faults(); f.BatchDropRate > 0 && s.random() < f.BatchDropRate {
 			s.ctr.add(func(c *Counters) { c.DroppedBatches++ })
-			s.logf("graphsim: %s %s -> %d, connection dropped", r.Method, r.URL.Path, resp.status)
+			if s.opts.Logf != nil {
+				s.logf("graphsim: %s %s -> %d, connection dropped", r.Method, r.URL.Path, resp.status)
+			}
 			panic(http.ErrAbortHandler)
 		}
 	} else {
 		resp = s.serveItem(g, false)
 	}
-	s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
-	writeResp(w, resp, reqID, crid)
+	if s.opts.Logf != nil {
+		s.logf("graphsim: %s %s -> %d", r.Method, r.URL.Path, resp.status)
+	}
+	if writeResp(w, resp, reqID, crid) {
+		// Written: the server holds no reference to the bytes any more.
+		for _, b := range g.release {
+			putBuf(b)
+		}
+	}
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
 	g.held.release(s.lim, s.now())
+}
+
+// bufPool keeps request bodies and $batch responses for the next request.
+var bufPool = sync.Pool{}
+
+// getBuf returns an empty buffer with room for n bytes.
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, max(n, 16<<10))
+}
+
+// putBuf keeps b for reuse (not the largest ones).
+func putBuf(b []byte) {
+	if cap(b) >= 16<<10 && cap(b) <= 1<<20 {
+		bufPool.Put(&b)
+	}
+}
+
+// readBody reads a request body of at most maxBody bytes (one more tells
+// it is too large), in one allocation when its length is announced.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	var b []byte
+	switch {
+	case length > 4<<10 && length <= maxBody:
+		b = getBuf(int(length) + 1)
+	case length > 0 && length <= maxBody:
+		b = make([]byte, 0, length+1)
+	default:
+		b = make([]byte, 0, 512)
+	}
+	lr := io.LimitReader(r, maxBody+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // authenticate verifies the bearer token and finds the tenant.
@@ -177,7 +338,7 @@ func (s *Server) authenticate(g *greq) (gresp, bool) {
 		resp.hdr.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		return resp, false
 	}
-	auth := g.hdr.Get("Authorization")
+	auth := g.header("Authorization")
 	if auth == "" {
 		return fail("Access token is empty.")
 	}
@@ -253,13 +414,14 @@ type route struct {
 	ids      []string
 	ru       int // directory resource units
 	h        func(s *Server, g *greq, rt *route, mb *mailbox) gresp
+	idBuf    [3]string
 }
 
 // serveItem runs one request through routing, Retry-After accounting,
 // permissions, mailbox state, throttling, fault injection and its handler.
 // reserved means a $batch already holds a mailbox concurrency slot for it.
 func (s *Server) serveItem(g *greq, reserved bool) gresp {
-	rt, resp, ok := s.matchRoute(g)
+	rt, resp, ok := s.route(g)
 	mailboxID := ""
 	if ok && rt.perm == permMailbox {
 		mailboxID = g.t.mailboxKey(rt.user)
@@ -281,9 +443,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	// Arrival: a request in a scope before its Retry-After deadline.
 	var violated bool
 	if rt.perm == permMailbox {
-		violated = s.lim.arrive(g, scopeMailbox(g.app, mailboxID), "mailbox:"+mailboxID)
+		violated = s.lim.arrive(g, scopeMailbox(g.app, mailboxID))
 	} else {
-		violated = s.lim.arrive(g, scopeDirectory(g.app, g.t.id), "directory:"+g.t.id)
+		violated = s.lim.arrive(g, scopeDirectory(g.app, g.t.id))
 	}
 	if !violated {
 		s.lim.arriveApp(g)
@@ -331,6 +493,15 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 		}
 	}
 	return record(resp)
+}
+
+// route matches the request's route once.
+func (s *Server) route(g *greq) (*route, gresp, bool) {
+	if !g.rtDone {
+		g.rt, g.rtResp, g.rtOK = s.matchRoute(g)
+		g.rtDone = true
+	}
+	return g.rt, g.rtResp, g.rtOK
 }
 
 // afterCommitFault replaces the answer of a write already carried out by a

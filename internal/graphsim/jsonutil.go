@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // kv is one member of an ordered JSON object.
@@ -17,13 +18,13 @@ type kv struct {
 // properties in Graph's order (@odata annotations first).
 type obj []kv
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var encPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // MarshalJSON encodes the members in order.
 func (o obj) MarshalJSON() ([]byte, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
+	buf := encPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer encPool.Put(buf)
 	if err := o.appendTo(buf); err != nil {
 		return nil, err
 	}
@@ -109,24 +110,78 @@ func appendValue(buf *bytes.Buffer, v any) error {
 
 // writeJSONString writes s as a JSON string without HTML escaping.
 func writeJSONString(buf *bytes.Buffer, s string) {
-	simple := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	var arr [64]byte
+	buf.Write(appendJSONString(arr[:0], s))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONBytes is appendJSONString of b (copied only if it needs
+// escaping).
+func appendJSONBytes(dst, b []byte) []byte {
+	for _, c := range b {
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			simple = false
-			break
+			return appendJSONString(dst, string(b))
 		}
 	}
-	if simple {
-		buf.WriteByte('"')
-		buf.WriteString(s)
-		buf.WriteByte('"')
-		return
+	dst = append(dst, '"')
+	dst = append(dst, b...)
+	return append(dst, '"')
+}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// does with HTML escaping off: '"', '\\' and control characters escaped
+// (\b, \f, \n, \r, \t short), invalid UTF-8 as \ufffd, U+2028 and
+// U+2029 escaped, everything else as is.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	buf.Truncate(buf.Len() - 1) // the encoder's newline
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 func mustJSON(v any) []byte {

@@ -15,11 +15,38 @@ import (
 type limiter struct {
 	s         *Server
 	mu        sync.Mutex
-	deadlines map[string]deadline // scope -> Retry-After deadline
+	deadlines map[scope]deadline  // Retry-After deadline of a scope
 	retries   map[string]deadline // request fingerprint -> its own Retry-After deadline
-	inflight  map[string]int      // mailbox scope -> requests in flight
+	retryEnd  time.Time           // the latest until of retries
+	inflight  map[scope]int       // mailbox scope -> requests in flight
 	perMbox   map[string]int      // mailbox id -> in flight across apps
-	windows   map[string]*window
+	windows   map[scope]*window   // quota (mailbox) or resource units (directory)
+}
+
+// scope is a throttling scope: (app, mailbox), (app, tenant) or the app.
+type scope struct {
+	kind scopeKind
+	app  string
+	id   string // mailbox (user) id or tenant id; empty for the app
+}
+
+type scopeKind uint8
+
+const (
+	kindMailbox scopeKind = iota
+	kindDirectory
+	kindApp
+)
+
+// counterName names the scope in Counters.ViolationsByScope.
+func (sc scope) counterName() string {
+	switch sc.kind {
+	case kindDirectory:
+		return "directory:" + sc.id
+	case kindApp:
+		return "app:" + sc.app
+	}
+	return "mailbox:" + sc.id
 }
 
 // deadline is what a Retry-After named: requests arriving after issued
@@ -37,24 +64,27 @@ type window struct {
 func newLimiter(s *Server) *limiter {
 	return &limiter{
 		s:         s,
-		deadlines: map[string]deadline{},
+		deadlines: map[scope]deadline{},
 		retries:   map[string]deadline{},
-		inflight:  map[string]int{},
+		inflight:  map[scope]int{},
 		perMbox:   map[string]int{},
-		windows:   map[string]*window{},
+		windows:   map[scope]*window{},
 	}
 }
 
-func scopeMailbox(app, mailbox string) string  { return "m/" + app + "/" + mailbox }
-func scopeDirectory(app, tenant string) string { return "d/" + app + "/" + tenant }
-func scopeApp(app string) string               { return "a/" + app }
+func scopeMailbox(app, mailbox string) scope { return scope{app: app, id: mailbox} }
+func scopeDirectory(app, tenant string) scope {
+	return scope{kind: kindDirectory, app: app, id: tenant}
+}
+func scopeApp(app string) scope { return scope{kind: kindApp, app: app} }
 
 func (l *limiter) resetWindows() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.windows = map[string]*window{}
-	l.deadlines = map[string]deadline{}
+	l.windows = map[scope]*window{}
+	l.deadlines = map[scope]deadline{}
 	l.retries = map[string]deadline{}
+	l.retryEnd = time.Time{}
 }
 
 // scaled divides a duration by the time scale.
@@ -72,20 +102,31 @@ func (l *limiter) scaled(d time.Duration) time.Duration {
 // arrive counts a Retry-After violation: a resend of a throttled request
 // before its deadline, or another request of the scope arriving before the
 // scope's deadline once the client has had ReactionTime to read the
-// response that named it.
-func (l *limiter) arrive(g *greq, scope, counterName string) bool {
+// response that named it. The request's fingerprint is taken only while
+// some throttled request may be resent.
+func (l *limiter) arrive(g *greq, sc scope) bool {
 	now := g.now
-	fp := fingerprint(g)
-	react := l.reactionTime()
 	l.mu.Lock()
-	dl, ok := l.deadlines[scope]
-	retry, isRetry := l.retries[fp]
+	dl, ok := l.deadlines[sc]
+	anyRetry := len(l.retries) > 0 && now.Before(l.retryEnd)
 	l.mu.Unlock()
+	var retry deadline
+	isRetry := false
+	if anyRetry {
+		fp := fingerprint(g)
+		l.mu.Lock()
+		retry, isRetry = l.retries[fp]
+		l.mu.Unlock()
+	}
+	if !ok && !isRetry {
+		return false
+	}
+	react := l.reactionTime()
 	switch {
 	case isRetry && now.After(retry.issued) && now.Before(retry.until):
-		l.s.ctr.violation(counterName)
+		l.s.ctr.violation(sc.counterName())
 	case ok && now.After(dl.issued.Add(react)) && now.Before(dl.until):
-		l.s.ctr.violation(counterName)
+		l.s.ctr.violation(sc.counterName())
 	default:
 		return false
 	}
@@ -96,12 +137,12 @@ func (l *limiter) arrive(g *greq, scope, counterName string) bool {
 // back by a global-limit Retry-After (a resend of the throttled request
 // itself is counted by arrive).
 func (l *limiter) arriveApp(g *greq) {
-	scope := scopeApp(g.app)
+	sc := scopeApp(g.app)
 	l.mu.Lock()
-	dl, ok := l.deadlines[scope]
+	dl, ok := l.deadlines[sc]
 	l.mu.Unlock()
 	if ok && g.now.After(dl.issued.Add(l.reactionTime())) && g.now.Before(dl.until) {
-		l.s.ctr.violation("app:" + g.app)
+		l.s.ctr.violation(sc.counterName())
 	}
 }
 
@@ -126,22 +167,22 @@ func fingerprint(g *greq) string {
 // $batch item, when the whole batch response is written. Requests already
 // on their way (other batches in flight to the same mailbox) are not
 // violations; only those arriving after the client could know are.
-func (l *limiter) setDeadline(g *greq, scope string, until time.Time) {
+func (l *limiter) setDeadline(g *greq, sc scope, until time.Time) {
 	fp := fingerprint(g)
 	if g.held != nil {
-		g.held.add(scope, fp, until)
+		g.held.add(sc, fp, until)
 		return
 	}
-	l.publish(scope, fp, g.now, until)
+	l.publish(sc, fp, g.now, until)
 }
 
 // publish makes a deadline count from issued on, for the scope and for
 // resends of the request with fingerprint fp.
-func (l *limiter) publish(scope, fp string, issued, until time.Time) {
+func (l *limiter) publish(sc scope, fp string, issued, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if d, ok := l.deadlines[scope]; !ok || until.After(d.until) {
-		l.deadlines[scope] = deadline{issued: issued, until: until}
+	if d, ok := l.deadlines[sc]; !ok || until.After(d.until) {
+		l.deadlines[sc] = deadline{issued: issued, until: until}
 	}
 	if len(l.retries) > 10000 {
 		for k, d := range l.retries {
@@ -151,6 +192,9 @@ func (l *limiter) publish(scope, fp string, issued, until time.Time) {
 		}
 	}
 	l.retries[fp] = deadline{issued: issued, until: until}
+	if until.After(l.retryEnd) {
+		l.retryEnd = until
+	}
 }
 
 // heldDeadlines are the deadlines a response (with its batch items) names,
@@ -161,13 +205,14 @@ type heldDeadlines struct {
 }
 
 type heldDeadline struct {
-	scope, fp string
-	until     time.Time
+	scope scope
+	fp    string
+	until time.Time
 }
 
-func (h *heldDeadlines) add(scope, fp string, until time.Time) {
+func (h *heldDeadlines) add(sc scope, fp string, until time.Time) {
 	h.mu.Lock()
-	h.list = append(h.list, heldDeadline{scope, fp, until})
+	h.list = append(h.list, heldDeadline{sc, fp, until})
 	h.mu.Unlock()
 }
 
@@ -183,9 +228,9 @@ func (h *heldDeadlines) release(l *limiter, issued time.Time) {
 }
 
 // throttled builds a 429 with Retry-After and records its deadline.
-func (l *limiter) throttled(g *greq, scope string, code, msg string, ra time.Duration) gresp {
+func (l *limiter) throttled(g *greq, sc scope, code, msg string, ra time.Duration) gresp {
 	h := formatRetryAfter(ra)
-	l.setDeadline(g, scope, g.now.Add(parseRetryAfterDur(h)))
+	l.setDeadline(g, sc, g.now.Add(parseRetryAfterDur(h)))
 	resp := g.graphErr(http.StatusTooManyRequests, code, msg)
 	resp.hdr.Set("Retry-After", h)
 	return resp
@@ -214,15 +259,15 @@ func (l *limiter) acquire(g *greq, mailboxID string) (gresp, bool) {
 // reserve takes up to n slots and returns how many it took.
 func (l *limiter) reserve(app, mailboxID string, n int) int {
 	limit := l.s.Throttle().MailboxConcurrency
-	scope := scopeMailbox(app, mailboxID)
+	sc := scopeMailbox(app, mailboxID)
 	l.mu.Lock()
-	cur := l.inflight[scope]
+	cur := l.inflight[sc]
 	take := n
 	if limit > 0 {
 		take = max(0, min(n, limit-cur))
 	}
 	if take > 0 {
-		l.inflight[scope] = cur + take
+		l.inflight[sc] = cur + take
 		l.perMbox[mailboxID] += take
 		peak := l.perMbox[mailboxID]
 		l.mu.Unlock()
@@ -234,14 +279,13 @@ func (l *limiter) reserve(app, mailboxID string, n int) int {
 }
 
 func (l *limiter) release(app, mailboxID string) {
-	scope := scopeMailbox(app, mailboxID)
+	sc := scopeMailbox(app, mailboxID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.inflight[scope] > 0 {
-		l.inflight[scope]--
-	}
-	if l.inflight[scope] == 0 {
-		delete(l.inflight, scope)
+	if n := l.inflight[sc]; n > 1 {
+		l.inflight[sc] = n - 1
+	} else {
+		delete(l.inflight, sc)
 	}
 	if l.perMbox[mailboxID] > 0 {
 		l.perMbox[mailboxID]--
@@ -253,7 +297,7 @@ func (l *limiter) release(app, mailboxID string) {
 
 // take counts cost against a fixed window; it returns the time until the
 // window restarts when the budget is exhausted.
-func (l *limiter) take(key string, limit, cost int, win time.Duration, now time.Time) (time.Duration, bool) {
+func (l *limiter) take(key scope, limit, cost int, win time.Duration, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.windows[key]
@@ -274,12 +318,12 @@ func (l *limiter) mailboxQuota(g *greq, mailboxID string) (gresp, bool) {
 	if th.MailboxRequests <= 0 || th.MailboxWindow <= 0 {
 		return gresp{}, true
 	}
-	scope := scopeMailbox(g.app, mailboxID)
-	wait, ok := l.take("q/"+scope, th.MailboxRequests, 1, l.scaled(th.MailboxWindow), g.now)
+	sc := scopeMailbox(g.app, mailboxID)
+	wait, ok := l.take(sc, th.MailboxRequests, 1, l.scaled(th.MailboxWindow), g.now)
 	if ok {
 		return gresp{}, true
 	}
-	return l.throttled(g, scope, "ApplicationThrottled", "Application is over its MailboxRequestRate limit.", roundUpMs(wait)), false
+	return l.throttled(g, sc, "ApplicationThrottled", "Application is over its MailboxRequestRate limit.", roundUpMs(wait)), false
 }
 
 // appQuota counts one request (or $batch item) against the app's global
@@ -291,12 +335,12 @@ func (l *limiter) appQuota(g *greq) (gresp, bool) {
 	if th.AppRequests <= 0 || th.AppWindow <= 0 {
 		return gresp{}, true
 	}
-	scope := scopeApp(g.app)
-	wait, ok := l.take("q/"+scope, th.AppRequests, 1, l.scaled(th.AppWindow), g.now)
+	sc := scopeApp(g.app)
+	wait, ok := l.take(sc, th.AppRequests, 1, l.scaled(th.AppWindow), g.now)
 	if ok {
 		return gresp{}, true
 	}
-	resp := l.throttled(g, scope, "TooManyRequests", "Application is over its global request limit.", roundUpMs(wait))
+	resp := l.throttled(g, sc, "TooManyRequests", "Application is over its global request limit.", roundUpMs(wait))
 	resp.hdr.Set("x-ms-throttle-scope", "Application/ReadWrite/"+g.app)
 	return resp, false
 }
@@ -336,13 +380,13 @@ func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
 		return gresp{}, true
 	}
 	cost := ruCost(g, ru)
-	scope := scopeDirectory(g.app, g.t.id)
-	wait, ok := l.take("r/"+scope, budget, cost, l.scaled(th.DirectoryWindow), g.now)
+	sc := scopeDirectory(g.app, g.t.id)
+	wait, ok := l.take(sc, budget, cost, l.scaled(th.DirectoryWindow), g.now)
 	if ok {
 		return gresp{}, true
 	}
 	ra := formatRetryAfter(roundUpMs(wait))
-	l.setDeadline(g, scope, g.now.Add(parseRetryAfterDur(ra)))
+	l.setDeadline(g, sc, g.now.Add(parseRetryAfterDur(ra)))
 	body := obj{{"error", obj{
 		{"code", "TooManyRequests"},
 		{"message", "Too many requests."},
@@ -350,16 +394,14 @@ func (l *limiter) directory(g *greq, ru int) (gresp, bool) {
 			{"code", "429"},
 			{"date", g.now.UTC().Format("2006-01-02T15:04:05")},
 			{"message", "Please retry after"},
-			{"request-id", g.reqID},
+			{"request-id", g.requestID()},
 			{"client-request-id", g.clientReqID},
 			{"status", "429"},
 		}},
 	}}}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Retry-After", ra)
-	h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+g.app+"/"+g.t.id)
-	h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+	h := respHeader{{"Content-Type", "application/json"}, {"Retry-After", ra},
+		{"x-ms-throttle-scope", "Tenant_Application/ReadWrite/" + g.app + "/" + g.t.id},
+		{"x-ms-throttle-information", "ResourceUnitLimitExceeded"}}
 	return gresp{status: http.StatusTooManyRequests, hdr: h, body: mustJSON(body)}, false
 }
 

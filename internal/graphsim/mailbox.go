@@ -92,24 +92,29 @@ var idEncoding = base64.StdEncoding
 
 // itemID renders an Outlook-style id ("AAMkA...") for an item number.
 func (mb *mailbox) itemID(kind byte, num uint64) string {
-	var b [47]byte
-	b[0], b[1], b[2], b[3] = 0x00, 0x03, 0x24, 0x00
-	copy(b[4:20], mb.key[:])
-	b[20] = kind
-	for i := 0; i < 16; i++ {
-		b[21+i] = mb.key[15-i] ^ 0x5a
+	var b [64]byte
+	return string(mb.appendItemID(b[:0], kind, num))
+}
+
+// decodeID decodes an id's base64 (with '-' for '/' and '_' for '+')
+// into dst, which must have room for it.
+func decodeID(dst []byte, id string) (int, bool) {
+	var src [512]byte
+	if len(id) > len(src) {
+		return 0, false
 	}
-	binary.BigEndian.PutUint64(b[37:45], num)
-	s := idEncoding.EncodeToString(b[:])
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '/':
-			return '-'
-		case '+':
-			return '_'
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch c {
+		case '-':
+			c = '/'
+		case '_':
+			c = '+'
 		}
-		return r
-	}, s)
+		src[i] = c
+	}
+	n, err := idEncoding.Decode(dst, src[:len(id)])
+	return n, err == nil
 }
 
 // parseItemID returns the item number of an id of this mailbox and kind.
@@ -117,17 +122,10 @@ func (mb *mailbox) parseItemID(id string, kind byte) (uint64, bool) {
 	if len(id) != 64 {
 		return 0, false
 	}
-	s := strings.Map(func(r rune) rune {
-		switch r {
-		case '-':
-			return '/'
-		case '_':
-			return '+'
-		}
-		return r
-	}, id)
-	b, err := idEncoding.DecodeString(s)
-	if err != nil || len(b) != 47 || b[0] != 0 || b[1] != 3 || b[2] != 0x24 || b[20] != kind {
+	var buf [48]byte
+	n, ok := decodeID(buf[:], id)
+	b := buf[:n]
+	if !ok || len(b) != 47 || b[0] != 0 || b[1] != 3 || b[2] != 0x24 || b[20] != kind {
 		return 0, false
 	}
 	if string(b[4:20]) != string(mb.key[:]) {
@@ -142,19 +140,14 @@ func wellFormedID(id string) bool {
 	if len(id) < 16 || len(id) > 512 {
 		return false
 	}
-	s := strings.NewReplacer("-", "/", "_", "+").Replace(id)
-	_, err := idEncoding.DecodeString(s)
-	return err == nil
+	var buf [384]byte
+	_, ok := decodeID(buf[:], id)
+	return ok
 }
 
 func (mb *mailbox) changeKey(seq uint64) string {
-	var b [30]byte
-	b[0], b[4] = 0x11, 0x16
-	copy(b[8:24], mb.key[:])
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], seq)
-	copy(b[24:30], n[2:])
-	return base64.StdEncoding.EncodeToString(b[:])
+	var b [40]byte
+	return string(mb.appendChangeKey(b[:0], seq))
 }
 
 func (mb *mailbox) folderID(f *folder) string { return mb.itemID(kindFolder, f.num) }
@@ -316,63 +309,6 @@ func (mb *mailbox) deleteContactLocked(c *contact) {
 		f.items = slices.Delete(f.items, i, i+1)
 	}
 	f.tombs = append(f.tombs, tomb{num: c.num, seq: mb.seq})
-}
-
-// renderContact renders a contact as Graph returns it: all properties
-// (null, [] or {} when unset) or the selected ones, plus the expanded
-// extended properties when asked.
-func (mb *mailbox) renderContact(c *contact, sel []string, exp *extExpand, typed bool) obj {
-	out := make(obj, 0, len(contactSchema)+3)
-	if typed {
-		out = append(out, kv{"@odata.type", "#microsoft.graph.contact"})
-	}
-	ck := mb.changeKey(c.seq)
-	out = append(out, kv{"@odata.etag", `W/"` + ck + `"`})
-	cur := make(map[string]json.RawMessage, 16)
-	splitObject(c.doc, func(k string, v []byte) bool { cur[k] = v; return true })
-	want := func(name string) bool { return sel == nil || slices.Contains(sel, name) }
-	out = append(out, kv{"id", mb.itemID(kindContact, c.num)})
-	var emails []json.RawMessage
-	if raw, ok := cur["emailAddresses"]; ok {
-		splitArray(raw, func(v []byte) bool { emails = append(emails, v); return true })
-	}
-	for _, p := range contactSchema {
-		if p.name == "id" || !want(p.name) {
-			continue
-		}
-		var v any
-		switch p.name {
-		case "createdDateTime":
-			v = time.Unix(c.created, 0).UTC().Format(time.RFC3339)
-		case "lastModifiedDateTime":
-			v = time.Unix(c.modified, 0).UTC().Format(time.RFC3339)
-		case "changeKey":
-			v = ck
-		case "parentFolderId":
-			v = mb.folderID(c.folder)
-		case "primaryEmailAddress", "secondaryEmailAddress", "tertiaryEmailAddress":
-			i := map[string]int{"primaryEmailAddress": 0, "secondaryEmailAddress": 1, "tertiaryEmailAddress": 2}[p.name]
-			if i < len(emails) {
-				v = emails[i]
-			}
-		default:
-			if raw, ok := cur[p.name]; ok {
-				v = raw
-			} else {
-				switch p.t {
-				case tStrColl, tEmails:
-					v = []string{}
-				case tAddr:
-					v = obj{}
-				}
-			}
-		}
-		out = append(out, kv{p.name, v})
-	}
-	if exp != nil {
-		out = append(out, kv{"singleValueExtendedProperties", exp.render(c.ext)})
-	}
-	return out
 }
 
 func (mb *mailbox) renderFolder(f *folder, exp *extExpand) obj {

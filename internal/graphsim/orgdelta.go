@@ -131,7 +131,7 @@ func (s *Server) orgContactsDelta(g *greq, rt *route, _ *mailbox) gresp {
 		tok.After = ""
 		tok.Next = true
 	}
-	minimal := tok.Base > 0 && preferMinimal(g.hdr)
+	minimal := tok.Base > 0 && preferMinimal(g.headerValues("Prefer"))
 	size := s.usersDeltaPageSize()
 
 	type entry struct {

@@ -410,7 +410,7 @@ func (g *greq) lookupContact(mb *mailbox, folderID, id string) (*contact, *gresp
 
 // checkIfMatch enforces If-Match against the item's current change key.
 func (g *greq) checkIfMatch(ck string) *gresp {
-	v := strings.TrimSpace(g.hdr.Get("If-Match"))
+	v := strings.TrimSpace(g.header("If-Match"))
 	if v == "" || v == "*" {
 		return nil
 	}
@@ -699,8 +699,8 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 		mb.mu.Unlock()
 		return *e
 	}
-	page := []obj{}
-	matched := 0
+	page := []byte{'['}
+	matched, n := 0, 0
 	more := false
 	for _, c := range fo.items {
 		if f != nil && !evalFilter(f, &contactObject{c: c}) {
@@ -710,18 +710,23 @@ func (s *Server) listContacts(g *greq, rt *route, mb *mailbox) gresp {
 		if matched <= skip {
 			continue
 		}
-		if len(page) == top {
+		if n == top {
 			more = true
 			break
 		}
-		page = append(page, mb.renderContact(c, sel, exp, false))
+		if n > 0 {
+			page = append(page, ',')
+		}
+		n++
+		page = mb.appendContact(page, c, sel, exp, false, nil)
 	}
 	mb.mu.Unlock()
+	page = append(page, ']')
 	out := obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel)}}
 	if more {
 		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.skipLink(g, rt, skip+top))})
 	}
-	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+	return okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
 }
 
 func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
@@ -739,12 +744,12 @@ func (s *Server) getContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + selSuffix(sel) + "/$entity"}}, mb.renderContact(c, sel, exp, false)...))
+	return okBody(http.StatusOK, mb.appendContact(nil, c, sel, exp, false, []byte(s.contactsCtx(g, rt)+selSuffix(sel)+"/$entity")))
 }
 
 func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
-	w, be := parseContactBody(g.body)
-	if be != nil {
+	var w contactWrite
+	if be := parseContactInto(g.body, g.bodyJSON, &w); be != nil {
 		return g.badBody(be)
 	}
 	mb.mu.Lock()
@@ -753,13 +758,13 @@ func (s *Server) createContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	c := mb.createContactLocked(f, w, g.now)
-	return okJSON(http.StatusCreated, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+	c := mb.createContactLocked(f, &w, g.now)
+	return gresp{status: http.StatusCreated, hdr: okHeaders, view: s.view(mb, c, rt)}
 }
 
 func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
-	w, be := parseContactBody(g.body)
-	if be != nil {
+	var w contactWrite
+	if be := parseContactInto(g.body, g.bodyJSON, &w); be != nil {
 		return g.badBody(be)
 	}
 	mb.mu.Lock()
@@ -771,8 +776,8 @@ func (s *Server) patchContact(g *greq, rt *route, mb *mailbox) gresp {
 	if e := g.checkIfMatch(mb.changeKey(c.seq)); e != nil {
 		return *e
 	}
-	mb.updateContactLocked(c, w, g.now)
-	return okJSON(http.StatusOK, append(obj{{"@odata.context", s.contactsCtx(g, rt) + "/$entity"}}, mb.renderContact(c, nil, nil, false)...))
+	mb.updateContactLocked(c, &w, g.now)
+	return gresp{status: http.StatusOK, hdr: okHeaders, view: s.view(mb, c, rt)}
 }
 
 // deleteContact moves a contact to Deleted Items, where it gets a new id
@@ -828,9 +833,9 @@ type contactDeltaToken struct {
 }
 
 // maxPageSize reads Prefer: odata.maxpagesize (capped at 200; default 10).
-func maxPageSize(h http.Header) int {
+func maxPageSize(prefer []string) int {
 	n := 10
-	for _, v := range h.Values("Prefer") {
+	for _, v := range prefer {
 		for _, p := range strings.Split(v, ",") {
 			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 			if ok && strings.EqualFold(strings.TrimSpace(k), "odata.maxpagesize") {
@@ -903,7 +908,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if !tok.Next {
 		tok.High, tok.After, tok.Next = mb.seq, 0, true
 	}
-	size := maxPageSize(g.hdr)
+	size := maxPageSize(g.headerValues("Prefer"))
 	type ent struct {
 		seq uint64
 		c   *contact
@@ -927,14 +932,20 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 	if more {
 		ents = ents[:size]
 	}
-	page := make([]obj, 0, len(ents))
-	for _, en := range ents {
+	page := []byte{'['}
+	for i, en := range ents {
+		if i > 0 {
+			page = append(page, ',')
+		}
 		if en.c == nil {
-			page = append(page, obj{{"@odata.type", "#microsoft.graph.contact"}, {"id", mb.itemID(kindContact, en.num)}, {"@removed", obj{{"reason", "deleted"}}}})
+			page = append(page, `{"@odata.type":"#microsoft.graph.contact","id":"`...)
+			page = mb.appendItemID(page, kindContact, en.num)
+			page = append(page, `","@removed":{"reason":"deleted"}}`...)
 			continue
 		}
-		page = append(page, mb.renderContact(en.c, tok.Sel, nil, true))
+		page = mb.appendContact(page, en.c, tok.Sel, nil, true, nil)
 	}
+	page = append(page, ']')
 	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
 	if more {
 		nt := tok
@@ -944,7 +955,7 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
 		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
 	}
-	resp := okJSON(http.StatusOK, append(out, kv{"value", page}))
+	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
 	if size != 10 {
 		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
 	}

@@ -211,7 +211,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.logf("graphsim: recovered panic serving %s %s: %v", r.Method, r.URL.Path, v)
-			writeGraphError(w, r, s.now(), http.StatusInternalServerError, "generalException", "An internal server error occurred.", nil)
+			writeGraphError(w, r, s.now(), http.StatusInternalServerError, "generalException", "An internal server error occurred.")
 		}
 	}()
 	p := r.URL.Path
@@ -223,7 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.entra.Handles(r):
 		s.entra.ServeHTTP(w, r)
 	default:
-		writeGraphError(w, r, s.now(), http.StatusBadRequest, "BadRequest", "Invalid version: "+strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)[0], nil)
+		writeGraphError(w, r, s.now(), http.StatusBadRequest, "BadRequest", "Invalid version: "+strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)[0])
 	}
 }
 

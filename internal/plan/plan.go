@@ -59,6 +59,11 @@ type Policy struct {
 	// ExcludeSource is left out of the desired contacts: a mailbox never
 	// receives its own owner's contact.
 	ExcludeSource string
+	// Managed, when set, is the number of managed contacts in the mailbox
+	// for the mass-delete guard: a narrow plan (the caller passes only the
+	// desired and existing contacts of the sources that changed) sees a
+	// few of them, and the guard must weigh deletes against them all.
+	Managed int
 }
 
 // OpKind is what an operation does.
@@ -153,8 +158,23 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	if mask == 0 {
 		mask = AllFields
 	}
+	have := res.index(existing)
+	seen := make(map[string]bool, len(desired))
+	for i := range desired {
+		d := &desired[i]
+		if d.SourceID == "" || seen[d.SourceID] || d.SourceID == pol.ExcludeSource {
+			continue
+		}
+		seen[d.SourceID] = true
+		res.planOne(d, have, mask)
+	}
+	res.planDeletes(have, seen, pol)
+	return res
+}
 
-	// Index existing contacts by source id, setting duplicates aside.
+// index indexes the existing contacts by source id, setting duplicates
+// aside (res.Duplicates).
+func (res *Result) index(existing []Existing) map[string]Existing {
 	have := make(map[string]Existing, len(existing))
 	for _, e := range sortedExisting(existing) {
 		if prev, ok := have[e.SourceID]; ok {
@@ -168,58 +188,58 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 		}
 		have[e.SourceID] = e
 	}
+	return have
+}
 
-	seen := make(map[string]bool, len(desired))
-	for i := range desired {
-		d := &desired[i]
-		if d.SourceID == "" || seen[d.SourceID] || d.SourceID == pol.ExcludeSource {
-			continue
-		}
-		seen[d.SourceID] = true
-		want := &d.Fields
-		hash := d.Hash
-		if hash == "" {
-			hash = Hash(d.Fields, mask)
-		}
-		e, ok := have[d.SourceID]
-		if !ok {
-			res.Ops = append(res.Ops, Op{Kind: Create, SourceID: d.SourceID, Fields: want, Mask: mask, Hash: hash, Reason: "new"})
-			continue
-		}
-		switch {
-		case e.Actual != nil:
-			changed := Diff(*e.Actual, d.Fields, mask)
-			if changed == 0 {
-				if e.Hash != hash {
-					e.Hash = hash
-					res.Adopt = append(res.Adopt, e)
-				} else {
-					res.Unchanged++
-				}
-				continue
-			}
-			reason := "edited"
-			if e.Hash != hash {
-				reason = "changed"
-			}
-			res.Ops = append(res.Ops, update(e, want, changed, hash, reason))
-		case e.Hash == hash:
-			res.Unchanged++
-		case e.Base != nil:
-			changed := Diff(*e.Base, d.Fields, mask)
-			if changed == 0 {
-				// Same content under a different hash (a mask change):
-				// only the mark needs refreshing.
-				changed = FieldMask(DisplayName)
-			}
-			res.Ops = append(res.Ops, update(e, want, changed, hash, "changed"))
-		default:
-			res.Ops = append(res.Ops, update(e, want, mask, hash, "changed"))
-		}
+// planOne plans one desired contact: create it, update it, refresh its
+// mark, or count it unchanged.
+func (res *Result) planOne(d *Desired, have map[string]Existing, mask FieldMask) {
+	want := &d.Fields
+	hash := d.Hash
+	if hash == "" {
+		hash = Hash(d.Fields, mask)
 	}
+	e, ok := have[d.SourceID]
+	if !ok {
+		res.Ops = append(res.Ops, Op{Kind: Create, SourceID: d.SourceID, Fields: want, Mask: mask, Hash: hash, Reason: "new"})
+		return
+	}
+	switch {
+	case e.Actual != nil:
+		changed := Diff(*e.Actual, d.Fields, mask)
+		if changed == 0 {
+			if e.Hash != hash {
+				e.Hash = hash
+				res.Adopt = append(res.Adopt, e)
+			} else {
+				res.Unchanged++
+			}
+			return
+		}
+		reason := "edited"
+		if e.Hash != hash {
+			reason = "changed"
+		}
+		res.Ops = append(res.Ops, update(e, want, changed, hash, reason))
+	case e.Hash == hash:
+		res.Unchanged++
+	case e.Base != nil:
+		changed := Diff(*e.Base, d.Fields, mask)
+		if changed == 0 {
+			// Same content under a different hash (a mask change):
+			// only the mark needs refreshing.
+			changed = FieldMask(DisplayName)
+		}
+		res.Ops = append(res.Ops, update(e, want, changed, hash, "changed"))
+	default:
+		res.Ops = append(res.Ops, update(e, want, mask, hash, "changed"))
+	}
+}
 
-	// Deletes: contacts whose source is gone, then surplus copies; one
-	// guard over both (a doubling bug must not delete half a folder).
+// planDeletes plans the deletes: contacts whose source is gone, then
+// surplus copies; one guard over both (a doubling bug must not delete half
+// a folder).
+func (res *Result) planDeletes(have map[string]Existing, seen map[string]bool, pol Policy) {
 	var gone, surplus []Existing
 	for _, e := range have {
 		if !seen[e.SourceID] {
@@ -238,7 +258,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	switch {
 	case !pol.DeletesAllowed:
 		res.SkippedDeletes = n
-	case n > 0 && massDelete(n, len(have)+len(res.Duplicates), pol):
+	case n > 0 && massDelete(n, max(pol.Managed, len(have)+len(res.Duplicates)), pol):
 		res.HeldDeletes = n
 	default:
 		for _, e := range gone {
@@ -248,7 +268,6 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 			res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "duplicate"})
 		}
 	}
-	return res
 }
 
 // better reports whether a, of two contacts with one source id, is the one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,25 +29,33 @@ func allow() Policy {
 	return Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, MinDeletesGuarded: 0}
 }
 
-func TestPlanTable(t *testing.T) {
-	zoe := person("1", "Zoë", "Ångström")
-	zoeHash := Hash(zoe, AllFields)
-	zoeNewTitle := zoe
-	zoeNewTitle.JobTitle = "Director"
-	zoeNoPhone := zoe
-	zoeNoPhone.BusinessPhones = nil
+// planCase is a mailbox's desired and existing contacts and the plan
+// Plan must make for them.
+type planCase struct {
+	name     string
+	desired  []Desired
+	existing []Existing
+	pol      Policy
+	want     []string // "kind source mask reason"
+	unchg    int
+	held     int
+	adopt    int
+	kept     int
+}
 
-	tests := []struct {
-		name     string
-		desired  []Desired
-		existing []Existing
-		pol      Policy
-		want     []string // "kind source mask reason"
-		unchg    int
-		held     int
-		adopt    int
-		kept     int
-	}{
+// zoeFields are a contact's fields, with its hash and two variants.
+func zoeFields() (f, newTitle, noPhone Fields, hash string) {
+	f = person("1", "Zoë", "Ångström")
+	newTitle, noPhone = f, f
+	newTitle.JobTitle = "Director"
+	noPhone.BusinessPhones = nil
+	return f, newTitle, noPhone, Hash(f, AllFields)
+}
+
+// planWriteCases are the creates, updates and adoptions.
+func planWriteCases() []planCase {
+	zoe, zoeNewTitle, zoeNoPhone, zoeHash := zoeFields()
+	return []planCase{
 		{
 			name:    "new contact is created with every managed field",
 			desired: []Desired{{SourceID: "1", Fields: zoe}},
@@ -95,6 +104,33 @@ func TestPlanTable(t *testing.T) {
 			pol:      allow(),
 			adopt:    1,
 		},
+	}
+}
+
+// planNarrowCases are plans of part of a mailbox (Policy.Managed).
+func planNarrowCases() []planCase {
+	return []planCase{
+		{
+			name:     "a narrow plan weighs deletes against every managed contact",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			want:     []string{"delete 2 - gone"},
+		},
+		{
+			name:     "a narrow plan of a small mailbox still holds a mass delete",
+			desired:  nil,
+			existing: []Existing{{SourceID: "2", ContactID: "c2"}, {SourceID: "3", ContactID: "c3"}},
+			pol:      Policy{DeletesAllowed: true, MaxDeleteFraction: 0.1, Managed: 10},
+			held:     2,
+		},
+	}
+}
+
+// planDeleteCases are the deletes, the mass-delete guard and duplicates.
+func planDeleteCases() []planCase {
+	zoe, zoeNewTitle, _, zoeHash := zoeFields()
+	return []planCase{
 		{
 			name:     "gone source is deleted",
 			desired:  []Desired{{SourceID: "1", Fields: zoe}},
@@ -185,28 +221,34 @@ func TestPlanTable(t *testing.T) {
 			want:    []string{"create 1 " + AllFields.String() + " new"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := Plan(tt.desired, tt.existing, tt.pol)
-			var got []string
-			for _, op := range res.Ops {
-				mask := op.Mask.String()
-				if op.Kind == Delete {
-					mask = "-"
-					if op.Reason == "duplicate" {
-						mask = op.ContactID
-					}
-				}
-				got = append(got, fmt.Sprintf("%s %s %s %s", op.Kind, op.SourceID, mask, op.Reason))
+}
+
+func TestPlanTable(t *testing.T) {
+	for _, tc := range slices.Concat(planWriteCases(), planDeleteCases(), planNarrowCases()) {
+		t.Run(tc.name, func(t *testing.T) { checkPlan(t, tc) })
+	}
+}
+
+// checkPlan plans tc and compares the operations and counts.
+func checkPlan(t *testing.T, tc planCase) {
+	res := Plan(tc.desired, tc.existing, tc.pol)
+	var got []string
+	for _, op := range res.Ops {
+		mask := op.Mask.String()
+		if op.Kind == Delete {
+			mask = "-"
+			if op.Reason == "duplicate" {
+				mask = op.ContactID
 			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-			if res.Unchanged != tt.unchg || res.HeldDeletes != tt.held || len(res.Adopt) != tt.adopt || res.KeptCopies != tt.kept {
-				t.Errorf("unchanged %d held %d adopt %d kept %d, want %d %d %d %d", res.Unchanged, res.HeldDeletes, len(res.Adopt), res.KeptCopies,
-					tt.unchg, tt.held, tt.adopt, tt.kept)
-			}
-		})
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s", op.Kind, op.SourceID, mask, op.Reason))
+	}
+	if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+		t.Errorf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+	}
+	if res.Unchanged != tc.unchg || res.HeldDeletes != tc.held || len(res.Adopt) != tc.adopt || res.KeptCopies != tc.kept {
+		t.Errorf("unchanged %d held %d adopt %d kept %d, want %d %d %d %d", res.Unchanged, res.HeldDeletes, len(res.Adopt), res.KeptCopies,
+			tc.unchg, tc.held, tc.adopt, tc.kept)
 	}
 }
 

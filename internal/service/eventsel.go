@@ -21,7 +21,7 @@ const (
 
 func throttledHeavily(res Result) bool {
 	n := res.Counts.Throttled429 + res.Counts.Throttled503
-	return (res.Failure != nil && res.Failure.Class == FailThrottled) ||
+	return (res.Failure != nil && res.Failure.Class == store.FailThrottled) ||
 		res.ThrottleWait >= heavyThrottleWait ||
 		(n >= heavyThrottleCount && n*10 >= res.Counts.GraphRequests)
 }
@@ -65,19 +65,8 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 			events.F("class", string(f.Class)),
 			events.F("trigger", string(t.trigger)),
 			events.F("next_attempt", next.UTC().Format(time.RFC3339))))
-		switch f.Class {
-		case FailAuth:
-			detail := f.Message
-			if f.AADSTS != "" && !strings.Contains(detail, "AADSTS"+f.AADSTS) {
-				detail = "AADSTS" + f.AADSTS + ": " + detail
-			}
-			out = append(out, ev(events.AuthFailed, detail, events.F("aadsts", f.AADSTS)))
-		case FailConsent:
-			out = append(out, ev(events.ConsentMissing, f.Message, events.F("missing", strings.Join(f.MissingRoles, ","))))
-		case FailCertNotFound:
-			out = append(out, ev(events.CertNotFound, f.Message))
-		case FailCertUnreadable:
-			out = append(out, ev(events.CertKeyUnreadable, f.Message))
+		if e, ok := failureEvent(f); ok {
+			out = append(out, ev(e.ID, e.Detail, e.Fields...))
 		}
 	}
 	if throttledHeavily(res) {
@@ -96,6 +85,32 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 		out = append(out, ev(events.MassDeleteHeld, "", events.FInt("held", int64(c.HeldBack)), events.FInt("mailboxes", int64(n))))
 	}
 	return out
+}
+
+// failureEvent is the condition event of a whole-run failure's class, if it
+// has one (tenant and run left to the caller); FailThrottled's is chosen
+// with the other throttling (throttledHeavily).
+func failureEvent(f *store.Failure) (events.Event, bool) {
+	switch f.Class {
+	case store.FailAuth:
+		aadsts, ok := strings.CutPrefix(f.Code, "AADSTS")
+		if !ok {
+			aadsts = ""
+		}
+		detail := f.Message
+		if aadsts != "" && !strings.Contains(detail, "AADSTS"+aadsts) {
+			detail = "AADSTS" + aadsts + ": " + detail
+		}
+		return events.Event{ID: events.AuthFailed, Detail: detail, Fields: []events.Field{events.F("aadsts", aadsts)}}, true
+	case store.FailConsent:
+		return events.Event{ID: events.ConsentMissing, Detail: f.Message,
+			Fields: []events.Field{events.F("missing", strings.Join(f.MissingRoles, ","))}}, true
+	case store.FailCertMissing:
+		return events.Event{ID: events.CertNotFound, Detail: f.Message}, true
+	case store.FailCertificate:
+		return events.Event{ID: events.CertKeyUnreadable, Detail: f.Message}, true
+	}
+	return events.Event{}, false
 }
 
 // certGate decides which certificate expiry event is due: the most severe

@@ -157,7 +157,7 @@ func writeConfig(t *testing.T, dir string, maxConc int, tenants ...string) strin
 	t.Helper()
 	path := filepath.Join(dir, "settings.json")
 	doc := fmt.Sprintf(`{"dataDir": "state", "maxConcurrentTenants": %d, "tenants": [%s]}`, maxConc, strings.Join(tenants, ","))
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+	if err := writeFile(path, doc); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -191,12 +191,17 @@ func startService(t *testing.T, r *fakeRunner, o Options, tenants ...string) *ha
 // startServiceCap starts a service with maxConcurrentTenants = maxConc.
 func startServiceCap(t *testing.T, r *fakeRunner, o Options, maxConc int, tenants ...string) *harness {
 	t.Helper()
+	return startServiceOn(t, newTestState(t), r, o, maxConc, tenants...)
+}
+
+// startServiceOn starts a service on st, a state the test prepared.
+func startServiceOn(t *testing.T, st *testState, r *fakeRunner, o Options, maxConc int, tenants ...string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, maxConc, tenants...)
 	if o.Config == nil {
 		o.Config = loadConfig(t, path)
 	}
-	st := newTestState(t)
 	o.Runner, o.State = r, st
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -252,6 +257,15 @@ func ids(es []events.Event, tenant string) []events.ID {
 	return out
 }
 
-func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+// writeFile replaces the file at once, as an editor saving it would: the
+// service polls the settings file, and a poll must not read it half
+// written.
+func writeFile(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -16,11 +16,14 @@ import (
 //   - RunTenant honours ctx: on cancellation (shutdown, tenant removed from
 //     the configuration) it stops promptly, leaves no duplicate-making state
 //     and returns an error wrapping ctx.Err().
-//   - The service has already called store.StartRun for run.ID and calls
-//     store.FinishRun with the Result afterwards; RunTenant must not.
+//   - The service has already begun run.ID in the store (store.BeginRun:
+//     the run lock, the tenant ensured, the heartbeat) and finishes it with
+//     the Result afterwards; RunTenant must not.
 //   - err is non-nil exactly when the run failed as a whole (Result.Status
-//     is store.RunFailed); Result.Failure then classifies it. Per-mailbox
-//     errors are not an error: they make the status store.RunPartial.
+//     is store.RunFailed); Result.Failure then classifies it, in the one
+//     vocabulary of store.FailureClass, and the service passes it on as
+//     is. Per-mailbox errors are not an error: they make the status
+//     store.RunPartial.
 //   - Result is filled as far as the run got, also on failure (counts,
 //     Graph counters, the certificate if it was loaded).
 type Runner interface {
@@ -29,7 +32,7 @@ type Runner interface {
 
 // RunInfo identifies the run the service started.
 type RunInfo struct {
-	// ID is the store's run id (store.StartRun).
+	// ID is the store's run id (store.ActiveRun.ID).
 	ID int64
 	// Trigger says why the run started.
 	Trigger store.Trigger
@@ -52,53 +55,15 @@ type Result struct {
 	// was not loaded.
 	Certificate Certificate
 	// Failure classifies a whole-run failure; nil unless Status is
-	// store.RunFailed.
-	Failure *Failure
+	// store.RunFailed. Its class chooses the condition event (see
+	// docs/events.md): FailAuth 300 (Code is the AADSTS code), FailConsent
+	// 301 (MissingRoles), FailCertMissing 310, FailCertificate 311,
+	// FailThrottled 203.
+	Failure *store.Failure
 }
 
 // Certificate identifies a tenant's certificate for expiry tracking.
 type Certificate struct {
 	Thumbprint string // SHA-1, upper-case hex
 	NotAfter   time.Time
-}
-
-// FailureClass is the kind of a whole-run failure. Each class maps to at
-// most one condition event (see docs/events.md).
-type FailureClass string
-
-// Failure classes.
-const (
-	// FailAuth: Entra ID refused the token request; Failure.AADSTS holds
-	// the code (event 300).
-	FailAuth FailureClass = "auth"
-	// FailConsent: the token lacks application permissions;
-	// Failure.MissingRoles names them (event 301).
-	FailConsent FailureClass = "consent"
-	// FailCertNotFound: the certificate file or thumbprint was not found
-	// (event 310).
-	FailCertNotFound FailureClass = "cert_not_found"
-	// FailCertUnreadable: the certificate was found but its private key
-	// could not be read: wrong PFX password, no access to the key, bad
-	// format (event 311).
-	FailCertUnreadable FailureClass = "cert_unreadable"
-	// FailThrottled: the run gave up because Graph kept throttling it
-	// (retry budget exhausted) (event 203).
-	FailThrottled FailureClass = "throttled"
-	// FailSource: the directory could not be read.
-	FailSource FailureClass = "source"
-	// FailInternal: anything else (including an unclassified error).
-	FailInternal FailureClass = "internal"
-)
-
-// Failure describes a whole-run failure. Message must be safe to log and
-// show (no secret, no token).
-type Failure struct {
-	Class FailureClass
-	// AADSTS is the Entra error code without prefix ("700027") for FailAuth.
-	AADSTS string
-	// MissingRoles are application permissions the token lacks
-	// ("User.Read.All") for FailConsent.
-	MissingRoles []string
-	// Message is a one-line description.
-	Message string
 }

@@ -20,14 +20,12 @@ import (
 // it; it is declared here, by its consumer, to keep the service's needs
 // visible.
 type State interface {
-	EnsureTenant(ctx context.Context, name, tenantID string) (reset bool, err error)
 	Tenant(ctx context.Context, name string) (store.TenantState, error)
 	SetPaused(ctx context.Context, tenant string, paused bool, by string, at time.Time) error
 	SetNextRun(ctx context.Context, tenant string, next time.Time) error
-	SetCertExpiry(ctx context.Context, tenant string, notAfter time.Time) error
-	StartRun(ctx context.Context, tenant string, trigger store.Trigger, started time.Time, owner string) (int64, error)
-	TouchRun(ctx context.Context, runID int64, now time.Time) error
-	FinishRun(ctx context.Context, runID int64, res store.RunResult) error
+	// BeginRun is the one way a run starts, here and in `galmirror sync`:
+	// the run lock first, then the tenant (see store.Store.BeginRun).
+	BeginRun(ctx context.Context, spec store.RunSpec) (*store.ActiveRun, error)
 	AppendEvent(ctx context.Context, e store.Event) (int64, error)
 	EventsSince(ctx context.Context, after int64, limit int) ([]store.Event, error)
 	LastEventSeq(ctx context.Context) (int64, error)
@@ -83,12 +81,10 @@ type Timing struct {
 	// BusyRetry is the delay when another process runs the tenant
 	// (default 5m).
 	BusyRetry time.Duration
-	// TouchEvery renews a run's heartbeat in the store (default 1m; the store
-	// wants at least one per minute).
+	// TouchEvery renews a run's heartbeat in the store (default
+	// store.DefaultHeartbeat). The final write of a run, which happens
+	// even during shutdown, is bounded by the store.
 	TouchEvery time.Duration
-	// FinishTimeout bounds the final store write of a run, which happens
-	// even during shutdown (default 15s).
-	FinishTimeout time.Duration
 }
 
 func (t Timing) withDefaults() Timing {
@@ -101,8 +97,7 @@ func (t Timing) withDefaults() Timing {
 	def(&t.BackoffBase, 5*time.Minute)
 	def(&t.BackoffMax, 6*time.Hour)
 	def(&t.BusyRetry, 5*time.Minute)
-	def(&t.TouchEvery, time.Minute)
-	def(&t.FinishTimeout, 15*time.Second)
+	def(&t.TouchEvery, store.DefaultHeartbeat)
 	return t
 }
 
@@ -153,12 +148,14 @@ type tenantLoop struct {
 	pending      *runTicket // started by SyncNow, waiting for the loop
 	active       *runTicket // being run (or queued for a slot)
 	cert         Certificate
+	stopped      bool // the loop has ended or is ending: SyncNow queues nothing
 }
 
 type runTicket struct {
 	id      int64
 	trigger store.Trigger
 	started time.Time
+	run     *store.ActiveRun // begun in the store; finished by execute
 }
 
 func (l *tenantLoop) poke() {
@@ -316,6 +313,7 @@ func (s *scheduler) setNext(ctx context.Context, l *tenantLoop, next time.Time) 
 // configuration change, pause or resume), run, reschedule, until ctx ends.
 func (s *scheduler) runLoop(ctx context.Context, l *tenantLoop, prev *tenantLoop) {
 	defer func() {
+		s.endLoop(ctx, l)
 		s.mu.Lock()
 		if s.stopping[l.name] == l {
 			delete(s.stopping, l.name)
@@ -332,6 +330,26 @@ func (s *scheduler) runLoop(ctx context.Context, l *tenantLoop, prev *tenantLoop
 			return
 		}
 	}
+	s.initLoop(ctx, l)
+	first := true
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		t, ok := s.nextRun(ctx, l, first, timer)
+		if !ok {
+			return
+		}
+		first = false
+		s.execute(ctx, l, t)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// initLoop reads the tenant's persisted state (paused, failures,
+// certificate) and schedules the start-up run.
+func (s *scheduler) initLoop(ctx context.Context, l *tenantLoop) {
 	l.mu.Lock()
 	cfg := l.cfg
 	l.mu.Unlock()
@@ -353,10 +371,33 @@ func (s *scheduler) runLoop(ctx context.Context, l *tenantLoop, prev *tenantLoop
 	s.setNext(ctx, l, time.Now().Add(jitter(spread)))
 	l.mu.Unlock()
 	s.checkCert(ctx, l)
+}
 
-	first := true
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// endLoop stops SyncNow from queueing runs for the ending loop and finishes
+// a run SyncNow began that the loop will not run, so that its lock and
+// heartbeat end with the loop.
+func (s *scheduler) endLoop(ctx context.Context, l *tenantLoop) {
+	l.mu.Lock()
+	l.stopped = true
+	t := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if t == nil {
+		return
+	}
+	why := "the tenant's loop ended"
+	if cause := context.Cause(ctx); cause != nil {
+		why = cause.Error()
+	}
+	stopped := &store.Failure{Class: store.FailCanceled, Message: "the run was stopped before it started: " + why}
+	if err := t.run.Finish(ctx, store.RunResult{Status: store.RunInterrupted, Failure: stopped}); err != nil {
+		s.log.Error("record run outcome", "tenant", l.name, "run", t.id, "err", err)
+	}
+}
+
+// nextRun waits until the tenant's next run is due (or SyncNow began one)
+// and returns it, begun in the store; false when ctx ended.
+func (s *scheduler) nextRun(ctx context.Context, l *tenantLoop, first bool, timer *time.Timer) (*runTicket, bool) {
 	for {
 		l.mu.Lock()
 		if l.schedChanged {
@@ -369,147 +410,109 @@ func (s *scheduler) runLoop(ctx context.Context, l *tenantLoop, prev *tenantLoop
 				s.setNext(ctx, l, s.scheduleNext(l.cfg, anchor))
 			}
 		}
-		t := l.pending
-		if t != nil {
+		if t := l.pending; t != nil {
 			l.pending, l.active = nil, t
 			l.mu.Unlock()
-		} else {
-			wait := time.Until(l.next)
-			if wait > 0 {
-				l.mu.Unlock()
-				timer.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return
-				case <-l.wake:
-				case <-timer.C:
-				}
-				continue
-			}
-			if l.paused {
-				s.setNext(ctx, l, s.scheduleNext(l.cfg, time.Now()))
-				l.mu.Unlock()
-				// A paused tenant still gets its daily certificate warning.
-				s.checkCert(ctx, l)
-				continue
-			}
-			trigger := store.TriggerSchedule
-			if first {
-				trigger = store.TriggerStartup
-			}
-			t = &runTicket{trigger: trigger, started: time.Now()}
-			l.active = t
-			l.mu.Unlock()
-			id, err := s.startRun(ctx, l, t)
-			if err != nil {
-				l.mu.Lock()
-				l.active = nil
-				if ctx.Err() == nil {
-					s.setNext(ctx, l, time.Now().Add(s.timing.BusyRetry))
-				}
-				l.mu.Unlock()
-				if ctx.Err() != nil {
-					return
-				}
-				s.log.Warn("tenant run not started", "tenant", l.name, "err", err)
-				continue
-			}
-			l.mu.Lock()
-			t.id = id
-			l.mu.Unlock()
+			return t, true
 		}
-		first = false
-		s.execute(ctx, l, t)
+		if wait := time.Until(l.next); wait > 0 {
+			l.mu.Unlock()
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil, false
+			case <-l.wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		if l.paused {
+			s.setNext(ctx, l, s.scheduleNext(l.cfg, time.Now()))
+			l.mu.Unlock()
+			// A paused tenant still gets its daily certificate warning.
+			s.checkCert(ctx, l)
+			continue
+		}
+		trigger := store.TriggerSchedule
+		if first {
+			trigger = store.TriggerStartup
+		}
+		t := &runTicket{trigger: trigger, started: time.Now()}
+		l.active = t
+		tenantID := l.cfg.TenantID
+		l.mu.Unlock()
+		if s.startRun(ctx, l, t, tenantID) {
+			return t, true
+		}
 		if ctx.Err() != nil {
-			return
+			return nil, false
 		}
 	}
 }
 
-// startRun records a run's start; the store refuses (BusyError) when
-// another process runs the tenant.
-func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket) (int64, error) {
+// startRun begins a scheduled run in the store. When another process runs
+// the tenant (or the store fails) it reschedules the tenant after
+// BusyRetry and reports false.
+func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket, tenantID string) bool {
+	run, err := s.beginRun(ctx, l.name, tenantID, t)
 	l.mu.Lock()
-	tenantID := l.cfg.TenantID
-	l.mu.Unlock()
-	if _, err := s.state.EnsureTenant(ctx, l.name, tenantID); err != nil {
-		return 0, fmt.Errorf("record tenant %s: %w", l.name, err)
+	defer l.mu.Unlock()
+	if err != nil {
+		l.active = nil
+		if ctx.Err() == nil {
+			s.setNext(ctx, l, time.Now().Add(s.timing.BusyRetry))
+			s.log.Warn("tenant run not started", "tenant", l.name, "err", err)
+		}
+		return false
 	}
-	return s.state.StartRun(ctx, l.name, t.trigger, t.started, s.owner)
+	t.id, t.run = run.ID, run
+	return true
 }
 
-// execute runs one tenant run whose start is recorded: wait for a slot,
-// run, record the outcome (even when ctx is cancelled), reschedule and emit
+// beginRun begins a run of the tenant in the store, the same way `galmirror
+// sync` does: the run lock first, then the tenant, whose state is discarded
+// if its tenant id changed; the store refuses (BusyError) when another
+// process runs the tenant.
+func (s *scheduler) beginRun(ctx context.Context, name, tenantID string, t *runTicket) (*store.ActiveRun, error) {
+	run, err := s.state.BeginRun(ctx, store.RunSpec{
+		Tenant: name, TenantID: tenantID, Trigger: t.trigger, Started: t.started, Owner: s.owner,
+		HeartbeatEvery: s.timing.TouchEvery,
+		OnHeartbeatError: func(err error) {
+			s.log.Warn("renew run heartbeat", "tenant", name, "err", err)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if run.Reset {
+		s.log.Warn("the tenant id changed: the tenant's directory and mailbox state were discarded", "tenant", name, "tenant_id", tenantID)
+	}
+	return run, nil
+}
+
+// execute runs one tenant run begun in the store: wait for a slot, run,
+// record the outcome (even when ctx is cancelled), reschedule and emit
 // events.
 func (s *scheduler) execute(ctx context.Context, l *tenantLoop, t *runTicket) {
-	touchCtx, stopTouch := context.WithCancel(ctx)
-	touched := make(chan struct{})
-	go func() {
-		defer close(touched)
-		tick := time.NewTicker(s.timing.TouchEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-touchCtx.Done():
-				return
-			case now := <-tick.C:
-				if err := s.state.TouchRun(touchCtx, t.id, now); err != nil && touchCtx.Err() == nil {
-					s.log.Warn("renew run lease", "tenant", l.name, "run", t.id, "err", err)
-				}
-			}
-		}
-	}()
-
-	var (
-		res     Result
-		err     error
-		ran     time.Duration
-		slotErr = s.lim.acquire(ctx)
-	)
-	if slotErr == nil {
-		l.mu.Lock()
-		cfg := l.cfg
-		l.mu.Unlock()
-		s.metrics.running(l.name, 1)
-		began := time.Now()
-		res, err = s.runner.RunTenant(ctx, cfg, RunInfo{ID: t.id, Trigger: t.trigger})
-		ran = time.Since(began)
-		s.metrics.running(l.name, -1)
-		s.lim.release()
-	} else {
-		err = slotErr
-	}
-	stopTouch()
-	<-touched
+	res, ran, err := s.runTenant(ctx, l, t)
 	finished := time.Now()
-
-	interrupted := err != nil && ctx.Err() != nil
-	res = normalise(res, err, interrupted)
-	rr := store.RunResult{Status: res.Status, Finished: finished, Counts: res.Counts, Mailboxes: res.Mailboxes}
-	if res.Failure != nil {
-		rr.Error = string(res.Failure.Class) + ": " + res.Failure.Message
+	var stop error
+	if err != nil && ctx.Err() != nil {
+		stop = context.Cause(ctx)
 	}
-	if interrupted {
-		rr.Error = "interrupted: " + context.Cause(ctx).Error()
-	}
-	// The history write must survive shutdown, but not hang it.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timing.FinishTimeout)
-	if ferr := s.state.FinishRun(fctx, t.id, rr); ferr != nil {
+	res = normalise(res, err, stop)
+	rr := store.RunResult{Status: res.Status, Finished: finished, Counts: res.Counts, Mailboxes: res.Mailboxes,
+		Failure: res.Failure, CertExpiry: res.Certificate.NotAfter}
+	if ferr := t.run.Finish(ctx, rr); ferr != nil {
 		s.log.Error("record run outcome", "tenant", l.name, "run", t.id, "err", ferr)
 	}
-	if !res.Certificate.NotAfter.IsZero() {
-		if cerr := s.state.SetCertExpiry(fctx, l.name, res.Certificate.NotAfter); cerr != nil {
-			s.log.Warn("record certificate expiry", "tenant", l.name, "err", cerr)
-		}
-	}
-	cancel()
 
 	l.mu.Lock()
 	l.active = nil
 	if !res.Certificate.NotAfter.IsZero() {
 		l.cert = res.Certificate
 	}
-	if interrupted {
+	if stop != nil {
 		l.mu.Unlock()
 		s.log.Info("tenant run interrupted", "tenant", l.name, "run", t.id)
 		return
@@ -534,28 +537,46 @@ func (s *scheduler) execute(ctx context.Context, l *tenantLoop, t *runTicket) {
 	s.checkCert(ctx, l)
 }
 
+// runTenant waits for a concurrency slot and runs the tenant with the
+// configuration it has now.
+func (s *scheduler) runTenant(ctx context.Context, l *tenantLoop, t *runTicket) (res Result, ran time.Duration, err error) {
+	if err := s.lim.acquire(ctx); err != nil {
+		return Result{}, 0, err
+	}
+	defer s.lim.release()
+	l.mu.Lock()
+	cfg := l.cfg
+	l.mu.Unlock()
+	s.metrics.running(l.name, 1)
+	defer s.metrics.running(l.name, -1)
+	began := time.Now()
+	res, err = s.runner.RunTenant(ctx, cfg, RunInfo{ID: t.id, Trigger: t.trigger})
+	return res, time.Since(began), err
+}
+
 // normalise makes a Runner's answer consistent: an error means failed, a
-// failure always has a class.
-func normalise(res Result, err error, interrupted bool) Result {
+// failure always has a class. stop, when not nil, is why the service
+// stopped the run (shutdown, the tenant removed): it is then interrupted.
+func normalise(res Result, err, stop error) Result {
 	switch {
-	case interrupted:
+	case stop != nil:
 		res.Status = store.RunInterrupted
-		res.Failure = nil
+		res.Failure = &store.Failure{Class: store.FailCanceled, Message: "interrupted: " + stop.Error()}
 	case err != nil:
 		res.Status = store.RunFailed
 		if res.Failure == nil {
-			res.Failure = &Failure{Class: FailInternal, Message: err.Error()}
+			res.Failure = &store.Failure{Class: store.FailInternal, Message: err.Error()}
 		}
 	case res.Status == store.RunFailed:
 		if res.Failure == nil {
-			res.Failure = &Failure{Class: FailInternal, Message: "run failed"}
+			res.Failure = &store.Failure{Class: store.FailInternal, Message: "run failed"}
 		}
 	case res.Status != store.RunPartial:
 		res.Status = store.RunOK
 		res.Failure = nil
 	}
 	if res.Failure != nil && res.Failure.Class == "" {
-		res.Failure.Class = FailInternal
+		res.Failure.Class = store.FailInternal
 	}
 	return res
 }
@@ -579,20 +600,18 @@ func (s *scheduler) syncNow(ctx context.Context, name string) (int64, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.paused {
+	switch {
+	case l.stopped:
+		return 0, fmt.Errorf("%w: tenant %s is being stopped", ErrNotRunning, name)
+	case l.paused:
 		return 0, fmt.Errorf("%w: %s", ErrPaused, name)
-	}
-	if t := l.pending; t != nil {
-		return 0, &AlreadyRunningError{Tenant: name, RunID: t.id}
-	}
-	if t := l.active; t != nil {
-		return 0, &AlreadyRunningError{Tenant: name, RunID: t.id}
+	case l.pending != nil:
+		return 0, &AlreadyRunningError{Tenant: name, RunID: l.pending.id}
+	case l.active != nil:
+		return 0, &AlreadyRunningError{Tenant: name, RunID: l.active.id}
 	}
 	t := &runTicket{trigger: store.TriggerManual, started: time.Now()}
-	if _, err := s.state.EnsureTenant(ctx, name, l.cfg.TenantID); err != nil {
-		return 0, fmt.Errorf("record tenant %s: %w", name, err)
-	}
-	id, err := s.state.StartRun(ctx, name, t.trigger, t.started, s.owner)
+	run, err := s.beginRun(ctx, name, l.cfg.TenantID, t)
 	if err != nil {
 		var busy *store.BusyError
 		if errors.As(err, &busy) {
@@ -600,10 +619,10 @@ func (s *scheduler) syncNow(ctx context.Context, name string) (int64, error) {
 		}
 		return 0, fmt.Errorf("start run of %s: %w", name, err)
 	}
-	t.id = id
+	t.id, t.run = run.ID, run
 	l.pending = t
 	l.poke()
-	return id, nil
+	return t.id, nil
 }
 
 // setPaused pauses or resumes a tenant, persisting it first.

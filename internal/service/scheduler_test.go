@@ -76,7 +76,7 @@ func TestBackoffThenBackToSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newFakeRunner(func(_ context.Context, _ config.Tenant, n int) (Result, error) {
 			if n < 5 {
-				return Result{Status: store.RunFailed, Failure: &Failure{Class: FailAuth, AADSTS: "700027", Message: "bad signature"}},
+				return Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailAuth, Code: "AADSTS700027", Message: "bad signature"}},
 					errors.New("token: AADSTS700027")
 			}
 			return okResult(), nil
@@ -206,14 +206,14 @@ func TestSyncNowPauseResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		otherRun, err := other.StartRun(ctx, "b", store.TriggerManual, time.Now(), "host:42")
+		otherRun, err := other.BeginRun(ctx, store.RunSpec{Tenant: "b", Trigger: store.TriggerManual, Owner: "host:42"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.svc.SyncNow(ctx, "b"); !errors.As(err, &busy) || busy.Owner != "host:42" || busy.RunID != otherRun {
+		if _, err := h.svc.SyncNow(ctx, "b"); !errors.As(err, &busy) || busy.Owner != "host:42" || busy.RunID != otherRun.ID {
 			t.Errorf("SyncNow while another process runs b: %v", err)
 		}
-		_ = other.FinishRun(ctx, otherRun, store.RunResult{Status: store.RunOK})
+		_ = otherRun.Finish(ctx, store.RunResult{Status: store.RunOK})
 		other.Close()
 		if _, err := h.svc.SyncNow(ctx, "nope"); !errors.Is(err, ErrUnknownTenant) {
 			t.Errorf("unknown tenant: %v", err)

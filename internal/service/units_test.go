@@ -40,19 +40,21 @@ func TestRunEventsOnePerCondition(t *testing.T) {
 			Result{Status: store.RunPartial, Counts: store.Counts{MailboxesFailed: 1, HeldBack: 40, GraphRequests: 100, Throttled429: 30},
 				Mailboxes: []store.RunMailbox{{UPN: "a@x", Status: store.MailboxFailed, ErrorCode: "ErrorQuotaExceeded"}, {Counts: store.Counts{HeldBack: 40}}}},
 			[]events.ID{events.RunPartial, events.RunThrottled, events.MassDeleteHeld}},
-		{"auth", Result{Status: store.RunFailed, Failure: &Failure{Class: FailAuth, AADSTS: "700027", Message: "invalid signature"}},
+		{"auth", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailAuth, Code: "AADSTS700027", Message: "invalid signature"}},
 			[]events.ID{events.RunFailed, events.AuthFailed}},
-		{"consent", Result{Status: store.RunFailed, Failure: &Failure{Class: FailConsent, MissingRoles: []string{"Contacts.ReadWrite", "User.Read.All"}}},
+		{"consent", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailConsent, MissingRoles: []string{"Contacts.ReadWrite", "User.Read.All"}}},
 			[]events.ID{events.RunFailed, events.ConsentMissing}},
-		{"cert missing", Result{Status: store.RunFailed, Failure: &Failure{Class: FailCertNotFound}}, []events.ID{events.RunFailed, events.CertNotFound}},
-		{"cert key", Result{Status: store.RunFailed, Failure: &Failure{Class: FailCertUnreadable}}, []events.ID{events.RunFailed, events.CertKeyUnreadable}},
-		{"gave up throttled", Result{Status: store.RunFailed, Failure: &Failure{Class: FailThrottled}}, []events.ID{events.RunFailed, events.RunThrottled}},
+		{"cert missing", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailCertMissing}}, []events.ID{events.RunFailed, events.CertNotFound}},
+		{"cert key", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailCertificate}}, []events.ID{events.RunFailed, events.CertKeyUnreadable}},
+		{"gave up throttled", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailThrottled}}, []events.ID{events.RunFailed, events.RunThrottled}},
+		{"config", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailConfig}}, []events.ID{events.RunFailed}},
+		{"timeout", Result{Status: store.RunFailed, Failure: &store.Failure{Class: store.FailTimeout}}, []events.ID{events.RunFailed}},
 		{"light throttling", Result{Status: store.RunOK, Counts: store.Counts{GraphRequests: 1000, Throttled429: 25}}, []events.ID{events.RunSucceeded}},
 		{"long Retry-After waits", Result{Status: store.RunOK, ThrottleWait: 11 * time.Minute}, []events.ID{events.RunSucceeded, events.RunThrottled}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			evs := runEvents("contoso", tk, normalise(c.res, nil, false), 90*time.Second, next)
+			evs := runEvents("contoso", tk, normalise(c.res, nil, nil), 90*time.Second, next)
 			if got := ids(evs, "contoso"); !slices.Equal(got, c.want) {
 				t.Fatalf("events %v, want %v", got, c.want)
 			}
@@ -78,7 +80,8 @@ func TestRunEventsOnePerCondition(t *testing.T) {
 						t.Errorf("mass delete event %+v", e)
 					}
 				case events.RunFailed:
-					if e.Field("next_attempt") != "2026-01-02T03:04:05Z" {
+					// The class is the engine's, as `galmirror sync --json` names it.
+					if e.Field("next_attempt") != "2026-01-02T03:04:05Z" || e.Field("class") != string(c.res.Failure.Class) {
 						t.Errorf("failed event %+v", e)
 					}
 				}
@@ -88,13 +91,13 @@ func TestRunEventsOnePerCondition(t *testing.T) {
 }
 
 func TestNormalise(t *testing.T) {
-	if r := normalise(Result{}, context.Canceled, true); r.Status != store.RunInterrupted || r.Failure != nil {
+	if r := normalise(Result{}, context.Canceled, context.Canceled); r.Status != store.RunInterrupted || r.Failure.Class != store.FailCanceled {
 		t.Errorf("interrupted: %+v", r)
 	}
-	if r := normalise(Result{Status: store.RunOK}, os.ErrNotExist, false); r.Status != store.RunFailed || r.Failure.Class != FailInternal {
+	if r := normalise(Result{Status: store.RunOK}, os.ErrNotExist, nil); r.Status != store.RunFailed || r.Failure.Class != store.FailInternal {
 		t.Errorf("error without classification: %+v", r)
 	}
-	if r := normalise(Result{}, nil, false); r.Status != store.RunOK {
+	if r := normalise(Result{}, nil, nil); r.Status != store.RunOK {
 		t.Errorf("empty result: %+v", r)
 	}
 }
@@ -311,11 +314,15 @@ func TestBuildReportHealth(t *testing.T) {
 	cfgPath := writeConfig(t, t.TempDir(), 2, tenantJSON("fresh", ""), tenantJSON("stale", ""), tenantJSON("paused", ""), tenantJSON("never", ""))
 	cfg := loadConfig(t, cfgPath)
 	finish := func(name string, status store.RunStatus, at time.Time) {
-		id, err := st.StartRun(ctx, name, store.TriggerSchedule, at.Add(-time.Minute), "x")
+		run, err := st.BeginRun(ctx, store.RunSpec{Tenant: name, Trigger: store.TriggerSchedule, Started: at.Add(-time.Minute), Owner: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.FinishRun(ctx, id, store.RunResult{Status: status, Finished: at, Error: map[bool]string{true: "auth: AADSTS700027"}[status == store.RunFailed]}); err != nil {
+		res := store.RunResult{Status: status, Finished: at}
+		if status == store.RunFailed {
+			res.Failure = &store.Failure{Class: store.FailAuth, Message: "AADSTS700027"}
+		}
+		if err := run.Finish(ctx, res); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -324,7 +331,7 @@ func TestBuildReportHealth(t *testing.T) {
 	finish("stale", store.RunFailed, now.Add(-time.Hour))
 	finish("paused", store.RunOK, now.Add(-30*day))
 	_ = st.SetPaused(ctx, "paused", true, "bob", now)
-	_, _ = st.EnsureTenant(ctx, "never", "x")
+	_ = st.SetNextRun(ctx, "never", now.Add(time.Hour)) // known, never run
 
 	check := func(c *config.Config) Report {
 		rep, err := BuildReport(ctx, st, c, now, 6*time.Hour)

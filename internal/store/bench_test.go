@@ -65,7 +65,7 @@ func openTestB(b *testing.B) (*Store, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	if _, err := s.EnsureTenant(b.Context(), "contoso", "t"); err != nil {
+	if err := s.ensureTenantForTest(b.Context(), "contoso", "t"); err != nil {
 		b.Fatal(err)
 	}
 	return s, dir

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 )
 
 // ContactRef maps a source person to the managed contact in one mailbox.
@@ -83,6 +84,50 @@ func (s *Store) ContactMap(ctx context.Context, tenant, userID string) (map[stri
 		return nil, fmt.Errorf("store: contact map of %s in %q: %w", userID, tenant, err)
 	}
 	return m, nil
+}
+
+// ContactsFor loads the contact map entries of some sources of a mailbox
+// (those it has), keyed by source id.
+func (s *Store) ContactsFor(ctx context.Context, tenant, userID string, sourceIDs []string) (map[string]ContactRef, error) {
+	m := make(map[string]ContactRef, len(sourceIDs))
+	var id int64
+	err := s.r.QueryRowContext(ctx, "SELECT id FROM mailboxes WHERE id = "+mailboxSubquery, tenant, userID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) || len(sourceIDs) == 0 {
+		return m, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: contacts of %s in %q: %w", userID, tenant, err)
+	}
+	const chunk = 500
+	for start := 0; start < len(sourceIDs); start += chunk {
+		part := sourceIDs[start:min(start+chunk, len(sourceIDs))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, id)
+		q := "SELECT source_id, contact_id, hash, change_key FROM contacts WHERE mailbox = ? AND source_id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
+		for _, sid := range part {
+			args = append(args, sid)
+		}
+		if err := s.scanRefs(ctx, m, q, args...); err != nil {
+			return nil, fmt.Errorf("store: contacts of %s in %q: %w", userID, tenant, err)
+		}
+	}
+	return m, nil
+}
+
+func (s *Store) scanRefs(ctx context.Context, into map[string]ContactRef, q string, args ...any) error {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c ContactRef
+		if err := rows.Scan(&c.SourceID, &c.ContactID, &c.Hash, &c.ChangeKey); err != nil {
+			return err
+		}
+		into[c.SourceID] = c
+	}
+	return rows.Err()
 }
 
 // SaveContacts applies contact map changes for one mailbox in one

@@ -113,3 +113,46 @@ func TestNotADatabase(t *testing.T) {
 		t.Fatal("opened a file that is not a database")
 	}
 }
+
+// Runs recorded before the failure class had a column of its own get the
+// class their error text names, in the one vocabulary.
+func TestMigrationClassifiesRecordedFailures(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	old, err := open(ctx, dir, Options{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]FailureClass{
+		"auth: AADSTS700027: bad signature":   FailAuth,
+		"cert_not_found: open x.pfx":          FailCertMissing,
+		"cert_unreadable: wrong PFX password": FailCertificate,
+		"certificate-missing: open x.pfx":     FailCertMissing,
+		"interrupted: context canceled":       FailCanceled,
+		"canceled: the run was stopped":       FailCanceled,
+		"timeout: the run did not finish":     FailTimeout,
+		"AADSTS700027":                        "",
+		"odd: text":                           "",
+		"":                                    "",
+	}
+	for msg := range want {
+		if _, err := old.w.Exec(`INSERT INTO runs (tenant, trigger_kind, status, started, error) VALUES ('contoso', 'manual', 'failed', 0, ?)`, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, _, err := s.ListRuns(ctx, "contoso", 100, "")
+	if err != nil || len(runs) != len(want) {
+		t.Fatalf("%d runs, %v", len(runs), err)
+	}
+	for _, r := range runs {
+		if r.FailureClass != want[r.Error] {
+			t.Errorf("%q: class %q, want %q", r.Error, r.FailureClass, want[r.Error])
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,7 +26,7 @@ const (
 // RunStatus is a run's outcome.
 type RunStatus string
 
-// Run statuses. A run is RunRunning until FinishRun; a run whose process died
+// Run statuses. A run is RunRunning until Finish; a run whose process died
 // becomes RunInterrupted when the next run of its tenant starts.
 const (
 	RunRunning     RunStatus = "running"
@@ -72,11 +74,15 @@ type Run struct {
 	Status   RunStatus
 	Started  time.Time
 	Finished time.Time // zero while running
-	// Heartbeat is the last TouchRun (zero if never).
+	// Heartbeat is when the run last showed it was alive (see
+	// RunSpec.HeartbeatEvery).
 	Heartbeat time.Time
 	Duration  time.Duration
 	Counts    Counts
-	// Error is the whole-run failure (auth, consent, source read), if any.
+	// FailureClass classifies a failed or interrupted run ("" when it
+	// did not fail, and for runs a dead process left running).
+	FailureClass FailureClass
+	// Error is the whole-run failure as "<class>: <message>" ("" if none).
 	Error string
 	// Owner identifies the process that ran it (such as host:pid).
 	Owner string
@@ -93,18 +99,23 @@ type RunMailbox struct {
 	RequestID    string
 }
 
-// RunResult is what FinishRun records.
+// RunResult is what ActiveRun.Finish records.
 type RunResult struct {
 	Status   RunStatus // RunOK, RunPartial, RunFailed, or RunInterrupted (stopped by shutdown: counts as neither failure nor success)
-	Finished time.Time
+	Finished time.Time // zero: now
 	Counts   Counts
-	Error    string
+	// Failure explains a failed or interrupted run (Run.FailureClass and
+	// Run.Error); nil otherwise.
+	Failure *Failure
+	// CertExpiry, when not zero, is the NotAfter of the certificate the
+	// run loaded (TenantState.CertExpiry).
+	CertExpiry time.Time
 	// Mailboxes are the per-mailbox outcomes (one per user id; a repeated
 	// user id keeps the last).
 	Mailboxes []RunMailbox
 }
 
-// BusyError is returned (wrapping ErrTenantBusy) when StartRun finds a run
+// BusyError is returned (wrapping ErrTenantBusy) when BeginRun finds a run
 // of the tenant in progress.
 type BusyError struct {
 	Tenant string
@@ -124,10 +135,177 @@ func (e *BusyError) Error() string {
 // Unwrap makes errors.Is(err, ErrTenantBusy) true.
 func (e *BusyError) Unwrap() error { return ErrTenantBusy }
 
-// TouchRun records that a running run is alive (Run.Heartbeat), for status
-// displays. It is optional: overlap protection comes from StartRun's lock,
-// not from heartbeats. ErrNotFound unless the run exists and is running.
-func (s *Store) TouchRun(ctx context.Context, runID int64, now time.Time) error {
+// RunSpec describes a run for BeginRun.
+type RunSpec struct {
+	// Tenant is the tenant's name in the settings.
+	Tenant string
+	// TenantID is the Entra tenant id the settings give it now: when the
+	// state belongs to another, BeginRun discards it (ActiveRun.Reset).
+	TenantID string
+	Trigger  Trigger
+	// Started is the run's start (zero: now).
+	Started time.Time
+	// Owner identifies the process (such as host:pid).
+	Owner string
+	// HeartbeatEvery is how often the run's heartbeat (Run.Heartbeat) is
+	// renewed (default DefaultHeartbeat).
+	HeartbeatEvery time.Duration
+	// OnHeartbeatError, when set, is told (on the heartbeat's goroutine)
+	// of a heartbeat that could not be written; the run goes on.
+	OnHeartbeatError func(error)
+}
+
+// DefaultHeartbeat is how often a run's heartbeat is renewed by default.
+const DefaultHeartbeat = time.Minute
+
+// ActiveRun is a run begun by BeginRun: it holds the tenant's run lock and
+// keeps the run's heartbeat until Finish. It is safe for concurrent use.
+type ActiveRun struct {
+	// ID is the run's id in the history.
+	ID     int64
+	Tenant string
+	// Reset reports that BeginRun discarded the tenant's state because
+	// its tenant id changed.
+	Reset bool
+
+	s        *Store
+	lock     *tenantLock
+	finished atomic.Bool
+	stopBeat context.CancelFunc
+	beatDone chan struct{}
+	stopOnce sync.Once
+	unlocked sync.Once
+}
+
+// BeginRun starts a tenant run, the one way runs start: it takes the
+// tenant's run lock (an OS file lock under the data directory, released by
+// Finish, Close or the process's death), so two runs of one tenant never
+// overlap, whether in this process or another (the service and a
+// `galmirror sync` beside it): a second BeginRun gets a *BusyError and
+// changes nothing. Holding the lock, it records the run and ensures the
+// tenant: its row is created if missing, and when the stored tenant id
+// differs from spec.TenantID the tenant's directory, mailbox and contact
+// state and its delta links are discarded (Reset; run history, events and
+// the paused flag are kept). Runs of the tenant still marked running belong
+// to a dead process and become RunInterrupted.
+//
+// The returned run renews its heartbeat every spec.HeartbeatEvery on a
+// goroutine of its own until Finish (or Close), whatever becomes of ctx.
+// Call Finish exactly once.
+func (s *Store) BeginRun(ctx context.Context, spec RunSpec) (*ActiveRun, error) {
+	if s.w == nil {
+		return nil, ErrReadOnly
+	}
+	switch spec.Trigger {
+	case TriggerSchedule, TriggerManual, TriggerStartup:
+	default:
+		return nil, fmt.Errorf("%w: run trigger %q", ErrInvalidArgument, spec.Trigger)
+	}
+	if spec.Started.IsZero() {
+		spec.Started = time.Now()
+	}
+	lock, ok, err := lockTenant(s.dir, spec.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, s.busy(ctx, spec.Tenant)
+	}
+	a := &ActiveRun{Tenant: spec.Tenant, s: s, lock: lock}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if a.ID, err = insertRun(ctx, tx, spec); err != nil {
+			return err
+		}
+		a.Reset, err = ensureTenant(ctx, tx, spec.Tenant, spec.TenantID)
+		return err
+	})
+	if err != nil {
+		a.unlock()
+		return nil, fmt.Errorf("store: start run of %q: %w", spec.Tenant, err)
+	}
+	if err := s.track(a); err != nil {
+		a.unlock()
+		return nil, err
+	}
+	a.startHeartbeat(context.WithoutCancel(ctx), spec)
+	return a, nil
+}
+
+// busy describes the run in progress that holds the tenant's lock.
+func (s *Store) busy(ctx context.Context, tenant string) error {
+	busy := &BusyError{Tenant: tenant}
+	s.r.QueryRowContext(ctx, `SELECT id, owner FROM runs WHERE tenant = ? AND status = 'running' ORDER BY id DESC LIMIT 1`,
+		tenant).Scan(&busy.RunID, &busy.Owner)
+	return busy
+}
+
+// insertRun records a run's start; whoever left runs of the tenant running
+// is gone, since the caller holds the lock.
+func insertRun(ctx context.Context, tx *sql.Tx, spec RunSpec) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted' WHERE tenant = ? AND status = 'running'`, spec.Tenant); err != nil {
+		return 0, err
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO runs (tenant, trigger_kind, status, owner, started, heartbeat)
+		VALUES (?, ?, 'running', ?, ?, ?) RETURNING id`, spec.Tenant, string(spec.Trigger), spec.Owner,
+		spec.Started.UnixMilli(), spec.Started.UnixMilli()).Scan(&id)
+	return id, err
+}
+
+// track registers a begun run, so that Close can end it; a closed store
+// begins none.
+func (s *Store) track(a *ActiveRun) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("store: start run of %q: store closed", a.Tenant)
+	}
+	s.runs[a.ID] = a
+	return nil
+}
+
+// startHeartbeat starts the goroutine that renews the run's heartbeat
+// until stopHeartbeat.
+func (a *ActiveRun) startHeartbeat(ctx context.Context, spec RunSpec) {
+	every := spec.HeartbeatEvery
+	if every <= 0 {
+		every = DefaultHeartbeat
+	}
+	ctx, a.stopBeat = context.WithCancel(ctx)
+	a.beatDone = make(chan struct{})
+	go func() {
+		defer close(a.beatDone)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				err := a.s.touchRun(ctx, a.ID, now)
+				if err != nil && ctx.Err() == nil && spec.OnHeartbeatError != nil {
+					spec.OnHeartbeatError(err)
+				}
+			}
+		}
+	}()
+}
+
+// stopHeartbeat ends the heartbeat's goroutine and waits for it.
+func (a *ActiveRun) stopHeartbeat() {
+	a.stopOnce.Do(func() {
+		a.stopBeat()
+		<-a.beatDone
+	})
+}
+
+func (a *ActiveRun) unlock() { a.unlocked.Do(a.lock.unlock) }
+
+// touchRun records that a running run is alive (Run.Heartbeat), for status
+// displays. Overlap protection comes from BeginRun's lock, not from
+// heartbeats. ErrNotFound unless the run exists and is running.
+func (s *Store) touchRun(ctx context.Context, runID int64, now time.Time) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", now.UnixMilli(), runID)
 		if err != nil {
@@ -147,72 +325,48 @@ func (s *Store) TouchRun(ctx context.Context, runID int64, now time.Time) error 
 // finalWriteTimeout bounds writes that must happen after cancellation.
 const finalWriteTimeout = 30 * time.Second
 
-// StartRun records the start of a run and returns its id. It takes the
-// tenant's run lock (an OS file lock under the data directory, released by
-// FinishRun, Close or the process's death), so two runs of one tenant never
-// overlap, whether in this process or another (the service and a `galmirror
-// sync` beside it): a second StartRun gets a *BusyError. Runs of the tenant
-// still marked running when the lock is taken belong to a dead process and
-// become RunInterrupted. owner identifies the process (such as host:pid).
-func (s *Store) StartRun(ctx context.Context, tenant string, trigger Trigger, started time.Time, owner string) (int64, error) {
-	if s.w == nil {
-		return 0, ErrReadOnly
+// Finish records the run's outcome and per-mailbox outcomes, updates the
+// tenant's consecutive-failure count, last success and certificate expiry,
+// and trims history per Options, in one transaction; then it ends the
+// heartbeat and releases the tenant's run lock (also when the write fails,
+// so a broken disk cannot wedge the tenant).
+//
+// It writes even when ctx is already done (a run stopped by shutdown must
+// still leave its history), bounded by 30 seconds. A run that failed with
+// class FailCanceled is recorded as RunInterrupted: a stopped run is
+// neither a failure nor a success. A second Finish returns
+// ErrInvalidArgument and records nothing.
+func (a *ActiveRun) Finish(ctx context.Context, res RunResult) error {
+	if a.finished.Swap(true) {
+		return fmt.Errorf("%w: run %d finished already", ErrInvalidArgument, a.ID)
 	}
-	switch trigger {
-	case TriggerSchedule, TriggerManual, TriggerStartup:
-	default:
-		return 0, fmt.Errorf("%w: run trigger %q", ErrInvalidArgument, trigger)
-	}
-	lock, ok, err := lockTenant(s.dir, tenant)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		busy := &BusyError{Tenant: tenant}
-		s.r.QueryRowContext(ctx, `SELECT id, owner FROM runs WHERE tenant = ? AND status = 'running' ORDER BY id DESC LIMIT 1`,
-			tenant).Scan(&busy.RunID, &busy.Owner)
-		return 0, busy
-	}
-	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		// Whoever left these running is gone: we hold the lock.
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted' WHERE tenant = ? AND status = 'running'`, tenant); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO runs (tenant, trigger_kind, status, owner, started, heartbeat)
-			VALUES (?, ?, 'running', ?, ?, ?) RETURNING id`, tenant, string(trigger), owner, started.UnixMilli(), started.UnixMilli()).Scan(&id)
-	})
-	if err != nil {
-		lock.unlock()
-		return 0, fmt.Errorf("store: start run of %q: %w", tenant, err)
-	}
-	s.mu.Lock()
-	s.locks[id] = lock
-	s.mu.Unlock()
-	return id, nil
+	a.stopHeartbeat()
+	defer a.s.release(a)
+	return a.s.finishRun(ctx, a.ID, res)
 }
 
-// FinishRun records a run's outcome and per-mailbox outcomes, updates the
-// tenant's consecutive-failure count and last success, and trims history per
-// Options, in one transaction; then it releases the tenant's run lock (also
-// when the write fails, so a broken disk cannot wedge the tenant).
-//
-// It writes even when ctx is already cancelled: a run stopped by shutdown
-// must still leave its history.
-func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error {
-	defer func() {
-		s.mu.Lock()
-		l := s.locks[runID]
-		delete(s.locks, runID)
-		s.mu.Unlock()
-		if l != nil {
-			l.unlock()
-		}
-	}()
+// release forgets a finished run and releases its lock.
+func (s *Store) release(a *ActiveRun) {
+	s.mu.Lock()
+	if s.runs[a.ID] == a {
+		delete(s.runs, a.ID)
+	}
+	s.mu.Unlock()
+	a.unlock()
+}
+
+// finishRun is Finish's write.
+func (s *Store) finishRun(ctx context.Context, runID int64, res RunResult) error {
 	switch res.Status {
 	case RunOK, RunPartial, RunFailed, RunInterrupted:
 	default:
 		return fmt.Errorf("%w: run status %q", ErrInvalidArgument, res.Status)
+	}
+	if res.Status == RunFailed && res.Failure != nil && res.Failure.Class == FailCanceled {
+		res.Status = RunInterrupted
+	}
+	if res.Finished.IsZero() {
+		res.Finished = time.Now()
 	}
 	// The run is usually finished because ctx was cancelled (shutdown,
 	// reload); its history must not be lost with it. WithoutCancel keeps
@@ -220,55 +374,14 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
 	defer cancel()
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var tenant string
-		var started int64
-		err := tx.QueryRowContext(ctx, "SELECT tenant, started FROM runs WHERE id = ?", runID).Scan(&tenant, &started)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("run %d: %w", runID, ErrNotFound)
-		}
+		tenant, err := recordRunOutcome(ctx, tx, runID, &res)
 		if err != nil {
 			return err
 		}
-		finished := res.Finished
-		if finished.IsZero() {
-			finished = time.Now()
-		}
-		dur := max(0, finished.UnixMilli()-started)
-		args := append([]any{string(res.Status), finished.UnixMilli(), dur, res.Error}, res.Counts.args()...)
-		args = append(args, runID)
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished = ?, duration_ms = ?, error = ?,
-			mailboxes_synced = ?, mailboxes_skipped = ?, mailboxes_failed = ?, created = ?, updated = ?, deleted = ?,
-			unchanged = ?, held_back = ?, graph_requests = ?, batch_items = ?, throttled_429 = ?, throttled_503 = ?
-			WHERE id = ?`, args...); err != nil {
+		if err := recordRunMailboxes(ctx, tx, runID, res.Mailboxes); err != nil {
 			return err
 		}
-		if len(res.Mailboxes) > 0 {
-			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO run_mailboxes (run, user_id, upn, status,
-				error_code, error_message, request_id, `+countColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, m := range res.Mailboxes {
-				a := append([]any{runID, m.UserID, m.UPN, string(m.Status), m.ErrorCode, m.ErrorMessage, m.RequestID}, m.Counts.args()...)
-				if _, err := st.ExecContext(ctx, a...); err != nil {
-					return err
-				}
-			}
-		}
-		tid, err := ensureTenantRow(ctx, tx, tenant)
-		if err != nil {
-			return err
-		}
-		switch res.Status {
-		case RunInterrupted:
-			// Stopped by shutdown or removal: neither a failure nor a success.
-		case RunFailed:
-			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = consecutive_failures + 1 WHERE id = ?", tid)
-		default:
-			_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = 0, last_success = ? WHERE id = ?", finished.UnixMilli(), tid)
-		}
-		if err != nil {
+		if err := recordTenantOutcome(ctx, tx, tenant, &res); err != nil {
 			return err
 		}
 		return s.trimRuns(ctx, tx, tenant)
@@ -277,6 +390,73 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, res RunResult) error
 		return fmt.Errorf("store: finish run %d: %w", runID, err)
 	}
 	return nil
+}
+
+// recordRunOutcome writes the run's row and returns its tenant.
+func recordRunOutcome(ctx context.Context, tx *sql.Tx, runID int64, res *RunResult) (tenant string, err error) {
+	var started int64
+	err = tx.QueryRowContext(ctx, "SELECT tenant, started FROM runs WHERE id = ?", runID).Scan(&tenant, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("run %d: %w", runID, ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	dur := max(0, res.Finished.UnixMilli()-started)
+	var class FailureClass
+	var msg string
+	if f := res.Failure; f != nil {
+		class, msg = f.Class, string(f.Class)+": "+f.Message
+	}
+	args := append([]any{string(res.Status), res.Finished.UnixMilli(), dur, msg, string(class)}, res.Counts.args()...)
+	args = append(args, runID)
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished = ?, duration_ms = ?, error = ?, failure_class = ?,
+		mailboxes_synced = ?, mailboxes_skipped = ?, mailboxes_failed = ?, created = ?, updated = ?, deleted = ?,
+		unchanged = ?, held_back = ?, graph_requests = ?, batch_items = ?, throttled_429 = ?, throttled_503 = ?
+		WHERE id = ?`, args...)
+	return tenant, err
+}
+
+// recordRunMailboxes writes a run's per-mailbox outcomes.
+func recordRunMailboxes(ctx context.Context, tx *sql.Tx, runID int64, mbs []RunMailbox) error {
+	if len(mbs) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO run_mailboxes (run, user_id, upn, status,
+		error_code, error_message, request_id, `+countColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, m := range mbs {
+		a := append([]any{runID, m.UserID, m.UPN, string(m.Status), m.ErrorCode, m.ErrorMessage, m.RequestID}, m.Counts.args()...)
+		if _, err := st.ExecContext(ctx, a...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordTenantOutcome updates the tenant's failure count, last success and
+// certificate expiry after a run.
+func recordTenantOutcome(ctx context.Context, tx *sql.Tx, tenant string, res *RunResult) error {
+	tid, err := ensureTenantRow(ctx, tx, tenant)
+	if err != nil {
+		return err
+	}
+	switch res.Status {
+	case RunInterrupted:
+		// Stopped by shutdown or removal: neither a failure nor a success.
+	case RunFailed:
+		_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = consecutive_failures + 1 WHERE id = ?", tid)
+	default:
+		_, err = tx.ExecContext(ctx, "UPDATE tenants SET consecutive_failures = 0, last_success = ? WHERE id = ?", res.Finished.UnixMilli(), tid)
+	}
+	if err != nil || res.CertExpiry.IsZero() {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE tenants SET cert_expiry = ? WHERE id = ?", res.CertExpiry.UnixMilli(), tid)
+	return err
 }
 
 // trimRuns keeps the tenant's newest KeepRuns runs and the per-mailbox
@@ -291,14 +471,15 @@ func (s *Store) trimRuns(ctx context.Context, tx *sql.Tx, tenant string) error {
 	return err
 }
 
-const runColumns = `id, tenant, trigger_kind, status, owner, started, heartbeat, finished, duration_ms, error, ` + countColumns
+const runColumns = `id, tenant, trigger_kind, status, owner, started, heartbeat, finished, duration_ms, error, failure_class, ` + countColumns
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var started int64
 	var finished, heartbeat sql.NullInt64
 	var dur int64
-	dests := append([]any{&r.ID, &r.Tenant, &r.Trigger, &r.Status, &r.Owner, &started, &heartbeat, &finished, &dur, &r.Error}, r.Counts.dests()...)
+	dests := append([]any{&r.ID, &r.Tenant, &r.Trigger, &r.Status, &r.Owner, &started, &heartbeat, &finished, &dur, &r.Error, &r.FailureClass},
+		r.Counts.dests()...)
 	err := sc.Scan(dests...)
 	r.Started = time.UnixMilli(started).UTC()
 	r.Heartbeat = fromMS(heartbeat)

@@ -5,43 +5,35 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
+
+// begin starts a run of tenant and fails the test if it cannot.
+func begin(t *testing.T, s *Store, tenant string, trigger Trigger, started time.Time, owner string) *ActiveRun {
+	t.Helper()
+	a, err := s.BeginRun(t.Context(), RunSpec{Tenant: tenant, TenantID: "tid-" + tenant, Trigger: trigger, Started: started, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
 
 func TestRunLifecycle(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	ctx := t.Context()
 	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-	if _, err := s.StartRun(ctx, "contoso", "cron", t0, "h:1"); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := s.BeginRun(ctx, RunSpec{Tenant: "contoso", Trigger: "cron", Started: t0, Owner: "h:1"}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("bad trigger: %v", err)
 	}
-	id, err := s.StartRun(ctx, "contoso", TriggerSchedule, t0, "h:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A second run of the same tenant is refused while the first runs,
-	// naming it; another tenant is not affected.
-	_, err = s.StartRun(ctx, "contoso", TriggerManual, t0, "h:2")
-	var busy *BusyError
-	if !errors.As(err, &busy) || !errors.Is(err, ErrTenantBusy) || busy.RunID != id || busy.Owner != "h:1" {
-		t.Fatalf("overlapping run: %v", err)
-	}
-	other, err := s.StartRun(ctx, "fabrikam", TriggerManual, t0, "h:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The lock holds across processes: a second Store on the same
-	// directory stands in for `galmirror sync` beside the service.
-	s2, err := Open(ctx, s.dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s2.StartRun(ctx, "contoso", TriggerManual, t0, "h:3"); !errors.Is(err, ErrTenantBusy) {
-		t.Fatalf("second store overlapped the run: %v", err)
-	}
-	s2.Close()
-	if err := s.TouchRun(ctx, id, t0.Add(time.Minute)); err != nil {
+	run := begin(t, s, "contoso", TriggerSchedule, t0, "h:1")
+	id := run.ID
+	checkOverlapsRefused(t, s, run)
+	// Another tenant is not affected.
+	other := begin(t, s, "fabrikam", TriggerManual, t0, "h:1")
+	if err := s.touchRun(ctx, id, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	res := RunResult{
@@ -52,13 +44,17 @@ func TestRunLifecycle(t *testing.T) {
 			{UserID: "m2", UPN: "b@x", Status: MailboxFailed, ErrorCode: "ErrorQuotaExceeded", ErrorMessage: "quota", RequestID: "rid-1", Counts: Counts{Created: 1}},
 			{UserID: "m1", UPN: "a@x", Status: MailboxOK, Counts: Counts{Created: 9, HeldBack: 4}},
 		},
+		CertExpiry: t0.Add(40 * 24 * time.Hour),
 	}
 	// Shutdown: the run's context is cancelled, its history must still
 	// be written.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := s.FinishRun(cctx, id, res); err != nil {
+	if err := run.Finish(cctx, res); err != nil {
 		t.Fatal(err)
+	}
+	if err := run.Finish(ctx, res); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("second Finish: %v", err)
 	}
 	r, mbs, err := s.GetRun(ctx, id)
 	if err != nil {
@@ -72,45 +68,197 @@ func TestRunLifecycle(t *testing.T) {
 	if len(mbs) != 2 || mbs[0] != res.Mailboxes[1] || mbs[1] != res.Mailboxes[0] {
 		t.Fatalf("mailboxes %+v", mbs)
 	}
-	if err := s.TouchRun(ctx, id, t0); !errors.Is(err, ErrNotFound) {
+	if err := s.touchRun(ctx, id, t0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("touch finished run: %v", err)
 	}
 	ts, _ := s.Tenant(ctx, "contoso")
-	if ts.LastSuccess != res.Finished || ts.ConsecutiveFailures != 0 {
+	if ts.LastSuccess != res.Finished || ts.ConsecutiveFailures != 0 || ts.CertExpiry != res.CertExpiry || ts.TenantID != "tid-contoso" {
 		t.Fatalf("tenant after partial run %+v", ts)
 	}
-	// The lock is released: the next run starts.
-	id2, err := s.StartRun(ctx, "contoso", TriggerManual, t0.Add(time.Hour), "h:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.FinishRun(ctx, id2, RunResult{Status: RunFailed, Finished: t0.Add(time.Hour + time.Second), Error: "AADSTS700027"}); err != nil {
-		t.Fatal(err)
-	}
-	id3, _ := s.StartRun(ctx, "contoso", TriggerManual, t0.Add(2*time.Hour), "h:1")
-	if err := s.FinishRun(ctx, id3, RunResult{Status: RunFailed, Finished: t0.Add(2 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	ts, _ = s.Tenant(ctx, "contoso")
-	if ts.ConsecutiveFailures != 2 || ts.LastSuccess != res.Finished {
-		t.Fatalf("tenant after failures %+v", ts)
-	}
-	last, err := s.LastRun(ctx, "contoso")
-	if err != nil || last.ID != id3 || last.Status != RunFailed {
-		t.Fatalf("last run %+v %v", last, err)
-	}
+	checkFailuresCounted(t, s, t0, res)
 	if _, err := s.LastRun(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("last run of unknown tenant: %v", err)
 	}
 	if _, _, err := s.GetRun(ctx, 12345); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown run: %v", err)
 	}
-	if err := s.FinishRun(ctx, other, RunResult{Status: RunRunning}); !errors.Is(err, ErrInvalidArgument) {
+	if err := other.Finish(ctx, RunResult{Status: RunRunning}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("finish with status running: %v", err)
 	}
-	if err := s.FinishRun(ctx, 9999, RunResult{Status: RunOK}); !errors.Is(err, ErrNotFound) {
+	// ... which released fabrikam's lock all the same.
+	begin(t, s, "fabrikam", TriggerManual, t0, "h:1")
+	if err := s.finishRun(ctx, 9999, RunResult{Status: RunOK}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("finish unknown run: %v", err)
 	}
+}
+
+// checkOverlapsRefused checks that a second run of run's tenant is refused
+// while it runs, naming it, in this process and in another (a second Store
+// on the same directory stands in for `galmirror sync` beside the
+// service).
+func checkOverlapsRefused(t *testing.T, s *Store, run *ActiveRun) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.BeginRun(ctx, RunSpec{Tenant: run.Tenant, TenantID: "tid-" + run.Tenant, Trigger: TriggerManual, Owner: "h:2"})
+	var busy *BusyError
+	if !errors.As(err, &busy) || !errors.Is(err, ErrTenantBusy) || busy.RunID != run.ID || busy.Owner != "h:1" {
+		t.Fatalf("overlapping run: %v", err)
+	}
+	s2, err := Open(ctx, s.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.BeginRun(ctx, RunSpec{Tenant: run.Tenant, Trigger: TriggerManual, Owner: "h:3"}); !errors.Is(err, ErrTenantBusy) {
+		t.Fatalf("second store overlapped the run: %v", err)
+	}
+}
+
+// checkFailuresCounted runs contoso twice more, failing, after the run that
+// ended with last: the lock was released, failures are counted and
+// classified, and the last success stays.
+func checkFailuresCounted(t *testing.T, s *Store, t0 time.Time, last RunResult) {
+	t.Helper()
+	ctx := t.Context()
+	run2 := begin(t, s, "contoso", TriggerManual, t0.Add(time.Hour), "h:1")
+	auth := &Failure{Class: FailAuth, Code: "AADSTS700027", Message: "AADSTS700027: bad signature"}
+	if err := run2.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(time.Hour + time.Second), Failure: auth}); err != nil {
+		t.Fatal(err)
+	}
+	run3 := begin(t, s, "contoso", TriggerManual, t0.Add(2*time.Hour), "h:1")
+	if err := run3.Finish(ctx, RunResult{Status: RunFailed, Finished: t0.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := s.Tenant(ctx, "contoso")
+	if ts.ConsecutiveFailures != 2 || ts.LastSuccess != last.Finished || ts.CertExpiry != last.CertExpiry {
+		t.Fatalf("tenant after failures %+v", ts)
+	}
+	if r, _, _ := s.GetRun(ctx, run2.ID); r.FailureClass != FailAuth || r.Error != "auth: AADSTS700027: bad signature" {
+		t.Fatalf("failed run recorded %q %q", r.FailureClass, r.Error)
+	}
+	lr, err := s.LastRun(ctx, "contoso")
+	if err != nil || lr.ID != run3.ID || lr.Status != RunFailed {
+		t.Fatalf("last run %+v %v", lr, err)
+	}
+}
+
+// A stopped run (class canceled, from `galmirror sync` on Ctrl-C or the
+// service's shutdown) is recorded as interrupted: no failure is counted.
+func TestCanceledRunIsInterrupted(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	run := begin(t, s, "contoso", TriggerManual, time.Now(), "h:1")
+	stopped := &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+	if err := run.Finish(ctx, RunResult{Status: RunFailed, Failure: stopped}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := s.GetRun(ctx, run.ID)
+	ts, _ := s.Tenant(ctx, "contoso")
+	if r.Status != RunInterrupted || r.FailureClass != FailCanceled || ts.ConsecutiveFailures != 0 {
+		t.Fatalf("stopped run recorded as %s (%s), %d failures", r.Status, r.FailureClass, ts.ConsecutiveFailures)
+	}
+}
+
+// BeginRun ensures the tenant only once it holds the run lock: a run that
+// names another tenant id than the state's while another process runs the
+// tenant is refused and changes nothing, so it cannot wipe the state under
+// that run; once it gets the lock it discards the old tenant's state.
+func TestBeginRunResetsTenantOnlyUnderTheLock(t *testing.T) {
+	s, dir := openTest(t, Options{})
+	ctx := t.Context()
+	spec := RunSpec{Tenant: "contoso", TenantID: "t1", Trigger: TriggerManual, Owner: "sync:1"}
+	first, err := s.BeginRun(ctx, spec)
+	if err != nil || first.Reset {
+		t.Fatalf("first run: reset=%v %v", first != nil && first.Reset, err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "u1", Enabled: true}}, nil, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{Upserts: []ContactRef{{SourceID: "u1", ContactID: "c1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPaused(ctx, "contoso", true, "x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Open(ctx, dir, Options{}) // the service beside `galmirror sync`
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	changed := spec
+	changed.TenantID, changed.Owner = "t2", "service:2"
+	if _, err := svc.BeginRun(ctx, changed); !errors.Is(err, ErrTenantBusy) {
+		t.Fatalf("run with a changed tenant id during another's run: %v", err)
+	}
+	state := func() (TenantState, int, int, int) {
+		ts, _ := s.Tenant(ctx, "contoso")
+		n, _ := s.PersonCount(ctx, "contoso")
+		mbs, _ := s.Mailboxes(ctx, "contoso")
+		var contacts int
+		s.r.QueryRow("SELECT count(*) FROM contacts").Scan(&contacts)
+		return ts, n, len(mbs), contacts
+	}
+	if ts, n, mbs, contacts := state(); ts.TenantID != "t1" || ts.UsersDeltaLink != "dl" || n != 1 || mbs != 1 || contacts != 1 {
+		t.Fatalf("the running run's state was touched: %+v persons=%d mailboxes=%d contacts=%d", ts, n, mbs, contacts)
+	}
+	if err := first.Finish(ctx, RunResult{Status: RunOK}); err != nil {
+		t.Fatal(err)
+	}
+	same, err := svc.BeginRun(ctx, spec)
+	if err != nil || same.Reset {
+		t.Fatalf("same tenant id: reset=%v %v", same != nil && same.Reset, err)
+	}
+	same.Finish(ctx, RunResult{Status: RunOK})
+	second, err := svc.BeginRun(ctx, changed)
+	if err != nil || !second.Reset {
+		t.Fatalf("changed tenant id: reset=%v %v", second != nil && second.Reset, err)
+	}
+	defer second.Finish(ctx, RunResult{Status: RunOK})
+	if ts, n, mbs, contacts := state(); ts.TenantID != "t2" || ts.UsersDeltaLink != "" || !ts.Paused || n != 0 || mbs != 0 || contacts != 0 {
+		t.Fatalf("after reset: %+v persons=%d mailboxes=%d contacts=%d", ts, n, mbs, contacts)
+	}
+}
+
+// The heartbeat is renewed while the run lasts, by a goroutine that Finish
+// (or Close, for a run never finished) ends: synctest fails the test if
+// one is left behind.
+func TestRunHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := openTest(t, Options{})
+		ctx := t.Context()
+		var beatErrs atomic.Int32
+		spec := RunSpec{Tenant: "contoso", Trigger: TriggerSchedule, Owner: "h:1", HeartbeatEvery: time.Minute,
+			OnHeartbeatError: func(error) { beatErrs.Add(1) }}
+		run, err := s.BeginRun(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		time.Sleep(3*time.Minute + time.Second)
+		synctest.Wait()
+		r, _, _ := s.GetRun(ctx, run.ID)
+		if !r.Heartbeat.Equal(t0.Add(3 * time.Minute).Truncate(time.Millisecond)) {
+			t.Errorf("heartbeat %v after 3m, want %v", r.Heartbeat, t0.Add(3*time.Minute))
+		}
+		if err := run.Finish(ctx, RunResult{Status: RunOK}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if r2, _, _ := s.GetRun(ctx, run.ID); r2.Heartbeat != r.Heartbeat || beatErrs.Load() != 0 {
+			t.Errorf("heartbeat went on after Finish: %v (errors %d)", r2.Heartbeat, beatErrs.Load())
+		}
+		// A run never finished: Close ends its heartbeat.
+		spec.Tenant = "fabrikam"
+		if _, err := s.BeginRun(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(90 * time.Second)
+		s.Close()
+		if _, err := s.BeginRun(ctx, spec); err == nil {
+			t.Error("a closed store began a run")
+		}
+	})
 }
 
 func TestListRunsPaging(t *testing.T) {
@@ -120,11 +268,9 @@ func TestListRunsPaging(t *testing.T) {
 	var contoso []int64
 	for i := range 7 {
 		for _, tenant := range []string{"contoso", "fabrikam"} {
-			id, err := s.StartRun(ctx, tenant, TriggerSchedule, t0.Add(time.Duration(i)*time.Hour), "h")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.FinishRun(ctx, id, RunResult{Status: RunOK, Finished: t0.Add(time.Duration(i)*time.Hour + time.Minute)}); err != nil {
+			run := begin(t, s, tenant, TriggerSchedule, t0.Add(time.Duration(i)*time.Hour), "h")
+			id := run.ID
+			if err := run.Finish(ctx, RunResult{Status: RunOK, Finished: t0.Add(time.Duration(i)*time.Hour + time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
 			if tenant == "contoso" {
@@ -179,12 +325,9 @@ func TestRunRetention(t *testing.T) {
 	ctx := t.Context()
 	var ids []int64
 	for i := range 8 {
-		id, err := s.StartRun(ctx, "contoso", TriggerSchedule, time.Unix(int64(i), 0), "h")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-		if err := s.FinishRun(ctx, id, RunResult{Status: RunOK, Mailboxes: []RunMailbox{{UserID: "m", Status: MailboxOK}}}); err != nil {
+		run := begin(t, s, "contoso", TriggerSchedule, time.Unix(int64(i), 0), "h")
+		ids = append(ids, run.ID)
+		if err := run.Finish(ctx, RunResult{Status: RunOK, Mailboxes: []RunMailbox{{UserID: "m", Status: MailboxOK}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,18 +18,17 @@
 // block it and see committed data only.
 //
 // Every method takes a context and honours its cancellation, except
-// FinishRun's final write (see there). Times are stored as Unix milliseconds
+// ActiveRun.Finish's final write (see there). Times are stored as Unix milliseconds
 // in UTC; the zero time.Time is stored as NULL and read back as the zero time.
 //
 // Typical use by a tenant run:
 //
 //	st, _ := store.Open(ctx, cfg.DataDir, store.Options{})
 //	defer st.Close()
-//	runID, err := st.StartRun(ctx, "contoso", store.TriggerSchedule, time.Now(), owner)
-//	reset, err := st.EnsureTenant(ctx, "contoso", tenantID)
+//	run, err := st.BeginRun(ctx, store.RunSpec{Tenant: "contoso", TenantID: tenantID, Trigger: store.TriggerSchedule, Owner: owner})
 //	// directory: ApplyPersonDelta per users/delta page, or BeginPersonResync/Add/Commit
 //	// per mailbox: BeginMailbox → ContactMap → writes → SaveMailbox
-//	err = st.FinishRun(ctx, runID, store.RunResult{...})
+//	err = run.Finish(ctx, store.RunResult{...})
 package store
 
 import (
@@ -71,7 +70,7 @@ var (
 	// ErrSchemaTooOld: OpenReadOnly found a database that needs migrating
 	// (no galmirror of this version has opened it for writing yet).
 	ErrSchemaTooOld = errors.New("store: database schema is older than this galmirror")
-	// ErrTenantBusy: StartRun found a run of the same tenant in progress
+	// ErrTenantBusy: BeginRun found a run of the same tenant in progress
 	// in this or another process. See *BusyError.
 	ErrTenantBusy = errors.New("store: tenant has a run in progress")
 	// ErrInvalidArgument: a value the store refuses (such as an event id
@@ -144,8 +143,9 @@ type Store struct {
 	r    *sql.DB // readers
 	opts Options
 
-	mu    sync.Mutex
-	locks map[int64]*tenantLock // run id → the tenant's run lock
+	mu     sync.Mutex
+	runs   map[int64]*ActiveRun // begun, not finished
+	closed bool
 
 	now func() time.Time // the clock of audit retention by age
 	// auditAgeTrimmed is when AppendEvent last removed audit events by
@@ -265,7 +265,7 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), locks: map[int64]*tenantLock{}, now: time.Now}, nil
+	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
 }
 
 // Installation returns this state database's installation id: random,
@@ -337,7 +337,7 @@ func OpenReadOnly(ctx context.Context, dataDir string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%w: %s is at version %d, this galmirror needs %d", ErrSchemaTooOld, path, v, want)
 	}
-	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), locks: map[int64]*tenantLock{}, now: time.Now}, nil
+	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
 }
 
 // migrate brings the database to version upTo, one transaction per
@@ -392,14 +392,19 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close releases run locks still held and closes the database.
+// Close ends the heartbeats of runs not finished, releases their locks
+// (their history stays "running" until the tenant's next run marks them
+// interrupted) and closes the database.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	for id, l := range s.locks {
-		l.unlock()
-		delete(s.locks, id)
-	}
+	s.closed = true
+	runs := s.runs
+	s.runs = map[int64]*ActiveRun{}
 	s.mu.Unlock()
+	for _, a := range runs {
+		a.stopHeartbeat()
+		a.unlock()
+	}
 	var err error
 	if s.w != nil {
 		err = s.w.Close()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -23,11 +24,20 @@ func openTest(t *testing.T, opts Options) (*Store, string) {
 	return s, dir
 }
 
+// mustTenant creates the tenant's row, as its first run would.
 func mustTenant(t *testing.T, s *Store, name string) {
 	t.Helper()
-	if _, err := s.EnsureTenant(t.Context(), name, "tid-"+name); err != nil {
+	if err := s.ensureTenantForTest(t.Context(), name, "tid-"+name); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ensureTenantForTest is what BeginRun does to the tenant, without a run.
+func (s *Store) ensureTenantForTest(ctx context.Context, name, tenantID string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := ensureTenant(ctx, tx, name, tenantID)
+		return err
+	})
 }
 
 func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
@@ -86,9 +96,8 @@ func TestTenants(t *testing.T) {
 	if err := s.SetUsersDeltaLink(ctx, "contoso", "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delta link of unknown tenant: %v", err)
 	}
-	reset, err := s.EnsureTenant(ctx, "contoso", "t1")
-	if err != nil || reset {
-		t.Fatalf("ensure: %v %v", reset, err)
+	if err := s.ensureTenantForTest(ctx, "contoso", "t1"); err != nil {
+		t.Fatalf("ensure: %v", err)
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	steps := []error{
@@ -124,38 +133,6 @@ func TestTenants(t *testing.T) {
 	all, err := s.Tenants(ctx)
 	if err != nil || len(all) != 2 || all[0].Name != "contoso" || all[1].Name != "fabrikam" || !all[1].Paused {
 		t.Fatalf("tenants %+v %v", all, err)
-	}
-}
-
-func TestEnsureTenantResetsStateOfAnotherTenant(t *testing.T) {
-	s, _ := openTest(t, Options{})
-	ctx := t.Context()
-	if _, err := s.EnsureTenant(ctx, "contoso", "t1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "u1", Enabled: true}}, nil, "dl"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{Upserts: []ContactRef{{SourceID: "u1", ContactID: "c1"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPaused(ctx, "contoso", true, "x", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if reset, err := s.EnsureTenant(ctx, "contoso", "t1"); err != nil || reset {
-		t.Fatalf("same tenant id reset=%v err=%v", reset, err)
-	}
-	reset, err := s.EnsureTenant(ctx, "contoso", "t2")
-	if err != nil || !reset {
-		t.Fatalf("other tenant id reset=%v err=%v", reset, err)
-	}
-	ts, _ := s.Tenant(ctx, "contoso")
-	n, _ := s.PersonCount(ctx, "contoso")
-	mbs, _ := s.Mailboxes(ctx, "contoso")
-	var contacts int
-	s.r.QueryRow("SELECT count(*) FROM contacts").Scan(&contacts)
-	if ts.TenantID != "t2" || ts.UsersDeltaLink != "" || !ts.Paused || n != 0 || len(mbs) != 0 || contacts != 0 {
-		t.Fatalf("after reset: %+v persons=%d mailboxes=%d contacts=%d", ts, n, len(mbs), contacts)
 	}
 }
 
@@ -423,17 +400,17 @@ func TestUncertainSurvivesCrash(t *testing.T) {
 	if err := s.SaveContacts(ctx, "contoso", "m1", ContactChanges{Upserts: []ContactRef{{SourceID: "s1", ContactID: "c1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	runID, err := s.StartRun(ctx, "contoso", TriggerSchedule, time.Now(), "host:1")
+	run, err := s.BeginRun(ctx, RunSpec{Tenant: "contoso", TenantID: "tid-contoso", Trigger: TriggerSchedule, Owner: "host:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Crash: no SaveMailbox, no FinishRun, no Close — drop the handles the
+	runID := run.ID
+	// Crash: no SaveMailbox, no Finish, no Close — drop the handles the
 	// way a dying process would (its file lock goes with it).
+	run.stopHeartbeat()
 	s.w.Close()
 	s.r.Close()
-	for _, l := range s.locks {
-		l.f.Close()
-	}
+	run.lock.f.Close()
 
 	s2, err := Open(ctx, dir, Options{})
 	if err != nil {
@@ -449,7 +426,7 @@ func TestUncertainSurvivesCrash(t *testing.T) {
 	}
 	// The next run starts (the dead process's lock is gone) and marks the
 	// dead run interrupted.
-	id2, err := s2.StartRun(ctx, "contoso", TriggerStartup, time.Now(), "host:2")
+	run2, err := s2.BeginRun(ctx, RunSpec{Tenant: "contoso", TenantID: "tid-contoso", Trigger: TriggerStartup, Owner: "host:2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +441,7 @@ func TestUncertainSurvivesCrash(t *testing.T) {
 	if m, _ := s2.Mailbox(ctx, "contoso", "m1"); m.Uncertain {
 		t.Fatal("uncertain not cleared")
 	}
-	if err := s2.FinishRun(ctx, id2, RunResult{Status: RunOK}); err != nil {
+	if err := run2.Finish(ctx, RunResult{Status: RunOK}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -481,7 +458,7 @@ func TestReadOnlyWhileWriting(t *testing.T) {
 	if err := ro.SetNextRun(ctx, "contoso", time.Now()); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("write through read-only store: %v", err)
 	}
-	if _, err := ro.StartRun(ctx, "contoso", TriggerManual, time.Now(), ""); !errors.Is(err, ErrReadOnly) {
+	if _, err := ro.BeginRun(ctx, RunSpec{Tenant: "contoso", Trigger: TriggerManual}); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("run through read-only store: %v", err)
 	}
 	// A reader holding a snapshot open does not block the writer, and sees
@@ -790,7 +767,7 @@ func TestOrgContactsReadAt(t *testing.T) {
 		t.Fatalf("unknown tenant: %v", err)
 	}
 	for _, n := range []string{"contoso", "fabrikam"} {
-		if _, err := s.EnsureTenant(ctx, n, "t-"+n); err != nil {
+		if err := s.ensureTenantForTest(ctx, n, "t-"+n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -827,7 +804,54 @@ func TestOrgContactsReadAt(t *testing.T) {
 	if err := s.SetOrgContactsReadAt(ctx, "contoso", at); err != nil {
 		t.Fatal(err)
 	}
-	if reset, err := s.EnsureTenant(ctx, "contoso", "another"); err != nil || !reset || !readAt("contoso").IsZero() {
-		t.Fatalf("another tenant id kept the read time: %v %v", reset, err)
+	run, err := s.BeginRun(ctx, RunSpec{Tenant: "contoso", TenantID: "another", Trigger: TriggerManual})
+	if err != nil || !run.Reset || !readAt("contoso").IsZero() {
+		t.Fatalf("another tenant id kept the read time: %v", err)
+	}
+	if err := run.Finish(ctx, RunResult{Status: RunOK}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ContactsFor loads only the named sources' entries; the desired digest is
+// kept per tenant and cleared with its state.
+func TestContactsForAndDesiredDigest(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	if got, err := s.ContactsFor(ctx, "contoso", "m1", []string{"s1"}); err != nil || len(got) != 0 {
+		t.Fatalf("unknown mailbox: %v %v", got, err)
+	}
+	var ups []ContactRef
+	var ask []string
+	for i := range 1200 {
+		sid := fmt.Sprintf("s%d", i)
+		ups = append(ups, ContactRef{SourceID: sid, ContactID: "c" + sid, Hash: "h"})
+		if i%2 == 0 {
+			ask = append(ask, sid)
+		}
+	}
+	if err := s.SaveMailbox(ctx, "contoso", Mailbox{UserID: "m1", Status: MailboxOK}, ContactChanges{Upserts: ups}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ContactsFor(ctx, "contoso", "m1", append(ask, "nope"))
+	if err != nil || len(got) != 600 || got["s1198"].ContactID != "cs1198" {
+		t.Fatalf("got %d entries, %v", len(got), err)
+	}
+	if err := s.SetDesiredDigest(ctx, "contoso", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.Tenant(ctx, "contoso"); ts.DesiredDigest != "d1" {
+		t.Fatalf("digest %q", ts.DesiredDigest)
+	}
+	run, err := s.BeginRun(ctx, RunSpec{Tenant: "contoso", TenantID: "another", Trigger: TriggerManual})
+	if err != nil || !run.Reset {
+		t.Fatal(err)
+	}
+	if err := run.Finish(ctx, RunResult{Status: RunOK}); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.Tenant(ctx, "contoso"); ts.DesiredDigest != "" {
+		t.Fatalf("digest kept after the tenant id changed: %q", ts.DesiredDigest)
 	}
 }

@@ -14,7 +14,7 @@ type TenantState struct {
 	// Name is the tenant's name in settings.json (the stable key).
 	Name string
 	// TenantID is the Entra tenant id the state belongs to ("" until the
-	// first EnsureTenant).
+	// tenant's first run, see BeginRun).
 	TenantID             string
 	UsersDeltaLink       string
 	OrgContactsDeltaLink string
@@ -22,6 +22,11 @@ type TenantState struct {
 	// last read whole, addresses and phones with them (contacts/delta
 	// carries neither); zero: never, or not since their state was cleared.
 	OrgContactsReadAt time.Time
+	// DesiredDigest identifies the desired contacts of the tenant's last
+	// run that got as far as its mailboxes (SetDesiredDigest): a mailbox
+	// whose synced digest equals it was in line with them, and the next
+	// run may plan it from what changed since alone.
+	DesiredDigest string
 	// Paused tenants are not run by the schedule; PausedAt and PausedBy
 	// (a principal) say who paused it.
 	Paused   bool
@@ -30,7 +35,7 @@ type TenantState struct {
 	// CertExpiry is the NotAfter of the certificate last used.
 	CertExpiry time.Time
 	// ConsecutiveFailures counts runs that failed as a whole since the
-	// last run that did not (FinishRun maintains it; it drives back-off
+	// last run that did not (ActiveRun.Finish maintains it; it drives back-off
 	// and alerts).
 	ConsecutiveFailures int
 	// NextRun is the service's next scheduled run.
@@ -39,39 +44,36 @@ type TenantState struct {
 	LastSuccess time.Time
 }
 
-// EnsureTenant creates the tenant's row if missing; call it at the start of
-// every run, before the tenant's other writes (which return ErrNotFound for
-// an unknown tenant). When the stored tenant id differs from tenantID
-// (settings now point the name at another tenant), the tenant's directory,
-// mailbox and contact state and its delta links are discarded, since they
-// describe another tenant; reset reports that. Run history, events and the
-// paused flag are kept.
-func (s *Store) EnsureTenant(ctx context.Context, name, tenantID string) (reset bool, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		id, err := ensureTenantRow(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		var stored string
-		if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM tenants WHERE id = ?", id).Scan(&stored); err != nil {
-			return err
-		}
-		if stored == tenantID {
-			return nil
-		}
-		if stored != "" {
-			reset = true
-			if err := clearTenantState(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, "UPDATE tenants SET tenant_id = ? WHERE id = ?", tenantID, id)
-		return err
-	})
+// ensureTenant creates the tenant's row if missing, inside BeginRun's
+// transaction, under the tenant's run lock. When the stored tenant id
+// differs from tenantID (settings now point the name at another tenant),
+// the tenant's directory, mailbox and contact state and its delta links are
+// discarded, since they describe another tenant; reset reports that. Run
+// history, events and the paused flag are kept.
+//
+// It is not exported: discarding a tenant's state is only safe while
+// holding its run lock, or it could wipe the state of a run of the tenant
+// in progress in another process.
+func ensureTenant(ctx context.Context, tx *sql.Tx, name, tenantID string) (reset bool, err error) {
+	id, err := ensureTenantRow(ctx, tx, name)
 	if err != nil {
-		return false, fmt.Errorf("store: ensure tenant %q: %w", name, err)
+		return false, err
 	}
-	return reset, nil
+	var stored string
+	if err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM tenants WHERE id = ?", id).Scan(&stored); err != nil {
+		return false, err
+	}
+	if stored == tenantID {
+		return false, nil
+	}
+	if stored != "" {
+		reset = true
+		if err := clearTenantState(ctx, tx, id); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE tenants SET tenant_id = ? WHERE id = ?", tenantID, id)
+	return reset, err
 }
 
 func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
@@ -81,6 +83,7 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 		"DELETE FROM mailboxes WHERE tenant = ?", // cascades to contacts
 		"UPDATE tenants SET users_delta_link = '', org_contacts_delta_link = '' WHERE id = ?",
 		"DELETE FROM meta WHERE key = " + orgContactsReadKey + "?",
+		"DELETE FROM meta WHERE key = " + desiredDigestKey + "?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
 			return err
@@ -95,15 +98,20 @@ func clearTenantState(ctx context.Context, tx *sql.Tx, id int64) error {
 // schema change.
 const orgContactsReadKey = "'org_contacts_read_at/' || "
 
+// desiredDigestKey prefixes, in the meta table, the key of a tenant's
+// DesiredDigest, followed by the tenant's row id.
+const desiredDigestKey = "'desired_digest/' || "
+
 const tenantColumns = `name, tenant_id, users_delta_link, org_contacts_delta_link, paused, paused_at, paused_by,
 	cert_expiry, consecutive_failures, next_run, last_success,
-	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id)`
+	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id),
+	COALESCE((SELECT value FROM meta WHERE key = ` + desiredDigestKey + `tenants.id), '')`
 
 func scanTenant(sc interface{ Scan(...any) error }) (TenantState, error) {
 	var t TenantState
 	var pausedAt, certExpiry, nextRun, lastSuccess, orgRead sql.NullInt64
 	err := sc.Scan(&t.Name, &t.TenantID, &t.UsersDeltaLink, &t.OrgContactsDeltaLink, &t.Paused, &pausedAt, &t.PausedBy,
-		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead)
+		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead, &t.DesiredDigest)
 	t.PausedAt, t.CertExpiry, t.NextRun, t.LastSuccess = fromMS(pausedAt), fromMS(certExpiry), fromMS(nextRun), fromMS(lastSuccess)
 	t.OrgContactsReadAt = fromMS(orgRead)
 	return t, err
@@ -206,6 +214,23 @@ func (s *Store) SetOrgContactsReadAt(ctx context.Context, tenant string, at time
 	})
 	if err != nil {
 		return fmt.Errorf("store: set org contacts read time: %w", err)
+	}
+	return nil
+}
+
+// SetDesiredDigest records the digest of a run's desired contacts
+// (TenantState.DesiredDigest).
+func (s *Store) SetDesiredDigest(ctx context.Context, tenant, digest string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := tenantID(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO meta (key, value) VALUES ("+desiredDigestKey+"?, ?)", id, digest)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set desired digest of %q: %w", tenant, err)
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func (m *mailbox) succeeded(op *plan.Op, st graph.ContactStamp) {
 // forget drops a source id from the map.
 func (m *mailbox) forget(sid string) {
 	delete(m.cmap, sid)
-	delete(m.upserts, sid)
+	delete(m.dirty, sid)
 	m.changes.Deletes = append(m.changes.Deletes, sid)
 }
 

@@ -13,11 +13,12 @@ import (
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
+	"github.com/galmirror/galmirror/internal/store"
 )
 
 // authError is a failure to authenticate the tenant's app.
 type authError struct {
-	class string
+	class store.FailureClass
 	code  string
 	msg   string
 	roles []string
@@ -152,11 +153,9 @@ func (r *run) connect(ctx context.Context) error {
 	}
 	ts, ep, cert, err := Credentials(ctx, r.t, hc, time.Now())
 	if cert != nil {
+		// The run's Finish records the expiry with the run.
 		r.res.CertificateExpires = cert.NotAfter().UTC()
 		r.res.CertificateThumbprint = cert.ThumbprintSHA1()
-		if !r.ro.DryRun {
-			_ = r.st.SetCertExpiry(ctx, r.t.Name, cert.NotAfter())
-		}
 	}
 	if err != nil {
 		var ae *authError

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +98,10 @@ type mailbox struct {
 	// resetMap: the map was rebuilt from the mailbox (reconcile) and
 	// replaces the stored one.
 	resetMap bool
+	// narrow: cmap holds only the entries the plan needs (learnChanges),
+	// of managed contacts in all.
+	narrow  bool
+	managed int
 	// seen holds contacts read this run (delta changes or a reconcile).
 	seen map[string]*plan.Fields // source id → actual content
 	// changed are the contacts delta's items, until applyDelta sorts them.
@@ -106,7 +112,8 @@ type mailbox struct {
 	gone    map[string]bool // source ids whose contact the owner deleted
 	extra   []plan.Existing // marked contacts not in the map (adopted)
 	changes store.ContactChanges
-	upserts map[string]store.ContactRef
+	// dirty names the map entries this run set (they are in cmap).
+	dirty map[string]struct{}
 
 	status    store.MailboxStatus
 	uncertain bool // a write may have happened that the map does not know
@@ -155,7 +162,7 @@ func (m *mailbox) fail(what string, err error) error {
 // reader slot (taken by syncMailboxes) until the mailbox has read what
 // changed and, if it must write, has a worker slot.
 func (m *mailbox) sync(ctx context.Context, lim limits) {
-	m.upserts = make(map[string]store.ContactRef)
+	m.dirty = make(map[string]struct{})
 	err := m.run(ctx, lim)
 	if err == nil {
 		if m.status == "" {
@@ -193,10 +200,7 @@ func (m *mailbox) failed(ctx context.Context, err error) {
 		}
 		st.UserID, st.UPN, st.Status = m.tg.ID, m.tg.UPN, m.status
 		st.ErrorCode, st.ErrorMessage, st.RequestID = m.errs[0].Code, m.errs[0].Message, m.errs[0].RequestID
-		ch := store.ContactChanges{Deletes: m.changes.Deletes}
-		for _, ref := range m.upserts {
-			ch.Upserts = append(ch.Upserts, ref)
-		}
+		ch := store.ContactChanges{Deletes: m.changes.Deletes, Upserts: m.dirtyRefs()}
 		if err := m.r.st.SaveMailbox(context.WithoutCancel(ctx), m.r.t.Name, st, ch); err != nil {
 			m.r.log.Error("save mailbox state", "mailbox", m.tg.UPN, "error", err)
 		}
@@ -256,6 +260,11 @@ func (m *mailbox) run(ctx context.Context, lim limits) error {
 		return err
 	}
 	defer func() { <-lim.workers }()
+	release, err := lim.contacts.acquire(ctx, len(m.r.desired))
+	if err != nil {
+		return err
+	}
+	defer release()
 	done()
 	if reconcile {
 		if err := m.reconcile(ctx); err != nil {
@@ -331,13 +340,7 @@ func (m *mailbox) readChanges(ctx context.Context) (reconcile bool, err error) {
 			m.inLine = true
 			return false, nil
 		}
-		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
-			return false, fmt.Errorf("state database: %w", err)
-		}
-		if err := m.applyDelta(ctx); err != nil {
-			return false, m.fail("read contacts delta", err)
-		}
-		return false, nil
+		return false, m.learnChanges(ctx)
 	case c == graph.ResyncRequired:
 		r.log.Info("contacts delta link refused, reading the managed folder again", "mailbox", m.tg.UPN, "error", derr)
 		m.deltaLink = ""
@@ -393,16 +396,25 @@ func (m *mailbox) reconcile(ctx context.Context) error {
 func (m *mailbox) write(ctx context.Context) error {
 	r := m.r
 	m.index()
-	res := plan.Plan(r.desired, m.existing(), plan.Policy{
+	desired, pol := r.desired, plan.Policy{
 		Mask:              r.mask,
 		DeletesAllowed:    r.sourceComplete && !m.readErr,
 		MaxDeleteFraction: r.t.Deletes.MaxFraction,
 		MinDeletesGuarded: r.t.Deletes.MinCount,
 		AllowMassDelete:   r.ro.AllowMassDelete,
 		ExcludeSource:     m.tg.ID,
-	})
+	}
+	outside := 0 // desired contacts a narrow plan leaves out: in line
+	if m.narrow {
+		desired, pol.Managed = m.narrowDesired(), m.managed
+		outside = r.desiredFor(m.tg.ID) - len(desired)
+		if slices.ContainsFunc(desired, func(d plan.Desired) bool { return d.SourceID == m.tg.ID }) {
+			outside++
+		}
+	}
+	res := plan.Plan(desired, m.existing(), pol)
 	m.keep(res)
-	m.counts.Unchanged = res.Unchanged
+	m.counts.Unchanged = res.Unchanged + outside
 	m.counts.HeldBack = res.HeldDeletes
 	m.keptCopies = res.KeptCopies
 	if res.HeldDeletes > 0 {
@@ -527,8 +539,17 @@ func (m *mailbox) existing() []plan.Existing {
 	return append(out, m.extra...)
 }
 
+// dirtyRefs returns the map entries this run set.
+func (m *mailbox) dirtyRefs() []store.ContactRef {
+	out := make([]store.ContactRef, 0, len(m.dirty))
+	for sid := range m.dirty {
+		out = append(out, m.cmap[sid])
+	}
+	return out
+}
+
 func (m *mailbox) upsert(ref store.ContactRef) {
-	m.upserts[ref.SourceID] = ref
+	m.dirty[ref.SourceID] = struct{}{}
 	m.cmap[ref.SourceID] = ref
 }
 
@@ -549,6 +570,74 @@ func (m *mailbox) readDelta(ctx context.Context) error {
 	}
 	m.deltaLink = link
 	return nil
+}
+
+// learnChanges loads what the plan needs of the contact map and sorts the
+// contacts delta's items against it. A mailbox that was in line with the
+// previous run's desired contacts, in a run whose directory changes since
+// are known exactly (run.narrow), loads only the entries of the sources
+// that changed and of the contacts in the delta, and is planned from
+// those (narrow); any other loads its whole map.
+func (m *mailbox) learnChanges(ctx context.Context) error {
+	r, st := m.r, m.state
+	if !r.narrow || st.Digest != r.lastDigest || st.Status != store.MailboxOK || st.Uncertain {
+		var err error
+		if m.cmap, err = r.st.ContactMap(ctx, r.t.Name, m.tg.ID); err != nil {
+			return fmt.Errorf("state database: %w", err)
+		}
+		if err := m.applyDelta(ctx); err != nil {
+			return m.fail("read contacts delta", err)
+		}
+		return nil
+	}
+	m.cmap = make(map[string]store.ContactRef)
+	for _, ct := range m.changed {
+		ref, err := r.st.ContactByID(ctx, r.t.Name, m.tg.ID, ct.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("state database: %w", err)
+		default:
+			m.cmap[ref.SourceID] = ref
+		}
+	}
+	m.byContact = nil
+	if err := m.applyDelta(ctx); err != nil {
+		return m.fail("read contacts delta", err)
+	}
+	want := slices.Clone(r.changedSources)
+	for _, e := range m.extra {
+		want = append(want, e.SourceID)
+	}
+	refs, err := r.st.ContactsFor(ctx, r.t.Name, m.tg.ID, want)
+	if err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	maps.Copy(m.cmap, refs)
+	m.byContact = nil
+	if m.managed, err = r.st.ContactCount(ctx, r.t.Name, m.tg.ID); err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	m.narrow = true
+	r.log.Debug("planning from the changes since the last run", "mailbox", m.tg.UPN,
+		"changed_sources", len(r.changedSources), "delta_items", len(m.changed), "managed", m.managed)
+	return nil
+}
+
+// narrowDesired is a narrow plan's desired contacts: those of the sources
+// that changed, of the contacts the map names, and of adopted contacts.
+func (m *mailbox) narrowDesired() []plan.Desired {
+	ids := make(map[string]bool, len(m.cmap)+len(m.r.changedSources)+len(m.extra))
+	for _, id := range m.r.changedSources {
+		ids[id] = true
+	}
+	for id := range m.cmap {
+		ids[id] = true
+	}
+	for _, e := range m.extra {
+		ids[e.SourceID] = true
+	}
+	return m.r.desiredOf(ids)
 }
 
 // applyDelta sorts the contacts delta's items against the contact map:
@@ -688,10 +777,7 @@ func (m *mailbox) save(ctx context.Context) error {
 // stateSave is what save stores.
 func (m *mailbox) stateSave() store.MailboxSave {
 	r := m.r
-	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap}
-	for _, ref := range m.upserts {
-		ch.Upserts = append(ch.Upserts, ref)
-	}
+	ch := store.ContactChanges{Deletes: m.changes.Deletes, Reset: m.resetMap, Upserts: m.dirtyRefs()}
 	st := store.Mailbox{
 		UserID: m.tg.ID, UPN: m.tg.UPN, FolderID: m.folderID, ParentFolderID: m.parentID, ContactsDeltaLink: m.deltaLink,
 		Status: store.MailboxOK, Uncertain: m.uncertain || m.recheck || m.folderID == "", LastSynced: time.Now(),

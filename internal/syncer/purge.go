@@ -75,7 +75,7 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 			defer wg.Done()
 			defer func() { <-sem }()
 			m := r.newMailbox(tg)
-			m.upserts, m.cmap = map[string]store.ContactRef{}, map[string]store.ContactRef{}
+			m.dirty, m.cmap = map[string]struct{}{}, map[string]store.ContactRef{}
 			deleted, folder, kept, err := m.purge(ctx, false)
 			mu.Lock()
 			defer mu.Unlock()

@@ -13,19 +13,21 @@ const (
 	StatusFailed  = "failed"  // the run failed as a whole (auth, consent, source read)
 )
 
-// Failure classes of a run that failed as a whole; the service chooses its
-// events from them.
+// Failure classes of a run that failed as a whole. They are the store's
+// (store.FailureClass), the one vocabulary the run history, the service's
+// events and `sync --json` share; these names are kept for the engine's
+// code.
 const (
-	FailAuth        = "auth"                // Entra refused the token request (Code is the AADSTS code)
-	FailConsent     = "consent"             // the token lacks roles (MissingRoles)
-	FailCertificate = "certificate"         // the certificate could not be read (wrong password, bad file, expired)
-	FailCertMissing = "certificate-missing" // the certificate file or thumbprint was not found
-	FailSource      = "source"              // the directory could not be read completely
-	FailThrottled   = "throttled"           // the retry budget ran out
-	FailConfig      = "config"              // the settings cannot work (e.g. an unknown cloud)
-	FailInternal    = "internal"            // state database or another local failure
-	FailCanceled    = "canceled"            // the run was stopped (shutdown, Ctrl-C)
-	FailTimeout     = "timeout"             // the run outlasted Options.RunTimeout
+	FailAuth        = store.FailAuth        // Entra refused the token request (Code is the AADSTS code)
+	FailConsent     = store.FailConsent     // the token lacks roles (MissingRoles)
+	FailCertificate = store.FailCertificate // the certificate could not be read (wrong password, bad file, expired)
+	FailCertMissing = store.FailCertMissing // the certificate file or thumbprint was not found
+	FailSource      = store.FailSource      // the directory could not be read completely
+	FailThrottled   = store.FailThrottled   // the retry budget ran out
+	FailConfig      = store.FailConfig      // the settings cannot work (e.g. an unknown cloud)
+	FailInternal    = store.FailInternal    // state database or another local failure
+	FailCanceled    = store.FailCanceled    // the run was stopped (shutdown, Ctrl-C)
+	FailTimeout     = store.FailTimeout     // the run outlasted Options.RunTimeout
 )
 
 // Result is the outcome of one tenant run. Its JSON is the `sync --json`
@@ -117,14 +119,9 @@ type SkippedMailbox struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-// Failure explains why a run failed as a whole.
-type Failure struct {
-	Class        string   `json:"class"`
-	Code         string   `json:"code,omitempty"`
-	Message      string   `json:"message"`
-	RequestID    string   `json:"requestId,omitempty"`
-	MissingRoles []string `json:"missingRoles,omitempty"`
-}
+// Failure explains why a run failed as a whole; its JSON is part of `sync
+// --json`'s output.
+type Failure = store.Failure
 
 // MailboxPlan is a mailbox's planned operations (dry run).
 type MailboxPlan struct {

@@ -37,6 +37,7 @@ type run struct {
 	// prev holds the previous version of persons changed by this run's
 	// delta round, so updates can send only changed fields.
 	prev           map[string]directory.Person
+	added          map[string]bool // persons new this run
 	sourceComplete bool
 	desired        []plan.Desired
 	prevHash       map[string]string // source id → hash of the previous desired content
@@ -46,6 +47,12 @@ type run struct {
 	// mailbox whose stored digest matches and whose contacts delta shows
 	// no change needs no planning.
 	digest string
+	// lastDigest is the previous run's; narrow says this run's directory
+	// changes since it are known exactly: changedSources, the sources
+	// whose desired contact differs (sinceLast).
+	lastDigest     string
+	narrow         bool
+	changedSources []string
 
 	// mark is the managed folders' PropFolder value (this entry's), stamp
 	// this installation's PropInstall value.
@@ -99,64 +106,56 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 // failure ends the run as a whole.
 type failure struct{ f *Failure }
 
-func (f *failure) Error() string { return f.f.Class + ": " + f.f.Message }
+func (f *failure) Error() string { return string(f.f.Class) + ": " + f.f.Message }
 
-func fail(class, code, msg string) error {
+func fail(class store.FailureClass, code, msg string) error {
 	return &failure{&Failure{Class: class, Code: code, Message: msg}}
 }
 
+// execute runs the tenant. Unless the caller (the service) began the run
+// (RunOptions.RunID) or it is a dry run, it begins the run in the store
+// first, the way the service does: the run lock, then the tenant, then the
+// heartbeat until finish records the result.
 func (r *run) execute(ctx context.Context) *Result {
 	start := time.Now()
 	r.res.Started = start.UTC().Truncate(time.Second)
-	runID := int64(0)
+	var active *store.ActiveRun
 	if r.ro.RunID != 0 {
 		r.res.RunID = r.ro.RunID
 	} else if !r.ro.DryRun {
-		// StartRun first: it takes the tenant's run lock, so EnsureTenant
-		// (which discards state when the tenant id changed) never runs
-		// under another process's run.
-		trig := store.Trigger(r.ro.Trigger)
-		if trig == "" {
-			trig = store.TriggerManual
+		var err error
+		if active, err = r.begin(ctx, start); err != nil {
+			return r.finish(ctx, nil, start, err)
 		}
-		id, err := r.st.StartRun(ctx, r.t.Name, trig, start, owner())
-		if err != nil {
-			var busy *store.BusyError
-			if errors.As(err, &busy) {
-				return r.finish(ctx, 0, start, fail(FailInternal, "busy",
-					fmt.Sprintf("tenant %s is already running (run %d, %s)", r.t.Name, busy.RunID, busy.Owner)))
-			}
-			return r.finish(ctx, 0, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
-		}
-		runID = id
-		r.res.RunID = id
-		if _, err := r.st.EnsureTenant(ctx, r.t.Name, r.t.TenantID); err != nil {
-			return r.finish(ctx, runID, start, fail(FailInternal, "", fmt.Sprintf("state database: %v", err)))
-		}
+		r.res.RunID = active.ID
 	}
-	// Keep the run's lease alive while it lasts.
-	leaseCtx, stopLease := context.WithCancel(ctx)
-	var leaseWG sync.WaitGroup
-	if runID != 0 {
-		leaseWG.Add(1)
-		go func() {
-			defer leaseWG.Done()
-			tick := time.NewTicker(time.Minute)
-			defer tick.Stop()
-			for {
-				select {
-				case <-leaseCtx.Done():
-					return
-				case now := <-tick.C:
-					_ = r.st.TouchRun(leaseCtx, runID, now)
-				}
-			}
-		}()
+	return r.finish(ctx, active, start, r.sync(ctx))
+}
+
+// begin begins the run in the store; a tenant another process (the
+// service) is running is refused.
+func (r *run) begin(ctx context.Context, start time.Time) (*store.ActiveRun, error) {
+	trig := store.Trigger(r.ro.Trigger)
+	if trig == "" {
+		trig = store.TriggerManual
 	}
-	err := r.sync(ctx)
-	stopLease()
-	leaseWG.Wait()
-	return r.finish(ctx, runID, start, err)
+	active, err := r.st.BeginRun(ctx, store.RunSpec{
+		Tenant: r.t.Name, TenantID: r.t.TenantID, Trigger: trig, Started: start, Owner: owner(),
+		OnHeartbeatError: func(err error) { r.log.Warn("renew run heartbeat", "error", err) },
+	})
+	var busy *store.BusyError
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.As(err, &busy):
+		return nil, fail(FailInternal, "busy", fmt.Sprintf("tenant %s is already running (run %d, %s)", r.t.Name, busy.RunID, busy.Owner))
+	case err != nil:
+		return nil, fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+	}
+	if active.Reset {
+		r.log.Warn("the tenant id changed: the tenant's directory and mailbox state were discarded", "tenant_id", r.t.TenantID)
+	}
+	return active, nil
 }
 
 // sync does the work of the run; its error is a whole-run failure.
@@ -174,6 +173,13 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
+	if !r.ro.DryRun {
+		// Mailboxes brought in line from here on store this digest: the
+		// next run plans them from what changed since (sinceLast).
+		if err := r.st.SetDesiredDigest(ctx, r.t.Name, r.digest); err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+	}
 	if err := r.syncMailboxes(ctx); err != nil {
 		return err
 	}
@@ -212,8 +218,9 @@ func (r *run) startMailboxes(ctx context.Context) (stop func()) {
 	return stop
 }
 
-// finish completes the result and records the run.
-func (r *run) finish(ctx context.Context, runID int64, start time.Time, err error) *Result {
+// finish completes the result, logs it and records the run when this run
+// began it (active; nil otherwise).
+func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Time, err error) *Result {
 	res := r.res
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Round(time.Millisecond).Seconds()
@@ -223,26 +230,50 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
+	res.Status, res.Failure = r.outcome(ctx, err)
+	r.logResult(res)
+	if active != nil {
+		// The history must survive a cancelled run: Finish writes even
+		// when ctx is done.
+		rr := store.RunResult{
+			Status:     store.RunStatus(res.Status),
+			Finished:   time.Now(),
+			Counts:     res.StoreCounts(),
+			Mailboxes:  r.mbs,
+			Failure:    res.Failure,
+			CertExpiry: res.CertificateExpires,
+		}
+		if err := active.Finish(ctx, rr); err != nil {
+			r.log.Error("record run history", "run", active.ID, "error", err)
+		}
+	}
+	return res
+}
+
+// outcome is the run's status and, when it failed, why.
+func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
+	res := r.res
 	switch {
 	case err != nil:
-		res.Status = StatusFailed
 		var f *failure
 		switch {
 		case errors.As(err, &f):
-			res.Failure = f.f
+			return StatusFailed, f.f
 		case ctx.Err() != nil:
-			res.Failure = r.stopped(ctx)
+			return StatusFailed, r.stopped(ctx)
 		default:
-			res.Failure = &Failure{Class: FailInternal, Message: err.Error()}
+			return StatusFailed, &Failure{Class: FailInternal, Message: err.Error()}
 		}
 	case ctx.Err() != nil:
-		res.Status = StatusFailed
-		res.Failure = r.stopped(ctx)
+		return StatusFailed, r.stopped(ctx)
 	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
-		res.Status = StatusPartial
-	default:
-		res.Status = StatusOK
+		return StatusPartial, nil
 	}
+	return StatusOK, nil
+}
+
+// logResult logs the run's outcome.
+func (r *run) logResult(res *Result) {
 	attrs := []any{
 		"status", res.Status, "seconds", res.Seconds,
 		"mailboxes_synced", res.Mailboxes.Synced, "mailboxes_skipped", res.Mailboxes.Skipped, "mailboxes_failed", res.Mailboxes.Failed,
@@ -259,23 +290,6 @@ func (r *run) finish(ctx context.Context, runID int64, start time.Time, err erro
 	} else {
 		r.log.Info("tenant run finished", attrs...)
 	}
-	if runID != 0 {
-		// The history must survive a cancelled run: FinishRun writes even
-		// when ctx is done.
-		rr := store.RunResult{
-			Status:    store.RunStatus(res.Status),
-			Finished:  time.Now(),
-			Counts:    res.StoreCounts(),
-			Mailboxes: r.mbs,
-		}
-		if res.Failure != nil {
-			rr.Error = res.Failure.Class + ": " + res.Failure.Message
-		}
-		if err := r.st.FinishRun(context.WithoutCancel(ctx), runID, rr); err != nil {
-			r.log.Error("record run history", "run", runID, "error", err)
-		}
-	}
-	return res
 }
 
 // stopped explains a run whose context ended: its time limit, or a stop.

@@ -25,6 +25,7 @@ import (
 func (r *run) readSource(ctx context.Context) error {
 	r.persons = make(map[string]directory.Person)
 	r.prev = make(map[string]directory.Person)
+	r.added = make(map[string]bool)
 	var ts store.TenantState
 	if r.st != nil { // check reads the directory without the state database
 		var err error
@@ -44,6 +45,7 @@ func (r *run) readSource(ctx context.Context) error {
 		}
 	}
 
+	r.lastDigest = ts.DesiredDigest
 	if err := r.readUsers(ctx, ts.UsersDeltaLink); err != nil {
 		if !errors.Is(err, graph.ErrResyncRequired) {
 			return r.sourceError("read users", err)
@@ -105,7 +107,7 @@ func (r *run) readUsers(ctx context.Context, link string) error {
 				if old, ok := r.persons[p.ID]; ok {
 					r.notePrev(old)
 				}
-				r.persons[p.ID] = p
+				r.put(p)
 			}
 			upserts = append(upserts, storePerson(p))
 		}
@@ -269,7 +271,7 @@ func (r *run) orgContactsRound(ctx context.Context, link string) error {
 		if old, ok := r.persons[p.ID]; ok {
 			r.notePrev(old)
 		}
-		r.persons[p.ID] = p
+		r.put(p)
 		upserts = append(upserts, storePerson(p))
 	}
 	for _, id := range deletes {
@@ -295,6 +297,7 @@ func (r *run) forgetOrgContacts(ctx context.Context, ts store.TenantState) error
 	had := false
 	for id, p := range r.persons {
 		if p.Kind == directory.KindOrgContact {
+			r.notePrev(p)
 			delete(r.persons, id)
 			had = true
 		}
@@ -323,14 +326,25 @@ func (r *run) replaceKind(kind directory.Kind, fresh map[string]directory.Person
 		if p.Kind != kind {
 			continue
 		}
-		if np, ok := fresh[id]; !ok || !samePerson(np, p) {
+		np, ok := fresh[id]
+		if !ok || !samePerson(np, p) {
 			r.notePrev(p)
 		}
-		delete(r.persons, id)
+		if !ok {
+			delete(r.persons, id)
+		}
 	}
-	for id, p := range fresh {
-		r.persons[id] = p
+	for _, p := range fresh {
+		r.put(p)
 	}
+}
+
+// put sets a person, noting one that is new this run.
+func (r *run) put(p directory.Person) {
+	if _, ok := r.persons[p.ID]; !ok {
+		r.added[p.ID] = true
+	}
+	r.persons[p.ID] = p
 }
 
 // notePrev remembers a person's content before this run changed it (only
@@ -434,6 +448,71 @@ func (r *run) selectPeople(sc directory.Scope) {
 	}
 	r.res.SourceCount = len(r.desired)
 	r.digest = desiredDigest(r.desired, r.mask)
+	r.sinceLast(sel)
+}
+
+// sinceLast works out which sources' desired contacts differ from the
+// previous run's, by undoing this run's directory changes (r.prev, r.added)
+// on the desired contacts. When the result's digest is the stored digest
+// of the previous run, the undoing was complete (the scope, settings and
+// field mapping are unchanged too), and a mailbox that was in line with
+// the previous run needs planning for those sources only (narrow).
+func (r *run) sinceLast(sel *directory.Selector) {
+	r.narrow, r.changedSources = false, nil
+	if r.lastDigest == "" {
+		return
+	}
+	before := make(map[string]string, len(r.prev)+len(r.added)) // source id → hash then ("" = not a source)
+	for id, old := range r.prev {
+		before[id] = ""
+		if ok, _ := sel.IsSource(old); ok {
+			if h, ok := r.prevHash[id]; ok {
+				before[id] = h
+			} else {
+				f := r.mapper.Fields(old)
+				capCollections(&f)
+				before[id] = plan.Hash(f, r.mask)
+			}
+		}
+	}
+	for id := range r.added {
+		if _, ok := r.prev[id]; !ok {
+			before[id] = ""
+		}
+	}
+	prevDesired := make([]plan.Desired, 0, len(r.desired)+len(before))
+	now := make(map[string]string, len(before))
+	for _, d := range r.desired {
+		if _, ok := before[d.SourceID]; ok {
+			now[d.SourceID] = d.Hash
+			continue
+		}
+		prevDesired = append(prevDesired, d)
+	}
+	for id, h := range before {
+		if h != "" {
+			prevDesired = append(prevDesired, plan.Desired{SourceID: id, Hash: h})
+		}
+		if now[id] != h {
+			r.changedSources = append(r.changedSources, id)
+		}
+	}
+	slices.SortFunc(prevDesired, func(a, b plan.Desired) int { return strings.Compare(a.SourceID, b.SourceID) })
+	slices.Sort(r.changedSources)
+	// Past a tenth of the sources a narrow plan saves little.
+	r.narrow = desiredDigest(prevDesired, r.mask) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
+}
+
+// desiredOf returns the desired contacts of the given sources (those that
+// have one).
+func (r *run) desiredOf(ids map[string]bool) []plan.Desired {
+	out := make([]plan.Desired, 0, len(ids))
+	for id := range ids {
+		if i, ok := slices.BinarySearchFunc(r.desired, id, func(d plan.Desired, id string) int { return strings.Compare(d.SourceID, id) }); ok {
+			out = append(out, r.desired[i])
+		}
+	}
+	return out
 }
 
 // Exchange's limits on a contact's collections: more answers 400

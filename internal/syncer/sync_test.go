@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,4 +442,71 @@ func TestMailboxesLeavingTheTargets(t *testing.T) {
 			t.Fatalf("mailbox %s lost its folder to a wrong target group", u.UserPrincipalName)
 		}
 	}
+}
+
+// A run after a directory change plans each mailbox from that change alone
+// (it was in line with the previous run), and the mass-delete guard still
+// weighs a leaver against every managed contact: one leaver of twelve is
+// deleted, not held back as if it were all the mailbox had.
+func TestNarrowPlanAfterADirectoryChange(t *testing.T) {
+	var users []graphsim.User
+	for i := range 12 {
+		users = append(users, user("Person", string(rune('A'+i))+"dottir"))
+	}
+	e := newEnv(t, users)
+	e.settings = map[string]any{"deletes": map[string]any{"maxFraction": 0.1, "minCount": 0}}
+	var logs strings.Builder
+	var mu sync.Mutex
+	e.opts.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mustOK(t, e.sync(RunOptions{}))
+	if strings.Contains(logs.String(), "planning from the changes") {
+		t.Fatal("the first run planned narrowly")
+	}
+	if err := e.srv.DeleteUser(e.tenant.ID, users[11].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.PatchUser(e.tenant.ID, users[0].ID, map[string]any{"jobTitle": "Chief"}); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	res := e.sync(RunOptions{})
+	mustOK(t, res)
+	if n := strings.Count(logs.String(), "planning from the changes"); n != 11 {
+		t.Errorf("%d of 11 mailboxes planned from the changes alone", n)
+	}
+	// 10 mailboxes update Person A, 11 delete the leaver; the other 10
+	// contacts of each stay as they are.
+	if res.Contacts.Updated != 10 || res.Contacts.Deleted != 11 || res.Contacts.HeldDeletes != 0 || res.Contacts.Unchanged != 11*10-10 {
+		t.Fatalf("contacts %+v", res.Contacts)
+	}
+	for _, u := range users[1:11] {
+		cs := e.contacts(u.ID)
+		if _, ok := cs[users[11].ID]; ok || len(cs) != 10 || cs[users[0].ID]["jobTitle"] != "Chief" {
+			t.Fatalf("mailbox %s: %d contacts, leaver %v, title %v", u.UserPrincipalName, len(cs), ok, cs[users[0].ID]["jobTitle"])
+		}
+	}
+	// A change of scope is not a change of persons: the next run plans
+	// every mailbox whole.
+	e.settings["source"] = map[string]any{"excludeUsers": []string{users[5].UserPrincipalName}}
+	e.cfg = nil
+	logs.Reset()
+	res = e.sync(RunOptions{})
+	mustOK(t, res)
+	if strings.Contains(logs.String(), "planning from the changes") {
+		t.Error("a settings change was planned narrowly")
+	}
+	if res.Contacts.Deleted != 10 {
+		t.Errorf("contacts %+v: want the excluded user deleted from 10 mailboxes", res.Contacts)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -45,6 +45,7 @@ const (
 // 100 batches per 1,000 mailboxes together.
 const (
 	DefaultMailboxWorkers  = 320
+	DefaultWriterContacts  = 320_000
 	DefaultMailboxReaders  = 2000
 	DefaultBatchesInFlight = 1600
 	DefaultLinger          = 50 * time.Millisecond
@@ -63,6 +64,10 @@ type Options struct {
 	// across the engine's concurrent runs; each holds its plan and
 	// contact map in memory. Default 400.
 	MailboxWorkers int
+	// WriterContacts bounds the desired contacts of the mailboxes writing
+	// at once (each holds about half a kilobyte per contact): 320 writers
+	// of 1,000 contacts, or 32 of 10,000. Default 320,000.
+	WriterContacts int
 	// MailboxReaders is how many mailboxes read what changed in them at
 	// once (the light first phase of a mailbox's sync), across the
 	// engine's runs. Default 2,000.
@@ -90,6 +95,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MailboxWorkers <= 0 {
 		o.MailboxWorkers = DefaultMailboxWorkers
+	}
+	if o.WriterContacts <= 0 {
+		o.WriterContacts = DefaultWriterContacts
 	}
 	if o.MailboxReaders <= 0 {
 		o.MailboxReaders = DefaultMailboxReaders
@@ -127,6 +135,7 @@ type Engine struct {
 // limits are an engine's shared slots.
 type limits struct {
 	readers, workers chan struct{}
+	contacts         *budget
 	batches          graph.Slots
 }
 
@@ -134,9 +143,10 @@ type limits struct {
 func (e *Engine) limits() limits {
 	e.once.Do(func() {
 		e.lim = limits{
-			readers: make(chan struct{}, e.opts.MailboxReaders),
-			workers: make(chan struct{}, e.opts.MailboxWorkers),
-			batches: graph.NewSlots(e.opts.BatchesInFlight),
+			readers:  make(chan struct{}, e.opts.MailboxReaders),
+			workers:  make(chan struct{}, e.opts.MailboxWorkers),
+			contacts: newBudget(e.opts.WriterContacts),
+			batches:  graph.NewSlots(e.opts.BatchesInFlight),
 		}
 	})
 	return e.lim

@@ -297,16 +297,17 @@ func (b *Backend) tenant(ctx context.Context, t *config.Tenant, live map[string]
 }
 
 // certError is why the last run could not use the tenant's certificate, if
-// that is why it failed. The service records a whole-run failure as
-// "<class>: <message>" (scheduler.execute), with the classes below.
+// that is why it failed: the message of a failure of class
+// store.FailCertMissing or store.FailCertificate (Run.Error is
+// "<class>: <message>"), whether the service or `galmirror sync` ran it.
 func certError(r *store.Run) string {
 	if r.Status != store.RunFailed {
 		return ""
 	}
-	for _, c := range []service.FailureClass{service.FailCertNotFound, service.FailCertUnreadable} {
-		if msg, ok := strings.CutPrefix(r.Error, string(c)+": "); ok {
-			return msg
-		}
+	switch r.FailureClass {
+	case store.FailCertMissing, store.FailCertificate:
+		_, msg, _ := strings.Cut(r.Error, ": ")
+		return msg
 	}
 	return ""
 }

@@ -61,7 +61,7 @@ func (r *gateRunner) RunTenant(ctx context.Context, t config.Tenant, run service
 			{UserID: "user-1", UPN: "a@contoso.example", Status: store.MailboxOK, Counts: store.Counts{Created: 5}},
 		}}
 	if status == store.RunFailed {
-		res.Failure = &service.Failure{Class: service.FailCertUnreadable, Message: "wrong PFX password"}
+		res.Failure = &store.Failure{Class: store.FailCertificate, Message: "wrong PFX password"}
 		return res, errors.New(res.Failure.Message)
 	}
 	return res, nil
@@ -266,6 +266,27 @@ func TestTenantsRunsAndSyncNow(t *testing.T) {
 		t.Errorf("failing tenant: %+v (last run %+v)", fab, fab.LastRun)
 	}
 
+	checkRunHistory(t, f, first, id)
+	checkPauseAndCheck(t, f)
+
+	info, _ := f.b.ServiceInfo(ctx)
+	if info.Version != "1.2.3" || info.Tenants != 2 || !strings.HasSuffix(info.ConfigPath, "settings.json") {
+		t.Errorf("ServiceInfo: %+v", info)
+	}
+
+	// The service stopping: operator calls are Unavailable.
+	f.stop()
+	if _, err := f.b.SyncNow(context.Background(), "fabrikam", "p"); !errors.Is(err, admin.ErrUnavailable) {
+		t.Errorf("SyncNow on a stopped service: %v", err)
+	}
+}
+
+// checkRunHistory checks Runs (newest first, paged, page tokens bound to
+// their tenant), Run (per-mailbox outcomes in address order) and the
+// errors the API maps to NotFound, after contoso's start-up run first and
+// SyncNow run id.
+func checkRunHistory(t *testing.T, f *fixture, first, id int64) {
+	ctx := t.Context()
 	// Runs: newest first, paged; per-mailbox outcomes in address order.
 	runs, next, err := f.b.Runs(ctx, "contoso", 1, "")
 	if err != nil || len(runs) != 1 || runs[0].ID != id || next == "" {
@@ -309,12 +330,16 @@ func TestTenantsRunsAndSyncNow(t *testing.T) {
 	if _, _, err := f.b.Runs(ctx, "fabrikam", 5, tok); !errors.Is(err, admin.ErrInvalidArgument) {
 		t.Errorf("other tenant's page token: %v", err)
 	}
+}
 
+// checkPauseAndCheck pauses and resumes contoso and checks it.
+func checkPauseAndCheck(t *testing.T, f *fixture) {
+	ctx := t.Context()
 	// Pause persists and refuses SyncNow; resume undoes it.
 	if err := f.b.SetPaused(ctx, "contoso", true, "cert:abc"); err != nil {
 		t.Fatal(err)
 	}
-	c, _ = f.b.Tenant(ctx, "contoso")
+	c, _ := f.b.Tenant(ctx, "contoso")
 	if c.State != admin.StatePaused || !c.Paused || c.PausedBy != "cert:abc" || !c.NextRun.IsZero() {
 		t.Errorf("paused tenant: %+v", c)
 	}
@@ -332,17 +357,6 @@ func TestTenantsRunsAndSyncNow(t *testing.T) {
 	res, err := f.b.Check(ctx, "contoso")
 	if err != nil || res.Status != admin.CheckWarning || len(res.Checks) != 2 || res.Checks[1].Status != admin.CheckWarning {
 		t.Errorf("Check: %+v %v", res, err)
-	}
-
-	info, _ := f.b.ServiceInfo(ctx)
-	if info.Version != "1.2.3" || info.Tenants != 2 || !strings.HasSuffix(info.ConfigPath, "settings.json") {
-		t.Errorf("ServiceInfo: %+v", info)
-	}
-
-	// The service stopping: operator calls are Unavailable.
-	f.stop()
-	if _, err := f.b.SyncNow(context.Background(), "fabrikam", "p"); !errors.Is(err, admin.ErrUnavailable) {
-		t.Errorf("SyncNow on a stopped service: %v", err)
 	}
 }
 
@@ -386,6 +400,15 @@ func TestEventsReplayThenLive(t *testing.T) {
 		}
 	}
 
+	checkReplayThenLive(t, f, stored, emit)
+	le := checkLiveEqualsStored(t, f)
+	checkFutureCursor(t, f, le, emit)
+}
+
+// checkReplayThenLive watches from the start: the stored events, then live
+// ones, in Seq order, while the watcher falls far behind its buffer.
+func checkReplayThenLive(t *testing.T, f *fixture, stored int64, emit func(int)) {
+	ctx := t.Context()
 	// From the start: the stored ones, then live ones, in Seq order.
 	wctx, cancel := context.WithCancel(ctx)
 	var got []admin.Event
@@ -435,9 +458,14 @@ func TestEventsReplayThenLive(t *testing.T) {
 	if a.Tenant != "contoso" || a.Attrs["principal"] != "p" || a.Attrs["method"] != "SyncNow" || a.Level != admin.LevelInfo {
 		t.Errorf("audit event: %+v", a)
 	}
+}
 
+// checkLiveEqualsStored checks that a live event reads the same as its
+// stored form, and returns it.
+func checkLiveEqualsStored(t *testing.T, f *fixture) admin.Event {
+	ctx := t.Context()
 	// A live event reads the same as its stored form.
-	wctx, cancel = context.WithCancel(ctx)
+	wctx, cancel := context.WithCancel(ctx)
 	live := make(chan admin.Event, 1)
 	f.watch(t, func() {
 		for e := range f.b.Events(wctx, -1) { // live only
@@ -458,9 +486,15 @@ func TestEventsReplayThenLive(t *testing.T) {
 		!se.Time.Equal(le.Time) || fmt.Sprint(se.Attrs) != fmt.Sprint(le.Attrs) {
 		t.Errorf("live and stored forms differ:\n live   %+v\n stored %+v", le, se)
 	}
+	return le
+}
 
+// checkFutureCursor checks that a cursor beyond the newest event resumes
+// at the newest (the one after le).
+func checkFutureCursor(t *testing.T, f *fixture, le admin.Event, emit func(int)) {
+	ctx := t.Context()
 	// A cursor beyond the newest event resumes at the newest.
-	wctx, cancel = context.WithCancel(ctx)
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan admin.Event, 1)
 	f.watch(t, func() {
@@ -477,5 +511,26 @@ func TestEventsReplayThenLive(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a cursor beyond the newest event hides new events")
+	}
+}
+
+// The certificate error is read from the run's failure class, whoever
+// recorded the run: the service, `galmirror sync` (which named its classes
+// differently before they were one vocabulary), or a galmirror before the
+// class had a column of its own (the migration classified it).
+func TestCertErrorOfEveryRecorder(t *testing.T) {
+	for _, c := range []struct {
+		run  store.Run
+		want string
+	}{
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertificate, Error: "certificate: wrong PFX password"}, "wrong PFX password"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertMissing, Error: "certificate-missing: open x.pfx: no such file"}, "open x.pfx: no such file"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailCertMissing, Error: "cert_not_found: open x.pfx"}, "open x.pfx"},
+		{store.Run{Status: store.RunFailed, FailureClass: store.FailAuth, Error: "auth: AADSTS700027: certificate: bad"}, ""},
+		{store.Run{Status: store.RunInterrupted, FailureClass: store.FailCanceled, Error: "canceled: interrupted"}, ""},
+	} {
+		if got := certError(&c.run); got != c.want {
+			t.Errorf("%q: certificate error %q, want %q", c.run.Error, got, c.want)
+		}
 	}
 }

@@ -101,36 +101,8 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 		return api
 	}
 	opc, vc, sc := client(op), client(viewer), client(stranger)
-
-	const rounds, viewerDenied, strangerDenied, ordinary = 10, 150, 50, 200
 	began := time.Now()
-	for r := range rounds {
-		reason := fmt.Sprint("round ", r)
-		var err error
-		if r%2 == 0 {
-			_, err = opc.PauseTenant(ctx, connect.NewRequest(&adminv1.PauseTenantRequest{Tenant: "contoso", Reason: reason}))
-		} else {
-			_, err = opc.ResumeTenant(ctx, connect.NewRequest(&adminv1.ResumeTenantRequest{Tenant: "contoso", Reason: reason}))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range viewerDenied {
-			_, err := vc.SyncNow(ctx, connect.NewRequest(&adminv1.SyncNowRequest{Tenant: "contoso"}))
-			if connect.CodeOf(err) != connect.CodePermissionDenied {
-				t.Fatalf("viewer SyncNow: %v", err)
-			}
-		}
-		for range strangerDenied {
-			_, err := sc.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{}))
-			if connect.CodeOf(err) != connect.CodePermissionDenied {
-				t.Fatalf("stranger ListTenants: %v", err)
-			}
-		}
-		for i := range ordinary {
-			f.svc.Emit(ctx, events.Event{ID: events.RunThrottled, Tenant: "contoso", Fields: []events.Field{events.FInt("i", int64(i))}})
-		}
-	}
+	flood(t, f, opc, vc, sc)
 
 	// Everything, from the first cursor, until every denied call is
 	// accounted for (the summing-up events come when the window ends).
@@ -145,12 +117,73 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	vp, spr := "cert:"+fp(viewer), "cert:"+fp(stranger)
-	denied := map[string]int{}
-	var deniedEvents, ordinaryEvents int
-	var actions []string
-	var lockouts []*adminv1.Event
-	for seen := int64(0); seen < last || denied[vp] < rounds*viewerDenied || denied[spr] < rounds*strangerDenied; {
+	tr := readTrail(t, stream, last, "cert:"+fp(viewer), "cert:"+fp(stranger))
+	// Per principal one event at once, then at most one summary per
+	// window, and one more at once after each quiet window (a slow round
+	// of ordinary events can be one).
+	windows := int(time.Since(began)/window) + 1
+	tr.check(t, keepOrdinary, windows)
+
+	lockOut(t, srv, addr, unknown)
+	// The certificates that are valid still get in from the locked-out
+	// address.
+	if _, err := vc.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{})); err != nil {
+		t.Errorf("viewer from the locked-out address: %v", err)
+	}
+	checkLockoutEvent(t, stream, tr.lockouts)
+	t.Logf("%d denied calls in %d events over %d windows", floodRounds*(floodViewerDenied+floodStrangerDenied), tr.deniedEvents, windows)
+}
+
+// The flood: per round an operator action, denied calls of a viewer and of
+// a certificate without a role, and ordinary events.
+const floodRounds, floodViewerDenied, floodStrangerDenied, floodOrdinary = 10, 150, 50, 200
+
+func flood(t *testing.T, f *fixture, opc, vc, sc adminv1connect.AdminServiceClient) {
+	ctx := t.Context()
+	for r := range floodRounds {
+		reason := fmt.Sprint("round ", r)
+		var err error
+		if r%2 == 0 {
+			_, err = opc.PauseTenant(ctx, connect.NewRequest(&adminv1.PauseTenantRequest{Tenant: "contoso", Reason: reason}))
+		} else {
+			_, err = opc.ResumeTenant(ctx, connect.NewRequest(&adminv1.ResumeTenantRequest{Tenant: "contoso", Reason: reason}))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range floodViewerDenied {
+			_, err := vc.SyncNow(ctx, connect.NewRequest(&adminv1.SyncNowRequest{Tenant: "contoso"}))
+			if connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Fatalf("viewer SyncNow: %v", err)
+			}
+		}
+		for range floodStrangerDenied {
+			_, err := sc.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{}))
+			if connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Fatalf("stranger ListTenants: %v", err)
+			}
+		}
+		for i := range floodOrdinary {
+			f.svc.Emit(ctx, events.Event{ID: events.RunThrottled, Tenant: "contoso", Fields: []events.Field{events.FInt("i", int64(i))}})
+		}
+	}
+}
+
+// trail is what WatchEvents showed of the flood.
+type trail struct {
+	viewer, stranger string         // the principals denied
+	denied           map[string]int // denied calls per principal
+	deniedEvents     int
+	ordinaryEvents   int
+	actions          []string // "method detail" of the operator actions
+	lockouts         []*adminv1.Event
+}
+
+// readTrail reads the stream up to the event last and until every denied
+// call of the viewer and the stranger is accounted for.
+func readTrail(t *testing.T, stream *connect.ServerStreamForClient[adminv1.WatchEventsResponse], last int64, viewer, stranger string) *trail {
+	tr := &trail{viewer: viewer, stranger: stranger, denied: map[string]int{}}
+	for seen := int64(0); seen < last || tr.denied[viewer] < floodRounds*floodViewerDenied || tr.denied[stranger] < floodRounds*floodStrangerDenied; {
 		if !stream.Receive() {
 			t.Errorf("stream ended: %v", stream.Err())
 			break
@@ -162,45 +195,54 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 		seen, _ = strconv.ParseInt(e.Cursor, 10, 64)
 		switch a := e.Attributes; e.EventId {
 		case int32(events.AdminAction):
-			actions = append(actions, a["method"]+" "+a["detail"])
+			tr.actions = append(tr.actions, a["method"]+" "+a["detail"])
 		case int32(events.AdminDenied):
-			deniedEvents++
+			tr.deniedEvents++
 			n := 1
 			if a["count"] != "" {
 				n, _ = strconv.Atoi(a["count"])
 			}
-			denied[a["principal"]] += n
+			tr.denied[a["principal"]] += n
 		case int32(events.AdminAuthFailed):
-			lockouts = append(lockouts, e)
+			tr.lockouts = append(tr.lockouts, e)
 		default:
-			ordinaryEvents++
+			tr.ordinaryEvents++
 		}
 	}
-	for r := range rounds {
+	return tr
+}
+
+// check checks that every operator action is there in order, every denied
+// call is counted in a few events (at most one per principal and window
+// and one after each quiet window), and the ordinary events keep their own
+// retention.
+func (tr *trail) check(t *testing.T, keepOrdinary, windows int) {
+	for r := range floodRounds {
 		want := fmt.Sprint("PauseTenant round ", r)
 		if r%2 == 1 {
 			want = fmt.Sprint("ResumeTenant round ", r)
 		}
-		if r >= len(actions) || actions[r] != want {
-			t.Errorf("operator action %d: %q missing; all of them: %q", r, want, actions)
+		if r >= len(tr.actions) || tr.actions[r] != want {
+			t.Errorf("operator action %d: %q missing; all of them: %q", r, want, tr.actions)
 			break
 		}
 	}
-	if len(actions) != rounds {
-		t.Errorf("%d operator actions, want %d", len(actions), rounds)
+	if len(tr.actions) != floodRounds {
+		t.Errorf("%d operator actions, want %d", len(tr.actions), floodRounds)
 	}
-	// Per principal one event at once, then at most one summary per
-	// window, and one more at once after each quiet window (a slow round
-	// of ordinary events can be one).
-	windows := int(time.Since(began)/window) + 1
-	if most := 2 * (1 + 2*windows); deniedEvents > most || denied[vp] != rounds*viewerDenied || denied[spr] != rounds*strangerDenied {
-		t.Errorf("denied calls %v in %d events; want %d and %d in at most %d", denied, deniedEvents, rounds*viewerDenied, rounds*strangerDenied, most)
+	if most := 2 * (1 + 2*windows); tr.deniedEvents > most || tr.denied[tr.viewer] != floodRounds*floodViewerDenied ||
+		tr.denied[tr.stranger] != floodRounds*floodStrangerDenied {
+		t.Errorf("denied calls %v in %d events; want %d and %d in at most %d", tr.denied, tr.deniedEvents,
+			floodRounds*floodViewerDenied, floodRounds*floodStrangerDenied, most)
 	}
-	if ordinaryEvents != keepOrdinary {
-		t.Errorf("%d ordinary events, want the %d the retention keeps", ordinaryEvents, keepOrdinary)
+	if tr.ordinaryEvents != keepOrdinary {
+		t.Errorf("%d ordinary events, want the %d the retention keeps", tr.ordinaryEvents, keepOrdinary)
 	}
-	// Failed authentication with an unknown certificate and 100 KB of
-	// path with odd bytes, until the address is locked out.
+}
+
+// lockOut fails authentication with an unknown certificate and 100 KB of
+// path with odd bytes, until the address is locked out.
+func lockOut(t *testing.T, srv *admin.Server, addr string, unknown *tls.Certificate) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // pinned below
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -214,7 +256,7 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 	defer hc.CloseIdleConnections()
 	path := "/" + strings.Repeat("p", 100<<10) + "%00%ff%1b%0a"
 	for i := 0; ; i++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, strings.NewReader("{}"))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+addr+path, strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")
 		res, err := hc.Do(req)
 		if err != nil {
@@ -222,19 +264,18 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 		}
 		res.Body.Close()
 		if res.StatusCode == http.StatusTooManyRequests {
-			break
+			return
 		}
 		if res.StatusCode != http.StatusUnauthorized || i > 20 {
 			t.Fatalf("attempt %d: status %d", i, res.StatusCode)
 		}
 	}
-	// The certificates that are valid still get in from the locked-out
-	// address.
-	if _, err := vc.ListTenants(ctx, connect.NewRequest(&adminv1.ListTenantsRequest{})); err != nil {
-		t.Errorf("viewer from the locked-out address: %v", err)
-	}
+}
 
-	// The lock-out, on the stream already open.
+// checkLockoutEvent reads the lock-out's event on the stream already open
+// (unless it came already) and checks that its text is bounded and names
+// no method from the path.
+func checkLockoutEvent(t *testing.T, stream *connect.ServerStreamForClient[adminv1.WatchEventsResponse], lockouts []*adminv1.Event) {
 	for len(lockouts) == 0 {
 		if !stream.Receive() {
 			t.Fatalf("stream ended (%v) without a lock-out event", stream.Err())
@@ -252,5 +293,4 @@ func TestAuditTrailSurvivesFloods(t *testing.T) {
 			t.Errorf("lock-out attribute %s: %d bytes %.80q", k, len(v), v)
 		}
 	}
-	t.Logf("%d denied calls in %d events over %d windows", rounds*(viewerDenied+strangerDenied), deniedEvents, windows)
 }
