@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -86,7 +87,8 @@ type appDoc struct {
 	objectID, appID, displayName, signInAudience string
 	tags                                         []string
 	rra                                          []resourceAccess
-	redirectURIs                                 []string
+	redirectURIs                                 []string // publicClient.redirectUris
+	webRedirectURIs                              []string // web.redirectUris
 	created                                      time.Time
 	spID                                         string // "" while it has no service principal
 	spCreated                                    time.Time
@@ -172,6 +174,38 @@ func (t *tenantState) docBySPLocked(ref string) *appDoc {
 		}
 	}
 	return nil
+}
+
+// Replication: for Options.ReplicationLag after an application or service
+// principal is created, requests that name it (by id, by appId, in a
+// filter, as a principal) do not find it, as requests served by another
+// of Entra's directory replicas do not (a service principal create right
+// after the application create answers "The appId ... does not reference
+// a valid application object": learn.microsoft.com/answers/questions/5883620).
+// The create's own answer has it.
+
+func (s *Server) visibleApp(g *greq, d *appDoc) *appDoc {
+	if d == nil || g.now.Before(d.created.Add(s.ReplicationLag())) {
+		return nil
+	}
+	return d
+}
+
+func (s *Server) visibleSP(g *greq, d *appDoc) *appDoc {
+	if d == nil || d.spID == "" || g.now.Before(d.spCreated.Add(s.ReplicationLag())) {
+		return nil
+	}
+	return d
+}
+
+func (s *Server) visibleApps(g *greq, docs []*appDoc) []*appDoc {
+	out := docs[:0:0]
+	for _, d := range docs {
+		if s.visibleApp(g, d) != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // altKeyValue parses the alternate key segment "appId='v'".
@@ -360,8 +394,16 @@ func (s *Server) renderApplication(d *appDoc, a entrasim.App, withKeys bool) obj
 		{"keyCredentials", nonNil(keys)},
 		{"passwordCredentials", []obj{}},
 		{"publicClient", obj{{"redirectUris", redirects}}},
+		{"web", obj{{"redirectUris", nonNilStrings(d.webRedirectURIs)}}},
 		{"requiredResourceAccess", rra},
 	}
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func nonNil(o []obj) []obj {
@@ -521,7 +563,7 @@ func (s *Server) listApplications(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	docs := t.allDocsLocked()
+	docs := s.visibleApps(g, t.allDocsLocked())
 	t.mu.Unlock()
 	var vals []obj
 	for _, d := range docs {
@@ -543,7 +585,7 @@ func (s *Server) getApplication(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docByRefLocked(rt.ids[0])
+	d := s.visibleApp(g, t.docByRefLocked(rt.ids[0]))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, rt.ids[0])
@@ -614,6 +656,9 @@ type applicationIn struct {
 	PublicClient           *struct {
 		RedirectURIs []string `json:"redirectUris"`
 	} `json:"publicClient"`
+	Web *struct {
+		RedirectURIs []string `json:"redirectUris"`
+	} `json:"web"`
 	present map[string]bool
 }
 
@@ -627,7 +672,7 @@ func (g *greq) parseApplication() (*applicationIn, *gresp) {
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(g.body, &raw)
 	in.present = map[string]bool{}
-	known := map[string]bool{"displayName": true, "signInAudience": true, "tags": true, "keyCredentials": true, "requiredResourceAccess": true, "publicClient": true}
+	known := map[string]bool{"displayName": true, "signInAudience": true, "tags": true, "keyCredentials": true, "requiredResourceAccess": true, "publicClient": true, "web": true}
 	for k := range raw {
 		if !known[k] {
 			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Property '%s' does not exist on type 'microsoft.graph.application' or graphsim does not emulate it.", k))
@@ -641,6 +686,11 @@ func (g *greq) parseApplication() (*applicationIn, *gresp) {
 		default:
 			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid value specified for property 'signInAudience' of resource 'Application'."))
 			return nil, &r
+		}
+	}
+	if in.Web != nil {
+		if e := g.checkRedirectURIs(in.Web.RedirectURIs, "web.redirectUris"); e != nil {
+			return nil, e
 		}
 	}
 	for _, r := range in.RequiredResourceAccess {
@@ -662,25 +712,28 @@ func (g *greq) parseApplication() (*applicationIn, *gresp) {
 	return &in, nil
 }
 
-// newKeysLocked turns the keyCredentials of a create or update into keys,
-// keeping the existing keys an update names by keyId without a key.
+// keysFrom turns the keyCredentials of a create or update into the app's
+// keys. Each entry must carry its certificate (key): an update replaces
+// the collection, and graphsim does not keep a key named by keyId alone
+// (stricter than guessing that Graph would). A certificate the app has
+// already keeps its keyId and is not propagated again; a new one gets the
+// keyId the entry names (a GUID) or a new one.
 func (s *Server) keysFrom(g *greq, in []keyCredentialIn, existing []entrasim.Key) ([]entrasim.Key, *gresp) {
 	var out []entrasim.Key
 	prop := s.entra.Propagation()
 	for i, k := range in {
 		where := fmt.Sprintf("keyCredentials[%d]", i)
-		if k.KeyID != nil && (k.Key == nil || *k.Key == "") {
-			j := slices.IndexFunc(existing, func(e entrasim.Key) bool { return strings.EqualFold(e.ID, *k.KeyID) })
-			if j < 0 {
-				r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", where+": no key credential with keyId "+*k.KeyID)
+		c, e := g.parseCertKey(k, where)
+		if e != nil {
+			return nil, e
+		}
+		if j := slices.IndexFunc(existing, func(e entrasim.Key) bool { return bytes.Equal(e.Cert.Raw, c.Raw) }); j >= 0 {
+			if slices.ContainsFunc(out, func(e entrasim.Key) bool { return e.ID == existing[j].ID }) {
+				r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", where+": the key credential is listed twice")
 				return nil, &r
 			}
 			out = append(out, existing[j])
 			continue
-		}
-		c, e := g.parseCertKey(k, where)
-		if e != nil {
-			return nil, e
 		}
 		id := NewGUID()
 		if k.KeyID != nil {
@@ -690,13 +743,29 @@ func (s *Server) keysFrom(g *greq, in []keyCredentialIn, existing []entrasim.Key
 			}
 			id = strings.ToLower(*k.KeyID)
 		}
-		if slices.ContainsFunc(out, func(e entrasim.Key) bool { return e.ID == id || bytes.Equal(e.Cert.Raw, c.Raw) }) {
-			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", where+": the key credential is listed twice")
+		if slices.ContainsFunc(out, func(e entrasim.Key) bool { return e.ID == id || bytes.Equal(e.Cert.Raw, c.Raw) }) ||
+			slices.ContainsFunc(existing, func(e entrasim.Key) bool { return e.ID == id }) {
+			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", where+": the keyId or the certificate is listed twice")
 			return nil, &r
 		}
 		out = append(out, entrasim.Key{ID: id, DisplayName: k.DisplayName, Cert: c, VisibleAt: g.now.Add(prop)})
 	}
 	return out, nil
+}
+
+// checkRedirectURIs applies Entra's rule for web redirect URIs: absolute,
+// https, or http on localhost (reply-url restrictions).
+func (g *greq) checkRedirectURIs(uris []string, where string) *gresp {
+	for i, u := range uris {
+		p, err := url.Parse(u)
+		ok := err == nil && p.IsAbs() && p.Host != "" && p.Fragment == "" &&
+			(p.Scheme == "https" || p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1"))
+		if !ok {
+			r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("%s[%d]: a redirect URI must be an absolute https URL, or http on localhost", where, i))
+			return &r
+		}
+	}
+	return nil
 }
 
 func (s *Server) createApplication(g *greq, rt *route, _ *mailbox) gresp {
@@ -722,6 +791,9 @@ func (s *Server) createApplication(g *greq, rt *route, _ *mailbox) gresp {
 	if in.PublicClient != nil {
 		d.redirectURIs = slices.Clone(in.PublicClient.RedirectURIs)
 	}
+	if in.Web != nil {
+		d.webRedirectURIs = slices.Clone(in.Web.RedirectURIs)
+	}
 	a := entrasim.App{ClientID: d.appID, DisplayName: d.displayName, Keys: keys,
 		VisibleAt: g.now.Add(s.entra.Propagation()), NoServicePrincipal: true}
 	if err := s.entra.AddApp(g.t.id, a); err != nil {
@@ -746,7 +818,7 @@ func (s *Server) patchApplication(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docByRefLocked(rt.ids[0])
+	d := s.visibleApp(g, t.docByRefLocked(rt.ids[0]))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, rt.ids[0])
@@ -780,6 +852,9 @@ func (s *Server) patchApplication(g *greq, rt *route, _ *mailbox) gresp {
 	if in.PublicClient != nil {
 		d.redirectURIs = slices.Clone(in.PublicClient.RedirectURIs)
 	}
+	if in.Web != nil {
+		d.webRedirectURIs = slices.Clone(in.Web.RedirectURIs)
+	}
 	t.mu.Unlock()
 	return noContent()
 }
@@ -793,7 +868,7 @@ func (s *Server) deleteApplication(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docByRefLocked(rt.ids[0])
+	d := s.visibleApp(g, t.docByRefLocked(rt.ids[0]))
 	if d != nil {
 		delete(t.docs, d.appID)
 		delete(t.apps, d.appID)
@@ -804,6 +879,19 @@ func (s *Server) deleteApplication(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	_ = s.entra.RemoveApp(t.id, d.appID)
 	return noContent()
+}
+
+// faultAnswer is an injected failure (Faults.AddKeyStatus).
+func (g *greq) faultAnswer(status int) gresp {
+	switch status {
+	case http.StatusForbidden:
+		return g.denied()
+	case http.StatusServiceUnavailable:
+		r := g.graphErr(status, "serviceNotAvailable", "The service is temporarily unavailable. Please try again later.")
+		r.hdr.Set("Retry-After", "5")
+		return r
+	}
+	return g.graphErr(status, "generalException", "An internal server error occurred.")
 }
 
 // proofError is a refused proof of possession. The codes and messages are
@@ -897,9 +985,12 @@ func (g *greq) mayRollKeys(d *appDoc) bool {
 }
 
 func (s *Server) addKey(g *greq, rt *route, _ *mailbox) gresp {
+	if st := s.Faults().AddKeyStatus; st != 0 {
+		return g.faultAnswer(st)
+	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docByRefLocked(rt.ids[0])
+	d := s.visibleApp(g, t.docByRefLocked(rt.ids[0]))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, rt.ids[0])
@@ -945,7 +1036,7 @@ func (s *Server) addKey(g *greq, rt *route, _ *mailbox) gresp {
 func (s *Server) removeKey(g *greq, rt *route, _ *mailbox) gresp {
 	t := g.t
 	t.mu.Lock()
-	d := t.docByRefLocked(rt.ids[0])
+	d := s.visibleApp(g, t.docByRefLocked(rt.ids[0]))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, rt.ids[0])
@@ -998,7 +1089,7 @@ func (s *Server) listServicePrincipals(g *greq, rt *route, _ *mailbox) gresp {
 		vals = append(vals, s.renderGraphSP(t.id))
 	}
 	for _, d := range docs {
-		if d.spID != "" && match(d) {
+		if s.visibleSP(g, d) != nil && match(d) {
 			vals = append(vals, s.renderSP(d, t.id))
 		}
 	}
@@ -1015,7 +1106,7 @@ func (s *Server) getServicePrincipal(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docBySPLocked(ref)
+	d := s.visibleSP(g, t.docBySPLocked(ref))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, ref)
@@ -1036,7 +1127,7 @@ func (s *Server) createServicePrincipal(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docLocked(in.AppID)
+	d := s.visibleApp(g, t.docLocked(in.AppID))
 	if d == nil {
 		t.mu.Unlock()
 		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("The appId '%s' of the service principal does not reference a valid application object.", in.AppID))
@@ -1066,7 +1157,7 @@ func (s *Server) listAppRoleAssignments(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docBySPLocked(rt.ids[0])
+	d := s.visibleSP(g, t.docBySPLocked(rt.ids[0]))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, rt.ids[0])
@@ -1116,7 +1207,7 @@ func (s *Server) grantAppRole(g *greq, rt *route, _ *mailbox) gresp {
 	}
 	t := g.t
 	t.mu.Lock()
-	d := t.docBySPLocked(in.PrincipalID)
+	d := s.visibleSP(g, t.docBySPLocked(in.PrincipalID))
 	t.mu.Unlock()
 	if d == nil {
 		return s.notFoundObject(g, in.PrincipalID)

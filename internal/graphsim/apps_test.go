@@ -116,22 +116,41 @@ func TestApplicationsThroughGraph(t *testing.T) {
 	withAdmins(t, e)
 	admin := e.delegatedToken(e.user(0).UserPrincipalName)
 	k1, c1 := newKeyPair(t)
+	appID, objID, oldKeyID := createAppStep(t, e, admin, c1)
+	spID := servicePrincipalStep(t, e, admin, appID)
+	grantStep(t, e, admin, spID)
 
+	// The app's own token: the role, and no right to read applications.
+	appTok, err := e.srv.AccessToken(e.tenant.ID, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roles, _ := e.srv.Entra().AppRoles(e.tenant.ID, appID); !slices.Equal(roles, []string{"User.Read.All"}) {
+		t.Errorf("roles %v", roles)
+	}
+	e.want(e.doToken(appTok, "GET", "/applications(appId='"+appID+"')", nil), http.StatusForbidden, "Authorization_RequestDenied")
+	rollKeyStep(t, e, appTok, appID, objID, oldKeyID, k1, c1)
+
+	e.want(e.doToken(admin, "DELETE", "/applications/"+objID, nil), http.StatusNoContent, "")
+	if _, err := e.srv.AppRegistration(e.tenant.ID, appID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted app: %v", err)
+	}
+}
+
+func createAppStep(t *testing.T, e *testEnv, admin string, c1 *x509.Certificate) (appID, objID, keyID string) {
 	app := e.doToken(admin, "POST", "/applications", map[string]any{
 		"displayName": "galmirror contoso", "signInAudience": "AzureADMyOrg", "tags": []string{"galmirror", "galmirror:contoso"},
-		"keyCredentials": []any{keyCred(c1)},
+		"keyCredentials": []any{keyCred(c1)}, "web": map[string]any{"redirectUris": []string{"http://localhost/galmirror-consent"}},
 		"requiredResourceAccess": []any{map[string]any{"resourceAppId": GraphAppID, "resourceAccess": []any{
 			map[string]any{"id": "df021288-bdef-4463-88db-98f22de89214", "type": "Role"}}}},
 	})
 	e.want(app, http.StatusCreated, "")
-	appID, objID := app.body["appId"].(string), app.body["id"].(string)
+	appID, objID = app.body["appId"].(string), app.body["id"].(string)
 	keys := app.body["keyCredentials"].([]any)
 	if !isGUID(appID) || !isGUID(objID) || len(keys) != 1 || keys[0].(map[string]any)["key"] != nil ||
 		keys[0].(map[string]any)["keyId"] == "" || app.body["signInAudience"] != "AzureADMyOrg" {
 		t.Fatalf("created %s", app.raw)
 	}
-	oldKeyID := keys[0].(map[string]any)["keyId"].(string)
-
 	list := e.doToken(admin, "GET", "/applications?$filter=tags/any(t:t eq 'galmirror:contoso')", nil)
 	e.want(list, http.StatusOK, "")
 	if len(list.value()) != 1 {
@@ -145,22 +164,23 @@ func TestApplicationsThroughGraph(t *testing.T) {
 	if k := byAppID.body["keyCredentials"].([]any)[0].(map[string]any); k["key"] == nil || k["type"] != "AsymmetricX509Cert" {
 		t.Errorf("keyCredentials selected: %v", k)
 	}
+	return appID, objID, keys[0].(map[string]any)["keyId"].(string)
+}
 
-	// No service principal yet: the app cannot sign in.
-	if _, err := e.srv.AccessToken(e.tenant.ID, appID); err == nil {
-		// IssueAccessToken bypasses the token endpoint; check the state.
-		if reg, _ := e.srv.AppRegistration(e.tenant.ID, appID); reg.ServicePrincipalID != "" {
-			t.Fatalf("service principal before it was created: %+v", reg)
-		}
+func servicePrincipalStep(t *testing.T, e *testEnv, admin, appID string) string {
+	if reg, _ := e.srv.AppRegistration(e.tenant.ID, appID); reg.ServicePrincipalID != "" {
+		t.Fatalf("service principal before it was created: %+v", reg)
 	}
 	if r := e.doToken(admin, "GET", "/servicePrincipals(appId='"+appID+"')", nil); r.status != http.StatusNotFound {
 		t.Fatalf("service principal before creation: %d", r.status)
 	}
 	sp := e.doToken(admin, "POST", "/servicePrincipals", map[string]any{"appId": appID})
 	e.want(sp, http.StatusCreated, "")
-	spID := sp.body["id"].(string)
 	e.want(e.doToken(admin, "POST", "/servicePrincipals", map[string]any{"appId": appID}), http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue")
+	return sp.body["id"].(string)
+}
 
+func grantStep(t *testing.T, e *testEnv, admin, spID string) {
 	graphSP := e.doToken(admin, "GET", "/servicePrincipals(appId='"+GraphAppID+"')", nil)
 	e.want(graphSP, http.StatusOK, "")
 	roleIDs := map[string]string{}
@@ -174,33 +194,26 @@ func TestApplicationsThroughGraph(t *testing.T) {
 			t.Errorf("Graph app role %s has id %q, want %s", v, roleIDs[v], id)
 		}
 	}
-	grant := map[string]any{"principalId": spID, "resourceId": graphSP.body["id"], "appRoleId": roleIDs["User.Read.All"]}
+	gsp := graphSP.body["id"].(string)
+	grant := map[string]any{"principalId": spID, "resourceId": gsp, "appRoleId": roleIDs["User.Read.All"]}
 	// An Application Administrator may not grant Microsoft Graph's
 	// application permissions.
 	appAdmin := e.delegatedToken(e.user(1).UserPrincipalName)
-	e.want(e.doToken(appAdmin, "POST", "/servicePrincipals/"+graphSP.body["id"].(string)+"/appRoleAssignedTo", grant), http.StatusForbidden, "Authorization_RequestDenied")
-	a := e.doToken(admin, "POST", "/servicePrincipals/"+graphSP.body["id"].(string)+"/appRoleAssignedTo", grant)
+	e.want(e.doToken(appAdmin, "POST", "/servicePrincipals/"+gsp+"/appRoleAssignedTo", grant), http.StatusForbidden, "Authorization_RequestDenied")
+	a := e.doToken(admin, "POST", "/servicePrincipals/"+gsp+"/appRoleAssignedTo", grant)
 	e.want(a, http.StatusCreated, "")
 	if a.body["principalId"] != spID || a.body["principalType"] != "ServicePrincipal" || a.body["resourceDisplayName"] != "Microsoft Graph" {
 		t.Errorf("assignment %s", a.raw)
 	}
-	e.want(e.doToken(admin, "POST", "/servicePrincipals/"+graphSP.body["id"].(string)+"/appRoleAssignedTo", grant), http.StatusBadRequest, "Request_BadRequest")
-	as := e.doToken(admin, "GET", "/servicePrincipals/"+spID+"/appRoleAssignments", nil)
-	if len(as.value()) != 1 {
+	e.want(e.doToken(admin, "POST", "/servicePrincipals/"+gsp+"/appRoleAssignedTo", grant), http.StatusBadRequest, "Request_BadRequest")
+	if as := e.doToken(admin, "GET", "/servicePrincipals/"+spID+"/appRoleAssignments", nil); len(as.value()) != 1 {
 		t.Fatalf("assignments %s", as.raw)
 	}
+}
 
-	// The app's own token: the role, and no right to read applications.
-	appTok, err := e.srv.AccessToken(e.tenant.ID, appID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if roles, _ := e.srv.Entra().AppRoles(e.tenant.ID, appID); !slices.Equal(roles, []string{"User.Read.All"}) {
-		t.Errorf("roles %v", roles)
-	}
-	e.want(e.doToken(appTok, "GET", "/applications(appId='"+appID+"')", nil), http.StatusForbidden, "Authorization_RequestDenied")
-
-	// Rolling its own key needs no permission, and a proof by a key it has.
+// rollKeyStep: rolling its own key needs no permission, and a proof by a
+// key the app has.
+func rollKeyStep(t *testing.T, e *testEnv, appTok, appID, objID, oldKeyID string, k1 *rsa.PrivateKey, c1 *x509.Certificate) {
 	k2, c2 := newKeyPair(t)
 	addPath := "/applications(appId='" + appID + "')/addKey"
 	body := func(p string) map[string]any {
@@ -245,11 +258,6 @@ func TestApplicationsThroughGraph(t *testing.T) {
 	}
 	// The old key no longer proves anything.
 	e.want(e.doToken(appTok, "POST", rm, map[string]any{"keyId": newKeyID, "proof": proof(t, k1, c1, objID, nil)}), http.StatusBadRequest, "Request_BadRequest")
-
-	e.want(e.doToken(admin, "DELETE", "/applications/"+objID, nil), http.StatusNoContent, "")
-	if _, err := e.srv.AppRegistration(e.tenant.ID, appID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("deleted app: %v", err)
-	}
 }
 
 func mustB64(t *testing.T, s string) []byte {
@@ -286,7 +294,8 @@ func TestApplicationsRefusals(t *testing.T) {
 	ec := keyCred(c)
 	ec["type"] = "Symmetric"
 	e.want(e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "x", "keyCredentials": []any{ec}}), http.StatusBadRequest, "Request_BadRequest")
-	e.want(e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "x", "web": map[string]any{}}), http.StatusBadRequest, "Request_BadRequest")
+	e.want(e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "x", "spa": map[string]any{}}), http.StatusBadRequest, "Request_BadRequest")
+	e.want(e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "x", "web": map[string]any{"redirectUris": []string{"http://example.com/consent"}}}), http.StatusBadRequest, "Request_BadRequest")
 	e.want(e.doToken(admin, "POST", "/applications", map[string]any{"displayName": ""}), http.StatusBadRequest, "Request_BadRequest")
 	app := e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "galmirror contoso", "keyCredentials": []any{keyCred(c)},
 		"requiredResourceAccess": []any{map[string]any{"resourceAppId": GraphAppID, "resourceAccess": []any{
@@ -308,5 +317,62 @@ func TestApplicationsRefusals(t *testing.T) {
 	e.srv.SetPropagation(0)
 	if e.srv.Propagation() != 0 {
 		t.Fatal("propagation")
+	}
+}
+
+// For ReplicationLag after a create, Graph's other requests do not find
+// the new object: the service principal create is refused as naming no
+// valid application, a grant to the new service principal as naming no
+// object. An update replaces keyCredentials and needs every key's
+// certificate; a known certificate keeps its keyId.
+func TestApplicationsReplicationAndKeyUpdate(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.ReplicationLag = 500 * time.Millisecond })
+	withAdmins(t, e)
+	admin := e.delegatedToken(e.user(0).UserPrincipalName)
+	_, c1 := newKeyPair(t)
+	app := e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "galmirror lag", "keyCredentials": []any{keyCred(c1)}})
+	e.want(app, http.StatusCreated, "")
+	appID, objID := app.body["appId"].(string), app.body["id"].(string)
+	e.want(e.doToken(admin, "POST", "/servicePrincipals", map[string]any{"appId": appID}), http.StatusBadRequest, "Request_BadRequest")
+	e.want(e.doToken(admin, "GET", "/applications(appId='"+appID+"')", nil), http.StatusNotFound, "Request_ResourceNotFound")
+	time.Sleep(600 * time.Millisecond)
+	sp := e.doToken(admin, "POST", "/servicePrincipals", map[string]any{"appId": appID})
+	e.want(sp, http.StatusCreated, "")
+	graphSP := e.doToken(admin, "GET", "/servicePrincipals(appId='"+GraphAppID+"')", nil).body["id"].(string)
+	grant := map[string]any{"principalId": sp.body["id"], "resourceId": graphSP, "appRoleId": "df021288-bdef-4463-88db-98f22de89214"}
+	e.want(e.doToken(admin, "POST", "/servicePrincipals/"+graphSP+"/appRoleAssignedTo", grant), http.StatusNotFound, "Request_ResourceNotFound")
+	time.Sleep(600 * time.Millisecond)
+	e.want(e.doToken(admin, "POST", "/servicePrincipals/"+graphSP+"/appRoleAssignedTo", grant), http.StatusCreated, "")
+
+	keyID := app.body["keyCredentials"].([]any)[0].(map[string]any)["keyId"].(string)
+	_, c2 := newKeyPair(t)
+	byID := map[string]any{"keyId": keyID, "type": "AsymmetricX509Cert", "usage": "Verify"}
+	e.want(e.doToken(admin, "PATCH", "/applications/"+objID, map[string]any{"keyCredentials": []any{byID, keyCred(c2)}}), http.StatusBadRequest, "Request_BadRequest")
+	e.want(e.doToken(admin, "PATCH", "/applications/"+objID, map[string]any{"keyCredentials": []any{keyCred(c1), keyCred(c2)}}), http.StatusNoContent, "")
+	reg, _ := e.srv.AppRegistration(e.tenant.ID, appID)
+	if len(reg.Keys) != 2 || reg.Keys[0].KeyID != keyID {
+		t.Errorf("keys after the update: %+v", reg.Keys)
+	}
+}
+
+// Faults.AddKeyStatus makes addKey fail without adding the key.
+func TestAddKeyFault(t *testing.T) {
+	e := newEnv(t)
+	withAdmins(t, e)
+	admin := e.delegatedToken(e.user(0).UserPrincipalName)
+	k1, c1 := newKeyPair(t)
+	app := e.doToken(admin, "POST", "/applications", map[string]any{"displayName": "galmirror f", "keyCredentials": []any{keyCred(c1)}})
+	appID, objID := app.body["appId"].(string), app.body["id"].(string)
+	e.want(e.doToken(admin, "POST", "/servicePrincipals", map[string]any{"appId": appID}), http.StatusCreated, "")
+	tok, err := e.srv.AccessToken(e.tenant.ID, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.SetFaults(Faults{AddKeyStatus: http.StatusServiceUnavailable})
+	_, c2 := newKeyPair(t)
+	r := e.doToken(tok, "POST", "/applications(appId='"+appID+"')/addKey", map[string]any{"keyCredential": keyCred(c2), "passwordCredential": nil, "proof": proof(t, k1, c1, objID, nil)})
+	e.want(r, http.StatusServiceUnavailable, "serviceNotAvailable")
+	if reg, _ := e.srv.AppRegistration(e.tenant.ID, appID); len(reg.Keys) != 1 {
+		t.Errorf("a failed addKey added a key: %+v", reg.Keys)
 	}
 }

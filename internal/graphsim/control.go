@@ -319,6 +319,22 @@ func (s *Server) findSignInUser(tenantID, user string) (*tenantState, User, erro
 // a new app is known, only after the delay. Zero means at once.
 func (s *Server) SetPropagation(d time.Duration) { s.entra.SetPropagation(d) }
 
+// SetReplicationLag sets how long after an application or service
+// principal is created Graph's other requests do not find it (see
+// visibleApp in apps.go). Zero means at once.
+func (s *Server) SetReplicationLag(d time.Duration) {
+	s.cfgMu.Lock()
+	s.replLag = max(d, 0)
+	s.cfgMu.Unlock()
+}
+
+// ReplicationLag returns the lag SetReplicationLag set.
+func (s *Server) ReplicationLag() time.Duration {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.replLag
+}
+
 // Propagation returns the delay SetPropagation set.
 func (s *Server) Propagation() time.Duration { return s.entra.Propagation() }
 

@@ -49,7 +49,7 @@ import (
 //	POST   /_sim/devicecode/approve                     {"tenant": tid or "", "user": id or UPN, "userCode": ...} (403: needs admin consent)
 //	POST   /_sim/devicecode/decline                     {"userCode": ...}
 //	POST   /_sim/devicecode/block                       {"userCode": ...} (Conditional Access)
-//	GET|PUT /_sim/propagation                           {"delay": ns}
+//	GET|PUT /_sim/propagation                           {"delay": ns, "replicationLag": ns}
 //	GET    /_sim/tenants/{tid}/apps                     []AppRegistration
 //	GET    /_sim/tenants/{tid}/apps/{clientId}          AppRegistration (keys, roles, pending roles)
 //	POST   /_sim/tenants/{tid}/apps/{clientId}/admin-consent  {"user": ...} (the admin consent link, accepted)
@@ -156,11 +156,17 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		done(nil, err)
 	case n == 1 && segs[0] == "propagation" && m == "GET":
-		done(map[string]any{"delay": s.Propagation()}, nil)
+		done(map[string]any{"delay": s.Propagation(), "replicationLag": s.ReplicationLag()}, nil)
 	case n == 1 && segs[0] == "propagation" && m == "PUT":
-		var v struct{ Delay time.Duration }
+		var v struct {
+			Delay          time.Duration
+			ReplicationLag *time.Duration
+		}
 		if decode(&v) {
 			s.SetPropagation(v.Delay)
+			if v.ReplicationLag != nil {
+				s.SetReplicationLag(*v.ReplicationLag)
+			}
 			done(nil, nil)
 		}
 	case n >= 2 && segs[0] == "tenants":

@@ -38,6 +38,7 @@ type Server struct {
 	throttle Throttle
 	faults   Faults
 	deltaPS  int
+	replLag  time.Duration
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -122,6 +123,7 @@ func newServer(opts Options) (*Server, error) {
 		throttle: th,
 		faults:   opts.Faults,
 		deltaPS:  opts.UsersDeltaPageSize,
+		replLag:  max(opts.ReplicationLag, 0),
 		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x9e3779b97f4a7c15)),
 		ctr:      newCounters(),
 	}
