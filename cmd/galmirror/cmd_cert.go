@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/galmirror/galmirror/internal/entra"
+	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/renew"
+	"github.com/galmirror/galmirror/internal/store"
 )
 
 func init() {
@@ -131,6 +134,58 @@ func writeCer(path string, der []byte) error {
 }
 
 func runCertRotate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "galmirror cert rotate: not yet")
-	return exitUsage
+	fs := flag.NewFlagSet("cert rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "settings file (settings.json)")
+	tenant := fs.String("tenant", "", "the tenant whose certificate to renew (required)")
+	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for Entra ID to honour the new key")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: galmirror cert rotate --config FILE --tenant NAME [--wait 15m]")
+		fmt.Fprintln(stderr, "Renews the tenant's certificate now, as the service does before it expires: a new key pair, added to the app")
+		fmt.Fprintln(stderr, "by the app itself (addKey), used once a token with it succeeds; then the old key is removed (removeKey).")
+		fmt.Fprintln(stderr, "exit codes: 0 renewed, 1 a step failed (the old certificate keeps working), 2 usage or configuration error")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *cfgPath == "" || *tenant == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, tenants, code := loadTenants(*cfgPath, *tenant, stderr)
+	if code != exitOK {
+		return code
+	}
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror: open the state database in %s: %v\n", cfg.DataDir, err)
+		return exitFailed
+	}
+	defer st.Close()
+	t := tenants[0]
+	r := renew.Renew(ctx, renew.Options{Tenant: t, SettingsPath: cfg.Path, Keys: st, Force: true, Wait: *wait,
+		Progress: func(s string) { fmt.Fprintf(stdout, "  %s\n", s) }})
+	for _, e := range r.Events {
+		d, _ := events.Lookup(e.ID)
+		fmt.Fprintf(stdout, "event %d %s", e.ID, d.Name)
+		for _, f := range e.Fields {
+			fmt.Fprintf(stdout, " %s=%s", f.Key, f.Value)
+		}
+		if e.Detail != "" {
+			fmt.Fprintf(stdout, ": %s", e.Detail)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(stderr, "galmirror cert rotate: %s: %v\n", t.Name, r.Err)
+		if r.Switched {
+			fmt.Fprintf(stderr, "(the tenant already uses the new certificate %s)\n", r.NewThumbprint)
+		} else {
+			fmt.Fprintf(stderr, "(the tenant keeps using its certificate %s)\n", r.OldThumbprint)
+		}
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "%s: renewed: certificate %s, valid until %s (was %s)\n", t.Name, r.NewThumbprint, r.NewNotAfter.UTC().Format("2006-01-02"), r.OldThumbprint)
+	return exitOK
 }

@@ -156,13 +156,17 @@ func (s *session) repairApp(ctx context.Context, c *graph.Client, a *graph.Appli
 	if !hasCertificate(a.KeyCredentials, s.cert.Leaf.Raw) {
 		keys := make([]graph.KeyCredential, 0, len(a.KeyCredentials)+1)
 		for _, k := range a.KeyCredentials {
+			if end, err := time.Parse(time.RFC3339, k.EndDateTime); err == nil && end.Before(time.Now()) {
+				fixed = append(fixed, "removed the expired certificate "+k.CustomKeyIdentifier)
+				continue
+			}
 			if k.Key == nil || *k.Key == "" {
 				return fmt.Errorf("the app's key %s came back without its certificate; cannot keep it while adding the new one", k.KeyID)
 			}
 			keys = append(keys, graph.KeyCredential{KeyID: k.KeyID, Type: k.Type, Usage: k.Usage, Key: k.Key, DisplayName: k.DisplayName})
 		}
 		p.KeyCredentials = append(keys, s.certKey())
-		fixed = append(fixed, "certificate "+s.cert.ThumbprintSHA1())
+		fixed = append([]string{"certificate " + s.cert.ThumbprintSHA1()}, fixed...)
 	}
 	if rra, changed := mergeAccess(a.RequiredResourceAccess, roleIDs, s.needs); changed {
 		p.RequiredResourceAccess = rra
