@@ -6,13 +6,16 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,11 +64,31 @@ type onboarding struct {
 var userCodeRE = regexp.MustCompile(`enter the code ([A-Z0-9]{6,12})`)
 
 // onboard runs galmirror onboard with args and approves its device code
-// as admin (a UPN); approve false leaves the code to expire or be handled
-// by the caller through decide.
+// as admin (a UPN) through the control API.
 func (c *customer) onboard(srv *graphsim.Server, env []string, admin string, args ...string) onboarding {
 	c.t.Helper()
-	cmd := exec.CommandContext(c.t.Context(), c.bin, append([]string{"onboard"}, args...)...)
+	return c.command1(srv, env, "onboard", approver(c.t, srv, admin), args...)
+}
+
+// approver returns a line handler that approves the first device code it
+// sees as admin.
+func approver(t *testing.T, srv *graphsim.Server, admin string) func(string) bool {
+	done := false
+	return func(line string) bool {
+		if m := userCodeRE.FindStringSubmatch(line); m != nil && !done {
+			approveViaControlAPI(t, srv, admin, m[1])
+			done = true
+			return true
+		}
+		return false
+	}
+}
+
+// command1 runs one galmirror command, handing each line of its output to
+// onLine as it comes (onLine reports whether it acted on the sign-in).
+func (c *customer) command1(srv *graphsim.Server, env []string, name string, onLine func(string) bool, args ...string) onboarding {
+	c.t.Helper()
+	cmd := exec.CommandContext(c.t.Context(), c.bin, append([]string{name}, args...)...)
 	cmd.Env = env
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
@@ -83,8 +106,7 @@ func (c *customer) onboard(srv *graphsim.Server, env []string, admin string, arg
 	for sc.Scan() {
 		line := sc.Text()
 		out.WriteString(line + "\n")
-		if m := userCodeRE.FindStringSubmatch(line); m != nil && approved == 0 {
-			approveViaControlAPI(c.t, srv, admin, m[1])
+		if onLine != nil && onLine(line) && approved == 0 {
 			approved = time.Since(start)
 		}
 	}
@@ -173,4 +195,173 @@ func TestOnboardFromNothingToFirstSync(t *testing.T) {
 	if apps, _ := srv.Apps(tn.ID); len(apps) != 1 {
 		t.Errorf("second onboard made another app: %d", len(apps))
 	}
+}
+
+func postControl(t *testing.T, srv *graphsim.Server, path string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := srv.Client().Post(srv.URL()+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		rb, _ := io.ReadAll(resp.Body)
+		t.Errorf("POST %s: %d %s", path, resp.StatusCode, rb)
+	}
+}
+
+var consentLinkRE = regexp.MustCompile(`https://\S+/v2\.0/adminconsent\?\S+`)
+
+// An Application Administrator signs in: galmirror creates the app but
+// may not grant Microsoft Graph's application permissions, prints the
+// admin consent link and waits; a Global Administrator opens it (the
+// control API), and onboarding finishes. `offboard` then purges, deletes
+// the app (one more sign-in) and removes the entry.
+func TestOnboardConsentLinkThenOffboard(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn := onboardSim(t, time.Second)
+	c.cas = append(c.cas, srv.CACertPEM()...)
+	env := append(c.env(), "CONTOSO_PFX_PASSWORD=pw-1")
+	settings := filepath.Join(c.dir, "settings.json")
+	approve := approver(t, srv, "bob@contoso.example")
+	var link string
+	ob := c.command1(srv, env, "onboard", func(line string) bool {
+		if m := consentLinkRE.FindString(line); m != "" && link == "" {
+			link = m
+			u, err := url.Parse(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Query().Get("redirect_uri") != "http://localhost/galmirror-consent" || !strings.HasSuffix(u.Query().Get("scope"), "/.default") {
+				t.Errorf("consent link %s", m)
+			}
+			postControl(t, srv, "/_sim/tenants/"+tn.ID+"/apps/"+u.Query().Get("client_id")+"/admin-consent", map[string]string{"user": "alice@contoso.example"})
+		}
+		return approve(line)
+	}, "--config", settings, "--data-dir", "state", "--name", "contoso", "--cloud", "custom", "--authority", srv.URL(), "--graph", srv.URL(),
+		"--password-env", "CONTOSO_PFX_PASSWORD")
+	if ob.code != exitOK || link == "" || !strings.Contains(ob.out, "Created certificate") {
+		t.Fatalf("onboard: exit %d, link %q\n%s", ob.code, link, ob.out)
+	}
+	if st, err := os.Stat(settings); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("new settings file: %v", err)
+	}
+	if code, out, errOut := c.runEnv(env, "sync", "--config", settings); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+
+	off := c.command1(srv, env, "offboard", approver(t, srv, "alice@contoso.example"), "--config", settings, "--tenant", "contoso", "--yes")
+	if off.code != exitOK || !strings.Contains(off.out, "20 contacts deleted") || !strings.Contains(off.out, "Deleted the app galmirror contoso") {
+		t.Fatalf("offboard: exit %d\n%s", off.code, off.out)
+	}
+	if apps, _ := srv.Apps(tn.ID); len(apps) != 0 {
+		t.Errorf("apps left: %+v", apps)
+	}
+	if b, _ := os.ReadFile(settings); bytes.Contains(b, []byte("contoso")) {
+		t.Errorf("the entry is still in settings.json:\n%s", b)
+	}
+}
+
+// --scope-group: no Contacts.ReadWrite in Entra; galmirror prints the
+// Exchange Online PowerShell for RBAC for Applications and writes the
+// entry with target.groups; check fails until Exchange grants the
+// mailboxes, then sync reaches exactly the group.
+func TestOnboardScopeGroup(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn := onboardSim(t, 0)
+	group := graphsim.Group{ID: graphsim.NewGUID(), DisplayName: "Sales", Members: []string{tn.Users[2].ID, tn.Users[3].ID}}
+	if err := srv.PutGroup(tn.ID, group); err != nil {
+		t.Fatal(err)
+	}
+	c.cas = append(c.cas, srv.CACertPEM()...)
+	env := c.env()
+	settings := c.emptySettings()
+	pem := filepath.Join(c.dir, "contoso.pem")
+	ob := c.onboard(srv, env, "alice@contoso.example", "--config", settings, "--name", "contoso", "--cloud", "custom",
+		"--authority", srv.URL(), "--graph", srv.URL(), "--certificate", pem, "--scope-group", group.ID)
+	if ob.code != exitFailed || !strings.Contains(ob.out, `New-ManagementRoleAssignment -App `) || !strings.Contains(ob.out, "Granted User.Read.All, GroupMember.Read.All (admin consent)") ||
+		!strings.Contains(ob.out, "Wrote tenant contoso") {
+		t.Fatalf("onboard --scope-group: exit %d\n%s", ob.code, ob.out)
+	}
+	apps, _ := srv.Apps(tn.ID)
+	if len(apps) != 1 || slices.Contains(apps[0].Roles, "Contacts.ReadWrite") {
+		t.Fatalf("app %+v", apps)
+	}
+	if err := srv.SetMailboxGrants(tn.ID, apps[0].ClientID, group.Members); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := c.runEnv(env, "check", "--config", settings); code != exitOK || !strings.Contains(out, "2 of 2 reachable") {
+		t.Fatalf("check after the Exchange grant: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := c.runEnv(env, "sync", "--config", settings); code != exitOK || !strings.Contains(out, "8 created") {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// When Conditional Access blocks the device code flow, onboard says so and
+// names the fallback; an app registered by hand (with the .cer uploaded)
+// is then onboarded without a sign-in: galmirror prints the consent link
+// and waits until the app's own token carries the roles.
+func TestOnboardBlockedThenByHand(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn := onboardSim(t, 0)
+	c.cas = append(c.cas, srv.CACertPEM()...)
+	env := c.env()
+	settings := c.emptySettings()
+	pem := filepath.Join(c.dir, "contoso.pem")
+	args := []string{"--config", settings, "--name", "contoso", "--cloud", "custom", "--authority", srv.URL(), "--graph", srv.URL(), "--certificate", pem}
+	done := false
+	blocked := c.command1(srv, env, "onboard", func(line string) bool {
+		if m := userCodeRE.FindStringSubmatch(line); m != nil && !done {
+			done = true
+			postControl(t, srv, "/_sim/devicecode/block", map[string]string{"userCode": m[1]})
+			return true
+		}
+		return false
+	}, args...)
+	if blocked.code != exitFailed || !strings.Contains(blocked.out, "AADSTS53003") || !strings.Contains(blocked.out, "--app-id") {
+		t.Fatalf("blocked sign-in: exit %d\n%s", blocked.code, blocked.out)
+	}
+	// The administrator registers the app in the portal and uploads the
+	// certificate onboard made (contoso.cer).
+	der, err := os.ReadFile(filepath.Join(c.dir, "contoso.cer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := graphsim.App{ClientID: graphsim.NewGUID(), DisplayName: "galmirror contoso (by hand)",
+		CertificatesPEM: []string{string(pemEncode("CERTIFICATE", der))}}
+	tn.Apps = []graphsim.App{app}
+	if err := srv.PutTenant(tn); err != nil {
+		t.Fatal(err)
+	}
+	byHand := c.command1(srv, env, "onboard", func(line string) bool {
+		if strings.Contains(line, "/v2.0/adminconsent?") {
+			if err := srv.SetRoles(tn.ID, app.ClientID, []string{"User.Read.All", "GroupMember.Read.All", "Contacts.ReadWrite"}); err != nil {
+				t.Error(err)
+			}
+			return true
+		}
+		return false
+	}, append(args, "--tenant-id", tn.ID, "--app-id", app.ClientID)...)
+	if byHand.code != exitOK || !strings.Contains(byHand.out, "Upload certificate") || !strings.Contains(byHand.out, "--app-object-id") {
+		t.Fatalf("onboard by hand: exit %d\n%s", byHand.code, byHand.out)
+	}
+	if code, out, errOut := c.runEnv(env, "sync", "--config", settings); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func pemEncode(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// emptySettings writes a settings file without tenants.
+func (c *customer) emptySettings() string {
+	c.t.Helper()
+	p := filepath.Join(c.dir, "settings.json")
+	if err := os.WriteFile(p, []byte("{\n  \"dataDir\": \"state\",\n  \"tenants\": []\n}\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
 }

@@ -76,7 +76,7 @@ func (r *rotateSim) settings(extra map[string]any) string {
 		"name": "contoso", "tenantId": r.tn.ID, "clientId": r.clientID, "applicationObjectId": r.objectID,
 		"certificate": map[string]any{"file": "contoso.pfx", "passwordEnv": rotatePassword},
 		"cloud":       "custom", "endpoints": map[string]any{"authority": r.srv.URL(), "graph": r.srv.URL()},
-		"schedule":    map[string]any{"every": "1h", "jitter": "0s"},
+		"schedule": map[string]any{"every": "1h", "jitter": "0s"},
 	}
 	for k, v := range extra {
 		ten[k] = v
