@@ -137,10 +137,23 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			s.SetUsersDeltaPageSize(v.N)
 			done(nil, nil)
 		}
-	case n == 2 && segs[0] == "devicecode" && m == "POST":
+	case (n == 2 && segs[0] == "devicecode") || (n == 1 && segs[0] == "propagation"):
+		s.controlOnboarding(w, r, segs, decode, done)
+	case n >= 2 && segs[0] == "tenants":
+		s.controlTenant(w, r, segs[1], segs[2:], body, decode, done)
+	default:
+		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+	}
+}
+
+// controlOnboarding serves the device code and propagation routes.
+func (s *Server) controlOnboarding(w http.ResponseWriter, r *http.Request, segs []string, decode func(any) bool, done func(any, error)) {
+	m := r.Method
+	switch {
+	case segs[0] == "devicecode" && m == "POST":
 		var v struct{ Tenant, User, UserCode string }
 		if !decode(&v) {
-			break
+			return
 		}
 		var err error
 		switch segs[1] {
@@ -155,9 +168,9 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		done(nil, err)
-	case n == 1 && segs[0] == "propagation" && m == "GET":
+	case segs[0] == "propagation" && m == "GET":
 		done(map[string]any{"delay": s.Propagation(), "replicationLag": s.ReplicationLag()}, nil)
-	case n == 1 && segs[0] == "propagation" && m == "PUT":
+	case segs[0] == "propagation" && m == "PUT":
 		var v struct {
 			Delay          time.Duration
 			ReplicationLag *time.Duration
@@ -169,8 +182,24 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			}
 			done(nil, nil)
 		}
-	case n >= 2 && segs[0] == "tenants":
-		s.controlTenant(w, r, segs[1], segs[2:], body, decode, done)
+	default:
+		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+	}
+}
+
+// controlApps serves a tenant's applications: the list, one, and the
+// admin consent link accepted.
+func (s *Server) controlApps(w http.ResponseWriter, r *http.Request, tid string, segs []string, decode func(any) bool, done func(any, error)) {
+	switch m, n := r.Method, len(segs); {
+	case n == 1 && m == "GET":
+		done(s.Apps(tid))
+	case n == 2 && m == "GET":
+		done(s.AppRegistration(tid, segs[1]))
+	case n == 3 && m == "POST":
+		var v struct{ User string }
+		if decode(&v) {
+			done(nil, s.AdminConsent(tid, segs[1], v.User))
+		}
 	default:
 		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
 	}
@@ -256,15 +285,8 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		}
 	case n == 2 && segs[0] == "orgContacts" && m == "DELETE":
 		done(nil, s.DeleteOrgContact(tid, segs[1]))
-	case n == 1 && segs[0] == "apps" && m == "GET":
-		done(s.Apps(tid))
-	case n == 2 && segs[0] == "apps" && m == "GET":
-		done(s.AppRegistration(tid, segs[1]))
-	case n == 3 && segs[0] == "apps" && segs[2] == "admin-consent" && m == "POST":
-		var v struct{ User string }
-		if decode(&v) {
-			done(nil, s.AdminConsent(tid, segs[1], v.User))
-		}
+	case segs[0] == "apps" && (n <= 2 || segs[2] == "admin-consent"):
+		s.controlApps(w, r, tid, segs, decode, done)
 	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
 		var v struct{ Users []string }
 		if decode(&v) {

@@ -28,17 +28,7 @@ const (
 // serveToken implements POST /{tenant}/oauth2/v2.0/token for
 // client_credentials with a certificate client assertion.
 func (s *Server) serveToken(rc *reqCtx, seg string) {
-	switch f := s.currentFaults(); {
-	case f.Outage:
-		rc.writeError(errOutage())
-		return
-	case f.Throttle:
-		ra := f.ThrottleRetryAfter
-		if ra <= 0 {
-			ra = 5 * time.Second
-		}
-		rc.w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
-		rc.writeError(errThrottled())
+	if s.tokenFault(rc) {
 		return
 	}
 	if rc.r.Method != http.MethodPost {
@@ -89,25 +79,8 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		return
 	}
 
-	now := s.now()
-	s.mu.RLock()
-	t := s.lookupLocked(tenantID)
-	var app App
-	found := false
-	if t != nil {
-		// An app created through Graph is unknown here until it has
-		// propagated (Config.Propagation), as Entra's replicas learn of it.
-		if a := findApp(t, clientID); a != nil && !now.Before(a.VisibleAt) {
-			app, found = effectiveApp(a, now), true
-		}
-	}
-	s.mu.RUnlock()
-	if !found {
-		rc.writeError(errAppNotFound(clientID, tenantID))
-		return
-	}
-	if app.NoServicePrincipal {
-		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
+	app, ok := s.tokenApp(rc, tenantID, clientID)
+	if !ok {
 		return
 	}
 
@@ -148,6 +121,52 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		"ext_expires_in": secs,
 		"access_token":   tok,
 	})
+}
+
+// tokenFault answers a token request with an injected outage or
+// throttling (Faults); it reports whether it did.
+func (s *Server) tokenFault(rc *reqCtx) bool {
+	switch f := s.currentFaults(); {
+	case f.Outage:
+		rc.writeError(errOutage())
+		return true
+	case f.Throttle:
+		ra := f.ThrottleRetryAfter
+		if ra <= 0 {
+			ra = 5 * time.Second
+		}
+		rc.w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		rc.writeError(errThrottled())
+		return true
+	}
+	return false
+}
+
+// tokenApp finds the app of a client credentials request as the token
+// service sees it now: an app created through Graph is unknown until it
+// has propagated (Config.Propagation), as Entra's replicas learn of it,
+// and an app without a service principal cannot sign in.
+func (s *Server) tokenApp(rc *reqCtx, tenantID, clientID string) (App, bool) {
+	now := s.now()
+	s.mu.RLock()
+	t := s.lookupLocked(tenantID)
+	var app App
+	found := false
+	if t != nil {
+		if a := findApp(t, clientID); a != nil && !now.Before(a.VisibleAt) {
+			app, found = effectiveApp(a, now), true
+		}
+	}
+	s.mu.RUnlock()
+	switch {
+	case !found:
+		rc.writeError(errAppNotFound(clientID, tenantID))
+		return App{}, false
+	case app.NoServicePrincipal:
+		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
+		return App{}, false
+	}
+	return app, true
 }
 
 // readForm parses an application/x-www-form-urlencoded body, ignoring the
