@@ -28,31 +28,20 @@ const (
 // serveToken implements POST /{tenant}/oauth2/v2.0/token for
 // client_credentials with a certificate client assertion.
 func (s *Server) serveToken(rc *reqCtx, seg string) {
-	if s.tokenFault(rc) {
+	if s.faultToken(rc) {
 		return
 	}
 	if rc.r.Method != http.MethodPost {
 		rc.writeError(errOnlyPost(rc.r.Method))
 		return
 	}
-	form, err := readForm(rc.w, rc.r)
-	if err != nil && !isMultiTenantAlias(seg) {
-		if _, ok := s.resolveTenant(rc, seg); !ok {
+	if isMultiTenantAlias(seg) {
+		// Only the device code flow may use /organizations or /common: its
+		// token is issued in the signed-in user's tenant.
+		if form, err := readForm(rc.w, rc.r); err == nil && form.Get("grant_type") == deviceCodeGrant {
+			s.serveDeviceToken(rc, form, seg)
 			return
 		}
-	}
-	if err != nil {
-		rc.writeError(errMissingParam("grant_type"))
-		return
-	}
-	grant := form.Get("grant_type")
-	if grant == deviceCodeGrant {
-		// The device code flow may use /organizations or /common: the
-		// token is issued in the signed-in user's tenant.
-		s.serveDeviceToken(rc, form, seg)
-		return
-	}
-	if isMultiTenantAlias(seg) {
 		rc.writeError(errCommonEndpoint())
 		return
 	}
@@ -60,49 +49,31 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 	if !ok {
 		return
 	}
-	switch {
-	case grant == "":
+	form, err := readForm(rc.w, rc.r)
+	if err != nil {
 		rc.writeError(errMissingParam("grant_type"))
 		return
-	case grant != "client_credentials":
-		rc.writeError(errUnsupportedGrant(grant))
+	}
+	if form.Get("grant_type") == deviceCodeGrant {
+		s.serveDeviceToken(rc, form, seg)
 		return
 	}
-	clientID := form.Get("client_id")
-	if clientID == "" {
-		rc.writeError(errMissingParam("client_id"))
-		return
-	}
-	scope := form.Get("scope")
-	if strings.TrimSpace(scope) == "" {
-		rc.writeError(errMissingParam("scope"))
-		return
-	}
-
-	app, ok := s.tokenApp(rc, tenantID, clientID)
-	if !ok {
-		return
-	}
-
-	assertion := form.Get("client_assertion")
-	if assertion == "" {
-		if form.Get("client_secret") != "" {
-			rc.writeError(errBadSecret(app.ClientID))
-		} else {
-			rc.writeError(errNoCredential())
-		}
-		return
-	}
-	if form.Get("client_assertion_type") != jwtBearerType {
-		rc.writeError(errMissingParam("client_assertion_type"))
-		return
-	}
-	if e := s.verifyAssertion(assertion, &app, seg, tenantID); e != nil {
+	clientID, scope, e := tokenParams(form)
+	if e != nil {
 		rc.writeError(*e)
 		return
 	}
-	if app.Disabled {
-		rc.writeError(errAppDisabled(app.ClientID, app.DisplayName))
+	app, found := s.findClient(tenantID, clientID)
+	if !found {
+		rc.writeError(errAppNotFound(clientID, tenantID))
+		return
+	}
+	if app.NoServicePrincipal {
+		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
+		return
+	}
+	if e := s.authenticateClient(form, &app, seg, tenantID); e != nil {
+		rc.writeError(*e)
 		return
 	}
 	if e := s.checkScope(scope, tenantID); e != nil {
@@ -123,9 +94,9 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 	})
 }
 
-// tokenFault answers a token request with an injected outage or
-// throttling (Faults); it reports whether it did.
-func (s *Server) tokenFault(rc *reqCtx) bool {
+// faultToken answers a token request with the fault set, an outage or
+// throttling, if any; it reports whether it did.
+func (s *Server) faultToken(rc *reqCtx) bool {
 	switch f := s.currentFaults(); {
 	case f.Outage:
 		rc.writeError(errOutage())
@@ -142,31 +113,69 @@ func (s *Server) tokenFault(rc *reqCtx) bool {
 	return false
 }
 
-// tokenApp finds the app of a client credentials request as the token
+// tokenParams reads a client_credentials request's client_id and scope,
+// refusing another grant or a missing parameter.
+func tokenParams(form url.Values) (clientID, scope string, e *aadError) {
+	fail := func(err aadError) (string, string, *aadError) { return "", "", &err }
+	grant := form.Get("grant_type")
+	switch {
+	case grant == "":
+		return fail(errMissingParam("grant_type"))
+	case grant != "client_credentials":
+		return fail(errUnsupportedGrant(grant))
+	}
+	clientID = form.Get("client_id")
+	if clientID == "" {
+		return fail(errMissingParam("client_id"))
+	}
+	scope = form.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		return fail(errMissingParam("scope"))
+	}
+	return clientID, scope, nil
+}
+
+// findClient returns the app clientID registered in tenantID as the token
 // service sees it now: an app created through Graph is unknown until it
 // has propagated (Config.Propagation), as Entra's replicas learn of it,
-// and an app without a service principal cannot sign in.
-func (s *Server) tokenApp(rc *reqCtx, tenantID, clientID string) (App, bool) {
+// and so are its keys and role grants (effectiveApp).
+func (s *Server) findClient(tenantID, clientID string) (App, bool) {
 	now := s.now()
 	s.mu.RLock()
-	t := s.lookupLocked(tenantID)
-	var app App
-	found := false
-	if t != nil {
+	defer s.mu.RUnlock()
+	if t := s.lookupLocked(tenantID); t != nil {
 		if a := findApp(t, clientID); a != nil && !now.Before(a.VisibleAt) {
-			app, found = effectiveApp(a, now), true
+			return effectiveApp(a, now), true
 		}
 	}
-	s.mu.RUnlock()
-	switch {
-	case !found:
-		rc.writeError(errAppNotFound(clientID, tenantID))
-		return App{}, false
-	case app.NoServicePrincipal:
-		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
-		return App{}, false
+	return App{}, false
+}
+
+// authenticateClient checks the request's credential for app: a client
+// assertion signed by one of its certificates (a secret is refused), and
+// that the app is enabled.
+func (s *Server) authenticateClient(form url.Values, app *App, seg, tenantID string) *aadError {
+	assertion := form.Get("client_assertion")
+	if assertion == "" {
+		if form.Get("client_secret") != "" {
+			e := errBadSecret(app.ClientID)
+			return &e
+		}
+		e := errNoCredential()
+		return &e
 	}
-	return app, true
+	if form.Get("client_assertion_type") != jwtBearerType {
+		e := errMissingParam("client_assertion_type")
+		return &e
+	}
+	if e := s.verifyAssertion(assertion, app, seg, tenantID); e != nil {
+		return e
+	}
+	if app.Disabled {
+		e := errAppDisabled(app.ClientID, app.DisplayName)
+		return &e
+	}
+	return nil
 }
 
 // readForm parses an application/x-www-form-urlencoded body, ignoring the
