@@ -189,6 +189,9 @@ func TestExpiredCertificateNeedsOnboard(t *testing.T) {
 	if code, _, _ := r.c.runEnv(r.env, "sync", "--config", settings); code != exitFailed {
 		t.Fatalf("sync with an expired certificate: exit %d", code)
 	}
+	if code, _, errOut := r.c.runEnv(r.env, "onboard", "--config", settings, "--name", "contoso"); code != exitUsage || !strings.Contains(errOut, "pass --certificate with a new file name") {
+		t.Fatalf("onboard with the expired certificate: exit %d\n%s", code, errOut)
+	}
 	fresh := filepath.Join(r.c.dir, "contoso-2026.pfx")
 	ob := r.c.onboard(r.srv, r.env, "user0@contoso.example", "--config", settings, "--name", "contoso", "--certificate", fresh, "--password-env", rotatePassword)
 	if ob.code != exitOK || !strings.Contains(ob.out, "Repaired the app: added certificate") {

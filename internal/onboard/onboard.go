@@ -284,7 +284,12 @@ func (s *session) loadCertificate(ctx context.Context) error {
 		}
 	}
 	c, err := entra.LoadCertificateFile(ctx, o.CertFile, pw, time.Now())
-	if err != nil {
+	var expired *entra.CertificateExpiredError
+	switch {
+	case errors.As(err, &expired) && !expired.NotYet:
+		return usagef("the certificate %s expired on %s: pass --certificate with a new file name (onboard makes the certificate and adds it to the app)",
+			o.CertFile, expired.NotAfter.UTC().Format("2006-01-02"))
+	case err != nil:
 		return usagef("--certificate: %v", err)
 	}
 	s.cert = c
