@@ -130,6 +130,9 @@ func (r *renewal) switchOver(ctx context.Context) bool {
 			r.res.fail("switch to the new certificate", err)
 			return false
 		}
+		if r.o.Keys != nil {
+			_ = r.o.Keys.SetAppKeyID(ctx, t.Name, pendingKey, "")
+		}
 	} else {
 		if err := os.Rename(r.nextAt, t.Certificate.File); err != nil {
 			r.res.fail("switch to the new certificate", err)
