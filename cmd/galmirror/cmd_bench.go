@@ -77,20 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case *users < 0 || *mailboxes < 0 || *sources < 0:
 		return usage("--users, --mailboxes and --sources must not be negative")
 	}
-	spec := *sizes
-	if *users > 0 {
-		m, src := *mailboxes, *sources
-		if m == 0 {
-			m = *users
-		}
-		if src == 0 {
-			src = *users
-		}
-		spec = fmt.Sprintf("%dx%dx%d", *users, m, src)
-	} else if *mailboxes > 0 || *sources > 0 {
-		return usage("--mailboxes and --sources need --users")
-	}
-	shapes, err := bench.ParseSizes(spec)
+	shapes, err := benchShapes(*sizes, *users, *mailboxes, *sources)
 	if err != nil {
 		return usage(err.Error())
 	}
@@ -129,6 +116,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// benchShapes reads the sizes to measure: --sizes, or the one size that
+// --users (with --mailboxes and --sources) gives.
+func benchShapes(sizes string, users, mailboxes, sources int) ([]bench.Shape, error) {
+	if users > 0 {
+		if mailboxes == 0 {
+			mailboxes = users
+		}
+		if sources == 0 {
+			sources = users
+		}
+		sizes = fmt.Sprintf("%dx%dx%d", users, mailboxes, sources)
+	} else if mailboxes > 0 || sources > 0 {
+		return nil, errors.New("--mailboxes and --sources need --users")
+	}
+	return bench.ParseSizes(sizes)
 }
 
 // takeProfileFlags removes the hidden profiling flags of `galmirror sync`
