@@ -56,6 +56,9 @@ func runGraphsim(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	timeScale := fl.Float64("time-scale", 1, "divide throttling windows and Retry-After by this factor")
 	failRate := fl.Float64("fail-rate", 0, "probability of an injected 503 with Retry-After per request and batch item")
 	noThrottle := fl.Bool("no-throttle", false, "disable Graph's throttling limits")
+	propagation := fl.Duration("propagation", 0, "how long after a change through Graph (a new app, key or role grant) Entra's token service honours it")
+	replication := fl.Duration("replication-lag", 0, "how long after a create Graph's other requests do not find the new application or service principal")
+	dcInterval := fl.Duration("device-code-interval", 0, "the device code flow's polling interval (default Entra's 5s)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: galmirror graphsim --state DIR [--listen ADDR] [--users N --groups M --seed S] [--latency D --jitter D --time-scale F --fail-rate R]")
 		fl.PrintDefaults()
@@ -85,10 +88,14 @@ func runGraphsim(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case *latency < 0 || *jitter < 0:
 		fmt.Fprintln(stderr, "galmirror graphsim: --latency and --jitter must not be negative")
 		return exitUsage
+	case *propagation < 0 || *replication < 0 || *dcInterval < 0:
+		fmt.Fprintln(stderr, "galmirror graphsim: --propagation, --replication-lag and --device-code-interval must not be negative")
+		return exitUsage
 	}
 	if err := serveGraphsim(ctx, graphsimFlags{
 		listen: *listen, dir: *stateDir, users: *users, groups: *groups, seed: *seed,
 		latency: *latency, jitter: *jitter, timeScale: *timeScale, failRate: *failRate, noThrottle: *noThrottle,
+		propagation: *propagation, replication: *replication, dcInterval: *dcInterval,
 	}, stdout); err != nil {
 		fmt.Fprintf(stderr, "galmirror graphsim: %v\n", err)
 		return exitFailed
@@ -103,6 +110,9 @@ type graphsimFlags struct {
 	latency, jitter     time.Duration
 	timeScale, failRate float64
 	noThrottle          bool
+	// Onboarding: Entra's propagation and replication, the device code
+	// interval.
+	propagation, replication, dcInterval time.Duration
 }
 
 func serveGraphsim(ctx context.Context, f graphsimFlags, stdout io.Writer) error {
@@ -222,7 +232,8 @@ func startGraphsim(f graphsimFlags, fixture graphsim.Fixture, caCert, caKey, con
 	return graphsim.Start(graphsim.Options{
 		Addr: f.listen, Hostnames: hostnames, CACertPEM: caCert, CAKeyPEM: caKey,
 		Tenants: fixture.Tenants, Throttle: &th, ControlKey: string(controlKey),
-		Faults: graphsim.Faults{Rate503: f.failRate, Latency: f.latency, Jitter: f.jitter},
+		Faults:      graphsim.Faults{Rate503: f.failRate, Latency: f.latency, Jitter: f.jitter},
+		Propagation: f.propagation, ReplicationLag: f.replication, DeviceCodeInterval: f.dcInterval,
 	})
 }
 

@@ -5,29 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/renew"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
 
 func init() {
-	newServiceRunner = func(_ *config.Config, st *store.Store, logger *slog.Logger) (service.Runner, error) {
-		return engineRunner{eng: syncer.New(syncer.Options{Store: st, Logger: logger})}, nil
+	newServiceRunner = func(cfg *config.Config, st *store.Store, logger *slog.Logger) (service.Runner, error) {
+		return engineRunner{eng: syncer.New(syncer.Options{Store: st, Logger: logger}), st: st, settings: cfg.Path, log: logger}, nil
 	}
 }
 
-// engineRunner lets the service schedule the sync engine.
+// engineRunner lets the service schedule the sync engine, and renews a
+// tenant's certificate after its run when it is due.
 type engineRunner struct {
-	eng *syncer.Engine
+	eng      *syncer.Engine
+	st       *store.Store
+	settings string
+	log      *slog.Logger
 }
 
 // RunTenant runs one tenant for the service, which has started the run in
 // the store and records its outcome.
 func (e engineRunner) RunTenant(ctx context.Context, t config.Tenant, run service.RunInfo) (service.Result, error) {
 	res := e.eng.Run(ctx, &t, syncer.RunOptions{RunID: run.ID, Trigger: string(run.Trigger)})
-	return serviceResult(ctx, res)
+	out, err := serviceResult(ctx, res)
+	e.renewAfterRun(ctx, &t, res, &out)
+	return out, err
+}
+
+// renewAfterRun renews the tenant's certificate when the run found it due
+// (certificateRenewBefore), or could not load it (an expired certificate
+// is reported as blocked). Its events join the run's; a switch to the new
+// certificate is what the run records as the tenant's certificate.
+func (e engineRunner) renewAfterRun(ctx context.Context, t *config.Tenant, res *syncer.Result, out *service.Result) {
+	if ctx.Err() != nil || (!res.CertificateExpires.IsZero() && !renew.Due(t, res.CertificateExpires, time.Now())) {
+		return
+	}
+	r := renew.Renew(ctx, renew.Options{Tenant: t, SettingsPath: e.settings, Keys: e.st,
+		Progress: func(s string) { e.log.Info("certificate renewal: "+s, "tenant", t.Name) }})
+	out.Events = append(out.Events, r.Events...)
+	if r.Switched {
+		out.Certificate = service.Certificate{Thumbprint: r.NewThumbprint, NotAfter: r.NewNotAfter}
+	}
+	if r.Err != nil {
+		e.log.Warn("certificate renewal", "tenant", t.Name, "err", r.Err)
+	}
 }
 
 // serviceResult hands an engine result to the service. The failure passes

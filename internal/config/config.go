@@ -23,6 +23,9 @@ const (
 	DefaultFileAs               = "{surname}, {givenName}"
 	DefaultLogLevel             = "info"
 	DefaultLogFormat            = "text"
+	// DefaultCertificateRenewBefore: renew a tenant's certificate 30 days
+	// before it expires.
+	DefaultCertificateRenewBefore = 30 * 24 * time.Hour
 )
 
 // Config is a loaded and validated settings file.
@@ -195,6 +198,15 @@ type Tenant struct {
 	TenantID    string      `json:"tenantId"`
 	ClientID    string      `json:"clientId"`
 	Certificate Certificate `json:"certificate"`
+	// ApplicationObjectID is the object id of the app registration (not its
+	// client id), a lower-case GUID; `galmirror onboard` writes it. The app
+	// signs its certificate renewals with it (addKey's proof of possession
+	// names the application object); empty disables renewal.
+	ApplicationObjectID string `json:"applicationObjectId,omitempty"`
+	// CertificateRenewBefore is how long before the certificate expires the
+	// service renews it (a new key pair, added to the app with addKey);
+	// default DefaultCertificateRenewBefore, 0 turns renewal off.
+	CertificateRenewBefore Duration `json:"certificateRenewBefore"`
 	// Cloud defaults to CloudGlobal.
 	Cloud     Cloud     `json:"cloud"`
 	Endpoints Endpoints `json:"endpoints"`

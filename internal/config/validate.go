@@ -29,6 +29,7 @@ func (t *Tenant) setDefaults() {
 	t.Fields = AllFields()
 	t.FileAs = DefaultFileAs
 	t.Source.RequireEmail = true
+	t.CertificateRenewBefore = Duration(DefaultCertificateRenewBefore)
 }
 
 // Parse validates and defaults settings.json content. name labels the problems
@@ -133,6 +134,10 @@ func (v *validator) tenant(p string, t *Tenant) {
 	}
 	t.TenantID = v.guid(p+".tenantId", t.TenantID, true)
 	t.ClientID = v.guid(p+".clientId", t.ClientID, true)
+	t.ApplicationObjectID = v.guid(p+".applicationObjectId", t.ApplicationObjectID, false)
+	if r := t.CertificateRenewBefore.Std(); r < 0 || r > 365*24*time.Hour {
+		v.addf(p+".certificateRenewBefore", "must be between 0s (no renewal) and 8760h (a year), got %s", r)
+	}
 	if !v.present(p + ".certificate") {
 		v.addf(p+".certificate", "required: {\"file\": ...} or {\"thumbprint\": ...}")
 	} else {

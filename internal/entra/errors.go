@@ -56,6 +56,10 @@ var hints = map[int]string{
 	90033:   "Entra ID is temporarily unavailable",
 	90055:   "Entra ID is throttling token requests",
 	50049:   "the authority host is not a known Entra instance",
+	53003:   "a Conditional Access policy blocked the sign-in (one that blocks the device code flow, or requires a compliant device): use the admin consent link instead (docs/onboarding.md)",
+	65004:   "the user declined the sign-in",
+	70020:   "the code expired before anyone signed in with it",
+	700025:  "a public client must not send a client credential",
 }
 
 // Error reads "AADSTS700027: <hint> (invalid_client, HTTP 401, trace id ...,

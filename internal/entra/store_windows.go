@@ -3,6 +3,8 @@
 package entra
 
 import (
+	"crypto"
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/certtostore"
 	"golang.org/x/sys/windows"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // openStoreCertificate finds a certificate by SHA-1 thumbprint in
@@ -69,4 +72,47 @@ func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
 	}
 	c.closer = closeAll
 	return c, nil
+}
+
+// ImportToMachineStore puts a certificate with its key into
+// LocalMachine\My, the key in the machine's CNG key storage provider and
+// not exportable, and returns the certificate's SHA-1 thumbprint. The key
+// passes through this process's memory once, as a PFX that is never
+// written to disk.
+func ImportToMachineStore(cert *x509.Certificate, key crypto.PrivateKey) (string, error) {
+	pw := NewPassword()
+	pfx, err := pkcs12.LegacyDES.Encode(key, cert, nil, pw)
+	if err != nil {
+		return "", fmt.Errorf("store import: %w", err)
+	}
+	pw16, err := windows.UTF16PtrFromString(pw)
+	if err != nil {
+		return "", err
+	}
+	blob := windows.CryptDataBlob{Size: uint32(len(pfx)), Data: &pfx[0]}
+	tmp, err := windows.PFXImportCertStore(&blob, pw16, windows.CRYPT_MACHINE_KEYSET|windows.PKCS12_ALWAYS_CNG_KSP)
+	if err != nil {
+		return "", fmt.Errorf("store import: PFXImportCertStore: %w", err)
+	}
+	defer windows.CertCloseStore(tmp, 0)
+	name, err := windows.UTF16PtrFromString("MY")
+	if err != nil {
+		return "", err
+	}
+	my, err := windows.CertOpenStore(windows.CERT_STORE_PROV_SYSTEM, 0, 0,
+		windows.CERT_SYSTEM_STORE_LOCAL_MACHINE|windows.CERT_STORE_OPEN_EXISTING_FLAG, uintptr(unsafe.Pointer(name)))
+	if err != nil {
+		return "", fmt.Errorf(`store import: open LocalMachine\My (run as an administrator): %w`, err)
+	}
+	defer windows.CertCloseStore(my, 0)
+	ctx, err := windows.CertEnumCertificatesInStore(tmp, nil)
+	if err != nil || ctx == nil {
+		return "", fmt.Errorf("store import: the PFX held no certificate: %v", err)
+	}
+	defer windows.CertFreeCertificateContext(ctx)
+	if err := windows.CertAddCertificateContextToStore(my, ctx, windows.CERT_STORE_ADD_REPLACE_EXISTING, nil); err != nil {
+		return "", fmt.Errorf(`store import: add to LocalMachine\My: %w`, err)
+	}
+	s := sha1.Sum(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:])), nil
 }

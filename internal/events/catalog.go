@@ -58,6 +58,26 @@ const (
 	// CertExpired: the certificate has expired (daily).
 	CertExpired ID = 323
 
+	// Certificate renewal (440-445): the service renews a tenant's
+	// certificate before it expires (certificateRenewBefore).
+	//
+	// CertRenewalStarted: a new key pair was made for the tenant.
+	CertRenewalStarted ID = 440
+	// CertKeyAdded: the new certificate was added to the app (addKey).
+	CertKeyAdded ID = 441
+	// CertSwitched: a token with the new certificate succeeded and the
+	// tenant now uses it.
+	CertSwitched ID = 442
+	// CertOldKeyRemoved: the old certificate was removed from the app
+	// (removeKey), or left on it to expire.
+	CertOldKeyRemoved ID = 443
+	// CertRenewalFailed: a renewal step failed; the old certificate keeps
+	// working and the next run tries again (daily).
+	CertRenewalFailed ID = 444
+	// CertRenewalBlocked: the certificate cannot renew itself (expired,
+	// no applicationObjectId); an administrator must act (daily).
+	CertRenewalBlocked ID = 445
+
 	// ConfigInvalid: a configuration file was rejected; the service keeps
 	// running on the last good configuration.
 	ConfigInvalid ID = 400
@@ -165,6 +185,12 @@ func init() {
 	def(CertExpires14, Warning, "cert_expires_14d", "certificate expires within 14 days")
 	def(CertExpires7, Error, "cert_expires_7d", "certificate expires within 7 days")
 	def(CertExpired, Error, "cert_expired", "certificate has expired")
+	def(CertRenewalStarted, Info, "cert_renewal_started", "certificate renewal started")
+	def(CertKeyAdded, Info, "cert_key_added", "new certificate added to the app")
+	def(CertSwitched, Info, "cert_switched", "tenant switched to the new certificate")
+	def(CertOldKeyRemoved, Info, "cert_old_key_removed", "old certificate removed from the app")
+	def(CertRenewalFailed, Warning, "cert_renewal_failed", "certificate renewal failed; the old certificate keeps working")
+	def(CertRenewalBlocked, Error, "cert_renewal_blocked", "certificate cannot renew itself")
 	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
 	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
 	def(StripeCustomerLinked, Info, "stripe_customer_linked", "Stripe customer linked")

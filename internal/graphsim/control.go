@@ -2,7 +2,14 @@ package graphsim
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graphsim/entrasim"
 )
 
 // ErrNotFound is returned (wrapped) by control methods for an unknown
@@ -219,4 +226,240 @@ func (s *Server) SetUsersDeltaPageSize(n int) {
 	s.cfgMu.Lock()
 	s.deltaPS = n
 	s.cfgMu.Unlock()
+}
+
+// ErrNeedsAdminConsent is returned (wrapped) when a user without a role
+// that may consent approves a sign-in asking for permissions that need
+// admin consent; the device code stays pending, as Entra's "Need admin
+// approval" page leaves it.
+var ErrNeedsAdminConsent = entrasim.ErrNeedsAdminConsent
+
+// ApproveDeviceCode signs the user (id or userPrincipalName) of a tenant
+// ("" means the tenant whose directory holds that user principal name) in
+// for a pending device code, as the user does in a browser at the
+// verification page, consenting to the scopes asked for. The user must be
+// enabled; scopes that need admin consent need one of the modelled admin
+// roles (User.DirectoryRoles).
+func (s *Server) ApproveDeviceCode(tenantID, user, userCode string) error {
+	t, o, err := s.findSignInUser(tenantID, user)
+	if err != nil {
+		return err
+	}
+	su := entrasim.SignedInUser{ID: o.ID, UPN: o.UserPrincipalName, DisplayName: o.DisplayName}
+	for _, r := range o.DirectoryRoles {
+		su.RoleTemplateIDs = append(su.RoleTemplateIDs, directoryRoleTemplates[r])
+	}
+	if err := s.entra.ApproveDeviceCode(userCode, t.id, su); err != nil {
+		if errors.Is(err, entrasim.ErrUnknownUserCode) {
+			return fmt.Errorf("device code %q: %w", userCode, ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+// DeclineDeviceCode makes a pending device code's sign-in refused by its
+// user (the next poll answers authorization_declined).
+func (s *Server) DeclineDeviceCode(userCode string) error {
+	return notFoundCode(userCode, s.entra.DeclineDeviceCode(userCode))
+}
+
+// BlockDeviceCode makes a Conditional Access policy block a pending device
+// code's sign-in (the next poll answers invalid_grant AADSTS53003).
+func (s *Server) BlockDeviceCode(userCode string) error {
+	return notFoundCode(userCode, s.entra.BlockDeviceCode(userCode))
+}
+
+func notFoundCode(userCode string, err error) error {
+	if errors.Is(err, entrasim.ErrUnknownUserCode) {
+		return fmt.Errorf("device code %q: %w", userCode, ErrNotFound)
+	}
+	return err
+}
+
+// findSignInUser resolves a user who signs in, by id or UPN, in a tenant
+// or in whichever tenant holds the UPN.
+func (s *Server) findSignInUser(tenantID, user string) (*tenantState, User, error) {
+	var cands []*tenantState
+	if tenantID != "" {
+		t, err := s.tenant(tenantID)
+		if err != nil {
+			return nil, User{}, err
+		}
+		cands = []*tenantState{t}
+	} else {
+		s.mu.RLock()
+		for _, t := range s.tenants {
+			cands = append(cands, t)
+		}
+		s.mu.RUnlock()
+	}
+	for _, t := range cands {
+		t.mu.RLock()
+		o := t.resolveUserLocked(user)
+		var u User
+		if o != nil {
+			u = o.u
+		}
+		t.mu.RUnlock()
+		if o == nil {
+			continue
+		}
+		if u.AccountEnabled != nil && !*u.AccountEnabled {
+			return nil, User{}, fmt.Errorf("graphsim: user %s is disabled and cannot sign in", user)
+		}
+		return t, u, nil
+	}
+	return nil, User{}, fmt.Errorf("user %q: %w", user, ErrNotFound)
+}
+
+// SetPropagation sets how long after a change made through Graph (a new
+// application or service principal, a key, an app role assignment) Entra's
+// token service honours it: tokens carry a new role, a new key signs in,
+// a new app is known, only after the delay. Zero means at once.
+func (s *Server) SetPropagation(d time.Duration) { s.entra.SetPropagation(d) }
+
+// SetReplicationLag sets how long after an application or service
+// principal is created Graph's other requests do not find it (see
+// visibleApp in apps.go). Zero means at once.
+func (s *Server) SetReplicationLag(d time.Duration) {
+	s.cfgMu.Lock()
+	s.replLag = max(d, 0)
+	s.cfgMu.Unlock()
+}
+
+// ReplicationLag returns the lag SetReplicationLag set.
+func (s *Server) ReplicationLag() time.Duration {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.replLag
+}
+
+// Propagation returns the delay SetPropagation set.
+func (s *Server) Propagation() time.Duration { return s.entra.Propagation() }
+
+// AdminConsent grants an application the Microsoft Graph application
+// permissions its requiredResourceAccess lists, as an administrator does by
+// opening the admin consent link (v2.0/adminconsent with /.default) and
+// accepting. The user must hold Global Administrator or Privileged Role
+// Administrator (other admin roles may not grant Microsoft Graph's
+// application permissions). Grants propagate like any other.
+func (s *Server) AdminConsent(tenantID, clientID, user string) error {
+	t, u, err := s.findSignInUser(tenantID, user)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(u.DirectoryRoles, RoleGlobalAdministrator) && !slices.Contains(u.DirectoryRoles, RolePrivilegedRoleAdministrator) {
+		return fmt.Errorf("graphsim: %s may not grant Microsoft Graph's application permissions (needs Global Administrator or Privileged Role Administrator): %w", user, ErrNeedsAdminConsent)
+	}
+	t.mu.Lock()
+	d := t.docLocked(clientID)
+	var rra []resourceAccess
+	if d != nil {
+		if d.spID == "" {
+			// Consent creates the service principal.
+			d.spID, d.spCreated = NewGUID(), s.now()
+		}
+		rra = slices.Clone(d.rra)
+	}
+	t.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("app %q: %w", clientID, ErrNotFound)
+	}
+	now := s.now()
+	until := now.Add(s.entra.Propagation())
+	return s.entra.UpdateApp(t.id, d.appID, func(a *entrasim.App) error {
+		a.NoServicePrincipal, a.ServicePrincipalID = false, d.spID
+		if until.After(a.VisibleAt) {
+			a.VisibleAt = until
+		}
+		for _, r := range rra {
+			if !strings.EqualFold(r.ResourceAppID, GraphAppID) {
+				continue
+			}
+			for _, x := range r.ResourceAccess {
+				role, ok := graphRoleByID(x.ID)
+				if x.Type != "Role" || !ok || slices.ContainsFunc(assignments(*a), func(g entrasim.Grant) bool { return g.AppRoleID == role.id }) {
+					continue
+				}
+				a.Grants = append(a.Grants, entrasim.Grant{ID: assignmentID(), AppRoleID: role.id, Role: role.value, Created: now, VisibleAt: until})
+			}
+		}
+		return nil
+	})
+}
+
+// AppKey is a key credential of an application, as AppRegistration shows it.
+type AppKey struct {
+	KeyID      string    `json:"keyId"`
+	Thumbprint string    `json:"thumbprint"` // SHA-1, upper-case hex
+	NotAfter   time.Time `json:"notAfter"`
+	// Active says the token service honours it now (propagated).
+	Active bool `json:"active"`
+}
+
+// AppRegistration is an application as tests inspect it.
+type AppRegistration struct {
+	ClientID           string   `json:"clientId"`
+	ObjectID           string   `json:"objectId"`
+	DisplayName        string   `json:"displayName"`
+	Tags               []string `json:"tags"`
+	ServicePrincipalID string   `json:"servicePrincipalId,omitempty"`
+	Keys               []AppKey `json:"keys"`
+	// Roles are the roles a token of the app carries now; PendingRoles
+	// those granted but not yet propagated.
+	Roles        []string `json:"roles"`
+	PendingRoles []string `json:"pendingRoles,omitempty"`
+}
+
+// Apps lists a tenant's applications (loaded and created through Graph).
+func (s *Server) Apps(tenantID string) ([]AppRegistration, error) {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	docs := t.allDocsLocked()
+	t.mu.Unlock()
+	out := []AppRegistration{}
+	for _, d := range docs {
+		r, err := s.AppRegistration(tenantID, d.appID)
+		if err == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// AppRegistration returns an application's keys and role grants.
+func (s *Server) AppRegistration(tenantID, clientID string) (AppRegistration, error) {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return AppRegistration{}, err
+	}
+	t.mu.Lock()
+	d := t.docLocked(clientID)
+	var r AppRegistration
+	if d != nil {
+		r = AppRegistration{ClientID: d.appID, ObjectID: d.objectID, DisplayName: d.displayName, Tags: slices.Clone(d.tags), ServicePrincipalID: d.spID}
+	}
+	t.mu.Unlock()
+	a, ok := s.entra.App(t.id, clientID)
+	if d == nil || !ok {
+		return AppRegistration{}, fmt.Errorf("app %q: %w", clientID, ErrNotFound)
+	}
+	now := s.now()
+	for _, k := range appKeys(a) {
+		r.Keys = append(r.Keys, AppKey{KeyID: k.ID, Thumbprint: Thumbprint(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw})),
+			NotAfter: k.Cert.NotAfter, Active: !now.Before(k.VisibleAt)})
+	}
+	r.Roles = append([]string{}, a.Roles...)
+	for _, g := range a.Grants {
+		if now.Before(g.VisibleAt) {
+			r.PendingRoles = append(r.PendingRoles, g.Role)
+		} else if !slices.Contains(r.Roles, g.Role) {
+			r.Roles = append(r.Roles, g.Role)
+		}
+	}
+	return r, nil
 }

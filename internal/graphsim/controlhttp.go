@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The control API over HTTP, for a benchmark or demo driving graphsim in
@@ -45,6 +46,13 @@ import (
 //	GET|PUT /_sim/throttle                              Throttle (durations in nanoseconds)
 //	GET|PUT /_sim/faults                                Faults (durations in nanoseconds)
 //	PUT    /_sim/users-delta-page-size                  {"n": 10}
+//	POST   /_sim/devicecode/approve                     {"tenant": tid or "", "user": id or UPN, "userCode": ...} (403: needs admin consent)
+//	POST   /_sim/devicecode/decline                     {"userCode": ...}
+//	POST   /_sim/devicecode/block                       {"userCode": ...} (Conditional Access)
+//	GET|PUT /_sim/propagation                           {"delay": ns, "replicationLag": ns}
+//	GET    /_sim/tenants/{tid}/apps                     []AppRegistration
+//	GET    /_sim/tenants/{tid}/apps/{clientId}          AppRegistration (keys, roles, pending roles)
+//	POST   /_sim/tenants/{tid}/apps/{clientId}/admin-consent  {"user": ...} (the admin consent link, accepted)
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	if key := s.opts.ControlKey; key != "" {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -139,8 +147,69 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			s.SetUsersDeltaPageSize(v.N)
 			done(nil, nil)
 		}
+	case (n == 2 && segs[0] == "devicecode") || (n == 1 && segs[0] == "propagation"):
+		s.controlOnboarding(w, r, segs, decode, done)
 	case n >= 2 && segs[0] == "tenants":
 		s.controlTenant(w, r, segs[1], segs[2:], body, decode, done)
+	default:
+		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+	}
+}
+
+// controlOnboarding serves the device code and propagation routes.
+func (s *Server) controlOnboarding(w http.ResponseWriter, r *http.Request, segs []string, decode func(any) bool, done func(any, error)) {
+	m := r.Method
+	switch {
+	case segs[0] == "devicecode" && m == "POST":
+		var v struct{ Tenant, User, UserCode string }
+		if !decode(&v) {
+			return
+		}
+		var err error
+		switch segs[1] {
+		case "approve":
+			err = s.ApproveDeviceCode(v.Tenant, v.User, v.UserCode)
+		case "decline":
+			err = s.DeclineDeviceCode(v.UserCode)
+		case "block":
+			err = s.BlockDeviceCode(v.UserCode)
+		default:
+			ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+			return
+		}
+		done(nil, err)
+	case segs[0] == "propagation" && m == "GET":
+		done(map[string]any{"delay": s.Propagation(), "replicationLag": s.ReplicationLag()}, nil)
+	case segs[0] == "propagation" && m == "PUT":
+		var v struct {
+			Delay          time.Duration
+			ReplicationLag *time.Duration
+		}
+		if decode(&v) {
+			s.SetPropagation(v.Delay)
+			if v.ReplicationLag != nil {
+				s.SetReplicationLag(*v.ReplicationLag)
+			}
+			done(nil, nil)
+		}
+	default:
+		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+	}
+}
+
+// controlApps serves a tenant's applications: the list, one, and the
+// admin consent link accepted.
+func (s *Server) controlApps(w http.ResponseWriter, r *http.Request, tid string, segs []string, decode func(any) bool, done func(any, error)) {
+	switch m, n := r.Method, len(segs); {
+	case n == 1 && m == "GET":
+		done(s.Apps(tid))
+	case n == 2 && m == "GET":
+		done(s.AppRegistration(tid, segs[1]))
+	case n == 3 && m == "POST":
+		var v struct{ User string }
+		if decode(&v) {
+			done(nil, s.AdminConsent(tid, segs[1], v.User))
+		}
 	default:
 		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
 	}
@@ -226,6 +295,8 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		}
 	case n == 2 && segs[0] == "orgContacts" && m == "DELETE":
 		done(nil, s.DeleteOrgContact(tid, segs[1]))
+	case segs[0] == "apps" && (n <= 2 || segs[2] == "admin-consent"):
+		s.controlApps(w, r, tid, segs, decode, done)
 	case n == 3 && segs[0] == "apps" && segs[2] == "mailbox-grants" && m == "PUT":
 		var v struct{ Users []string }
 		if decode(&v) {
@@ -243,8 +314,11 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 
 func ctlErr(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrNeedsAdminConsent):
+		status = http.StatusForbidden
 	}
 	ctlJSON(w, status, map[string]string{"error": err.Error()})
 }

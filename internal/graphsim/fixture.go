@@ -123,6 +123,27 @@ type User struct {
 
 	Mailbox        MailboxState `json:"mailbox,omitempty"`
 	ContactFolders []Folder     `json:"contactFolders,omitempty"`
+	// DirectoryRoles are the user's Entra directory roles by display name
+	// (DirectoryRoleNames): what a delegated token's wids claim carries
+	// and what graphsim's application routes authorise by.
+	DirectoryRoles []string `json:"directoryRoles,omitempty"`
+}
+
+// Directory roles graphsim models, by display name (User.DirectoryRoles).
+const (
+	RoleGlobalAdministrator           = "Global Administrator"
+	RolePrivilegedRoleAdministrator   = "Privileged Role Administrator"
+	RoleApplicationAdministrator      = "Application Administrator"
+	RoleCloudApplicationAdministrator = "Cloud Application Administrator"
+)
+
+// directoryRoleTemplates maps the modelled roles to their template ids
+// (https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
+var directoryRoleTemplates = map[string]string{
+	RoleGlobalAdministrator:           "62e90394-69f5-4237-9190-012177145e10",
+	RolePrivilegedRoleAdministrator:   "e8611ab8-c189-46e8-94e1-60213ab1f814",
+	RoleApplicationAdministrator:      "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+	RoleCloudApplicationAdministrator: "158c047a-c907-4556-b7ef-446551a6b5f7",
 }
 
 // Group is a directory group. Members are ids of users, groups and org

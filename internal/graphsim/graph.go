@@ -383,6 +383,10 @@ const (
 	permGroups
 	permOrgContacts
 	permMailbox
+	// permApps: applications and service principals; the handlers
+	// authorise (delegated scopes and the signed-in user's roles, or
+	// application permissions, apps.go).
+	permApps
 )
 
 func (p perm) roles(write bool) []string {
@@ -449,7 +453,7 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	if resp, ok := s.lim.appQuota(g); !ok {
 		return record(resp)
 	}
-	if !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
+	if rt.perm != permApps && !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
 		// Exchange RBAC for Applications: a management role assignment
 		// grants the app mailboxes without an Entra role; grants and roles
 		// add up (https://learn.microsoft.com/exchange/permissions-exo/application-rbac).

@@ -39,6 +39,21 @@ type Options struct {
 	UsersDeltaPageSize int
 	// TokenLifetime of access tokens issued by the token service; zero means 1h.
 	TokenLifetime time.Duration
+	// Propagation is how long after a change through Graph (a new app or
+	// service principal, a key, an app role assignment) the token service
+	// honours it (SetPropagation). Zero means at once.
+	Propagation time.Duration
+	// ReplicationLag is how long after an application or service principal
+	// is created Graph's other requests do not find it yet (Entra's
+	// directory replicas catching up). Zero means at once.
+	ReplicationLag time.Duration
+	// DeviceCodeInterval is the polling interval the device code flow
+	// sends; zero means Entra's 5 s (whole seconds, at least 1 s).
+	DeviceCodeInterval time.Duration
+	// PublicClients are multi-tenant public client apps (an MSP's own
+	// registration) that may use the device code flow in every tenant,
+	// besides Microsoft Graph Command Line Tools.
+	PublicClients []PublicClient
 
 	// ControlKey, if set, is required as "Authorization: Bearer <key>" on
 	// the /_sim control API.
@@ -149,4 +164,15 @@ type Faults struct {
 	// $expand for single items only, so a client must not take a list
 	// without the expanded array for items without marks.
 	IgnoreListExpand bool `json:"ignoreListExpand,omitempty"`
+	// AddKeyStatus, when non-zero, makes every addKey answer with this
+	// HTTP status (503 serviceNotAvailable, 500 generalException, or 403
+	// Authorization_RequestDenied) without adding the key.
+	AddKeyStatus int `json:"addKeyStatus,omitempty"`
+}
+
+// PublicClient is a multi-tenant public client application
+// (Options.PublicClients).
+type PublicClient struct {
+	ClientID    string `json:"clientId"`
+	DisplayName string `json:"displayName"`
 }

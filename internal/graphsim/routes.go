@@ -117,6 +117,10 @@ func (s *Server) matchRoute(g *greq) (*route, gresp, bool) {
 		return m.users()
 	case m.is(0, "groups"):
 		return m.groups()
+	case m.is(0, "applications"):
+		return m.applications()
+	case m.is(0, "servicePrincipals"):
+		return m.servicePrincipals()
 	case m.is(0, "contacts"):
 		switch len(segs) {
 		case 1:
@@ -176,6 +180,13 @@ func (g *greq) parseTarget() ([]string, gresp, bool) {
 			segs[i] = name
 			segs = slices.Insert(segs, i+1, key)
 			i++
+		}
+	}
+	// The alternate key of applications and service principals:
+	// applications(appId='x'), servicePrincipals(appId='x').
+	if len(segs) > 0 {
+		if name, key, ok := splitAltKey(segs[0]); ok {
+			segs = append([]string{name, key}, segs[1:]...)
 		}
 	}
 	g.segs = segs

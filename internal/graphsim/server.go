@@ -38,6 +38,7 @@ type Server struct {
 	throttle Throttle
 	faults   Faults
 	deltaPS  int
+	replLag  time.Duration
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -132,6 +133,7 @@ func newServer(opts Options) (*Server, error) {
 		throttle: th,
 		faults:   opts.Faults,
 		deltaPS:  opts.UsersDeltaPageSize,
+		replLag:  max(opts.ReplicationLag, 0),
 		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x9e3779b97f4a7c15)),
 		ctr:      newCounters(),
 	}
@@ -141,13 +143,20 @@ func newServer(opts Options) (*Server, error) {
 	}
 	s.pool = x509.NewCertPool()
 	s.pool.AddCert(ca.cert)
+	var pcs []entrasim.PublicClient
+	for _, p := range opts.PublicClients {
+		pcs = append(pcs, entrasim.PublicClient{ClientID: p.ClientID, DisplayName: p.DisplayName})
+	}
 	s.entra = entrasim.New(entrasim.Config{
-		BaseURL:       s.URL,
-		GraphRoot:     s.URL,
-		TokenLifetime: opts.TokenLifetime,
-		Now:           now,
+		BaseURL:            s.URL,
+		GraphRoot:          s.URL,
+		TokenLifetime:      opts.TokenLifetime,
+		Now:                now,
+		PublicClients:      pcs,
+		DeviceCodeInterval: opts.DeviceCodeInterval,
 	})
 	s.entra.SetFaults(entrasimFaults(opts.Faults))
+	s.entra.SetPropagation(opts.Propagation)
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,7 +20,8 @@ type tenantState struct {
 	cloud            string // "" is global
 
 	mu          sync.RWMutex
-	apps        map[string]*App // by lower-case client id
+	apps        map[string]*App    // by lower-case client id
+	docs        map[string]*appDoc // application objects, by lower-case client id (apps.go)
 	users       map[string]*userObj
 	upns        map[string]string   // lower-case UPN -> id
 	softDeleted map[string]*userObj // restorable users
@@ -84,7 +86,7 @@ func (s *Server) putTenant(tf Tenant) error {
 	}
 	t := &tenantState{
 		id: strings.ToLower(tf.ID), name: tf.Name, domain: tf.Domain, cloud: cloud,
-		apps: map[string]*App{}, users: map[string]*userObj{}, upns: map[string]string{},
+		apps: map[string]*App{}, docs: map[string]*appDoc{}, users: map[string]*userObj{}, upns: map[string]string{},
 		softDeleted: map[string]*userObj{}, groups: map[string]*Group{}, orgContacts: map[string]*OrgContact{},
 		ocSeq: map[string]*changeSeq{}, mailboxes: map[string]*mailbox{}, epoch: uint64(time.Now().UnixNano()),
 	}
@@ -152,6 +154,11 @@ func (t *tenantState) putUserLocked(u User) error {
 	case "", MailboxNormal, MailboxNone, MailboxOutOfScope:
 	default:
 		return fmt.Errorf("user %s: mailbox state %q is not normal, none or outOfScope", u.ID, u.Mailbox)
+	}
+	for _, r := range u.DirectoryRoles {
+		if directoryRoleTemplates[r] == "" {
+			return fmt.Errorf("user %s: directory role %q is not one graphsim models (Global Administrator, Privileged Role Administrator, Application Administrator, Cloud Application Administrator)", u.ID, r)
+		}
 	}
 	u.ID = strings.ToLower(u.ID)
 	u.ContactFolders = nil
@@ -454,6 +461,10 @@ func (s *Server) setMailboxGrants(tenantID, clientID string, users []string) err
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := t.apps[strings.ToLower(clientID)]
+	if a == nil && t.docs[strings.ToLower(clientID)] != nil {
+		a = &App{ClientID: strings.ToLower(clientID)}
+		t.apps[a.ClientID] = a
+	}
 	if a == nil {
 		return fmt.Errorf("app %q: %w", clientID, ErrNotFound)
 	}
@@ -565,10 +576,25 @@ func (s *Server) exportTenant(id string) (Tenant, error) {
 	}
 	t.mu.RLock()
 	out := Tenant{ID: t.id, Name: t.name, Domain: t.domain, Cloud: t.cloud}
-	for _, a := range t.apps {
-		a := *a
-		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
-		out.Apps = append(out.Apps, a)
+	// Apps as the token service holds them now (keys and role grants made
+	// through Graph included), with their Exchange RBAC grants.
+	if et, ok := s.entra.Tenant(t.id); ok {
+		now := s.now()
+		for _, ea := range et.Apps {
+			a := App{ClientID: ea.ClientID, DisplayName: ea.DisplayName, Roles: slices.Clone(ea.Roles)}
+			for _, gr := range ea.Grants {
+				if !now.Before(gr.VisibleAt) && !slices.Contains(a.Roles, gr.Role) {
+					a.Roles = append(a.Roles, gr.Role)
+				}
+			}
+			for _, k := range appKeys(ea) {
+				a.CertificatesPEM = append(a.CertificatesPEM, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Cert.Raw})))
+			}
+			if ga := t.apps[strings.ToLower(ea.ClientID)]; ga != nil {
+				a.MailboxGrants = slices.Clone(ga.MailboxGrants)
+			}
+			out.Apps = append(out.Apps, a)
+		}
 	}
 	slices.SortFunc(out.Apps, func(a, b App) int { return strings.Compare(a.ClientID, b.ClientID) })
 	type pending struct {

@@ -170,6 +170,19 @@ func (g *certGate) due(tenant string, c Certificate, now time.Time) (events.Even
 	return events.Event{ID: id, Tenant: tenant, Fields: fields}, true
 }
 
+// daily reports whether the tenant's event id may be emitted now: at most
+// once a day (certificate renewal failures, 444 and 445), and records it.
+func (g *certGate) daily(tenant string, id events.ID, now time.Time) bool {
+	k := certKey{tenant, id}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if last, seen := g.last[k]; seen && now.Sub(last) < 24*time.Hour {
+		return false
+	}
+	g.last[k] = now
+	return true
+}
+
 // seed records an expiry event found in the store's history, so that a
 // restart does not repeat today's warning.
 func (g *certGate) seed(tenant string, id events.ID, at time.Time) {

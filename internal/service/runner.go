@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/events"
 	"github.com/galmirror/galmirror/internal/store"
 )
 
@@ -60,6 +61,11 @@ type Result struct {
 	// 301 (MissingRoles), FailCertMissing 310, FailCertificate 311,
 	// FailThrottled 203.
 	Failure *store.Failure
+	// Events are further events of the run (certificate renewal, 440-445),
+	// without tenant and run: the service fills them in. A renewal's
+	// failure (444) and block (445) are emitted at most once a day per
+	// tenant.
+	Events []events.Event
 }
 
 // Certificate identifies a tenant's certificate for expiry tracking.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -532,6 +533,13 @@ func (s *scheduler) execute(ctx context.Context, l *tenantLoop, t *runTicket) {
 	s.metrics.observe(l.name, res, ran, failures)
 	scope := s.bus.Scope()
 	for _, e := range runEvents(l.name, t, res, ran, next) {
+		scope.Emit(ctx, e)
+	}
+	for _, e := range res.Events {
+		if (e.ID == events.CertRenewalFailed || e.ID == events.CertRenewalBlocked) && !s.certs.daily(l.name, e.ID, finished) {
+			continue
+		}
+		e.Tenant, e.RunID = l.name, strconv.FormatInt(t.id, 10)
 		scope.Emit(ctx, e)
 	}
 	s.checkCert(ctx, l)

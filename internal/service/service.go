@@ -405,7 +405,7 @@ func (s *Service) seedCertGate(ctx context.Context) {
 	cutoff := time.Now().Add(-24 * time.Hour)
 	for _, e := range evs {
 		switch id := events.ID(e.ID); id {
-		case events.CertExpires30, events.CertExpires14, events.CertExpires7, events.CertExpired:
+		case events.CertExpires30, events.CertExpires14, events.CertExpires7, events.CertExpired, events.CertRenewalFailed, events.CertRenewalBlocked:
 			if e.Time.After(cutoff) {
 				s.sched.certs.seed(e.Tenant, id, e.Time)
 			}

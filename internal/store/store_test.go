@@ -855,3 +855,37 @@ func TestContactsForAndDesiredDigest(t *testing.T) {
 		t.Fatalf("digest kept after the tenant id changed: %q", ts.DesiredDigest)
 	}
 }
+
+// The keyIds of renewed certificates survive a reopen and can be forgotten.
+func TestAppKeyIDs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := st.AppKeyID(ctx, "contoso", "ab12"); err != nil || id != "" {
+		t.Fatalf("unknown key: %q %v", id, err)
+	}
+	if err := st.SetAppKeyID(ctx, "contoso", "ab12", "11111111-2222-3333-4444-555555555555"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if id, _ := st.AppKeyID(ctx, "contoso", "AB12"); id != "11111111-2222-3333-4444-555555555555" {
+		t.Errorf("after reopen: %q", id)
+	}
+	if id, _ := st.AppKeyID(ctx, "fabrikam", "AB12"); id != "" {
+		t.Errorf("another tenant sees it: %q", id)
+	}
+	if err := st.SetAppKeyID(ctx, "contoso", "ab12", ""); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := st.AppKeyID(ctx, "contoso", "ab12"); id != "" {
+		t.Errorf("after forgetting: %q", id)
+	}
+}

@@ -74,10 +74,59 @@ func (s *Server) mint(tenantID string, app *App) (string, error) {
 	return signRS256(s.key.priv, h, c)
 }
 
+// delegatedTokenClaims are the claims of a v1.0 delegated Graph token
+// (access-token-claims-reference: scp, upn, wids, idtyp "user").
+type delegatedTokenClaims struct {
+	Aud            string   `json:"aud"`
+	Iss            string   `json:"iss"`
+	Iat            int64    `json:"iat"`
+	Nbf            int64    `json:"nbf"`
+	Exp            int64    `json:"exp"`
+	Acr            string   `json:"acr"`
+	Aio            string   `json:"aio"`
+	Amr            []string `json:"amr"`
+	AppDisplayName string   `json:"app_displayname,omitempty"`
+	AppID          string   `json:"appid"`
+	AppIDACR       string   `json:"appidacr"`
+	Idtyp          string   `json:"idtyp"`
+	Name           string   `json:"name,omitempty"`
+	Oid            string   `json:"oid"`
+	Rh             string   `json:"rh"`
+	Scp            string   `json:"scp"`
+	Sub            string   `json:"sub"`
+	TenantRegion   string   `json:"tenant_region_scope"`
+	Tid            string   `json:"tid"`
+	UniqueName     string   `json:"unique_name"`
+	Upn            string   `json:"upn"`
+	Uti            string   `json:"uti"`
+	Ver            string   `json:"ver"`
+	Wids           []string `json:"wids,omitempty"`
+}
+
+// mintDelegated signs an access token for a user signed in through a
+// public client.
+func (s *Server) mintDelegated(tenantID, clientID, clientName string, u SignedInUser, scopes []string) (string, error) {
+	now := s.now()
+	iss := "https://sts.windows.net/" + tenantID + "/"
+	c := delegatedTokenClaims{
+		Aud: s.graphRoot(), Iss: iss,
+		Iat: now.Add(-backdate).Unix(), Nbf: now.Add(-backdate).Unix(), Exp: now.Add(s.lifetime()).Unix(),
+		Acr: "1", Aio: randomB64(24), Amr: []string{"pwd", "mfa"},
+		AppDisplayName: clientName, AppID: clientID, AppIDACR: "0", // public client
+		Idtyp: "user", Name: u.DisplayName, Oid: u.ID, Rh: "0." + randomB64(33) + ".",
+		Scp: strings.Join(scopes, " "), Sub: randomB64(32), TenantRegion: "EU", Tid: tenantID,
+		UniqueName: u.UPN, Upn: u.UPN, Uti: randomB64(16), Ver: "1.0",
+		Wids: append([]string(nil), u.RoleTemplateIDs...),
+	}
+	h := map[string]string{"typ": "JWT", "nonce": randomB64(32), "alg": "RS256", "x5t": s.key.kid, "kid": s.key.kid}
+	return signRS256(s.key.priv, h, c)
+}
+
 // IssueAccessToken mints an access token for an app without a client
 // assertion, for tests and the control API. It fails for an unknown tenant
 // or app and for a disabled app.
 func (s *Server) IssueAccessToken(tenantID, clientID string) (string, error) {
+	now := s.now()
 	s.mu.RLock()
 	t := s.lookupLocked(tenantID)
 	var app App
@@ -86,7 +135,7 @@ func (s *Server) IssueAccessToken(tenantID, clientID string) (string, error) {
 	if t != nil {
 		tid = t.ID
 		if a := findApp(t, clientID); a != nil {
-			app, found = *a, true
+			app, found = effectiveApp(a, now), true
 		}
 	}
 	s.mu.RUnlock()
@@ -144,9 +193,17 @@ func (s *Server) VerifyAccessToken(raw string) (*Claims, error) {
 	if j.str("iss") != "https://sts.windows.net/"+tid+"/" {
 		return nil, invalid("Access token validation failure. Invalid issuer.")
 	}
+	_, delegated := j.claims["scp"]
 	s.mu.RLock()
 	t := s.lookupLocked(tid)
-	appOK := t != nil && strings.EqualFold(t.ID, tid) && findApp(t, appID) != nil
+	appOK := false
+	if t != nil && strings.EqualFold(t.ID, tid) {
+		if delegated {
+			_, appOK = s.publicClient(appID)
+		} else {
+			appOK = findApp(t, appID) != nil
+		}
+	}
 	s.mu.RUnlock()
 	if t == nil {
 		return nil, invalid("Access token validation failure. Invalid issuer.")
@@ -154,5 +211,11 @@ func (s *Server) VerifyAccessToken(raw string) (*Claims, error) {
 	if !appOK {
 		return nil, invalid("Access token validation failure. The application was not found in the tenant.")
 	}
-	return &Claims{TenantID: t.ID, AppID: appID, Roles: j.strings("roles"), ExpiresAt: exp, ObjectID: j.str("oid")}, nil
+	c := &Claims{TenantID: t.ID, AppID: appID, Roles: j.strings("roles"), ExpiresAt: exp, ObjectID: j.str("oid")}
+	if delegated {
+		c.Scopes = strings.Fields(j.str("scp"))
+		c.UPN = j.str("upn")
+		c.RoleTemplateIDs = j.strings("wids")
+	}
+	return c, nil
 }

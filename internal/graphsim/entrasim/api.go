@@ -35,6 +35,60 @@ type App struct {
 	// no roles claim, and Graph answers 403.
 	Roles    []string `json:"roles"`
 	Disabled bool     `json:"disabled,omitempty"`
+
+	// Keys are key credentials added through Graph (application create or
+	// update, addKey); the token service honours each from its VisibleAt
+	// (Config.Propagation after it was added). Certificates above are
+	// honoured at once.
+	Keys []Key `json:"-"`
+	// Grants are app role assignments made through Graph; a token carries
+	// a grant's role from its VisibleAt. Roles above are carried at once.
+	Grants []Grant `json:"-"`
+	// VisibleAt is when the token service learnt of an app created through
+	// Graph: before it, token requests answer AADSTS700016. Zero: always.
+	VisibleAt time.Time `json:"-"`
+	// NoServicePrincipal says the app has no service principal in the
+	// tenant yet: token requests answer AADSTS7000229.
+	NoServicePrincipal bool `json:"-"`
+}
+
+// Key is a key credential of an app (an application object's
+// keyCredentials entry of type AsymmetricX509Cert, usage Verify).
+type Key struct {
+	ID          string // keyId, a GUID
+	DisplayName string
+	Cert        *x509.Certificate
+	// VisibleAt is when the token service honours the key.
+	VisibleAt time.Time
+}
+
+// Grant is an app role assignment to the app's service principal.
+type Grant struct {
+	ID        string // the appRoleAssignment's id
+	AppRoleID string // the app role's id on the resource (Microsoft Graph)
+	Role      string // its value, as tokens carry it (User.Read.All)
+	Created   time.Time
+	// VisibleAt is when tokens start carrying the role.
+	VisibleAt time.Time
+}
+
+// PublicClient is a multi-tenant public client application known in every
+// tenant (Microsoft's first-party tools, or an MSP's own registration),
+// which may use the device code flow.
+type PublicClient struct {
+	ClientID    string
+	DisplayName string
+}
+
+// SignedInUser is the user who approves a device code: their object id,
+// user principal name and the template ids of their directory roles.
+type SignedInUser struct {
+	ID          string
+	UPN         string
+	DisplayName string
+	// RoleTemplateIDs are the template ids of the user's Entra directory
+	// roles (Global Administrator is 62e90394-69f5-4237-9190-012177145e10).
+	RoleTemplateIDs []string
 }
 
 // Tenant is a simulated Entra tenant.
@@ -60,6 +114,12 @@ type Config struct {
 	// SigningKey signs the access tokens; nil means a fresh 2048-bit key.
 	// Pass a persisted key so tokens stay valid across restarts.
 	SigningKey *rsa.PrivateKey
+	// PublicClients may sign users in with the device code flow in any
+	// tenant. Microsoft Graph Command Line Tools is always known.
+	PublicClients []PublicClient
+	// DeviceCodeInterval is the polling interval of device codes; zero
+	// means Entra's 5 s (DefaultDeviceCodeInterval), at least 1 s.
+	DeviceCodeInterval time.Duration
 }
 
 // Claims are what Graph learns from a verified access token.
@@ -68,9 +128,19 @@ type Claims struct {
 	AppID     string
 	Roles     []string
 	ExpiresAt time.Time
-	// ObjectID is the service principal's object id (oid).
+	// ObjectID is the service principal's object id (oid) of an app-only
+	// token, or the signed-in user's object id of a delegated token.
 	ObjectID string
+	// Delegated tokens (a signed-in user): the granted scopes (scp), the
+	// user's principal name and the template ids of their directory roles
+	// (wids). Scopes is empty for an app-only token.
+	Scopes          []string
+	UPN             string
+	RoleTemplateIDs []string
 }
+
+// Delegated reports whether the token was issued to a signed-in user.
+func (c *Claims) Delegated() bool { return len(c.Scopes) > 0 || c.UPN != "" }
 
 // ErrInvalidToken is wrapped by every VerifyAccessToken failure; the
 // wrapping error's text is what Graph puts in its 401 message.
@@ -95,4 +165,8 @@ type Server struct {
 	tenants map[string]*Tenant // by lower-case tenant id
 	byName  map[string]string  // lower-case verified domain -> tenant id key
 	faults  Faults
+	// propagation delays keys, role grants and new apps (SetPropagation).
+	propagation time.Duration
+	// devices are the device codes issued, by device_code.
+	devices map[string]*deviceCode
 }

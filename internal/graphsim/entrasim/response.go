@@ -196,3 +196,45 @@ func errOutage() aadError {
 func errThrottled() aadError {
 	return aadError{http.StatusTooManyRequests, "temporarily_unavailable", 90055, "The request is throttled temporarily due to too many requests. Please try again later.", true}
 }
+
+func errNoServicePrincipal(clientID, tenant string) aadError {
+	return aadError{http.StatusBadRequest, "invalid_client", 7000229, fmt.Sprintf("The client application %s is missing service principal in the tenant %s. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119", clientID, tenant), false}
+}
+
+// Device code flow errors (v2-oauth2-device-code.md "Expected errors";
+// codes from reference-error-codes.md).
+
+func errAuthorizationPending() aadError {
+	return aadError{http.StatusBadRequest, "authorization_pending", 70016, "The provided request has not yet been authorized by the user. The user must input their code.", false}
+}
+
+// errSlowDown answers a poll sooner than the interval. Entra's page lists
+// no slow_down; RFC 8628 section 3.5 defines it, and graphsim sends it so
+// that a client must honour the interval. The code is a guess.
+func errSlowDown() aadError {
+	return aadError{http.StatusBadRequest, "slow_down", 70016, "The client polled the token endpoint sooner than the interval allows. Wait at least the interval, plus five seconds, before the next request.", false}
+}
+
+func errDeviceCodeExpired() aadError {
+	return aadError{http.StatusBadRequest, "expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.", false}
+}
+
+func errBadVerificationCode() aadError {
+	return aadError{http.StatusBadRequest, "bad_verification_code", 70018, "The provided value for the input parameter 'device_code' is not valid.", false}
+}
+
+func errDeviceCodeUsed() aadError {
+	return aadError{http.StatusBadRequest, "invalid_grant", 70000, "The provided value for the input parameter 'device_code' is not valid. It has already been redeemed.", false}
+}
+
+func errAuthorizationDeclined() aadError {
+	return aadError{http.StatusBadRequest, "authorization_declined", 65004, "The resource owner or authorization server denied the request.", false}
+}
+
+func errBlockedByConditionalAccess() aadError {
+	return aadError{http.StatusBadRequest, "invalid_grant", 53003, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", false}
+}
+
+func errPublicClientWithCredential() aadError {
+	return aadError{http.StatusUnauthorized, "invalid_client", 700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.", false}
+}

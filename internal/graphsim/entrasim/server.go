@@ -58,7 +58,7 @@ func New(cfg Config) *Server {
 	if err != nil {
 		panic("entrasim: signing key: " + err.Error())
 	}
-	return &Server{cfg: cfg, key: k, tenants: map[string]*Tenant{}, byName: map[string]string{}}
+	return &Server{cfg: cfg, key: k, tenants: map[string]*Tenant{}, byName: map[string]string{}, devices: map[string]*deviceCode{}}
 }
 
 // SigningKey returns the key that signs access tokens, so a caller can
@@ -107,20 +107,106 @@ func (s *Server) Tenant(idOrDomain string) (Tenant, bool) {
 	return *cloneTenant(*t), true
 }
 
-// SetRoles replaces an app's granted roles (nil revokes consent). Tokens
-// already issued keep their roles until they expire, as with Entra.
+// SetRoles replaces an app's granted roles (nil revokes consent), app role
+// assignments made through Graph included. Tokens already issued keep
+// their roles until they expire, as with Entra.
 func (s *Server) SetRoles(tenantID, clientID string, roles []string) error {
-	return s.updateApp(tenantID, clientID, func(a *App) { a.Roles = slices.Clone(roles) })
+	return s.updateApp(tenantID, clientID, func(a *App) { a.Roles, a.Grants = slices.Clone(roles), nil })
 }
+
+// UpdateApp changes an app under the server's lock (graphsim's Graph side
+// uses it for keys and role grants). f must not keep a.
+func (s *Server) UpdateApp(tenantID, clientID string, f func(a *App) error) error {
+	var ferr error
+	err := s.updateApp(tenantID, clientID, func(a *App) { ferr = f(a) })
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
+// AddApp registers an app created through Graph (or replaces the app with
+// its client id).
+func (s *Server) AddApp(tenantID string, a App) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.lookupLocked(tenantID)
+	if t == nil {
+		return fmt.Errorf("entrasim: tenant %q not found", tenantID)
+	}
+	c := cloneApp(a)
+	for i := range t.Apps {
+		if strings.EqualFold(t.Apps[i].ClientID, a.ClientID) {
+			t.Apps[i] = c
+			return nil
+		}
+	}
+	t.Apps = append(t.Apps, c)
+	return nil
+}
+
+// RemoveApp deletes an app; its tokens stop verifying and it can no longer
+// sign in.
+func (s *Server) RemoveApp(tenantID, clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.lookupLocked(tenantID)
+	if t == nil {
+		return fmt.Errorf("entrasim: tenant %q not found", tenantID)
+	}
+	for i := range t.Apps {
+		if strings.EqualFold(t.Apps[i].ClientID, clientID) {
+			t.Apps = slices.Delete(t.Apps, i, i+1)
+			return nil
+		}
+	}
+	return fmt.Errorf("entrasim: app %q not found in tenant %s", clientID, t.ID)
+}
+
+// App returns a copy of an app as registered (keys and grants not yet
+// visible included).
+func (s *Server) App(tenantID, clientID string) (App, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.lookupLocked(tenantID)
+	if t == nil {
+		return App{}, false
+	}
+	a := findApp(t, clientID)
+	if a == nil {
+		return App{}, false
+	}
+	return cloneApp(*a), true
+}
+
+// SetPropagation sets how long after a change through Graph (a new app,
+// service principal, key or role grant) the token service honours it.
+// Entra's replication takes seconds to minutes; zero means at once.
+func (s *Server) SetPropagation(d time.Duration) {
+	s.mu.Lock()
+	s.propagation = max(d, 0)
+	s.mu.Unlock()
+}
+
+// Propagation returns the delay SetPropagation set.
+func (s *Server) Propagation() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.propagation
+}
+
+// Now is the server's clock.
+func (s *Server) Now() time.Time { return s.now() }
 
 // SetDisabled enables or disables an app's sign-in.
 func (s *Server) SetDisabled(tenantID, clientID string, disabled bool) error {
 	return s.updateApp(tenantID, clientID, func(a *App) { a.Disabled = disabled })
 }
 
-// AppRoles returns the roles currently granted to an app (not those in
+// AppRoles returns the roles a token of the app carries now (not those in
 // tokens already issued).
 func (s *Server) AppRoles(tenantID, clientID string) ([]string, bool) {
+	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := s.lookupLocked(tenantID)
@@ -131,7 +217,33 @@ func (s *Server) AppRoles(tenantID, clientID string) ([]string, bool) {
 	if a == nil {
 		return nil, false
 	}
-	return slices.Clone(a.Roles), true
+	return effectiveApp(a, now).Roles, true
+}
+
+// effectiveApp is an app as the token service sees it at now: its
+// certificates and roles plus the keys and grants made through Graph that
+// have propagated.
+func effectiveApp(a *App, now time.Time) App {
+	e := cloneApp(*a)
+	for _, k := range a.Keys {
+		if !now.Before(k.VisibleAt) && k.Cert != nil {
+			e.Certificates = append(e.Certificates, k.Cert)
+		}
+	}
+	for _, g := range a.Grants {
+		if !now.Before(g.VisibleAt) && !slices.Contains(e.Roles, g.Role) {
+			e.Roles = append(e.Roles, g.Role)
+		}
+	}
+	return e
+}
+
+func cloneApp(a App) App {
+	a.Certificates = slices.Clone(a.Certificates)
+	a.Roles = slices.Clone(a.Roles)
+	a.Keys = slices.Clone(a.Keys)
+	a.Grants = slices.Clone(a.Grants)
+	return a
 }
 
 func (s *Server) updateApp(tenantID, clientID string, f func(*App)) error {
@@ -216,9 +328,7 @@ func cloneTenant(t Tenant) *Tenant {
 	c.Domains = slices.Clone(t.Domains)
 	c.Apps = make([]App, len(t.Apps))
 	for i, a := range t.Apps {
-		a.Certificates = slices.Clone(a.Certificates)
-		a.Roles = slices.Clone(a.Roles)
-		c.Apps[i] = a
+		c.Apps[i] = cloneApp(a)
 	}
 	return &c
 }
@@ -259,6 +369,7 @@ const (
 	routeToken
 	routeKeys
 	routeInstance
+	routeDeviceCode
 )
 
 func classify(path string) (route, string) {
@@ -276,14 +387,16 @@ func classify(path string) (route, string) {
 		return routeToken, seg
 	case "discovery/v2.0/keys":
 		return routeKeys, seg
+	case "oauth2/v2.0/devicecode":
+		return routeDeviceCode, seg
 	}
 	return routeNone, ""
 }
 
 // Handles reports whether the request's path belongs to the token service
 // (/{tenant}/v2.0/.well-known/openid-configuration,
-// /{tenant}/oauth2/v2.0/token, /{tenant}/discovery/v2.0/keys,
-// /common/discovery/instance).
+// /{tenant}/oauth2/v2.0/token, /{tenant}/oauth2/v2.0/devicecode,
+// /{tenant}/discovery/v2.0/keys, /common/discovery/instance).
 func (s *Server) Handles(r *http.Request) bool {
 	rt, _ := classify(r.URL.Path)
 	return rt != routeNone
@@ -302,6 +415,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveKeys(rc, tenant)
 	case routeInstance:
 		s.serveInstance(rc)
+	case routeDeviceCode:
+		s.serveDeviceCode(rc, tenant)
 	default:
 		http.NotFound(w, r)
 	}

@@ -36,6 +36,12 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		return
 	}
 	if isMultiTenantAlias(seg) {
+		// Only the device code flow may use /organizations or /common: its
+		// token is issued in the signed-in user's tenant.
+		if form, err := readForm(rc.w, rc.r); err == nil && form.Get("grant_type") == deviceCodeGrant {
+			s.serveDeviceToken(rc, form, seg)
+			return
+		}
 		rc.writeError(errCommonEndpoint())
 		return
 	}
@@ -48,6 +54,10 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		rc.writeError(errMissingParam("grant_type"))
 		return
 	}
+	if form.Get("grant_type") == deviceCodeGrant {
+		s.serveDeviceToken(rc, form, seg)
+		return
+	}
 	clientID, scope, e := tokenParams(form)
 	if e != nil {
 		rc.writeError(*e)
@@ -56,6 +66,10 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 	app, found := s.findClient(tenantID, clientID)
 	if !found {
 		rc.writeError(errAppNotFound(clientID, tenantID))
+		return
+	}
+	if app.NoServicePrincipal {
+		rc.writeError(errNoServicePrincipal(app.ClientID, tenantID))
 		return
 	}
 	if e := s.authenticateClient(form, &app, seg, tenantID); e != nil {
@@ -121,13 +135,17 @@ func tokenParams(form url.Values) (clientID, scope string, e *aadError) {
 	return clientID, scope, nil
 }
 
-// findClient returns (a copy of) the app clientID registered in tenantID.
+// findClient returns the app clientID registered in tenantID as the token
+// service sees it now: an app created through Graph is unknown until it
+// has propagated (Config.Propagation), as Entra's replicas learn of it,
+// and so are its keys and role grants (effectiveApp).
 func (s *Server) findClient(tenantID, clientID string) (App, bool) {
+	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if t := s.lookupLocked(tenantID); t != nil {
-		if a := findApp(t, clientID); a != nil {
-			return *a, true
+		if a := findApp(t, clientID); a != nil && !now.Before(a.VisibleAt) {
+			return effectiveApp(a, now), true
 		}
 	}
 	return App{}, false
