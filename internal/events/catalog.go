@@ -62,6 +62,11 @@ const (
 	ConfigInvalid ID = 400
 	// ConfigReloaded: a changed configuration was applied.
 	ConfigReloaded ID = 401
+	// Deployed: galmirror deploy (an RMM script, or the MSI) finished:
+	// settings, certificate and service in place, the check passed.
+	Deployed ID = 420
+	// DeployFailed: a step of galmirror deploy failed (step, code).
+	DeployFailed ID = 421
 
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
@@ -149,6 +154,8 @@ func init() {
 	def(CertExpired, Error, "cert_expired", "certificate has expired")
 	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
 	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
+	def(Deployed, Info, "deployed", "galmirror deployed")
+	def(DeployFailed, Error, "deploy_failed", "galmirror deployment failed")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
