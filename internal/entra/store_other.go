@@ -9,3 +9,15 @@ import "errors"
 func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
 	return nil, errors.New("certificate thumbprint selection is only available on Windows; use a PFX or PEM file")
 }
+
+// ErrNoStore: this system has no Windows certificate store.
+var ErrNoStore = errors.New("the Windows certificate store (LocalMachine\\My) is only available on Windows")
+
+// ImportPFX returns ErrNoStore on this system.
+func ImportPFX(pfx []byte, password, thumbprint string) ([]string, error) { return nil, ErrNoStore }
+
+// StoreHasCertificate returns ErrNoStore on this system.
+func StoreHasCertificate(thumbprint string) (bool, error) { return false, ErrNoStore }
+
+// RemoveStoreCertificate returns ErrNoStore on this system.
+func RemoveStoreCertificate(thumbprint string) error { return ErrNoStore }
