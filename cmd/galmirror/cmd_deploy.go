@@ -46,8 +46,8 @@ type deployVars struct {
 
 	config, settings, name, tenantID, clientID, thumbprint *deployFlag
 	cloud, authority, graph, folder, groups                *deployFlag
-	pfx, pfxPassword, removePFX                            *deployFlag
-	start, check, wait, installerCode, log                 *deployFlag
+	pfx, pfxPassword, removePFX, dataDir                   *deployFlag
+	service, start, check, wait, installerCode, log        *deployFlag
 }
 
 func newDeployVars(fs *flag.FlagSet) *deployVars {
@@ -72,6 +72,8 @@ func newDeployVars(fs *flag.FlagSet) *deployVars {
 	v.pfx = opt("pfx", "GALMIRROR_PFX", "", "the customer's PFX to import; its password comes from "+deploy.PasswordVariable)
 	v.pfxPassword = opt("pfx-password", deploy.PasswordVariable, "", "the PFX password: prefer the environment variable (a command line is visible to other local administrators); the MSI passes CERTPASSWORD here")
 	v.removePFX = opt("remove-pfx", "GALMIRROR_REMOVE_PFX", "false", "delete the PFX file once imported")
+	v.dataDir = opt("data-dir", "GALMIRROR_DATA_DIR", service.DefaultDataDir(), "the dataDir of a settings file deploy creates")
+	v.service = opt("service", "GALMIRROR_SERVICE", "true", "install (or update) and start the service; false: settings and certificate only")
 	v.start = opt("start", "GALMIRROR_START", "yes", "start (or restart) the service: yes, no, or auto (when there are settings)")
 	v.check = opt("check", "GALMIRROR_CHECK", "true", "run check for every tenant at the end")
 	v.wait = opt("wait", "GALMIRROR_WAIT", "2m", "how long starting the service and the check may take")
@@ -117,7 +119,7 @@ func (v *deployVars) options() (deploy.Options, error) {
 			Cloud: v.cloud.value, Authority: v.authority.value, Graph: v.graph.value, Folder: v.folder.value,
 		},
 		PFXPassword: v.pfxPassword.value,
-		DataDir:     service.DefaultDataDir(),
+		DataDir:     v.dataDir.value,
 	}
 	for _, g := range strings.Split(v.groups.value, ",") {
 		if g = strings.TrimSpace(g); g != "" {
@@ -140,6 +142,11 @@ func (v *deployVars) options() (deploy.Options, error) {
 	if o.Check, err = boolVar(v.check); err != nil {
 		return o, err
 	}
+	withService, err := boolVar(v.service)
+	if err != nil {
+		return o, err
+	}
+	o.NoService = !withService
 	if o.Start, err = deploy.ParseStart(v.start.value); err != nil {
 		return o, fmt.Errorf("--start (%s): %v", v.start.env, err)
 	}
@@ -164,14 +171,15 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "Sets up this machine for one customer: imports the certificate, installs the settings, installs and")
 		fmt.Fprintln(stderr, "starts the service and checks that the tenant can sync. Every flag falls back to its environment variable.")
 		fmt.Fprintln(stderr, "Prints RESULT=OK|REBOOT|FAIL code=N step=... detail=... and exits 0 or: 1001 options or settings,")
-		fmt.Fprintln(stderr, "1002 the MSI, 1003 certificate, 1004 service, 1005 check (the tenant cannot sync). See docs/rmm.md.")
+		fmt.Fprintln(stderr, "1002 the MSI, 1003 certificate, 1004 service, 1005 check (the tenant cannot sync); on Linux 101-105.")
+		fmt.Fprintln(stderr, "See docs/rmm.md.")
 		fs.PrintDefaults()
 	}
 	out := stdout
 	usageFail := func(err error) int {
 		r := deploy.Result{Status: "FAIL", Code: deploy.CodeUsage, Step: "options", Detail: err.Error()}
 		fmt.Fprintln(out, r.Line())
-		return r.Code
+		return r.ExitCode()
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -196,7 +204,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	o.Out = out
 	res := deploy.Run(ctx, o)
 	fmt.Fprintln(out, res.Line())
-	return res.Code
+	return res.ExitCode()
 }
 
 // appendLog appends to a file that may not be writable yet: the MSI's log

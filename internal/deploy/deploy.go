@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -105,7 +106,10 @@ type Options struct {
 	PFX         string
 	PFXPassword string
 	RemovePFX   bool
-	Start       Start
+	// NoService leaves the service alone: settings and certificate only,
+	// for a machine whose service manager deploy does not drive.
+	NoService bool
+	Start     Start
 	// Check runs `check` for every tenant at the end.
 	Check bool
 	// Wait bounds starting the service and the check.
@@ -129,6 +133,16 @@ type Result struct {
 	Detail     string
 	Thumbprint string
 	Warnings   []string
+}
+
+// ExitCode is the process's exit code for the result: Code on Windows;
+// elsewhere exit codes end at 255, so a failure exits Code − 900 (101–105)
+// while the line still says code=100N.
+func (r Result) ExitCode() int {
+	if runtime.GOOS != "windows" && r.Code > 1000 {
+		return r.Code - 900
+	}
+	return r.Code
 }
 
 // Line is the one line RMM consoles show.
@@ -193,11 +207,6 @@ func (o *Options) validate() error {
 	}
 	if o.PFX != "" && o.PFXPassword == "" {
 		return errors.New("the PFX password is not set (environment variable " + PasswordVariable + ")")
-	}
-	switch o.InstallerExitCode {
-	case 0, 3010, 1641:
-	default:
-		return nil // reported as the installer's failure, not a usage error
 	}
 	return nil
 }
@@ -266,6 +275,20 @@ func run(ctx context.Context, o Options, res *Result, say func(string, ...any)) 
 			res.Warnings = append(res.Warnings, fmt.Sprintf("no tenant in %s uses the imported certificate %s", o.Config, res.Thumbprint))
 		}
 	}
+	if o.NoService {
+		say("leaving the service alone (service: false)")
+	} else if err := installService(o, p, hasSettings, res, say); err != nil {
+		return err
+	}
+	if o.Check && hasSettings {
+		return check(ctx, o, say)
+	}
+	return nil
+}
+
+// installService installs or updates the service and starts it as
+// o.Start says.
+func installService(o Options, p platform, hasSettings bool, res *Result, say func(string, ...any)) error {
 	say("installing the service")
 	changes, warns, err := p.installService(o.Exe, o.Config)
 	res.Warnings = append(res.Warnings, warns...)
@@ -275,13 +298,7 @@ func run(ctx context.Context, o Options, res *Result, say func(string, ...any)) 
 	for _, c := range changes {
 		say("service: %s", c)
 	}
-	if err := startService(o, p, hasSettings, res, say); err != nil {
-		return err
-	}
-	if o.Check && hasSettings {
-		return check(ctx, o, say)
-	}
-	return nil
+	return startService(o, p, hasSettings, res, say)
 }
 
 // importCertificate checks and imports the PFX, or takes the thumbprint
