@@ -74,15 +74,17 @@ func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
 
 // PFX import flags (wincrypt.h).
 const (
-	pkcs12PreferCNGKSP = 0x100 // PKCS12_PREFER_CNG_KSP
-	certKeyProvInfo    = 2     // CERT_KEY_PROV_INFO_PROP_ID
-	cryptDeleteKeyset  = 0x10  // CRYPT_DELETEKEYSET
-	ncryptMachineKey   = 0x20  // NCRYPT_MACHINE_KEY_FLAG
+	pkcs12PreferCNGKSP  = 0x100 // PKCS12_PREFER_CNG_KSP
+	certKeyProvInfo     = 2     // CERT_KEY_PROV_INFO_PROP_ID
+	cryptDeleteKeyset   = 0x10  // CRYPT_DELETEKEYSET
+	ncryptMachineKey    = 0x20  // NCRYPT_MACHINE_KEY_FLAG
+	certStoreCtrlCommit = 3     // CERT_STORE_CTRL_COMMIT
 )
 
 var (
 	crypt32                 = windows.NewLazySystemDLL("crypt32.dll")
 	procCertGetContextProp  = crypt32.NewProc("CertGetCertificateContextProperty")
+	procCertControlStore    = crypt32.NewProc("CertControlStore")
 	advapi32                = windows.NewLazySystemDLL("advapi32.dll")
 	procCryptAcquireContext = advapi32.NewProc("CryptAcquireContextW")
 	ncrypt                  = windows.NewLazySystemDLL("ncrypt.dll")
@@ -124,7 +126,8 @@ func ImportPFX(pfx []byte, password, thumbprint string) (warnings []string, err 
 	blob := windows.CryptDataBlob{Size: uint32(len(pfx)), Data: &pfx[0]}
 	// No CRYPT_EXPORTABLE: the key cannot be exported again.
 	tmp, err := windows.PFXImportCertStore(&blob, pw, windows.CRYPT_MACHINE_KEYSET|pkcs12PreferCNGKSP)
-	if errors.Is(err, windows.ERROR_INVALID_PARAMETER) || errors.Is(err, syscall.Errno(windows.NTE_BAD_FLAGS)) {
+	// Wine 8 refuses the CNG flag without setting an error (EINVAL here).
+	if errors.Is(err, windows.ERROR_INVALID_PARAMETER) || errors.Is(err, syscall.Errno(windows.NTE_BAD_FLAGS)) || errors.Is(err, syscall.EINVAL) {
 		tmp, err = windows.PFXImportCertStore(&blob, pw, windows.CRYPT_MACHINE_KEYSET)
 		if err == nil {
 			warnings = append(warnings, "this system's PFX import has no CNG key storage (Wine): the key went to a CryptoAPI container, which the thumbprint loader does not read")
@@ -153,9 +156,11 @@ func ImportPFX(pfx []byte, password, thumbprint string) (warnings []string, err 
 
 func openMachineMy(readOnly bool) (windows.Handle, error) {
 	name, _ := windows.UTF16PtrFromString("MY")
-	flags := uint32(windows.CERT_SYSTEM_STORE_LOCAL_MACHINE | windows.CERT_STORE_OPEN_EXISTING_FLAG)
+	// Opened for writing, a missing store is created (Windows always has
+	// one; a fresh Wine prefix has none until then).
+	flags := uint32(windows.CERT_SYSTEM_STORE_LOCAL_MACHINE)
 	if readOnly {
-		flags |= windows.CERT_STORE_READONLY_FLAG
+		flags |= windows.CERT_STORE_READONLY_FLAG | windows.CERT_STORE_OPEN_EXISTING_FLAG
 	}
 	h, err := windows.CertOpenStore(windows.CERT_STORE_PROV_SYSTEM, 0, 0, flags, uintptr(unsafe.Pointer(name)))
 	if err != nil {
@@ -208,6 +213,11 @@ func RemoveStoreCertificate(thumbprint string) error {
 	if err := windows.CertDeleteCertificateFromStore(c); err != nil {
 		return fmt.Errorf("delete certificate %s from LocalMachine\\My: %w", thumbprint, err)
 	}
+	// Write the deletion through now (Wine's registry store keeps it in
+	// memory otherwise).
+	if r, _, err := procCertControlStore.Call(uintptr(my), 0, certStoreCtrlCommit, 0); r == 0 {
+		return fmt.Errorf("delete certificate %s from LocalMachine\\My: commit: %w", thumbprint, err)
+	}
 	if keyErr != nil {
 		return fmt.Errorf("certificate %s deleted, its private key not: %w", thumbprint, keyErr)
 	}
@@ -233,7 +243,9 @@ func deleteKey(c *windows.CertContext) error {
 			return fmt.Errorf("open key storage provider %s: 0x%x", windows.UTF16PtrToString(pi.ProvName), r)
 		}
 		defer procNCryptFreeObject.Call(prov)
-		if r, _, _ := procNCryptOpenKey.Call(prov, uintptr(unsafe.Pointer(&key)), uintptr(unsafe.Pointer(pi.ContainerName)), uintptr(pi.KeySpec), ncryptMachineKey); r != 0 {
+		if r, _, _ := procNCryptOpenKey.Call(prov, uintptr(unsafe.Pointer(&key)), uintptr(unsafe.Pointer(pi.ContainerName)), uintptr(pi.KeySpec), ncryptMachineKey); r == uintptr(uint32(windows.NTE_BAD_KEYSET)) {
+			return nil // already gone
+		} else if r != 0 {
 			return fmt.Errorf("open key %s: 0x%x", windows.UTF16PtrToString(pi.ContainerName), r)
 		}
 		// NCryptDeleteKey frees the key handle.
@@ -247,7 +259,7 @@ func deleteKey(c *windows.CertContext) error {
 	if pi.Flags&windows.CRYPT_MACHINE_KEYSET != 0 {
 		flags |= windows.CRYPT_MACHINE_KEYSET
 	}
-	if r, _, err := procCryptAcquireContext.Call(uintptr(unsafe.Pointer(&h)), uintptr(unsafe.Pointer(pi.ContainerName)), uintptr(unsafe.Pointer(pi.ProvName)), uintptr(pi.ProvType), uintptr(flags)); r == 0 {
+	if r, _, err := procCryptAcquireContext.Call(uintptr(unsafe.Pointer(&h)), uintptr(unsafe.Pointer(pi.ContainerName)), uintptr(unsafe.Pointer(pi.ProvName)), uintptr(pi.ProvType), uintptr(flags)); r == 0 && !errors.Is(err, syscall.Errno(windows.NTE_BAD_KEYSET)) {
 		return fmt.Errorf("delete key container %s: %w", windows.UTF16PtrToString(pi.ContainerName), err)
 	}
 	return nil
