@@ -170,7 +170,11 @@ func parseCompound(b []byte) (*compound, error) {
 		}
 	}
 	per := cf.sectorSize/4 - 1
-	for d, left := le.Uint32(b[0x44:]), le.Uint32(b[0x48:]); d <= maxSector && left > 0; left-- {
+	difat := int(le.Uint32(b[0x48:]))
+	if difat > len(b)/cf.sectorSize {
+		return nil, fmt.Errorf("%d DIFAT sectors in a file of %d bytes", difat, len(b))
+	}
+	for d, left := le.Uint32(b[0x44:]), difat; d <= maxSector && left > 0; left-- {
 		sec, err := cf.sector(d)
 		if err != nil {
 			return nil, err
@@ -216,6 +220,9 @@ func parseCompound(b []byte) (*compound, error) {
 	return cf, nil
 }
 
+// sectors is the number of sectors in the file: no chain is longer.
+func (cf *compound) sectors() int { return len(cf.b)/cf.sectorSize - 1 }
+
 // sector returns sector n's bytes.
 func (cf *compound) sector(n uint32) ([]byte, error) {
 	at := (int(n) + 1) * cf.sectorSize
@@ -229,7 +236,7 @@ func (cf *compound) sector(n uint32) ([]byte, error) {
 func (cf *compound) chainBytes(start uint32) ([]byte, error) {
 	var out []byte
 	for s, n := start, 0; s != endOfChain; n++ {
-		if n > len(cf.fat) || int(s) >= len(cf.fat) {
+		if n > cf.sectors() || int(s) >= len(cf.fat) {
 			return nil, errors.New("a broken or looping sector chain")
 		}
 		sec, err := cf.sector(s)
@@ -245,10 +252,16 @@ func (cf *compound) chainBytes(start uint32) ([]byte, error) {
 // chainOffsets returns the file offset of each of the first size bytes of
 // a FAT chain.
 func (cf *compound) chainOffsets(start uint32, size uint64) ([]int, error) {
+	if size > uint64(len(cf.b)) {
+		return nil, fmt.Errorf("a stream of %d bytes in a file of %d", size, len(cf.b))
+	}
 	offs := make([]int, 0, size)
 	for s, n := start, 0; uint64(len(offs)) < size; n++ {
-		if s == endOfChain || n > len(cf.fat) || int(s) >= len(cf.fat) {
+		if s == endOfChain || n > cf.sectors() || int(s) >= len(cf.fat) {
 			return nil, errors.New("a sector chain shorter than its stream or looping")
+		}
+		if _, err := cf.sector(s); err != nil {
+			return nil, err
 		}
 		at := (int(s) + 1) * cf.sectorSize
 		for i := 0; i < cf.sectorSize && uint64(len(offs)) < size; i++ {
@@ -294,9 +307,12 @@ func (cf *compound) streamOffsets(name string) ([]int, error) {
 // miniOffsets returns the file offset of each byte of a stream in the mini
 // stream.
 func (cf *compound) miniOffsets(start uint32, size uint64) ([]int, error) {
+	if size > uint64(len(cf.rootOffsets)) {
+		return nil, fmt.Errorf("a stream of %d bytes in a mini stream of %d", size, len(cf.rootOffsets))
+	}
 	offs := make([]int, 0, size)
 	for s, n := start, 0; uint64(len(offs)) < size; n++ {
-		if s == endOfChain || n > len(cf.miniFAT) || int(s) >= len(cf.miniFAT) {
+		if s == endOfChain || n > len(cf.rootOffsets)/cf.miniSize || int(s) >= len(cf.miniFAT) {
 			return nil, errors.New("a mini sector chain shorter than its stream or looping")
 		}
 		at := int(s) * cf.miniSize
