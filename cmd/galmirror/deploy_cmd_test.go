@@ -246,3 +246,12 @@ func simTenantRoles(t *testing.T, n int, roles ...string) (*graphsim.Server, gra
 	t.Cleanup(func() { srv.Close() })
 	return srv, tn, cred
 }
+
+// run --service is the Windows service mode: elsewhere it is a usage
+// error that says what to do instead.
+func TestRunServiceFlagIsWindowsOnly(t *testing.T) {
+	code, _, stderr := runCmd(t, "run", "--service", "--config", filepath.Join(t.TempDir(), "settings.json"))
+	if code != exitUsage || !strings.Contains(stderr, "run --service is the Windows service mode") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

@@ -371,6 +371,12 @@ func (s *smoke) adminAndStop() {
 		t.Errorf("service stop: %s", r)
 	}
 	s.waitState("STOPPED")
+	// The service mode belongs on the service's command line: from a
+	// terminal it says so and ends.
+	r = s.p.Wine(time.Minute, nil, installedExe, "run", "--service", "--config", programData+`\settings.json`)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "not started by the service control manager") {
+		t.Errorf("run --service outside the service manager: %s", r)
+	}
 	svc, _ := os.ReadFile(s.p.ServicesLog)
 	ids := winetest.EventIDs(string(svc))
 	for _, id := range []int{100, 200, 101} {
