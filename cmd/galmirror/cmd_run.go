@@ -46,8 +46,9 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file (settings.json)")
 	stopTimeout := fs.Duration("stop-timeout", service.DefaultStopTimeout, "how long shutdown waits for runs in flight")
+	asService := fs.Bool("service", false, "Windows: run as the Windows service (the service's command line has it; started from a terminal it fails)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror run [--config FILE] [--stop-timeout 25s]")
+		fmt.Fprintln(stderr, "usage: galmirror run [--config FILE] [--stop-timeout 25s] [--service]")
 		fmt.Fprintln(stderr, "Runs until SIGTERM/SIGINT (or the Windows service is stopped); SIGHUP reloads the settings file.")
 		fs.PrintDefaults()
 	}
@@ -72,9 +73,16 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	serve := func(ctx context.Context) error {
 		return serveService(ctx, path, *stopTimeout, stderr, &current)
 	}
-	if service.IsWindowsService() {
+	switch {
+	case *asService && runtime.GOOS != "windows":
+		fmt.Fprintln(stderr, "galmirror: run --service is the Windows service mode; under systemd or in a terminal run without it")
+		return exitUsage
+	case *asService || service.IsWindowsService():
+		// Explicit service mode never depends on detecting the service
+		// manager (Wine's is not detected); detection still serves
+		// services installed before the flag existed.
 		err = service.RunWindowsService(service.ServiceName, serve, reload)
-	} else {
+	default:
 		err = serveWithSignals(ctx, serve, reload)
 	}
 	switch {

@@ -19,3 +19,15 @@ func openStoreCertificate(thumbprint []byte) (*Certificate, error) {
 func ImportToMachineStore(*x509.Certificate, crypto.PrivateKey) (string, error) {
 	return "", ErrStoreUnavailable
 }
+
+// ErrNoStore: this system has no Windows certificate store.
+var ErrNoStore = errors.New("the Windows certificate store (LocalMachine\\My) is only available on Windows")
+
+// ImportPFX returns ErrNoStore on this system.
+func ImportPFX(pfx []byte, password, thumbprint string) ([]string, error) { return nil, ErrNoStore }
+
+// StoreHasCertificate returns ErrNoStore on this system.
+func StoreHasCertificate(thumbprint string) (bool, error) { return false, ErrNoStore }
+
+// RemoveStoreCertificate returns ErrNoStore on this system.
+func RemoveStoreCertificate(thumbprint string) error { return ErrNoStore }

@@ -83,6 +83,11 @@ const (
 	ConfigInvalid ID = 400
 	// ConfigReloaded: a changed configuration was applied.
 	ConfigReloaded ID = 401
+	// Deployed: galmirror deploy (an RMM script, or the MSI) finished:
+	// settings, certificate and service in place, the check passed.
+	Deployed ID = 420
+	// DeployFailed: a step of galmirror deploy failed (step, code).
+	DeployFailed ID = 421
 
 	// StripeCustomerLinked: a customer tenant got its Stripe customer
 	// (created, or found by its metadata).
@@ -193,6 +198,8 @@ func init() {
 	def(CertRenewalBlocked, Error, "cert_renewal_blocked", "certificate cannot renew itself")
 	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
 	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
+	def(Deployed, Info, "deployed", "galmirror deployed")
+	def(DeployFailed, Error, "deploy_failed", "galmirror deployment failed")
 	def(StripeCustomerLinked, Info, "stripe_customer_linked", "Stripe customer linked")
 	def(StripeSubscriptionCreated, Info, "stripe_subscription_created", "Stripe subscription created")
 	def(StripeQuantitySet, Info, "stripe_quantity_set", "Stripe subscription quantity set")

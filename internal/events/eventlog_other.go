@@ -17,6 +17,9 @@ func (s *EventLogSink) Write(context.Context, Event) error { return ErrUnsupport
 // Close does nothing.
 func (s *EventLogSink) Close() error { return nil }
 
+// SourceRegistered reports false on this system.
+func SourceRegistered(source string) bool { return false }
+
 // InstallSource returns ErrUnsupported on this system.
 func InstallSource(source string) error { return ErrUnsupported }
 

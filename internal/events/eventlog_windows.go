@@ -37,6 +37,17 @@ func (s *EventLogSink) Write(_ context.Context, e Event) error {
 // Close releases the event source handle.
 func (s *EventLogSink) Close() error { return s.log.Close() }
 
+// SourceRegistered reports whether source is registered in the
+// Application log.
+func SourceRegistered(source string) bool {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, sourceKey+`\`+source, registry.QUERY_VALUE)
+	if err != nil {
+		return false
+	}
+	k.Close()
+	return true
+}
+
 // InstallSource registers source in the Application log with
 // EventCreate.exe as its message file (IDs 1–1000, one insertion string).
 // An existing registration is left as it is (the MSI may have written it).

@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 )
 
@@ -20,6 +22,9 @@ func IsWindowsService() bool {
 func RunWindowsService(name string, run func(context.Context) error, reload func()) error {
 	h := &handler{run: run, reload: reload}
 	if err := svc.Run(name, h); err != nil {
+		if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+			return fmt.Errorf("run as service %s: not started by the service control manager (--service belongs on the service's command line; in a terminal run without it): %w", name, err)
+		}
 		return fmt.Errorf("run as service %s: %w", name, err)
 	}
 	return h.Err()

@@ -18,3 +18,7 @@ func DefaultDir() string {
 	}
 	return `C:\ProgramData\galmirror`
 }
+
+// DefaultDataDir is the dataDir of settings galmirror deploy writes,
+// inside the private folder.
+func DefaultDataDir() string { return filepath.Join(DefaultDir(), "state") }

@@ -77,12 +77,7 @@ func Run(t *testing.T, run string) {
 		_ = cmd.Run()
 	})
 
-	shim := filepath.Join(dir, "processprng-shim.c")
-	if err := os.WriteFile(shim, []byte(processPrngShim), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dll := filepath.Join(dir, "bcryptprimitives.dll")
-	sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", dll, shim, "-ladvapi32")
+	dll := buildShim(t, dir)
 	trackSources(t, ctx)
 	exe := filepath.Join(dir, "pkg.test.exe")
 	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", exe, ".")
