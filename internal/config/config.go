@@ -23,6 +23,11 @@ const (
 	DefaultFileAs               = "{surname}, {givenName}"
 	DefaultLogLevel             = "info"
 	DefaultLogFormat            = "text"
+	DefaultHealthMaxAge         = 6 * time.Hour
+	DefaultHealthMaxFailures    = 1
+	DefaultHealthCertDays       = 14
+	DefaultHealthOverdueAfter   = 30 * time.Minute
+	DefaultHealthOutageAfter    = time.Hour
 )
 
 // Config is a loaded and validated settings file.
@@ -40,6 +45,10 @@ type Config struct {
 	Log                  Log     `json:"log"`
 	Metrics              Metrics `json:"metrics"`
 	Admin                Admin   `json:"admin"`
+	// Health sets when a tenant counts as unhealthy (`galmirror status`,
+	// the /healthz endpoint, the outage events) and the optional
+	// unauthenticated health endpoint.
+	Health Health `json:"health"`
 	// Tenants in file order; names are unique.
 	Tenants []Tenant `json:"tenants,omitempty"`
 }
@@ -66,6 +75,33 @@ type Log struct {
 type Metrics struct {
 	// Listen is a host:port for the /metrics endpoint; empty turns it off.
 	Listen string `json:"listen"`
+}
+
+// Health configures the health judgement and the /healthz endpoint.
+type Health struct {
+	// MaxAge: a tenant whose last successful run is older is unhealthy
+	// (default 6h).
+	MaxAge Duration `json:"maxAge"`
+	// MaxFailures: a tenant with this many whole-run failures in a row is
+	// unhealthy (default 1: its last run failed).
+	MaxFailures int `json:"maxFailures"`
+	// CertificateDays: a tenant whose certificate expires within this many
+	// days is unhealthy (default 14).
+	CertificateDays int `json:"certificateDays"`
+	// OverdueAfter: a tenant whose next scheduled run is this much in the
+	// past without a run in progress is unhealthy: the service is not
+	// running (default 30m).
+	OverdueAfter Duration `json:"overdueAfter"`
+	// OutageAfter: failures because Microsoft or the network is
+	// unreachable (class unavailable) make a tenant unhealthy, and the
+	// outage event an Error, only once they last this long (default 1h).
+	OutageAfter Duration `json:"outageAfter"`
+	// Listen is a host:port for the unauthenticated /healthz endpoint;
+	// empty (the default) turns it off.
+	Listen string `json:"listen"`
+	// ShowTenants lists the tenants' names and problems in /healthz's
+	// answer (default false: the overall state only).
+	ShowTenants bool `json:"showTenants"`
 }
 
 // Admin configures the remote and local admin API.

@@ -218,7 +218,13 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"upn exclusion", withTenant(`"target": {"excludeUsers": ["ceo@contoso.com"]}`), true},
 		{"admin", withTop(`"admin": {"listen": "[::]:8443", "certificate": {}, "clientCertificates": {"pinned": ["` + strings.Repeat("ab", 32) + `"]}, "roles": [{"principal": "cert:` + strings.Repeat("ab", 32) + `", "role": "operator"}]}`), true},
 
+		{"health", withTop(`"health": {"maxAge": "3h", "maxFailures": 3, "certificateDays": 21, "overdueAfter": "1h", "outageAfter": "2h", "listen": "127.0.0.1:9465", "showTenants": true}`), true},
+		{"every 1m without jitter", withTenant(`"schedule": {"every": "1m"}`), true},
+
 		{"missing dataDir", `{"tenants": []}`, false},
+		{"graph root with a path", withTenant(`"cloud": "custom", "endpoints": {"authority": "https://login.sim/", "graph": "https://graph.sim/v1.0"}`), false},
+		{"health maxFailures 0", withTop(`"health": {"maxFailures": 0}`), false},
+		{"unknown health key", withTop(`"health": {"maxage": "1h"}`), false},
 		{"unknown top key", withTop(`"dataDirectory": "x"`), false},
 		{"unknown tenant key", withTenant(`"sorce": {}`), false},
 		{"unknown nested key", withTenant(`"source": {"includeGroup": []}`), false},
