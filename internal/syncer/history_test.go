@@ -20,7 +20,7 @@ func TestSyncRecordsItsRun(t *testing.T) {
 	res := e.sync(RunOptions{})
 	mustOK(t, res)
 	run, _, err := e.st.GetRun(ctx, res.RunID)
-	if err != nil || run.Status != store.RunOK || run.Trigger != store.TriggerManual || run.FailureClass != "" || !strings.Contains(run.Owner, ":") {
+	if err != nil || run.Status != store.RunOK || run.Trigger != store.TriggerCLI || run.FailureClass != "" || !strings.Contains(run.Owner, ":") {
 		t.Fatalf("recorded run %+v %v", run, err)
 	}
 	ts, _ := e.st.Tenant(ctx, "contoso")

@@ -15,6 +15,7 @@ import (
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/store"
 )
 
@@ -88,7 +89,7 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 		log:  e.opts.Logger.With("tenant", t.Name),
 		st:   e.opts.Store,
 		mark: folderMark(t.TenantID, t.Name),
-		res:  &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
+		res:  &Result{Run: report.Run{Tenant: t.Name, Trigger: ro.Trigger}, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
 	}
 	// Contacts delta and permanentDelete exist where Graph's pages say:
 	// not in China; permanentDelete in the global cloud only. A custom
@@ -137,7 +138,7 @@ func (r *run) execute(ctx context.Context) *Result {
 func (r *run) begin(ctx context.Context, start time.Time) (*store.ActiveRun, error) {
 	trig := store.Trigger(r.ro.Trigger)
 	if trig == "" {
-		trig = store.TriggerManual
+		trig = store.TriggerCLI
 	}
 	active, err := r.st.BeginRun(ctx, store.RunSpec{
 		Tenant: r.t.Name, TenantID: r.t.TenantID, Trigger: trig, Started: start, Owner: owner(),
@@ -223,10 +224,11 @@ func (r *run) startMailboxes(ctx context.Context) (stop func()) {
 func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Time, err error) *Result {
 	res := r.res
 	res.Duration = time.Since(start)
+	res.Finished = start.Add(res.Duration).UTC().Truncate(time.Second)
 	res.Seconds = res.Duration.Round(time.Millisecond).Seconds()
 	if r.client != nil {
 		s := r.client.Stats()
-		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavail: s.Status503, Retries: s.Retries}
+		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavailable: s.Status503, Retries: s.Retries}
 		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
