@@ -76,6 +76,10 @@ func TestUntrustedEndpointFailsCleanly(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stdout, "certificate") || strings.Contains(stderr, "panic") {
 		t.Fatalf("exit %d, want 1 naming the certificate problem\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// Trust is configuration, not an outage of Microsoft nor a refusal.
+	if !strings.Contains(stderr, "failure=config code=UntrustedCertificate") || !strings.Contains(stdout, "endpoints.caFile") {
+		t.Errorf("an untrusted certificate not reported as configuration:\n%s\n%s", stdout, stderr)
+	}
 	if n := srv.Counters().Requests; n != 0 {
 		t.Errorf("graphsim served %d Graph requests to an untrusting client", n)
 	}
