@@ -41,8 +41,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "exit codes: 0 all synced, 3 mailbox or item failures or held-back deletes, 1 a tenant failed as a whole, 2 usage or configuration error")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -63,7 +63,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
 	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
-		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerManual), PlanItems: *asJSON,
+		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerCLI), PlanItems: *asJSON,
 	}, func(res *syncer.Result) {
 		if *asJSON {
 			b, _ := json.Marshal(res)
@@ -202,7 +202,10 @@ func printResult(w io.Writer, r *syncer.Result) {
 	}
 	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed",
 		r.SourceCount, r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
-	if r.Mailboxes.Removed > 0 {
+	switch {
+	case r.Mailboxes.Removed > 0 && r.DryRun:
+		fmt.Fprintf(w, ", %d no longer targets (their managed contacts to remove)", r.Mailboxes.Removed)
+	case r.Mailboxes.Removed > 0:
 		fmt.Fprintf(w, ", %d no longer targets (their managed contacts removed)", r.Mailboxes.Removed)
 	}
 	if r.Mailboxes.HeldRemovals > 0 {
@@ -232,7 +235,14 @@ func printResult(w io.Writer, r *syncer.Result) {
 	}
 	if r.DryRun {
 		for _, p := range r.Plan {
-			if p.Creates+p.Updates+p.Deletes+p.Held == 0 {
+			switch {
+			case p.Status == syncer.PlanRemove:
+				fmt.Fprintf(w, "  %s: no longer a target: %d managed contacts to delete, and the managed folder when nothing else is in it\n", p.Mailbox, p.Deletes)
+				continue
+			case p.Status == syncer.PlanRemovalHeld:
+				fmt.Fprintf(w, "  %s: no longer a target: removal of %d managed contacts HELD BACK by the mass-delete guard\n", p.Mailbox, p.Held)
+				continue
+			case p.Creates+p.Updates+p.Deletes+p.Held == 0:
 				continue
 			}
 			fmt.Fprintf(w, "  %s: %d to create, %d to update, %d to delete", p.Mailbox, p.Creates, p.Updates, p.Deletes)

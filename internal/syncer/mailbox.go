@@ -797,7 +797,7 @@ func (m *mailbox) stateSave() store.MailboxSave {
 // describe records a dry run's plan for the mailbox.
 func (m *mailbox) describe(res plan.Result) {
 	c, u, d := res.Counts()
-	mp := &MailboxPlan{Mailbox: m.tg.UPN, Status: "planned", Creates: c, Updates: u, Deletes: d, Held: res.HeldDeletes}
+	mp := &MailboxPlan{Mailbox: m.tg.UPN, Status: PlanPlanned, Creates: c, Updates: u, Deletes: d, Held: res.HeldDeletes}
 	if m.r.ro.PlanItems {
 		for _, op := range res.Ops {
 			it := PlanItem{Op: op.Kind.String(), SourceID: op.SourceID, Reason: op.Reason}

@@ -1172,7 +1172,9 @@ type MailboxOutcome struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The mailbox's primary SMTP address.
 	Mailbox string `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
-	// "succeeded", "failed", "skipped".
+	// "succeeded", "failed", "skipped"; "removed", "removal-held" for a
+	// mailbox that stopped being a target (removed, or held back by the
+	// mass-delete guard).
 	Status string  `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	Counts *Counts `protobuf:"bytes,3,opt,name=counts,proto3" json:"counts,omitempty"`
 	// Why the mailbox failed or was skipped (no secrets).

@@ -411,6 +411,12 @@ func mailboxOutcome(m store.RunMailbox) admin.MailboxOutcome {
 	case store.MailboxForeignFolder:
 		out.Status, why = "failed", "a folder of the managed folder's name exists that galmirror did not create"
 		out.Counts.MailboxesFailed = 1
+	case store.MailboxRemoved:
+		out.Status, why = "removed", "no longer a target: its managed contacts were removed"
+		out.Counts.Mailboxes = 0
+	case store.MailboxRemovalHeld:
+		out.Status, why = "removal-held", "no longer a target: the mass-delete guard held its removal back"
+		out.Counts.Mailboxes = 0
 	default:
 		out.Status = "failed"
 		out.Counts.MailboxesFailed = 1
