@@ -16,7 +16,8 @@ import (
 
 // ID identifies one alertable condition. IDs are grouped by hundreds:
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
-// certificates, 4xx configuration, 5xx safety guards, 6xx admin audit.
+// certificates, 4xx configuration (480–499: health and outages), 5xx
+// safety guards, 6xx admin audit.
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -62,6 +63,19 @@ const (
 	ConfigInvalid ID = 400
 	// ConfigReloaded: a changed configuration was applied.
 	ConfigReloaded ID = 401
+
+	// RunRecovered: a tenant whose runs failed ran without failing again
+	// (RMM tickets of 202 and its condition events can close).
+	RunRecovered ID = 480
+	// MicrosoftUnreachable: Entra ID or Microsoft Graph (or the network to
+	// it) is unreachable for one or more tenants: one event for all of
+	// them, at the start of the outage.
+	MicrosoftUnreachable ID = 481
+	// MicrosoftUnreachableLong: the outage has lasted past
+	// health.outageAfter.
+	MicrosoftUnreachableLong ID = 482
+	// MicrosoftReachable: the outage is over.
+	MicrosoftReachable ID = 483
 
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
@@ -149,6 +163,10 @@ func init() {
 	def(CertExpired, Error, "cert_expired", "certificate has expired")
 	def(ConfigInvalid, Error, "config_invalid", "configuration invalid")
 	def(ConfigReloaded, Info, "config_reloaded", "configuration reloaded")
+	def(RunRecovered, Info, "run_recovered", "tenant sync recovered")
+	def(MicrosoftUnreachable, Warning, "microsoft_unreachable", "Microsoft service unreachable")
+	def(MicrosoftUnreachableLong, Error, "microsoft_unreachable_long", "Microsoft service unreachable for long")
+	def(MicrosoftReachable, Info, "microsoft_reachable", "Microsoft service reachable again")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")

@@ -61,6 +61,11 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 		out = append(out, ev(events.RunPartial, detail, fields...))
 	case store.RunFailed:
 		f := res.Failure
+		if f.Class == store.FailUnavailable {
+			// An outage of Microsoft or the network: reported once for
+			// every tenant it hits (outages), not per run.
+			break
+		}
 		out = append(out, ev(events.RunFailed, f.Message,
 			events.F("class", string(f.Class)),
 			events.F("trigger", string(t.trigger)),

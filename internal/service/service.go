@@ -123,10 +123,11 @@ func New(o Options) (*Service, error) {
 	owner := hostPID()
 	s := &Service{
 		opts: o, log: o.Logger, bus: bus, metrics: m, notify: o.Notifier,
-		sched:  newScheduler(o.Runner, o.State, bus, o.Logger, m, o.Timing, owner),
 		reload: make(chan struct{}, 1),
 		cfg:    o.Config,
 	}
+	s.sched = newScheduler(o.Runner, o.State, bus, o.Logger, m, o.Timing, owner,
+		func() time.Duration { return s.Config().Health.OutageAfter.Std() })
 	return s, nil
 }
 
@@ -157,6 +158,13 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		waitMetrics = w
+	}
+	if cfg.Health.Listen != "" {
+		w, err := serveHTTP(ctx, "health", cfg.Health.Listen, healthz{s}, s.log)
+		if err != nil {
+			return err
+		}
+		defer w()
 	}
 	if stamp, sum, err := readStamp(cfg.Path); err == nil {
 		s.mu.Lock()
@@ -195,6 +203,7 @@ loop:
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StopTimeout)
 	stuck := s.sched.stopAll(sctx)
 	cancel()
+	s.sched.outages.stop()
 	final := context.WithoutCancel(ctx)
 	if len(stuck) > 0 {
 		s.bus.Emit(final, events.Event{ID: events.ServiceStopTimeout, Fields: []events.Field{
@@ -346,6 +355,9 @@ func (s *Service) doReload(ctx context.Context, explicit bool) {
 	}
 	if cfg.Metrics.Listen != old.Metrics.Listen {
 		notes = append(notes, "metrics.listen changes apply at the next restart")
+	}
+	if cfg.Health.Listen != old.Health.Listen {
+		notes = append(notes, "health.listen changes apply at the next restart")
 	}
 	if !reflect.DeepEqual(cfg.Admin, old.Admin) {
 		// The admin API (listeners, certificates, Kerberos, roles) is set
