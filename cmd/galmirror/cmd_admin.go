@@ -69,6 +69,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long (not for events --follow)")
 	fs.Usage = func() { fmt.Fprintln(stderr, adminUsage); fmt.Fprintln(stderr, "\nflags:"); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
@@ -149,8 +152,8 @@ func (c *adminCLI) flags(cmd string) (*flag.FlagSet, adminFlags) {
 
 func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 	fs, fl := c.flags(cmd)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	var name string
 	switch cmd {

@@ -29,8 +29,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "exit codes: 0 everything needed works, 1 something does not, 2 usage or configuration error")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fs.Usage()

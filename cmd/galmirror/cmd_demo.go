@@ -35,7 +35,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	groups := fs.Int("groups", 6, "groups in the generated tenant")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	keep := fs.String("dir", "", "keep the settings, certificate and state in this directory (default: a temporary one, removed)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})

@@ -31,8 +31,8 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "Deletes only contacts carrying galmirror's mark, and a managed folder only when nothing else is in it.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || *tenant == "" || fs.NArg() > 0 {
 		fs.Usage()

@@ -51,10 +51,11 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "Runs until SIGTERM/SIGINT (or the Windows service is stopped); SIGHUP reloads the settings file.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	path, err := filepath.Abs(*cfgPath)

@@ -33,6 +33,10 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 		usage()
 		return exitUsage
 	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return exitOK
+	}
 	var err error
 	switch args[0] {
 	case "install":
@@ -40,7 +44,10 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 		fs.SetOutput(stderr)
 		cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file the service runs with")
 		account := fs.String("account", "LocalSystem", "service account: LocalSystem or virtual (NT SERVICE\\galmirror)")
-		if fs.Parse(args[1:]) != nil || fs.NArg() > 0 {
+		if code, done := parseFlags(fs, args[1:]); done {
+			return code
+		}
+		if fs.NArg() > 0 {
 			usage()
 			return exitUsage
 		}
@@ -68,7 +75,10 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 		fs := flag.NewFlagSet("service secure", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file whose dataDir to secure as well")
-		if fs.Parse(args[1:]) != nil || fs.NArg() > 0 {
+		if code, done := parseFlags(fs, args[1:]); done {
+			return code
+		}
+		if fs.NArg() > 0 {
 			usage()
 			return exitUsage
 		}
