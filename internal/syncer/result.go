@@ -12,6 +12,10 @@ const (
 	StatusOK      = "ok"      // every mailbox synced or skipped for a known reason
 	StatusPartial = "partial" // finished with mailbox or item failures, or held-back deletes
 	StatusFailed  = "failed"  // the run failed as a whole (auth, consent, source read)
+	// StatusSkipped: the run did not start, and that is no failure:
+	// another run of the tenant is in progress (the service's), or the
+	// tenant was purged. `sync` only: the history records nothing.
+	StatusSkipped = "skipped"
 )
 
 // Failure classes of a run that failed as a whole. They are the store's
@@ -39,6 +43,10 @@ const (
 type Result struct {
 	report.Run
 	DryRun   bool          `json:"dryRun,omitempty"`
+	// Reason says why a skipped run did not start; ReasonCode is "busy"
+	// or "purged".
+	Reason     string `json:"reason,omitempty"`
+	ReasonCode string `json:"reasonCode,omitempty"`
 	Duration time.Duration `json:"-"`
 	Errors   []ItemError   `json:"errors"`
 	// Skipped lists the target mailboxes skipped for a known reason (no
@@ -127,7 +135,7 @@ type PlanItem struct {
 // failed.
 func (r *Result) ExitCode() int {
 	switch r.Status {
-	case StatusOK:
+	case StatusOK, StatusSkipped:
 		return 0
 	case StatusPartial:
 		return 3

@@ -104,6 +104,12 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 	return r
 }
 
+// skipped is a run that did not start, and is no failure: the tenant is
+// being synced by another run, or was purged.
+type skipped struct{ code, reason string }
+
+func (s *skipped) Error() string { return s.reason }
+
 // failure ends the run as a whole.
 type failure struct{ f *Failure }
 
@@ -123,7 +129,12 @@ func (r *run) execute(ctx context.Context) *Result {
 	var active *store.ActiveRun
 	if r.ro.RunID != 0 {
 		r.res.RunID = r.ro.RunID
-	} else if !r.ro.DryRun {
+	} else if r.ro.DryRun {
+		if ts, err := r.st.Tenant(ctx, r.t.Name); err == nil && !ts.PurgedAt.IsZero() {
+			p := &store.PurgedError{Tenant: r.t.Name, At: ts.PurgedAt, By: ts.PurgedBy}
+			return r.finish(ctx, nil, start, &skipped{"purged", p.Error()})
+		}
+	} else {
 		var err error
 		if active, err = r.begin(ctx, start); err != nil {
 			return r.finish(ctx, nil, start, err)
@@ -145,11 +156,16 @@ func (r *run) begin(ctx context.Context, start time.Time) (*store.ActiveRun, err
 		OnHeartbeatError: func(err error) { r.log.Warn("renew run heartbeat", "error", err) },
 	})
 	var busy *store.BusyError
+	var purged *store.PurgedError
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, ctx.Err()
 	case errors.As(err, &busy):
-		return nil, fail(FailInternal, "busy", fmt.Sprintf("tenant %s is already running (run %d, %s)", r.t.Name, busy.RunID, busy.Owner))
+		// Not a failure: the tenant is being synced (by the service, most
+		// likely), and that run reports its outcome.
+		return nil, &skipped{"busy", fmt.Sprintf("tenant %s is being synced by run %d in %s: this run did not start", r.t.Name, busy.RunID, busy.Owner)}
+	case errors.As(err, &purged):
+		return nil, &skipped{"purged", purged.Error()}
 	case err != nil:
 		return nil, fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 	}
@@ -258,7 +274,11 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 	switch {
 	case err != nil:
 		var f *failure
+		var sk *skipped
 		switch {
+		case errors.As(err, &sk):
+			res.Reason, res.ReasonCode = sk.reason, sk.code
+			return StatusSkipped, nil
 		case errors.As(err, &f):
 			return StatusFailed, f.f
 		case ctx.Err() != nil:
@@ -276,6 +296,10 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 
 // logResult logs the run's outcome.
 func (r *run) logResult(res *Result) {
+	if res.Status == StatusSkipped {
+		r.log.Info("tenant run skipped", "why", res.ReasonCode, "reason", res.Reason)
+		return
+	}
 	attrs := []any{
 		"status", res.Status, "seconds", res.Seconds,
 		"mailboxes_synced", res.Mailboxes.Synced, "mailboxes_skipped", res.Mailboxes.Skipped, "mailboxes_failed", res.Mailboxes.Failed,
