@@ -76,6 +76,9 @@ const (
 	MicrosoftUnreachableLong ID = 482
 	// MicrosoftReachable: the outage is over.
 	MicrosoftReachable ID = 483
+	// TenantPurged: the service skips a tenant `galmirror purge` removed
+	// (once per service start or reload, and when it is purged).
+	TenantPurged ID = 484
 
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
@@ -167,6 +170,7 @@ func init() {
 	def(MicrosoftUnreachable, Warning, "microsoft_unreachable", "Microsoft service unreachable")
 	def(MicrosoftUnreachableLong, Error, "microsoft_unreachable_long", "Microsoft service unreachable for long")
 	def(MicrosoftReachable, Info, "microsoft_reachable", "Microsoft service reachable again")
+	def(TenantPurged, Warning, "tenant_purged", "tenant skipped: purged")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")

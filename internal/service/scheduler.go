@@ -169,6 +169,10 @@ type tenantLoop struct {
 	// failingSince is when the current streak of failures began.
 	failingSince time.Time
 	lastClass    store.FailureClass
+	// purged: BeginRun refused the tenant as purged, and event 484 said
+	// so; the loop tries again at every scheduled run (a re-enabled tenant
+	// then runs).
+	purged bool
 }
 
 type runTicket struct {
@@ -511,8 +515,14 @@ func (s *scheduler) nextRun(ctx context.Context, l *tenantLoop, first bool, time
 // BusyRetry and reports false.
 func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket, tenantID string) bool {
 	run, err := s.beginRun(ctx, l.name, tenantID, t)
+	var purged *store.PurgedError
+	if errors.As(err, &purged) {
+		s.skipPurged(ctx, l, purged)
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.purged = false
 	if err != nil {
 		l.active = nil
 		if ctx.Err() == nil {
@@ -523,6 +533,23 @@ func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket, t
 	}
 	t.id, t.run = run.ID, run
 	return true
+}
+
+// skipPurged reschedules a tenant `galmirror purge` removed, saying so once.
+func (s *scheduler) skipPurged(ctx context.Context, l *tenantLoop, p *store.PurgedError) {
+	l.mu.Lock()
+	l.active = nil
+	said := l.purged
+	l.purged = true
+	s.setNext(ctx, l, s.scheduleNext(l.cfg, time.Now()))
+	l.mu.Unlock()
+	if said {
+		return
+	}
+	s.log.Warn("tenant skipped: purged", "tenant", l.name, "purged_at", p.At, "by", p.By)
+	s.bus.Emit(ctx, events.Event{ID: events.TenantPurged, Tenant: l.name,
+		Detail: fmt.Sprintf("purged on %s; not synced until `galmirror purge --tenant %s --reenable`", p.At.UTC().Format("2006-01-02 15:04 MST"), l.name),
+		Fields: []events.Field{events.F("purged_at", p.At.UTC().Format(time.RFC3339)), events.F("by", p.By)}})
 }
 
 // beginRun begins a run of the tenant in the store, the same way `galmirror

@@ -609,6 +609,8 @@ func mapServiceError(tenant string, err error) error {
 		return unknownTenant(tenant)
 	case errors.Is(err, service.ErrPaused):
 		return fmt.Errorf("tenant %q: %w; resume it first", tenant, admin.ErrPaused)
+	case errors.Is(err, store.ErrPurged):
+		return fmt.Errorf("tenant %q was purged; `galmirror purge --tenant %s --reenable` first: %w", tenant, tenant, admin.ErrPaused)
 	case errors.Is(err, service.ErrNotRunning):
 		return fmt.Errorf("the service is starting or stopping: %w", admin.ErrUnavailable)
 	}
