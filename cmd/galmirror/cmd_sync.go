@@ -182,6 +182,10 @@ func printResult(w io.Writer, r *syncer.Result) {
 		mode = " (dry run: nothing written)"
 	}
 	fmt.Fprintf(w, "%s: %s%s\n", r.Tenant, r.Status, mode)
+	if r.Status == syncer.StatusSkipped {
+		fmt.Fprintf(w, "  %s\n", r.Reason)
+		return
+	}
 	if r.Failure != nil {
 		fmt.Fprintf(w, "  failed: %s", r.Failure.Message)
 		if r.Failure.Code != "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,6 +139,7 @@ func closedPort(t *testing.T) int {
 type serviceRun struct {
 	events *eventLog
 	done   chan struct{}
+	proc   *os.Process
 }
 
 func (c *customer) startService(t *testing.T, settings string) *serviceRun {
@@ -150,7 +152,7 @@ func (c *customer) startService(t *testing.T, settings string) *serviceRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serviceRun{events: &eventLog{seen: make(chan struct{}, 1)}, done: make(chan struct{})}
+	s := &serviceRun{events: &eventLog{seen: make(chan struct{}, 1)}, done: make(chan struct{}), proc: cmd.Process}
 	go func() {
 		defer close(s.done)
 		sc := bufio.NewScanner(stderr)
