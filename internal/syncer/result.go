@@ -42,13 +42,13 @@ const (
 // only a run that just happened can say.
 type Result struct {
 	report.Run
-	DryRun   bool          `json:"dryRun,omitempty"`
+	DryRun bool `json:"dryRun,omitempty"`
 	// Reason says why a skipped run did not start; ReasonCode is "busy"
 	// or "purged".
-	Reason     string `json:"reason,omitempty"`
-	ReasonCode string `json:"reasonCode,omitempty"`
-	Duration time.Duration `json:"-"`
-	Errors   []ItemError   `json:"errors"`
+	Reason     string        `json:"reason,omitempty"`
+	ReasonCode string        `json:"reasonCode,omitempty"`
+	Duration   time.Duration `json:"-"`
+	Errors     []ItemError   `json:"errors"`
 	// Skipped lists the target mailboxes skipped for a known reason (no
 	// Exchange Online mailbox, outside the app's mailbox access), each
 	// with Graph's code; they are checked again next run.
