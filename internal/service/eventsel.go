@@ -168,7 +168,7 @@ func (g *certGate) due(tenant string, c Certificate, now time.Time) (events.Even
 	}
 	g.last[k] = now
 	days := int64(c.NotAfter.Sub(now) / (24 * time.Hour))
-	fields := []events.Field{events.F("not_after", c.NotAfter.UTC().Format(time.RFC3339)), events.FInt("days", days)}
+	fields := []events.Field{events.F("certificate_expires", c.NotAfter.UTC().Format(time.RFC3339)), events.FInt("days", days)}
 	if c.Thumbprint != "" {
 		fields = append([]events.Field{events.F("thumbprint", c.Thumbprint)}, fields...)
 	}

@@ -168,6 +168,10 @@ func tenantReport(ctx context.Context, r StatusReader, st store.TenantState, now
 	switch {
 	case err == nil:
 		lr := report.FromHistory(run)
+		if !run.Finished.IsZero() {
+			// Finish records the certificate of the tenant's last run.
+			lr.CertificateExpires = st.CertExpiry
+		}
 		tr.LastRun = &lr
 	case !errors.Is(err, store.ErrNotFound):
 		return tr, fmt.Errorf("read last run of %s: %w", st.Name, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -354,16 +355,17 @@ func (b *Backend) Run(ctx context.Context, id int64) (admin.Run, []admin.Mailbox
 }
 
 func (b *Backend) run(r *store.Run) admin.Run {
+	v := report.FromHistory(*r)
 	out := admin.Run{
 		ID: r.ID, Tenant: r.Tenant, Trigger: string(r.Trigger), Started: r.Started, Finished: r.Finished,
-		Outcome: outcome(r.Status), Counts: counts(r.Counts), Error: r.Error,
+		Outcome: outcome(r.Status), Counts: counts(r.Counts), Error: r.Error, Status: v.Status,
+	}
+	if v.Failure != nil {
+		out.FailureClass, out.FailureMessage = string(v.Failure.Class), v.Failure.Message
 	}
 	b.mu.Lock()
 	out.RequestedBy = b.requested[r.ID]
 	b.mu.Unlock()
-	if out.RequestedBy != "" {
-		out.Trigger = "sync-now"
-	}
 	return out
 }
 
@@ -388,7 +390,8 @@ func counts(c store.Counts) admin.Counts {
 		Mailboxes:       c.MailboxesSynced + c.MailboxesSkipped + c.MailboxesFailed,
 		MailboxesFailed: c.MailboxesFailed,
 		Created:         c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
-		DeletesHeld: c.HeldBack,
+		DeletesHeld: c.HeldBack, MailboxesSynced: c.MailboxesSynced, MailboxesSkipped: c.MailboxesSkipped,
+		GraphRequests: c.GraphRequests, BatchItems: c.BatchItems, Throttled: c.Throttled429, Unavailable: c.Throttled503,
 	}
 }
 
