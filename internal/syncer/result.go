@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/report"
@@ -12,6 +13,10 @@ const (
 	StatusOK      = "ok"      // every mailbox synced or skipped for a known reason
 	StatusPartial = "partial" // finished with mailbox or item failures, or held-back deletes
 	StatusFailed  = "failed"  // the run failed as a whole (auth, consent, source read)
+	// StatusInterrupted: the run was stopped before it finished (Ctrl-C,
+	// shutdown): neither a failure nor a success; the history records it
+	// as interrupted and the next run continues.
+	StatusInterrupted = "interrupted"
 	// StatusSkipped: the run did not start, and that is no failure:
 	// another run of the tenant is in progress (the service's), or the
 	// tenant was purged. `sync` only: the history records nothing.
@@ -61,6 +66,8 @@ type Result struct {
 	Plan []MailboxPlan `json:"plan,omitempty"`
 	// SourceCount is the number of directory entries mirrored.
 	SourceCount int `json:"sources"`
+	// Targets is the number of target mailboxes, when known.
+	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
 	CertificateThumbprint string `json:"-"`
 	// Mailboxes are the per-mailbox outcomes, as the run history records
@@ -131,14 +138,16 @@ type PlanItem struct {
 	Reason   string `json:"reason"`
 }
 
-// ExitCode maps a result to galmirror sync's exit codes: 0 ok, 3 partial, 1
-// failed.
+// ExitCode maps a result to galmirror sync's exit codes: 0 ok (or
+// skipped), 3 partial, 1 failed, 130 interrupted.
 func (r *Result) ExitCode() int {
 	switch r.Status {
 	case StatusOK, StatusSkipped:
 		return 0
 	case StatusPartial:
 		return 3
+	case StatusInterrupted:
+		return 130
 	}
 	return 1
 }
@@ -154,4 +163,17 @@ func (r *Result) StoreCounts() store.Counts {
 		GraphRequests: int(r.Graph.Requests), BatchItems: int(r.Graph.BatchItems),
 		Throttled429: int(r.Graph.Throttled), Throttled503: int(r.Graph.Unavailable),
 	}
+}
+
+// Progress counts runs' target mailboxes and those finished, and the
+// contacts written, as the runs go: what `galmirror sync` shows on a
+// terminal. Runs running at once may share one. Safe for concurrent use.
+type Progress struct {
+	targets, done, writes atomic.Int64
+}
+
+// Snapshot returns the target mailboxes the runs know of so far, those
+// finished, and the contacts written.
+func (p *Progress) Snapshot() (targets, done, writes int64) {
+	return p.targets.Load(), p.done.Load(), p.writes.Load()
 }

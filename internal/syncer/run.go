@@ -72,6 +72,9 @@ type run struct {
 	mbs    []store.RunMailbox
 	denied int // target mailboxes that answered 403 ErrorAccessDenied
 	absent int // target mailboxes without an Exchange Online mailbox
+	// stopped counts the mailboxes the run was stopped in (Ctrl-C),
+	// finished the target mailboxes that finished.
+	stopped, finished int
 }
 
 // deltaOffered reports whether contacts delta is read this run.
@@ -190,6 +193,9 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
+	if p := r.ro.Progress; p != nil {
+		p.targets.Add(int64(len(r.targets)))
+	}
 	if !r.ro.DryRun {
 		// Mailboxes brought in line from here on store this digest: the
 		// next run plans them from what changed since (sinceLast).
@@ -282,12 +288,12 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 		case errors.As(err, &f):
 			return StatusFailed, f.f
 		case ctx.Err() != nil:
-			return StatusFailed, r.stopped(ctx)
+			return r.stoppedStatus(ctx)
 		default:
 			return StatusFailed, &Failure{Class: FailInternal, Message: err.Error()}
 		}
 	case ctx.Err() != nil:
-		return StatusFailed, r.stopped(ctx)
+		return r.stoppedStatus(ctx)
 	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
 		return StatusPartial, nil
 	}
@@ -296,6 +302,12 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 
 // logResult logs the run's outcome.
 func (r *run) logResult(res *Result) {
+	if res.Status == StatusInterrupted {
+		// Whoever stopped the run says so (sync's one line, the
+		// service's log).
+		r.log.Debug("tenant run interrupted", "reason", res.Failure.Message)
+		return
+	}
 	if res.Status == StatusSkipped {
 		r.log.Info("tenant run skipped", "why", res.ReasonCode, "reason", res.Reason)
 		return
@@ -318,12 +330,19 @@ func (r *run) logResult(res *Result) {
 	}
 }
 
-// stopped explains a run whose context ended: its time limit, or a stop.
-func (r *run) stopped(ctx context.Context) *Failure {
+// stoppedStatus explains a run whose context ended: its time limit (a
+// failure), or a stop (Ctrl-C, shutdown: interrupted, neither failure nor
+// success; the next run continues).
+func (r *run) stoppedStatus(ctx context.Context) (string, *Failure) {
 	if context.Cause(ctx) == errRunTimeout {
-		return &Failure{Class: FailTimeout, Message: fmt.Sprintf("the run did not finish within its time limit (%s)", r.e.opts.RunTimeout)}
+		return StatusFailed, &Failure{Class: FailTimeout, Message: fmt.Sprintf("the run did not finish within its time limit (%s)", r.e.opts.RunTimeout)}
 	}
-	return &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+	r.mu.Lock()
+	done := r.finished
+	r.mu.Unlock()
+	r.res.Targets = len(r.targets)
+	return StatusInterrupted, &Failure{Class: FailCanceled,
+		Message: fmt.Sprintf("interrupted after %d of %d mailboxes; the next run continues", done, len(r.targets))}
 }
 
 func owner() string {
