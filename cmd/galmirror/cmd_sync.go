@@ -52,7 +52,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	logger := newLogger(stderr, *verbose)
+	var line *statusLine
+	var progress *syncer.Progress
+	logw := stderr
+	if !*asJSON && isTerminal(stderr) {
+		line, progress = &statusLine{w: stderr}, &syncer.Progress{}
+		logw = line
+	}
+	logger := newLogger(logw, *verbose)
 
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
 	if err != nil {
@@ -62,17 +69,76 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 
 	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
+	var progressDone <-chan struct{}
+	stop := make(chan struct{})
+	if progress != nil {
+		progressDone = showProgress(progress, line, len(tenants), stop)
+	}
 	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
 		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerCLI), PlanItems: *asJSON,
+		Progress: progress,
 	}, func(res *syncer.Result) {
-		if *asJSON {
+		switch {
+		case *asJSON:
 			b, _ := json.Marshal(res)
 			fmt.Fprintln(stdout, string(b))
-		} else {
+		case res.Status == syncer.StatusInterrupted:
+			// One line for them all, below.
+		case line != nil:
+			line.mu.Lock()
+			if line.text != "" {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			printResult(stdout, res)
+			if line.text != "" {
+				fmt.Fprint(stderr, line.text)
+			}
+			line.mu.Unlock()
+		default:
 			printResult(stdout, res)
 		}
 	})
+	close(stop)
+	if progressDone != nil {
+		<-progressDone
+	}
+	if interrupted(results) {
+		fmt.Fprintln(stderr, interruptedLine(results))
+		return exitInterrupted
+	}
 	return worstExit(results)
+}
+
+// interrupted reports whether a run was stopped (Ctrl-C).
+func interrupted(results []*syncer.Result) bool {
+	for _, r := range results {
+		if r.Status == syncer.StatusInterrupted {
+			return true
+		}
+	}
+	return false
+}
+
+// interruptedLine is the one line a stopped sync ends with: "interrupted
+// after 312 of 1000 mailboxes; the next run continues".
+func interruptedLine(results []*syncer.Result) string {
+	done, total, tenants := 0, 0, 0
+	for _, r := range results {
+		switch r.Status {
+		case syncer.StatusInterrupted:
+			tenants++
+			done += r.Mailboxes.Synced + r.Mailboxes.Failed + r.Mailboxes.Skipped
+			total += max(r.Targets, r.Mailboxes.Synced+r.Mailboxes.Failed+r.Mailboxes.Skipped)
+		case syncer.StatusOK, syncer.StatusPartial:
+			n := r.Mailboxes.Synced + r.Mailboxes.Failed + r.Mailboxes.Skipped
+			done, total = done+n, total+n
+		}
+	}
+	s := fmt.Sprintf("interrupted after %d of %d mailboxes", done, total)
+	if len(results) > 1 {
+		s += fmt.Sprintf(" (%d of %d tenants stopped)", tenants, len(results))
+	}
+	return s + "; the next run continues"
 }
 
 // loadTenants loads the settings and selects the tenants to run; a bad file,

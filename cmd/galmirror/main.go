@@ -27,6 +27,10 @@ const (
 	exitFailed  = 1 // a tenant's run failed as a whole (auth, consent, source read), or an internal error
 	exitUsage   = 2 // usage or configuration error, reported before any Graph call
 	exitPartial = 3 // finished with mailbox or item failures, or held-back deletes
+	// exitInterrupted: stopped (Ctrl-C, SIGTERM) before it finished;
+	// recorded as interrupted, not failed, and the next run continues.
+	// 128 + SIGINT, as shells report a command Ctrl-C stopped.
+	exitInterrupted = 130
 )
 
 // command is one subcommand of the galmirror binary.
@@ -51,6 +55,9 @@ func register(c *command) {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C stops the command cleanly; a second one ends the
+	// process at once.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
