@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
@@ -36,9 +37,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	allowMass := fs.Bool("allow-mass-delete", false, "carry out deletes the mass-delete guard would hold back")
 	takeOver := fs.Bool("take-over", false, "maintain managed folders another galmirror installation stamped (this server replaces that one)")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	noEvents := fs.Bool("no-events", false, "emit no events (by default a sync emits the service's events: Windows Event Log, a log line, the state database)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete] [--take-over]")
-		fmt.Fprintln(stderr, "exit codes: 0 all synced, 3 mailbox or item failures or held-back deletes, 1 a tenant failed as a whole, 2 usage or configuration error")
+		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete] [--take-over] [--no-events]")
+		fmt.Fprintln(stderr, "exit codes: 0 all synced (or a tenant skipped: another process syncs it), 3 mailbox or item failures or held-back deletes,")
+		fmt.Fprintln(stderr, "1 a tenant failed as a whole, 2 usage or configuration error, 130 interrupted (Ctrl-C): the next run continues")
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args); done {
@@ -69,12 +72,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 
 	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
+	var rr runReporter
+	if !*noEvents && !*dryRun {
+		bus, closeEvents := cliEvents(logger, st)
+		defer closeEvents()
+		rr.rep = service.NewReporter(ctx, bus, st, cfg.Health.OutageAfter.Std())
+		defer rr.rep.Flush(context.WithoutCancel(ctx))
+	}
 	var progressDone <-chan struct{}
 	stop := make(chan struct{})
 	if progress != nil {
 		progressDone = showProgress(progress, line, len(tenants), stop)
 	}
-	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
+	results := runTenants(ctx, rr, eng, cfg, tenants, syncer.RunOptions{
 		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerCLI), PlanItems: *asJSON,
 		Progress: progress,
 	}, func(res *syncer.Result) {
@@ -192,7 +202,7 @@ func loadTenants(path, only string, stderr io.Writer) (*config.Config, []*config
 
 // runTenants runs the tenants independently, at most maxConcurrentTenants
 // at once, and reports each result as it finishes.
-func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, tenants []*config.Tenant, ro syncer.RunOptions, report func(*syncer.Result)) []*syncer.Result {
+func runTenants(ctx context.Context, rr runReporter, eng *syncer.Engine, cfg *config.Config, tenants []*config.Tenant, ro syncer.RunOptions, report func(*syncer.Result)) []*syncer.Result {
 	limit := cfg.MaxConcurrentTenants
 	if limit <= 0 {
 		limit = 1
@@ -207,7 +217,7 @@ func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, ten
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := eng.Run(ctx, t, ro)
+			res := rr.run(ctx, eng, t, ro)
 			mu.Lock()
 			results[i] = res
 			report(res)

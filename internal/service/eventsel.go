@@ -66,10 +66,11 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 			// every tenant it hits (outages), not per run.
 			break
 		}
-		out = append(out, ev(events.RunFailed, f.Message,
-			events.F("class", string(f.Class)),
-			events.F("trigger", string(t.trigger)),
-			events.F("next_attempt", next.UTC().Format(time.RFC3339))))
+		fields := []events.Field{events.F("class", string(f.Class)), events.F("trigger", string(t.trigger))}
+		if !next.IsZero() {
+			fields = append(fields, events.F("next_attempt", next.UTC().Format(time.RFC3339)))
+		}
+		out = append(out, ev(events.RunFailed, f.Message, fields...))
 		if e, ok := failureEvent(f); ok {
 			out = append(out, ev(e.ID, e.Detail, e.Fields...))
 		}
@@ -184,4 +185,21 @@ func (g *certGate) seed(tenant string, id events.ID, at time.Time) {
 	if at.After(g.last[k]) {
 		g.last[k] = at
 	}
+}
+
+// ConditionEvent is the condition event (300, 301, 310, 311) of a tenant's
+// failure outside a run (`galmirror check`), if its class has one.
+func ConditionEvent(tenant string, f *store.Failure) (events.Event, bool) {
+	if f == nil {
+		return events.Event{}, false
+	}
+	e, ok := failureEvent(f)
+	e.Tenant = tenant
+	return e, ok
+}
+
+// CertificateEvent is the expiry event (320–323) of a certificate expiring
+// at notAfter, seen at now, if one is due.
+func CertificateEvent(tenant string, c Certificate, now time.Time) (events.Event, bool) {
+	return newCertGate().due(tenant, c, now)
 }

@@ -356,6 +356,9 @@ func (s *Service) doReload(ctx context.Context, explicit bool) {
 	if cfg.Metrics.Listen != old.Metrics.Listen {
 		notes = append(notes, "metrics.listen changes apply at the next restart")
 	}
+	if cfg.Log.File != old.Log.File || cfg.Log.MaxSizeMB != old.Log.MaxSizeMB || cfg.Log.MaxFiles != old.Log.MaxFiles {
+		notes = append(notes, "log file changes apply at the next restart")
+	}
 	if cfg.Health.Listen != old.Health.Listen {
 		notes = append(notes, "health.listen changes apply at the next restart")
 	}
@@ -405,24 +408,7 @@ func oneLine(err error) string {
 // seedCertGate reads the last day's certificate events from the store, so
 // that a restart does not repeat a warning already given today.
 func (s *Service) seedCertGate(ctx context.Context) {
-	last, err := s.opts.State.LastEventSeq(ctx)
-	if err != nil || last == 0 {
-		return
-	}
-	evs, err := s.opts.State.EventsSince(ctx, max(0, last-5000), 5000)
-	if err != nil {
-		s.log.Warn("read recent events", "err", err)
-		return
-	}
-	cutoff := time.Now().Add(-24 * time.Hour)
-	for _, e := range evs {
-		switch id := events.ID(e.ID); id {
-		case events.CertExpires30, events.CertExpires14, events.CertExpires7, events.CertExpired:
-			if e.Time.After(cutoff) {
-				s.sched.certs.seed(e.Tenant, id, e.Time)
-			}
-		}
-	}
+	seedCerts(ctx, s.opts.State, s.sched.certs, func(err error) { s.log.Warn("read recent events", "err", err) })
 }
 
 // StoreRecorder returns the recorder that appends events to the store's

@@ -613,21 +613,32 @@ type Streak struct {
 	// or the network was unreachable (FailUnavailable): an outage, not a
 	// problem of the tenant.
 	Unavailable bool
+	// Last is the failure class of the newest of them, LastFinished when
+	// it finished.
+	Last         FailureClass
+	LastFinished time.Time
 }
 
 // FailureStreak returns the tenant's current streak of failed runs
 // (interrupted runs neither end nor extend it).
 func (s *Store) FailureStreak(ctx context.Context, tenant string) (Streak, error) {
 	var st Streak
-	var since sql.NullInt64
+	var since, lastFinished sql.NullInt64
 	var other int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(started), COALESCE(SUM(failure_class != ?2), 0) FROM runs
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(started), COALESCE(SUM(failure_class != ?2), 0),
+		COALESCE((SELECT failure_class FROM runs WHERE tenant = ?1 AND status = 'failed' ORDER BY id DESC LIMIT 1), ''),
+		(SELECT finished FROM runs WHERE tenant = ?1 AND status = 'failed' ORDER BY id DESC LIMIT 1) FROM runs
 		WHERE tenant = ?1 AND status = 'failed' AND id > COALESCE((SELECT MAX(id) FROM runs WHERE tenant = ?1 AND status IN ('ok', 'partial')), 0)`,
-		tenant, string(FailUnavailable)).Scan(&st.Runs, &since, &other)
+		tenant, string(FailUnavailable)).Scan(&st.Runs, &since, &other, &st.Last, &lastFinished)
 	if err != nil {
 		return Streak{}, fmt.Errorf("store: failure streak of %q: %w", tenant, err)
 	}
 	st.Since = fromMS(since)
 	st.Unavailable = st.Runs > 0 && other == 0
+	if st.Runs == 0 {
+		st.Last = ""
+	} else {
+		st.LastFinished = fromMS(lastFinished)
+	}
 	return st, nil
 }

@@ -38,6 +38,11 @@ type CheckReport struct {
 	Reachable  int      `json:"reachable"`
 	OutOfScope []string `json:"outOfScope,omitempty"`
 	NoMailbox  []string `json:"noMailbox,omitempty"`
+	// Failure classifies what stopped the check where a sync would fail
+	// the same way (certificate, token, consent), as a sync's failure.
+	Failure *Failure `json:"failure,omitempty"`
+	// CertificateThumbprint is the certificate's SHA-1 thumbprint.
+	CertificateThumbprint string `json:"-"`
 }
 
 func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool {
@@ -65,6 +70,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	ts, ep, cert, err := Credentials(ctx, t, hc, now)
 	if cert != nil {
 		rep.CertificateExpires = cert.NotAfter().UTC()
+		rep.CertificateThumbprint = cert.ThumbprintSHA1()
 		days := int(time.Until(cert.NotAfter()).Hours() / 24)
 		ok := days > 14
 		rep.add("certificate", ok, "%s, thumbprint %s, expires %s (%d days)%s", cert.Subject(), cert.ThumbprintSHA1(),
@@ -80,6 +86,9 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 			rep.add(name, false, "stopped while reading the certificate: %v", ctx.Err())
 			return rep
 		}
+		if ae != nil {
+			rep.Failure = &Failure{Class: ae.class, Code: ae.code, Message: ae.msg}
+		}
 		rep.add(name, false, "%v", err)
 		return rep
 	}
@@ -87,6 +96,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	tok, err := ts.Token(ctx)
 	if err != nil {
 		f := TokenFailure(err)
+		rep.Failure = f
 		rep.add("token", false, "%s", f.Message)
 		return rep
 	}
@@ -99,6 +109,8 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	need := entra.RequiredRoles(t.OrgContacts)
 	if missing := entra.MissingRoles(claims.Roles, need); len(missing) > 0 {
 		rep.MissingRoles = missing
+		rep.Failure = &Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
+			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", t.ClientID, missing, t.TenantID)}
 		rep.add("roles", false, "granted [%s]; missing [%s]: grant admin consent for them in Entra ID", strings.Join(claims.Roles, ", "), strings.Join(missing, ", "))
 		return rep
 	}
