@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -59,12 +60,14 @@ func TestGraphRootWithAPathThroughTheBinary(t *testing.T) {
 	ten := c.tenant("contoso", srv, tn, cred)
 	ten["schedule"] = map[string]any{"every": "1h", "jitter": "0s"}
 	settings := c.settings(ten)
+	logSettings := map[string]any{"file": "logs/galmirror.log", "maxSizeMB": 1, "maxFiles": 2}
+	writeJSON(t, settings, map[string]any{"dataDir": "state", "log": logSettings, "tenants": []any{ten}})
 	svc := c.startService(t, settings)
 	svc.events.wait(t, "200", 30*time.Second, "tenant=contoso")
 
 	bad := c.tenant("contoso", srv, tn, cred)
 	bad["endpoints"] = map[string]any{"authority": srv.URL(), "graph": srv.URL() + "/v1.0"}
-	c.settings(bad)
+	writeJSON(t, settings, map[string]any{"dataDir": "state", "log": logSettings, "tenants": []any{bad}})
 	code, out, errOut := c.run("sync", "--config", settings)
 	if code != exitUsage || !strings.Contains(errOut, "tenants[0].endpoints.graph") || !strings.Contains(errOut, "without a path") {
 		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
@@ -81,6 +84,15 @@ func TestGraphRootWithAPathThroughTheBinary(t *testing.T) {
 	}
 	if n := svc.events.count("202"); n > 0 {
 		t.Errorf("a run failed after the bad reload")
+	}
+	// The log file (log.file) has what stderr has, the events included.
+	b, err := os.ReadFile(filepath.Join(c.dir, "logs", "galmirror.log"))
+	if err != nil || !strings.Contains(string(b), "event_id=100") || !strings.Contains(string(b), "event_id=400") ||
+		!strings.Contains(string(b), `msg="tenant run finished" tenant=contoso`) {
+		t.Errorf("log file: %v\n%s", err, b)
+	}
+	if fi, err := os.Stat(filepath.Join(c.dir, "logs", "galmirror.log")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log file mode: %v %v", fi.Mode(), err)
 	}
 }
 

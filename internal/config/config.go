@@ -23,6 +23,8 @@ const (
 	DefaultFileAs               = "{surname}, {givenName}"
 	DefaultLogLevel             = "info"
 	DefaultLogFormat            = "text"
+	DefaultLogMaxSizeMB         = 10
+	DefaultLogMaxFiles          = 5
 	DefaultHealthMaxAge         = 6 * time.Hour
 	DefaultHealthMaxFailures    = 1
 	DefaultHealthCertDays       = 14
@@ -69,6 +71,14 @@ type Log struct {
 	Level string `json:"level"`
 	// Format is text (default) or json.
 	Format string `json:"format"`
+	// File is the service's rotating log file, absolute (relative in the
+	// file: to the settings file's directory). Empty: none, except for the
+	// Windows service, which writes %ProgramData%\galmirror\logs\galmirror.log.
+	File string `json:"file,omitempty"`
+	// MaxSizeMB bounds each log file (default 10); MaxFiles is how many
+	// older files are kept (default 5).
+	MaxSizeMB int `json:"maxSizeMB"`
+	MaxFiles  int `json:"maxFiles"`
 }
 
 // Metrics configures the Prometheus endpoint.

@@ -220,6 +220,8 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 
 		{"health", withTop(`"health": {"maxAge": "3h", "maxFailures": 3, "certificateDays": 21, "overdueAfter": "1h", "outageAfter": "2h", "listen": "127.0.0.1:9465", "showTenants": true}`), true},
 		{"every 1m without jitter", withTenant(`"schedule": {"every": "1m"}`), true},
+		{"log file", withTop(`"log": {"file": "logs/galmirror.log", "maxSizeMB": 20, "maxFiles": 3}`), true},
+		{"log maxFiles 0", withTop(`"log": {"maxFiles": 0}`), false},
 
 		{"missing dataDir", `{"tenants": []}`, false},
 		{"graph root with a path", withTenant(`"cloud": "custom", "endpoints": {"authority": "https://login.sim/", "graph": "https://graph.sim/v1.0"}`), false},

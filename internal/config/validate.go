@@ -17,7 +17,7 @@ import (
 
 func (c *Config) setDefaults() {
 	c.MaxConcurrentTenants = DefaultMaxConcurrentTenants
-	c.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	c.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat, MaxSizeMB: DefaultLogMaxSizeMB, MaxFiles: DefaultLogMaxFiles}
 	c.Admin.LocalSocket = true
 	c.Health = Health{MaxAge: Duration(DefaultHealthMaxAge), MaxFailures: DefaultHealthMaxFailures,
 		CertificateDays: DefaultHealthCertDays, OverdueAfter: Duration(DefaultHealthOverdueAfter),
@@ -90,6 +90,15 @@ func (v *validator) config(c *Config) {
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.File != "" {
+		c.Log.File = v.path("log.file", c.Log.File)
+	}
+	if c.Log.MaxSizeMB < 1 || c.Log.MaxSizeMB > 1024 {
+		v.addf("log.maxSizeMB", "must be between 1 and 1024, got %d", c.Log.MaxSizeMB)
+	}
+	if c.Log.MaxFiles < 1 || c.Log.MaxFiles > 100 {
+		v.addf("log.maxFiles", "must be between 1 and 100, got %d", c.Log.MaxFiles)
+	}
 	if c.Metrics.Listen != "" {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
