@@ -29,9 +29,10 @@ func init() {
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	users := fs.Int("users", 0, "users in the tenant (with --mailboxes: one size instead of --sizes)")
-	mailboxes := fs.Int("mailboxes", 0, "target mailboxes among the users (default: every user)")
-	sizes := fs.String("sizes", bench.DefaultSizes, "sizes to measure, `UxM` users × target mailboxes, comma-separated")
+	users := fs.Int("users", 0, "users in the tenant (with --mailboxes and --sources: one size instead of --sizes)")
+	mailboxes := fs.Int("mailboxes", 0, "target mailboxes among the users, the first M (default: every user)")
+	sources := fs.Int("sources", 0, "sources among the users, the first S, selected by a source.includeGroups group (default: every user)")
+	sizes := fs.String("sizes", bench.DefaultSizes, "sizes to measure, comma-separated: `UxM[xS]` users × target mailboxes [× sources, default every user]")
 	latency := fs.Duration("latency", 80*time.Millisecond, "latency graphsim adds to every request and $batch item")
 	jitter := fs.Duration("jitter", 40*time.Millisecond, "random extra latency, uniform in [0, jitter)")
 	failRate := fs.Float64("fail-rate", 0, "probability of an injected 503 with Retry-After per request and item")
@@ -44,8 +45,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	timeout := fs.Duration("timeout", time.Hour, "give up on a phase after this long")
 	asJSON := fs.Bool("json", false, "print one JSON object per size and phase per line instead of the table")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror bench [--users U --mailboxes M | --sizes 100x100,300x300,1000x1000] [--latency 80ms --jitter 40ms --fail-rate R --time-scale F] [--tenants N] [--json]")
-		fmt.Fprintln(stderr, "Phases per size: initial full sync, a run with no change, a run after 1% of the users changed.")
+		fmt.Fprintln(stderr, "usage: galmirror bench [--users U --mailboxes M --sources S | --sizes 100x100,300x300,1000x1000] [--latency 80ms --jitter 40ms --fail-rate R --time-scale F] [--tenants N] [--json]")
+		fmt.Fprintln(stderr, "A size UxM is U users, every one a source, the first M of them target mailboxes (a target group selects them when M < U).")
+		fmt.Fprintln(stderr, "UxMxS makes only the first S users sources (a source.includeGroups group selects them): e.g. 10000x10000x20 is")
+		fmt.Fprintln(stderr, "10,000 mailboxes that each receive 20 contacts (19 in the sources' own mailboxes).")
+		fmt.Fprintln(stderr, "Phases per size: initial full sync, a run with no change, a run after 1% of the users changed (only the changed")
+		fmt.Fprintln(stderr, "sources cost writes).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,20 +74,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usage("--time-scale must be positive")
 	case *tenants < 1 || *maxTenants < 0:
 		return usage("--tenants must be at least 1 and --max-concurrent-tenants not negative")
-	case *users < 0 || *mailboxes < 0:
-		return usage("--users and --mailboxes must not be negative")
+	case *users < 0 || *mailboxes < 0 || *sources < 0:
+		return usage("--users, --mailboxes and --sources must not be negative")
 	}
-	spec := *sizes
-	if *users > 0 {
-		m := *mailboxes
-		if m == 0 {
-			m = *users
-		}
-		spec = fmt.Sprintf("%dx%d", *users, m)
-	} else if *mailboxes > 0 {
-		return usage("--mailboxes needs --users")
-	}
-	shapes, err := bench.ParseSizes(spec)
+	shapes, err := benchShapes(*sizes, *users, *mailboxes, *sources)
 	if err != nil {
 		return usage(err.Error())
 	}
@@ -121,6 +116,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// benchShapes reads the sizes to measure: --sizes, or the one size that
+// --users (with --mailboxes and --sources) gives.
+func benchShapes(sizes string, users, mailboxes, sources int) ([]bench.Shape, error) {
+	if users > 0 {
+		if mailboxes == 0 {
+			mailboxes = users
+		}
+		if sources == 0 {
+			sources = users
+		}
+		sizes = fmt.Sprintf("%dx%dx%d", users, mailboxes, sources)
+	} else if mailboxes > 0 || sources > 0 {
+		return nil, errors.New("--mailboxes and --sources need --users")
+	}
+	return bench.ParseSizes(sizes)
 }
 
 // takeProfileFlags removes the hidden profiling flags of `galmirror sync`

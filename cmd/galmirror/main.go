@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 
@@ -53,7 +54,18 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// softMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT sets one.
+// A run's live heap is bounded by its concurrency (batches in flight,
+// mailboxes writing at once), not by the tenant's size: about 100 MB at
+// its peak. With the runtime's default (a heap of twice the live one
+// before it collects) the process grew past 300 MB; with this limit it
+// collects earlier, at no measurable CPU cost (README, Performance).
+const softMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first Ctrl-C stops the command cleanly; a second one ends the
 	// process at once.

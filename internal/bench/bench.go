@@ -60,11 +60,14 @@ type Options struct {
 // Result is one phase of one size: the JSON object `galmirror bench
 // --json` prints per line, stable across commits so runs can be compared.
 type Result struct {
+	// Size is UxM, or UxMxS when fewer users than all are sources.
 	Size      string `json:"size"`
 	Users     int    `json:"users"`
 	Mailboxes int    `json:"mailboxes"`
-	Tenants   int    `json:"tenants"`
-	Phase     string `json:"phase"`
+	// Sources is S, the users whose contacts are written (S = U for UxM).
+	Sources int    `json:"sources"`
+	Tenants int    `json:"tenants"`
+	Phase   string `json:"phase"`
 	// Status is the sync's (ok, partial, failed); ExitCode its exit code.
 	Status   string `json:"status"`
 	ExitCode int    `json:"exitCode"`
@@ -140,7 +143,7 @@ func Run(ctx context.Context, o Options, emit func(Result)) ([]Result, error) {
 	mach := thisMachine()
 	var all []Result
 	for i, sz := range o.Sizes {
-		dir := filepath.Join(o.Dir, fmt.Sprintf("%dx%d", sz.Users, sz.Mailboxes))
+		dir := filepath.Join(o.Dir, sz.Name())
 		if o.Tenants > 1 {
 			dir += fmt.Sprintf("x%dtenants", o.Tenants)
 		}
@@ -153,7 +156,7 @@ func Run(ctx context.Context, o Options, emit func(Result)) ([]Result, error) {
 		}
 		all = append(all, rs...)
 		if err != nil {
-			return all, fmt.Errorf("size %dx%d: %w", sz.Users, sz.Mailboxes, err)
+			return all, fmt.Errorf("size %s: %w", sz.Name(), err)
 		}
 	}
 	return all, nil
@@ -170,7 +173,7 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	o.progress("%dx%d: generating the tenant", sz.Users, sz.Mailboxes)
+	o.progress("%s: generating the tenant", sz.Name())
 	bt, err := newTenant("bench", sz, seed)
 	if err != nil {
 		return nil, err
@@ -186,7 +189,7 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 	}
 	var out []Result
 	phase := func(name string, w Work, expected int) error {
-		o.progress("%dx%d: %s", sz.Users, sz.Mailboxes, name)
+		o.progress("%s: %s", sz.Name(), name)
 		r, err := measureSync(ctx, o, s, settings, sz, name, w, expected, mach)
 		if r != nil {
 			out = append(out, *r)
@@ -202,13 +205,13 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 	if err := phase(PhaseNoChange, sz.NoChangeWork(o.Model), 0); err != nil {
 		return out, err
 	}
-	ids, targets := bt.changeSet()
+	ids, change := bt.changeSet()
 	for k, id := range ids {
 		if err := s.patchUser(ctx, bt.t.ID, id, map[string]any{"jobTitle": fmt.Sprintf("Benchmark Analyst %d", k+1)}); err != nil {
 			return out, err
 		}
 	}
-	err = phase(PhaseChange, sz.ChangeWork(o.Model, len(ids), targets), sz.ExpectedChangeWrites(len(ids), targets))
+	err = phase(PhaseChange, sz.ChangeWork(o.Model, change), sz.ExpectedChangeWrites(change))
 	return out, err
 }
 
@@ -244,7 +247,7 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 	if err := s.resetCounters(ctx); err != nil {
 		return nil, err
 	}
-	size := fmt.Sprintf("%dx%d", sz.Users, sz.Mailboxes)
+	size := sz.Name()
 	args := []string{"sync", "--config", settings, "--json"}
 	if o.ProfileDir != "" {
 		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
@@ -267,7 +270,16 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 	cmd.Stdout, cmd.Stderr = &stdout, logf
 	simCPU0 := s.cpu()
 	start := time.Now()
-	runErr := cmd.Run()
+	var runErr error
+	if o.ProfileDir != "" {
+		// graphsim's CPU profile beside galmirror's.
+		path := filepath.Join(o.ProfileDir, size+"-"+phase+".graphsim.cpu.pprof")
+		if err := s.cpuProfile(ctx, path, func() error { runErr = cmd.Run(); return nil }); err != nil {
+			return nil, fmt.Errorf("%s: graphsim profile: %w", phase, err)
+		}
+	} else {
+		runErr = cmd.Run()
+	}
 	wall := time.Since(start)
 	simCPU := s.cpu() - simCPU0
 	if cmd.ProcessState == nil {
@@ -275,7 +287,7 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 	}
 	ps := cmd.ProcessState
 	r := &Result{
-		Size: size, Users: sz.Users, Mailboxes: sz.Mailboxes, Tenants: 1, Phase: phase,
+		Size: size, Users: sz.Users, Mailboxes: sz.Mailboxes, Sources: sz.S(), Tenants: 1, Phase: phase,
 		ExitCode: ps.ExitCode(), WallSeconds: round3(wall.Seconds()),
 		BoundSeconds: round3(o.Model.Bound(w).Seconds()), RequestFloor: o.Model.RequestFloor(w),
 		ExpectedWrites: expected,
@@ -365,6 +377,9 @@ func writeSettings(dir string, s *sim, tenants []*benchTenant, maxTenants int) (
 		}
 		if bt.groupID != "" {
 			t["target"] = map[string]any{"groups": []string{bt.groupID}}
+		}
+		if bt.sourceID != "" {
+			t["source"] = map[string]any{"includeGroups": []string{bt.sourceID}}
 		}
 		ts = append(ts, t)
 	}

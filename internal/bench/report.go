@@ -13,28 +13,41 @@ import (
 // DefaultSizes are issue 6's sizes.
 const DefaultSizes = "100x100,300x300,1000x1000"
 
-// ParseSizes parses "UxM[,UxM...]" (users × target mailboxes, M ≤ U).
+// ParseSizes parses "UxM[xS][,...]": U users, M ≤ U of them target
+// mailboxes, S ≤ U of them sources (default: every user; UxMxU is UxM).
 func ParseSizes(s string) ([]Shape, error) {
 	var out []Shape
 	for i, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
-		us, ms, ok := strings.Cut(strings.ToLower(part), "x")
-		if !ok {
-			return nil, fmt.Errorf("size %d %q: want USERSxMAILBOXES, e.g. 300x300", i+1, part)
+		fields := strings.Split(strings.ToLower(part), "x")
+		if len(fields) != 2 && len(fields) != 3 {
+			return nil, fmt.Errorf("size %d %q: want USERSxMAILBOXES or USERSxMAILBOXESxSOURCES, e.g. 300x300 or 10000x10000x20", i+1, part)
 		}
-		u, err1 := strconv.Atoi(us)
-		m, err2 := strconv.Atoi(ms)
+		var n [3]int
+		for k, f := range fields {
+			v, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("size %d %q: users, mailboxes and sources must be whole numbers", i+1, part)
+			}
+			n[k] = v
+		}
+		u, m, src := n[0], n[1], n[2]
+		if len(fields) == 2 {
+			src = u
+		}
 		switch {
-		case err1 != nil || err2 != nil:
-			return nil, fmt.Errorf("size %d %q: users and mailboxes must be whole numbers", i+1, part)
 		case u < 2 || m < 1:
 			return nil, fmt.Errorf("size %d %q: want at least 2 users and 1 mailbox", i+1, part)
+		case src < 1:
+			return nil, fmt.Errorf("size %d %q: want at least 1 source", i+1, part)
 		case m > u:
 			return nil, fmt.Errorf("size %d %q: mailboxes (%d) cannot exceed users (%d): every target mailbox is a user", i+1, part, m, u)
+		case src > u:
+			return nil, fmt.Errorf("size %d %q: sources (%d) cannot exceed users (%d): every source is a user", i+1, part, src, u)
 		case u > 1_000_000:
 			return nil, fmt.Errorf("size %d %q: at most 1,000,000 users", i+1, part)
 		}
-		out = append(out, Shape{Users: u, Mailboxes: m})
+		out = append(out, Shape{Users: u, Mailboxes: m, Sources: src})
 	}
 	return out, nil
 }
@@ -54,7 +67,8 @@ func WriteJSON(w io.Writer, rs []Result) error {
 }
 
 // WriteTable prints the results as a table, the missed targets, and how
-// each figure grows with U × M.
+// each figure grows with S × M (sources × target mailboxes: the contacts
+// the mailboxes hold; S = U unless a size says UxMxS).
 func WriteTable(w io.Writer, rs []Result) {
 	if len(rs) == 0 {
 		return
@@ -99,7 +113,7 @@ func WriteTable(w io.Writer, rs []Result) {
 		fmt.Fprintln(w, "\nevery target met")
 	}
 	if g := Growth(rs); len(g) > 0 {
-		fmt.Fprintln(w, "\ngrowth with U×M (exponent k in figure ∝ (U×M)^k between the smallest and largest size; 1 = linear):")
+		fmt.Fprintln(w, "\ngrowth with S×M, sources × mailboxes (exponent k in figure ∝ (S×M)^k between the smallest and largest size; 1 = linear):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "phase\twall\trequests\tbatch items\twrites\tRSS\tCPU\t")
 		for _, row := range g {
@@ -109,8 +123,10 @@ func WriteTable(w io.Writer, rs []Result) {
 	}
 }
 
-// GrowthRow holds, for one phase, the exponent k of each figure ∝ (U×M)^k
-// between the smallest and the largest size (NaN when undefined).
+// GrowthRow holds, for one phase, the exponent k of each figure ∝ (S×M)^k
+// between the smallest and the largest size (NaN when undefined). S×M
+// (sources × target mailboxes) is the contacts the mailboxes hold: the
+// work of a full sync; with every user a source it is U×M.
 type GrowthRow struct {
 	Phase                                        string
 	Wall, Requests, BatchItems, Writes, RSS, CPU float64
@@ -138,14 +154,14 @@ func Growth(rs []Result) []GrowthRow {
 		}
 		lo, hi := list[0], list[0]
 		for _, r := range list {
-			if r.Users*r.Mailboxes < lo.Users*lo.Mailboxes {
+			if r.contacts() < lo.contacts() {
 				lo = r
 			}
-			if r.Users*r.Mailboxes > hi.Users*hi.Mailboxes {
+			if r.contacts() > hi.contacts() {
 				hi = r
 			}
 		}
-		x := float64(hi.Users*hi.Mailboxes) / float64(lo.Users*lo.Mailboxes)
+		x := float64(hi.contacts()) / float64(lo.contacts())
 		if x <= 1 {
 			continue
 		}
@@ -162,6 +178,16 @@ func Growth(rs []Result) []GrowthRow {
 		})
 	}
 	return out
+}
+
+// contacts is S×M, the growth figures' measure of a size. A result
+// without sources (JSON from before sizes had them) has every user a source.
+func (r Result) contacts() int {
+	s := r.Sources
+	if s <= 0 {
+		s = r.Users
+	}
+	return s * r.Mailboxes
 }
 
 func exp(k float64) string {

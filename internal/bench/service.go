@@ -34,7 +34,7 @@ func runService(ctx context.Context, o Options, sz Shape, dir string, seed int64
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	o.progress("%d tenants of %dx%d: generating", o.Tenants, sz.Users, sz.Mailboxes)
+	o.progress("%d tenants of %s: generating", o.Tenants, sz.Name())
 	var tenants []*benchTenant
 	for i := range o.Tenants {
 		bt, err := newTenant(fmt.Sprintf("bench%02d", i+1), sz, seed+int64(i))
@@ -61,7 +61,7 @@ func runService(ctx context.Context, o Options, sz Shape, dir string, seed int64
 	}
 	defer logf.Close()
 
-	o.progress("%d tenants of %dx%d: galmirror run", o.Tenants, sz.Users, sz.Mailboxes)
+	o.progress("%d tenants of %s: galmirror run", o.Tenants, sz.Name())
 	simCPU0 := s.cpu()
 	p, err := startService(o.Exe, settings, logf, len(tenants))
 	if err != nil {
@@ -231,7 +231,7 @@ func (p *serviceProc) result(o Options, sz Shape, wall, simCPU time.Duration, ma
 	}
 	waves := ceilDiv(p.tenants, conc)
 	return Result{
-		Size: fmt.Sprintf("%dx%d", sz.Users, sz.Mailboxes), Users: sz.Users, Mailboxes: sz.Mailboxes,
+		Size: sz.Name(), Users: sz.Users, Mailboxes: sz.Mailboxes, Sources: sz.S(),
 		Tenants: p.tenants, Phase: PhaseService, Status: status, ExitCode: ps.ExitCode(),
 		WallSeconds:    round3(wall.Seconds()),
 		BoundSeconds:   round3(float64(waves) * o.Model.Bound(sz.InitialWork(o.Model)).Seconds()),

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,21 +24,23 @@ import (
 // benchTenant is one generated tenant and what the settings file and the
 // change phase need to know about it.
 type benchTenant struct {
-	name    string
-	t       graphsim.Tenant
-	cred    graphsim.AppCredential
-	groupID string // the target group, when M < U
-	shape   Shape
+	name     string
+	t        graphsim.Tenant
+	cred     graphsim.AppCredential
+	groupID  string // the target group, when M < U
+	sourceID string // the source.includeGroups group, when S < U
+	shape    Shape
 }
 
-// newTenant generates a tenant of shape.Users users, all of them sources
-// (enabled members with a mailbox and an email address: the generator's
+// newTenant generates a tenant of shape.Users users, every one of them
+// an enabled member with a mailbox and an email address (the generator's
 // guests, disabled users and mailbox-less users are turned into ordinary
-// ones so that every figure is exact), and, when fewer mailboxes than
-// users are targets, a group holding the first shape.Mailboxes users.
+// ones so that every figure is exact); when fewer mailboxes than users are
+// targets, a group holding the first shape.Mailboxes users; and when fewer
+// sources than users, a group holding the first shape.S() users.
 func newTenant(name string, shape Shape, seed int64) (*benchTenant, error) {
-	if shape.Users < 1 || shape.Mailboxes < 1 || shape.Mailboxes > shape.Users {
-		return nil, fmt.Errorf("bench: size %dx%d: want 1 ≤ mailboxes ≤ users", shape.Users, shape.Mailboxes)
+	if shape.Users < 1 || shape.Mailboxes < 1 || shape.Mailboxes > shape.Users || shape.S() < 1 || shape.S() > shape.Users {
+		return nil, fmt.Errorf("bench: size %s: want 1 ≤ mailboxes ≤ users and 1 ≤ sources ≤ users", shape.Name())
 	}
 	t, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: shape.Users, Seed: seed,
 		Domain: fmt.Sprintf("%s.onmicrosoft.com", name)})
@@ -64,21 +67,34 @@ func newTenant(name string, shape Shape, seed int64) (*benchTenant, error) {
 		bt.t.Groups = append(bt.t.Groups, g)
 		bt.groupID = g.ID
 	}
+	if shape.sourceScoped() {
+		g := graphsim.Group{ID: graphsim.NewGUID(), DisplayName: "galmirror bench sources", SecurityEnabled: true}
+		for _, u := range t.Users[:shape.S()] {
+			g.Members = append(g.Members, u.ID)
+		}
+		bt.t.Groups = append(bt.t.Groups, g)
+		bt.sourceID = g.ID
+	}
 	return bt, nil
 }
 
 // changeSet picks the users the 1% phase changes, spread evenly over the
-// directory, and counts the targets among them.
-func (bt *benchTenant) changeSet() (ids []string, targets int) {
+// directory, and counts the sources among them and the sources that are
+// also targets. User 0 is always among them, and is a source and a target.
+func (bt *benchTenant) changeSet() (ids []string, c Change) {
 	n := bt.shape.ChangedUsers()
 	for k := range n {
 		i := k * bt.shape.Users / n
 		ids = append(ids, bt.t.Users[i].ID)
-		if i < bt.shape.Mailboxes {
-			targets++
+		c.Users++
+		if bt.shape.isSource(i) {
+			c.Sources++
+			if bt.shape.isTarget(i) {
+				c.SourceTargets++
+			}
 		}
 	}
-	return ids, targets
+	return ids, c
 }
 
 // clientInfo is what `galmirror graphsim` writes to DIR/client.json.
@@ -244,6 +260,32 @@ func (s *sim) counters(ctx context.Context) (simCounters, error) {
 
 func (s *sim) resetCounters(ctx context.Context) error {
 	return s.control(ctx, http.MethodPost, "counters/reset", nil, nil)
+}
+
+// cpuProfile runs fn with graphsim's CPU profiled into path.
+func (s *sim) cpuProfile(ctx context.Context, path string, fn func() error) error {
+	if err := s.control(ctx, http.MethodPost, "cpuprofile/start", nil, nil); err != nil {
+		return err
+	}
+	ferr := fn()
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, strings.TrimSuffix(s.info.ControlURL, "/")+"/cpuprofile/stop", nil)
+	if err != nil {
+		return errors.Join(ferr, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return errors.Join(ferr, fmt.Errorf("graphsim control cpuprofile/stop: %w", err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("graphsim control cpuprofile/stop: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	return errors.Join(ferr, err)
 }
 
 // patchUser changes a user's properties through the control API.

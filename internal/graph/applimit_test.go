@@ -19,7 +19,8 @@ func appLimitEnv(t *testing.T, scale float64, rate, burst int) (*graphsim.Server
 	e := newSim(t, func(o *graphsim.Options) {
 		th := graphsim.GraphThrottle()
 		th.AppRequests, th.AppWindow, th.TimeScale = 110, 10*time.Second, scale
-		th.ReactionTime = 5 * time.Millisecond
+		// graphsim's default reaction time (50 ms): requests a loaded
+		// machine had already sent when the 429 arrived are not resends.
 		o.Throttle = &th
 	}, pacer.Config{})
 	tok, err := e.srv.AccessToken(e.tenant.ID, e.app.ClientID)

@@ -239,7 +239,11 @@ type ContactStamp struct {
 }
 
 // StampOf reads a contact's stamp from its JSON without decoding the rest.
-func StampOf(b []byte) (ContactStamp, error) {
+func StampOf(b []byte) (ContactStamp, error) { return stampOf(b, false) }
+
+// stampOf reads a stamp; with written, b is the answer to a create or
+// update and the scan stops once it has the id and change key.
+func stampOf(b []byte, written bool) (ContactStamp, error) {
 	var st ContactStamp
 	var etag string
 	err := eachMember(b, func(k, v []byte) bool {
@@ -253,7 +257,10 @@ func StampOf(b []byte) (ContactStamp, error) {
 		case keyIs(k, "@removed"):
 			st.Removed = string(v) != "null"
 		}
-		return true
+		// A written contact (not a delta entry, which may be a removal)
+		// need not be read past its id and changeKey, which Graph sends
+		// first: b was delimited by the scan of the $batch answer.
+		return !written || st.ID == "" || st.ChangeKey == ""
 	})
 	if err != nil {
 		return st, err

@@ -196,7 +196,7 @@ func (m Mailbox) settle(ctx context.Context, ws []Write, u *writeUnit, settled f
 		if !c.failed() {
 			r := WriteResult{Status: c.status}
 			if k := ws[p.i].Kind; k == CreateContact || k == UpdateContact {
-				st, err := StampOf(c.respBody)
+				st, err := stampOf(c.respBody, true)
 				r.Stamp = st
 				if k == CreateContact && (err != nil || st.ID == "") {
 					r.Err = &MaybeError{Err: errNoStamp}

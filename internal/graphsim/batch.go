@@ -93,8 +93,9 @@ func (s *Server) runBatch(g *greq) gresp {
 	return okBody(http.StatusOK, body)
 }
 
-// batchItemHint is room for an item response beyond its request's size.
-const batchItemHint = 1400
+// batchItemHint is room for an item response beyond its request's size:
+// a created contact comes back whole, with its server-set properties.
+const batchItemHint = 2*contactSizeHint + 1400
 
 // appendResponses appends the batch response, items in the given order.
 func (b *batchRun) appendResponses(dst []byte, order []int) []byte {

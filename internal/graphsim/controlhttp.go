@@ -123,6 +123,16 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			s.SetFaults(f)
 			done(nil, nil)
 		}
+	case n == 2 && segs[0] == "cpuprofile" && segs[1] == "start" && m == "POST":
+		done(nil, s.StartCPUProfile())
+	case n == 2 && segs[0] == "cpuprofile" && segs[1] == "stop" && m == "POST":
+		b, err := s.StopCPUProfile()
+		if err != nil {
+			ctlJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(b)
 	case n == 1 && segs[0] == "users-delta-page-size" && m == "PUT":
 		var v struct{ N int }
 		if decode(&v) {

@@ -11,6 +11,9 @@ import (
 type Counters struct {
 	// Requests is the number of Graph HTTP requests (a $batch is one).
 	Requests int64 `json:"requests"`
+	// Connections counts the TCP connections accepted (each a TLS
+	// handshake), token service and control API included.
+	Connections int64 `json:"connections"`
 	// ByRoute counts requests and batch items by "METHOD /route/{id}"
 	// template, e.g. "POST /users/{id}/contactFolders/{id}/contacts".
 	ByRoute map[string]int64 `json:"byRoute"`
@@ -69,6 +72,12 @@ func (c *counters) reset() {
 		ViolationsByScope: map[string]int64{},
 		PeakConcurrency:   map[string]int{},
 	}
+}
+
+func (c *counters) connection() {
+	c.mu.Lock()
+	c.c.Connections++
+	c.mu.Unlock()
 }
 
 func (c *counters) snapshot() Counters {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -147,15 +146,6 @@ func benchBatchCPU(b *testing.B, chain bool, latency, jitter time.Duration, work
 	writes := float64(20 * spec.Batches)
 	b.ReportMetric(float64(cpu.Microseconds())/writes, "cpu-µs/contact")
 	b.ReportMetric(writes/el.Seconds(), "writes/s")
-}
-
-// processCPU is this process's user and system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestBatchClientProcess is BenchmarkBatchContactCPU's client; it runs

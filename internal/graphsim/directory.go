@@ -89,112 +89,144 @@ var userFilterRules = map[string]string{
 // checkDirFilter validates a directory $filter against rules; advanced
 // enables ne, not, endswith and null comparisons.
 func (g *greq) checkDirFilter(f *fnode, rules map[string]string, resource, typeName string, advanced bool) *gresp {
-	unsupported := func(prop string) *gresp {
-		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", prop, resource))
+	c := dirFilterCheck{g: g, rules: rules, resource: resource, typeName: typeName, advanced: advanced}
+	return c.check(f, "")
+}
+
+// dirFilterCheck is the validation of one directory $filter (see
+// checkDirFilter).
+type dirFilterCheck struct {
+	g                  *greq
+	rules              map[string]string
+	resource, typeName string
+	advanced           bool
+}
+
+func (c *dirFilterCheck) unsupported(prop string) *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", prop, c.resource))
+	return &r
+}
+
+func (c *dirFilterCheck) unknown(prop string) *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", prop, c.typeName))
+	return &r
+}
+
+func (c *dirFilterCheck) unsupportedQuery() *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
+	return &r
+}
+
+// dirFilterProp is the property a path operand names: the lambda variable
+// (lambdaVar) or one property; ok is false for anything else (prop is then
+// the joined path, or "" for an operand that is not a path).
+func dirFilterProp(n *fnode, lambdaVar string) (prop string, ok bool) {
+	if n.kind != nPath {
+		return "", false
+	}
+	if lambdaVar != "" && len(n.path) == 1 && n.path[0] == lambdaVar {
+		return lambdaVar, true
+	}
+	if len(n.path) != 1 {
+		return strings.Join(n.path, "/"), false
+	}
+	return n.path[0], true
+}
+
+// allowed reports whether op may compare prop (lambdaVar, a lambda's
+// variable).
+func (c *dirFilterCheck) allowed(prop, op, lambdaVar string) bool {
+	if prop == lambdaVar {
+		return op == "eq" || op == "startswith" || (c.advanced && (op == "ne" || op == "endswith"))
+	}
+	r, ok := c.rules[prop]
+	if !ok || r == "any" {
+		return false
+	}
+	if slices.Contains(strings.Fields(r), op) {
+		return true
+	}
+	return c.advanced && (op == "ne" || op == "endswith" || op == "in" || op == "eq")
+}
+
+// check validates node n; lv is the variable of the enclosing lambda.
+func (c *dirFilterCheck) check(n *fnode, lv string) *gresp {
+	switch n.kind {
+	case nAnd, nOr:
+		if e := c.check(n.args[0], lv); e != nil {
+			return e
+		}
+		return c.check(n.args[1], lv)
+	case nNot:
+		if !c.advanced {
+			return c.unsupportedQuery()
+		}
+		return c.check(n.args[0], lv)
+	case nCmp, nIn:
+		return c.checkCmp(n, lv)
+	case nFunc:
+		return c.checkFunc(n, lv)
+	case nLambda:
+		if len(n.path) != 1 || c.rules[n.path[0]] != "any" || n.op != "any" {
+			return c.unsupported(strings.Join(n.path, "/"))
+		}
+		return c.check(n.args[0], n.v)
+	}
+	return c.unsupportedQuery()
+}
+
+// checkCmp validates a comparison or in: a property against literals.
+func (c *dirFilterCheck) checkCmp(n *fnode, lv string) *gresp {
+	prop, ok := dirFilterProp(n.args[0], lv)
+	if !ok {
+		if n.args[0].kind == nPath {
+			return c.unknown(prop)
+		}
+		return c.unsupportedQuery()
+	}
+	if _, known := c.rules[prop]; !known && prop != lv {
+		return c.unknown(prop)
+	}
+	for _, a := range n.args[1:] {
+		if a.kind != nLit {
+			return c.unsupportedQuery()
+		}
+		if a.lk == lNull && !c.advanced {
+			return c.unsupported(prop)
+		}
+	}
+	op := n.op
+	if n.kind == nIn {
+		op = "in"
+	}
+	if !c.allowed(prop, op, lv) {
+		return c.unsupported(prop)
+	}
+	return nil
+}
+
+// checkFunc validates a function call: startswith, or endswith with
+// advanced queries.
+func (c *dirFilterCheck) checkFunc(n *fnode, lv string) *gresp {
+	if n.op == "endswith" && !c.advanced {
+		r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
 		return &r
 	}
-	unknown := func(prop string) *gresp {
-		r := g.graphErr(http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", prop, typeName))
+	if n.op != "startswith" && n.op != "endswith" || len(n.args) != 2 || n.args[1].kind != nLit || n.args[1].lk != lString {
+		r := c.g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported Query. The function '%s' is not supported.", n.op))
 		return &r
 	}
-	var check func(n *fnode, lambdaVar string) *gresp
-	propOf := func(n *fnode, lambdaVar string) (string, bool) {
-		if n.kind != nPath {
-			return "", false
-		}
-		if lambdaVar != "" && len(n.path) == 1 && n.path[0] == lambdaVar {
-			return lambdaVar, true
-		}
-		if len(n.path) != 1 {
-			return strings.Join(n.path, "/"), false
-		}
-		return n.path[0], true
+	prop, ok := dirFilterProp(n.args[0], lv)
+	if !ok {
+		return c.unknown(prop)
 	}
-	allowed := func(prop, op, lambdaVar string) bool {
-		if prop == lambdaVar {
-			return op == "eq" || op == "startswith" || (advanced && (op == "ne" || op == "endswith"))
-		}
-		r, ok := rules[prop]
-		if !ok || r == "any" {
-			return false
-		}
-		if slices.Contains(strings.Fields(r), op) {
-			return true
-		}
-		return advanced && (op == "ne" || op == "endswith" || op == "in" || op == "eq")
+	if _, known := c.rules[prop]; !known && prop != lv {
+		return c.unknown(prop)
 	}
-	check = func(n *fnode, lv string) *gresp {
-		switch n.kind {
-		case nAnd, nOr:
-			if e := check(n.args[0], lv); e != nil {
-				return e
-			}
-			return check(n.args[1], lv)
-		case nNot:
-			if !advanced {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-				return &r
-			}
-			return check(n.args[0], lv)
-		case nCmp, nIn:
-			prop, ok := propOf(n.args[0], lv)
-			if !ok {
-				if n.args[0].kind == nPath {
-					return unknown(prop)
-				}
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-				return &r
-			}
-			if _, known := rules[prop]; !known && prop != lv {
-				return unknown(prop)
-			}
-			for _, a := range n.args[1:] {
-				if a.kind != nLit {
-					r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-					return &r
-				}
-				if a.lk == lNull && !advanced {
-					return unsupported(prop)
-				}
-			}
-			op := n.op
-			if n.kind == nIn {
-				op = "in"
-			}
-			if !allowed(prop, op, lv) {
-				return unsupported(prop)
-			}
-			return nil
-		case nFunc:
-			if n.op == "endswith" && !advanced {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Operator 'endsWith' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
-				return &r
-			}
-			if n.op != "startswith" && n.op != "endswith" || len(n.args) != 2 || n.args[1].kind != nLit || n.args[1].lk != lString {
-				r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported Query. The function '%s' is not supported.", n.op))
-				return &r
-			}
-			prop, ok := propOf(n.args[0], lv)
-			if !ok {
-				return unknown(prop)
-			}
-			if _, known := rules[prop]; !known && prop != lv {
-				return unknown(prop)
-			}
-			if !allowed(prop, n.op, lv) {
-				return unsupported(prop)
-			}
-			return nil
-		case nLambda:
-			if len(n.path) != 1 || rules[n.path[0]] != "any" || n.op != "any" {
-				return unsupported(strings.Join(n.path, "/"))
-			}
-			return check(n.args[0], n.v)
-		}
-		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query.")
-		return &r
+	if !c.allowed(prop, n.op, lv) {
+		return c.unsupported(prop)
 	}
-	return check(f, "")
+	return nil
 }
 
 // parseDirFilter parses and validates $filter if present.
@@ -403,101 +435,12 @@ type deltaToken struct {
 const deltaStateLife = 7 * 24 * time.Hour
 
 func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
-	for _, bad := range []string{"$top", "$expand", "$orderby", "$search", "$count"} {
-		if _, ok := g.q[bad]; ok {
-			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("The query parameter '%s' is not supported with change tracking over the 'Users' resource.", bad))
-		}
-	}
-	t := g.t
-	var tok deltaToken
-	fresh := true
-	_, hasSkip := g.q["$skiptoken"]
-	_, hasDelta := g.q["$deltatoken"]
-	if hasSkip && hasDelta {
-		return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "Only one of $skiptoken and $deltatoken may be given.")
-	}
-	raw := g.q.Get("$skiptoken")
-	if hasDelta {
-		raw = g.q.Get("$deltatoken")
-	}
-	t.mu.RLock()
-	epoch, seq, stale := t.epoch, t.seq, t.stale
-	t.mu.RUnlock()
-	gone := func(sel []string, ids []string) gresp {
-		q := url.Values{}
-		if len(sel) > 0 {
-			q.Set("$select", strings.Join(sel, ","))
-		}
-		if len(ids) > 0 {
-			var parts []string
-			for _, id := range ids {
-				parts = append(parts, "id eq '"+id+"'")
-			}
-			q.Set("$filter", strings.Join(parts, " or "))
-		}
-		q.Set("$deltatoken", "")
-		resp := g.graphErr(http.StatusGone, "resyncRequired", "Resync required. Replace any local cached copies of the objects with a full sync using the Location header.")
-		resp.hdr.Set("Location", s.url+"/v1.0/users/delta?"+odataQuery(q))
-		return resp
-	}
-	switch {
-	case hasDelta && strings.EqualFold(raw, "latest"):
-		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
-		if e != nil {
-			return *e
-		}
-		ids, e := g.deltaIDFilter()
-		if e != nil {
-			return *e
-		}
-		link := s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(deltaToken{Epoch: epoch, Base: seq, Sel: sel, IDs: ids, Stale: stale, Issued: g.now.Unix()})
-		return okJSON(http.StatusOK, obj{{"@odata.context", s.contextURL("users" + selSuffix(sel))}, {"@odata.deltaLink", link}, {"value", []obj{}}})
-	case raw != "":
-		if !decodeToken(raw, &tok) || (hasSkip != tok.Next) || tok.Res != "" {
-			return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
-		}
-		for _, p := range tok.Sel {
-			if !isUserProp(p) {
-				return g.graphErr(http.StatusBadRequest, "Request_BadRequest", "The specified delta token is invalid.")
-			}
-		}
-		// A link older than directory delta state lives (7 days) answers
-		// 400 syncStateNotFound "The sync state generation is not found.
-		// The delta token is expired and data must be synchronized again."
-		// (https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/).
-		if tok.Stale != stale || tok.Issued != 0 && g.now.Sub(time.Unix(tok.Issued, 0)) > deltaStateLife {
-			return g.graphErr(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
-		}
-		if tok.Epoch != epoch {
-			return gone(tok.Sel, tok.IDs)
-		}
-		fresh = false
-	default:
-		sel, e := g.selectList(isUserProp, "microsoft.graph.user")
-		if e != nil {
-			return *e
-		}
-		ids, e := g.deltaIDFilter()
-		if e != nil {
-			return *e
-		}
-		tok = deltaToken{Epoch: epoch, Sel: sel, IDs: ids, Stale: stale}
-	}
-	if !tok.Next {
-		tok.High = seq
-		tok.After = ""
-		tok.Next = true
-	}
-	minimal := tok.Base > 0 && preferMinimal(g.headerValues("Prefer"))
-	size := s.usersDeltaPageSize()
+	return s.dirDelta(g, &usersDeltaKind)
+}
 
-	type entry struct {
-		id   string
-		u    *userObj
-		tomb *userTomb
-	}
-	t.mu.RLock()
-	var entries []entry
+// usersDeltaPage is users/delta's page of tok's round (dirDelta.page).
+func (t *tenantState) usersDeltaPage(tok *deltaToken, size int, minimal bool) ([]obj, string, bool) {
+	var entries []deltaEntry[*userObj]
 	for _, id := range t.userOrder() {
 		if id <= tok.After {
 			continue
@@ -509,61 +452,17 @@ func (s *Server) usersDelta(g *greq, rt *route, _ *mailbox) gresp {
 		if tok.Base > 0 && !tok.changedSince(o) {
 			continue
 		}
-		entries = append(entries, entry{id: id, u: o})
+		entries = append(entries, deltaEntry[*userObj]{id: id, live: o})
 	}
 	if tok.Base > 0 {
-		latest := map[string]*userTomb{}
-		for i := range t.tombs {
-			tb := &t.tombs[i]
-			if tb.seq > tok.Base && tb.seq <= tok.High && tb.id > tok.After && tok.wantID(tb.id) {
-				if o := t.users[tb.id]; o != nil && o.seq > tb.seq && o.seq <= tok.High {
-					continue // recreated or restored since: reported as live
-				}
-				latest[tb.id] = tb
+		entries = addDeltaTombs(entries, t.tombs, tok, func(id string) uint64 {
+			if o := t.users[id]; o != nil {
+				return o.seq
 			}
-		}
-		for id, tb := range latest {
-			if slices.ContainsFunc(entries, func(e entry) bool { return e.id == id }) {
-				continue
-			}
-			entries = append(entries, entry{id: id, tomb: tb})
-		}
-		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+			return 0
+		})
 	}
-	more := len(entries) > size
-	if more {
-		entries = entries[:size]
-	}
-	page := make([]obj, 0, len(entries))
-	for _, e := range entries {
-		if e.tomb != nil {
-			page = append(page, obj{{"id", e.id}, {"@removed", obj{{"reason", e.tomb.reason}}}})
-			continue
-		}
-		page = append(page, renderDeltaUser(e.u, tok.Sel, tok.Base, minimal))
-	}
-	t.mu.RUnlock()
-
-	ctxFrag := "users"
-	if fresh {
-		ctxFrag += selSuffix(tok.Sel)
-	}
-	out := obj{{"@odata.context", s.contextURL(ctxFrag)}}
-	if more {
-		nt := tok
-		nt.After = entries[len(entries)-1].id
-		nt.Issued = g.now.Unix()
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0/users/delta?$skiptoken="+encodeToken(nt))})
-	} else {
-		dt := deltaToken{Epoch: tok.Epoch, Base: tok.High, Sel: tok.Sel, IDs: tok.IDs, Stale: tok.Stale, Issued: g.now.Unix()}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0/users/delta?$deltatoken=" + encodeToken(dt)})
-	}
-	out = append(out, kv{"value", page})
-	resp := okJSON(http.StatusOK, out)
-	if minimal {
-		resp.hdr.Set("Preference-Applied", "return=minimal")
-	}
-	return resp
+	return renderDeltaPage(entries, size, func(o *userObj) obj { return renderDeltaUser(o, tok.Sel, tok.Base, minimal) })
 }
 
 func (s *Server) usersDeltaPageSize() int {
@@ -626,9 +525,6 @@ func renderDeltaUser(o *userObj, sel []string, base uint64, minimal bool) obj {
 	}
 	return append(out, kv{"id", o.u.ID})
 }
-
-// deltaIDFilter parses users/delta's $filter: id eq '...' OR-ed, at most 50.
-func (g *greq) deltaIDFilter() ([]string, *gresp) { return g.deltaIDFilterOf("Users") }
 
 // deltaIDFilterOf parses a directory delta's $filter (resource names the
 // collection in errors): id eq '...' OR-ed, at most 50.
@@ -820,18 +716,9 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	if e != nil {
 		return *e
 	}
-	var f *fnode
-	if src, ok := g.q["$filter"]; ok {
-		if !adv {
-			return g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Filter on members is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
-		}
-		var err error
-		if f, err = parseFilter(src[0]); err != nil {
-			return g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
-		}
-		if e := g.checkDirFilter(f, userFilterRules, "User", "microsoft.graph.user", true); e != nil {
-			return *e
-		}
+	f, e := g.membersFilter(adv)
+	if e != nil {
+		return *e
 	}
 	var tok listToken
 	if st, ok := g.q["$skiptoken"]; ok && !decodeToken(st[0], &tok) {
@@ -844,27 +731,75 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 	if gr == nil {
 		return g.graphErr(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", rt.ids[0]))
 	}
+	all := t.renderMembers(t.memberIDs(gr, gid, kind == "transitivemembers"), cast, f, sel)
+	out := obj{{"@odata.context", s.contextURL(membersCollection(cast) + selSuffix(sel))}}
+	if adv && tok.Off == 0 {
+		out = append(out, kv{"@odata.count", len(all)})
+	}
+	start := min(tok.Off, len(all))
+	end := min(start+top, len(all))
+	if end < len(all) {
+		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
+	}
+	page := all[start:end]
+	if page == nil {
+		page = []obj{}
+	}
+	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+}
+
+// membersFilter parses a members listing's $filter (advanced queries
+// only): users' properties.
+func (g *greq) membersFilter(adv bool) (*fnode, *gresp) {
+	src, ok := g.q["$filter"]
+	if !ok {
+		return nil, nil
+	}
+	if !adv {
+		r := g.graphErr(http.StatusBadRequest, "Request_UnsupportedQuery", "Filter on members is only supported with the 'ConsistencyLevel: eventual' header and the '$count=true' query parameter.")
+		return nil, &r
+	}
+	f, err := parseFilter(src[0])
+	if err != nil {
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+		return nil, &r
+	}
+	if e := g.checkDirFilter(f, userFilterRules, "User", "microsoft.graph.user", true); e != nil {
+		return nil, e
+	}
+	return f, nil
+}
+
+// memberIDs are the ids of group gr's (gid's) members, lower-case: direct,
+// or transitive (breadth first, each once). t.mu is held.
+func (t *tenantState) memberIDs(gr *Group, gid string, transitive bool) []string {
 	var ids []string
-	if kind == "transitivemembers" {
-		seen := map[string]bool{gid: true}
-		queue := slices.Clone(gr.Members)
-		for len(queue) > 0 {
-			id := strings.ToLower(queue[0])
-			queue = queue[1:]
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			ids = append(ids, id)
-			if sub := t.groups[id]; sub != nil {
-				queue = append(queue, sub.Members...)
-			}
-		}
-	} else {
+	if !transitive {
 		for _, m := range gr.Members {
 			ids = append(ids, strings.ToLower(m))
 		}
+		return ids
 	}
+	seen := map[string]bool{gid: true}
+	queue := slices.Clone(gr.Members)
+	for len(queue) > 0 {
+		id := strings.ToLower(queue[0])
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if sub := t.groups[id]; sub != nil {
+			queue = append(queue, sub.Members...)
+		}
+	}
+	return ids
+}
+
+// renderMembers renders the members ids of the OData cast ("" for all
+// kinds) that match f (users only), with sel. t.mu is held.
+func (t *tenantState) renderMembers(ids []string, cast string, f *fnode, sel []string) []obj {
 	var all []obj
 	for _, id := range ids {
 		var o obj
@@ -893,29 +828,21 @@ func (s *Server) listMembers(g *greq, rt *route, _ *mailbox) gresp {
 		}
 		all = append(all, o)
 	}
-	ctx := "directoryObjects"
+	return all
+}
+
+// membersCollection is the @odata.context collection of a members listing
+// with an OData cast ("" for none).
+func membersCollection(cast string) string {
 	switch cast {
 	case "microsoft.graph.user":
-		ctx = "users"
+		return "users"
 	case "microsoft.graph.group":
-		ctx = "groups"
+		return "groups"
 	case "microsoft.graph.orgcontact":
-		ctx = "contacts"
+		return "contacts"
 	}
-	out := obj{{"@odata.context", s.contextURL(ctx + selSuffix(sel))}}
-	if adv && tok.Off == 0 {
-		out = append(out, kv{"@odata.count", len(all)})
-	}
-	start := min(tok.Off, len(all))
-	end := min(start+top, len(all))
-	if end < len(all) {
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.nextLinkWith(g, "$skiptoken", encodeToken(listToken{Off: end})))})
-	}
-	page := all[start:end]
-	if page == nil {
-		page = []obj{}
-	}
-	return okJSON(http.StatusOK, append(out, kv{"value", page}))
+	return "directoryObjects"
 }
 
 func filterSel(sel []string, ok func(string) bool) []string {

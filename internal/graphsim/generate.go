@@ -119,156 +119,188 @@ func Generate(o GenerateOptions) (Tenant, AppCredential, error) {
 	if o.Users < 0 || o.Groups < 0 {
 		return Tenant{}, AppCredential{}, fmt.Errorf("graphsim: generate: negative users or groups")
 	}
-	r := rand.New(rand.NewPCG(uint64(o.Seed), 0x243f6a8885a308d3))
-	guid := func() string {
-		var b [16]byte
-		for i := range b {
-			b[i] = byte(r.UintN(256))
-		}
-		return formatGUID(b)
+	gen := &generator{r: rand.New(rand.NewPCG(uint64(o.Seed), 0x243f6a8885a308d3)), usedUPN: map[string]int{}}
+	base := orgNames[gen.r.IntN(len(orgNames))]
+	gen.name = o.Name
+	if gen.name == "" {
+		gen.name = base
 	}
-	base := orgNames[r.IntN(len(orgNames))]
-	name := o.Name
-	if name == "" {
-		name = base
+	gen.domain = o.Domain
+	if gen.domain == "" {
+		gen.domain = fmt.Sprintf("%s%d.onmicrosoft.com", strings.ToLower(strings.Fields(base)[0]), o.Seed)
 	}
-	domain := o.Domain
-	if domain == "" {
-		domain = fmt.Sprintf("%s%d.onmicrosoft.com", strings.ToLower(strings.Fields(base)[0]), o.Seed)
-	}
-	t := Tenant{ID: guid(), Name: name, Domain: domain}
+	t := Tenant{ID: gen.guid(), Name: gen.name, Domain: gen.domain}
 	app, cred, err := NewApp("galmirror", AllRoles...)
 	if err != nil {
 		return Tenant{}, AppCredential{}, err
 	}
-	app.ClientID = guid()
+	app.ClientID = gen.guid()
 	cred.ClientID, cred.TenantID = app.ClientID, t.ID
 	t.Apps = []App{app}
 
-	total := 0
 	for _, c := range cultures {
-		total += c.weight
+		gen.totalWeight += c.weight
 	}
-	pick := func() *culture {
-		n := r.IntN(total)
-		for i := range cultures {
-			if n < cultures[i].weight {
-				return &cultures[i]
-			}
-			n -= cultures[i].weight
-		}
-		return &cultures[0]
-	}
-	usedUPN := map[string]int{}
 	created := time.Date(2019, 3, 1, 8, 0, 0, 0, time.UTC)
 	for i := 0; i < o.Users; i++ {
-		c := pick()
-		gn := c.given[r.IntN(len(c.given))]
-		sn := c.surname[r.IntN(len(c.surname))]
-		local := gn.ascii + "." + sn.ascii
-		usedUPN[local]++
-		if k := usedUPN[local]; k > 1 {
-			local = fmt.Sprintf("%s%d", local, k)
-		}
-		display := gn.text + " " + sn.text
-		if c.surnameFirst {
-			display = sn.text + " " + gn.text
-		}
-		city := c.cities[r.IntN(len(c.cities))]
-		u := User{
-			ID: guid(), GivenName: gn.text, Surname: sn.text, DisplayName: display,
-			UserPrincipalName: local + "@" + domain, Mail: local + "@" + domain, MailNickname: local,
-			JobTitle: titles[r.IntN(len(titles))], Department: departments[r.IntN(len(departments))],
-			CompanyName:    firstNonEmpty(companies[r.IntN(len(companies))], name),
-			OfficeLocation: fmt.Sprintf("%s %d/%d", city, 1+r.IntN(9), 100+r.IntN(900)),
-			BusinessPhones: []string{c.phonePrefix + digits(r, 4)},
-			StreetAddress:  fmt.Sprintf(c.streets[r.IntN(len(c.streets))], 1+r.IntN(250)),
-			City:           city, PostalCode: c.postal(r), Country: c.country, UsageLocation: c.usage, PreferredLanguage: c.lang,
-			EmployeeID:      fmt.Sprintf("E%05d", i+1),
-			CreatedDateTime: created.Add(time.Duration(i) * 37 * time.Hour).Format(time.RFC3339),
-		}
-		u.ProxyAddresses = []string{"SMTP:" + u.Mail}
-		if r.IntN(3) == 0 {
-			u.MobilePhone = c.phonePrefix + digits(r, 3) + " " + digits(r, 3)
-		}
-		if r.IntN(10) == 0 {
-			u.FaxNumber = c.phonePrefix + digits(r, 4)
-		}
-		if r.IntN(12) == 0 { // sparse profiles exist in every tenant
-			u.JobTitle, u.Department, u.BusinessPhones, u.OfficeLocation = "", "", nil, ""
-		}
-		switch x := r.IntN(100); {
-		case x < 5: // guest
-			home := partners[r.IntN(len(partners))]
-			ext := strings.ReplaceAll(gn.ascii+"."+sn.ascii+"@"+home, "@", "_")
-			u.UserPrincipalName = fmt.Sprintf("%s#EXT#@%s", ext, domain)
-			if usedUPN[u.UserPrincipalName]++; usedUPN[u.UserPrincipalName] > 1 {
-				u.UserPrincipalName = fmt.Sprintf("%s%d#EXT#@%s", ext, usedUPN[u.UserPrincipalName], domain)
-			}
-			u.Mail = gn.ascii + "." + sn.ascii + "@" + home
-			u.ProxyAddresses = []string{"SMTP:" + u.Mail}
-			u.UserType, u.Mailbox = "Guest", MailboxNone
-			u.EmployeeID, u.OfficeLocation, u.CompanyName = "", "", ""
-		case x < 8:
-			u.AccountEnabled = ptrBool(false)
-		case x < 12:
-			u.Mailbox = MailboxNone
-		case x < 14:
-			u.Mailbox = MailboxOutOfScope
-		}
-		t.Users = append(t.Users, u)
+		t.Users = append(t.Users, gen.user(i, created.Add(time.Duration(i)*37*time.Hour)))
 	}
-
-	nOrg := o.Users / 20
-	for i := 0; i < nOrg; i++ {
-		c := pick()
-		gn := c.given[r.IntN(len(c.given))]
-		sn := c.surname[r.IntN(len(c.surname))]
-		home := partners[r.IntN(len(partners))]
-		t.OrgContacts = append(t.OrgContacts, OrgContact{
-			ID: guid(), DisplayName: gn.text + " " + sn.text + " (" + home + ")", GivenName: gn.text, Surname: sn.text,
-			Mail: gn.ascii + "." + sn.ascii + "@" + home, MailNickname: gn.ascii + sn.ascii, CompanyName: strings.Split(home, ".")[0],
-			Phones:    []Phone{{Number: c.phonePrefix + digits(r, 4), Type: "business"}},
-			Addresses: []OfficeAddress{{City: c.cities[0], CountryOrRegion: c.country}},
-		})
+	for i := 0; i < o.Users/20; i++ {
+		t.OrgContacts = append(t.OrgContacts, gen.orgContact())
 	}
-
 	for i := 0; i < o.Groups; i++ {
-		g := Group{ID: guid(), SecurityEnabled: true}
-		switch {
-		case i == 0:
-			g.DisplayName, g.Description = "All Employees", "Everyone in "+name
-			for _, u := range t.Users {
-				if u.UserType != "Guest" {
-					g.Members = append(g.Members, u.ID)
-				}
-			}
-		default:
-			d := departments[(i-1)%len(departments)]
-			g.DisplayName = fmt.Sprintf("%s %d", d, (i-1)/len(departments)+1)
-			g.Description = "Members of " + d
-			g.MailEnabled = i%2 == 0
-			if g.MailEnabled {
-				g.Mail = strings.ToLower(strings.NewReplacer(" ", "", "&", "and").Replace(g.DisplayName)) + "@" + domain
-				g.MailNickname = strings.Split(g.Mail, "@")[0]
-				g.GroupTypes = []string{"Unified"}
-			}
-			for _, u := range t.Users {
-				if r.IntN(max(1, o.Groups)) == 0 {
-					g.Members = append(g.Members, u.ID)
-				}
-			}
-			if len(t.OrgContacts) > 0 && r.IntN(3) == 0 {
-				g.Members = append(g.Members, t.OrgContacts[r.IntN(len(t.OrgContacts))].ID)
-			}
-			// Nest: every third group contains an earlier department group.
-			if i >= 3 && i%3 == 0 {
-				g.Members = append(g.Members, t.Groups[1+r.IntN(i-1)].ID)
-			}
-		}
-		t.Groups = append(t.Groups, g)
+		t.Groups = append(t.Groups, gen.group(&t, i, o.Groups))
 	}
 	return t, cred, nil
+}
+
+// generator is Generate's state: every draw comes from r, in an order that
+// makes a tenant deterministic for a seed.
+type generator struct {
+	r            *rand.Rand
+	name, domain string         // the organisation's
+	totalWeight  int            // of cultures
+	usedUPN      map[string]int // UPN local parts (and guest UPNs) handed out
+}
+
+func (gen *generator) guid() string {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(gen.r.UintN(256))
+	}
+	return formatGUID(b)
+}
+
+// pick draws a culture by weight.
+func (gen *generator) pick() *culture {
+	n := gen.r.IntN(gen.totalWeight)
+	for i := range cultures {
+		if n < cultures[i].weight {
+			return &cultures[i]
+		}
+		n -= cultures[i].weight
+	}
+	return &cultures[0]
+}
+
+// user draws the i-th user, created at created.
+func (gen *generator) user(i int, created time.Time) User {
+	r := gen.r
+	c := gen.pick()
+	gn := c.given[r.IntN(len(c.given))]
+	sn := c.surname[r.IntN(len(c.surname))]
+	local := gn.ascii + "." + sn.ascii
+	gen.usedUPN[local]++
+	if k := gen.usedUPN[local]; k > 1 {
+		local = fmt.Sprintf("%s%d", local, k)
+	}
+	display := gn.text + " " + sn.text
+	if c.surnameFirst {
+		display = sn.text + " " + gn.text
+	}
+	city := c.cities[r.IntN(len(c.cities))]
+	u := User{
+		ID: gen.guid(), GivenName: gn.text, Surname: sn.text, DisplayName: display,
+		UserPrincipalName: local + "@" + gen.domain, Mail: local + "@" + gen.domain, MailNickname: local,
+		JobTitle: titles[r.IntN(len(titles))], Department: departments[r.IntN(len(departments))],
+		CompanyName:    firstNonEmpty(companies[r.IntN(len(companies))], gen.name),
+		OfficeLocation: fmt.Sprintf("%s %d/%d", city, 1+r.IntN(9), 100+r.IntN(900)),
+		BusinessPhones: []string{c.phonePrefix + digits(r, 4)},
+		StreetAddress:  fmt.Sprintf(c.streets[r.IntN(len(c.streets))], 1+r.IntN(250)),
+		City:           city, PostalCode: c.postal(r), Country: c.country, UsageLocation: c.usage, PreferredLanguage: c.lang,
+		EmployeeID:      fmt.Sprintf("E%05d", i+1),
+		CreatedDateTime: created.Format(time.RFC3339),
+	}
+	u.ProxyAddresses = []string{"SMTP:" + u.Mail}
+	if r.IntN(3) == 0 {
+		u.MobilePhone = c.phonePrefix + digits(r, 3) + " " + digits(r, 3)
+	}
+	if r.IntN(10) == 0 {
+		u.FaxNumber = c.phonePrefix + digits(r, 4)
+	}
+	if r.IntN(12) == 0 { // sparse profiles exist in every tenant
+		u.JobTitle, u.Department, u.BusinessPhones, u.OfficeLocation = "", "", nil, ""
+	}
+	switch x := r.IntN(100); {
+	case x < 5:
+		gen.makeGuest(&u, gn, sn)
+	case x < 8:
+		u.AccountEnabled = ptrBool(false)
+	case x < 12:
+		u.Mailbox = MailboxNone
+	case x < 14:
+		u.Mailbox = MailboxOutOfScope
+	}
+	return u
+}
+
+// makeGuest turns u (names gn, sn) into a guest from a partner's domain:
+// an #EXT# UPN, userType Guest, no mailbox.
+func (gen *generator) makeGuest(u *User, gn, sn namePart) {
+	home := partners[gen.r.IntN(len(partners))]
+	ext := strings.ReplaceAll(gn.ascii+"."+sn.ascii+"@"+home, "@", "_")
+	u.UserPrincipalName = fmt.Sprintf("%s#EXT#@%s", ext, gen.domain)
+	if gen.usedUPN[u.UserPrincipalName]++; gen.usedUPN[u.UserPrincipalName] > 1 {
+		u.UserPrincipalName = fmt.Sprintf("%s%d#EXT#@%s", ext, gen.usedUPN[u.UserPrincipalName], gen.domain)
+	}
+	u.Mail = gn.ascii + "." + sn.ascii + "@" + home
+	u.ProxyAddresses = []string{"SMTP:" + u.Mail}
+	u.UserType, u.Mailbox = "Guest", MailboxNone
+	u.EmployeeID, u.OfficeLocation, u.CompanyName = "", "", ""
+}
+
+// orgContact draws an org contact at a partner's domain.
+func (gen *generator) orgContact() OrgContact {
+	r := gen.r
+	c := gen.pick()
+	gn := c.given[r.IntN(len(c.given))]
+	sn := c.surname[r.IntN(len(c.surname))]
+	home := partners[r.IntN(len(partners))]
+	return OrgContact{
+		ID: gen.guid(), DisplayName: gn.text + " " + sn.text + " (" + home + ")", GivenName: gn.text, Surname: sn.text,
+		Mail: gn.ascii + "." + sn.ascii + "@" + home, MailNickname: gn.ascii + sn.ascii, CompanyName: strings.Split(home, ".")[0],
+		Phones:    []Phone{{Number: c.phonePrefix + digits(r, 4), Type: "business"}},
+		Addresses: []OfficeAddress{{City: c.cities[0], CountryOrRegion: c.country}},
+	}
+}
+
+// group draws the i-th of groups groups of tenant t (its users, org
+// contacts and earlier groups made): the first has every employee, the
+// others are departments' with random members.
+func (gen *generator) group(t *Tenant, i, groups int) Group {
+	r := gen.r
+	g := Group{ID: gen.guid(), SecurityEnabled: true}
+	if i == 0 {
+		g.DisplayName, g.Description = "All Employees", "Everyone in "+gen.name
+		for _, u := range t.Users {
+			if u.UserType != "Guest" {
+				g.Members = append(g.Members, u.ID)
+			}
+		}
+		return g
+	}
+	d := departments[(i-1)%len(departments)]
+	g.DisplayName = fmt.Sprintf("%s %d", d, (i-1)/len(departments)+1)
+	g.Description = "Members of " + d
+	g.MailEnabled = i%2 == 0
+	if g.MailEnabled {
+		g.Mail = strings.ToLower(strings.NewReplacer(" ", "", "&", "and").Replace(g.DisplayName)) + "@" + gen.domain
+		g.MailNickname = strings.Split(g.Mail, "@")[0]
+		g.GroupTypes = []string{"Unified"}
+	}
+	for _, u := range t.Users {
+		if r.IntN(max(1, groups)) == 0 {
+			g.Members = append(g.Members, u.ID)
+		}
+	}
+	if len(t.OrgContacts) > 0 && r.IntN(3) == 0 {
+		g.Members = append(g.Members, t.OrgContacts[r.IntN(len(t.OrgContacts))].ID)
+	}
+	// Nest: every third group contains an earlier department group.
+	if i >= 3 && i%3 == 0 {
+		g.Members = append(g.Members, t.Groups[1+r.IntN(i-1)].ID)
+	}
+	return g
 }
 
 func firstNonEmpty(a, b string) string {

@@ -10,6 +10,9 @@ import (
 // Links graphsim emits for mailbox resources are in Exchange's form: OData
 // key segments, the user and folder as the request named them; routing
 // takes both forms, top-level and in $batch.
+// Links graphsim emits for mailbox resources are in Exchange's form: OData
+// key segments, the user and folder as the request named them; routing
+// takes both forms, top-level and in $batch.
 func TestExchangeLinks(t *testing.T) {
 	e := newEnv(t)
 	fid := e.mkFolder(alice, "Company")
@@ -18,9 +21,35 @@ func TestExchangeLinks(t *testing.T) {
 		cids = append(cids, e.mkContact(alice, fid, map[string]any{"givenName": fmt.Sprint("P", i)})["id"].(string))
 	}
 	host := e.srv.GraphURL()
-	keyed := host + "/users('" + alice + "')/contactFolders('" + url.PathEscape(fid) + "')"
+	l := &exchangeLinks{t: t, e: e, fid: fid, cids: cids, host: host, keyed: host + "/users('" + alice + "')/contactFolders('" + url.PathEscape(fid) + "')"}
+	dl := l.checkDeltaLinks()
+	l.checkListLinks()
+	l.checkGuestLink()
+	l.checkKeySegments()
+	l.checkBatch(dl)
 
-	// Contacts delta: nextLink and deltaLink in key-segment form.
+	// Directory links keep their form.
+	e.srv.SetUsersDeltaPageSize(2)
+	r := e.do("GET", "/users/delta", nil)
+	if n, _ := r.body["@odata.nextLink"].(string); !strings.HasPrefix(n, host+"/users/delta?$skiptoken=") {
+		t.Errorf("users/delta nextLink %q", n)
+	}
+}
+
+// exchangeLinks is TestExchangeLinks's mailbox: alice's folder fid with
+// contacts cids; keyed is the folder's URL in key-segment form.
+type exchangeLinks struct {
+	t                *testing.T
+	e                *testEnv
+	fid, host, keyed string
+	cids             []string
+}
+
+// checkDeltaLinks: contacts delta's nextLink and deltaLink are in
+// key-segment form, with the object id when the request named the user by
+// id. It returns the folder's deltaLink.
+func (l *exchangeLinks) checkDeltaLinks() string {
+	t, e, fid, host, keyed := l.t, l.e, l.fid, l.host, l.keyed
 	r := e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/contacts/delta", nil, "Prefer: odata.maxpagesize=2")
 	e.want(r, 200, "")
 	next, _ := r.body["@odata.nextLink"].(string)
@@ -41,9 +70,14 @@ func TestExchangeLinks(t *testing.T) {
 	if dl, _ := r.body["@odata.deltaLink"].(string); !strings.HasPrefix(dl, host+"/users('"+aliceID+"')/contacts/delta?$deltatoken=") {
 		t.Errorf("default folder deltaLink %q", dl)
 	}
+	return dl
+}
 
-	// List nextLinks: contacts of a folder, the default folder, folders, child folders.
-	r = e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/contacts?$top=2&$select=givenName", nil)
+// checkListLinks: list nextLinks of contacts of a folder, the default
+// folder, folders and child folders.
+func (l *exchangeLinks) checkListLinks() {
+	t, e, fid, host, keyed := l.t, l.e, l.fid, l.host, l.keyed
+	r := e.do("GET", "/users/"+alice+"/contactFolders/"+fid+"/contacts?$top=2&$select=givenName", nil)
 	if n, _ := r.body["@odata.nextLink"].(string); !strings.HasPrefix(n, keyed+"/contacts?") || !strings.Contains(n, "$skip=2") || !strings.Contains(n, "$select=givenName") {
 		t.Errorf("contacts nextLink %q", n)
 	} else if got := e.do("GET", n, nil); len(got.value()) != 1 {
@@ -69,24 +103,33 @@ func TestExchangeLinks(t *testing.T) {
 	} else if got := e.do("GET", n, nil); len(got.value()) != 1 {
 		t.Errorf("childFolders page 2 %s", got.raw)
 	}
+}
 
-	// A guest UPN with '#' is escaped in the key; the link still works.
+// checkGuestLink: a guest UPN with '#' is escaped in the key; the link
+// still works.
+func (l *exchangeLinks) checkGuestLink() {
+	t, e := l.t, l.e
 	carol := e.user(2).UserPrincipalName
-	r = e.do("GET", "/users/"+url.PathEscape(carol)+"/contacts/delta", nil)
+	r := e.do("GET", "/users/"+url.PathEscape(carol)+"/contacts/delta", nil)
 	e.want(r, 200, "")
 	if dl, _ := r.body["@odata.deltaLink"].(string); !strings.Contains(dl, "/users('carol_fabrikam.com%23EXT%23@") {
 		t.Errorf("guest deltaLink %q", dl)
 	} else {
 		e.want(e.do("GET", dl, nil), 200, "")
 	}
+}
 
-	// Key segments in requests: user, folder, contact; quotes doubled.
+// checkKeySegments: key segments in requests (user, folder, contact),
+// quotes doubled.
+func (l *exchangeLinks) checkKeySegments() {
+	t, e, fid, cids := l.t, l.e, l.fid, l.cids
 	e.want(e.do("GET", "/users('"+alice+"')/contactFolders('"+fid+"')", nil), 200, "")
-	r = e.do("GET", "/users('"+alice+"')/contactFolders('"+fid+"')/contacts('"+cids[1]+"')", nil)
+	r := e.do("GET", "/users('"+alice+"')/contactFolders('"+fid+"')/contacts('"+cids[1]+"')", nil)
 	e.want(r, 200, "")
 	if r.body["givenName"] != "P1" {
 		t.Errorf("contact by key %s", r.raw)
 	}
+	aliceID := e.user(0).ID
 	e.want(e.do("PATCH", "/users('"+aliceID+"')/contacts('"+cids[0]+"')", map[string]any{"surname": "K"}), 200, "")
 	r = e.do("GET", "/users('o''brien@contoso.onmicrosoft.com')/contacts", nil)
 	e.want(r, 404, "ErrorInvalidUser")
@@ -95,10 +138,14 @@ func TestExchangeLinks(t *testing.T) {
 	}
 	e.want(e.do("GET", "/users('"+alice+"')/contactFolders('"+fid+"')/childFolders", nil), 200, "")
 	e.want(e.do("GET", "/users('x'y')/contacts", nil), 400, "BadRequest")
+}
 
-	// $batch items with relative key-segment URLs, a delta link among them.
-	rel := strings.TrimPrefix(dl, host)
-	r = e.do("POST", "/$batch", map[string]any{"requests": []any{
+// checkBatch: $batch items with relative key-segment URLs, a delta link
+// (dl) among them.
+func (l *exchangeLinks) checkBatch(dl string) {
+	t, e, fid, cids := l.t, l.e, l.fid, l.cids
+	rel := strings.TrimPrefix(dl, l.host)
+	r := e.do("POST", "/$batch", map[string]any{"requests": []any{
 		item("1", "GET", "/users('"+alice+"')/contactFolders('"+fid+"')/contacts?$top=1", nil),
 		item("2", "GET", rel, nil),
 		item("3", "POST", "/users('"+alice+"')/contactFolders('"+fid+"')/contacts", map[string]any{"givenName": "Batch"}),
@@ -109,15 +156,8 @@ func TestExchangeLinks(t *testing.T) {
 	if status(rs["1"]) != 200 || status(rs["2"]) != 200 || status(rs["3"]) != 201 || status(rs["4"]) != 204 {
 		t.Fatalf("batch: %s", r.raw)
 	}
-	if n, _ := rs["1"]["body"].(map[string]any)["@odata.nextLink"].(string); !strings.HasPrefix(n, keyed+"/contacts?") {
+	if n, _ := rs["1"]["body"].(map[string]any)["@odata.nextLink"].(string); !strings.HasPrefix(n, l.keyed+"/contacts?") {
 		t.Errorf("batch item nextLink %q", n)
-	}
-
-	// Directory links keep their form.
-	e.srv.SetUsersDeltaPageSize(2)
-	r = e.do("GET", "/users/delta", nil)
-	if n, _ := r.body["@odata.nextLink"].(string); !strings.HasPrefix(n, host+"/users/delta?$skiptoken=") {
-		t.Errorf("users/delta nextLink %q", n)
 	}
 }
 

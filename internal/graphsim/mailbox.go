@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -367,51 +368,14 @@ func (mb *mailbox) load(folders []Folder) error {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	now := time.Now()
-	// Numbers handed out below must not be ones the state keeps.
-	for _, fo := range folders {
-		if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n < deletedNum {
-			mb.next = max(mb.next, n+1)
-		}
-		for _, c := range fo.Contacts {
-			if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum {
-				mb.next = max(mb.next, n+1)
-			}
-		}
-	}
+	mb.reserveLoadedNums(folders)
 	made := make([]*folder, len(folders))
 	byID := map[string]*folder{}
 	for i, fo := range folders {
-		ext, err := importExt(fo.ExtendedProperties)
+		f, err := mb.loadFolder(fo)
 		if err != nil {
 			return fmt.Errorf("folder %d: %w", i, err)
 		}
-		var f *folder
-		switch strings.ToLower(fo.WellKnownName) {
-		case "deleteditems":
-			f = mb.deletedItems()
-		case "contacts":
-			f = mb.defaultFolder()
-		case "":
-			if fo.WellKnown {
-				f = mb.defaultFolder()
-				break
-			}
-			if fo.DisplayName == "" {
-				return fmt.Errorf("folder %d: empty displayName", i)
-			}
-			f = &folder{name: fo.DisplayName}
-			if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n > defaultNum && n < deletedNum && mb.byNum[n] == nil {
-				f.num = n
-			} else {
-				f.num = mb.next
-				mb.next++
-			}
-			mb.byNum[f.num] = f
-			mb.folders = append(mb.folders, f)
-		default:
-			return fmt.Errorf("folder %d: wellKnownName %q is not contacts or deleteditems", i, fo.WellKnownName)
-		}
-		f.ext = ext
 		if fo.ID != "" {
 			byID[fo.ID] = f
 		}
@@ -428,6 +392,74 @@ func (mb *mailbox) load(folders []Folder) error {
 		mb.seq++
 		f.seq = mb.seq
 	}
+	if err := mb.checkLoadedTree(made); err != nil {
+		return err
+	}
+	for i, fo := range folders {
+		if err := mb.loadContacts(made[i], fo.Contacts, now); err != nil {
+			return fmt.Errorf("folder %d %w", i, err)
+		}
+	}
+	return nil
+}
+
+// reserveLoadedNums moves the next number handed out past the numbers of
+// this mailbox's ids among folders and their contacts: numbers handed out
+// must not be ones the state keeps. mb.mu is held.
+func (mb *mailbox) reserveLoadedNums(folders []Folder) {
+	for _, fo := range folders {
+		if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n < deletedNum {
+			mb.next = max(mb.next, n+1)
+		}
+		for _, c := range fo.Contacts {
+			if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum {
+				mb.next = max(mb.next, n+1)
+			}
+		}
+	}
+}
+
+// loadFolder restores an exported folder without its parent and contacts:
+// a well-known one is the mailbox's, another is made, keeping its id's
+// number if it is this mailbox's and free. mb.mu is held.
+func (mb *mailbox) loadFolder(fo Folder) (*folder, error) {
+	ext, err := importExt(fo.ExtendedProperties)
+	if err != nil {
+		return nil, err
+	}
+	var f *folder
+	switch strings.ToLower(fo.WellKnownName) {
+	case "deleteditems":
+		f = mb.deletedItems()
+	case "contacts":
+		f = mb.defaultFolder()
+	case "":
+		if fo.WellKnown {
+			f = mb.defaultFolder()
+			break
+		}
+		if fo.DisplayName == "" {
+			return nil, errors.New("empty displayName")
+		}
+		f = &folder{name: fo.DisplayName}
+		if n, ok := mb.parseItemID(fo.ID, kindFolder); ok && n > defaultNum && n < deletedNum && mb.byNum[n] == nil {
+			f.num = n
+		} else {
+			f.num = mb.next
+			mb.next++
+		}
+		mb.byNum[f.num] = f
+		mb.folders = append(mb.folders, f)
+	default:
+		return nil, fmt.Errorf("wellKnownName %q is not contacts or deleteditems", fo.WellKnownName)
+	}
+	f.ext = ext
+	return f, nil
+}
+
+// checkLoadedTree refuses restored folders (made) whose parents make a
+// cycle or that share a displayName with a sibling. mb.mu is held.
+func (mb *mailbox) checkLoadedTree(made []*folder) error {
 	for i, f := range made {
 		if f.wellKnown {
 			continue
@@ -444,32 +476,36 @@ func (mb *mailbox) load(folders []Folder) error {
 			return fmt.Errorf("folder %d: duplicate displayName %q", i, f.name)
 		}
 	}
-	for i, fo := range folders {
-		f := made[i]
-		for j, c := range fo.Contacts {
-			w, be := parseContactBody(c.Properties)
-			if be != nil {
-				return fmt.Errorf("folder %d contact %d: %s", i, j, be.msg)
-			}
-			ext, err := importExt(c.ExtendedProperties)
-			if err != nil {
-				return fmt.Errorf("folder %d contact %d: %w", i, j, err)
-			}
-			mb.seq++
-			nc := &contact{folder: f, seq: mb.seq, created: now.Unix(), modified: now.Unix(), ext: ext}
-			if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum && mb.contacts[n] == nil {
-				nc.num = n
-			} else {
-				nc.num = mb.next
-				mb.next++
-			}
-			w.ext, w.hasExt = nil, false
-			nc.doc = applyWrite(nil, w, true)
-			mb.contacts[nc.num] = nc
-			f.items = append(f.items, nc)
+	return nil
+}
+
+// loadContacts restores exported contacts into folder f, keeping their
+// ids' numbers if they are this mailbox's and free; an error names the
+// contact ("contact j: ..."). mb.mu is held.
+func (mb *mailbox) loadContacts(f *folder, contacts []Contact, now time.Time) error {
+	for j, c := range contacts {
+		w, be := parseContactBody(c.Properties)
+		if be != nil {
+			return fmt.Errorf("contact %d: %s", j, be.msg)
 		}
-		slices.SortFunc(f.items, func(a, b *contact) int { return cmpU64(a.num, b.num) })
+		ext, err := importExt(c.ExtendedProperties)
+		if err != nil {
+			return fmt.Errorf("contact %d: %w", j, err)
+		}
+		mb.seq++
+		nc := &contact{folder: f, seq: mb.seq, created: now.Unix(), modified: now.Unix(), ext: ext}
+		if n, ok := mb.parseItemID(c.ID, kindContact); ok && n < deletedNum && mb.contacts[n] == nil {
+			nc.num = n
+		} else {
+			nc.num = mb.next
+			mb.next++
+		}
+		w.ext, w.hasExt = nil, false
+		nc.doc = applyWrite(nil, w, true)
+		mb.contacts[nc.num] = nc
+		f.items = append(f.items, nc)
 	}
+	slices.SortFunc(f.items, func(a, b *contact) int { return cmpU64(a.num, b.num) })
 	return nil
 }
 

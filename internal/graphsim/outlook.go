@@ -182,97 +182,125 @@ func (g *greq) parseOutlookFilter(props func(string) bool, typeName string) (*fn
 		r := g.graphErr(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
 		return nil, &r
 	}
-	invalid := func() *gresp {
-		r := g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
-		return &r
-	}
-	var check func(n *fnode, lv, coll string) *gresp
-	operandOK := func(n *fnode, lv, coll string) *gresp {
-		if n.kind == nFunc && n.op == "cast" && coll == "singleValueExtendedProperties" && len(n.args) == 2 {
-			return nil
-		}
-		if n.kind != nPath {
-			return invalid()
-		}
-		if lv != "" && n.path[0] == lv {
-			if len(n.path) != 2 {
-				return invalid()
-			}
-			switch coll {
-			case "singleValueExtendedProperties":
-				if n.path[1] != "id" && n.path[1] != "value" {
-					return invalid()
-				}
-			case "emailAddresses":
-				if n.path[1] != "address" && n.path[1] != "name" {
-					return invalid()
-				}
-			}
-			return nil
-		}
-		if len(n.path) != 1 || !props(n.path[0]) {
-			r := g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.Join(n.path, "/"), typeName))
-			return &r
-		}
-		return nil
-	}
-	check = func(n *fnode, lv, coll string) *gresp {
-		switch n.kind {
-		case nAnd, nOr:
-			if e := check(n.args[0], lv, coll); e != nil {
-				return e
-			}
-			return check(n.args[1], lv, coll)
-		case nNot:
-			return check(n.args[0], lv, coll)
-		case nCmp:
-			if e := operandOK(n.args[0], lv, coll); e != nil {
-				return e
-			}
-			if n.args[1].kind != nLit {
-				return invalid()
-			}
-			if lv != "" && coll == "singleValueExtendedProperties" && n.args[0].kind == nPath && n.args[0].path[1] == "id" {
-				if n.op != "eq" || n.args[1].lk != lString {
-					return invalid()
-				}
-				if _, ok := parseExtID(n.args[1].s); !ok {
-					return invalid()
-				}
-			}
-			return nil
-		case nFunc:
-			if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
-				return invalid()
-			}
-			// contains/startswith on an extended property's value are
-			// documented for messages and events only
-			// (singlevaluelegacyextendedproperty-get); contacts and
-			// contact folders get eq/ne.
-			if coll == "singleValueExtendedProperties" {
-				return invalid()
-			}
-			return operandOK(n.args[0], lv, coll)
-		case nLambda:
-			if lv != "" || n.op != "any" || len(n.path) != 1 {
-				return invalid()
-			}
-			c := n.path[0]
-			if !strings.EqualFold(c, "singleValueExtendedProperties") && !(c == "emailAddresses" && props(c)) {
-				return invalid()
-			}
-			if strings.EqualFold(c, "singleValueExtendedProperties") {
-				n.path[0] = "singleValueExtendedProperties"
-				c = n.path[0]
-			}
-			return check(n.args[0], n.v, c)
-		}
-		return invalid()
-	}
-	if e := check(f, "", ""); e != nil {
+	c := outlookFilterCheck{g: g, props: props, typeName: typeName}
+	if e := c.check(f, "", ""); e != nil {
 		return nil, e
 	}
 	return f, nil
+}
+
+// outlookFilterCheck is the validation of one Outlook $filter (see
+// parseOutlookFilter): props are the properties of typeName that may be
+// filtered on.
+type outlookFilterCheck struct {
+	g        *greq
+	props    func(string) bool
+	typeName string
+}
+
+func (c *outlookFilterCheck) invalid() *gresp {
+	r := c.g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+	return &r
+}
+
+// operand validates a compared operand: a property, or in a lambda over
+// coll a property of its variable lv (or an extended property's cast).
+func (c *outlookFilterCheck) operand(n *fnode, lv, coll string) *gresp {
+	if n.kind == nFunc && n.op == "cast" && coll == "singleValueExtendedProperties" && len(n.args) == 2 {
+		return nil
+	}
+	if n.kind != nPath {
+		return c.invalid()
+	}
+	if lv != "" && n.path[0] == lv {
+		if len(n.path) != 2 {
+			return c.invalid()
+		}
+		switch coll {
+		case "singleValueExtendedProperties":
+			if n.path[1] != "id" && n.path[1] != "value" {
+				return c.invalid()
+			}
+		case "emailAddresses":
+			if n.path[1] != "address" && n.path[1] != "name" {
+				return c.invalid()
+			}
+		}
+		return nil
+	}
+	if len(n.path) != 1 || !c.props(n.path[0]) {
+		r := c.g.graphErr(http.StatusBadRequest, "RequestBroker--ParseUri", fmt.Sprintf("Could not find a property named '%s' on type '%s'.", strings.Join(n.path, "/"), c.typeName))
+		return &r
+	}
+	return nil
+}
+
+// check validates node n; lv is the variable of the enclosing lambda over
+// collection coll ("" outside one).
+func (c *outlookFilterCheck) check(n *fnode, lv, coll string) *gresp {
+	switch n.kind {
+	case nAnd, nOr:
+		if e := c.check(n.args[0], lv, coll); e != nil {
+			return e
+		}
+		return c.check(n.args[1], lv, coll)
+	case nNot:
+		return c.check(n.args[0], lv, coll)
+	case nCmp:
+		return c.checkCmp(n, lv, coll)
+	case nFunc:
+		if (n.op != "startswith" && n.op != "contains") || len(n.args) != 2 || n.args[1].kind != nLit {
+			return c.invalid()
+		}
+		// contains/startswith on an extended property's value are
+		// documented for messages and events only
+		// (singlevaluelegacyextendedproperty-get); contacts and
+		// contact folders get eq/ne.
+		if coll == "singleValueExtendedProperties" {
+			return c.invalid()
+		}
+		return c.operand(n.args[0], lv, coll)
+	case nLambda:
+		return c.checkLambda(n, lv)
+	}
+	return c.invalid()
+}
+
+// checkCmp validates a comparison: an operand against a literal; an
+// extended property's id only by eq with a valid id.
+func (c *outlookFilterCheck) checkCmp(n *fnode, lv, coll string) *gresp {
+	if e := c.operand(n.args[0], lv, coll); e != nil {
+		return e
+	}
+	if n.args[1].kind != nLit {
+		return c.invalid()
+	}
+	if lv != "" && coll == "singleValueExtendedProperties" && n.args[0].kind == nPath && n.args[0].path[1] == "id" {
+		if n.op != "eq" || n.args[1].lk != lString {
+			return c.invalid()
+		}
+		if _, ok := parseExtID(n.args[1].s); !ok {
+			return c.invalid()
+		}
+	}
+	return nil
+}
+
+// checkLambda validates any() over singleValueExtendedProperties (any
+// case, normalised in n) or emailAddresses, not nested (lv).
+func (c *outlookFilterCheck) checkLambda(n *fnode, lv string) *gresp {
+	if lv != "" || n.op != "any" || len(n.path) != 1 {
+		return c.invalid()
+	}
+	coll := n.path[0]
+	if !strings.EqualFold(coll, "singleValueExtendedProperties") && !(coll == "emailAddresses" && c.props(coll)) {
+		return c.invalid()
+	}
+	if strings.EqualFold(coll, "singleValueExtendedProperties") {
+		n.path[0] = "singleValueExtendedProperties"
+		coll = n.path[0]
+	}
+	return c.check(n.args[0], n.v, coll)
 }
 
 func isContactFilterProp(p string) bool {
@@ -848,18 +876,14 @@ func maxPageSize(prefer []string) int {
 	return n
 }
 
+// contactsDeltaRefused are the query parameters contacts/delta refuses.
+var contactsDeltaRefused = []string{"$filter", "$orderby", "$expand", "$search", "$top", "$skip"}
+
 func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
-	for _, bad := range []string{"$filter", "$orderby", "$expand", "$search", "$top", "$skip"} {
-		if _, ok := g.q[bad]; ok {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", fmt.Sprintf("The query parameter '%s' is not supported with delta.", bad))
-		}
+	if e := g.refuseQuery(contactsDeltaRefused, "ErrorInvalidUrlQuery", "The query parameter '%s' is not supported with delta."); e != nil {
+		return *e
 	}
-	_, hasSkip := g.q["$skiptoken"]
-	_, hasDelta := g.q["$deltatoken"]
-	raw := g.q.Get("$skiptoken")
-	if hasDelta {
-		raw = g.q.Get("$deltatoken")
-	}
+	raw, hasSkip, hasDelta := g.deltaTokenParam()
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	f, e := g.lookupFolder(mb, rt.ids[0])
@@ -873,45 +897,78 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 		return *e
 	}
-	var tok contactDeltaToken
-	fresh := raw == ""
 	if hasSkip && hasDelta {
 		return g.graphErr(http.StatusBadRequest, "ErrorInvalidUrlQuery", "Only one of $skiptoken and $deltatoken may be given.")
 	}
-	if !fresh {
-		if !decodeToken(raw, &tok) || tok.Next != hasSkip || tok.Folder != f.num {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-		}
-		for _, p := range tok.Sel {
-			if _, ok := contactIndex[p]; !ok {
-				return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-			}
-		}
-		// A token the mailbox no longer knows (dropped from Exchange's
-		// token cache: ExpireDeltaTokens, StaleDeltaTokens) answers 400
-		// ErrorInvalidSyncStateData. Outlook delta tokens have no fixed
-		// lifetime (https://learn.microsoft.com/graph/delta-query-overview).
-		// Undocumented for contacts; reports show 410 SyncStateNotFound
-		// for calendar and message delta
-		// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350,
-		// #2877): a client must restart the round on either.
-		if tok.Epoch != mb.epoch {
-			return g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
-		}
-	} else {
-		sel, e := g.contactSelect()
-		if e != nil {
-			return *e
-		}
-		tok = contactDeltaToken{Epoch: mb.epoch, Folder: f.num, Sel: sel}
+	tok, e := g.contactDeltaRound(mb, f, raw, hasSkip)
+	if e != nil {
+		return *e
 	}
 	if !tok.Next {
 		tok.High, tok.After, tok.Next = mb.seq, 0, true
 	}
 	size := maxPageSize(g.headerValues("Prefer"))
+	page, last, more := mb.contactDeltaPage(f, &tok, size)
+	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
+	link := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
+	if more {
+		link = tok
+		link.After = last
+	}
+	out = s.appendDeltaLink(g, out, exchangePath(rt), more, link)
+	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
+	if size != 10 {
+		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
+	}
+	return resp
+}
+
+// contactDeltaRound reads the token of folder f's nextLink or deltaLink
+// (raw), or starts a round without one (raw ""). mb.mu is held.
+func (g *greq) contactDeltaRound(mb *mailbox, f *folder, raw string, hasSkip bool) (contactDeltaToken, *gresp) {
+	var tok contactDeltaToken
+	if raw == "" {
+		sel, e := g.contactSelect()
+		if e != nil {
+			return tok, e
+		}
+		return contactDeltaToken{Epoch: mb.epoch, Folder: f.num, Sel: sel}, nil
+	}
+	if !decodeToken(raw, &tok) || tok.Next != hasSkip || tok.Folder != f.num {
+		return tok, g.invalidSyncState()
+	}
+	for _, p := range tok.Sel {
+		if _, ok := contactIndex[p]; !ok {
+			return tok, g.invalidSyncState()
+		}
+	}
+	// A token the mailbox no longer knows (dropped from Exchange's
+	// token cache: ExpireDeltaTokens, StaleDeltaTokens) answers 400
+	// ErrorInvalidSyncStateData. Outlook delta tokens have no fixed
+	// lifetime (https://learn.microsoft.com/graph/delta-query-overview).
+	// Undocumented for contacts; reports show 410 SyncStateNotFound
+	// for calendar and message delta
+	// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350,
+	// #2877): a client must restart the round on either.
+	if tok.Epoch != mb.epoch {
+		return tok, g.invalidSyncState()
+	}
+	return tok, nil
+}
+
+func (g *greq) invalidSyncState() *gresp {
+	r := g.graphErr(http.StatusBadRequest, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
+	return &r
+}
+
+// contactDeltaPage renders folder f's changes in tok's round after
+// tok.After, in order and at most size, as a JSON array, a removed contact
+// as its id and @removed; last is the sequence of the last change served,
+// more whether changes were left. mb.mu is held.
+func (mb *mailbox) contactDeltaPage(f *folder, tok *contactDeltaToken, size int) (page []byte, last uint64, more bool) {
 	type ent struct {
 		seq uint64
-		c   *contact
+		c   *contact // nil: removed
 		num uint64
 	}
 	var ents []ent
@@ -928,11 +985,12 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 	}
 	slices.SortFunc(ents, func(a, b ent) int { return cmpU64(a.seq, b.seq) })
-	more := len(ents) > size
+	more = len(ents) > size
 	if more {
 		ents = ents[:size]
 	}
-	page := []byte{'['}
+	// Room for the page at once: growing it copied each page several times.
+	page = append(make([]byte, 0, 64+len(ents)*2*contactSizeHint), '[')
 	for i, en := range ents {
 		if i > 0 {
 			page = append(page, ',')
@@ -945,19 +1003,8 @@ func (s *Server) contactsDelta(g *greq, rt *route, mb *mailbox) gresp {
 		}
 		page = mb.appendContact(page, en.c, tok.Sel, nil, true, nil)
 	}
-	page = append(page, ']')
-	out := obj{{"@odata.context", s.contextURL("Collection(contact)")}}
-	if more {
-		nt := tok
-		nt.After = ents[len(ents)-1].seq
-		out = append(out, kv{"@odata.nextLink", s.nextPage(g, s.url+"/v1.0"+exchangePath(rt)+"?$skiptoken="+encodeToken(nt))})
-	} else {
-		dt := contactDeltaToken{Epoch: tok.Epoch, Folder: tok.Folder, Base: tok.High, Sel: tok.Sel}
-		out = append(out, kv{"@odata.deltaLink", s.url + "/v1.0" + exchangePath(rt) + "?$deltatoken=" + encodeToken(dt)})
+	if len(ents) > 0 {
+		last = ents[len(ents)-1].seq
 	}
-	resp := okJSON(http.StatusOK, append(out, kv{"value", json.RawMessage(page)}))
-	if size != 10 {
-		resp.hdr.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
-	}
-	return resp
+	return append(page, ']'), last, more
 }

@@ -604,28 +604,75 @@ func refWellFormedID(id string) bool {
 
 // matchRoute parses the request target and finds its handler.
 func refMatchRoute(s *Server, g *greq) (*route, gresp, bool) {
+	if e := refParseQuery(g); e != nil {
+		return nil, *e, false
+	}
+	segs, e := refSplitPath(g.rawPath)
+	if e != nil {
+		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "The request URI is not valid."), false
+	}
+	g.segs = segs
+	rr := &refRouter{g: g, segs: segs}
+	if len(segs) == 0 {
+		return rr.notFound("v1.0")
+	}
+	rr.low = make([]string, len(segs))
+	for i, x := range segs {
+		rr.low[i] = strings.ToLower(x)
+	}
+	switch rr.low[0] {
+	case "me":
+		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow."), false
+	case "users":
+		return rr.users()
+	case "groups":
+		return rr.groups()
+	case "contacts":
+		switch {
+		case len(segs) == 1:
+			return rr.pick("/contacts", permOrgContacts, 1, methods{"GET": (*Server).listOrgContacts}, "")
+		case len(segs) == 2:
+			return rr.pick("/contacts/{id}", permOrgContacts, 1, methods{"GET": (*Server).getOrgContact}, "", segs[1])
+		default:
+			return rr.notFound(segs[2])
+		}
+	}
+	return rr.notFound(segs[0])
+}
+
+// refParseQuery sets g.q from the query: $-options lower-cased, each at
+// most once.
+func refParseQuery(g *greq) *gresp {
 	q, err := url.ParseQuery(g.rawQuery)
 	if err != nil {
-		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "The query specified in the URI is not valid."), false
+		r := g.graphErr(http.StatusBadRequest, "BadRequest", "The query specified in the URI is not valid.")
+		return &r
 	}
 	g.q = url.Values{}
 	for k, v := range q {
 		lk := strings.ToLower(k)
 		if strings.HasPrefix(lk, "$") {
 			if _, dup := g.q[lk]; dup || len(v) > 1 {
-				return nil, g.graphErr(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Query option '%s' was specified more than once, but it must be specified at most once.", k)), false
+				r := g.graphErr(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Query option '%s' was specified more than once, but it must be specified at most once.", k))
+				return &r
 			}
 			k = lk
 		}
 		g.q[k] = v
 	}
-	raw := strings.Trim(g.rawPath, "/")
+	return nil
+}
+
+// refSplitPath splits the request path into unescaped segments, a key
+// segment into two.
+func refSplitPath(rawPath string) ([]string, error) {
+	raw := strings.Trim(rawPath, "/")
 	var segs []string
 	if raw != "" {
 		for _, p := range strings.Split(raw, "/") {
 			u, err := url.PathUnescape(p)
 			if err != nil {
-				return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "The request URI is not valid."), false
+				return nil, err
 			}
 			segs = append(segs, u)
 		}
@@ -643,150 +690,176 @@ func refMatchRoute(s *Server, g *greq) (*route, gresp, bool) {
 			i++
 		}
 	}
-	g.segs = segs
-	notFound := func(seg string) (*route, gresp, bool) {
-		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg)), false
-	}
-	if len(segs) == 0 {
-		return notFound("v1.0")
-	}
-	low := make([]string, len(segs))
-	for i, x := range segs {
-		low[i] = strings.ToLower(x)
-	}
-	pick := func(tmpl string, p perm, ru int, ms methods, user string, ids ...string) (*route, gresp, bool) {
-		h, ok := ms[g.method]
-		if !ok {
-			code := "Request_BadRequest"
-			if p == permMailbox {
-				code = "ErrorInvalidRequest"
-			}
-			return nil, g.graphErr(http.StatusMethodNotAllowed, code, "Specified HTTP method is not allowed for the request target."), false
+	return segs, nil
+}
+
+// refRouter is the routing of one request: its path segments, and
+// lower-cased.
+type refRouter struct {
+	g         *greq
+	segs, low []string
+}
+
+func (rr *refRouter) notFound(seg string) (*route, gresp, bool) {
+	return nil, rr.g.graphErr(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg)), false
+}
+
+func (rr *refRouter) pick(tmpl string, p perm, ru int, ms methods, user string, ids ...string) (*route, gresp, bool) {
+	g := rr.g
+	h, ok := ms[g.method]
+	if !ok {
+		code := "Request_BadRequest"
+		if p == permMailbox {
+			code = "ErrorInvalidRequest"
 		}
-		return &route{template: g.method + " " + tmpl, perm: p, ru: ru, h: h, user: user, ids: ids}, gresp{}, true
+		return nil, g.graphErr(http.StatusMethodNotAllowed, code, "Specified HTTP method is not allowed for the request target."), false
 	}
-	switch low[0] {
-	case "me":
-		return nil, g.graphErr(http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow."), false
-	case "users":
-		switch {
-		case len(segs) == 1:
-			return pick("/users", permUsers, 2, methods{"GET": (*Server).listUsers}, "")
-		case len(segs) == 2 && low[1] == "delta":
-			return pick("/users/delta", permUsers, 1, methods{"GET": (*Server).usersDelta}, "")
-		case len(segs) == 2:
-			return pick("/users/{id}", permUsers, 1, methods{"GET": (*Server).getUser}, "", segs[1])
-		}
-		user := segs[1]
-		rest, lrest := segs[2:], low[2:]
-		// permanentDelete exists in the global cloud only
-		// (contact-permanentdelete.md, contactfolder-permanentdelete.md:
-		// includes/global-only.md); elsewhere it is an unknown segment.
-		// contacts delta is not offered by 21Vianet
-		// (https://learn.microsoft.com/graph/api/contact-delta: China ❌);
-		// graphsim answers it as an unknown segment (guess: 400 BadRequest
-		// "Resource not found for the segment 'delta'.").
-		switch lrest[0] {
-		case "contactfolders":
-			switch {
-			case len(rest) == 1:
-				return pick("/users/{id}/contactFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user)
-			case len(rest) == 2:
-				return pick("/users/{id}/contactFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1])
-			case len(rest) == 3 && lrest[2] == "permanentdelete":
-				if !g.t.globalCloud() {
-					return notFound(rest[2])
-				}
-				return pick("/users/{id}/contactFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1])
-			case len(rest) == 3 && lrest[2] == "childfolders":
-				return pick("/users/{id}/contactFolders/{id}/childFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user, rest[1])
-			case len(rest) == 4 && lrest[2] == "childfolders":
-				return pick("/users/{id}/contactFolders/{id}/childFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1], rest[3])
-			case len(rest) == 5 && lrest[2] == "childfolders" && lrest[4] == "permanentdelete":
-				if !g.t.globalCloud() {
-					return notFound(rest[4])
-				}
-				return pick("/users/{id}/contactFolders/{id}/childFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1], rest[3])
-			case len(rest) == 3 && lrest[2] == "contacts":
-				return pick("/users/{id}/contactFolders/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, rest[1])
-			case len(rest) == 4 && lrest[2] == "contacts" && lrest[3] == "delta":
-				if !g.t.deltaCloud() {
-					return notFound(rest[3])
-				}
-				return pick("/users/{id}/contactFolders/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, rest[1])
-			case len(rest) == 4 && lrest[2] == "contacts":
-				return pick("/users/{id}/contactFolders/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, rest[1], rest[3])
-			case len(rest) == 5 && lrest[2] == "contacts" && lrest[4] == "permanentdelete":
-				if !g.t.globalCloud() {
-					return notFound(rest[4])
-				}
-				return pick("/users/{id}/contactFolders/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, rest[1], rest[3])
-			case len(rest) >= 5 && (lrest[2] == "contacts" || lrest[2] == "childfolders"):
-				if len(rest) > 5 && lrest[4] == "permanentdelete" {
-					return notFound(rest[5])
-				}
-				return notFound(rest[4])
-			case len(rest) >= 3:
-				return notFound(rest[2])
-			}
-		case "contacts":
-			switch {
-			case len(rest) == 1:
-				return pick("/users/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, "")
-			case len(rest) == 2 && lrest[1] == "delta":
-				if !g.t.deltaCloud() {
-					return notFound(rest[1])
-				}
-				return pick("/users/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, "")
-			case len(rest) == 2:
-				return pick("/users/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, "", rest[1])
-			case len(rest) == 3 && lrest[2] == "permanentdelete":
-				if !g.t.globalCloud() {
-					return notFound(rest[2])
-				}
-				return pick("/users/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, "", rest[1])
-			default:
-				return notFound(rest[2])
-			}
-		}
-		return notFound(rest[0])
-	case "groups":
-		switch {
-		case len(segs) == 1:
-			return pick("/groups", permGroups, 1, methods{"GET": (*Server).listGroups}, "")
-		case len(segs) == 2:
-			return pick("/groups/{id}", permGroups, 1, methods{"GET": (*Server).getGroup}, "", segs[1])
-		case (len(segs) == 3 || len(segs) == 4) && (low[2] == "members" || low[2] == "transitivemembers"):
-			name, ru := "members", 3
-			if low[2] == "transitivemembers" {
-				name, ru = "transitiveMembers", 5
-			}
-			tmpl := "/groups/{id}/" + name
-			cast := ""
-			if len(segs) == 4 {
-				cast = low[3]
-				switch cast {
-				case "microsoft.graph.user", "microsoft.graph.group", "microsoft.graph.orgcontact":
-				case "$count":
-					return nil, g.graphErr(http.StatusBadRequest, "Request_BadRequest", "$count is not currently supported."), false
-				default:
-					return notFound(segs[3])
-				}
-				tmpl += "/" + segs[3]
-			}
-			return pick(tmpl, permGroups, ru, methods{"GET": (*Server).listMembers}, "", segs[1], low[2], cast)
-		case len(segs) >= 3:
-			return notFound(segs[2])
-		}
+	return &route{template: g.method + " " + tmpl, perm: p, ru: ru, h: h, user: user, ids: ids}, gresp{}, true
+}
+
+// users routes /users...: the directory, and a user's mailbox.
+func (rr *refRouter) users() (*route, gresp, bool) {
+	segs, low := rr.segs, rr.low
+	switch {
+	case len(segs) == 1:
+		return rr.pick("/users", permUsers, 2, methods{"GET": (*Server).listUsers}, "")
+	case len(segs) == 2 && low[1] == "delta":
+		return rr.pick("/users/delta", permUsers, 1, methods{"GET": (*Server).usersDelta}, "")
+	case len(segs) == 2:
+		return rr.pick("/users/{id}", permUsers, 1, methods{"GET": (*Server).getUser}, "", segs[1])
+	}
+	user := segs[1]
+	rest, lrest := segs[2:], low[2:]
+	// permanentDelete exists in the global cloud only
+	// (contact-permanentdelete.md, contactfolder-permanentdelete.md:
+	// includes/global-only.md); elsewhere it is an unknown segment.
+	// contacts delta is not offered by 21Vianet
+	// (https://learn.microsoft.com/graph/api/contact-delta: China ❌);
+	// graphsim answers it as an unknown segment (guess: 400 BadRequest
+	// "Resource not found for the segment 'delta'.").
+	switch lrest[0] {
+	case "contactfolders":
+		return rr.contactFolders(user, rest, lrest)
 	case "contacts":
-		switch {
-		case len(segs) == 1:
-			return pick("/contacts", permOrgContacts, 1, methods{"GET": (*Server).listOrgContacts}, "")
-		case len(segs) == 2:
-			return pick("/contacts/{id}", permOrgContacts, 1, methods{"GET": (*Server).getOrgContact}, "", segs[1])
-		default:
-			return notFound(segs[2])
-		}
+		return rr.mailboxContacts(user, rest, lrest)
 	}
-	return notFound(segs[0])
+	return rr.notFound(rest[0])
+}
+
+// contactFolders routes /users/{id}/contactFolders... (rest and lrest from
+// contactFolders).
+func (rr *refRouter) contactFolders(user string, rest, lrest []string) (*route, gresp, bool) {
+	g := rr.g
+	switch {
+	case len(rest) == 1:
+		return rr.pick("/users/{id}/contactFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user)
+	case len(rest) == 2:
+		return rr.pick("/users/{id}/contactFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1])
+	case len(rest) == 3 && lrest[2] == "permanentdelete":
+		if !g.t.globalCloud() {
+			return rr.notFound(rest[2])
+		}
+		return rr.pick("/users/{id}/contactFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1])
+	case len(rest) == 3 && lrest[2] == "childfolders":
+		return rr.pick("/users/{id}/contactFolders/{id}/childFolders", permMailbox, 0, methods{"GET": (*Server).listFolders, "POST": (*Server).createFolder}, user, rest[1])
+	case len(rest) == 4 && lrest[2] == "childfolders":
+		return rr.pick("/users/{id}/contactFolders/{id}/childFolders/{id}", permMailbox, 0, methods{"GET": (*Server).getFolder, "DELETE": (*Server).deleteFolder, "PATCH": (*Server).patchFolder}, user, rest[1], rest[3])
+	case len(rest) == 5 && lrest[2] == "childfolders" && lrest[4] == "permanentdelete":
+		if !g.t.globalCloud() {
+			return rr.notFound(rest[4])
+		}
+		return rr.pick("/users/{id}/contactFolders/{id}/childFolders/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteFolder}, user, rest[1], rest[3])
+	case len(rest) >= 3 && lrest[2] == "contacts":
+		return rr.folderContacts(user, rest, lrest)
+	case len(rest) >= 5 && lrest[2] == "childfolders":
+		if len(rest) > 5 && lrest[4] == "permanentdelete" {
+			return rr.notFound(rest[5])
+		}
+		return rr.notFound(rest[4])
+	case len(rest) >= 3:
+		return rr.notFound(rest[2])
+	}
+	return rr.notFound(rest[0])
+}
+
+// folderContacts routes /users/{id}/contactFolders/{id}/contacts...
+// (rest and lrest from contactFolders).
+func (rr *refRouter) folderContacts(user string, rest, lrest []string) (*route, gresp, bool) {
+	g := rr.g
+	switch {
+	case len(rest) == 3:
+		return rr.pick("/users/{id}/contactFolders/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, rest[1])
+	case len(rest) == 4 && lrest[3] == "delta":
+		if !g.t.deltaCloud() {
+			return rr.notFound(rest[3])
+		}
+		return rr.pick("/users/{id}/contactFolders/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, rest[1])
+	case len(rest) == 4:
+		return rr.pick("/users/{id}/contactFolders/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, rest[1], rest[3])
+	case len(rest) == 5 && lrest[4] == "permanentdelete":
+		if !g.t.globalCloud() {
+			return rr.notFound(rest[4])
+		}
+		return rr.pick("/users/{id}/contactFolders/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, rest[1], rest[3])
+	case len(rest) > 5 && lrest[4] == "permanentdelete":
+		return rr.notFound(rest[5])
+	}
+	return rr.notFound(rest[4])
+}
+
+// mailboxContacts routes /users/{id}/contacts... (rest and lrest from
+// contacts): the default folder's.
+func (rr *refRouter) mailboxContacts(user string, rest, lrest []string) (*route, gresp, bool) {
+	g := rr.g
+	switch {
+	case len(rest) == 1:
+		return rr.pick("/users/{id}/contacts", permMailbox, 0, methods{"GET": (*Server).listContacts, "POST": (*Server).createContact}, user, "")
+	case len(rest) == 2 && lrest[1] == "delta":
+		if !g.t.deltaCloud() {
+			return rr.notFound(rest[1])
+		}
+		return rr.pick("/users/{id}/contacts/delta", permMailbox, 0, methods{"GET": (*Server).contactsDelta}, user, "")
+	case len(rest) == 2:
+		return rr.pick("/users/{id}/contacts/{id}", permMailbox, 0, methods{"GET": (*Server).getContact, "PATCH": (*Server).patchContact, "DELETE": (*Server).deleteContact}, user, "", rest[1])
+	case len(rest) == 3 && lrest[2] == "permanentdelete":
+		if !g.t.globalCloud() {
+			return rr.notFound(rest[2])
+		}
+		return rr.pick("/users/{id}/contacts/{id}/permanentDelete", permMailbox, 0, methods{"POST": (*Server).permanentDeleteContact}, user, "", rest[1])
+	default:
+		return rr.notFound(rest[2])
+	}
+}
+
+// groups routes /groups....
+func (rr *refRouter) groups() (*route, gresp, bool) {
+	g, segs, low := rr.g, rr.segs, rr.low
+	switch {
+	case len(segs) == 1:
+		return rr.pick("/groups", permGroups, 1, methods{"GET": (*Server).listGroups}, "")
+	case len(segs) == 2:
+		return rr.pick("/groups/{id}", permGroups, 1, methods{"GET": (*Server).getGroup}, "", segs[1])
+	case (len(segs) == 3 || len(segs) == 4) && (low[2] == "members" || low[2] == "transitivemembers"):
+		name, ru := "members", 3
+		if low[2] == "transitivemembers" {
+			name, ru = "transitiveMembers", 5
+		}
+		tmpl := "/groups/{id}/" + name
+		cast := ""
+		if len(segs) == 4 {
+			cast = low[3]
+			switch cast {
+			case "microsoft.graph.user", "microsoft.graph.group", "microsoft.graph.orgcontact":
+			case "$count":
+				return nil, g.graphErr(http.StatusBadRequest, "Request_BadRequest", "$count is not currently supported."), false
+			default:
+				return rr.notFound(segs[3])
+			}
+			tmpl += "/" + segs[3]
+		}
+		return rr.pick(tmpl, permGroups, ru, methods{"GET": (*Server).listMembers}, "", segs[1], low[2], cast)
+	case len(segs) >= 3:
+		return rr.notFound(segs[2])
+	}
+	return rr.notFound(segs[0])
 }

@@ -83,6 +83,16 @@ func Start(opts Options) (*Server, error) {
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
 		ErrorLog:          nil,
+		// Graph's limit of concurrent HTTP/2 streams per connection is not
+		// documented; graphsim advertises 100, the least RFC 9113 §6.5.2
+		// recommends, so a client that opens a connection per waiting
+		// request (thousands of TLS handshakes) shows it.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 100},
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.ctr.connection()
+			}
+		},
 	}
 	for _, t := range opts.Tenants {
 		if err := s.PutTenant(t); err != nil {

@@ -66,6 +66,11 @@ const mailboxSubquery = `(SELECT m.id FROM mailboxes m JOIN tenants t ON t.id = 
 // ContactMap loads a mailbox's whole contact map, keyed by source id, in one
 // query. An unknown mailbox has an empty map.
 func (s *Store) ContactMap(ctx context.Context, tenant, userID string) (map[string]ContactRef, error) {
+	release, err := s.mailboxRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rows, err := s.r.QueryContext(ctx, `SELECT source_id, contact_id, hash, change_key FROM contacts
 		WHERE mailbox = `+mailboxSubquery, tenant, userID)
 	if err != nil {
@@ -89,9 +94,14 @@ func (s *Store) ContactMap(ctx context.Context, tenant, userID string) (map[stri
 // ContactsFor loads the contact map entries of some sources of a mailbox
 // (those it has), keyed by source id.
 func (s *Store) ContactsFor(ctx context.Context, tenant, userID string, sourceIDs []string) (map[string]ContactRef, error) {
+	release, err := s.mailboxRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	m := make(map[string]ContactRef, len(sourceIDs))
 	var id int64
-	err := s.r.QueryRowContext(ctx, "SELECT id FROM mailboxes WHERE id = "+mailboxSubquery, tenant, userID).Scan(&id)
+	err = s.r.QueryRowContext(ctx, "SELECT id FROM mailboxes WHERE id = "+mailboxSubquery, tenant, userID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) || len(sourceIDs) == 0 {
 		return m, nil
 	}
@@ -184,8 +194,13 @@ func (s *Store) ContactCounts(ctx context.Context, tenant string) (map[string]in
 // ContactByID finds a mailbox's map entry by contact id (for contacts delta
 // items, which carry only the contact id when removed), or ErrNotFound.
 func (s *Store) ContactByID(ctx context.Context, tenant, userID, contactID string) (ContactRef, error) {
+	release, err := s.mailboxRead(ctx)
+	if err != nil {
+		return ContactRef{}, err
+	}
+	defer release()
 	var c ContactRef
-	err := s.r.QueryRowContext(ctx, `SELECT source_id, contact_id, hash, change_key FROM contacts
+	err = s.r.QueryRowContext(ctx, `SELECT source_id, contact_id, hash, change_key FROM contacts
 		WHERE mailbox = `+mailboxSubquery+` AND contact_key = ? AND contact_id = ?`,
 		tenant, userID, contactKey(contactID), contactID).Scan(&c.SourceID, &c.ContactID, &c.Hash, &c.ChangeKey)
 	if errors.Is(err, sql.ErrNoRows) {

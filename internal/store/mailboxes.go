@@ -87,6 +87,11 @@ func (s *Store) Mailboxes(ctx context.Context, tenant string) ([]Mailbox, error)
 
 // Mailbox returns one mailbox, or ErrNotFound.
 func (s *Store) Mailbox(ctx context.Context, tenant, userID string) (Mailbox, error) {
+	release, err := s.mailboxRead(ctx)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	defer release()
 	m, err := scanMailbox(s.r.QueryRowContext(ctx, "SELECT "+mailboxColumns+` FROM mailboxes m
 		JOIN tenants t ON t.id = m.tenant WHERE t.name = ? AND m.user_id = ?`, tenant, userID))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -144,7 +144,11 @@ type Store struct {
 	dir  string
 	w    *sql.DB // nil when read-only; one connection
 	r    *sql.DB // readers
-	opts Options
+	// mailboxReads bounds the per-mailbox reads (a run's thousands of
+	// mailbox readers ask at once): beyond the idle connections kept,
+	// each extra query opened a connection and closed it after.
+	mailboxReads chan struct{}
+	opts         Options
 
 	mu     sync.Mutex
 	runs   map[int64]*ActiveRun // begun, not finished
@@ -268,7 +272,7 @@ func open(ctx context.Context, dataDir string, opts Options, upTo int) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, opts: opts.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
+	return &Store{path: path, dir: filepath.Dir(path), w: w, r: r, mailboxReads: newReadSlots(), opts: opts.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
 }
 
 // Installation returns this state database's installation id: random,
@@ -307,8 +311,30 @@ func openReader(path string) (*sql.DB, error) {
 	// No cap on readers: a caller may hold one open (streaming Persons)
 	// while asking for another (ContactMap), and a cap would let a few such
 	// workers deadlock each other. Readers are cheap in WAL mode.
-	r.SetMaxIdleConns(max(2, runtime.GOMAXPROCS(0)))
+	// Keep idle at least as many as the per-mailbox reads that run at once
+	// (newReadSlots): with a handful, most queries closed a connection and
+	// opened another (each opening reads the schema again), a sixth of a
+	// 1% run's CPU. Idle ones close after a minute.
+	r.SetMaxIdleConns(2 * readSlots())
+	r.SetConnMaxIdleTime(time.Minute)
 	return r, nil
+}
+
+// readSlots is how many per-mailbox reads run at once: the reads are CPU
+// work in this process (modernc SQLite), so a few per CPU keep it busy.
+func readSlots() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+func newReadSlots() chan struct{} { return make(chan struct{}, readSlots()) }
+
+// mailboxRead takes a per-mailbox read slot; the caller calls the release
+// returned when done. It returns ctx's error if ctx ends first.
+func (s *Store) mailboxRead(ctx context.Context) (func(), error) {
+	select {
+	case s.mailboxReads <- struct{}{}:
+		return func() { <-s.mailboxReads }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // OpenReadOnly opens an existing database for reading, for `galmirror
@@ -340,7 +366,7 @@ func OpenReadOnly(ctx context.Context, dataDir string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%w: %s is at version %d, this galmirror needs %d", ErrSchemaTooOld, path, v, want)
 	}
-	return &Store{path: path, dir: filepath.Dir(path), r: r, opts: Options{}.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
+	return &Store{path: path, dir: filepath.Dir(path), r: r, mailboxReads: newReadSlots(), opts: Options{}.withDefaults(), runs: map[int64]*ActiveRun{}, now: time.Now}, nil
 }
 
 // migrate brings the database to version upTo, one transaction per

@@ -266,7 +266,7 @@ func (m *mailbox) run(ctx context.Context, lim limits) error {
 		return err
 	}
 	defer func() { <-lim.workers }()
-	release, err := lim.contacts.acquire(ctx, len(m.r.desired))
+	release, err := lim.contacts.acquire(ctx, m.weight())
 	if err != nil {
 		return err
 	}
@@ -278,6 +278,16 @@ func (m *mailbox) run(ctx context.Context, lim limits) error {
 		}
 	}
 	return m.write(ctx)
+}
+
+// weight is what the mailbox holds in memory while it writes, in
+// contacts: the whole desired set, or for a narrow plan the map entries it
+// loaded (the changed sources' and the contacts delta's).
+func (m *mailbox) weight() int {
+	if m.narrow {
+		return max(1, len(m.cmap))
+	}
+	return max(1, len(m.r.desired))
 }
 
 // load reads the mailbox's state. It returns true when the mailbox must be

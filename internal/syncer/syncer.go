@@ -36,16 +36,19 @@ const (
 //
 // They are sized by Graph's limits and the memory target (250 MB at 1,000
 // users × 1,000 mailboxes): Graph lets an app keep four requests in
-// flight per mailbox and 13,000 a second in all (130,000 per 10 s), which
-// at ~100 ms a request 325 mailboxes writing at once already fill; 400
-// writers (each holding its plan and contact map, ~0.4 MB at 1,000
-// contacts) keep the pipe full, with four dependsOn chains each (1,600
-// batches). Reading what changed costs a mailbox two items and almost no
+// flight per mailbox and 13,000 items a second in all (130,000 per 10 s).
+// A mailbox writing holds its plan and contact map (about 0.7 KB per
+// contact in a first sync), so the mailboxes writing at once are bounded
+// by their contacts (WriterContacts): 128 mailboxes of 1,000 contacts
+// keep 512 dependsOn chains of 20 in flight, about 5,000 writes a second
+// at 100 ms an item; at 320,000 contacts (13,000 a second) the live heap
+// passed 230 MB. Mailboxes of 20 contacts are bounded by MailboxWorkers
+// instead. Reading what changed costs a mailbox two items and almost no
 // memory: 2,000 mailboxes read at once, so a run with no change sends its
 // 100 batches per 1,000 mailboxes together.
 const (
 	DefaultMailboxWorkers  = 320
-	DefaultWriterContacts  = 320_000
+	DefaultWriterContacts  = 128_000
 	DefaultMailboxReaders  = 2000
 	DefaultBatchesInFlight = 1600
 	DefaultLinger          = 50 * time.Millisecond
@@ -62,11 +65,12 @@ type Options struct {
 	Logger *slog.Logger
 	// MailboxWorkers is how many mailboxes plan and write at once,
 	// across the engine's concurrent runs; each holds its plan and
-	// contact map in memory. Default 400.
+	// contact map in memory. Default 320.
 	MailboxWorkers int
 	// WriterContacts bounds the desired contacts of the mailboxes writing
-	// at once (each holds about half a kilobyte per contact): 320 writers
-	// of 1,000 contacts, or 32 of 10,000. Default 320,000.
+	// at once (each holds its plan op and map entry, about 0.7 KB per
+	// contact in a first sync): 128 writers of 1,000 contacts, or 12 of
+	// 10,000. Default 128,000.
 	WriterContacts int
 	// MailboxReaders is how many mailboxes read what changed in them at
 	// once (the light first phase of a mailbox's sync), across the

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -189,24 +190,40 @@ func TestAccessTokenClaims(t *testing.T) {
 }
 
 func TestTokenErrors(t *testing.T) {
-	type tc struct {
-		tenant string
-		form   func(t *testing.T, e *env) url.Values
-		setup  func(e *env)
-		status int
-		err    string
-		code   int
+	cases := map[string]tokenErrorCase{}
+	for _, group := range []map[string]tokenErrorCase{tenantAppErrorCases(), assertionErrorCases(), requestErrorCases(), stateErrorCases()} {
+		maps.Copy(cases, group)
 	}
-	withAssertion := func(mod func(e *env, o *assertionOpts)) func(t *testing.T, e *env) url.Values {
-		return func(t *testing.T, e *env) url.Values {
-			o := e.defaults()
-			if mod != nil {
-				mod(e, &o)
-			}
-			return tokenForm(makeAssertion(t, o))
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) { c.check(t) })
+	}
+}
+
+// tokenErrorCase is a token request Entra refuses, and how.
+type tokenErrorCase struct {
+	tenant string // testTenantID if empty
+	form   func(t *testing.T, e *env) url.Values
+	setup  func(e *env)
+	status int
+	err    string
+	code   int
+}
+
+// withAssertion makes a token request with a client assertion, e's
+// defaults changed by mod.
+func withAssertion(mod func(e *env, o *assertionOpts)) func(t *testing.T, e *env) url.Values {
+	return func(t *testing.T, e *env) url.Values {
+		o := e.defaults()
+		if mod != nil {
+			mod(e, &o)
 		}
+		return tokenForm(makeAssertion(t, o))
 	}
-	cases := map[string]tc{
+}
+
+// tenantAppErrorCases are refusals of the tenant or the app.
+func tenantAppErrorCases() map[string]tokenErrorCase {
+	return map[string]tokenErrorCase{
 		"unknown tenant guid":   {tenant: "11111111-2222-3333-4444-555555555555", form: withAssertion(nil), status: 400, err: "invalid_tenant", code: 90002},
 		"unknown tenant domain": {tenant: "fabrikam.com", form: withAssertion(nil), status: 400, err: "invalid_tenant", code: 90002},
 		"malformed tenant":      {tenant: "notatenant", form: withAssertion(nil), status: 400, err: "invalid_tenant", code: 900023},
@@ -218,6 +235,12 @@ func TestTokenErrors(t *testing.T) {
 			f.Set("client_id", "99999999-0000-0000-0000-000000000000")
 			return f
 		}, status: 400, err: "unauthorized_client", code: 700016},
+	}
+}
+
+// assertionErrorCases are refusals of the client assertion.
+func assertionErrorCases() map[string]tokenErrorCase {
+	return map[string]tokenErrorCase{
 		"unregistered certificate": {form: withAssertion(func(e *env, o *assertionOpts) { o.key, o.cert = unregKey() }), status: 401, err: "invalid_client", code: 700027},
 		"no thumbprint":            {form: withAssertion(func(e *env, o *assertionOpts) { o.thumbKey = "x5u" }), status: 401, err: "invalid_client", code: 700027},
 		"bad signature":            {form: withAssertion(func(e *env, o *assertionOpts) { o.tamperSig = true }), status: 401, err: "invalid_client", code: 700027},
@@ -253,6 +276,12 @@ func TestTokenErrors(t *testing.T) {
 			f.Set("client_assertion_type", "urn:x")
 			return f
 		}, status: 400, err: "invalid_request", code: 900144},
+	}
+}
+
+// requestErrorCases are refusals of the grant and the scope.
+func requestErrorCases() map[string]tokenErrorCase {
+	return map[string]tokenErrorCase{
 		"missing grant_type": {form: func(t *testing.T, e *env) url.Values { f := withAssertion(nil)(t, e); f.Del("grant_type"); return f }, status: 400, err: "invalid_request", code: 900144},
 		"password grant": {form: func(t *testing.T, e *env) url.Values {
 			f := withAssertion(nil)(t, e)
@@ -275,6 +304,12 @@ func TestTokenErrors(t *testing.T) {
 			f.Set("scope", testGraph+"/.default https://vault.azure.net/.default")
 			return f
 		}, status: 400, err: "invalid_scope", code: 70011},
+	}
+}
+
+// stateErrorCases are refusals by the app's or the server's state.
+func stateErrorCases() map[string]tokenErrorCase {
+	return map[string]tokenErrorCase{
 		"disabled app": {form: withAssertion(nil), setup: func(e *env) {
 			if err := e.srv.SetDisabled(testTenantID, testClientID, true); err != nil {
 				panic(err)
@@ -284,30 +319,31 @@ func TestTokenErrors(t *testing.T) {
 		"outage":                         {form: withAssertion(nil), setup: func(e *env) { e.srv.SetFaults(Faults{Outage: true}) }, status: 503, err: "temporarily_unavailable", code: 90033},
 		"throttled":                      {form: withAssertion(nil), setup: func(e *env) { e.srv.SetFaults(Faults{Throttle: true}) }, status: 429, err: "temporarily_unavailable", code: 90055},
 	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
-			if c.setup != nil {
-				c.setup(e)
-			}
-			tenant := c.tenant
-			if tenant == "" {
-				tenant = testTenantID
-			}
-			status, h, m := e.post(t, tenant, c.form(t, e))
-			if status != c.status || m["error"] != c.err {
-				t.Errorf("status %d error %v, want %d %s: %v", status, m["error"], c.status, c.err, m["error_description"])
-			}
-			if got := aadCode(t, m); got != c.code {
-				t.Errorf("AADSTS%d, want AADSTS%d: %v", got, c.code, m["error_description"])
-			}
-			if m["trace_id"] != h.Get("x-ms-request-id") || !strings.Contains(h.Get("Cache-Control"), "no-store") {
-				t.Errorf("headers %v body %v", h, m)
-			}
-			if _, ok := m["access_token"]; ok {
-				t.Error("error response carries a token")
-			}
-		})
+}
+
+// check sends the request and checks the refusal: status, error, AADSTS
+// code, trace id and no-store headers, and no token.
+func (c tokenErrorCase) check(t *testing.T) {
+	e := newEnv(t)
+	if c.setup != nil {
+		c.setup(e)
+	}
+	tenant := c.tenant
+	if tenant == "" {
+		tenant = testTenantID
+	}
+	status, h, m := e.post(t, tenant, c.form(t, e))
+	if status != c.status || m["error"] != c.err {
+		t.Errorf("status %d error %v, want %d %s: %v", status, m["error"], c.status, c.err, m["error_description"])
+	}
+	if got := aadCode(t, m); got != c.code {
+		t.Errorf("AADSTS%d, want AADSTS%d: %v", got, c.code, m["error_description"])
+	}
+	if m["trace_id"] != h.Get("x-ms-request-id") || !strings.Contains(h.Get("Cache-Control"), "no-store") {
+		t.Errorf("headers %v body %v", h, m)
+	}
+	if _, ok := m["access_token"]; ok {
+		t.Error("error response carries a token")
 	}
 }
 

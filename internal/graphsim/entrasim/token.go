@@ -28,17 +28,7 @@ const (
 // serveToken implements POST /{tenant}/oauth2/v2.0/token for
 // client_credentials with a certificate client assertion.
 func (s *Server) serveToken(rc *reqCtx, seg string) {
-	switch f := s.currentFaults(); {
-	case f.Outage:
-		rc.writeError(errOutage())
-		return
-	case f.Throttle:
-		ra := f.ThrottleRetryAfter
-		if ra <= 0 {
-			ra = 5 * time.Second
-		}
-		rc.w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
-		rc.writeError(errThrottled())
+	if s.faultToken(rc) {
 		return
 	}
 	if rc.r.Method != http.MethodPost {
@@ -58,60 +48,18 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		rc.writeError(errMissingParam("grant_type"))
 		return
 	}
-	grant := form.Get("grant_type")
-	switch {
-	case grant == "":
-		rc.writeError(errMissingParam("grant_type"))
-		return
-	case grant != "client_credentials":
-		rc.writeError(errUnsupportedGrant(grant))
+	clientID, scope, e := tokenParams(form)
+	if e != nil {
+		rc.writeError(*e)
 		return
 	}
-	clientID := form.Get("client_id")
-	if clientID == "" {
-		rc.writeError(errMissingParam("client_id"))
-		return
-	}
-	scope := form.Get("scope")
-	if strings.TrimSpace(scope) == "" {
-		rc.writeError(errMissingParam("scope"))
-		return
-	}
-
-	s.mu.RLock()
-	t := s.lookupLocked(tenantID)
-	var app App
-	found := false
-	if t != nil {
-		if a := findApp(t, clientID); a != nil {
-			app, found = *a, true
-		}
-	}
-	s.mu.RUnlock()
+	app, found := s.findClient(tenantID, clientID)
 	if !found {
 		rc.writeError(errAppNotFound(clientID, tenantID))
 		return
 	}
-
-	assertion := form.Get("client_assertion")
-	if assertion == "" {
-		if form.Get("client_secret") != "" {
-			rc.writeError(errBadSecret(app.ClientID))
-		} else {
-			rc.writeError(errNoCredential())
-		}
-		return
-	}
-	if form.Get("client_assertion_type") != jwtBearerType {
-		rc.writeError(errMissingParam("client_assertion_type"))
-		return
-	}
-	if e := s.verifyAssertion(assertion, &app, seg, tenantID); e != nil {
+	if e := s.authenticateClient(form, &app, seg, tenantID); e != nil {
 		rc.writeError(*e)
-		return
-	}
-	if app.Disabled {
-		rc.writeError(errAppDisabled(app.ClientID, app.DisplayName))
 		return
 	}
 	if e := s.checkScope(scope, tenantID); e != nil {
@@ -130,6 +78,86 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		"ext_expires_in": secs,
 		"access_token":   tok,
 	})
+}
+
+// faultToken answers a token request with the fault set, an outage or
+// throttling, if any; it reports whether it did.
+func (s *Server) faultToken(rc *reqCtx) bool {
+	switch f := s.currentFaults(); {
+	case f.Outage:
+		rc.writeError(errOutage())
+		return true
+	case f.Throttle:
+		ra := f.ThrottleRetryAfter
+		if ra <= 0 {
+			ra = 5 * time.Second
+		}
+		rc.w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		rc.writeError(errThrottled())
+		return true
+	}
+	return false
+}
+
+// tokenParams reads a client_credentials request's client_id and scope,
+// refusing another grant or a missing parameter.
+func tokenParams(form url.Values) (clientID, scope string, e *aadError) {
+	fail := func(err aadError) (string, string, *aadError) { return "", "", &err }
+	grant := form.Get("grant_type")
+	switch {
+	case grant == "":
+		return fail(errMissingParam("grant_type"))
+	case grant != "client_credentials":
+		return fail(errUnsupportedGrant(grant))
+	}
+	clientID = form.Get("client_id")
+	if clientID == "" {
+		return fail(errMissingParam("client_id"))
+	}
+	scope = form.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		return fail(errMissingParam("scope"))
+	}
+	return clientID, scope, nil
+}
+
+// findClient returns (a copy of) the app clientID registered in tenantID.
+func (s *Server) findClient(tenantID, clientID string) (App, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t := s.lookupLocked(tenantID); t != nil {
+		if a := findApp(t, clientID); a != nil {
+			return *a, true
+		}
+	}
+	return App{}, false
+}
+
+// authenticateClient checks the request's credential for app: a client
+// assertion signed by one of its certificates (a secret is refused), and
+// that the app is enabled.
+func (s *Server) authenticateClient(form url.Values, app *App, seg, tenantID string) *aadError {
+	assertion := form.Get("client_assertion")
+	if assertion == "" {
+		if form.Get("client_secret") != "" {
+			e := errBadSecret(app.ClientID)
+			return &e
+		}
+		e := errNoCredential()
+		return &e
+	}
+	if form.Get("client_assertion_type") != jwtBearerType {
+		e := errMissingParam("client_assertion_type")
+		return &e
+	}
+	if e := s.verifyAssertion(assertion, app, seg, tenantID); e != nil {
+		return e
+	}
+	if app.Disabled {
+		e := errAppDisabled(app.ClientID, app.DisplayName)
+		return &e
+	}
+	return nil
 }
 
 // readForm parses an application/x-www-form-urlencoded body, ignoring the
