@@ -127,11 +127,11 @@ type mailbox struct {
 	// itemFailures counts writes that failed.
 	itemFailures int
 	// stopped: the run was stopped while this mailbox synced.
-	stopped bool
-	counts       store.Counts
-	keptCopies   int
-	errs         []ItemError
-	plan         *MailboxPlan
+	stopped    bool
+	counts     store.Counts
+	keptCopies int
+	errs       []ItemError
+	plan       *MailboxPlan
 }
 
 func (r *run) newMailbox(tg target) *mailbox {
