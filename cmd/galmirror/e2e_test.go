@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,13 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(errOut, "caFile") || strings.Contains(out, "caFile") {
 		t.Errorf("the demo's settings name a caFile")
+	}
+	// The tenant's settings name is the generated tenant's, and the
+	// settings file it removes is not shown as if it stayed.
+	m := regexp.MustCompile(`serving tenant "([^"]+)"`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, demoName(m[1])+": ok") || strings.Contains(out, "settings: /") ||
+		!strings.Contains(out, "removed at the end") {
+		t.Errorf("demo output:\n%s", out)
 	}
 }
 
