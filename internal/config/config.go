@@ -261,6 +261,9 @@ type Tenant struct {
 	// OrgContacts includes the tenant's organizational contacts (mail
 	// contacts) as sources; needs OrgContact.Read.All. Default false.
 	OrgContacts bool `json:"orgContacts"`
+	// File is the drop-in file (tenants.d/NAME.json) the tenant comes
+	// from; empty for an entry of the settings file's "tenants".
+	File string `json:"-"`
 }
 
 // HasField reports whether f is among the fields galmirror writes.

@@ -280,22 +280,40 @@ func (s *Service) isRunning() bool {
 	return s.running
 }
 
-// fileStamp is what the poller compares cheaply before hashing.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
+// fileStamp is what the poller compares cheaply before hashing: the names,
+// times and sizes of the configuration's files (config.Sources).
+type fileStamp [32]byte
 
+// readStamp reads the configuration's files (the settings file and its
+// drop-in tenant files): their stamp and the hash of their names and
+// contents.
 func readStamp(path string) (fileStamp, [32]byte, error) {
-	st, err := os.Stat(path)
+	files, err := config.Sources(path)
 	if err != nil {
 		return fileStamp{}, [32]byte{}, err
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fileStamp{}, [32]byte{}, err
+	meta, content := sha256.New(), sha256.New()
+	for i, f := range files {
+		st, err := os.Stat(f)
+		if err == nil {
+			var b []byte
+			if b, err = os.ReadFile(f); err == nil {
+				fmt.Fprintf(meta, "%s\x00%d\x00%d\x00", f, st.ModTime().UnixNano(), st.Size())
+				fmt.Fprintf(content, "%s\x00%d\x00", f, len(b))
+				content.Write(b)
+				continue
+			}
+		}
+		if i == 0 {
+			return fileStamp{}, [32]byte{}, err
+		}
+		// A drop-in removed while listing: the next poll sees the rest.
 	}
-	return fileStamp{st.ModTime(), st.Size()}, sha256.Sum256(b), nil
+	var stamp fileStamp
+	var sum [32]byte
+	copy(stamp[:], meta.Sum(nil))
+	copy(sum[:], content.Sum(nil))
+	return stamp, sum, nil
 }
 
 // pollConfig reloads when the file's content differs from what was applied
