@@ -29,13 +29,9 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "       galmirror service secure [--config FILE]   (make %ProgramData%\\galmirror and dataDir private)")
 		fmt.Fprintln(stderr, "Windows only (run elevated). On Linux use packaging/systemd/galmirror.service.")
 	}
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage()
-		return exitUsage
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		return exitOK
+		return map[bool]int{true: exitUsage, false: exitOK}[len(args) == 0]
 	}
 	var err error
 	switch args[0] {

@@ -78,6 +78,25 @@ func TestOneVocabularyThroughTheBinary(t *testing.T) {
 		t.Errorf("certificate expiry or trigger differ: %v", tenantOf(t, rep, "contoso"))
 	}
 
+	checkAdminOutputs(t, c, settings, synced, check)
+	_, out, _ = c.run("purge", "--config", settings, "--tenant", "contoso", "--yes", "--json")
+	check("purgeResult", out)
+
+	for _, def := range schema.Defs() {
+		switch def {
+		case "syncResult", "statusReport", "checkReport", "purgeResult", "adminService", "adminSyncNow", "adminTenants",
+			"adminRuns", "adminRunDetail", "adminTenant", "adminCheck", "event":
+			if checked[def] == 0 {
+				t.Errorf("no output checked against %s", def)
+			}
+		}
+	}
+}
+
+// checkAdminOutputs checks admin --json's outputs against a running
+// service, and that they name the facts as sync --json (synced) does.
+func checkAdminOutputs(t *testing.T, c *customer, settings string, synced map[string]any, check func(def, doc string) map[string]any) {
+	lines := func(out string) []string { return strings.Split(strings.TrimSpace(out), "\n") }
 	svc := c.startService(t, settings)
 	svc.events.wait(t, "200", 30*time.Second, "tenant=contoso", "trigger=startup")
 	admin := func(def string, args ...string) map[string]any {
@@ -107,21 +126,9 @@ func TestOneVocabularyThroughTheBinary(t *testing.T) {
 	admin("adminTenant", "pause", "contoso", "--reason", "vocabulary")
 	admin("adminTenant", "resume", "contoso")
 	admin("adminCheck", "check", "broken")
-	_, out, _ = c.run("admin", "--config", settings, "--json", "events")
+	_, out, _ := c.run("admin", "--config", settings, "--json", "events")
 	for _, l := range lines(out) {
 		check("event", l)
 	}
 	svc.stop(t)
-	_, out, _ = c.run("purge", "--config", settings, "--tenant", "contoso", "--yes", "--json")
-	check("purgeResult", out)
-
-	for _, def := range schema.Defs() {
-		switch def {
-		case "syncResult", "statusReport", "checkReport", "purgeResult", "adminService", "adminSyncNow", "adminTenants",
-			"adminRuns", "adminRunDetail", "adminTenant", "adminCheck", "event":
-			if checked[def] == 0 {
-				t.Errorf("no output checked against %s", def)
-			}
-		}
-	}
 }
