@@ -108,3 +108,16 @@ func waitCount(l *eventLog, id string, n int, d time.Duration, parts ...string) 
 	}
 	return l.count(id, parts...)
 }
+
+// "every": "1m" alone is a valid schedule: the default jitter (5m) is at
+// most every.
+func TestEveryMinuteWithoutJitterThroughTheBinary(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn, cred := simTenant(t, 2)
+	ten := c.tenant("contoso", srv, tn, cred)
+	ten["schedule"] = map[string]any{"every": "1m"}
+	settings := c.settings(ten)
+	if code, out, errOut := c.run("check", "--config", settings); code != exitOK {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
