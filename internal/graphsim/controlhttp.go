@@ -123,16 +123,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			s.SetFaults(f)
 			done(nil, nil)
 		}
-	case n == 2 && segs[0] == "cpuprofile" && segs[1] == "start" && m == "POST":
-		done(nil, s.StartCPUProfile())
-	case n == 2 && segs[0] == "cpuprofile" && segs[1] == "stop" && m == "POST":
-		b, err := s.StopCPUProfile()
-		if err != nil {
-			ctlJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write(b)
+	case n == 2 && segs[0] == "cpuprofile" && m == "POST":
+		s.controlProfile(w, segs[1], done)
 	case n == 1 && segs[0] == "users-delta-page-size" && m == "PUT":
 		var v struct{ N int }
 		if decode(&v) {
@@ -143,6 +135,25 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		s.controlTenant(w, r, segs[1], segs[2:], body, decode, done)
 	default:
 		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route " + m + " " + r.URL.Path})
+	}
+}
+
+// controlProfile starts or stops graphsim's CPU profile (the stop answers
+// with the profile).
+func (s *Server) controlProfile(w http.ResponseWriter, verb string, done func(any, error)) {
+	switch verb {
+	case "start":
+		done(nil, s.StartCPUProfile())
+	case "stop":
+		b, err := s.StopCPUProfile()
+		if err != nil {
+			ctlJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(b)
+	default:
+		ctlJSON(w, http.StatusNotFound, map[string]string{"error": "no control route cpuprofile/" + verb})
 	}
 }
 
