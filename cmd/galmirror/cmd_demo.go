@@ -11,8 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sort"
+	"strings"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
 	"github.com/galmirror/galmirror/internal/syncer"
