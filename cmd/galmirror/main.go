@@ -54,13 +54,14 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
-// softMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT sets one.
+// softMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// sets one (SQLite's page caches come on top).
 // A run's live heap is bounded by its concurrency (batches in flight,
 // mailboxes writing at once), not by the tenant's size: about 100 MB at
 // its peak. With the runtime's default (a heap of twice the live one
 // before it collects) the process grew past 300 MB; with this limit it
 // collects earlier, at no measurable CPU cost (README, Performance).
-const softMemoryLimit = 256 << 20
+const softMemoryLimit = 200 << 20
 
 func main() {
 	// Not for graphsim: the emulator holds every mailbox's contacts (its

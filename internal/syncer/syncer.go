@@ -48,7 +48,7 @@ const (
 // 100 batches per 1,000 mailboxes together.
 const (
 	DefaultMailboxWorkers  = 320
-	DefaultWriterContacts  = 128_000
+	DefaultWriterContacts  = 192_000
 	DefaultMailboxReaders  = 2000
 	DefaultBatchesInFlight = 1600
 	DefaultLinger          = 50 * time.Millisecond
@@ -69,8 +69,8 @@ type Options struct {
 	MailboxWorkers int
 	// WriterContacts bounds the desired contacts of the mailboxes writing
 	// at once (each holds its plan op and map entry, about 0.7 KB per
-	// contact in a first sync): 128 writers of 1,000 contacts, or 12 of
-	// 10,000. Default 128,000.
+	// contact in a first sync): 192 writers of 1,000 contacts, or 19 of
+	// 10,000. Default 192,000.
 	WriterContacts int
 	// MailboxReaders is how many mailboxes read what changed in them at
 	// once (the light first phase of a mailbox's sync), across the
