@@ -58,6 +58,8 @@ func TestAdminCommandLocal(t *testing.T) {
 		{[]string{"admin", "--socket", sock, "tenants"}, exitOK, "partial"},
 		{[]string{"admin", "--socket", sock, "--json", "tenants"}, exitOK, `"name": "contoso"`},
 		{[]string{"admin", "--socket", sock, "pause", "--reason", "ticket 1", "contoso"}, exitOK, "paused=true"},
+		{[]string{"admin", "--socket", sock, "pause", "contoso", "--reason", "ticket 2"}, exitOK, "paused=true"},
+		{[]string{"admin", "--socket", sock, "pause", "-h"}, exitOK, "-reason"},
 		{[]string{"admin", "--socket", sock, "pause", "Bad Name"}, exitFailed, "not a tenant name"},
 		{[]string{"admin", "--socket", sock, "runs"}, exitUsage, "exactly one argument"},
 		{[]string{"admin", "--endpoint", "https://gm01:8443", "tenants"}, exitUsage, "--kerberos or --cert"},

@@ -318,22 +318,27 @@ func TestAdminAPIAgainstRunningService(t *testing.T) {
 
 func (a *adminRunFixture) tenantsWithLastRun(t *testing.T) {
 	code, out := a.remote(t, a.op, "tenants")
-	if code != exitOK || !regexp.MustCompile(`contoso\s+idle\s+\S+ \S+\s+succeeded\s+6/0/0\s+0\s+.*\s3\n`).MatchString(out) {
+	if code != exitOK || !regexp.MustCompile(`contoso\s+idle\s+\S+ \S+\s+ok\s+6/0/0\s+0\s+.*\s3\n`).MatchString(out) {
 		t.Fatalf("tenants: exit %d\n%s", code, out)
 	}
 	code, out = a.remote(t, a.viewer, "--json", "tenants")
 	var res struct {
 		Tenants []struct {
-			Name, State, TargetMailboxes string
-			LastRun                      struct{ ID, Outcome, Trigger string }
+			Name, State     string
+			TargetMailboxes int
+			LastRun         struct {
+				RunID           int64
+				Status, Trigger string
+				Contacts        struct{ Created int }
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); code != exitOK || err != nil || len(res.Tenants) != 1 {
 		t.Fatalf("tenants --json: exit %d, %v\n%s", code, err, out)
 	}
 	got := res.Tenants[0]
-	if got.LastRun.ID != a.startup.RunId || got.LastRun.Outcome != "RUN_OUTCOME_SUCCEEDED" || got.LastRun.Trigger != "startup" ||
-		got.TargetMailboxes != "3" || got.State != "TENANT_STATE_IDLE" {
+	if fmt.Sprint(got.LastRun.RunID) != a.startup.RunId || got.LastRun.Status != "ok" || got.LastRun.Trigger != "startup" ||
+		got.LastRun.Contacts.Created != 6 || got.TargetMailboxes != 3 || got.State != "idle" {
 		t.Errorf("tenant %+v; want last run %s succeeded, 3 mailboxes", got, a.startup.RunId)
 	}
 }
@@ -360,20 +365,23 @@ func (a *adminRunFixture) syncNowThenHistory(t *testing.T) {
 
 	code, out = a.remote(t, a.viewer, "--json", "runs", "contoso")
 	var runs struct {
-		Runs []struct{ ID, Trigger, RequestedBy, Outcome string }
+		Runs []struct {
+			RunID                        int64
+			Trigger, RequestedBy, Status string
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &runs); code != exitOK || err != nil || len(runs.Runs) != 2 {
 		t.Fatalf("runs: exit %d %v\n%s", code, err, out)
 	}
-	if r := runs.Runs[0]; r.ID != runID || r.Trigger != "sync-now" || r.RequestedBy != "cert:"+a.op.fp || r.Outcome != "RUN_OUTCOME_SUCCEEDED" {
+	if r := runs.Runs[0]; fmt.Sprint(r.RunID) != runID || r.Trigger != "manual" || r.RequestedBy != "cert:"+a.op.fp || r.Status != "ok" {
 		t.Errorf("newest run %+v", r)
 	}
-	if runs.Runs[1].ID != a.startup.RunId {
+	if fmt.Sprint(runs.Runs[1].RunID) != a.startup.RunId {
 		t.Errorf("runs not newest first: %+v", runs.Runs)
 	}
 
 	code, out = a.remote(t, a.viewer, "run", runID)
-	if code != exitOK || strings.Count(out, "@contoso.example  succeeded") != 3 || !strings.Contains(out, "run "+runID+" of contoso: succeeded") {
+	if code != exitOK || strings.Count(out, "@contoso.example  ok") != 3 || !strings.Contains(out, "run "+runID+" of contoso: ok") {
 		t.Errorf("run %s: exit %d\n%s", runID, code, out)
 	}
 }

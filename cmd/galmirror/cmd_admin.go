@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/galmirror/galmirror/internal/admin"
@@ -65,10 +62,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	certFile := fs.String("cert", "", "client certificate (PEM, with the key unless --key)")
 	keyFile := fs.String("key", "", "client certificate key (PEM)")
 	protocol := fs.String("protocol", "connect", "wire protocol: connect, grpc or grpcweb")
-	asJSON := fs.Bool("json", false, "print JSON (protobuf JSON mapping) for scripts")
+	asJSON := fs.Bool("json", false, "print JSON for scripts (the names of sync --json and status --json: docs/vocabulary.md)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long (not for events --follow)")
 	fs.Usage = func() { fmt.Fprintln(stderr, adminUsage); fmt.Fprintln(stderr, "\nflags:"); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
@@ -149,8 +149,8 @@ func (c *adminCLI) flags(cmd string) (*flag.FlagSet, adminFlags) {
 
 func (c *adminCLI) run(ctx context.Context, cmd string, args []string) int {
 	fs, fl := c.flags(cmd)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	var name string
 	switch cmd {
@@ -201,8 +201,11 @@ func (c *adminCLI) status(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) {
-		m := res.Msg
+	m := res.Msg
+	info := adminService{Version: m.Version, Host: m.Host, ConfigPath: m.ConfigPath, Started: at(m.StartedAt),
+		UptimeSeconds: m.Uptime.AsDuration().Seconds(), Tenants: m.TenantCount, ServerCertificateSHA256: m.ServerCertificateSha256,
+		CallerPrincipal: m.CallerPrincipal, CallerRole: roleName(m.CallerRole)}
+	c.print(info, func(w *tabwriter.Writer) {
 		configPath := m.ConfigPath
 		if configPath == "" {
 			configPath = "- (shown on the local socket only)"
@@ -219,14 +222,20 @@ func (c *adminCLI) tenants(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "TENANT\tSTATE\tLAST RUN\tOUTCOME\tCREATED/UPDATED/DELETED\tFAILED MBX\tNEXT RUN\tFAILURES\tCERT EXPIRES\tMAILBOXES")
+	ts := struct {
+		Tenants []adminTenant `json:"tenants"`
+	}{Tenants: []adminTenant{}}
+	for _, t := range res.Msg.Tenants {
+		ts.Tenants = append(ts.Tenants, tenantJSON(t))
+	}
+	c.print(ts, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "TENANT\tSTATE\tLAST RUN\tSTATUS\tCREATED/UPDATED/DELETED\tFAILED MBX\tNEXT RUN\tFAILURES\tCERT EXPIRES\tMAILBOXES")
 		for _, t := range res.Msg.Tenants {
 			lr := t.LastRun
 			counts, outcome, last := "-", "-", "never"
 			if lr != nil {
 				counts = fmt.Sprintf("%d/%d/%d", lr.Counts.GetCreated(), lr.Counts.GetUpdated(), lr.Counts.GetDeleted())
-				outcome, last = outcomeName(lr.Outcome), when(lr.FinishedAt)
+				outcome, last = statusOf(lr), when(lr.FinishedAt)
 			}
 			cert := when(t.CertificateNotAfter)
 			if t.CertificateError != "" {
@@ -245,11 +254,18 @@ func (c *adminCLI) runs(ctx context.Context, name string, pageSize int, pageToke
 	if err != nil {
 		return err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "RUN\tSTARTED\tDURATION\tTRIGGER\tOUTCOME\tMAILBOXES\tFAILED\tCREATED\tUPDATED\tDELETED\tERROR")
+	rs := struct {
+		Runs          []*adminRun `json:"runs"`
+		NextPageToken string      `json:"nextPageToken,omitempty"`
+	}{Runs: []*adminRun{}, NextPageToken: res.Msg.NextPageToken}
+	for _, r := range res.Msg.Runs {
+		rs.Runs = append(rs.Runs, runJSON(r))
+	}
+	c.print(rs, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "RUN\tSTARTED\tDURATION\tTRIGGER\tSTATUS\tMAILBOXES\tFAILED\tCREATED\tUPDATED\tDELETED\tERROR")
 		for _, r := range res.Msg.Runs {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Id, when(r.StartedAt), duration(r), r.Trigger,
-				outcomeName(r.Outcome), r.Counts.GetMailboxes(), r.Counts.GetMailboxesFailed(), r.Counts.GetCreated(),
+				statusOf(r), r.Counts.GetMailboxes(), r.Counts.GetMailboxesFailed(), r.Counts.GetCreated(),
 				r.Counts.GetUpdated(), r.Counts.GetDeleted(), r.Error)
 		}
 		if res.Msg.NextPageToken != "" {
@@ -264,16 +280,23 @@ func (c *adminCLI) showRun(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) {
+	one := struct {
+		Run       *adminRun      `json:"run"`
+		Mailboxes []adminMailbox `json:"mailboxes"`
+	}{Run: runJSON(res.Msg.Run), Mailboxes: []adminMailbox{}}
+	for _, m := range res.Msg.Mailboxes {
+		one.Mailboxes = append(one.Mailboxes, mailboxJSON(m))
+	}
+	c.print(one, func(w *tabwriter.Writer) {
 		r := res.Msg.Run
-		fmt.Fprintf(w, "run %s of %s: %s, started %s, took %s, trigger %s %s\n", r.Id, r.Tenant, outcomeName(r.Outcome),
+		fmt.Fprintf(w, "run %s of %s: %s, started %s, took %s, trigger %s %s\n", r.Id, r.Tenant, statusOf(r),
 			when(r.StartedAt), duration(r), r.Trigger, r.RequestedBy)
 		if r.Error != "" {
 			fmt.Fprintf(w, "error: %s\n", r.Error)
 		}
 		fmt.Fprintln(w, "\nMAILBOX\tSTATUS\tCREATED\tUPDATED\tDELETED\tFAILED\tERROR")
 		for _, m := range res.Msg.Mailboxes {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", m.Mailbox, m.Status, m.Counts.GetCreated(), m.Counts.GetUpdated(),
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", m.Mailbox, mailboxJSON(m).Status, m.Counts.GetCreated(), m.Counts.GetUpdated(),
 				m.Counts.GetDeleted(), m.Counts.GetFailed(), m.Error)
 		}
 	})
@@ -285,7 +308,11 @@ func (c *adminCLI) syncNow(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) { fmt.Fprintf(w, "started run %s of %s\n", res.Msg.RunId, name) })
+	started := struct {
+		Tenant string `json:"tenant"`
+		RunID  int64  `json:"runId"`
+	}{name, id(res.Msg.RunId)}
+	c.print(started, func(w *tabwriter.Writer) { fmt.Fprintf(w, "started run %s of %s\n", res.Msg.RunId, name) })
 	return nil
 }
 
@@ -304,7 +331,7 @@ func (c *adminCLI) pause(ctx context.Context, name string, pause bool, reason st
 		}
 		t = res.Msg.Tenant
 	}
-	c.print(t, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: %s, paused=%v\n", t.Name, stateName(t.State), t.Paused) })
+	c.print(tenantJSON(t), func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: %s, paused=%v\n", t.Name, stateName(t.State), t.Paused) })
 	return nil
 }
 
@@ -315,7 +342,7 @@ func (c *adminCLI) check(ctx context.Context, name string) (int, error) {
 	if err != nil {
 		return exitFailed, err
 	}
-	c.print(res.Msg, func(w *tabwriter.Writer) {
+	c.print(checkJSON(name, res.Msg), func(w *tabwriter.Writer) {
 		for _, ch := range res.Msg.Checks {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", checkName(ch.Status), ch.Name, ch.Detail)
 		}
@@ -373,31 +400,23 @@ func (c *adminCLI) events(ctx context.Context, cursor, tenant string, follow boo
 
 func (c *adminCLI) printEvent(e *adminv1.Event) {
 	if c.json {
-		b, _ := protojson.Marshal(e)
-		var buf bytes.Buffer
-		_ = json.Compact(&buf, b)
-		fmt.Fprintln(c.out, buf.String())
+		b, _ := json.Marshal(eventJSON(e))
+		fmt.Fprintln(c.out, string(b))
 		return
 	}
 	level := strings.TrimPrefix(e.Level.String(), "EVENT_LEVEL_")
 	fmt.Fprintf(c.out, "%s %-11s %4d %-12s %s (cursor %s)\n", when(e.Time), level, e.EventId, e.Tenant, e.Message, e.Cursor)
 }
 
-// print writes m as JSON with --json, else as the table human draws.
-func (c *adminCLI) print(m proto.Message, human func(w *tabwriter.Writer)) {
+// print writes v as JSON with --json (the one vocabulary: admin_json.go),
+// else as the table human draws.
+func (c *adminCLI) print(v any, human func(w *tabwriter.Writer)) {
 	if c.json {
-		// protojson varies its whitespace on purpose; re-indent for
-		// output that diffs and greps the same every time.
-		b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
-		var buf bytes.Buffer
-		if err == nil {
-			err = json.Indent(&buf, b, "", "  ")
-		}
-		if err != nil {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
 			fmt.Fprintf(c.errw, "galmirror admin: %v\n", err)
-			return
 		}
-		fmt.Fprintln(c.out, buf.String())
 		return
 	}
 	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
@@ -437,9 +456,6 @@ func duration(r *adminv1.RunSummary) string {
 
 func stateName(s adminv1.TenantState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "TENANT_STATE_"))
-}
-func outcomeName(o adminv1.RunOutcome) string {
-	return strings.ToLower(strings.TrimPrefix(o.String(), "RUN_OUTCOME_"))
 }
 func checkName(s adminv1.CheckStatus) string {
 	return strings.TrimPrefix(s.String(), "CHECK_STATUS_")

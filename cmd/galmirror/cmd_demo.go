@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -35,7 +36,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	groups := fs.Int("groups", 6, "groups in the generated tenant")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	keep := fs.String("dir", "", "keep the settings, certificate and state in this directory (default: a temporary one, removed)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})
@@ -73,7 +78,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "graphsim (a local Microsoft Graph + Entra ID emulator) is serving tenant %q at %s\n", tenant.Name, srv.URL())
-	fmt.Fprintf(stdout, "settings: %s\n\n", settings)
+	if *keep != "" {
+		fmt.Fprintf(stdout, "settings: %s\n\n", settings)
+	} else {
+		fmt.Fprintf(stdout, "settings: a temporary %s, removed at the end (keep them with --dir DIR)\n\n", filepath.Base(settings))
+	}
 
 	// The sync runs as `galmirror sync`, in its own process, exactly as a
 	// customer runs it: trust in graphsim's CA comes from the system store
@@ -110,7 +119,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // result; it returns nil when the child gave no result (its exit code then
 // says why).
 func demoSync(ctx context.Context, self, settings string, env []string, stdout, stderr io.Writer) (*syncer.Result, int) {
-	cmd := exec.CommandContext(ctx, self, "sync", "--config", settings, "--json")
+	cmd := exec.CommandContext(ctx, self, "sync", "--config", settings, "--json", "--no-events")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = stderr
 	out, err := cmd.Output()
@@ -135,8 +144,9 @@ func demoSync(ctx context.Context, self, settings string, env []string, stdout, 
 // writeDemoSettings writes settings.json as an MSP would; caFile is set
 // only where the system store cannot be pointed at graphsim's CA.
 func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant, cred graphsim.AppCredential, caFile string) (string, error) {
+	name := demoName(tenant.Name)
 	pem := append(append([]byte{}, cred.CertPEM...), cred.KeyPEM...)
-	if err := os.WriteFile(filepath.Join(dir, "contoso.pem"), pem, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".pem"), pem, 0o600); err != nil {
 		return "", err
 	}
 	endpoints := map[string]any{"authority": srv.URL(), "graph": srv.URL()}
@@ -146,10 +156,10 @@ func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant,
 	doc := map[string]any{
 		"dataDir": "state",
 		"tenants": []any{map[string]any{
-			"name":        "contoso",
+			"name":        name,
 			"tenantId":    tenant.ID,
 			"clientId":    cred.ClientID,
-			"certificate": map[string]any{"file": "contoso.pem"},
+			"certificate": map[string]any{"file": name + ".pem"},
 			"cloud":       "custom",
 			"endpoints":   endpoints,
 			"folder":      "Company Directory",
@@ -215,4 +225,26 @@ func trunc(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// demoName is the settings name of the generated tenant: "Northwind
+// Traders" is northwind-traders.
+func demoName(display string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(display) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case !dash && b.Len() > 0:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimSuffix(b.String(), "-")
+	if name == "" {
+		return "demo"
+	}
+	return name
 }

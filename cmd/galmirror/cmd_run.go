@@ -20,6 +20,7 @@ import (
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
 	"github.com/galmirror/galmirror/internal/fsperm"
+	"github.com/galmirror/galmirror/internal/logfile"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -52,10 +53,11 @@ func runService(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "Runs until SIGTERM/SIGINT (or the Windows service is stopped); SIGHUP reloads the settings file.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	path, err := filepath.Abs(*cfgPath)
@@ -140,8 +142,18 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 		failed(errors.New("configuration invalid"))
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
-	if cfg.Log.Format == "json" {
-		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	out, closeLog, err := logOutput(cfg, stderr)
+	if err != nil {
+		// The Event Log still gets everything: run on.
+		logger.Warn("log file unavailable", "err", err)
+	}
+	defer closeLog()
+	if cfg.Log.Format == "json" || out != stderr {
+		if cfg.Log.Format == "json" {
+			logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
+		} else {
+			logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+		}
 		bus = events.NewBus(logger, events.SlogSink{Logger: logger})
 		if el, err := events.OpenEventLog(events.SourceName); err == nil {
 			defer el.Close()
@@ -243,4 +255,37 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 		<-done
 		release()
 	}, nil
+}
+
+// logOutput is where the service logs: stderr (a terminal; the journal
+// under systemd) and the rotating log file, when the settings name one
+// (log.file) or the service runs as a Windows service, where nobody reads
+// stderr: %ProgramData%\galmirror\logs\galmirror.log.
+func logOutput(cfg *config.Config, stderr io.Writer) (out io.Writer, close func(), err error) {
+	path := cfg.Log.File
+	if path == "" && service.IsWindowsService() {
+		path = filepath.Join(service.DefaultDir(), "logs", "galmirror.log")
+	}
+	if path == "" {
+		return stderr, func() {}, nil
+	}
+	f, err := logfile.Open(path, int64(cfg.Log.MaxSizeMB)<<20, cfg.Log.MaxFiles)
+	if err != nil {
+		return stderr, func() {}, fmt.Errorf("%s: %w", path, err)
+	}
+	return tee{stderr, f}, func() { f.Close() }, nil
+}
+
+// tee writes to every writer, whatever the others do: a Windows service has
+// no stderr, and a full disk must not silence the other.
+type tee []io.Writer
+
+func (t tee) Write(p []byte) (int, error) {
+	var first error
+	for _, w := range t {
+		if _, err := w.Write(p); err != nil && first == nil {
+			first = err
+		}
+	}
+	return len(p), first
 }

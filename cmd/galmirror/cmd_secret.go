@@ -46,8 +46,8 @@ func runSecret(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("secret protect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, secretUsage) }
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args[1:]); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "galmirror secret protect: the password is read from standard input, never from the command line (got %d arguments)\n", fs.NArg())

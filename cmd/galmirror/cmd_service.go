@@ -36,7 +36,10 @@ func serviceUsage(stderr io.Writer) {
 }
 
 // errServiceUsage: the subcommand's options were wrong (usage printed).
-var errServiceUsage = errors.New("usage")
+var (
+	errServiceUsage = errors.New("usage")
+	errServiceHelp  = errors.New("help") // -h: the flags were printed
+)
 
 func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -61,7 +64,7 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	err := sub(args[1:], stdout, stderr)
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errServiceHelp):
 		return exitOK
 	case errors.Is(err, errServiceUsage):
 		serviceUsage(stderr)
@@ -77,7 +80,13 @@ func runServiceCmd(_ context.Context, args []string, stdout, stderr io.Writer) i
 // parseServiceFlags parses a subcommand's flags; no arguments are allowed.
 func parseServiceFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
-	if fs.Parse(args) != nil || fs.NArg() > 0 {
+	if code, done := parseFlags(fs, args); done {
+		if code == exitOK {
+			return errServiceHelp
+		}
+		return errServiceUsage
+	}
+	if fs.NArg() > 0 {
 		return errServiceUsage
 	}
 	return nil

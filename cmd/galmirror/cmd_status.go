@@ -33,16 +33,21 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", service.DefaultConfigPath(), "settings file (settings.json)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	maxAge := fs.Duration("max-age", 6*time.Hour, "unhealthy when a tenant's last successful run is older")
+	maxAge := fs.Duration("max-age", config.DefaultHealthMaxAge, "unhealthy when a tenant's last successful run is older (default: health.maxAge of the settings)")
+	maxFailures := fs.Int("max-failures", config.DefaultHealthMaxFailures, "unhealthy after this many failed runs in a row (default: health.maxFailures)")
+	certDays := fs.Int("cert-days", config.DefaultHealthCertDays, "unhealthy when a certificate expires within this many days (default: health.certificateDays)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror status [--config FILE] [--json] [--max-age 6h]")
-		fmt.Fprintln(stderr, "exit codes: 0 healthy; 1 a tenant's last success is older than --max-age, it never succeeded, or its certificate expires within 14 days (one-line reason on stderr); 2 usage or configuration error")
+		fmt.Fprintln(stderr, "usage: galmirror status [--config FILE] [--json] [--max-age 6h] [--max-failures 1] [--cert-days 14]")
+		fmt.Fprintln(stderr, "exit codes: 0 healthy; 1 unhealthy: a tenant's last runs failed, its last success is older than --max-age,")
+		fmt.Fprintln(stderr, "it never succeeded, a scheduled run is overdue (the service is not running), or its certificate expires")
+		fmt.Fprintln(stderr, "within --cert-days (one line on stderr says why); 2 usage or configuration error")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *maxAge <= 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 || *maxAge <= 0 || *maxFailures < 1 || *certDays < 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	cfg, err := config.Load(*cfgPath)
@@ -50,8 +55,19 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "galmirror: %v\n", err)
 		return exitUsage
 	}
+	policy := service.PolicyOf(cfg.Health)
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-age":
+			policy.MaxAge = *maxAge
+		case "max-failures":
+			policy.MaxFailures = *maxFailures
+		case "cert-days":
+			policy.CertificateDays = *certDays
+		}
+	})
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "UNHEALTHY: no state database in %s: the service has never run\n", cfg.DataDir)
+		fmt.Fprintf(stderr, "UNHEALTHY: no state database in %s: galmirror has never run\n", cfg.DataDir)
 		return exitFailed
 	}
 	st, err := store.OpenReadOnly(ctx, cfg.DataDir)
@@ -60,7 +76,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	defer st.Close()
-	rep, err := service.BuildReport(ctx, st, cfg, time.Now(), *maxAge)
+	rep, err := service.BuildReport(ctx, st, cfg, time.Now(), policy)
 	if err != nil {
 		fmt.Fprintf(stderr, "UNHEALTHY: %v\n", err)
 		return exitFailed
@@ -91,7 +107,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 func printReport(w io.Writer, rep service.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tLAST RUN\tOUTCOME\tMAILBOXES\tCREATED/UPDATED/DELETED\tNEXT RUN\tFAILURES\tCERT EXPIRES\tSTATE")
+	fmt.Fprintln(tw, "TENANT\tSTATE\tLAST RUN\tSTATUS\tMAILBOXES\tCREATED/UPDATED/DELETED\tNEXT RUN\tFAILURES\tCERT EXPIRES\tWHY")
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -99,28 +115,29 @@ func printReport(w io.Writer, rep service.Report) {
 		return t.Local().Format("2006-01-02 15:04")
 	}
 	for _, t := range rep.Tenants {
-		last, outcome, mb, writes := "-", "never run", "-", "-"
+		last, status, mb, writes := "-", "never run", "-", "-"
 		if r := t.LastRun; r != nil {
-			last, outcome = ts(r.Started), string(r.Status)
-			mb = fmt.Sprintf("%d ok, %d skipped, %d failed", r.Counts.MailboxesSynced, r.Counts.MailboxesSkipped, r.Counts.MailboxesFailed)
-			writes = fmt.Sprintf("%d/%d/%d", r.Counts.Created, r.Counts.Updated, r.Counts.Deleted)
+			last, status = ts(r.Started), r.Status
+			mb = fmt.Sprintf("%d ok, %d skipped, %d failed", r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
+			writes = fmt.Sprintf("%d/%d/%d", r.Contacts.Created, r.Contacts.Updated, r.Contacts.Deleted)
 		}
-		state := "ok"
-		switch {
-		case t.Problem != "":
-			state = t.Problem
-		case t.Paused:
-			state = "paused"
+		why := t.Note
+		if len(t.Problems) > 0 {
+			why = t.Problems[0].Message
+			if len(t.Problems) > 1 {
+				why += fmt.Sprintf(" (+%d more)", len(t.Problems)-1)
+			}
 		}
-		if t.Paused && t.Problem != "" {
-			state = "paused; " + t.Problem
+		if why == "" {
+			why = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Name, last, outcome, mb, writes, ts(t.NextRun),
-			t.ConsecutiveFailures, ts(t.CertNotAfter), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Name, t.State, last, status, mb, writes, ts(t.NextRun),
+			t.ConsecutiveFailures, ts(t.CertificateExpires), why)
 	}
 	tw.Flush()
 	if rep.Healthy {
-		fmt.Fprintf(w, "healthy (max age %s)\n", rep.MaxAge)
+		fmt.Fprintf(w, "healthy (max age %s, unhealthy from %d failed runs, certificates within %d days)\n",
+			rep.Policy.MaxAge, rep.Policy.MaxFailures, rep.Policy.CertificateDays)
 	}
 }
 

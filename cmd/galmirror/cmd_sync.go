@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
@@ -36,13 +37,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	allowMass := fs.Bool("allow-mass-delete", false, "carry out deletes the mass-delete guard would hold back")
 	takeOver := fs.Bool("take-over", false, "maintain managed folders another galmirror installation stamped (this server replaces that one)")
 	verbose := fs.Bool("v", false, "log debug detail to stderr")
+	noEvents := fs.Bool("no-events", false, "emit no events (by default a sync emits the service's events: Windows Event Log, a log line, the state database)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete] [--take-over]")
-		fmt.Fprintln(stderr, "exit codes: 0 all synced, 3 mailbox or item failures or held-back deletes, 1 a tenant failed as a whole, 2 usage or configuration error")
+		fmt.Fprintln(stderr, "usage: galmirror sync --config FILE [--tenant NAME] [--dry-run] [--json] [--allow-mass-delete] [--take-over] [--no-events]")
+		fmt.Fprintln(stderr, "exit codes: 0 all synced (or a tenant skipped: another process syncs it), 3 mailbox or item failures or held-back deletes,")
+		fmt.Fprintln(stderr, "1 a tenant failed as a whole, 2 usage or configuration error, 130 interrupted (Ctrl-C): the next run continues")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -52,7 +55,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	logger := newLogger(stderr, *verbose)
+	var line *statusLine
+	var progress *syncer.Progress
+	logw := stderr
+	if !*asJSON && isTerminal(stderr) {
+		line, progress = &statusLine{w: stderr}, &syncer.Progress{}
+		logw = line
+	}
+	logger := newLogger(logw, *verbose)
 
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{})
 	if err != nil {
@@ -62,17 +72,83 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 
 	eng := syncer.New(syncer.Options{Store: st, Logger: logger})
-	results := runTenants(ctx, eng, cfg, tenants, syncer.RunOptions{
-		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerManual), PlanItems: *asJSON,
+	var rr runReporter
+	if !*noEvents && !*dryRun {
+		bus, closeEvents := cliEvents(logger, st)
+		defer closeEvents()
+		rr.rep = service.NewReporter(ctx, bus, st, cfg.Health.OutageAfter.Std())
+		defer rr.rep.Flush(context.WithoutCancel(ctx))
+	}
+	var progressDone <-chan struct{}
+	stop := make(chan struct{})
+	if progress != nil {
+		progressDone = showProgress(progress, line, len(tenants), stop)
+	}
+	results := runTenants(ctx, rr, eng, cfg, tenants, syncer.RunOptions{
+		DryRun: *dryRun, AllowMassDelete: *allowMass, TakeOver: *takeOver, Trigger: string(store.TriggerCLI), PlanItems: *asJSON,
+		Progress: progress,
 	}, func(res *syncer.Result) {
-		if *asJSON {
+		switch {
+		case *asJSON:
 			b, _ := json.Marshal(res)
 			fmt.Fprintln(stdout, string(b))
-		} else {
+		case res.Status == syncer.StatusInterrupted:
+			// One line for them all, below.
+		case line != nil:
+			line.mu.Lock()
+			if line.text != "" {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			printResult(stdout, res)
+			if line.text != "" {
+				fmt.Fprint(stderr, line.text)
+			}
+			line.mu.Unlock()
+		default:
 			printResult(stdout, res)
 		}
 	})
+	close(stop)
+	if progressDone != nil {
+		<-progressDone
+	}
+	if interrupted(results) {
+		fmt.Fprintln(stderr, interruptedLine(results))
+		return exitInterrupted
+	}
 	return worstExit(results)
+}
+
+// interrupted reports whether a run was stopped (Ctrl-C).
+func interrupted(results []*syncer.Result) bool {
+	for _, r := range results {
+		if r.Status == syncer.StatusInterrupted {
+			return true
+		}
+	}
+	return false
+}
+
+// interruptedLine is the one line a stopped sync ends with: "interrupted
+// after 312 of 1000 mailboxes; the next run continues".
+func interruptedLine(results []*syncer.Result) string {
+	done, total, tenants := 0, 0, 0
+	for _, r := range results {
+		switch r.Status {
+		case syncer.StatusInterrupted:
+			tenants++
+			done += r.Mailboxes.Synced + r.Mailboxes.Failed + r.Mailboxes.Skipped
+			total += max(r.Targets, r.Mailboxes.Synced+r.Mailboxes.Failed+r.Mailboxes.Skipped)
+		case syncer.StatusOK, syncer.StatusPartial:
+			n := r.Mailboxes.Synced + r.Mailboxes.Failed + r.Mailboxes.Skipped
+			done, total = done+n, total+n
+		}
+	}
+	s := fmt.Sprintf("interrupted after %d of %d mailboxes", done, total)
+	if len(results) > 1 {
+		s += fmt.Sprintf(" (%d of %d tenants stopped)", tenants, len(results))
+	}
+	return s + "; the next run continues"
 }
 
 // loadTenants loads the settings and selects the tenants to run; a bad file,
@@ -126,7 +202,7 @@ func loadTenants(path, only string, stderr io.Writer) (*config.Config, []*config
 
 // runTenants runs the tenants independently, at most maxConcurrentTenants
 // at once, and reports each result as it finishes.
-func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, tenants []*config.Tenant, ro syncer.RunOptions, report func(*syncer.Result)) []*syncer.Result {
+func runTenants(ctx context.Context, rr runReporter, eng *syncer.Engine, cfg *config.Config, tenants []*config.Tenant, ro syncer.RunOptions, report func(*syncer.Result)) []*syncer.Result {
 	limit := cfg.MaxConcurrentTenants
 	if limit <= 0 {
 		limit = 1
@@ -141,7 +217,7 @@ func runTenants(ctx context.Context, eng *syncer.Engine, cfg *config.Config, ten
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := eng.Run(ctx, t, ro)
+			res := rr.run(ctx, eng, t, ro)
 			mu.Lock()
 			results[i] = res
 			report(res)
@@ -182,6 +258,10 @@ func printResult(w io.Writer, r *syncer.Result) {
 		mode = " (dry run: nothing written)"
 	}
 	fmt.Fprintf(w, "%s: %s%s\n", r.Tenant, r.Status, mode)
+	if r.Status == syncer.StatusSkipped {
+		fmt.Fprintf(w, "  %s\n", r.Reason)
+		return
+	}
 	if r.Failure != nil {
 		fmt.Fprintf(w, "  failed: %s", r.Failure.Message)
 		if r.Failure.Code != "" {
@@ -202,7 +282,10 @@ func printResult(w io.Writer, r *syncer.Result) {
 	}
 	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed",
 		r.SourceCount, r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
-	if r.Mailboxes.Removed > 0 {
+	switch {
+	case r.Mailboxes.Removed > 0 && r.DryRun:
+		fmt.Fprintf(w, ", %d no longer targets (their managed contacts to remove)", r.Mailboxes.Removed)
+	case r.Mailboxes.Removed > 0:
 		fmt.Fprintf(w, ", %d no longer targets (their managed contacts removed)", r.Mailboxes.Removed)
 	}
 	if r.Mailboxes.HeldRemovals > 0 {
@@ -232,7 +315,14 @@ func printResult(w io.Writer, r *syncer.Result) {
 	}
 	if r.DryRun {
 		for _, p := range r.Plan {
-			if p.Creates+p.Updates+p.Deletes+p.Held == 0 {
+			switch {
+			case p.Status == syncer.PlanRemove:
+				fmt.Fprintf(w, "  %s: no longer a target: %d managed contacts to delete, and the managed folder when nothing else is in it\n", p.Mailbox, p.Deletes)
+				continue
+			case p.Status == syncer.PlanRemovalHeld:
+				fmt.Fprintf(w, "  %s: no longer a target: removal of %d managed contacts HELD BACK by the mass-delete guard\n", p.Mailbox, p.Held)
+				continue
+			case p.Creates+p.Updates+p.Deletes+p.Held == 0:
 				continue
 			}
 			fmt.Fprintf(w, "  %s: %d to create, %d to update, %d to delete", p.Mailbox, p.Creates, p.Updates, p.Deletes)

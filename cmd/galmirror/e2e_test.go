@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -76,6 +77,10 @@ func TestUntrustedEndpointFailsCleanly(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stdout, "certificate") || strings.Contains(stderr, "panic") {
 		t.Fatalf("exit %d, want 1 naming the certificate problem\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// Trust is configuration, not an outage of Microsoft nor a refusal.
+	if !strings.Contains(stderr, "failure=config code=UntrustedCertificate") || !strings.Contains(stdout, "endpoints.caFile") {
+		t.Errorf("an untrusted certificate not reported as configuration:\n%s\n%s", stdout, stderr)
+	}
 	if n := srv.Counters().Requests; n != 0 {
 		t.Errorf("graphsim served %d Graph requests to an untrusting client", n)
 	}
@@ -124,6 +129,13 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(errOut, "caFile") || strings.Contains(out, "caFile") {
 		t.Errorf("the demo's settings name a caFile")
+	}
+	// The tenant's settings name is the generated tenant's, and the
+	// settings file it removes is not shown as if it stayed.
+	m := regexp.MustCompile(`serving tenant "([^"]+)"`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, demoName(m[1])+": ok") || strings.Contains(out, "settings: /") ||
+		!strings.Contains(out, "removed at the end") {
+		t.Errorf("demo output:\n%s", out)
 	}
 }
 

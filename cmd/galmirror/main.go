@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +28,10 @@ const (
 	exitFailed  = 1 // a tenant's run failed as a whole (auth, consent, source read), or an internal error
 	exitUsage   = 2 // usage or configuration error, reported before any Graph call
 	exitPartial = 3 // finished with mailbox or item failures, or held-back deletes
+	// exitInterrupted: stopped (Ctrl-C, SIGTERM) before it finished;
+	// recorded as interrupted, not failed, and the next run continues.
+	// 128 + SIGINT, as shells report a command Ctrl-C stopped.
+	exitInterrupted = 130
 )
 
 // command is one subcommand of the galmirror binary.
@@ -65,6 +71,9 @@ func main() {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C stops the command cleanly; a second one ends the
+	// process at once.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -103,4 +112,38 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'galmirror <command> -h' for a command's flags.")
+}
+
+// parseFlags parses a subcommand's flags, which may come before, between or
+// after its arguments (`admin pause contoso --reason x`); the arguments
+// are left in fs.Args(). done is true when the command should end with
+// code: 0 after -h or --help (the usage was printed), 2 after a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK, true
+			}
+			return exitUsage, true
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// fs.Parse stops at the first argument, or after "--", which it
+		// drops: everything after "--" is arguments.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	// Parse again with the arguments alone behind "--", so that fs.Args()
+	// returns them.
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
+		return exitUsage, true
+	}
+	return 0, false
 }

@@ -143,6 +143,9 @@ type Counts struct {
 	Mailboxes, MailboxesFailed                   int
 	Created, Updated, Deleted, Unchanged, Failed int
 	DeletesHeld                                  int
+	MailboxesSynced, MailboxesSkipped            int
+	GraphRequests, BatchItems                    int
+	Throttled, Unavailable                       int
 }
 
 // Run is one run's summary.
@@ -157,6 +160,11 @@ type Run struct {
 	Counts      Counts
 	// Error is the whole-run failure, without secrets.
 	Error string
+	// Status is the outcome in the one vocabulary (report.Status*);
+	// FailureClass and FailureMessage split Error.
+	Status         string
+	FailureClass   string
+	FailureMessage string
 }
 
 // MailboxOutcome is what a run did in one mailbox.

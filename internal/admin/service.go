@@ -349,6 +349,9 @@ func countsProto(c Counts) *adminv1.Counts {
 		Mailboxes: int64(c.Mailboxes), MailboxesFailed: int64(c.MailboxesFailed),
 		Created: int64(c.Created), Updated: int64(c.Updated), Deleted: int64(c.Deleted),
 		Unchanged: int64(c.Unchanged), Failed: int64(c.Failed), DeletesHeld: int64(c.DeletesHeld),
+		MailboxesSynced: int64(c.MailboxesSynced), MailboxesSkipped: int64(c.MailboxesSkipped),
+		GraphRequests: int64(c.GraphRequests), BatchItems: int64(c.BatchItems),
+		Throttled: int64(c.Throttled), Unavailable: int64(c.Unavailable),
 	}
 }
 
@@ -357,6 +360,7 @@ func runProto(r *Run) *adminv1.RunSummary {
 		Id: itoa(r.ID), Tenant: r.Tenant, Trigger: r.Trigger, RequestedBy: r.RequestedBy,
 		StartedAt: ts(r.Started), FinishedAt: ts(r.Finished), Outcome: adminv1.RunOutcome(r.Outcome),
 		Counts: countsProto(r.Counts), Error: r.Error,
+		Status: r.Status, FailureClass: r.FailureClass, FailureMessage: r.FailureMessage,
 	}
 }
 

@@ -26,6 +26,13 @@ const (
 	// DefaultCertificateRenewBefore: renew a tenant's certificate 30 days
 	// before it expires.
 	DefaultCertificateRenewBefore = 30 * 24 * time.Hour
+	DefaultLogMaxSizeMB           = 10
+	DefaultLogMaxFiles            = 5
+	DefaultHealthMaxAge           = 6 * time.Hour
+	DefaultHealthMaxFailures      = 1
+	DefaultHealthCertDays         = 14
+	DefaultHealthOverdueAfter     = 30 * time.Minute
+	DefaultHealthOutageAfter      = time.Hour
 )
 
 // Config is a loaded and validated settings file.
@@ -45,6 +52,10 @@ type Config struct {
 	Admin                Admin   `json:"admin"`
 	// Billing is the price list and Stripe settings; nil when absent.
 	Billing *Billing `json:"billing,omitempty"`
+	// Health sets when a tenant counts as unhealthy (`galmirror status`,
+	// the /healthz endpoint, the outage events) and the optional
+	// unauthenticated health endpoint.
+	Health Health `json:"health"`
 	// Tenants in file order; names are unique.
 	Tenants []Tenant `json:"tenants,omitempty"`
 }
@@ -65,12 +76,47 @@ type Log struct {
 	Level string `json:"level"`
 	// Format is text (default) or json.
 	Format string `json:"format"`
+	// File is the service's rotating log file, absolute (relative in the
+	// file: to the settings file's directory). Empty: none, except for the
+	// Windows service, which writes %ProgramData%\galmirror\logs\galmirror.log.
+	File string `json:"file,omitempty"`
+	// MaxSizeMB bounds each log file (default 10); MaxFiles is how many
+	// older files are kept (default 5).
+	MaxSizeMB int `json:"maxSizeMB"`
+	MaxFiles  int `json:"maxFiles"`
 }
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	// Listen is a host:port for the /metrics endpoint; empty turns it off.
 	Listen string `json:"listen"`
+}
+
+// Health configures the health judgement and the /healthz endpoint.
+type Health struct {
+	// MaxAge: a tenant whose last successful run is older is unhealthy
+	// (default 6h).
+	MaxAge Duration `json:"maxAge"`
+	// MaxFailures: a tenant with this many whole-run failures in a row is
+	// unhealthy (default 1: its last run failed).
+	MaxFailures int `json:"maxFailures"`
+	// CertificateDays: a tenant whose certificate expires within this many
+	// days is unhealthy (default 14).
+	CertificateDays int `json:"certificateDays"`
+	// OverdueAfter: a tenant whose next scheduled run is this much in the
+	// past without a run in progress is unhealthy: the service is not
+	// running (default 30m).
+	OverdueAfter Duration `json:"overdueAfter"`
+	// OutageAfter: failures because Microsoft or the network is
+	// unreachable (class unavailable) make a tenant unhealthy, and the
+	// outage event an Error, only once they last this long (default 1h).
+	OutageAfter Duration `json:"outageAfter"`
+	// Listen is a host:port for the unauthenticated /healthz endpoint;
+	// empty (the default) turns it off.
+	Listen string `json:"listen"`
+	// ShowTenants lists the tenants' names and problems in /healthz's
+	// answer (default false: the overall state only).
+	ShowTenants bool `json:"showTenants"`
 }
 
 // Admin configures the remote and local admin API.
@@ -231,6 +277,9 @@ type Tenant struct {
 	OrgContacts bool `json:"orgContacts"`
 	// Billing is how this entry's customer is billed (docs/billing.md).
 	Billing TenantBilling `json:"billing"`
+	// File is the drop-in file (tenants.d/NAME.json) the tenant comes
+	// from; empty for an entry of the settings file's "tenants".
+	File string `json:"-"`
 }
 
 // HasField reports whether f is among the fields galmirror writes.

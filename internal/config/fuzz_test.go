@@ -42,3 +42,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseTenant: a drop-in tenant file (tenants.d) never panics the
+// parser, fails only with a *ValidationError, and what it accepts survives
+// a round trip.
+func FuzzParseTenant(f *testing.F) {
+	f.Add([]byte(dropFabrikam))
+	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
+		"certificate": {"file": "a.pem"}, "schedule": {"every": "1m"}, "source": {"excludeUsers": ["x@y.z"]}}`))
+	f.Add([]byte(`[{"name": "a"}]`))
+	f.Add([]byte(`{"name": null, "tenantId": 5}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const path = "/etc/galmirror/tenants.d/a.json"
+		tn, err := ParseTenant(path, data)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("error %v (%T) is not a ValidationError with problems", err, err)
+			}
+			_ = ve.Error()
+			return
+		}
+		out, err := json.Marshal(tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn2, err := ParseTenant(path, out)
+		if err != nil {
+			t.Fatalf("accepted tenant does not reload: %v\n%s", err, out)
+		}
+		out2, _ := json.Marshal(tn2)
+		if !bytes.Equal(out, out2) {
+			t.Fatalf("round trip changed the tenant:\n%s\n%s", out, out2)
+		}
+	})
+}

@@ -220,8 +220,15 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 
 		{"billing", withTop(`"billing": {"currency": "EUR", "freeUsersPerTenant": 10, "measure": "average", "tiers": [{"upTo": 500, "monthly": "0.29", "annual": 0.25}, {"monthly": "0.21"}], "annualFloor": "0.18", "stripe": {"secretKeyProtected": "` + testBlob + `", "billingDay": 1}}`), true},
 		{"tenant billing", withTenant(`"billing": {"plan": "annual", "customer": "Contoso Ltd"}`), true},
+		{"health", withTop(`"health": {"maxAge": "3h", "maxFailures": 3, "certificateDays": 21, "overdueAfter": "1h", "outageAfter": "2h", "listen": "127.0.0.1:9465", "showTenants": true}`), true},
+		{"every 1m without jitter", withTenant(`"schedule": {"every": "1m"}`), true},
+		{"log file", withTop(`"log": {"file": "logs/galmirror.log", "maxSizeMB": 20, "maxFiles": 3}`), true},
+		{"log maxFiles 0", withTop(`"log": {"maxFiles": 0}`), false},
 
 		{"missing dataDir", `{"tenants": []}`, false},
+		{"graph root with a path", withTenant(`"cloud": "custom", "endpoints": {"authority": "https://login.sim/", "graph": "https://graph.sim/v1.0"}`), false},
+		{"health maxFailures 0", withTop(`"health": {"maxFailures": 0}`), false},
+		{"unknown health key", withTop(`"health": {"maxage": "1h"}`), false},
 		{"unknown top key", withTop(`"dataDirectory": "x"`), false},
 		{"unknown tenant key", withTenant(`"sorce": {}`), false},
 		{"unknown nested key", withTenant(`"source": {"includeGroup": []}`), false},

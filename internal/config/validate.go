@@ -17,8 +17,11 @@ import (
 
 func (c *Config) setDefaults() {
 	c.MaxConcurrentTenants = DefaultMaxConcurrentTenants
-	c.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	c.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat, MaxSizeMB: DefaultLogMaxSizeMB, MaxFiles: DefaultLogMaxFiles}
 	c.Admin.LocalSocket = true
+	c.Health = Health{MaxAge: Duration(DefaultHealthMaxAge), MaxFailures: DefaultHealthMaxFailures,
+		CertificateDays: DefaultHealthCertDays, OverdueAfter: Duration(DefaultHealthOverdueAfter),
+		OutageAfter: Duration(DefaultHealthOutageAfter)}
 }
 
 func (t *Tenant) setDefaults() {
@@ -88,10 +91,20 @@ func (v *validator) config(c *Config) {
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.File != "" {
+		c.Log.File = v.path("log.file", c.Log.File)
+	}
+	if c.Log.MaxSizeMB < 1 || c.Log.MaxSizeMB > 1024 {
+		v.addf("log.maxSizeMB", "must be between 1 and 1024, got %d", c.Log.MaxSizeMB)
+	}
+	if c.Log.MaxFiles < 1 || c.Log.MaxFiles > 100 {
+		v.addf("log.maxFiles", "must be between 1 and 100, got %d", c.Log.MaxFiles)
+	}
 	if c.Metrics.Listen != "" {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
 	v.admin(&c.Admin)
+	v.health(&c.Health)
 	plan := DefaultBillingPlan
 	if c.Billing != nil {
 		v.billing(c.Billing)
@@ -232,6 +245,11 @@ func (v *validator) schedule(p string, s *Schedule) {
 		if !v.present(p + ".every") {
 			s.Every = Duration(DefaultEvery)
 		}
+		if !v.present(p+".jitter") && s.Jitter > s.Every {
+			// The default jitter (5m) is at most every: "every": "1m" alone
+			// is a valid schedule.
+			s.Jitter = s.Every
+		}
 		if s.Every < Duration(time.Minute) || s.Every > Duration(31*24*time.Hour) {
 			v.addf(p+".every", "must be between 1m and 744h (31 days), got %s", s.Every.Std())
 		} else if s.Jitter > s.Every {
@@ -357,6 +375,28 @@ func (v *validator) admin(a *Admin) {
 		if len(a.Roles) == 0 {
 			v.addf(p+".roles", "the admin API listens but no principal has a role: every call would be denied")
 		}
+	}
+}
+
+func (v *validator) health(h *Health) {
+	const p = "health"
+	if h.MaxAge < Duration(time.Minute) {
+		v.addf(p+".maxAge", "must be at least 1m, got %s", h.MaxAge.Std())
+	}
+	if h.MaxFailures < 1 || h.MaxFailures > 1000 {
+		v.addf(p+".maxFailures", "must be between 1 and 1000, got %d", h.MaxFailures)
+	}
+	if h.CertificateDays < 0 || h.CertificateDays > 365 {
+		v.addf(p+".certificateDays", "must be between 0 and 365, got %d", h.CertificateDays)
+	}
+	if h.OverdueAfter < Duration(time.Minute) {
+		v.addf(p+".overdueAfter", "must be at least 1m, got %s", h.OverdueAfter.Std())
+	}
+	if h.OutageAfter < 0 {
+		v.addf(p+".outageAfter", "must not be negative, got %s", h.OutageAfter.Std())
+	}
+	if h.Listen != "" {
+		v.listen(p+".listen", h.Listen)
 	}
 }
 
@@ -503,6 +543,12 @@ func (v *validator) httpsURL(p, s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		v.addf(p, "invalid endpoint %q: expected an https URL without query, such as https://login.example.com/", s)
+		return s
+	}
+	if u.Path != "" && u.Path != "/" {
+		// galmirror adds the path itself (/v1.0, /{tenant}/oauth2/...): a
+		// root ending in /v1.0 would send every request to /v1.0/v1.0.
+		v.addf(p, "invalid endpoint %q: give the host only, without a path (%s), such as https://%s/", s, u.Path, u.Host)
 		return s
 	}
 	return s

@@ -16,8 +16,9 @@ import (
 
 // ID identifies one alertable condition. IDs are grouped by hundreds:
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
-// certificates, 4xx configuration and billing (460-479), 5xx safety
-// guards, 6xx admin audit.
+// certificates, 4xx configuration, deployment (420-439), certificate
+// renewal (440-459), billing (460-479), health and outages (480-499), 5xx
+// safety guards, 6xx admin audit.
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -105,6 +106,22 @@ const (
 	StripeProductCreated ID = 464
 	// StripeFailed: a customer could not be brought into Stripe.
 	StripeFailed ID = 465
+
+	// RunRecovered: a tenant whose runs failed ran without failing again
+	// (RMM tickets of 202 and its condition events can close).
+	RunRecovered ID = 480
+	// MicrosoftUnreachable: Entra ID or Microsoft Graph (or the network to
+	// it) is unreachable for one or more tenants: one event for all of
+	// them, at the start of the outage.
+	MicrosoftUnreachable ID = 481
+	// MicrosoftUnreachableLong: the outage has lasted past
+	// health.outageAfter.
+	MicrosoftUnreachableLong ID = 482
+	// MicrosoftReachable: the outage is over.
+	MicrosoftReachable ID = 483
+	// TenantPurged: the service skips a tenant `galmirror purge` removed
+	// (once per service start or reload, and when it is purged).
+	TenantPurged ID = 484
 
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
@@ -206,6 +223,11 @@ func init() {
 	def(StripePriceCreated, Info, "stripe_price_created", "Stripe price created")
 	def(StripeProductCreated, Info, "stripe_product_created", "Stripe product created")
 	def(StripeFailed, Error, "stripe_failed", "Stripe update failed")
+	def(RunRecovered, Info, "run_recovered", "tenant sync recovered")
+	def(MicrosoftUnreachable, Warning, "microsoft_unreachable", "Microsoft service unreachable")
+	def(MicrosoftUnreachableLong, Error, "microsoft_unreachable_long", "Microsoft service unreachable for long")
+	def(MicrosoftReachable, Info, "microsoft_reachable", "Microsoft service reachable again")
+	def(TenantPurged, Warning, "tenant_purged", "tenant skipped: purged")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")

@@ -61,10 +61,16 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 		out = append(out, ev(events.RunPartial, detail, fields...))
 	case store.RunFailed:
 		f := res.Failure
-		out = append(out, ev(events.RunFailed, f.Message,
-			events.F("class", string(f.Class)),
-			events.F("trigger", string(t.trigger)),
-			events.F("next_attempt", next.UTC().Format(time.RFC3339))))
+		if f.Class == store.FailUnavailable {
+			// An outage of Microsoft or the network: reported once for
+			// every tenant it hits (outages), not per run.
+			break
+		}
+		fields := []events.Field{events.F("class", string(f.Class)), events.F("trigger", string(t.trigger))}
+		if !next.IsZero() {
+			fields = append(fields, events.F("next_attempt", next.UTC().Format(time.RFC3339)))
+		}
+		out = append(out, ev(events.RunFailed, f.Message, fields...))
 		if e, ok := failureEvent(f); ok {
 			out = append(out, ev(e.ID, e.Detail, e.Fields...))
 		}
@@ -163,7 +169,7 @@ func (g *certGate) due(tenant string, c Certificate, now time.Time) (events.Even
 	}
 	g.last[k] = now
 	days := int64(c.NotAfter.Sub(now) / (24 * time.Hour))
-	fields := []events.Field{events.F("not_after", c.NotAfter.UTC().Format(time.RFC3339)), events.FInt("days", days)}
+	fields := []events.Field{events.F("certificate_expires", c.NotAfter.UTC().Format(time.RFC3339)), events.FInt("days", days)}
 	if c.Thumbprint != "" {
 		fields = append([]events.Field{events.F("thumbprint", c.Thumbprint)}, fields...)
 	}
@@ -192,4 +198,21 @@ func (g *certGate) seed(tenant string, id events.ID, at time.Time) {
 	if at.After(g.last[k]) {
 		g.last[k] = at
 	}
+}
+
+// ConditionEvent is the condition event (300, 301, 310, 311) of a tenant's
+// failure outside a run (`galmirror check`), if its class has one.
+func ConditionEvent(tenant string, f *store.Failure) (events.Event, bool) {
+	if f == nil {
+		return events.Event{}, false
+	}
+	e, ok := failureEvent(f)
+	e.Tenant = tenant
+	return e, ok
+}
+
+// CertificateEvent is the expiry event (320–323) of a certificate expiring
+// at notAfter, seen at now, if one is due.
+func CertificateEvent(tenant string, c Certificate, now time.Time) (events.Event, bool) {
+	return newCertGate().due(tenant, c, now)
 }

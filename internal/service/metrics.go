@@ -254,12 +254,18 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveMetrics listens on addr and serves the metrics until ctx ends. The
 // listener is opened before it returns, so a bad address fails start-up.
 func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger) (wait func(), err error) {
+	return serveHTTP(ctx, "metrics", addr, m, log)
+}
+
+// serveHTTP serves h on addr until ctx ends; wait waits for the server to
+// have stopped.
+func serveHTTP(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) (wait func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listener: %w", err)
+		return nil, fmt.Errorf("%s listener: %w", name, err)
 	}
 	srv := &http.Server{
-		Handler:           m,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -271,7 +277,7 @@ func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
+			log.Error(name+" server", "err", err)
 		}
 	}()
 	stopped := make(chan struct{})
@@ -286,6 +292,6 @@ func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("metrics endpoint listening", "addr", ln.Addr().String())
+	log.Info(name+" endpoint listening", "addr", ln.Addr().String())
 	return func() { <-done; <-stopped }, nil
 }

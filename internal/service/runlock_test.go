@@ -95,7 +95,7 @@ func TestPendingRunEndsWithItsLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newTestState(t)
 		cfg := loadConfig(t, writeConfig(t, t.TempDir(), 1, tenantJSON("a", "")))
-		s := newScheduler(newFakeRunner(nil), st, events.NewBus(discardLogger()), discardLogger(), newMetrics("t"), Timing{}, "me")
+		s := newScheduler(newFakeRunner(nil), st, events.NewBus(discardLogger()), discardLogger(), newMetrics("t"), Timing{}, "me", func() time.Duration { return time.Hour })
 		ctx, cancel := context.WithCancel(context.Background())
 		l := &tenantLoop{name: "a", cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1), cfg: cfg.Tenants[0]}
 		s.loops["a"] = l

@@ -22,8 +22,14 @@ import (
 // visible.
 type State interface {
 	Tenant(ctx context.Context, name string) (store.TenantState, error)
+	// Tenants and LastRun serve the health endpoint (BuildReport).
+	Tenants(ctx context.Context) ([]store.TenantState, error)
+	LastRun(ctx context.Context, tenant string) (store.Run, error)
 	SetPaused(ctx context.Context, tenant string, paused bool, by string, at time.Time) error
 	SetNextRun(ctx context.Context, tenant string, next time.Time) error
+	// FailureStreak tells whether a tenant's failures so far were all an
+	// outage (no event raised for them), after a restart.
+	FailureStreak(ctx context.Context, tenant string) (store.Streak, error)
 	// BeginRun is the one way a run starts, here and in `galmirror sync`:
 	// the run lock first, then the tenant (see store.Store.BeginRun).
 	BeginRun(ctx context.Context, spec store.RunSpec) (*store.ActiveRun, error)
@@ -86,6 +92,10 @@ type Timing struct {
 	// store.DefaultHeartbeat). The final write of a run, which happens
 	// even during shutdown, is bounded by the store.
 	TouchEvery time.Duration
+	// OutageGather is how long an outage (runs failing because Microsoft
+	// is unreachable) gathers the tenants it hits before its one event
+	// names them (default 2m); an outage shorter than this raises none.
+	OutageGather time.Duration
 }
 
 func (t Timing) withDefaults() Timing {
@@ -99,6 +109,7 @@ func (t Timing) withDefaults() Timing {
 	def(&t.BackoffMax, 6*time.Hour)
 	def(&t.BusyRetry, 5*time.Minute)
 	def(&t.TouchEvery, store.DefaultHeartbeat)
+	def(&t.OutageGather, 2*time.Minute)
 	return t
 }
 
@@ -125,6 +136,7 @@ type scheduler struct {
 	timing  Timing
 	owner   string
 	lim     *limiter
+	outages *outages
 
 	mu       sync.Mutex
 	loops    map[string]*tenantLoop
@@ -150,6 +162,17 @@ type tenantLoop struct {
 	active       *runTicket // being run (or queued for a slot)
 	cert         Certificate
 	stopped      bool // the loop has ended or is ending: SyncNow queues nothing
+	// alerted: the current streak of failures raised a failure event
+	// (202), so its end raises the recovery event (480); a streak of
+	// outages alone (class unavailable) raised none and ends quietly.
+	alerted bool
+	// failingSince is when the current streak of failures began.
+	failingSince time.Time
+	lastClass    store.FailureClass
+	// purged: BeginRun refused the tenant as purged, and event 484 said
+	// so; the loop tries again at every scheduled run (a re-enabled tenant
+	// then runs).
+	purged bool
 }
 
 type runTicket struct {
@@ -166,12 +189,34 @@ func (l *tenantLoop) poke() {
 	}
 }
 
-func newScheduler(r Runner, st State, bus *events.Bus, log *slog.Logger, m *metrics, timing Timing, owner string) *scheduler {
-	return &scheduler{
+func newScheduler(r Runner, st State, bus *events.Bus, log *slog.Logger, m *metrics, timing Timing, owner string, outageAfter func() time.Duration) *scheduler {
+	timing = timing.withDefaults()
+	s := &scheduler{
 		runner: r, state: st, bus: bus, log: log, metrics: m, certs: newCertGate(),
-		timing: timing.withDefaults(), owner: owner, lim: newLimiter(1),
+		timing: timing, owner: owner, lim: newLimiter(1),
 		loops: map[string]*tenantLoop{}, stopping: map[string]*tenantLoop{},
 	}
+	s.outages = newOutages(bus, timing.OutageGather, outageAfter, s.runnable)
+	return s
+}
+
+// runnable returns the tenants that run: configured and not paused.
+func (s *scheduler) runnable() []string {
+	s.mu.Lock()
+	loops := make([]*tenantLoop, 0, len(s.loops))
+	for _, l := range s.loops {
+		loops = append(loops, l)
+	}
+	s.mu.Unlock()
+	var out []string
+	for _, l := range loops {
+		l.mu.Lock()
+		if !l.paused && !l.stopped {
+			out = append(out, l.name)
+		}
+		l.mu.Unlock()
+	}
+	return out
 }
 
 // applied summarises a configuration change.
@@ -182,6 +227,15 @@ type applied struct{ added, removed, changed []string }
 // the configuration it started with; a removed tenant's run is cancelled.
 // ctx is the service's lifetime: new loops live until it ends.
 func (s *scheduler) apply(ctx context.Context, cfg *config.Config) applied {
+	a := s.applyLoops(ctx, cfg)
+	// Outside s.mu: the outage tracker asks the scheduler for its loops.
+	for _, name := range a.removed {
+		s.outages.forget(ctx, name)
+	}
+	return a
+}
+
+func (s *scheduler) applyLoops(ctx context.Context, cfg *config.Config) applied {
 	s.lim.setLimit(cfg.MaxConcurrentTenants)
 	var a applied
 	s.mu.Lock()
@@ -367,6 +421,11 @@ func (s *scheduler) initLoop(ctx context.Context, l *tenantLoop) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("read tenant state", "tenant", l.name, "err", err)
 	}
+	if st, err := s.state.FailureStreak(ctx, l.name); err == nil && st.Runs > 0 {
+		l.mu.Lock()
+		l.alerted, l.failingSince = !st.Unavailable, st.Since
+		l.mu.Unlock()
+	}
 	spread := min(s.timing.StartupSpread, cfg.Schedule.Jitter.Std())
 	l.mu.Lock()
 	s.setNext(ctx, l, time.Now().Add(jitter(spread)))
@@ -456,8 +515,14 @@ func (s *scheduler) nextRun(ctx context.Context, l *tenantLoop, first bool, time
 // BusyRetry and reports false.
 func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket, tenantID string) bool {
 	run, err := s.beginRun(ctx, l.name, tenantID, t)
+	var purged *store.PurgedError
+	if errors.As(err, &purged) {
+		s.skipPurged(ctx, l, purged)
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.purged = false
 	if err != nil {
 		l.active = nil
 		if ctx.Err() == nil {
@@ -468,6 +533,23 @@ func (s *scheduler) startRun(ctx context.Context, l *tenantLoop, t *runTicket, t
 	}
 	t.id, t.run = run.ID, run
 	return true
+}
+
+// skipPurged reschedules a tenant `galmirror purge` removed, saying so once.
+func (s *scheduler) skipPurged(ctx context.Context, l *tenantLoop, p *store.PurgedError) {
+	l.mu.Lock()
+	l.active = nil
+	said := l.purged
+	l.purged = true
+	s.setNext(ctx, l, s.scheduleNext(l.cfg, time.Now()))
+	l.mu.Unlock()
+	if said {
+		return
+	}
+	s.log.Warn("tenant skipped: purged", "tenant", l.name, "purged_at", p.At, "by", p.By)
+	s.bus.Emit(ctx, events.Event{ID: events.TenantPurged, Tenant: l.name,
+		Detail: fmt.Sprintf("purged on %s; not synced until `galmirror purge --tenant %s --reenable`", p.At.UTC().Format("2006-01-02 15:04 MST"), l.name),
+		Fields: []events.Field{events.F("purged_at", p.At.UTC().Format(time.RFC3339)), events.F("by", p.By)}})
 }
 
 // beginRun begins a run of the tenant in the store, the same way `galmirror
@@ -519,12 +601,18 @@ func (s *scheduler) execute(ctx context.Context, l *tenantLoop, t *runTicket) {
 		return
 	}
 	l.lastFinish = finished
+	prev := streakOf(l)
 	if res.Status == store.RunFailed {
+		if l.failures == 0 {
+			l.failingSince = t.started
+		}
 		l.failures++
+		l.lastClass = res.Failure.Class
+		l.alerted = l.alerted || res.Failure.Class != store.FailUnavailable
 		d := s.timing.backoff(l.failures)
 		s.setNext(ctx, l, finished.Add(d+jitter(d/10)))
 	} else {
-		l.failures = 0
+		l.failures, l.alerted, l.failingSince = 0, false, time.Time{}
 		s.setNext(ctx, l, s.scheduleNext(l.cfg, finished))
 	}
 	failures, next := l.failures, l.next
@@ -542,7 +630,47 @@ func (s *scheduler) execute(ctx context.Context, l *tenantLoop, t *runTicket) {
 		e.Tenant, e.RunID = l.name, strconv.FormatInt(t.id, 10)
 		scope.Emit(ctx, e)
 	}
+	if res.Status == store.RunFailed && res.Failure.Class == store.FailUnavailable {
+		s.outages.failed(ctx, l.name, res.Failure, t.started, finished)
+	} else {
+		s.outages.ok(ctx, l.name, finished)
+	}
+	if e, ok := recoveredEvent(l.name, t, res, prev, finished); ok {
+		scope.Emit(ctx, e)
+	}
 	s.checkCert(ctx, l)
+}
+
+// streak is a tenant's failures before a run.
+type streak struct {
+	failures int
+	alerted  bool
+	since    time.Time
+	class    store.FailureClass
+}
+
+func streakOf(l *tenantLoop) streak {
+	return streak{failures: l.failures, alerted: l.alerted, since: l.failingSince, class: l.lastClass}
+}
+
+// recoveredEvent is the recovery event (480) of a run that did not fail
+// after runs that did and raised a failure event: the RMM's tickets for
+// them can close. A streak of outages alone raised none (the outage's own
+// events say when it ends).
+func recoveredEvent(tenant string, t *runTicket, res Result, prev streak, finished time.Time) (events.Event, bool) {
+	if res.Status == store.RunFailed || prev.failures == 0 || !prev.alerted {
+		return events.Event{}, false
+	}
+	detail := fmt.Sprintf("the tenant syncs again after %s", plural(prev.failures, "failed run"))
+	fields := []events.Field{events.FInt("failures", int64(prev.failures)), events.F("status", string(res.Status))}
+	if prev.class != "" {
+		fields = append(fields, events.F("class", string(prev.class)))
+	}
+	if !prev.since.IsZero() {
+		fields = append(fields, events.F("since", prev.since.UTC().Format(time.RFC3339)),
+			events.F("duration", finished.Sub(prev.since).Round(time.Second).String()))
+	}
+	return events.Event{ID: events.RunRecovered, Tenant: tenant, RunID: strconv.FormatInt(t.id, 10), Detail: detail, Fields: fields}, true
 }
 
 // runTenant waits for a concurrency slot and runs the tenant with the

@@ -123,10 +123,11 @@ func New(o Options) (*Service, error) {
 	owner := hostPID()
 	s := &Service{
 		opts: o, log: o.Logger, bus: bus, metrics: m, notify: o.Notifier,
-		sched:  newScheduler(o.Runner, o.State, bus, o.Logger, m, o.Timing, owner),
 		reload: make(chan struct{}, 1),
 		cfg:    o.Config,
 	}
+	s.sched = newScheduler(o.Runner, o.State, bus, o.Logger, m, o.Timing, owner,
+		func() time.Duration { return s.Config().Health.OutageAfter.Std() })
 	return s, nil
 }
 
@@ -157,6 +158,13 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		waitMetrics = w
+	}
+	if cfg.Health.Listen != "" {
+		w, err := serveHTTP(ctx, "health", cfg.Health.Listen, healthz{s}, s.log)
+		if err != nil {
+			return err
+		}
+		defer w()
 	}
 	if stamp, sum, err := readStamp(cfg.Path); err == nil {
 		s.mu.Lock()
@@ -195,6 +203,7 @@ loop:
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StopTimeout)
 	stuck := s.sched.stopAll(sctx)
 	cancel()
+	s.sched.outages.stop()
 	final := context.WithoutCancel(ctx)
 	if len(stuck) > 0 {
 		s.bus.Emit(final, events.Event{ID: events.ServiceStopTimeout, Fields: []events.Field{
@@ -271,22 +280,40 @@ func (s *Service) isRunning() bool {
 	return s.running
 }
 
-// fileStamp is what the poller compares cheaply before hashing.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
+// fileStamp is what the poller compares cheaply before hashing: the names,
+// times and sizes of the configuration's files (config.Sources).
+type fileStamp [32]byte
 
+// readStamp reads the configuration's files (the settings file and its
+// drop-in tenant files): their stamp and the hash of their names and
+// contents.
 func readStamp(path string) (fileStamp, [32]byte, error) {
-	st, err := os.Stat(path)
+	files, err := config.Sources(path)
 	if err != nil {
 		return fileStamp{}, [32]byte{}, err
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fileStamp{}, [32]byte{}, err
+	meta, content := sha256.New(), sha256.New()
+	for i, f := range files {
+		st, err := os.Stat(f)
+		if err == nil {
+			var b []byte
+			if b, err = os.ReadFile(f); err == nil {
+				fmt.Fprintf(meta, "%s\x00%d\x00%d\x00", f, st.ModTime().UnixNano(), st.Size())
+				fmt.Fprintf(content, "%s\x00%d\x00", f, len(b))
+				content.Write(b)
+				continue
+			}
+		}
+		if i == 0 {
+			return fileStamp{}, [32]byte{}, err
+		}
+		// A drop-in removed while listing: the next poll sees the rest.
 	}
-	return fileStamp{st.ModTime(), st.Size()}, sha256.Sum256(b), nil
+	var stamp fileStamp
+	var sum [32]byte
+	copy(stamp[:], meta.Sum(nil))
+	copy(sum[:], content.Sum(nil))
+	return stamp, sum, nil
 }
 
 // pollConfig reloads when the file's content differs from what was applied
@@ -347,6 +374,12 @@ func (s *Service) doReload(ctx context.Context, explicit bool) {
 	if cfg.Metrics.Listen != old.Metrics.Listen {
 		notes = append(notes, "metrics.listen changes apply at the next restart")
 	}
+	if cfg.Log.File != old.Log.File || cfg.Log.MaxSizeMB != old.Log.MaxSizeMB || cfg.Log.MaxFiles != old.Log.MaxFiles {
+		notes = append(notes, "log file changes apply at the next restart")
+	}
+	if cfg.Health.Listen != old.Health.Listen {
+		notes = append(notes, "health.listen changes apply at the next restart")
+	}
 	if !reflect.DeepEqual(cfg.Admin, old.Admin) {
 		// The admin API (listeners, certificates, Kerberos, roles) is set
 		// up once at start; keep reporting the settings in force until then.
@@ -393,24 +426,7 @@ func oneLine(err error) string {
 // seedCertGate reads the last day's certificate events from the store, so
 // that a restart does not repeat a warning already given today.
 func (s *Service) seedCertGate(ctx context.Context) {
-	last, err := s.opts.State.LastEventSeq(ctx)
-	if err != nil || last == 0 {
-		return
-	}
-	evs, err := s.opts.State.EventsSince(ctx, max(0, last-5000), 5000)
-	if err != nil {
-		s.log.Warn("read recent events", "err", err)
-		return
-	}
-	cutoff := time.Now().Add(-24 * time.Hour)
-	for _, e := range evs {
-		switch id := events.ID(e.ID); id {
-		case events.CertExpires30, events.CertExpires14, events.CertExpires7, events.CertExpired, events.CertRenewalFailed, events.CertRenewalBlocked:
-			if e.Time.After(cutoff) {
-				s.sched.certs.seed(e.Tenant, id, e.Time)
-			}
-		}
-	}
+	seedCerts(ctx, s.opts.State, s.sched.certs, func(err error) { s.log.Warn("read recent events", "err", err) })
 }
 
 // StoreRecorder returns the recorder that appends events to the store's

@@ -311,54 +311,85 @@ func TestBuildReportHealth(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	day := 24 * time.Hour
-	cfgPath := writeConfig(t, t.TempDir(), 2, tenantJSON("fresh", ""), tenantJSON("stale", ""), tenantJSON("paused", ""), tenantJSON("never", ""))
-	cfg := loadConfig(t, cfgPath)
-	finish := func(name string, status store.RunStatus, at time.Time) {
+	names := []string{"fresh", "stale", "paused", "never", "failing", "outage", "longoutage", "overdue", "gone"}
+	var tenants []string
+	for _, n := range names {
+		tenants = append(tenants, tenantJSON(n, ""))
+	}
+	cfg := loadConfig(t, writeConfig(t, t.TempDir(), 2, tenants...))
+	finish := func(name string, status store.RunStatus, at time.Time, class store.FailureClass) {
 		run, err := st.BeginRun(ctx, store.RunSpec{Tenant: name, Trigger: store.TriggerSchedule, Started: at.Add(-time.Minute), Owner: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		res := store.RunResult{Status: status, Finished: at}
 		if status == store.RunFailed {
-			res.Failure = &store.Failure{Class: store.FailAuth, Message: "AADSTS700027"}
+			res.Failure = &store.Failure{Class: class, Message: "AADSTS700027"}
 		}
 		if err := run.Finish(ctx, res); err != nil {
 			t.Fatal(err)
 		}
 	}
-	finish("fresh", store.RunOK, now.Add(-time.Hour))
-	finish("stale", store.RunOK, now.Add(-8*time.Hour))
-	finish("stale", store.RunFailed, now.Add(-time.Hour))
-	finish("paused", store.RunOK, now.Add(-30*day))
+	finish("fresh", store.RunOK, now.Add(-time.Hour), "")
+	finish("stale", store.RunOK, now.Add(-8*time.Hour), "")
+	finish("paused", store.RunOK, now.Add(-30*day), "")
 	_ = st.SetPaused(ctx, "paused", true, "bob", now)
 	_ = st.SetNextRun(ctx, "never", now.Add(time.Hour)) // known, never run
+	finish("failing", store.RunOK, now.Add(-2*time.Hour), "")
+	finish("failing", store.RunFailed, now.Add(-time.Hour), store.FailAuth)
+	finish("outage", store.RunOK, now.Add(-2*time.Hour), "")
+	finish("outage", store.RunFailed, now.Add(-20*time.Minute), store.FailUnavailable)
+	finish("longoutage", store.RunOK, now.Add(-3*time.Hour), "")
+	finish("longoutage", store.RunFailed, now.Add(-2*time.Hour), store.FailUnavailable)
+	finish("longoutage", store.RunFailed, now.Add(-time.Hour), store.FailUnavailable)
+	finish("overdue", store.RunOK, now.Add(-2*time.Hour), "")
+	_ = st.SetNextRun(ctx, "overdue", now.Add(-time.Hour))
+	finish("gone", store.RunOK, now.Add(-time.Hour), "")
 
-	check := func(c *config.Config) Report {
-		rep, err := BuildReport(ctx, st, c, now, 6*time.Hour)
+	policy := PolicyOf(cfg.Health)
+	check := func(c *config.Config, p Policy) Report {
+		rep, err := BuildReport(ctx, st, c, now, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rep
 	}
-	rep := check(cfg)
-	if rep.Healthy || !strings.HasPrefix(rep.Reason, "tenant stale: last successful run 8h0m0s ago (max 6h0m0s); last run failed: auth: AADSTS700027") {
+	only := *cfg
+	only.Tenants = cfg.Tenants[:len(cfg.Tenants)-1] // "gone" was removed from the settings
+	rep := check(&only, policy)
+	if rep.Healthy || !strings.HasPrefix(rep.Reason, "tenant stale: last successful run 8h0m0s ago (max 6h0m0s)") {
 		t.Errorf("reason %q", rep.Reason)
 	}
-	probs := map[string]string{}
+	got := map[string]string{}
 	for _, tr := range rep.Tenants {
-		probs[tr.Name] = tr.Problem
+		var codes []string
+		for _, p := range tr.Problems {
+			codes = append(codes, p.Code)
+		}
+		got[tr.Name] = tr.State + ":" + strings.Join(codes, ",")
 	}
-	if probs["fresh"] != "" || probs["paused"] != "" || probs["never"] != "no successful run yet" {
-		t.Errorf("problems %v", probs)
+	want := map[string]string{"fresh": "ok:", "stale": "failing:stale", "paused": "paused:", "never": "never-run:never-succeeded",
+		"failing": "failing:failing", "outage": "degraded:", "longoutage": "failing:outage", "overdue": "failing:overdue", "gone": "orphaned:"}
+	for n, w := range want {
+		if got[n] != w {
+			t.Errorf("%s: %s, want %s", n, got[n], w)
+		}
+	}
+	// Two failures in a row allowed: failing is healthy again.
+	p2 := policy
+	p2.MaxFailures = 2
+	for _, tr := range check(&only, p2).Tenants {
+		if tr.Name == "failing" && !tr.Healthy {
+			t.Errorf("failing with maxFailures 2: %v", tr.Problems)
+		}
 	}
 	// Only fresh and paused: healthy until a certificate nears expiry.
-	only := *cfg
 	only.Tenants = []config.Tenant{cfg.Tenants[0], cfg.Tenants[2]}
-	if rep := check(&only); !rep.Healthy {
+	if rep := check(&only, policy); !rep.Healthy {
 		t.Errorf("unhealthy: %s", rep.Reason)
 	}
 	_ = st.SetCertExpiry(ctx, "paused", now.Add(10*day+time.Hour))
-	if rep := check(&only); rep.Healthy || !strings.Contains(rep.Reason, "tenant paused: certificate expires in 10 days") {
+	if rep := check(&only, policy); rep.Healthy || !strings.Contains(rep.Reason, "tenant paused: certificate expires in 10 days") {
 		t.Errorf("certificate near expiry not reported: %q", rep.Reason)
 	}
 }

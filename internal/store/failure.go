@@ -24,6 +24,13 @@ const (
 	FailCertMissing FailureClass = "certificate-missing"
 	// FailSource: the directory could not be read completely.
 	FailSource FailureClass = "source"
+	// FailUnavailable: Microsoft (Entra ID's token service or Graph) or
+	// the network to it was unreachable: Entra 5xx and the AADSTS codes
+	// Microsoft documents as transient, DNS failures, refused connections,
+	// timeouts. Not a problem of the tenant: the service retries on its
+	// back-off schedule and reports one outage for every tenant it hits
+	// (Failure.Service says which service).
+	FailUnavailable FailureClass = "unavailable"
 	// FailThrottled: Microsoft Graph kept throttling the run until its
 	// retry budget ran out.
 	FailThrottled FailureClass = "throttled"
@@ -57,4 +64,13 @@ type Failure struct {
 	// MissingRoles are the application permissions the token lacks
 	// ("User.Read.All") for FailConsent.
 	MissingRoles []string `json:"missingRoles,omitempty"`
+	// Service names what was unreachable for FailUnavailable: ServiceEntra
+	// (the token service) or ServiceGraph.
+	Service string `json:"service,omitempty"`
 }
+
+// The services a FailUnavailable failure names.
+const (
+	ServiceEntra = "entra"
+	ServiceGraph = "graph"
+)

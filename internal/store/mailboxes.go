@@ -18,6 +18,11 @@ const (
 	MailboxOutOfScope    MailboxStatus = "out_of_scope"   // 403 from the app's RBAC scope: skipped
 	MailboxFailed        MailboxStatus = "failed"         // errors this run
 	MailboxForeignFolder MailboxStatus = "foreign_folder" // a same-named folder we did not create
+	// In a run's history only: a mailbox that stopped being a target,
+	// cleaned (Counts.Deleted), or held back by the mass-delete guard
+	// (Counts.HeldBack: the contacts it holds).
+	MailboxRemoved     MailboxStatus = "removed"
+	MailboxRemovalHeld MailboxStatus = "removal_held"
 )
 
 // Mailbox is the persisted state of one target mailbox.

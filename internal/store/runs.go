@@ -19,8 +19,9 @@ type Trigger string
 // Triggers.
 const (
 	TriggerSchedule Trigger = "schedule"
-	TriggerManual   Trigger = "manual" // `galmirror sync` or the admin API's SyncNow
+	TriggerManual   Trigger = "manual" // the admin API's SyncNow (`galmirror admin sync`)
 	TriggerStartup  Trigger = "startup"
+	TriggerCLI      Trigger = "cli" // `galmirror sync` (an RMM's schedule, or by hand)
 )
 
 // RunStatus is a run's outcome.
@@ -181,7 +182,8 @@ type ActiveRun struct {
 	unlocked sync.Once
 }
 
-// BeginRun starts a tenant run, the one way runs start: it takes the
+// BeginRun starts a tenant run, the one way runs start: it refuses a
+// tenant `galmirror purge` removed (*PurgedError, wrapping ErrPurged); it takes the
 // tenant's run lock (an OS file lock under the data directory, released by
 // Finish, Close or the process's death), so two runs of one tenant never
 // overlap, whether in this process or another (the service and a
@@ -201,7 +203,7 @@ func (s *Store) BeginRun(ctx context.Context, spec RunSpec) (*ActiveRun, error) 
 		return nil, ErrReadOnly
 	}
 	switch spec.Trigger {
-	case TriggerSchedule, TriggerManual, TriggerStartup:
+	case TriggerSchedule, TriggerManual, TriggerStartup, TriggerCLI:
 	default:
 		return nil, fmt.Errorf("%w: run trigger %q", ErrInvalidArgument, spec.Trigger)
 	}
@@ -216,14 +218,21 @@ func (s *Store) BeginRun(ctx context.Context, spec RunSpec) (*ActiveRun, error) 
 		return nil, s.busy(ctx, spec.Tenant)
 	}
 	a := &ActiveRun{Tenant: spec.Tenant, s: s, lock: lock}
+	var purged *PurgedError
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var err error
+		if purged, err = purgedOf(ctx, tx, spec.Tenant); err != nil || purged != nil {
+			return err
+		}
 		if a.ID, err = insertRun(ctx, tx, spec); err != nil {
 			return err
 		}
 		a.Reset, err = ensureTenant(ctx, tx, spec.Tenant, spec.TenantID)
 		return err
 	})
+	if err == nil && purged != nil {
+		err = purged
+	}
 	if err != nil {
 		a.unlock()
 		return nil, fmt.Errorf("store: start run of %q: %w", spec.Tenant, err)
@@ -600,4 +609,45 @@ func (s *Store) LastRun(ctx context.Context, tenant string) (Run, error) {
 		return Run{}, fmt.Errorf("store: last run of %q: %w", tenant, err)
 	}
 	return r, nil
+}
+
+// Streak describes a tenant's current run of whole-run failures.
+type Streak struct {
+	// Runs counts the failed runs since the last run that did not fail
+	// (ok or partial), as far as the history still holds them.
+	Runs int
+	// Since is when the first of them started (zero without failures).
+	Since time.Time
+	// Unavailable reports that every one of them failed because Microsoft
+	// or the network was unreachable (FailUnavailable): an outage, not a
+	// problem of the tenant.
+	Unavailable bool
+	// Last is the failure class of the newest of them, LastFinished when
+	// it finished.
+	Last         FailureClass
+	LastFinished time.Time
+}
+
+// FailureStreak returns the tenant's current streak of failed runs
+// (interrupted runs neither end nor extend it).
+func (s *Store) FailureStreak(ctx context.Context, tenant string) (Streak, error) {
+	var st Streak
+	var since, lastFinished sql.NullInt64
+	var other int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(started), COALESCE(SUM(failure_class != ?2), 0),
+		COALESCE((SELECT failure_class FROM runs WHERE tenant = ?1 AND status = 'failed' ORDER BY id DESC LIMIT 1), ''),
+		(SELECT finished FROM runs WHERE tenant = ?1 AND status = 'failed' ORDER BY id DESC LIMIT 1) FROM runs
+		WHERE tenant = ?1 AND status = 'failed' AND id > COALESCE((SELECT MAX(id) FROM runs WHERE tenant = ?1 AND status IN ('ok', 'partial')), 0)`,
+		tenant, string(FailUnavailable)).Scan(&st.Runs, &since, &other, &st.Last, &lastFinished)
+	if err != nil {
+		return Streak{}, fmt.Errorf("store: failure streak of %q: %w", tenant, err)
+	}
+	st.Since = fromMS(since)
+	st.Unavailable = st.Runs > 0 && other == 0
+	if st.Runs == 0 {
+		st.Last = ""
+	} else {
+		st.LastFinished = fromMS(lastFinished)
+	}
+	return st, nil
 }

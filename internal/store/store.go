@@ -73,6 +73,9 @@ var (
 	// ErrTenantBusy: BeginRun found a run of the same tenant in progress
 	// in this or another process. See *BusyError.
 	ErrTenantBusy = errors.New("store: tenant has a run in progress")
+	// ErrPurged: BeginRun of a tenant `galmirror purge` removed. See
+	// *PurgedError.
+	ErrPurged = errors.New("store: tenant purged")
 	// ErrInvalidArgument: a value the store refuses (such as an event id
 	// outside 1..1000 or an unknown run status).
 	ErrInvalidArgument = errors.New("store: invalid argument")

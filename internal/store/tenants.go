@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,6 +44,11 @@ type TenantState struct {
 	NextRun time.Time
 	// LastSuccess is when the last run with status ok or partial finished.
 	LastSuccess time.Time
+	// PurgedAt is when `galmirror purge` removed galmirror from the tenant
+	// (zero: never, or re-enabled since); PurgedBy says where from. A
+	// purged tenant does not run (BeginRun refuses with *PurgedError).
+	PurgedAt time.Time
+	PurgedBy string
 }
 
 // ensureTenant creates the tenant's row if missing, inside BeginRun's
@@ -102,16 +109,24 @@ const orgContactsReadKey = "'org_contacts_read_at/' || "
 // DesiredDigest, followed by the tenant's row id.
 const desiredDigestKey = "'desired_digest/' || "
 
+// purgedKey prefixes, in the meta table, the key of a tenant's purge mark
+// ("<Unix milliseconds> <by>"), followed by the tenant's row id. It is kept
+// when the tenant's state is cleared.
+const purgedKey = "'purged/' || "
+
 const tenantColumns = `name, tenant_id, users_delta_link, org_contacts_delta_link, paused, paused_at, paused_by,
 	cert_expiry, consecutive_failures, next_run, last_success,
 	(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ` + orgContactsReadKey + `tenants.id),
-	COALESCE((SELECT value FROM meta WHERE key = ` + desiredDigestKey + `tenants.id), '')`
+	COALESCE((SELECT value FROM meta WHERE key = ` + desiredDigestKey + `tenants.id), ''),
+	COALESCE((SELECT value FROM meta WHERE key = ` + purgedKey + `tenants.id), '')`
 
 func scanTenant(sc interface{ Scan(...any) error }) (TenantState, error) {
 	var t TenantState
 	var pausedAt, certExpiry, nextRun, lastSuccess, orgRead sql.NullInt64
+	var purged string
 	err := sc.Scan(&t.Name, &t.TenantID, &t.UsersDeltaLink, &t.OrgContactsDeltaLink, &t.Paused, &pausedAt, &t.PausedBy,
-		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead, &t.DesiredDigest)
+		&certExpiry, &t.ConsecutiveFailures, &nextRun, &lastSuccess, &orgRead, &t.DesiredDigest, &purged)
+	t.PurgedAt, t.PurgedBy = parsePurged(purged)
 	t.PausedAt, t.CertExpiry, t.NextRun, t.LastSuccess = fromMS(pausedAt), fromMS(certExpiry), fromMS(nextRun), fromMS(lastSuccess)
 	t.OrgContactsReadAt = fromMS(orgRead)
 	return t, err
@@ -274,6 +289,100 @@ func (s *Store) DeleteTenantState(ctx context.Context, tenant string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete tenant state %q: %w", tenant, err)
+	}
+	return nil
+}
+
+func parsePurged(v string) (time.Time, string) {
+	msS, by, _ := strings.Cut(v, " ")
+	ms, err := strconv.ParseInt(msS, 10, 64)
+	if v == "" || err != nil {
+		return time.Time{}, ""
+	}
+	return time.UnixMilli(ms).UTC(), by
+}
+
+// PurgedError is returned (wrapping ErrPurged) by BeginRun for a tenant
+// `galmirror purge` removed: it runs again only once re-enabled
+// (SetPurged with a zero time).
+type PurgedError struct {
+	Tenant string
+	At     time.Time
+	By     string
+}
+
+func (e *PurgedError) Error() string {
+	return fmt.Sprintf("tenant %s was purged on %s (%s): it is not synced until `galmirror purge --tenant %s --reenable`",
+		e.Tenant, e.At.UTC().Format("2006-01-02 15:04 MST"), e.By, e.Tenant)
+}
+
+// Unwrap makes errors.Is(err, ErrPurged) true.
+func (e *PurgedError) Unwrap() error { return ErrPurged }
+
+// purgedOf returns the tenant's purge mark inside a transaction.
+func purgedOf(ctx context.Context, tx *sql.Tx, name string) (*PurgedError, error) {
+	var v string
+	err := tx.QueryRowContext(ctx, "SELECT m.value FROM meta m JOIN tenants t ON m.key = "+purgedKey+"t.id WHERE t.name = ?", name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	at, by := parsePurged(v)
+	if at.IsZero() {
+		return nil, nil
+	}
+	return &PurgedError{Tenant: name, At: at, By: by}, nil
+}
+
+// TenantHold holds a tenant's run lock outside a run (`galmirror purge`):
+// no run of the tenant starts, here or in another process, until Release.
+type TenantHold struct {
+	Tenant string
+	lock   *tenantLock
+	once   sync.Once
+}
+
+// Release releases the run lock.
+func (h *TenantHold) Release() { h.once.Do(h.lock.unlock) }
+
+// HoldTenant takes the tenant's run lock as BeginRun does, without
+// starting a run: a *BusyError when a run of the tenant is in progress.
+func (s *Store) HoldTenant(ctx context.Context, tenant string) (*TenantHold, error) {
+	if s.w == nil {
+		return nil, ErrReadOnly
+	}
+	lock, ok, err := lockTenant(s.dir, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, s.busy(ctx, tenant)
+	}
+	return &TenantHold{Tenant: tenant, lock: lock}, nil
+}
+
+// SetPurged marks the tenant purged at at by by (what `galmirror purge`
+// does before it removes anything), or re-enables it when at is zero. The
+// tenant row is created if missing. Call it holding the tenant
+// (HoldTenant), so that no run of it is in progress.
+func (s *Store) SetPurged(ctx context.Context, tenant string, at time.Time, by string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := ensureTenantRow(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		if at.IsZero() {
+			_, err = tx.ExecContext(ctx, "DELETE FROM meta WHERE key = "+purgedKey+"?", id)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO meta (key, value) VALUES ("+purgedKey+"?, ?)", id,
+			strconv.FormatInt(at.UnixMilli(), 10)+" "+by)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set purged of %q: %w", tenant, err)
 	}
 	return nil
 }

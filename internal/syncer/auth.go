@@ -37,6 +37,8 @@ func (e *authError) failure() error {
 // Refresh (after a 401) drops it and asks the credential again.
 type tokens struct {
 	src *entra.TokenSource
+	// net watches the token requests' transport (explains failures).
+	net *netWatch
 
 	mu    sync.Mutex
 	tok   string
@@ -57,6 +59,9 @@ func (t *tokens) Token(ctx context.Context) (string, error) {
 	t.mu.Unlock()
 	tok, err := t.src.Token(ctx)
 	if err != nil {
+		if t.net != nil && ctx.Err() == nil {
+			err = t.net.explain(err)
+		}
 		return "", err
 	}
 	t.mu.Lock()
@@ -121,22 +126,35 @@ func Credentials(ctx context.Context, t *config.Tenant, hc *http.Client, now tim
 		}
 		return nil, ep, nil, &authError{class: FailCertificate, msg: err.Error()}
 	}
+	hc, watch := watchNetwork(hc)
 	cred, err := entra.NewCredential(t.TenantID, t.ClientID, cert, ep, &entra.CredentialOptions{HTTPClient: hc})
 	if err != nil {
 		return nil, ep, cert, &authError{class: FailConfig, msg: err.Error()}
 	}
-	return &tokens{src: entra.NewTokenSource(cred, ep)}, ep, cert, nil
+	return &tokens{src: entra.NewTokenSource(cred, ep), net: watch}, ep, cert, nil
 }
 
-// TokenFailure explains a failed token request.
+// TokenFailure explains a failed token request: an outage of Entra ID or
+// of the way to it (FailUnavailable), a certificate this machine does not
+// trust (FailConfig), or Entra's refusal (FailAuth, with the AADSTS code).
 func TokenFailure(err error) *Failure {
 	var te *entra.TokenError
-	if errors.As(err, &te) {
-		code := ""
-		if te.Code != 0 {
-			code = "AADSTS" + strconv.Itoa(te.Code)
+	code := ""
+	if errors.As(err, &te) && te.Code != 0 {
+		code = "AADSTS" + strconv.Itoa(te.Code)
+	}
+	switch {
+	case tokenUnavailable(err):
+		msg := "Entra ID unreachable: " + err.Error()
+		if te != nil {
+			msg = "Entra ID unavailable: " + te.Error()
 		}
+		return &Failure{Class: FailUnavailable, Code: code, Message: msg, Service: store.ServiceEntra}
+	case te != nil:
 		return &Failure{Class: FailAuth, Code: code, Message: te.Error()}
+	case untrusted(err):
+		return &Failure{Class: FailConfig, Code: "UntrustedCertificate", Message: "get an access token: " + err.Error() +
+			" (the login host's TLS certificate is not trusted by this machine: add its CA to the system's store or to endpoints.caFile)"}
 	}
 	return &Failure{Class: FailAuth, Message: "get an access token: " + err.Error()}
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
-
+	"github.com/galmirror/galmirror/internal/directory"
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 )
@@ -37,6 +38,11 @@ type CheckReport struct {
 	Reachable  int      `json:"reachable"`
 	OutOfScope []string `json:"outOfScope,omitempty"`
 	NoMailbox  []string `json:"noMailbox,omitempty"`
+	// Failure classifies what stopped the check where a sync would fail
+	// the same way (certificate, token, consent), as a sync's failure.
+	Failure *Failure `json:"failure,omitempty"`
+	// CertificateThumbprint is the certificate's SHA-1 thumbprint.
+	CertificateThumbprint string `json:"-"`
 }
 
 func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool {
@@ -64,6 +70,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	ts, ep, cert, err := Credentials(ctx, t, hc, now)
 	if cert != nil {
 		rep.CertificateExpires = cert.NotAfter().UTC()
+		rep.CertificateThumbprint = cert.ThumbprintSHA1()
 		days := int(time.Until(cert.NotAfter()).Hours() / 24)
 		ok := days > 14
 		rep.add("certificate", ok, "%s, thumbprint %s, expires %s (%d days)%s", cert.Subject(), cert.ThumbprintSHA1(),
@@ -79,6 +86,9 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 			rep.add(name, false, "stopped while reading the certificate: %v", ctx.Err())
 			return rep
 		}
+		if ae != nil {
+			rep.Failure = &Failure{Class: ae.class, Code: ae.code, Message: ae.msg}
+		}
 		rep.add(name, false, "%v", err)
 		return rep
 	}
@@ -86,6 +96,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	tok, err := ts.Token(ctx)
 	if err != nil {
 		f := TokenFailure(err)
+		rep.Failure = f
 		rep.add("token", false, "%s", f.Message)
 		return rep
 	}
@@ -98,6 +109,8 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	need := entra.RequiredRoles(t.OrgContacts)
 	if missing := entra.MissingRoles(claims.Roles, need); len(missing) > 0 {
 		rep.MissingRoles = missing
+		rep.Failure = &Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
+			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", t.ClientID, missing, t.TenantID)}
 		rep.add("roles", false, "granted [%s]; missing [%s]: grant admin consent for them in Entra ID", strings.Join(claims.Roles, ", "), strings.Join(missing, ", "))
 		return rep
 	}
@@ -124,15 +137,91 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		rep.add("directory read", false, "%s", r.failureOf(err).Message)
 		return rep
 	}
-	sc, err := r.scope(ctx)
-	if err != nil {
-		rep.add("directory read", false, "%s", r.failureOf(err).Message)
+	sc, ok := r.resolveGroups(ctx, rep)
+	if !ok {
 		return rep
 	}
+	r.resolveUsers(rep)
 	r.selectPeople(sc)
 	rep.add("directory read", true, "%d directory entries: %d sources, %d target mailboxes", len(r.persons), len(r.desired), len(r.targets))
 	r.probeTargets(ctx, rep)
 	return rep
+}
+
+// resolveGroups reads the members of every group the settings name, as a
+// sync does, one group at a time, so that each group id that does not
+// exist in the tenant is named with its setting (a sync fails on the
+// first). It returns the scope the groups make.
+func (r *run) resolveGroups(ctx context.Context, rep *CheckReport) (directory.Scope, bool) {
+	var sc directory.Scope
+	lists := []struct {
+		path   string
+		groups []string
+		into   *map[string]bool
+	}{
+		{"source.includeGroups", r.t.Source.IncludeGroups, &sc.SourceInclude},
+		{"source.excludeGroups", r.t.Source.ExcludeGroups, &sc.SourceExclude},
+		{"target.groups", r.t.Target.Groups, &sc.Targets},
+	}
+	var missing []string
+	n := 0
+	for _, l := range lists {
+		for i, g := range l.groups {
+			members, err := r.groupMembers(ctx, []string{g})
+			switch {
+			case graph.Classify(err) == graph.NotFound:
+				missing = append(missing, fmt.Sprintf("%s[%d]: no group %s in the tenant", l.path, i, g))
+				continue
+			case err != nil:
+				rep.add("directory read", false, "%s", r.failureOf(r.sourceError("read "+l.path, err)).Message)
+				return sc, false
+			}
+			if *l.into == nil {
+				*l.into = map[string]bool{}
+			}
+			maps.Copy(*l.into, members)
+			n++
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		rep.add("groups", false, "%s: correct the group ids in the settings (a sync fails on them)", strings.Join(missing, "; "))
+		return sc, false
+	case n > 0:
+		rep.add("groups", true, "every one of the %d groups the settings name exists", n)
+	}
+	return sc, true
+}
+
+// resolveUsers names each user exclusion (object id or UPN) that matches
+// no user of the directory: a misspelt exclusion excludes nobody.
+func (r *run) resolveUsers(rep *CheckReport) {
+	ids, upns := map[string]bool{}, map[string]bool{}
+	for id, p := range r.persons {
+		ids[strings.ToLower(id)] = true
+		if p.UserPrincipalName != "" {
+			upns[strings.ToLower(p.UserPrincipalName)] = true
+		}
+	}
+	var missing []string
+	n := 0
+	for _, l := range []struct {
+		path  string
+		users []string
+	}{{"source.excludeUsers", r.t.Source.ExcludeUsers}, {"target.excludeUsers", r.t.Target.ExcludeUsers}} {
+		for i, u := range l.users {
+			n++
+			if !ids[strings.ToLower(u)] && !upns[strings.ToLower(u)] {
+				missing = append(missing, fmt.Sprintf("%s[%d]: no user %s in the tenant", l.path, i, u))
+			}
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		rep.add("user exclusions", false, "%s: the exclusion excludes nobody (a renamed user? use the object id, which never changes)", strings.Join(missing, "; "))
+	case n > 0:
+		rep.add("user exclusions", true, "every one of the %d excluded users exists", n)
+	}
 }
 
 // probeTargets reads one page of every target mailbox's contact folders

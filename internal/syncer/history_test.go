@@ -20,7 +20,7 @@ func TestSyncRecordsItsRun(t *testing.T) {
 	res := e.sync(RunOptions{})
 	mustOK(t, res)
 	run, _, err := e.st.GetRun(ctx, res.RunID)
-	if err != nil || run.Status != store.RunOK || run.Trigger != store.TriggerManual || run.FailureClass != "" || !strings.Contains(run.Owner, ":") {
+	if err != nil || run.Status != store.RunOK || run.Trigger != store.TriggerCLI || run.FailureClass != "" || !strings.Contains(run.Owner, ":") {
 		t.Fatalf("recorded run %+v %v", run, err)
 	}
 	ts, _ := e.st.Tenant(ctx, "contoso")
@@ -65,8 +65,9 @@ func TestStoppedSyncIsRecordedInterrupted(t *testing.T) {
 	}
 	cancel()
 	res := <-done
-	if res.Status != StatusFailed || res.Failure == nil || res.Failure.Class != FailCanceled {
-		t.Fatalf("stopped run: %+v", res.Failure)
+	if res.Status != StatusInterrupted || res.Failure == nil || res.Failure.Class != FailCanceled ||
+		!strings.HasSuffix(res.Failure.Message, "; the next run continues") || res.ExitCode() != 130 {
+		t.Fatalf("stopped run: %s %+v", res.Status, res.Failure)
 	}
 	run, _, err := e.st.GetRun(t.Context(), res.RunID)
 	ts, _ := e.st.Tenant(t.Context(), "contoso")
@@ -81,7 +82,8 @@ func TestStoppedSyncIsRecordedInterrupted(t *testing.T) {
 }
 
 // `galmirror sync` of a tenant whose tenant id changed, while the service
-// runs the tenant, is refused and leaves that run's state alone.
+// runs the tenant, is skipped (not failed) and leaves that run's state
+// alone.
 func TestSyncRefusedDuringAnotherRun(t *testing.T) {
 	e := newEnv(t, threeUsers())
 	ctx := t.Context()
@@ -98,9 +100,9 @@ func TestSyncRefusedDuringAnotherRun(t *testing.T) {
 	}
 	e.cfg.Tenants[0].TenantID = graphsim.NewGUID()
 	res := e.sync(RunOptions{})
-	if res.Status != StatusFailed || res.Failure.Class != FailInternal || res.Failure.Code != "busy" ||
-		!strings.Contains(res.Failure.Message, "service:1") || res.RunID != 0 {
-		t.Fatalf("sync during the service's run: %+v", res.Failure)
+	if res.Status != StatusSkipped || res.ReasonCode != "busy" || res.Failure != nil ||
+		!strings.Contains(res.Reason, "service:1") || res.RunID != 0 || res.ExitCode() != 0 {
+		t.Fatalf("sync during the service's run: %s %+v %s", res.Status, res.Failure, res.Reason)
 	}
 	ts, _ := e.st.Tenant(ctx, "contoso")
 	n, _ := e.st.PersonCount(ctx, "contoso")

@@ -126,10 +126,12 @@ type mailbox struct {
 	readErr bool // the read phase had an error: no deletes
 	// itemFailures counts writes that failed.
 	itemFailures int
-	counts       store.Counts
-	keptCopies   int
-	errs         []ItemError
-	plan         *MailboxPlan
+	// stopped: the run was stopped while this mailbox synced.
+	stopped    bool
+	counts     store.Counts
+	keptCopies int
+	errs       []ItemError
+	plan       *MailboxPlan
 }
 
 func (r *run) newMailbox(tg target) *mailbox {
@@ -183,7 +185,9 @@ func (m *mailbox) failed(ctx context.Context, err error) {
 		m.status = store.MailboxFailed
 	}
 	if ctx.Err() != nil {
-		m.status = store.MailboxFailed
+		// Stopped (Ctrl-C, shutdown, the run's time limit): not a
+		// failure of the mailbox; the next run continues it.
+		m.status, m.stopped = store.MailboxFailed, true
 	}
 	m.addError(err)
 	if !m.r.ro.DryRun {
@@ -205,8 +209,10 @@ func (m *mailbox) failed(ctx context.Context, err error) {
 			m.r.log.Error("save mailbox state", "mailbox", m.tg.UPN, "error", err)
 		}
 	}
-	switch m.status {
-	case store.MailboxNoMailbox, store.MailboxOutOfScope:
+	switch {
+	case m.stopped:
+		m.r.log.Debug("mailbox stopped", "mailbox", m.tg.UPN, "error", err)
+	case m.status == store.MailboxNoMailbox, m.status == store.MailboxOutOfScope:
 		m.r.log.Info("mailbox skipped", "mailbox", m.tg.UPN, "code", m.errs[0].Code, "reason", skipReason(m.status))
 	default:
 		var reqID string
@@ -820,7 +826,7 @@ func (m *mailbox) stateSave() store.MailboxSave {
 // describe records a dry run's plan for the mailbox.
 func (m *mailbox) describe(res plan.Result) {
 	c, u, d := res.Counts()
-	mp := &MailboxPlan{Mailbox: m.tg.UPN, Status: "planned", Creates: c, Updates: u, Deletes: d, Held: res.HeldDeletes}
+	mp := &MailboxPlan{Mailbox: m.tg.UPN, Status: PlanPlanned, Creates: c, Updates: u, Deletes: d, Held: res.HeldDeletes}
 	if m.r.ro.PlanItems {
 		for _, op := range res.Ops {
 			it := PlanItem{Op: op.Kind.String(), SourceID: op.SourceID, Reason: op.Reason}
@@ -853,6 +859,20 @@ func (r *run) record(m *mailbox) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := r.res
+	if p := r.ro.Progress; p != nil {
+		p.done.Add(1)
+		p.writes.Add(int64(m.counts.Created + m.counts.Updated + m.counts.Deleted))
+	}
+	if m.stopped {
+		// Neither synced nor failed: what it wrote is counted, and the
+		// next run continues it.
+		r.stopped++
+		res.Contacts.Created += m.counts.Created
+		res.Contacts.Updated += m.counts.Updated
+		res.Contacts.Deleted += m.counts.Deleted
+		return
+	}
+	r.finished++
 	switch m.status {
 	case store.MailboxOK:
 		res.Mailboxes.Synced++

@@ -2,9 +2,11 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/directory"
@@ -23,6 +25,20 @@ type PurgeResult struct {
 	FoldersKept     int         `json:"foldersKept"`
 	Errors          []ItemError `json:"errors"`
 	Failure         *Failure    `json:"failure,omitempty"`
+	// Purged: the tenant is marked purged, and no run of it starts until
+	// it is re-enabled (also when the purge itself failed: run it again).
+	Purged bool `json:"purged"`
+}
+
+// Reenable undoes Purge's mark: the tenant runs again (its next run reads
+// the directory whole and makes every folder again).
+func (e *Engine) Reenable(ctx context.Context, tenant string) error {
+	hold, err := e.opts.Store.HoldTenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	defer hold.Release()
+	return e.opts.Store.SetPurged(ctx, tenant, time.Time{}, "")
 }
 
 // Purge removes every contact and folder galmirror created in a tenant's
@@ -33,9 +49,31 @@ type PurgeResult struct {
 // database plus every user with mail in the directory, so a lost state
 // directory does not leave folders behind. The tenant's state is
 // forgotten when every mailbox was cleaned.
+//
+// Purge holds the tenant's run lock throughout, so no run of it (the
+// service's) overlaps, and first marks the tenant purged in the store: no
+// run of it starts afterwards, here or in the service, until it is
+// re-enabled (Reenable). A tenant with a run in progress is refused.
 func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 	r := newRun(e, t, RunOptions{})
 	out := &PurgeResult{Tenant: t.Name, Status: StatusOK, Errors: []ItemError{}}
+	hold, err := r.st.HoldTenant(ctx, t.Name)
+	var busy *store.BusyError
+	switch {
+	case errors.As(err, &busy):
+		out.Status, out.Failure = StatusFailed, &Failure{Class: FailInternal, Code: "busy",
+			Message: fmt.Sprintf("tenant %s is being synced by run %d in %s: purge it when the run has ended (or pause it first)", t.Name, busy.RunID, busy.Owner)}
+		return out
+	case err != nil:
+		out.Status, out.Failure = StatusFailed, &Failure{Class: FailInternal, Message: fmt.Sprintf("state database: %v", err)}
+		return out
+	}
+	defer hold.Release()
+	if err := r.st.SetPurged(ctx, t.Name, time.Now(), owner()); err != nil {
+		out.Status, out.Failure = StatusFailed, &Failure{Class: FailInternal, Message: fmt.Sprintf("state database: %v", err)}
+		return out
+	}
+	out.Purged = true
 	if err := r.connect(ctx); err != nil {
 		out.Status, out.Failure = StatusFailed, r.failureOf(err)
 		return out

@@ -1,8 +1,10 @@
 package syncer
 
 import (
+	"sync/atomic"
 	"time"
 
+	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/store"
 )
 
@@ -11,6 +13,14 @@ const (
 	StatusOK      = "ok"      // every mailbox synced or skipped for a known reason
 	StatusPartial = "partial" // finished with mailbox or item failures, or held-back deletes
 	StatusFailed  = "failed"  // the run failed as a whole (auth, consent, source read)
+	// StatusInterrupted: the run was stopped before it finished (Ctrl-C,
+	// shutdown): neither a failure nor a success; the history records it
+	// as interrupted and the next run continues.
+	StatusInterrupted = "interrupted"
+	// StatusSkipped: the run did not start, and that is no failure:
+	// another run of the tenant is in progress (the service's), or the
+	// tenant was purged. `sync` only: the history records nothing.
+	StatusSkipped = "skipped"
 )
 
 // Failure classes of a run that failed as a whole. They are the store's
@@ -24,6 +34,7 @@ const (
 	FailCertMissing = store.FailCertMissing // the certificate file or thumbprint was not found
 	FailSource      = store.FailSource      // the directory could not be read completely
 	FailThrottled   = store.FailThrottled   // the retry budget ran out
+	FailUnavailable = store.FailUnavailable // Microsoft or the network to it was unreachable
 	FailConfig      = store.FailConfig      // the settings cannot work (e.g. an unknown cloud)
 	FailInternal    = store.FailInternal    // state database or another local failure
 	FailCanceled    = store.FailCanceled    // the run was stopped (shutdown, Ctrl-C)
@@ -31,35 +42,32 @@ const (
 )
 
 // Result is the outcome of one tenant run. Its JSON is the `sync --json`
-// output, one object per tenant run (a public interface: keep the names).
+// output, one object per tenant run (a public interface: keep the names):
+// the run in the one vocabulary of every output (report.Run), and what
+// only a run that just happened can say.
 type Result struct {
-	Tenant    string        `json:"tenant"`
-	Status    string        `json:"status"`
-	RunID     int64         `json:"runId,omitempty"`
-	DryRun    bool          `json:"dryRun,omitempty"`
-	Started   time.Time     `json:"started"`
-	Duration  time.Duration `json:"-"`
-	Seconds   float64       `json:"seconds"`
-	Mailboxes MailboxCounts `json:"mailboxes"`
-	Contacts  ContactCounts `json:"contacts"`
-	Errors    []ItemError   `json:"errors"`
+	report.Run
+	DryRun bool `json:"dryRun,omitempty"`
+	// Reason says why a skipped run did not start; ReasonCode is "busy"
+	// or "purged".
+	Reason     string        `json:"reason,omitempty"`
+	ReasonCode string        `json:"reasonCode,omitempty"`
+	Duration   time.Duration `json:"-"`
+	Errors     []ItemError   `json:"errors"`
 	// Skipped lists the target mailboxes skipped for a known reason (no
 	// Exchange Online mailbox, outside the app's mailbox access), each
 	// with Graph's code; they are checked again next run.
 	Skipped []SkippedMailbox `json:"skipped"`
-	Graph   GraphCounts      `json:"graph"`
 	// MailboxAccess is how the app reaches mailboxes: "tenant-wide"
 	// (Contacts.ReadWrite granted in Entra) or "rbac-scoped" (Exchange
 	// RBAC for Applications decides per mailbox).
 	MailboxAccess string `json:"mailboxAccess,omitempty"`
-	// Failure explains a failed run.
-	Failure *Failure `json:"failure,omitempty"`
 	// Plan lists the planned operations per mailbox (dry runs).
 	Plan []MailboxPlan `json:"plan,omitempty"`
-	// CertificateExpires is the tenant certificate's NotAfter, when read.
-	CertificateExpires time.Time `json:"certificateExpires,omitzero"`
 	// SourceCount is the number of directory entries mirrored.
 	SourceCount int `json:"sources"`
+	// Targets is the number of target mailboxes, when known.
+	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
 	CertificateThumbprint string `json:"-"`
 	// Mailboxes are the per-mailbox outcomes, as the run history records
@@ -70,38 +78,12 @@ type Result struct {
 	ThrottleWait time.Duration `json:"-"`
 }
 
-// MailboxCounts counts target mailboxes by outcome.
-type MailboxCounts struct {
-	Synced  int `json:"synced"`
-	Skipped int `json:"skipped"`
-	Failed  int `json:"failed"`
-	// Removed counts mailboxes that stopped being targets and were
-	// cleaned; HeldRemovals those the mass-delete guard held back.
-	Removed      int `json:"removed"`
-	HeldRemovals int `json:"heldRemovals,omitempty"`
-}
-
-// ContactCounts counts contact writes.
-type ContactCounts struct {
-	Created     int `json:"created"`
-	Updated     int `json:"updated"`
-	Deleted     int `json:"deleted"`
-	Unchanged   int `json:"unchanged"`
-	HeldDeletes int `json:"heldDeletes"`
-	Failed      int `json:"failed"`
-	// KeptCopies counts copies of managed contacts (same source mark)
-	// left alone because they hold the owner's own data.
-	KeptCopies int `json:"keptCopies,omitempty"`
-}
-
-// GraphCounts are the Graph requests the run made.
-type GraphCounts struct {
-	Requests   int64 `json:"requests"`
-	BatchItems int64 `json:"batchItems"`
-	Throttled  int64 `json:"throttled"` // 429 responses, batch items included
-	Unavail    int64 `json:"unavailable"`
-	Retries    int64 `json:"retries"`
-}
+// The counts of a run, in the one vocabulary (package report).
+type (
+	MailboxCounts = report.Mailboxes
+	ContactCounts = report.Contacts
+	GraphCounts   = report.Graph
+)
 
 // ItemError is one mailbox's (or item's) failure.
 type ItemError struct {
@@ -123,6 +105,19 @@ type SkippedMailbox struct {
 // --json`'s output.
 type Failure = store.Failure
 
+// Plan statuses of a mailbox (dry run).
+const (
+	PlanPlanned = "planned" // a target mailbox: Creates, Updates, Deletes (and Held)
+	// PlanRemove: a mailbox that is no longer a target: its Deletes
+	// managed contacts and the managed folder (when nothing else is in it)
+	// would go.
+	PlanRemove = "remove"
+	// PlanRemovalHeld: as PlanRemove, but the mass-delete guard would hold
+	// the removal back (Held contacts): too many mailboxes would go at
+	// once.
+	PlanRemovalHeld = "removal-held"
+)
+
 // MailboxPlan is a mailbox's planned operations (dry run).
 type MailboxPlan struct {
 	Mailbox string     `json:"mailbox"`
@@ -143,14 +138,16 @@ type PlanItem struct {
 	Reason   string `json:"reason"`
 }
 
-// ExitCode maps a result to galmirror sync's exit codes: 0 ok, 3 partial, 1
-// failed.
+// ExitCode maps a result to galmirror sync's exit codes: 0 ok (or
+// skipped), 3 partial, 1 failed, 130 interrupted.
 func (r *Result) ExitCode() int {
 	switch r.Status {
-	case StatusOK:
+	case StatusOK, StatusSkipped:
 		return 0
 	case StatusPartial:
 		return 3
+	case StatusInterrupted:
+		return 130
 	}
 	return 1
 }
@@ -160,10 +157,23 @@ func (r *Result) StoreCounts() store.Counts {
 	return store.Counts{
 		MailboxesSynced: r.Mailboxes.Synced, MailboxesSkipped: r.Mailboxes.Skipped, MailboxesFailed: r.Mailboxes.Failed,
 		Created: r.Contacts.Created, Updated: r.Contacts.Updated, Deleted: r.Contacts.Deleted,
-		// Mailbox removals the guard held count as held-back deletes too,
-		// so the service's mass-delete event covers both.
-		Unchanged: r.Contacts.Unchanged, HeldBack: r.Contacts.HeldDeletes + r.Mailboxes.HeldRemovals,
+		// HeldDeletes counts the contacts of mailbox removals the guard
+		// held back too, so the service's mass-delete event covers both.
+		Unchanged: r.Contacts.Unchanged, HeldBack: r.Contacts.HeldDeletes,
 		GraphRequests: int(r.Graph.Requests), BatchItems: int(r.Graph.BatchItems),
-		Throttled429: int(r.Graph.Throttled), Throttled503: int(r.Graph.Unavail),
+		Throttled429: int(r.Graph.Throttled), Throttled503: int(r.Graph.Unavailable),
 	}
+}
+
+// Progress counts runs' target mailboxes and those finished, and the
+// contacts written, as the runs go: what `galmirror sync` shows on a
+// terminal. Runs running at once may share one. Safe for concurrent use.
+type Progress struct {
+	targets, done, writes atomic.Int64
+}
+
+// Snapshot returns the target mailboxes the runs know of so far, those
+// finished, and the contacts written.
+func (p *Progress) Snapshot() (targets, done, writes int64) {
+	return p.targets.Load(), p.done.Load(), p.writes.Load()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/plan"
+	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/store"
 )
 
@@ -71,6 +72,9 @@ type run struct {
 	mbs    []store.RunMailbox
 	denied int // target mailboxes that answered 403 ErrorAccessDenied
 	absent int // target mailboxes without an Exchange Online mailbox
+	// stopped counts the mailboxes the run was stopped in (Ctrl-C),
+	// finished the target mailboxes that finished.
+	stopped, finished int
 }
 
 // deltaOffered reports whether contacts delta is read this run.
@@ -88,7 +92,7 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 		log:  e.opts.Logger.With("tenant", t.Name),
 		st:   e.opts.Store,
 		mark: folderMark(t.TenantID, t.Name),
-		res:  &Result{Tenant: t.Name, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
+		res:  &Result{Run: report.Run{Tenant: t.Name, Trigger: ro.Trigger}, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
 	}
 	// Contacts delta and permanentDelete exist where Graph's pages say:
 	// not in China; permanentDelete in the global cloud only. A custom
@@ -102,6 +106,12 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 	}
 	return r
 }
+
+// skipped is a run that did not start, and is no failure: the tenant is
+// being synced by another run, or was purged.
+type skipped struct{ code, reason string }
+
+func (s *skipped) Error() string { return s.reason }
 
 // failure ends the run as a whole.
 type failure struct{ f *Failure }
@@ -122,7 +132,12 @@ func (r *run) execute(ctx context.Context) *Result {
 	var active *store.ActiveRun
 	if r.ro.RunID != 0 {
 		r.res.RunID = r.ro.RunID
-	} else if !r.ro.DryRun {
+	} else if r.ro.DryRun {
+		if ts, err := r.st.Tenant(ctx, r.t.Name); err == nil && !ts.PurgedAt.IsZero() {
+			p := &store.PurgedError{Tenant: r.t.Name, At: ts.PurgedAt, By: ts.PurgedBy}
+			return r.finish(ctx, nil, start, &skipped{"purged", p.Error()})
+		}
+	} else {
 		var err error
 		if active, err = r.begin(ctx, start); err != nil {
 			return r.finish(ctx, nil, start, err)
@@ -137,18 +152,23 @@ func (r *run) execute(ctx context.Context) *Result {
 func (r *run) begin(ctx context.Context, start time.Time) (*store.ActiveRun, error) {
 	trig := store.Trigger(r.ro.Trigger)
 	if trig == "" {
-		trig = store.TriggerManual
+		trig = store.TriggerCLI
 	}
 	active, err := r.st.BeginRun(ctx, store.RunSpec{
 		Tenant: r.t.Name, TenantID: r.t.TenantID, Trigger: trig, Started: start, Owner: owner(),
 		OnHeartbeatError: func(err error) { r.log.Warn("renew run heartbeat", "error", err) },
 	})
 	var busy *store.BusyError
+	var purged *store.PurgedError
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, ctx.Err()
 	case errors.As(err, &busy):
-		return nil, fail(FailInternal, "busy", fmt.Sprintf("tenant %s is already running (run %d, %s)", r.t.Name, busy.RunID, busy.Owner))
+		// Not a failure: the tenant is being synced (by the service, most
+		// likely), and that run reports its outcome.
+		return nil, &skipped{"busy", fmt.Sprintf("tenant %s is being synced by run %d in %s: this run did not start", r.t.Name, busy.RunID, busy.Owner)}
+	case errors.As(err, &purged):
+		return nil, &skipped{"purged", purged.Error()}
 	case err != nil:
 		return nil, fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 	}
@@ -173,6 +193,9 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
+	if p := r.ro.Progress; p != nil {
+		p.targets.Add(int64(len(r.targets)))
+	}
 	if !r.ro.DryRun {
 		// Mailboxes brought in line from here on store this digest: the
 		// next run plans them from what changed since (sinceLast).
@@ -223,10 +246,11 @@ func (r *run) startMailboxes(ctx context.Context) (stop func()) {
 func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Time, err error) *Result {
 	res := r.res
 	res.Duration = time.Since(start)
+	res.Finished = start.Add(res.Duration).UTC().Truncate(time.Second)
 	res.Seconds = res.Duration.Round(time.Millisecond).Seconds()
 	if r.client != nil {
 		s := r.client.Stats()
-		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavail: s.Status503, Retries: s.Retries}
+		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavailable: s.Status503, Retries: s.Retries}
 		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
@@ -259,16 +283,20 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 	switch {
 	case err != nil:
 		var f *failure
+		var sk *skipped
 		switch {
+		case errors.As(err, &sk):
+			res.Reason, res.ReasonCode = sk.reason, sk.code
+			return StatusSkipped, nil
 		case errors.As(err, &f):
 			return StatusFailed, f.f
 		case ctx.Err() != nil:
-			return StatusFailed, r.stopped(ctx)
+			return r.stoppedStatus(ctx)
 		default:
 			return StatusFailed, &Failure{Class: FailInternal, Message: err.Error()}
 		}
 	case ctx.Err() != nil:
-		return StatusFailed, r.stopped(ctx)
+		return r.stoppedStatus(ctx)
 	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
 		return StatusPartial, nil
 	}
@@ -277,6 +305,16 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 
 // logResult logs the run's outcome.
 func (r *run) logResult(res *Result) {
+	if res.Status == StatusInterrupted {
+		// Whoever stopped the run says so (sync's one line, the
+		// service's log).
+		r.log.Debug("tenant run interrupted", "reason", res.Failure.Message)
+		return
+	}
+	if res.Status == StatusSkipped {
+		r.log.Info("tenant run skipped", "why", res.ReasonCode, "reason", res.Reason)
+		return
+	}
 	attrs := []any{
 		"status", res.Status, "seconds", res.Seconds,
 		"mailboxes_synced", res.Mailboxes.Synced, "mailboxes_skipped", res.Mailboxes.Skipped, "mailboxes_failed", res.Mailboxes.Failed,
@@ -295,12 +333,19 @@ func (r *run) logResult(res *Result) {
 	}
 }
 
-// stopped explains a run whose context ended: its time limit, or a stop.
-func (r *run) stopped(ctx context.Context) *Failure {
+// stoppedStatus explains a run whose context ended: its time limit (a
+// failure), or a stop (Ctrl-C, shutdown: interrupted, neither failure nor
+// success; the next run continues).
+func (r *run) stoppedStatus(ctx context.Context) (string, *Failure) {
 	if context.Cause(ctx) == errRunTimeout {
-		return &Failure{Class: FailTimeout, Message: fmt.Sprintf("the run did not finish within its time limit (%s)", r.e.opts.RunTimeout)}
+		return StatusFailed, &Failure{Class: FailTimeout, Message: fmt.Sprintf("the run did not finish within its time limit (%s)", r.e.opts.RunTimeout)}
 	}
-	return &Failure{Class: FailCanceled, Message: "the run was stopped before it finished"}
+	r.mu.Lock()
+	done := r.finished
+	r.mu.Unlock()
+	r.res.Targets = len(r.targets)
+	return StatusInterrupted, &Failure{Class: FailCanceled,
+		Message: fmt.Sprintf("interrupted after %d of %d mailboxes; the next run continues", done, len(r.targets))}
 }
 
 func owner() string {

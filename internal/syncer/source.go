@@ -565,6 +565,19 @@ func (r *run) sourceError(what string, err error) error {
 	if errors.As(err, &f) {
 		return err
 	}
+	var tok *graph.TokenError
+	if errors.As(err, &tok) {
+		// The token expired during the run and its renewal failed.
+		return &failure{TokenFailure(tok.Err)}
+	}
+	if graphUnavailable(err) {
+		fl := &Failure{Class: FailUnavailable, Service: store.ServiceGraph, Message: fmt.Sprintf("Microsoft Graph unavailable: %s: %v", what, err)}
+		var ge *graph.Error
+		if errors.As(err, &ge) {
+			fl.Code, fl.RequestID = ge.Code, ge.RequestID
+		}
+		return &failure{fl}
+	}
 	var ge *graph.Error
 	if errors.As(err, &ge) {
 		class := FailSource

@@ -257,7 +257,7 @@ func TestKilledRunMakesNoDuplicates(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop after cancellation")
 	}
-	if first.Status != StatusFailed || first.Failure == nil || first.Failure.Class != FailCanceled {
+	if first.Status != StatusInterrupted || first.Failure == nil || first.Failure.Class != FailCanceled || len(first.Errors) != 0 {
 		t.Fatalf("cancelled run: %+v", first)
 	}
 	res := e.sync(RunOptions{})

@@ -186,6 +186,9 @@ type RunOptions struct {
 	// RunID, when not zero, is a run the caller (the service) started in
 	// the store and will finish itself: Run then records no history.
 	RunID int64
+	// Progress, when set, counts the run's target mailboxes and those
+	// finished as the run goes (a progress display; runs may share one).
+	Progress *Progress
 	// TakeOver lets this installation maintain managed folders that
 	// another installation of galmirror stamped (a server rebuilt or
 	// replaced): `sync --take-over`. Without it such folders are left

@@ -17,9 +17,10 @@ import (
 // longer served does not keep a directory that goes stale on their phone.
 // It runs only after a complete directory read, and it holds back (and
 // reports) when more than deletes.maxFraction of the synced mailboxes
-// would go at once: a wrong group id must not empty a tenant.
+// would go at once: a wrong group id must not empty a tenant. A dry run
+// reports the same removals, held back or not, and writes nothing.
 func (r *run) removeUntargeted(ctx context.Context) error {
-	if !r.sourceComplete || r.ro.DryRun {
+	if !r.sourceComplete {
 		return nil
 	}
 	mbs, err := r.st.Mailboxes(ctx, r.t.Name)
@@ -40,13 +41,9 @@ func (r *run) removeUntargeted(ctx context.Context) error {
 		return nil
 	}
 	limit := int(math.Floor(r.t.Deletes.MaxFraction * float64(len(mbs))))
-	if len(gone) > r.t.Deletes.MinCount && len(gone) > limit && !r.ro.AllowMassDelete {
-		r.log.Warn("mass-delete guard held back the removal of mailboxes that are no longer targets",
-			"mailboxes", len(gone), "synced", len(mbs), "max_fraction", r.t.Deletes.MaxFraction)
-		r.mu.Lock()
-		r.res.Mailboxes.HeldRemovals += len(gone)
-		r.mu.Unlock()
-		return nil
+	held := len(gone) > r.t.Deletes.MinCount && len(gone) > limit && !r.ro.AllowMassDelete
+	if held || r.ro.DryRun {
+		return r.reportRemovals(ctx, gone, len(mbs), held)
 	}
 	sem := make(chan struct{}, r.e.opts.MailboxWorkers)
 	var wg sync.WaitGroup
@@ -82,10 +79,49 @@ func (r *run) removeUntargeted(ctx context.Context) error {
 			r.mu.Lock()
 			r.res.Mailboxes.Removed++
 			r.res.Contacts.Deleted += deleted
+			r.mbs = append(r.mbs, store.RunMailbox{UserID: tg.ID, UPN: tg.UPN, Status: store.MailboxRemoved,
+				Counts: store.Counts{Deleted: deleted}})
 			r.mu.Unlock()
 			r.log.Info("mailbox is no longer a target: removed its managed contacts", "mailbox", tg.UPN, "deleted", deleted)
 		}()
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// reportRemovals reports the removals of mailboxes that are no longer
+// targets without making them: held back by the mass-delete guard (the run
+// is partial, as the history records), or planned by a dry run. What would
+// go from each is what the contact map holds.
+func (r *run) reportRemovals(ctx context.Context, gone []store.Mailbox, synced int, held bool) error {
+	counts, err := r.st.ContactCounts(ctx, r.t.Name)
+	if err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	if held {
+		r.log.Warn("mass-delete guard held back the removal of mailboxes that are no longer targets",
+			"mailboxes", len(gone), "synced", synced, "max_fraction", r.t.Deletes.MaxFraction, "dry_run", r.ro.DryRun)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, mb := range gone {
+		n := counts[mb.UserID]
+		rm := store.RunMailbox{UserID: mb.UserID, UPN: mb.UPN, Status: store.MailboxRemoved, Counts: store.Counts{Deleted: n}}
+		mp := MailboxPlan{Mailbox: mb.UPN, Status: PlanRemove, Deletes: n}
+		if held {
+			r.res.Mailboxes.HeldRemovals++
+			r.res.Contacts.HeldDeletes += n
+			rm.Status, rm.Counts = store.MailboxRemovalHeld, store.Counts{HeldBack: n}
+			mp.Status, mp.Deletes, mp.Held = PlanRemovalHeld, 0, n
+		} else {
+			r.res.Mailboxes.Removed++
+			r.res.Contacts.Deleted += n
+		}
+		if r.ro.DryRun {
+			r.res.Plan = append(r.res.Plan, mp)
+		} else {
+			r.mbs = append(r.mbs, rm)
+		}
+	}
+	return nil
 }

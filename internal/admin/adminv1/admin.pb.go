@@ -492,7 +492,16 @@ type Counts struct {
 	Unchanged       int64                  `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	Failed          int64                  `protobuf:"varint,7,opt,name=failed,proto3" json:"failed,omitempty"`
 	// Deletes the mass-delete guard held back.
-	DeletesHeld   int64 `protobuf:"varint,8,opt,name=deletes_held,json=deletesHeld,proto3" json:"deletes_held,omitempty"`
+	DeletesHeld int64 `protobuf:"varint,8,opt,name=deletes_held,json=deletesHeld,proto3" json:"deletes_held,omitempty"`
+	// mailboxes split as in the one vocabulary (docs/vocabulary.md):
+	// synced, skipped for a known reason (mailboxes_failed failed).
+	MailboxesSynced  int64 `protobuf:"varint,9,opt,name=mailboxes_synced,json=mailboxesSynced,proto3" json:"mailboxes_synced,omitempty"`
+	MailboxesSkipped int64 `protobuf:"varint,10,opt,name=mailboxes_skipped,json=mailboxesSkipped,proto3" json:"mailboxes_skipped,omitempty"`
+	// Graph requests, $batch items, 429 and 503 answers.
+	GraphRequests int64 `protobuf:"varint,11,opt,name=graph_requests,json=graphRequests,proto3" json:"graph_requests,omitempty"`
+	BatchItems    int64 `protobuf:"varint,12,opt,name=batch_items,json=batchItems,proto3" json:"batch_items,omitempty"`
+	Throttled     int64 `protobuf:"varint,13,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	Unavailable   int64 `protobuf:"varint,14,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -579,6 +588,48 @@ func (x *Counts) GetFailed() int64 {
 func (x *Counts) GetDeletesHeld() int64 {
 	if x != nil {
 		return x.DeletesHeld
+	}
+	return 0
+}
+
+func (x *Counts) GetMailboxesSynced() int64 {
+	if x != nil {
+		return x.MailboxesSynced
+	}
+	return 0
+}
+
+func (x *Counts) GetMailboxesSkipped() int64 {
+	if x != nil {
+		return x.MailboxesSkipped
+	}
+	return 0
+}
+
+func (x *Counts) GetGraphRequests() int64 {
+	if x != nil {
+		return x.GraphRequests
+	}
+	return 0
+}
+
+func (x *Counts) GetBatchItems() int64 {
+	if x != nil {
+		return x.BatchItems
+	}
+	return 0
+}
+
+func (x *Counts) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
+func (x *Counts) GetUnavailable() int64 {
+	if x != nil {
+		return x.Unavailable
 	}
 	return 0
 }
@@ -899,7 +950,9 @@ type RunSummary struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Tenant string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	// Why the run started: "schedule", "startup", "sync-now", "reload".
+	// Why the run started: "schedule", "startup", "manual" (SyncNow;
+	// requested_by says who), "cli" (`galmirror sync`). Earlier versions
+	// said "sync-now" for "manual".
 	Trigger string `protobuf:"bytes,3,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	// Principal that asked for the run with SyncNow; empty otherwise.
 	RequestedBy string                 `protobuf:"bytes,4,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
@@ -909,9 +962,16 @@ type RunSummary struct {
 	Outcome    RunOutcome             `protobuf:"varint,7,opt,name=outcome,proto3,enum=galmirror.admin.v1.RunOutcome" json:"outcome,omitempty"`
 	Counts     *Counts                `protobuf:"bytes,8,opt,name=counts,proto3" json:"counts,omitempty"`
 	// For a failed run, why (no secrets), e.g. "AADSTS700027: ...".
-	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// The outcome in the one vocabulary (docs/vocabulary.md): "ok",
+	// "partial", "failed", "interrupted", "running".
+	Status string `protobuf:"bytes,10,opt,name=status,proto3" json:"status,omitempty"`
+	// For a failed or interrupted run, its failure class ("auth",
+	// "consent", "unavailable", ...) and the message without it.
+	FailureClass   string `protobuf:"bytes,11,opt,name=failure_class,json=failureClass,proto3" json:"failure_class,omitempty"`
+	FailureMessage string `protobuf:"bytes,12,opt,name=failure_message,json=failureMessage,proto3" json:"failure_message,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RunSummary) Reset() {
@@ -1003,6 +1063,27 @@ func (x *RunSummary) GetCounts() *Counts {
 func (x *RunSummary) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *RunSummary) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RunSummary) GetFailureClass() string {
+	if x != nil {
+		return x.FailureClass
+	}
+	return ""
+}
+
+func (x *RunSummary) GetFailureMessage() string {
+	if x != nil {
+		return x.FailureMessage
 	}
 	return ""
 }
@@ -1172,7 +1253,9 @@ type MailboxOutcome struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The mailbox's primary SMTP address.
 	Mailbox string `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
-	// "succeeded", "failed", "skipped".
+	// "succeeded", "failed", "skipped"; "removed", "removal-held" for a
+	// mailbox that stopped being a target (removed, or held back by the
+	// mass-delete guard).
 	Status string  `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	Counts *Counts `protobuf:"bytes,3,opt,name=counts,proto3" json:"counts,omitempty"`
 	// Why the mailbox failed or was skipped (no secrets).
@@ -1965,7 +2048,7 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\x10caller_principal\x18\a \x01(\tR\x0fcallerPrincipal\x129\n" +
 	"\vcaller_role\x18\b \x01(\x0e2\x18.galmirror.admin.v1.RoleR\n" +
 	"callerRole\x12!\n" +
-	"\ftenant_count\x18\t \x01(\x05R\vtenantCount\"\xf8\x01\n" +
+	"\ftenant_count\x18\t \x01(\x05R\vtenantCount\"\xd8\x03\n" +
 	"\x06Counts\x12\x1c\n" +
 	"\tmailboxes\x18\x01 \x01(\x03R\tmailboxes\x12)\n" +
 	"\x10mailboxes_failed\x18\x02 \x01(\x03R\x0fmailboxesFailed\x12\x18\n" +
@@ -1974,7 +2057,15 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\adeleted\x18\x05 \x01(\x03R\adeleted\x12\x1c\n" +
 	"\tunchanged\x18\x06 \x01(\x03R\tunchanged\x12\x16\n" +
 	"\x06failed\x18\a \x01(\x03R\x06failed\x12!\n" +
-	"\fdeletes_held\x18\b \x01(\x03R\vdeletesHeld\"\xc4\x04\n" +
+	"\fdeletes_held\x18\b \x01(\x03R\vdeletesHeld\x12)\n" +
+	"\x10mailboxes_synced\x18\t \x01(\x03R\x0fmailboxesSynced\x12+\n" +
+	"\x11mailboxes_skipped\x18\n" +
+	" \x01(\x03R\x10mailboxesSkipped\x12%\n" +
+	"\x0egraph_requests\x18\v \x01(\x03R\rgraphRequests\x12\x1f\n" +
+	"\vbatch_items\x18\f \x01(\x03R\n" +
+	"batchItems\x12\x1c\n" +
+	"\tthrottled\x18\r \x01(\x03R\tthrottled\x12 \n" +
+	"\vunavailable\x18\x0e \x01(\x03R\vunavailable\"\xc4\x04\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x125\n" +
@@ -1995,7 +2086,7 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\x10GetTenantRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
 	"\x11GetTenantResponse\x122\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x1a.galmirror.admin.v1.TenantR\x06tenant\"\xed\x02\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x1a.galmirror.admin.v1.TenantR\x06tenant\"\xd3\x03\n" +
 	"\n" +
 	"RunSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
@@ -2008,7 +2099,11 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"finishedAt\x128\n" +
 	"\aoutcome\x18\a \x01(\x0e2\x1e.galmirror.admin.v1.RunOutcomeR\aoutcome\x122\n" +
 	"\x06counts\x18\b \x01(\v2\x1a.galmirror.admin.v1.CountsR\x06counts\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\"e\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\tR\x06status\x12#\n" +
+	"\rfailure_class\x18\v \x01(\tR\ffailureClass\x12'\n" +
+	"\x0ffailure_message\x18\f \x01(\tR\x0efailureMessage\"e\n" +
 	"\x0fListRunsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

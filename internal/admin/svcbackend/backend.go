@@ -25,6 +25,7 @@ import (
 	"github.com/galmirror/galmirror/internal/admin"
 	"github.com/galmirror/galmirror/internal/config"
 	"github.com/galmirror/galmirror/internal/events"
+	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
 	"github.com/galmirror/galmirror/internal/syncer"
@@ -354,16 +355,17 @@ func (b *Backend) Run(ctx context.Context, id int64) (admin.Run, []admin.Mailbox
 }
 
 func (b *Backend) run(r *store.Run) admin.Run {
+	v := report.FromHistory(*r)
 	out := admin.Run{
 		ID: r.ID, Tenant: r.Tenant, Trigger: string(r.Trigger), Started: r.Started, Finished: r.Finished,
-		Outcome: outcome(r.Status), Counts: counts(r.Counts), Error: r.Error,
+		Outcome: outcome(r.Status), Counts: counts(r.Counts), Error: r.Error, Status: v.Status,
+	}
+	if v.Failure != nil {
+		out.FailureClass, out.FailureMessage = string(v.Failure.Class), v.Failure.Message
 	}
 	b.mu.Lock()
 	out.RequestedBy = b.requested[r.ID]
 	b.mu.Unlock()
-	if out.RequestedBy != "" {
-		out.Trigger = "sync-now"
-	}
 	return out
 }
 
@@ -388,7 +390,8 @@ func counts(c store.Counts) admin.Counts {
 		Mailboxes:       c.MailboxesSynced + c.MailboxesSkipped + c.MailboxesFailed,
 		MailboxesFailed: c.MailboxesFailed,
 		Created:         c.Created, Updated: c.Updated, Deleted: c.Deleted, Unchanged: c.Unchanged,
-		DeletesHeld: c.HeldBack,
+		DeletesHeld: c.HeldBack, MailboxesSynced: c.MailboxesSynced, MailboxesSkipped: c.MailboxesSkipped,
+		GraphRequests: c.GraphRequests, BatchItems: c.BatchItems, Throttled: c.Throttled429, Unavailable: c.Throttled503,
 	}
 }
 
@@ -411,6 +414,12 @@ func mailboxOutcome(m store.RunMailbox) admin.MailboxOutcome {
 	case store.MailboxForeignFolder:
 		out.Status, why = "failed", "a folder of the managed folder's name exists that galmirror did not create"
 		out.Counts.MailboxesFailed = 1
+	case store.MailboxRemoved:
+		out.Status, why = "removed", "no longer a target: its managed contacts were removed"
+		out.Counts.Mailboxes = 0
+	case store.MailboxRemovalHeld:
+		out.Status, why = "removal-held", "no longer a target: the mass-delete guard held its removal back"
+		out.Counts.Mailboxes = 0
 	default:
 		out.Status = "failed"
 		out.Counts.MailboxesFailed = 1
@@ -603,6 +612,8 @@ func mapServiceError(tenant string, err error) error {
 		return unknownTenant(tenant)
 	case errors.Is(err, service.ErrPaused):
 		return fmt.Errorf("tenant %q: %w; resume it first", tenant, admin.ErrPaused)
+	case errors.Is(err, store.ErrPurged):
+		return fmt.Errorf("tenant %q was purged; `galmirror purge --tenant %s --reenable` first: %w", tenant, tenant, admin.ErrPaused)
 	case errors.Is(err, service.ErrNotRunning):
 		return fmt.Errorf("the service is starting or stopping: %w", admin.ErrUnavailable)
 	}

@@ -257,8 +257,8 @@ func TestTenantsRunsAndSyncNow(t *testing.T) {
 		c.LastSuccess.IsZero() || c.NextRun.IsZero() {
 		t.Errorf("idle tenant after SyncNow: %+v (last run %+v)", c, c.LastRun)
 	}
-	if c.LastRun.RequestedBy != "alice@EXAMPLE.COM" || c.LastRun.Trigger != "sync-now" {
-		t.Errorf("last run requested by %q (trigger %q), want alice by sync-now", c.LastRun.RequestedBy, c.LastRun.Trigger)
+	if c.LastRun.RequestedBy != "alice@EXAMPLE.COM" || c.LastRun.Trigger != "manual" {
+		t.Errorf("last run requested by %q (trigger %q), want alice by manual", c.LastRun.RequestedBy, c.LastRun.Trigger)
 	}
 	fab, _ := f.b.Tenant(ctx, "fabrikam")
 	if fab.State != admin.StateBackingOff || fab.ConsecutiveFailures != 1 || fab.LastRun.Outcome != admin.OutcomeFailed ||
