@@ -26,9 +26,12 @@ func init() {
 }
 
 func runCert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stderr, "usage: galmirror cert new|rotate [flags]  (galmirror cert new -h)")
-		return exitUsage
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
 	}
 	switch args[0] {
 	case "new":
@@ -54,8 +57,8 @@ func runCertNew(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "       galmirror cert new --store --out FILE.cer [--name CN]   (Windows)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *out == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -146,8 +149,8 @@ func runCertRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "exit codes: 0 renewed, 1 a step failed (the old certificate keeps working), 2 usage or configuration error")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || *tenant == "" || fs.NArg() > 0 {
 		fs.Usage()

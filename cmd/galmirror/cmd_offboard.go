@@ -30,8 +30,8 @@ func runOffboard(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "Runs purge, then (one administrator sign-in) deletes the app registration, then removes the tenant's entry from the settings file.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if *cfgPath == "" || *tenant == "" || fs.NArg() > 0 {
 		fs.Usage()

@@ -48,8 +48,8 @@ func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "exit codes: 0 onboarded and check passed, 1 failed or check found a problem (the entry is written when the app works), 2 usage or settings error")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if o.ConfigPath == "" || o.Name == "" || fs.NArg() > 0 {
 		fs.Usage()

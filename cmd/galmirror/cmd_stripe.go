@@ -55,10 +55,11 @@ func runStripe(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, stripeUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	now := time.Now()

@@ -56,10 +56,11 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "Users are the peak (or average, billing.measure) of each day's synced target mailboxes; see docs/billing.md.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *asJSON && *asCSV {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 || *asJSON && *asCSV {
+		fs.Usage()
 		return exitUsage
 	}
 	now := time.Now()
@@ -156,10 +157,11 @@ func runPrice(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "Prices a book of customers by their users, the way galmirror usage prices a month: each customer's free users off, the sum of the billable users chooses the tier.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return exitUsage
 	}
 	counts, err := billing.ParseUserCounts(*users)
