@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,9 +25,10 @@ func unavailableResult() (Result, error) {
 // one 483 when the last tenant runs again; no 480 (nothing was alerted).
 func TestOutageIsOneEventForAllTenants(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		down := true
+		var down atomic.Bool // read by the runs, set by the test
+		down.Store(true)
 		r := newFakeRunner(func(context.Context, config.Tenant, int) (Result, error) {
-			if down {
+			if down.Load() {
 				return unavailableResult()
 			}
 			return okResult(), nil
@@ -38,7 +40,7 @@ func TestOutageIsOneEventForAllTenants(t *testing.T) {
 		h := startServiceCap(t, r, Options{}, 4, tenants...)
 		time.Sleep(3 * time.Hour)
 		synctest.Wait()
-		down = false
+		down.Store(false)
 		time.Sleep(7 * time.Hour) // back-off reaches 80 min, then hourly
 		synctest.Wait()
 		h.stop(t)
