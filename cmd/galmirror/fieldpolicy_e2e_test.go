@@ -85,4 +85,13 @@ func TestFieldPolicyThroughTheBinary(t *testing.T) {
 	check(owner, "+1 425 555 0199", "Director", "My desk") // cleared: filled with the directory's value
 
 	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
+
+	// Back to overwrite everywhere: one rewrite of every contact puts the
+	// directory's values back, the owner's office included.
+	delete(ten, "fieldPolicy")
+	settings = c.settings(ten)
+	sync("0 created, 6 updated, 0 deleted")
+	check(owner, "+1 425 555 0199", "Director", "Building 1")
+	check(other, "+1 425 555 0199", "Director", "Building 1")
+	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
 }
