@@ -267,6 +267,10 @@ type Tenant struct {
 	// default is all of them. Always contains FieldDisplayName. Fields not
 	// listed are neither written nor cleared.
 	Fields []Field `json:"fields"`
+	// FieldPolicy says, per field, how galmirror treats a value the
+	// contact holds (docs/configuration.md#fieldpolicy). Fields not named
+	// are FieldOverwrite.
+	FieldPolicy FieldPolicy `json:"fieldPolicy"`
 	// FileAs is the template for the contact's fileAs; default
 	// DefaultFileAs.
 	FileAs FileAsFormat `json:"fileAs"`
@@ -410,6 +414,77 @@ const (
 	FieldBusinessAddress Field = "businessAddress"
 	FieldFileAs          Field = "fileAs"
 )
+
+// FieldMode is one field's policy.
+type FieldMode string
+
+// The field policies.
+const (
+	// FieldOverwrite keeps the contact's field equal to the directory,
+	// restoring it after an owner's edit (the default).
+	FieldOverwrite FieldMode = "overwrite"
+	// FieldFillBlank writes the field only when the contact's field is
+	// empty: an owner's value stays.
+	FieldFillBlank FieldMode = "fillBlank"
+	// FieldNever: galmirror never writes the field.
+	FieldNever FieldMode = "never"
+)
+
+// FieldPolicy holds a FieldMode per field; the empty mode is
+// FieldOverwrite. Its keys are the names of Field.
+type FieldPolicy struct {
+	DisplayName     FieldMode `json:"displayName,omitempty"`
+	GivenName       FieldMode `json:"givenName,omitempty"`
+	Surname         FieldMode `json:"surname,omitempty"`
+	JobTitle        FieldMode `json:"jobTitle,omitempty"`
+	Department      FieldMode `json:"department,omitempty"`
+	CompanyName     FieldMode `json:"companyName,omitempty"`
+	OfficeLocation  FieldMode `json:"officeLocation,omitempty"`
+	BusinessPhones  FieldMode `json:"businessPhones,omitempty"`
+	MobilePhone     FieldMode `json:"mobilePhone,omitempty"`
+	EmailAddresses  FieldMode `json:"emailAddresses,omitempty"`
+	BusinessAddress FieldMode `json:"businessAddress,omitempty"`
+	FileAs          FieldMode `json:"fileAs,omitempty"`
+}
+
+// Mode returns f's policy (FieldOverwrite when not set).
+func (p FieldPolicy) Mode(f Field) FieldMode {
+	if m := p.raw(f); m != "" {
+		return m
+	}
+	return FieldOverwrite
+}
+
+// raw returns f's policy as written ("" when not set).
+func (p FieldPolicy) raw(f Field) FieldMode {
+	switch f {
+	case FieldDisplayName:
+		return p.DisplayName
+	case FieldGivenName:
+		return p.GivenName
+	case FieldSurname:
+		return p.Surname
+	case FieldJobTitle:
+		return p.JobTitle
+	case FieldDepartment:
+		return p.Department
+	case FieldCompanyName:
+		return p.CompanyName
+	case FieldOfficeLocation:
+		return p.OfficeLocation
+	case FieldBusinessPhones:
+		return p.BusinessPhones
+	case FieldMobilePhone:
+		return p.MobilePhone
+	case FieldEmailAddresses:
+		return p.EmailAddresses
+	case FieldBusinessAddress:
+		return p.BusinessAddress
+	case FieldFileAs:
+		return p.FileAs
+	}
+	return ""
+}
 
 // AllFields returns every field galmirror maps, in a stable order. It is the
 // default of Tenant.Fields.

@@ -170,6 +170,14 @@ func problemCases() []problemCase {
 		{"bad zone", withTenant(`"schedule": {"cron": "0 6 * * *", "timeZone": "Mars/Olympus"}`), []wantProblem{{"tenants[0].schedule.timeZone", "unknown time zone"}}},
 		{"unknown field", withTenant(`"fields": ["displayName", "nickName"]`), []wantProblem{{"tenants[0].fields[1]", `unknown field "nickName"`}}},
 		{"fields without displayName", withTenant(`"fields": ["surname"]`), []wantProblem{{"tenants[0].fields", "must include \"displayName\""}}},
+		{"unknown field policy key", withTenant(`"fieldPolicy": {"mobilPhone": "never"}`), []wantProblem{{"tenants[0].fieldPolicy.mobilPhone", `unknown key "mobilPhone" (did you mean "mobilePhone"?)`}}},
+		{"unknown field policy", withTenant(`"fieldPolicy": {"mobilePhone": "keep"}`), []wantProblem{{"tenants[0].fieldPolicy.mobilePhone", `unknown policy "keep": use overwrite, fillBlank or never`}}},
+		{"empty field policy", withTenant(`"fieldPolicy": {"jobTitle": ""}`), []wantProblem{{"tenants[0].fieldPolicy.jobTitle", `unknown policy ""`}}},
+		{"field policy not a string", withTenant(`"fieldPolicy": {"jobTitle": true}`), []wantProblem{{"tenants[0].fieldPolicy.jobTitle", "expected a string"}}},
+		{"field policy is a list", withTenant(`"fieldPolicy": ["mobilePhone"]`), []wantProblem{{"tenants[0].fieldPolicy", "expected an object"}}},
+		{"displayName not overwritten", withTenant(`"fieldPolicy": {"displayName": "fillBlank"}`), []wantProblem{{"tenants[0].fieldPolicy.displayName", "must be overwrite"}}},
+		{"fillBlank for an unwritten field", withTenant(`"fields": ["displayName", "surname"], "fieldPolicy": {"mobilePhone": "fillBlank"}`),
+			[]wantProblem{{"tenants[0].fieldPolicy.mobilePhone", `fillBlank for "mobilePhone", which is not in fields`}}},
 		{"bad fileAs", withTenant(`"fileAs": "{lastName}, {givenName}"`), []wantProblem{{"tenants[0].fileAs", "unknown placeholder {lastName}"}}},
 		{"duplicate category", withTenant(`"categories": ["Staff", "staff"]`), []wantProblem{{"tenants[0].categories[1]", "duplicate category"}}},
 		{"empty folder", withTenant(`"folder": " "`), []wantProblem{{"tenants[0].folder", "must not be empty"}}},
@@ -449,5 +457,19 @@ func TestPasswordValuesNeverEchoed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFieldPolicy(t *testing.T) {
+	c, err := Load(writeSettings(t, withTenant(`"fieldPolicy": {"mobilePhone": "fillBlank", "officeLocation": "never", "jobTitle": "overwrite"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := c.Tenants[0].FieldPolicy
+	for f, want := range map[Field]FieldMode{FieldMobilePhone: FieldFillBlank, FieldOfficeLocation: FieldNever,
+		FieldJobTitle: FieldOverwrite, FieldSurname: FieldOverwrite, FieldDisplayName: FieldOverwrite} {
+		if got := fp.Mode(f); got != want {
+			t.Errorf("%s: %s, want %s", f, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(ex)
 	}
 	f.Add([]byte(withTenant(`"schedule": {"cron": "*/5 1-3 * jan,feb sun", "timeZone": "UTC"}, "fileAs": "{givenName} ({companyName})"`)))
+	f.Add([]byte(withTenant(`"fields": ["displayName", "mobilePhone"], "fieldPolicy": {"mobilePhone": "fillBlank", "jobTitle": "never", "displayName": "overwrite"}`)))
 	f.Add([]byte(`{"dataDir": "x", "tenants": [{"name": "a", "certificate": {"thumbprint": 1}}], "admin": {"kerberos": {}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("settings.json", "/etc/galmirror/settings.json", data)

@@ -215,6 +215,7 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"caFile with global", withTenant(`"endpoints": {"authority": "", "graph": "", "caFile": "proxy-ca.pem"}`), true},
 		{"cron", withTenant(`"schedule": {"cron": "0 6 * * *", "timeZone": "Europe/Berlin"}`), true},
 		{"fields subset", withTenant(`"fields": ["displayName", "mobilePhone"], "fileAs": "{givenName} {surname}"`), true},
+		{"field policy", withTenant(`"fieldPolicy": {"mobilePhone": "fillBlank", "officeLocation": "never", "jobTitle": "overwrite", "displayName": "overwrite"}`), true},
 		{"upn exclusion", withTenant(`"target": {"excludeUsers": ["ceo@contoso.com"]}`), true},
 		{"admin", withTop(`"admin": {"listen": "[::]:8443", "certificate": {}, "clientCertificates": {"pinned": ["` + strings.Repeat("ab", 32) + `"]}, "roles": [{"principal": "cert:` + strings.Repeat("ab", 32) + `", "role": "operator"}]}`), true},
 
@@ -257,6 +258,10 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"every and cron", withTenant(`"schedule": {"every": "1h", "cron": "0 * * * *"}`), false},
 		{"unknown field", withTenant(`"fields": ["displayName", "photo"]`), false},
 		{"no displayName", withTenant(`"fields": ["surname"]`), false},
+		{"unknown field policy", withTenant(`"fieldPolicy": {"mobilePhone": "keep"}`), false},
+		{"field policy for an unknown field", withTenant(`"fieldPolicy": {"nickName": "never"}`), false},
+		{"displayName fillBlank", withTenant(`"fieldPolicy": {"displayName": "fillBlank"}`), false},
+		{"field policy list", withTenant(`"fieldPolicy": ["mobilePhone"]`), false},
 		{"bad fileAs", withTenant(`"fileAs": "{lastName}"`), false},
 		{"fileAs without placeholder", withTenant(`"fileAs": "Staff"`), false},
 		{"category with comma", withTenant(`"categories": ["a,b"]`), false},

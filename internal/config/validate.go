@@ -206,6 +206,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 
 	v.schedule(p+".schedule", &t.Schedule)
 	v.fields(p+".fields", t.Fields)
+	v.fieldPolicy(p, t)
 	if err := t.FileAs.validate(); err != nil {
 		v.addf(p+".fileAs", "%v", err)
 	}
@@ -290,6 +291,25 @@ func (v *validator) fields(p string, fs []Field) {
 	}
 	if !hasDisplay {
 		v.addf(p, "must include \"displayName\" (Exchange regenerates it from the name parts otherwise)")
+	}
+}
+
+// fieldPolicy checks a tenant's fieldPolicy: known modes, displayName
+// always overwritten, fillBlank only for fields galmirror writes.
+func (v *validator) fieldPolicy(p string, t *Tenant) {
+	for _, f := range AllFields() {
+		fp := joinPath(p+".fieldPolicy", string(f))
+		if !v.present(fp) {
+			continue
+		}
+		switch m := t.FieldPolicy.raw(f); {
+		case m != FieldOverwrite && m != FieldFillBlank && m != FieldNever:
+			v.addf(fp, "unknown policy %q: use overwrite, fillBlank or never", m)
+		case f == FieldDisplayName && m != FieldOverwrite:
+			v.addf(fp, "must be overwrite (Exchange regenerates displayName from the name parts; leave it out)")
+		case m == FieldFillBlank && !t.HasField(f):
+			v.addf(fp, "fillBlank for %q, which is not in fields: galmirror does not write it (add it to fields or use never)", f)
+		}
 	}
 }
 

@@ -142,3 +142,18 @@ func TestFromGraph(t *testing.T) {
 		t.Fatalf("%+v", o)
 	}
 }
+
+// fieldPolicy: never fields leave the written mask, fillBlank fields stay
+// in it but out of the hash mask; displayName is always overwritten.
+func TestMapperFieldPolicy(t *testing.T) {
+	tt := tenant()
+	tt.FieldPolicy = config.FieldPolicy{MobilePhone: config.FieldFillBlank, OfficeLocation: config.FieldNever,
+		DisplayName: config.FieldNever, JobTitle: config.FieldOverwrite}
+	m := NewMapper(tt)
+	if m.Mask().Has(plan.OfficeLocation) || !m.Mask().Has(plan.MobilePhone) || !m.Mask().Has(plan.DisplayName) || !m.Mask().Has(plan.JobTitle) {
+		t.Errorf("mask %v", m.Mask())
+	}
+	if m.FillBlank() != plan.FieldMask(plan.MobilePhone) || m.HashMask().Has(plan.MobilePhone) || !m.HashMask().Has(plan.JobTitle) {
+		t.Errorf("fillBlank %v, hash mask %v", m.FillBlank(), m.HashMask())
+	}
+}

@@ -12,6 +12,7 @@ import (
 // tenant's settings.
 type Mapper struct {
 	mask       plan.FieldMask
+	fill       plan.FieldMask
 	fileAs     config.FileAsFormat
 	categories []string
 }
@@ -26,9 +27,17 @@ func NewMapper(t *config.Tenant) Mapper {
 		fields = config.AllFields()
 	}
 	for _, f := range fields {
-		if pf, ok := plan.FieldByName(string(f)); ok {
-			m.mask |= plan.FieldMask(pf)
+		pf, ok := plan.FieldByName(string(f))
+		if !ok || f == config.FieldDisplayName {
+			continue
 		}
+		switch t.FieldPolicy.Mode(f) {
+		case config.FieldNever:
+			continue
+		case config.FieldFillBlank:
+			m.fill |= plan.FieldMask(pf)
+		}
+		m.mask |= plan.FieldMask(pf)
 	}
 	m.mask |= plan.FieldMask(plan.DisplayName)
 	if m.fileAs == "" {
@@ -37,8 +46,17 @@ func NewMapper(t *config.Tenant) Mapper {
 	return m
 }
 
-// Mask returns the fields galmirror manages for this tenant.
+// Mask returns the fields galmirror writes for this tenant (fieldPolicy
+// "never" leaves a field out).
 func (m Mapper) Mask() plan.FieldMask { return m.mask }
+
+// FillBlank returns the fields of Mask with fieldPolicy "fillBlank":
+// written only into an empty contact field.
+func (m Mapper) FillBlank() plan.FieldMask { return m.fill }
+
+// HashMask returns the fields the content hash covers: Mask without the
+// fillBlank ones (plan.Policy.HashMask).
+func (m Mapper) HashMask() plan.FieldMask { return m.mask &^ m.fill }
 
 // Fields returns the desired contact content for p, restricted to the mask.
 // Text is copied byte for byte: no trimming of inner spaces, no case or

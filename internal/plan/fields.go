@@ -199,6 +199,28 @@ func Diff(a, b Fields, m FieldMask) FieldMask {
 	return d
 }
 
+// blanks returns the fields, within mask m, that are empty in actual and
+// have a value in want: where a fillBlank field is written.
+func blanks(actual, want Fields, m FieldMask) FieldMask {
+	if m == 0 {
+		return 0
+	}
+	a, w := actual.Normalize(m), want.Normalize(m)
+	var d FieldMask
+	for _, f := range m.Fields() {
+		if a.empty(f) && !w.empty(f) {
+			d |= FieldMask(f)
+		}
+	}
+	return d
+}
+
+// empty reports whether field f of normalised content n has no value.
+func (n Fields) empty(f Field) bool {
+	var z Fields
+	return Diff(n, z, FieldMask(f)) == 0
+}
+
 // emailsEqual compares addresses case-insensitively (Exchange does not keep
 // an address's case reliably) and names exactly.
 func emailsEqual(a, b []Email) bool {

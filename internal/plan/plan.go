@@ -43,8 +43,16 @@ type Existing struct {
 
 // Policy carries the decisions that are not about content.
 type Policy struct {
-	// Mask is the set of fields galmirror manages.
+	// Mask is the set of fields galmirror writes (a field outside it,
+	// policy "never", is neither written nor cleared).
 	Mask FieldMask
+	// FillBlank are the fields of Mask that galmirror writes only into an
+	// empty contact field (policy "fillBlank"): on create, and when the
+	// contact is read (Existing.Actual) with the field empty. A value in
+	// such a field, the owner's or one galmirror wrote before, stays;
+	// source changes and clears of these fields are not written over it.
+	// The content hash covers the other fields only (HashMask).
+	FillBlank FieldMask
 	// DeletesAllowed is false when the source read was incomplete or the
 	// mailbox had errors this run: then nothing is deleted.
 	DeletesAllowed bool
@@ -64,6 +72,17 @@ type Policy struct {
 	// desired and existing contacts of the sources that changed) sees a
 	// few of them, and the guard must weigh deletes against them all.
 	Managed int
+}
+
+// HashMask is the mask the content hash is computed over: the fields
+// galmirror keeps equal to the source (policy "overwrite"). Callers that
+// compute Desired.Hash use it.
+func (p Policy) HashMask() FieldMask {
+	mask := p.Mask
+	if mask == 0 {
+		mask = AllFields
+	}
+	return mask &^ (p.FillBlank &^ FieldMask(DisplayName))
 }
 
 // OpKind is what an operation does.
@@ -158,6 +177,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 	if mask == 0 {
 		mask = AllFields
 	}
+	fill := mask &^ pol.HashMask()
 	have := res.index(existing)
 	seen := make(map[string]bool, len(desired))
 	for i := range desired {
@@ -166,7 +186,7 @@ func Plan(desired []Desired, existing []Existing, pol Policy) Result {
 			continue
 		}
 		seen[d.SourceID] = true
-		res.planOne(d, have, mask)
+		res.planOne(d, have, mask, fill)
 	}
 	res.planDeletes(have, seen, pol)
 	return res
@@ -192,12 +212,16 @@ func (res *Result) index(existing []Existing) map[string]Existing {
 }
 
 // planOne plans one desired contact: create it, update it, refresh its
-// mark, or count it unchanged.
-func (res *Result) planOne(d *Desired, have map[string]Existing, mask FieldMask) {
+// mark, or count it unchanged. mask is every field written, fill the
+// fillBlank ones among them: the hash and the restoring of owner edits
+// cover mask&^fill; a fill field is written on create and into an empty
+// field of a contact read this run.
+func (res *Result) planOne(d *Desired, have map[string]Existing, mask, fill FieldMask) {
 	want := &d.Fields
+	over := mask &^ fill
 	hash := d.Hash
 	if hash == "" {
-		hash = Hash(d.Fields, mask)
+		hash = Hash(d.Fields, over)
 	}
 	e, ok := have[d.SourceID]
 	if !ok {
@@ -206,7 +230,7 @@ func (res *Result) planOne(d *Desired, have map[string]Existing, mask FieldMask)
 	}
 	switch {
 	case e.Actual != nil:
-		changed := Diff(*e.Actual, d.Fields, mask)
+		changed := Diff(*e.Actual, d.Fields, over) | blanks(*e.Actual, d.Fields, fill)
 		if changed == 0 {
 			if e.Hash != hash {
 				e.Hash = hash
@@ -224,7 +248,7 @@ func (res *Result) planOne(d *Desired, have map[string]Existing, mask FieldMask)
 	case e.Hash == hash:
 		res.Unchanged++
 	case e.Base != nil:
-		changed := Diff(*e.Base, d.Fields, mask)
+		changed := Diff(*e.Base, d.Fields, over)
 		if changed == 0 {
 			// Same content under a different hash (a mask change):
 			// only the mark needs refreshing.
@@ -232,7 +256,9 @@ func (res *Result) planOne(d *Desired, have map[string]Existing, mask FieldMask)
 		}
 		res.Ops = append(res.Ops, update(e, want, changed, hash, "changed"))
 	default:
-		res.Ops = append(res.Ops, update(e, want, mask, hash, "changed"))
+		// The contact's content is unknown: every field but the
+		// fillBlank ones, which may hold the owner's value.
+		res.Ops = append(res.Ops, update(e, want, over, hash, "changed"))
 	}
 }
 

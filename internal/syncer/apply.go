@@ -88,7 +88,7 @@ func (m *mailbox) settle(ctx context.Context, op *plan.Op, kind graph.WriteKind,
 	case op.Kind == plan.Update && c == graph.NotFound:
 		// The owner deleted it since the delta was read: create it again.
 		cr := *op
-		cr.Kind, cr.ContactID, cr.Mask, cr.Reason = plan.Create, "", m.r.mask, "deleted by owner"
+		cr.Kind, cr.ContactID, cr.Mask, cr.Reason = plan.Create, "", m.r.write, "deleted by owner"
 		m.forget(op.SourceID)
 		return &cr, true
 	case errors.As(err, &maybe) && op.Kind == plan.Create && ctx.Err() == nil:

@@ -413,7 +413,8 @@ func (m *mailbox) write(ctx context.Context) error {
 	r := m.r
 	m.index()
 	desired, pol := r.desired, plan.Policy{
-		Mask:              r.mask,
+		Mask:              r.write,
+		FillBlank:         r.fill,
 		DeletesAllowed:    r.sourceComplete && !m.readErr,
 		MaxDeleteFraction: r.t.Deletes.MaxFraction,
 		MinDeletesGuarded: r.t.Deletes.MinCount,

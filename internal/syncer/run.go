@@ -31,7 +31,9 @@ type run struct {
 	// mail sends the run's mailbox requests ($batch).
 	mail   *graph.Mailboxes
 	mapper directory.Mapper
-	mask   plan.FieldMask
+	// mask is what the content hash covers (the overwrite fields); write
+	// is every field galmirror writes, fill the fillBlank ones of them.
+	mask, write, fill plan.FieldMask
 
 	// The source, after this run's directory read.
 	persons map[string]directory.Person

@@ -412,7 +412,7 @@ func (r *run) scope(ctx context.Context) (directory.Scope, error) {
 func (r *run) selectPeople(sc directory.Scope) {
 	sel := directory.NewSelector(r.t, sc)
 	r.mapper = directory.NewMapper(r.t)
-	r.mask = r.mapper.Mask()
+	r.mask, r.write, r.fill = r.mapper.HashMask(), r.mapper.Mask(), r.mapper.FillBlank()
 	r.prevHash = make(map[string]string)
 	r.prevFields = make(map[string]*plan.Fields)
 	ids := make([]string, 0, len(r.persons))
@@ -447,7 +447,7 @@ func (r *run) selectPeople(sc directory.Scope) {
 		}
 	}
 	r.res.SourceCount = len(r.desired)
-	r.digest = desiredDigest(r.desired, r.mask)
+	r.digest = desiredDigest(r.desired, r.write)
 	r.sinceLast(sel)
 }
 
@@ -500,7 +500,7 @@ func (r *run) sinceLast(sel *directory.Selector) {
 	slices.SortFunc(prevDesired, func(a, b plan.Desired) int { return strings.Compare(a.SourceID, b.SourceID) })
 	slices.Sort(r.changedSources)
 	// Past a tenth of the sources a narrow plan saves little.
-	r.narrow = desiredDigest(prevDesired, r.mask) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
+	r.narrow = desiredDigest(prevDesired, r.write) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
 }
 
 // desiredOf returns the desired contacts of the given sources (those that
