@@ -35,6 +35,10 @@ func TestThrottlingAndUnavailabilityStorm(t *testing.T) {
 	// batch one. At 15% per request and per item, eight attempts run out
 	// about once in ten such runs.
 	e.opts.ItemAttempts = 16
+	// Reads (a folder, a contacts delta page, a look-up by mark) fail an
+	// attempt about one time in three here (a 503 or 504 on the batch or
+	// on the item): eight attempts ran out in about one run in fifteen.
+	e.opts.Pacer.MaxAttempts = 16
 	res := e.sync(RunOptions{})
 	mustOK(t, res)
 	c := e.counters()
