@@ -144,7 +144,17 @@ func redactError(err error, hide func(string) string) error {
 		}
 		return out
 	}
-	return connect.NewError(connect.CodeOf(err), errors.New(hide(err.Error())))
+	code := connect.CodeOf(err)
+	switch {
+	// A plain context error (the caller's Connect-Timeout-Ms or grpc-timeout
+	// ran out, or it went away): connect maps it to its code when it is
+	// returned as it is; wrapped, it would be "unknown", a 500.
+	case errors.Is(err, context.DeadlineExceeded):
+		code = connect.CodeDeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = connect.CodeCanceled
+	}
+	return connect.NewError(code, errors.New(hide(err.Error())))
 }
 
 // WrapUnary implements connect.Interceptor.
