@@ -1,200 +1,32 @@
 package config
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"reflect"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"unicode/utf8"
+
+	"github.com/galmirror/galmirror/internal/report/schemacheck"
 )
 
 // The test below checks docs/settings.schema.json against Load twice:
 // structurally (the schema's properties are exactly the Go json names, with
 // additionalProperties false everywhere) and by verdict (a table of good and
-// bad documents gets the same answer from Load and from the schema). The
-// schema check implements just the keywords our schema uses.
+// bad documents gets the same answer from Load and from the schema, checked
+// by schemacheck, the tests' one JSON Schema checker).
 
-func loadSchema(t *testing.T) map[string]any {
+func loadSchema(t *testing.T) *schemacheck.Schema {
 	t.Helper()
 	b, err := os.ReadFile("../../docs/settings.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s map[string]any
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := schemacheck.Parse(b)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return s
-}
-
-type schemaChecker struct {
-	root map[string]any
-	errs []string
-}
-
-func (c *schemaChecker) resolve(s map[string]any) map[string]any {
-	for {
-		ref, ok := s["$ref"].(string)
-		if !ok {
-			return s
-		}
-		name, ok := strings.CutPrefix(ref, "#/$defs/")
-		if !ok {
-			panic("unsupported $ref " + ref)
-		}
-		next := c.root["$defs"].(map[string]any)[name].(map[string]any)
-		// Sibling keywords of $ref apply too: merge them over the target.
-		merged := map[string]any{}
-		for k, v := range next {
-			merged[k] = v
-		}
-		for k, v := range s {
-			if k != "$ref" {
-				merged[k] = v
-			}
-		}
-		s = merged
-	}
-}
-
-var supported = map[string]bool{"$schema": true, "$id": true, "title": true, "description": true, "default": true, "$defs": true, "$ref": true,
-	"type": true, "properties": true, "additionalProperties": true, "required": true, "items": true, "enum": true, "const": true,
-	"pattern": true, "minimum": true, "maximum": true, "minLength": true, "maxLength": true, "anyOf": true, "not": true,
-	"if": true, "then": true, "else": true, "contains": true}
-
-// valid reports whether v matches s, recording why not.
-func (c *schemaChecker) valid(path string, s map[string]any, v any) bool {
-	s = c.resolve(s)
-	ok := true
-	fail := func(format string, args ...any) {
-		c.errs = append(c.errs, path+": "+fmt.Sprintf(format, args...))
-		ok = false
-	}
-	for k := range s {
-		if !supported[k] {
-			panic("schema keyword not supported by the test: " + k)
-		}
-	}
-	if typ, has := s["type"].(string); has {
-		if !hasType(typ, v) {
-			fail("not %s", typ)
-			return false
-		}
-	}
-	if e, has := s["enum"].([]any); has && !slices.ContainsFunc(e, func(x any) bool { return reflect.DeepEqual(x, v) }) {
-		fail("not in enum")
-	}
-	if cv, has := s["const"]; has && !reflect.DeepEqual(cv, v) {
-		fail("not const")
-	}
-	switch x := v.(type) {
-	case string:
-		if p, has := s["pattern"].(string); has && !regexp.MustCompile(p).MatchString(x) {
-			fail("does not match %s", p)
-		}
-		if n, has := s["minLength"].(float64); has && utf8.RuneCountInString(x) < int(n) {
-			fail("shorter than %v", n)
-		}
-		if n, has := s["maxLength"].(float64); has && utf8.RuneCountInString(x) > int(n) {
-			fail("longer than %v", n)
-		}
-	case json.Number:
-		f, _ := x.Float64()
-		if n, has := s["minimum"].(float64); has && f < n {
-			fail("below %v", n)
-		}
-		if n, has := s["maximum"].(float64); has && f > n {
-			fail("above %v", n)
-		}
-	case map[string]any:
-		props, _ := s["properties"].(map[string]any)
-		for k, pv := range x {
-			if ps, has := props[k]; has {
-				if !c.valid(path+"."+k, ps.(map[string]any), pv) {
-					ok = false
-				}
-			} else if ap, has := s["additionalProperties"].(bool); has && !ap {
-				fail("unknown property %s", k)
-			}
-		}
-		if req, has := s["required"].([]any); has {
-			for _, r := range req {
-				if _, has := x[r.(string)]; !has {
-					fail("missing %s", r)
-				}
-			}
-		}
-	case []any:
-		if is, has := s["items"].(map[string]any); has {
-			for i, e := range x {
-				if !c.valid(fmt.Sprintf("%s[%d]", path, i), is, e) {
-					ok = false
-				}
-			}
-		}
-		if cs, has := s["contains"].(map[string]any); has {
-			sub := &schemaChecker{root: c.root}
-			if !slices.ContainsFunc(x, func(e any) bool { return sub.valid(path, cs, e) }) {
-				fail("contains nothing matching")
-			}
-		}
-	}
-	if branches, has := s["anyOf"].([]any); has {
-		sub := &schemaChecker{root: c.root}
-		if !slices.ContainsFunc(branches, func(a any) bool { return sub.valid(path, a.(map[string]any), v) }) {
-			fail("matches no anyOf branch")
-		}
-	}
-	if not, has := s["not"].(map[string]any); has {
-		sub := &schemaChecker{root: c.root}
-		if sub.valid(path, not, v) {
-			fail("matches not")
-		}
-	}
-	if cond, has := s["if"].(map[string]any); has {
-		sub := &schemaChecker{root: c.root}
-		branch := "else"
-		if sub.valid(path, cond, v) {
-			branch = "then"
-		}
-		if b, has := s[branch].(map[string]any); has && !c.valid(path, b, v) {
-			ok = false
-		}
-	}
-	return ok
-}
-
-func hasType(typ string, v any) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		return typ == "object"
-	case []any:
-		return typ == "array"
-	case string:
-		return typ == "string"
-	case bool:
-		return typ == "boolean"
-	case json.Number:
-		_, err := x.Int64()
-		return typ == "number" || typ == "integer" && err == nil
-	}
-	return false
-}
-
-func schemaValid(t *testing.T, schema map[string]any, doc string) (bool, []string) {
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return false, []string{err.Error()}
-	}
-	c := &schemaChecker{root: schema}
-	return c.valid("$", schema, v), c.errs
 }
 
 func TestSchemaAgreesWithLoad(t *testing.T) {
@@ -283,7 +115,8 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sOK, why := schemaValid(t, schema, tc.doc)
+			why := schema.CheckRoot([]byte(tc.doc))
+			sOK := len(why) == 0
 			_, err := Parse("settings.json", "/etc/galmirror/settings.json", []byte(tc.doc))
 			lOK := err == nil
 			if sOK != tc.ok || lOK != tc.ok {
@@ -297,11 +130,11 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 // every struct has additionalProperties false and exactly the Go json names
 // as properties.
 func TestSchemaProperties(t *testing.T) {
-	root := loadSchema(t)
-	c := &schemaChecker{root: root}
+	sc := loadSchema(t)
+	root := sc.Root()
 	var walk func(path string, tp reflect.Type, s map[string]any)
 	walk = func(path string, tp reflect.Type, s map[string]any) {
-		s = c.resolve(s)
+		s = sc.Resolve(s)
 		for tp.Kind() == reflect.Pointer {
 			tp = tp.Elem()
 		}

@@ -1,6 +1,7 @@
-// Package schemacheck checks JSON documents against docs/report.schema.json,
-// the JSON Schema of galmirror's outputs. It implements just the keywords
-// that schema uses, and is imported by tests only.
+// Package schemacheck checks JSON documents against galmirror's JSON
+// Schemas: docs/report.schema.json (the outputs) and
+// docs/settings.schema.json (the settings file). It implements just the
+// keywords those schemas use, and is imported by tests only.
 package schemacheck
 
 import (
@@ -52,6 +53,28 @@ func (s *Schema) Check(def string, doc []byte) []string {
 	return c.errs
 }
 
+// CheckRoot checks doc against the schema itself (not one of its $defs).
+func (s *Schema) CheckRoot(doc []byte) []string {
+	dec := json.NewDecoder(strings.NewReader(string(doc)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return []string{err.Error()}
+	}
+	c := &checker{root: s.root}
+	c.valid("$", s.root, v)
+	return c.errs
+}
+
+// Root is the schema's top object.
+func (s *Schema) Root() map[string]any { return s.root }
+
+// Resolve follows the $ref chain of a schema object of s, sibling
+// keywords merged over the target.
+func (s *Schema) Resolve(obj map[string]any) map[string]any {
+	return (&checker{root: s.root}).resolve(obj)
+}
+
 type checker struct {
 	root map[string]any
 	errs []string
@@ -59,7 +82,8 @@ type checker struct {
 
 var supported = map[string]bool{"$schema": true, "$id": true, "title": true, "description": true, "default": true, "$defs": true, "$ref": true,
 	"type": true, "properties": true, "additionalProperties": true, "required": true, "items": true, "enum": true, "const": true,
-	"pattern": true, "minimum": true, "maximum": true, "minLength": true, "maxLength": true, "anyOf": true}
+	"pattern": true, "minimum": true, "maximum": true, "minLength": true, "maxLength": true, "anyOf": true, "not": true,
+	"if": true, "then": true, "else": true, "contains": true}
 
 func (c *checker) resolve(s map[string]any) map[string]any {
 	for {
@@ -142,6 +166,36 @@ func (c *checker) valid(path string, s map[string]any, v any) bool {
 		sub := &checker{root: c.root}
 		if !slices.ContainsFunc(branches, func(a any) bool { return sub.valid(path, a.(map[string]any), v) }) {
 			fail("matches no anyOf branch: %v", sub.errs)
+		}
+	}
+	return c.logic(path, s, v) && ok
+}
+
+// logic applies not, if/then/else and (on arrays) contains.
+func (c *checker) logic(path string, s map[string]any, v any) bool {
+	ok := true
+	if not, has := s["not"].(map[string]any); has {
+		if (&checker{root: c.root}).valid(path, not, v) {
+			c.errs = append(c.errs, path+": matches not")
+			ok = false
+		}
+	}
+	if cond, has := s["if"].(map[string]any); has {
+		branch := "else"
+		if (&checker{root: c.root}).valid(path, cond, v) {
+			branch = "then"
+		}
+		if b, has := s[branch].(map[string]any); has && !c.valid(path, b, v) {
+			ok = false
+		}
+	}
+	if cs, has := s["contains"].(map[string]any); has {
+		if x, isArray := v.([]any); isArray {
+			sub := &checker{root: c.root}
+			if !slices.ContainsFunc(x, func(e any) bool { return sub.valid(path, cs, e) }) {
+				c.errs = append(c.errs, path+": contains nothing matching")
+				ok = false
+			}
 		}
 	}
 	return ok
