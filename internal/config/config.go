@@ -313,6 +313,27 @@ type Source struct {
 	// RequirePhone skips sources with neither a business nor a mobile
 	// phone. Default false.
 	RequirePhone bool `json:"requirePhone"`
+
+	// Resource and group sources (docs/configuration.md#source). The
+	// accounts of shared, room and equipment mailboxes are disabled users:
+	// these include them, recognised by their mailbox's userPurpose (read
+	// for disabled accounts with a mail address only; needs
+	// MailboxSettings.Read). Default false.
+	IncludeShared    bool `json:"includeShared"`
+	IncludeRooms     bool `json:"includeRooms"`
+	IncludeEquipment bool `json:"includeEquipment"`
+	// MailGroups adds the mail-enabled groups (distribution lists,
+	// mail-enabled security groups, Microsoft 365 groups) with an address
+	// as contacts carrying their name and address. IncludeGroups and
+	// ExcludeGroups do not apply to them; ExcludeUsers may name a group's
+	// object id. Default false.
+	MailGroups bool `json:"mailGroups"`
+}
+
+// MailboxPurposes reports whether any mailbox kind beyond user mailboxes
+// is a source, so that userPurpose must be read.
+func (s Source) MailboxPurposes() bool {
+	return s.IncludeShared || s.IncludeRooms || s.IncludeEquipment
 }
 
 // Target selects the mailboxes that receive the folder.

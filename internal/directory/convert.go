@@ -73,3 +73,10 @@ func FromOrgContact(c graph.OrgContact) Person {
 	}
 	return p
 }
+
+// FromGroup converts a mail-enabled group into a person: its name and
+// address. Groups are always enabled; Hidden is read separately
+// (graph.Client.GroupHidden).
+func FromGroup(g graph.Group) Person {
+	return Person{ID: g.ID, Kind: KindGroup, DisplayName: g.DisplayName, Mail: g.Mail, Enabled: true, Unified: g.Unified()}
+}

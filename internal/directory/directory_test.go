@@ -157,3 +157,75 @@ func TestMapperFieldPolicy(t *testing.T) {
 		t.Errorf("fillBlank %v, hash mask %v", m.FillBlank(), m.HashMask())
 	}
 }
+
+// Shared, room and equipment mailboxes are disabled users: each option
+// lets its own kind through and nothing else; a disabled user mailbox (a
+// leaver) and an unread purpose never. Mail groups follow mailGroups,
+// their address, hideFromAddressLists and excludeUsers, not the group
+// scopes.
+func TestSelectorResourcesAndGroups(t *testing.T) {
+	user := func(purpose string) Person {
+		return Person{ID: "u-" + purpose, Kind: KindUser, Mail: purpose + "@x.example", Purpose: purpose}
+	}
+	group := Person{ID: "g1", Kind: KindGroup, Mail: "sales@x.example", Enabled: true}
+	hidden := group
+	hidden.ID, hidden.Hidden = "g2", true
+	noMail := group
+	noMail.ID, noMail.Mail = "g3", ""
+	cases := []struct {
+		name string
+		src  config.Source
+		p    Person
+		want bool
+		kind string
+	}{
+		{"shared off", config.Source{}, user("shared"), false, SourceSharedMailbox},
+		{"shared on", config.Source{IncludeShared: true}, user("shared"), true, SourceSharedMailbox},
+		{"room needs includeRooms", config.Source{IncludeShared: true}, user("room"), false, SourceRoom},
+		{"room on", config.Source{IncludeRooms: true}, user("room"), true, SourceRoom},
+		{"equipment on", config.Source{IncludeEquipment: true}, user("equipment"), true, SourceEquipment},
+		{"disabled user mailbox", config.Source{IncludeShared: true, IncludeRooms: true, IncludeEquipment: true}, user("user"), false, SourceUser},
+		{"purpose not read", config.Source{IncludeShared: true}, user(""), false, SourceUser},
+		{"no mailbox", config.Source{IncludeShared: true}, user(PurposeNone), false, SourceUser},
+		{"group off", config.Source{}, group, false, SourceGroup},
+		{"group on", config.Source{MailGroups: true}, group, true, SourceGroup},
+		{"group hidden", config.Source{MailGroups: true}, hidden, false, SourceGroup},
+		{"group without address", config.Source{MailGroups: true}, noMail, false, SourceGroup},
+		{"group excluded", config.Source{MailGroups: true, ExcludeUsers: []string{"g1"}}, group, false, SourceGroup},
+	}
+	for _, c := range cases {
+		tt := tenant()
+		tt.Source = c.src
+		tt.Source.RequireEmail = true
+		// A group scope of people: it must not filter groups, and it
+		// filters resource mailboxes like people.
+		scope := Scope{SourceInclude: map[string]bool{"u-shared": true, "u-room": true, "u-equipment": true, "u-user": true}}
+		got, why := NewSelector(tt, scope).IsSource(c.p)
+		if got != c.want || c.p.SourceKind() != c.kind {
+			t.Errorf("%s: source %v (%s), kind %s; want %v, %s", c.name, got, why, c.p.SourceKind(), c.want, c.kind)
+		}
+		if ok, _ := NewSelector(tt, scope).IsTarget(c.p); ok {
+			t.Errorf("%s: a resource mailbox or group is a target", c.name)
+		}
+	}
+	// The group scopes filter resource mailboxes like people.
+	tt := tenant()
+	tt.Source.IncludeShared = true
+	if ok, _ := NewSelector(tt, Scope{SourceInclude: map[string]bool{}}).IsSource(user("shared")); ok {
+		t.Error("a shared mailbox outside source.includeGroups is a source")
+	}
+}
+
+func TestKeepPurpose(t *testing.T) {
+	old := Person{ID: "u", Kind: KindUser, Mail: "a@x.example", Purpose: "shared"}
+	p := Person{ID: "u", Kind: KindUser, Mail: "a@x.example", DisplayName: "Renamed"}
+	p.KeepPurpose(old)
+	if p.Purpose != "shared" {
+		t.Fatalf("a rename dropped the purpose")
+	}
+	p = Person{ID: "u", Kind: KindUser, Mail: "a@x.example", Enabled: true}
+	p.KeepPurpose(old)
+	if p.Purpose != "" {
+		t.Fatalf("enabling the account kept the purpose")
+	}
+}

@@ -19,7 +19,44 @@ type Kind string
 const (
 	KindUser       Kind = "user"
 	KindOrgContact Kind = "orgContact"
+	// KindGroup is a mail-enabled group (source.mailGroups).
+	KindGroup Kind = "group"
 )
+
+// Source kinds: what a source is, as the report counts it
+// (Result.SourcesByKind). A user is KindUser's "user" unless its mailbox
+// is a shared, room or equipment mailbox.
+const (
+	SourceUser          = "user"
+	SourceOrgContact    = "orgContact"
+	SourceSharedMailbox = "sharedMailbox"
+	SourceRoom          = "room"
+	SourceEquipment     = "equipment"
+	SourceGroup         = "group"
+)
+
+// PurposeNone is Person.Purpose of a user whose userPurpose was asked for
+// and who has no Exchange Online mailbox.
+const PurposeNone = "none"
+
+// SourceKind names what p is for the report.
+func (p Person) SourceKind() string {
+	switch p.Kind {
+	case KindOrgContact:
+		return SourceOrgContact
+	case KindGroup:
+		return SourceGroup
+	}
+	switch p.Purpose {
+	case "shared":
+		return SourceSharedMailbox
+	case "room":
+		return SourceRoom
+	case "equipment":
+		return SourceEquipment
+	}
+	return SourceUser
+}
 
 // Person is one directory entry, as galmirror keeps it between runs (its
 // JSON is the store's opaque person data, so field names are stable).
@@ -42,6 +79,32 @@ type Person struct {
 	Enabled bool `json:"enabled"`
 	// Guest is true for B2B guests (userType Guest).
 	Guest bool `json:"guest,omitempty"`
+	// Purpose is a user's mailbox userPurpose (user, linked, shared, room,
+	// equipment, others; PurposeNone: no mailbox), read only for disabled
+	// users with a mail address while a source option needs it; "" when
+	// not read. It is kept while the directory reports no change to the
+	// user's accountEnabled or mail (KeepPurpose).
+	Purpose string `json:"purpose,omitempty"`
+	// Hidden is a Microsoft 365 group's hideFromAddressLists; HiddenRead
+	// is when it was read (Unix seconds; 0: never).
+	Hidden     bool  `json:"hidden,omitempty"`
+	HiddenRead int64 `json:"hiddenRead,omitempty"`
+	// Unified marks a Microsoft 365 group.
+	Unified bool `json:"unified,omitempty"`
+}
+
+// PurposeCandidate reports whether p is a user whose mailbox purpose
+// decides whether it is a source: a disabled account with a mail address.
+func (p Person) PurposeCandidate() bool {
+	return p.Kind == KindUser && !p.Enabled && !p.Guest && strings.TrimSpace(p.Mail) != ""
+}
+
+// KeepPurpose carries old's mailbox purpose over to p, a newer version of
+// the same user, when neither its sign-in state nor its address changed.
+func (p *Person) KeepPurpose(old Person) {
+	if p.Purpose == "" && old.Kind == KindUser && p.Enabled == old.Enabled && p.Mail == old.Mail {
+		p.Purpose = old.Purpose
+	}
 }
 
 // Marshal encodes p for the store.

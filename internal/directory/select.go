@@ -40,8 +40,11 @@ func NewSelector(t *config.Tenant, scope Scope) *Selector {
 // IsSource reports whether p becomes a contact in the target mailboxes, and
 // if not, why not (for dry runs and logs).
 func (s *Selector) IsSource(p Person) (bool, string) {
+	if p.Kind == KindGroup {
+		return s.groupIsSource(p)
+	}
 	switch {
-	case !p.Enabled:
+	case !p.Enabled && !s.resourceSource(p):
 		return false, "disabled"
 	case p.Guest && !s.src.IncludeGuests:
 		return false, "guest"
@@ -55,6 +58,40 @@ func (s *Selector) IsSource(p Person) (bool, string) {
 		return false, "not in an included group"
 	case s.scope.SourceExclude[p.ID]:
 		return false, "in an excluded group"
+	}
+	return true, ""
+}
+
+// resourceSource reports whether p, a disabled user, is a mailbox the
+// settings include: shared, room or equipment.
+func (s *Selector) resourceSource(p Person) bool {
+	if !p.PurposeCandidate() {
+		return false
+	}
+	switch p.Purpose {
+	case "shared":
+		return s.src.IncludeShared
+	case "room":
+		return s.src.IncludeRooms
+	case "equipment":
+		return s.src.IncludeEquipment
+	}
+	return false
+}
+
+// groupIsSource decides for a mail-enabled group: source.mailGroups, an
+// address, not hidden from address lists, not named in excludeUsers. The
+// group scopes filter people, not groups.
+func (s *Selector) groupIsSource(p Person) (bool, string) {
+	switch {
+	case !s.src.MailGroups:
+		return false, "mail groups not included"
+	case strings.TrimSpace(p.Mail) == "":
+		return false, "no email address"
+	case p.Hidden:
+		return false, "hidden from address lists"
+	case s.srcExcl.has(p):
+		return false, ReasonExcluded
 	}
 	return true, ""
 }

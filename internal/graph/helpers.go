@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -181,4 +182,71 @@ func ContactPath(mailbox, folderID, contactID string) string {
 // folder.
 func ContactsDeltaURL(mailbox, folderID string, q ContactQuery) string {
 	return ContactsPath(mailbox, folderID) + "/delta" + q.query().Encode()
+}
+
+// Mailbox purposes (mailboxSettings.userPurpose): what an Exchange Online
+// mailbox is for (https://learn.microsoft.com/graph/api/resources/mailboxsettings).
+const (
+	PurposeUser      = "user"
+	PurposeLinked    = "linked"
+	PurposeShared    = "shared"
+	PurposeRoom      = "room"
+	PurposeEquipment = "equipment"
+	PurposeOthers    = "others"
+)
+
+// UserPurpose reads what a user's mailbox is for (GET
+// /users/{id}/mailboxSettings?$select=userPurpose; MailboxSettings.Read).
+// It runs under the mailbox's pacer scope: the answer comes from Exchange.
+// A user without an Exchange Online mailbox answers 404
+// MailboxNotEnabledForRESTAPI (Classify: MailboxUnavailable); outside the app's Exchange RBAC scope, 403
+// ErrorAccessDenied (OutOfScope).
+func (c *Client) UserPurpose(ctx context.Context, user string) (string, error) {
+	var s struct {
+		UserPurpose string `json:"userPurpose"`
+	}
+	u := "/users/" + seg(user) + "/mailboxSettings" + Query{{"$select", "userPurpose"}}.Encode()
+	err := c.DoJSON(ctx, &Request{URL: u, Scope: MailboxScope(user)}, &s)
+	return s.UserPurpose, err
+}
+
+// Group is a directory group as MailGroups reads it.
+type Group struct {
+	ID              string   `json:"id"`
+	DisplayName     string   `json:"displayName,omitempty"`
+	Mail            string   `json:"mail,omitempty"`
+	MailEnabled     bool     `json:"mailEnabled"`
+	SecurityEnabled bool     `json:"securityEnabled"`
+	GroupTypes      []string `json:"groupTypes,omitempty"`
+	// HideFromAddressLists is returned only by GET /groups/{id} with
+	// $select (GroupHidden), never in a list.
+	HideFromAddressLists *bool `json:"hideFromAddressLists,omitempty"`
+}
+
+// Unified reports a Microsoft 365 group (groupTypes contains "Unified").
+func (g Group) Unified() bool {
+	return slices.ContainsFunc(g.GroupTypes, func(t string) bool { return strings.EqualFold(t, "Unified") })
+}
+
+// MailGroupFields is MailGroups' $select.
+var MailGroupFields = []string{"id", "displayName", "mail", "mailEnabled", "securityEnabled", "groupTypes"}
+
+// MailGroups lists the mail-enabled groups ($filter=mailEnabled eq true):
+// distribution lists, mail-enabled security groups and Microsoft 365
+// groups. fn receives each page.
+func (c *Client) MailGroups(ctx context.Context, fn func([]Group) error) error {
+	u := "/groups" + Query{{"$filter", "mailEnabled eq true"}, {"$select", strings.Join(MailGroupFields, ",")}, {"$top", "999"}}.Encode()
+	return List(ctx, c, Request{URL: u, Scope: DirectoryScope}, func(p *Page[Group]) error {
+		return fn(p.Value)
+	})
+}
+
+// GroupHidden reads a group's hideFromAddressLists, which Graph returns
+// only for one group at a time and only when selected. A group that does
+// not return it (Graph documents it for Microsoft 365 groups) is not hidden.
+func (c *Client) GroupHidden(ctx context.Context, id string) (bool, error) {
+	var g Group
+	u := "/groups/" + seg(id) + Query{{"$select", "id,hideFromAddressLists"}}.Encode()
+	err := c.DoJSON(ctx, &Request{URL: u, Scope: DirectoryScope}, &g)
+	return g.HideFromAddressLists != nil && *g.HideFromAddressLists, err
 }

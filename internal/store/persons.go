@@ -15,13 +15,19 @@ type PersonKind string
 const (
 	KindUser       PersonKind = "user"       // users/delta
 	KindOrgContact PersonKind = "orgContact" // contacts/delta (organizational contacts)
+	KindGroup      PersonKind = "group"      // mail-enabled groups, read whole every run (no delta link)
 )
 
-func (k PersonKind) valid() bool { return k == KindUser || k == KindOrgContact }
+func (k PersonKind) valid() bool { return k == KindUser || k == KindOrgContact || k == KindGroup }
 
+// deltaColumn is the tenants column of the kind's delta link; "" for a
+// kind without one.
 func (k PersonKind) deltaColumn() string {
-	if k == KindOrgContact {
+	switch k {
+	case KindOrgContact:
 		return "org_contacts_delta_link"
+	case KindGroup:
+		return ""
 	}
 	return "users_delta_link"
 }
@@ -66,7 +72,7 @@ func (s *Store) ApplyPersonDelta(ctx context.Context, tenant string, kind Person
 			len(deletes), func(i int) []any { return []any{id, deletes[i]} }); err != nil {
 			return err
 		}
-		if deltaLink != "" {
+		if deltaLink != "" && kind.deltaColumn() != "" {
 			_, err = tx.ExecContext(ctx, "UPDATE tenants SET "+kind.deltaColumn()+" = ? WHERE id = ?", deltaLink, id)
 		}
 		return err
@@ -166,6 +172,9 @@ func (r *PersonResync) Commit(ctx context.Context, deltaLink string) error {
 			if _, err := tx.ExecContext(ctx, q, r.id, r.kind); err != nil {
 				return err
 			}
+		}
+		if r.kind.deltaColumn() == "" {
+			return nil
 		}
 		_, err := tx.ExecContext(ctx, "UPDATE tenants SET "+r.kind.deltaColumn()+" = ? WHERE id = ?", deltaLink, r.id)
 		return err

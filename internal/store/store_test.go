@@ -889,3 +889,37 @@ func TestAppKeyIDs(t *testing.T) {
 		t.Errorf("after forgetting: %q", id)
 	}
 }
+
+// Mail groups have no delta link: their resync and pages replace the
+// groups and leave the users' and org contacts' links alone.
+func TestGroupPersonsHaveNoDeltaLink(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := t.Context()
+	mustTenant(t, s, "contoso")
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindUser, []Person{{SourceID: "u"}}, nil, "users-link"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.BeginPersonResync(ctx, "contoso", KindGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(ctx, []Person{{SourceID: "g1", Enabled: true, HasMail: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(ctx, "ignored"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPersonDelta(ctx, "contoso", KindGroup, []Person{{SourceID: "g2"}}, nil, "ignored"); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := s.Tenant(ctx, "contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.UsersDeltaLink != "users-link" || ts.OrgContactsDeltaLink != "" {
+		t.Fatalf("delta links %q, %q", ts.UsersDeltaLink, ts.OrgContactsDeltaLink)
+	}
+	if got := ids(collect(t, s, "contoso")); !slices.Equal(got, []string{"g1", "g2", "u"}) {
+		t.Fatalf("persons %v", got)
+	}
+}
