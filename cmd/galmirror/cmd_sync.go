@@ -280,8 +280,8 @@ func printResult(w io.Writer, r *syncer.Result) {
 	if r.DryRun {
 		verb = [3]string{"to create", "to update", "to delete"}
 	}
-	fmt.Fprintf(w, "  sources %d; mailboxes: %d synced, %d skipped, %d failed",
-		r.SourceCount, r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
+	fmt.Fprintf(w, "  sources %d (%s); mailboxes: %d synced, %d skipped, %d failed",
+		r.SourceCount, r.KindsText(), r.Mailboxes.Synced, r.Mailboxes.Skipped, r.Mailboxes.Failed)
 	switch {
 	case r.Mailboxes.Removed > 0 && r.DryRun:
 		fmt.Fprintf(w, ", %d no longer targets (their managed contacts to remove)", r.Mailboxes.Removed)

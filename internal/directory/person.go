@@ -83,8 +83,11 @@ type Person struct {
 	// equipment, others; PurposeNone: no mailbox), read only for disabled
 	// users with a mail address while a source option needs it; "" when
 	// not read. It is kept while the directory reports no change to the
-	// user's accountEnabled or mail (KeepPurpose).
+	// user's accountEnabled or mail (KeepPurpose), and read again once a
+	// day (an Exchange conversion need not change the directory).
 	Purpose string `json:"purpose,omitempty"`
+	// PurposeRead is when Purpose was read (Unix seconds).
+	PurposeRead int64 `json:"purposeRead,omitempty"`
 	// Hidden is a Microsoft 365 group's hideFromAddressLists; HiddenRead
 	// is when it was read (Unix seconds; 0: never).
 	Hidden     bool  `json:"hidden,omitempty"`
@@ -103,7 +106,7 @@ func (p Person) PurposeCandidate() bool {
 // the same user, when neither its sign-in state nor its address changed.
 func (p *Person) KeepPurpose(old Person) {
 	if p.Purpose == "" && old.Kind == KindUser && p.Enabled == old.Enabled && p.Mail == old.Mail {
-		p.Purpose = old.Purpose
+		p.Purpose, p.PurposeRead = old.Purpose, old.PurposeRead
 	}
 }
 

@@ -71,6 +71,9 @@ const (
 	RoleGroupMemberReadAll = "GroupMember.Read.All"
 	RoleContactsReadWrite  = "Contacts.ReadWrite"
 	RoleOrgContactReadAll  = "OrgContact.Read.All"
+	// RoleMailboxSettingsRead reads a mailbox's userPurpose (shared, room
+	// and equipment mailboxes as sources).
+	RoleMailboxSettingsRead = "MailboxSettings.Read"
 )
 
 // RequiredRoles lists the Entra application permissions a sync cannot do

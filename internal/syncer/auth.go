@@ -193,7 +193,8 @@ func (r *run) connect(ctx context.Context) error {
 	if err != nil {
 		return fail(FailAuth, "", fmt.Sprintf("read the access token: %v", err))
 	}
-	if missing := entra.MissingRoles(claims.Roles, entra.RequiredRoles(r.t.OrgContacts)); len(missing) > 0 {
+	missing := entra.MissingRoles(claims.Roles, entra.RequiredRoles(r.t.OrgContacts))
+	if missing = append(missing, missingPurposeRole(r.t, claims.Roles)...); len(missing) > 0 {
 		return &failure{&Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
 			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", r.t.ClientID, missing, r.t.TenantID)}}
 	}

@@ -107,7 +107,11 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		return rep
 	}
 	need := entra.RequiredRoles(t.OrgContacts)
-	if missing := entra.MissingRoles(claims.Roles, need); len(missing) > 0 {
+	if t.Source.MailboxPurposes() {
+		need = append(need, entra.RoleMailboxSettingsRead)
+	}
+	missing := entra.MissingRoles(claims.Roles, entra.RequiredRoles(t.OrgContacts))
+	if missing = append(missing, missingPurposeRole(t, claims.Roles)...); len(missing) > 0 {
 		rep.MissingRoles = missing
 		rep.Failure = &Failure{Class: FailConsent, Code: "MissingConsent", MissingRoles: missing,
 			Message: fmt.Sprintf("the app %s lacks admin consent for %v in tenant %s", t.ClientID, missing, t.TenantID)}
@@ -143,7 +147,10 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	}
 	r.resolveUsers(rep)
 	r.selectPeople(sc)
-	rep.add("directory read", true, "%d directory entries: %d sources, %d target mailboxes", len(r.persons), len(r.desired), len(r.targets))
+	rep.add("directory read", true, "%d directory entries: %d sources (%s), %d target mailboxes", len(r.persons), len(r.desired), kindsText(r.res.SourcesByKind), len(r.targets))
+	if t.Source.MailboxPurposes() && rep.MailboxAccess != entra.MailboxAccessTenantWide {
+		rep.add("mailbox purposes", true, "read with MailboxSettings.Read from the app's Exchange RBAC scope (a mailbox outside it fails the run)")
+	}
 	r.probeTargets(ctx, rep)
 	return rep
 }

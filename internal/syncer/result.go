@@ -1,9 +1,13 @@
 package syncer
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/galmirror/galmirror/internal/directory"
 	"github.com/galmirror/galmirror/internal/report"
 	"github.com/galmirror/galmirror/internal/store"
 )
@@ -66,6 +70,11 @@ type Result struct {
 	Plan []MailboxPlan `json:"plan,omitempty"`
 	// SourceCount is the number of directory entries mirrored.
 	SourceCount int `json:"sources"`
+	// SourcesByKind splits SourceCount by what the sources are, a kind
+	// per key (directory.SourceUser, SourceOrgContact,
+	// SourceSharedMailbox, SourceRoom, SourceEquipment, SourceGroup);
+	// kinds without a source are left out.
+	SourcesByKind map[string]int `json:"sourcesByKind,omitempty"`
 	// Targets is the number of target mailboxes, when known.
 	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
@@ -177,3 +186,30 @@ type Progress struct {
 func (p *Progress) Snapshot() (targets, done, writes int64) {
 	return p.targets.Load(), p.done.Load(), p.writes.Load()
 }
+
+// kindsText renders sources by kind as "3 user, 1 sharedMailbox", in a
+// fixed order of kinds (others after, by name); "none" when empty.
+func kindsText(kinds map[string]int) string {
+	order := []string{directory.SourceUser, directory.SourceOrgContact, directory.SourceSharedMailbox,
+		directory.SourceRoom, directory.SourceEquipment, directory.SourceGroup}
+	var rest []string
+	for k := range kinds {
+		if !slices.Contains(order, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	var parts []string
+	for _, k := range append(order, rest...) {
+		if n := kinds[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// KindsText is kindsText for the command line.
+func (r *Result) KindsText() string { return kindsText(r.SourcesByKind) }

@@ -62,6 +62,18 @@ func (r *run) readSource(ctx context.Context) error {
 	} else if err := r.forgetOrgContacts(ctx, ts); err != nil {
 		return err
 	}
+	if r.t.Source.MailboxPurposes() {
+		if err := r.readPurposes(ctx); err != nil {
+			return r.sourceError("read the mailbox purposes (mailboxSettings/userPurpose)", err)
+		}
+	}
+	if r.t.Source.MailGroups {
+		if err := r.readMailGroups(ctx); err != nil {
+			return r.sourceError("read the mail-enabled groups", err)
+		}
+	} else if err := r.forgetGroups(ctx); err != nil {
+		return err
+	}
 	r.sourceComplete = true
 	return nil
 }
@@ -101,6 +113,9 @@ func (r *run) readUsers(ctx context.Context, link string) error {
 				continue
 			}
 			p := directory.FromUser(u)
+			if old, ok := r.persons[p.ID]; ok {
+				p.KeepPurpose(old)
+			}
 			if full {
 				fresh[p.ID] = p
 			} else {
@@ -362,7 +377,7 @@ func storePerson(p directory.Person) store.Person {
 	if p.Guest {
 		ut = "Guest"
 	}
-	if p.Kind == directory.KindOrgContact {
+	if p.Kind != directory.KindUser {
 		ut = ""
 	}
 	return store.Person{
@@ -422,9 +437,11 @@ func (r *run) selectPeople(sc directory.Scope) {
 	slices.Sort(ids)
 	r.desired = r.desired[:0]
 	r.targets = r.targets[:0]
+	r.res.SourcesByKind = map[string]int{}
 	for _, id := range ids {
 		p := r.persons[id]
 		if ok, _ := sel.IsSource(p); ok {
+			r.res.SourcesByKind[p.SourceKind()]++
 			f := r.mapper.Fields(p)
 			if n, m := capCollections(&f); n > 0 || m > 0 {
 				r.log.Warn("a contact holds at most 2 business phones and 3 email addresses: keeping the first ones",
