@@ -50,6 +50,7 @@ var graphAppRoles = []graphAppRole{
 	{"e1a88a34-94c4-4418-be12-c87b00e26bea", "OrgContact.Read.All", "Read organizational contacts"},
 	{"089fe4d0-434a-44c5-8827-41ba8a0b17f5", "Contacts.Read", "Read contacts in all mailboxes"},
 	{"6918b873-d17a-4dc1-b314-35f528134491", "Contacts.ReadWrite", "Read and write contacts in all mailboxes"},
+	{"40f97065-369a-49f4-947c-6a255697ae91", "MailboxSettings.Read", "Read all user mailbox settings"},
 	{"7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All", "Read directory data"},
 	{"19dbc75e-c2e2-444c-a770-ec69d8559fc7", "Directory.ReadWrite.All", "Read and write directory data"},
 	{"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All", "Read all applications"},

@@ -585,6 +585,11 @@ func groupValue(g *Group, p string) (any, bool) {
 		return g.SecurityEnabled, true
 	case "groupTypes":
 		return strs(g.GroupTypes), true
+	case "hideFromAddressLists":
+		if !slices.Contains(g.GroupTypes, "Unified") {
+			return nil, true
+		}
+		return g.HideFromAddressLists, true
 	}
 	return nil, false
 }
@@ -684,7 +689,8 @@ func (o obj) id() string {
 }
 
 func (s *Server) getGroup(g *greq, rt *route, _ *mailbox) gresp {
-	sel, e := g.selectList(isGroupProp, "microsoft.graph.group")
+	// hideFromAddressLists: only here, only on $select (group.md).
+	sel, e := g.selectList(func(p string) bool { return isGroupProp(p) || p == "hideFromAddressLists" }, "microsoft.graph.group")
 	if e != nil {
 		return *e
 	}

@@ -66,10 +66,12 @@ const (
 	RoleGroupMemberReadAll = "GroupMember.Read.All"
 	RoleOrgContactReadAll  = "OrgContact.Read.All"
 	RoleContactsReadWrite  = "Contacts.ReadWrite"
+	// RoleMailboxSettingsRead reads mailboxSettings (userPurpose).
+	RoleMailboxSettingsRead = "MailboxSettings.Read"
 )
 
 // AllRoles are every application permission galmirror uses.
-var AllRoles = []string{RoleUserReadAll, RoleGroupMemberReadAll, RoleOrgContactReadAll, RoleContactsReadWrite}
+var AllRoles = []string{RoleUserReadAll, RoleGroupMemberReadAll, RoleOrgContactReadAll, RoleContactsReadWrite, RoleMailboxSettingsRead}
 
 // MailboxState is the Exchange Online state of a user's mailbox as the app
 // sees it.
@@ -121,8 +123,13 @@ type User struct {
 	UserType        string `json:"userType,omitempty"`
 	CreatedDateTime string `json:"createdDateTime,omitempty"`
 
-	Mailbox        MailboxState `json:"mailbox,omitempty"`
-	ContactFolders []Folder     `json:"contactFolders,omitempty"`
+	Mailbox MailboxState `json:"mailbox,omitempty"`
+	// MailboxPurpose is the mailbox's mailboxSettings.userPurpose: user
+	// (when empty), linked, shared, room, equipment or others. Changing it
+	// alone does not show in users/delta (an Exchange conversion is not
+	// known to change the directory object: graphsim is the stricter).
+	MailboxPurpose string   `json:"mailboxPurpose,omitempty"`
+	ContactFolders []Folder `json:"contactFolders,omitempty"`
 	// DirectoryRoles are the user's Entra directory roles by display name
 	// (DirectoryRoleNames): what a delegated token's wids claim carries
 	// and what graphsim's application routes authorise by.
@@ -158,7 +165,12 @@ type Group struct {
 	MailEnabled     bool     `json:"mailEnabled,omitempty"`
 	SecurityEnabled bool     `json:"securityEnabled,omitempty"`
 	GroupTypes      []string `json:"groupTypes,omitempty"`
-	Members         []string `json:"members,omitempty"`
+	// HideFromAddressLists: a Microsoft 365 group hidden from the GAL.
+	// Returned only by GET /groups/{id} with $select, and only for a
+	// Unified group (null for others: Graph documents it for Microsoft
+	// 365 groups).
+	HideFromAddressLists bool     `json:"hideFromAddressLists,omitempty"`
+	Members              []string `json:"members,omitempty"`
 }
 
 // OrgContact is an organisational (mail) contact in the directory.

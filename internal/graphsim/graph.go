@@ -412,7 +412,8 @@ type route struct {
 	perm     perm
 	user     string // user ref of a mailbox route
 	ids      []string
-	ru       int // directory resource units
+	ru       int      // directory resource units
+	roles    []string // the route's own roles (routeSpec.roles)
 	h        func(s *Server, g *greq, rt *route, mb *mailbox) gresp
 	idBuf    [3]string
 }
@@ -453,11 +454,17 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	if resp, ok := s.lim.appQuota(g); !ok {
 		return record(resp)
 	}
-	if rt.perm != permApps && !g.hasRole(rt.perm.roles(g.method != http.MethodGet)...) {
+	roles := rt.perm.roles(g.method != http.MethodGet)
+	if rt.roles != nil {
+		roles = rt.roles
+	}
+	if rt.perm != permApps && !g.hasRole(roles...) {
 		// Exchange RBAC for Applications: a management role assignment
 		// grants the app mailboxes without an Entra role; grants and roles
 		// add up (https://learn.microsoft.com/exchange/permissions-exo/application-rbac).
-		if rt.perm == permMailbox && !g.t.granted(g.app, rt.user) {
+		// graphsim's grants are Application Contacts.ReadWrite: they do
+		// not open a route with its own roles (mailboxSettings).
+		if rt.perm == permMailbox && (rt.roles != nil || !g.t.granted(g.app, rt.user)) {
 			return record(g.graphErr(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again."))
 		}
 		if rt.perm != permMailbox {

@@ -21,6 +21,16 @@ type routeSpec struct {
 	ru    int
 	h     methods
 	names map[string]string
+	// roles, when set, replace perm's roles: a mailbox route that needs
+	// another permission than Contacts (mailboxSettings); Exchange RBAC
+	// mailbox grants (Contacts) do not open it.
+	roles []string
+}
+
+// withRoles sets a spec's own roles (routeSpec.roles).
+func withRoles(rs *routeSpec, roles ...string) *routeSpec {
+	rs.roles = roles
+	return rs
 }
 
 func newSpec(tmpl string, p perm, ru int, h methods) *routeSpec {
@@ -54,8 +64,10 @@ var (
 	specOrgContacts = newSpec("/contacts", permOrgContacts, 1, methods{"GET": (*Server).listOrgContacts})
 	specOrgContact  = newSpec("/contacts/{id}", permOrgContacts, 1, methods{"GET": (*Server).getOrgContact})
 	specOrgDelta    = newSpec("/contacts/delta", permOrgContacts, 1, methods{"GET": (*Server).orgContactsDelta})
-	specMembers     = newSpec("/groups/{id}/members", permGroups, 3, methods{"GET": (*Server).listMembers})
-	specTransitive  = newSpec("/groups/{id}/transitiveMembers", permGroups, 5, methods{"GET": (*Server).listMembers})
+	specMbxSettings = withRoles(newSpec("/users/{id}/mailboxSettings", permMailbox, 0, methods{"GET": (*Server).getMailboxSettings}),
+		"MailboxSettings.Read", "MailboxSettings.ReadWrite")
+	specMembers    = newSpec("/groups/{id}/members", permGroups, 3, methods{"GET": (*Server).listMembers})
+	specTransitive = newSpec("/groups/{id}/transitiveMembers", permGroups, 5, methods{"GET": (*Server).listMembers})
 )
 
 // matcher matches one request's path segments.
@@ -95,7 +107,7 @@ func (m *matcher) pick(spec *routeSpec, user string, ids ...string) (*route, gre
 // pickNamed fills the request's route.
 func (m *matcher) pickNamed(spec *routeSpec, name string, h handlerFunc, user string, ids ...string) (*route, gresp, bool) {
 	rt := &m.g.rtBuf
-	*rt = route{template: name, perm: spec.perm, ru: spec.ru, h: h, user: user}
+	*rt = route{template: name, perm: spec.perm, ru: spec.ru, h: h, user: user, roles: spec.roles}
 	rt.ids = append(rt.idBuf[:0], ids...)
 	return rt, gresp{}, true
 }
@@ -212,6 +224,8 @@ func (m *matcher) users() (*route, gresp, bool) {
 	// graphsim answers it as an unknown segment (guess: 400 BadRequest
 	// "Resource not found for the segment 'delta'.").
 	switch {
+	case m.is(2, "mailboxSettings") && len(m.segs) == 3:
+		return m.pick(specMbxSettings, m.segs[1])
 	case m.is(2, "contactFolders"):
 		return m.contactFolders()
 	case m.is(2, "contacts"):

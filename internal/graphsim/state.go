@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -155,6 +156,11 @@ func (t *tenantState) putUserLocked(u User) error {
 	default:
 		return fmt.Errorf("user %s: mailbox state %q is not normal, none or outOfScope", u.ID, u.Mailbox)
 	}
+	switch u.MailboxPurpose {
+	case "", "user", "linked", "shared", "room", "equipment", "others":
+	default:
+		return fmt.Errorf("user %s: mailbox purpose %q is not user, linked, shared, room, equipment or others", u.ID, u.MailboxPurpose)
+	}
 	for _, r := range u.DirectoryRoles {
 		if directoryRoleTemplates[r] == "" {
 			return fmt.Errorf("user %s: directory role %q is not one graphsim models (Global Administrator, Privileged Role Administrator, Application Administrator, Cloud Application Administrator)", u.ID, r)
@@ -172,8 +178,18 @@ func (t *tenantState) putUserLocked(u User) error {
 	if other, ok := t.upns[lu]; ok && other != u.ID {
 		return fmt.Errorf("user %s: userPrincipalName %s already belongs to user %s", u.ID, u.UserPrincipalName, other)
 	}
-	t.seq++
 	old := t.users[u.ID]
+	if old != nil && old.u.MailboxPurpose != u.MailboxPurpose {
+		// A conversion in Exchange alone: the directory object (and
+		// users/delta) does not change.
+		same := old.u
+		same.MailboxPurpose = u.MailboxPurpose
+		if reflect.DeepEqual(same, u) {
+			old.u.MailboxPurpose = u.MailboxPurpose
+			return nil
+		}
+	}
+	t.seq++
 	o := &userObj{u: u, seq: t.seq, propSeq: map[string]uint64{}}
 	if old != nil {
 		delete(t.upns, strings.ToLower(old.u.UserPrincipalName))
