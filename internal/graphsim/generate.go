@@ -16,6 +16,10 @@ type GenerateOptions struct {
 	Domain string `json:"domain,omitempty"`
 	// Name is the organisation's name; empty derives one from the seed.
 	Name string `json:"name,omitempty"`
+	// Resources adds a shared mailbox, a room and an equipment mailbox
+	// (disabled accounts with those mailbox purposes) and a distribution
+	// list, after everything else (the rest of the tenant is as without).
+	Resources bool `json:"resources,omitempty"`
 }
 
 type namePart struct{ text, ascii string }
@@ -113,7 +117,9 @@ var (
 // names (accents and non-Latin scripts), phones, titles, departments,
 // companies, offices and street addresses; a few disabled users, guests
 // (#EXT# UPN, userType Guest), users without a mailbox and outside the
-// app's scope; nested groups; org contacts; and an app holding AllRoles
+// app's scope; nested groups; org contacts; with Resources a shared
+// mailbox, a room, an equipment mailbox and a distribution list; and an
+// app holding AllRoles
 // whose credential is returned (with TenantID set).
 func Generate(o GenerateOptions) (Tenant, AppCredential, error) {
 	if o.Users < 0 || o.Groups < 0 {
@@ -151,7 +157,26 @@ func Generate(o GenerateOptions) (Tenant, AppCredential, error) {
 	for i := 0; i < o.Groups; i++ {
 		t.Groups = append(t.Groups, gen.group(&t, i, o.Groups))
 	}
+	if o.Resources {
+		gen.resources(&t)
+	}
 	return t, cred, nil
+}
+
+// resources adds GenerateOptions.Resources' mailboxes and group.
+func (gen *generator) resources(t *Tenant) {
+	for _, m := range []struct{ local, name, purpose, office string }{
+		{"helpdesk", "Help Desk", "shared", ""},
+		{"boardroom", "Boardroom (12 seats)", "room", "HQ 4/401"},
+		{"projector", "Projector 1", "equipment", "HQ 4/401"},
+	} {
+		addr := m.local + "@" + gen.domain
+		t.Users = append(t.Users, User{ID: gen.guid(), UserPrincipalName: addr, Mail: addr, MailNickname: m.local,
+			DisplayName: m.name, OfficeLocation: m.office, AccountEnabled: ptrBool(false), MailboxPurpose: m.purpose,
+			ProxyAddresses: []string{"SMTP:" + addr}, CreatedDateTime: "2020-01-06T09:00:00Z"})
+	}
+	t.Groups = append(t.Groups, Group{ID: gen.guid(), DisplayName: "Everyone at " + gen.name, Mail: "everyone@" + gen.domain,
+		MailNickname: "everyone", MailEnabled: true, Description: "Distribution list"})
 }
 
 // generator is Generate's state: every draw comes from r, in an order that
