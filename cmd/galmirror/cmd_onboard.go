@@ -34,6 +34,7 @@ func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.PasswordEnv, "password-env", "", "the environment variable holding the PFX password (the name, never the password)")
 	fs.StringVar(&o.Thumbprint, "thumbprint", "", "Windows: a certificate in LocalMachine\\My instead of a file")
 	fs.BoolVar(&o.OrgContacts, "org-contacts", false, "also mirror organizational contacts (adds OrgContact.Read.All)")
+	fs.BoolVar(&o.ResourceMailboxes, "resource-mailboxes", false, "also mirror shared, room and equipment mailboxes (adds MailboxSettings.Read; sets source.includeShared, includeRooms, includeEquipment)")
 	fs.StringVar(&o.ScopeGroup, "scope-group", "", "limit mailbox access to this group's members with Exchange RBAC for Applications (prints the Exchange PowerShell) instead of granting Contacts.ReadWrite tenant-wide")
 	fs.StringVar(&o.ClientID, "client-id", "", "the public client the administrator signs in to (default: Microsoft Graph Command Line Tools)")
 	fs.DurationVar(&o.Wait, "wait", onboard.DefaultWait, "how long to wait for Entra ID to honour the new app")
@@ -43,7 +44,7 @@ func runOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	objectID := fs.String("app-object-id", "", "without a sign-in: the app registration's object id (for certificate renewal)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: galmirror onboard --config FILE --name NAME [--domain contoso.com] [--cloud global] [--certificate FILE --password-env VAR | --thumbprint TP]")
-		fmt.Fprintln(stderr, "                         [--org-contacts] [--scope-group GROUP-ID] [--wait 15m]")
+		fmt.Fprintln(stderr, "                         [--org-contacts] [--resource-mailboxes] [--scope-group GROUP-ID] [--wait 15m]")
 		fmt.Fprintln(stderr, "       galmirror onboard --config FILE --name NAME --tenant-id ID --app-id ID [--app-object-id ID] ...   (no sign-in: docs/onboarding.md)")
 		fmt.Fprintln(stderr, "exit codes: 0 onboarded and check passed, 1 failed or check found a problem (the entry is written when the app works), 2 usage or settings error")
 		fs.PrintDefaults()

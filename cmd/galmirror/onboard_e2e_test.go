@@ -195,6 +195,17 @@ func TestOnboardFromNothingToFirstSync(t *testing.T) {
 	if apps, _ := srv.Apps(tn.ID); len(apps) != 1 {
 		t.Errorf("second onboard made another app: %d", len(apps))
 	}
+
+	// Shared mailboxes and rooms later: onboard again with the option
+	// grants the one more permission and sets the three sources.
+	more := c.onboard(srv, env, "alice@contoso.example", append(args, "--resource-mailboxes")...)
+	now, _ := os.ReadFile(settings)
+	if more.code != exitOK || !strings.Contains(more.out, "MailboxSettings.Read") || !bytes.Contains(now, []byte(`"includeShared": true`)) {
+		t.Fatalf("onboard --resource-mailboxes: exit %d\n%s\n%s", more.code, more.out, now)
+	}
+	if apps, _ := srv.Apps(tn.ID); len(apps) != 1 || len(apps[0].Roles) != 4 {
+		t.Errorf("after --resource-mailboxes: %+v", apps)
+	}
 }
 
 func postControl(t *testing.T, srv *graphsim.Server, path string, body any) {

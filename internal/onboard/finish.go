@@ -48,6 +48,10 @@ func (s *session) block() config.Object {
 	if s.o.OrgContacts {
 		b = append(b, config.Member{Key: "orgContacts", Value: true})
 	}
+	if s.o.ResourceMailboxes {
+		b = append(b, config.Member{Key: "source", Value: config.Object{{Key: "includeShared", Value: true},
+			{Key: "includeRooms", Value: true}, {Key: "includeEquipment", Value: true}}})
+	}
 	if s.o.ScopeGroup != "" {
 		b = append(b, config.Member{Key: "target", Value: config.Object{{Key: "groups", Value: []string{strings.ToLower(s.o.ScopeGroup)}}}})
 	}

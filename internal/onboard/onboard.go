@@ -66,6 +66,9 @@ type Options struct {
 	Thumbprint  string
 	// OrgContacts adds OrgContact.Read.All and sets "orgContacts".
 	OrgContacts bool
+	// ResourceMailboxes adds MailboxSettings.Read and sets
+	// source.includeShared, includeRooms and includeEquipment.
+	ResourceMailboxes bool
 	// ScopeGroup limits mailbox access to one group's members with
 	// Exchange RBAC for Applications: Contacts.ReadWrite is not granted in
 	// Entra, and the Exchange Online PowerShell to run is printed.
@@ -170,6 +173,9 @@ func (s *session) prepare(ctx context.Context) error {
 		return err
 	}
 	s.needs = Permissions(o.OrgContacts, o.ScopeGroup != "")
+	if o.ResourceMailboxes {
+		s.needs = append(s.needs, entra.RoleMailboxSettingsRead)
+	}
 	return nil
 }
 
