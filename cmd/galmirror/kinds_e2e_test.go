@@ -140,14 +140,30 @@ func TestResourceMailboxesAndMailGroupsThroughTheBinary(t *testing.T) {
 	}
 	sync("0 created, 0 updated, 3 deleted")
 
-	// All off: the 5 remaining contacts of the kinds go from each mailbox;
-	// 5 of 7 is past the guard, which holds them back until allowed.
+	// All off at once: the 5 remaining contacts of the kinds would go
+	// from each mailbox; 5 of 7 is past the mass-delete guard, which
+	// holds them back.
+	all := ten["source"]
 	delete(ten, "source")
 	code, out, errOut = c.run("sync", "--config", c.settings(ten))
 	if code != exitPartial || !strings.Contains(out, "15 deletes HELD BACK") {
 		t.Fatalf("switched off: exit %d\n%s\n%s", code, out, errOut)
 	}
-	sync("sources 3 (3 user); mailboxes: 3 synced", "--allow-mass-delete")
+	ten["source"] = all
+	sync("0 created, 0 updated, 0 deleted, 21 unchanged")
+
+	// One at a time: each option takes its own kind away.
+	src := map[string]any{"includeShared": true, "includeRooms": true, "includeEquipment": true}
+	for _, step := range []struct{ off, want string }{
+		{"mailGroups", "sources 6 (3 user, 1 sharedMailbox, 1 room, 1 equipment); mailboxes: 3 synced, 0 skipped, 0 failed\n  contacts: 0 created, 0 updated, 6 deleted"},
+		{"includeEquipment", "sources 5 (3 user, 1 sharedMailbox, 1 room); mailboxes: 3 synced, 0 skipped, 0 failed\n  contacts: 0 created, 0 updated, 3 deleted"},
+		{"includeRooms", "sources 4 (3 user, 1 sharedMailbox); mailboxes: 3 synced, 0 skipped, 0 failed\n  contacts: 0 created, 0 updated, 3 deleted"},
+		{"includeShared", "sources 3 (3 user); mailboxes: 3 synced, 0 skipped, 0 failed\n  contacts: 0 created, 0 updated, 3 deleted"},
+	} {
+		delete(src, step.off)
+		ten["source"] = src
+		sync(step.want)
+	}
 	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
 	if hasContact(t, srv, tn, tn.Users[1].ID, "helpdesk@contoso.example") || hasContact(t, srv, tn, tn.Users[1].ID, "sales@contoso.example") {
 		t.Error("a contact of a switched-off kind stayed")
