@@ -56,15 +56,34 @@ func purposeReads(srv *graphsim.Server) int64 {
 func TestResourceMailboxesAndMailGroupsThroughTheBinary(t *testing.T) {
 	c := newCustomer(t)
 	srv, tn, cred := kindsTenant(t)
-	ten := c.tenant("contoso", srv, tn, cred)
-	sync := func(want string, args ...string) string {
-		t.Helper()
-		code, out, errOut := c.run(append([]string{"sync", "--config", c.settings(ten)}, args...)...)
-		if code != exitOK || !strings.Contains(out, want) {
-			t.Fatalf("sync %v: exit %d, want %q\n%s\n%s", args, code, want, out, errOut)
-		}
-		return out
+	k := &kindsWorld{t: t, c: c, srv: srv, tn: tn, ten: c.tenant("contoso", srv, tn, cred)}
+	k.switchOn()
+	k.switchOff()
+}
+
+// kindsWorld is the customer, tenant and settings entry of
+// TestResourceMailboxesAndMailGroupsThroughTheBinary's steps.
+type kindsWorld struct {
+	t   *testing.T
+	c   *customer
+	srv *graphsim.Server
+	tn  graphsim.Tenant
+	ten map[string]any
+}
+
+// sync runs the binary with the entry and wants exit 0 and want.
+func (k *kindsWorld) sync(want string, args ...string) string {
+	k.t.Helper()
+	code, out, errOut := k.c.run(append([]string{"sync", "--config", k.c.settings(k.ten)}, args...)...)
+	if code != exitOK || !strings.Contains(out, want) {
+		k.t.Fatalf("sync %v: exit %d, want %q\n%s\n%s", args, code, want, out, errOut)
 	}
+	return out
+}
+
+// switchOn turns the options on: shared mailboxes first, then all.
+func (k *kindsWorld) switchOn() {
+	t, c, srv, tn, ten, sync := k.t, k.c, k.srv, k.tn, k.ten, k.sync
 
 	sync("sources 3 (3 user)")
 	if n := purposeReads(srv); n != 0 {
@@ -122,6 +141,12 @@ func TestResourceMailboxesAndMailGroupsThroughTheBinary(t *testing.T) {
 		t.Error("the shared mailbox received the folder")
 	}
 
+}
+
+// switchOff hides a group, then turns the options off: all at once (the
+// guard holds the deletes back), then one at a time.
+func (k *kindsWorld) switchOff() {
+	t, c, srv, tn, ten, sync := k.t, k.c, k.srv, k.tn, k.ten, k.sync
 	// A Microsoft 365 group hidden later: its hideFromAddressLists is
 	// trusted for a day, but a rename reads it again.
 	var team graphsim.Group
@@ -145,7 +170,7 @@ func TestResourceMailboxesAndMailGroupsThroughTheBinary(t *testing.T) {
 	// holds them back.
 	all := ten["source"]
 	delete(ten, "source")
-	code, out, errOut = c.run("sync", "--config", c.settings(ten))
+	code, out, errOut := c.run("sync", "--config", c.settings(ten))
 	if code != exitPartial || !strings.Contains(out, "15 deletes HELD BACK") {
 		t.Fatalf("switched off: exit %d\n%s\n%s", code, out, errOut)
 	}
