@@ -114,7 +114,12 @@ func (k *kindsWorld) switchOn() {
 	if !strings.Contains(out, "contacts: 15 to create") || srv.Counters().Writes != 0 {
 		t.Fatalf("dry run: %d writes\n%s", srv.Counters().Writes, out)
 	}
-	code, out, errOut := c.run("sync", "--config", c.settings(ten), "--json")
+	code, out, errOut := c.run("check", "--config", c.settings(ten))
+	if code != exitOK || !strings.Contains(out, "MailboxSettings.Read]") ||
+		!strings.Contains(out, "9 sources (3 user, 1 sharedMailbox, 1 room, 1 equipment, 3 group)") {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = c.run("sync", "--config", c.settings(ten), "--json")
 	res := jsonResult(t, out)
 	kinds, _ := res["sourcesByKind"].(map[string]any)
 	want := map[string]float64{"user": 3, "sharedMailbox": 1, "room": 1, "equipment": 1, "group": 3}
