@@ -195,21 +195,6 @@ const (
 	PurposeOthers    = "others"
 )
 
-// UserPurpose reads what a user's mailbox is for (GET
-// /users/{id}/mailboxSettings?$select=userPurpose; MailboxSettings.Read).
-// It runs under the mailbox's pacer scope: the answer comes from Exchange.
-// A user without an Exchange Online mailbox answers 404
-// MailboxNotEnabledForRESTAPI (Classify: MailboxUnavailable); outside the app's Exchange RBAC scope, 403
-// ErrorAccessDenied (OutOfScope).
-func (c *Client) UserPurpose(ctx context.Context, user string) (string, error) {
-	var s struct {
-		UserPurpose string `json:"userPurpose"`
-	}
-	u := "/users/" + seg(user) + "/mailboxSettings" + Query{{"$select", "userPurpose"}}.Encode()
-	err := c.DoJSON(ctx, &Request{URL: u, Scope: MailboxScope(user)}, &s)
-	return s.UserPurpose, err
-}
-
 // Group is a directory group as MailGroups reads it.
 type Group struct {
 	ID              string   `json:"id"`

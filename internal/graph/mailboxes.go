@@ -157,6 +157,27 @@ func (m Mailbox) get(ctx context.Context, url string, header http.Header) ([]byt
 	return m.do(ctx, &call{method: http.MethodGet, url: rel, header: header})
 }
 
+// UserPurpose reads what the mailbox is for (GET
+// /users/{id}/mailboxSettings?$select=userPurpose; MailboxSettings.Read),
+// one of the Purpose constants, through the dispatcher like every mailbox
+// call, so that concurrent reads of many mailboxes share $batch requests.
+// A user without an Exchange Online mailbox answers 404
+// MailboxNotEnabledForRESTAPI (Classify: MailboxUnavailable); outside the
+// app's access, 403 ErrorAccessDenied (OutOfScope).
+func (m Mailbox) UserPurpose(ctx context.Context) (string, error) {
+	body, err := m.get(ctx, "/users/"+seg(m.user)+"/mailboxSettings"+Query{{"$select", "userPurpose"}}.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	var s struct {
+		UserPurpose string `json:"userPurpose"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		return "", fmt.Errorf("graph: mailboxSettings of %s: %w", m.user, err)
+	}
+	return s.UserPurpose, nil
+}
+
 // pages reads a collection or delta round page by page, following
 // nextLinks as opaque URLs, calling fn with each page's raw JSON; it
 // returns the round's deltaLink when it has one.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
@@ -49,9 +50,10 @@ func (r *run) readPurposes(ctx context.Context) error {
 	}
 	slices.Sort(ids)
 	r.log.Info("reading the mailbox purpose of disabled accounts with an address", "count", len(ids))
+	purposes, errs := r.userPurposes(ctx, ids)
 	upserts := make([]store.Person, 0, len(ids))
-	for _, id := range ids {
-		purpose, err := r.client.UserPurpose(ctx, id)
+	for i, id := range ids {
+		purpose, err := purposes[i], errs[i]
 		switch graph.Classify(err) {
 		case graph.OK:
 			if purpose == "" {
@@ -84,6 +86,29 @@ func (r *run) readPurposes(ctx context.Context) error {
 		return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
 	}
 	return nil
+}
+
+// purposeReaders is how many mailbox purposes are read at once: enough
+// for the dispatcher to fill $batch requests (graph.MaxBatchItems each).
+const purposeReaders = 2 * graph.MaxBatchItems
+
+// userPurposes reads the mailbox purposes of ids concurrently through the
+// run's mailbox dispatcher, which packs them into $batch requests; it
+// returns when every read has ended (each honours ctx).
+func (r *run) userPurposes(ctx context.Context, ids []string) ([]string, []error) {
+	purposes, errs := make([]string, len(ids)), make([]error, len(ids))
+	sem := make(chan struct{}, purposeReaders)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			purposes[i], errs[i] = r.mail.Mailbox(id).UserPurpose(ctx)
+		}()
+	}
+	wg.Wait()
+	return purposes, errs
 }
 
 // groupHiddenRefresh is how long a Microsoft 365 group's

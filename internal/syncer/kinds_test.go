@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -36,12 +37,14 @@ func hasAddress(cs map[string]map[string]any, addr string) bool {
 // directory changes reads none; a conversion in Exchange alone (no
 // directory change) is seen when the purpose is a day old.
 func TestPurposesReadOnceAndRefreshedDaily(t *testing.T) {
-	users := append(threeUsers(), disabled("helpdesk", "shared"), disabled("leaver", "user"))
+	gone := disabled("gone", "")
+	gone.Mailbox = graphsim.MailboxNone // 404 MailboxNotEnabledForRESTAPI: no mailbox, not a failure
+	users := append(threeUsers(), disabled("helpdesk", "shared"), disabled("leaver", "user"), gone)
 	e := newEnv(t, users)
 	e.settings = map[string]any{"source": map[string]any{"includeShared": true}}
 	res := e.sync(RunOptions{})
 	mustOK(t, res)
-	if n := purposeReadsOf(e.counters()); n != 2 || res.SourcesByKind[directory.SourceSharedMailbox] != 1 || res.SourceCount != 4 {
+	if n := purposeReadsOf(e.counters()); n != 3 || res.SourcesByKind[directory.SourceSharedMailbox] != 1 || res.SourceCount != 4 {
 		t.Fatalf("first run: %d purpose reads, sources %v", n, res.SourcesByKind)
 	}
 	e.srv.ResetCounters()
@@ -74,8 +77,8 @@ func TestPurposesReadOnceAndRefreshedDaily(t *testing.T) {
 			aged = append(aged, storePerson(p))
 		}
 	}
-	if len(aged) != 2 {
-		t.Fatalf("%d persons with a stored purpose, want 2", len(aged))
+	if len(aged) != 3 {
+		t.Fatalf("%d persons with a stored purpose, want 3", len(aged))
 	}
 	if err := e.st.ApplyPersonDelta(ctx, "contoso", store.KindUser, aged, nil, ""); err != nil {
 		t.Fatal(err)
@@ -83,7 +86,7 @@ func TestPurposesReadOnceAndRefreshedDaily(t *testing.T) {
 	e.srv.ResetCounters()
 	res = e.sync(RunOptions{})
 	mustOK(t, res)
-	if n := purposeReadsOf(e.counters()); n != 2 || res.SourcesByKind[directory.SourceSharedMailbox] != 2 ||
+	if n := purposeReadsOf(e.counters()); n != 3 || res.SourcesByKind[directory.SourceSharedMailbox] != 2 ||
 		!hasAddress(e.contacts(users[0].ID), users[4].Mail) {
 		t.Fatalf("a day later: %d purpose reads, sources %v", n, res.SourcesByKind)
 	}
@@ -121,5 +124,29 @@ func TestPurposeRefusedFailsTheRunWithoutDeleting(t *testing.T) {
 	}
 	if !hasAddress(e.contacts(users[0].ID), users[3].Mail) {
 		t.Fatal("the shared mailbox's contact went")
+	}
+}
+
+// Purposes are read through the mailbox dispatcher, many to a $batch: a
+// dry run that reads 60 of them takes a handful of requests, not 60.
+func TestPurposesShareBatches(t *testing.T) {
+	users := threeUsers()
+	for i := range 60 {
+		users = append(users, disabled(fmt.Sprintf("shared%02d", i), "shared"))
+	}
+	e := newEnv(t, users)
+	mustOK(t, e.sync(RunOptions{}))
+	e.settings = map[string]any{"source": map[string]any{"includeShared": true}}
+	e.cfg = nil
+	e.srv.ResetCounters()
+	res := e.sync(RunOptions{DryRun: true})
+	mustOK(t, res)
+	c := e.counters()
+	t.Logf("dry run reading 60 purposes: %d requests, %d batch items", c.Requests, c.BatchItems)
+	if n := purposeReadsOf(c); n != 60 || res.SourcesByKind[directory.SourceSharedMailbox] != 60 {
+		t.Fatalf("%d purpose reads, sources %v", n, res.SourcesByKind)
+	}
+	if c.Requests > 10 {
+		t.Fatalf("60 purpose reads took %d requests: not batched", c.Requests)
 	}
 }
