@@ -150,7 +150,7 @@ func crossCheck(c *Config) error {
 		}
 		if j, dup := byFolder[folderKey(t)]; dup {
 			errs = append(errs, &ValidationError{File: t.File, Problems: []Problem{{Path: "folder",
-				Message: fmt.Sprintf("%s already syncs tenant %s into a folder named %q: two entries of one tenant need different folders", where(j), t.TenantID, t.Folder)}}})
+				Message: fmt.Sprintf("%s already syncs tenant %s into %s: two entries of one tenant need different folders", where(j), t.TenantID, t.FolderDescription())}}})
 		} else {
 			byFolder[folderKey(t)] = i
 		}
@@ -160,6 +160,3 @@ func crossCheck(c *Config) error {
 	return errors.Join(errs...)
 }
 
-func folderKey(t *Tenant) string {
-	return strings.ToLower(t.TenantID) + "\x00" + strings.ToLower(strings.TrimSpace(t.Folder))
-}
