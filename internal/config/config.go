@@ -268,9 +268,9 @@ type Tenant struct {
 	FolderMode FolderMode `json:"-"`
 	// FolderCategory is the category on every managed contact in the
 	// default folder mode (default DefaultFolder).
-	FolderCategory string `json:"-"`
-	Deletes  Deletes  `json:"deletes"`
-	Schedule Schedule `json:"schedule"`
+	FolderCategory string   `json:"-"`
+	Deletes        Deletes  `json:"deletes"`
+	Schedule       Schedule `json:"schedule"`
 	// Fields are the contact fields galmirror writes (see AllFields); the
 	// default is all of them. Always contains FieldDisplayName. Fields not
 	// listed are neither written nor cleared.

@@ -159,4 +159,3 @@ func crossCheck(c *Config) error {
 	sort.SliceStable(c.Tenants, func(i, j int) bool { return c.Tenants[i].File == "" && c.Tenants[j].File != "" })
 	return errors.Join(errs...)
 }
-
