@@ -1,0 +1,250 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/graphsim"
+)
+
+// defaultPlace is a mailbox's default Contacts folder as the tests see it:
+// galmirror's contacts there (by their source-id mark, failing the test on
+// two for one source) and the owner's (everything else), as stored.
+type defaultPlace struct {
+	ours   map[string]graphsim.Contact // source id → contact
+	owners []graphsim.Contact
+}
+
+func inDefaultFolder(t *testing.T, srv *graphsim.Server, tn graphsim.Tenant, user string) defaultPlace {
+	t.Helper()
+	fs, err := srv.Folders(tn.ID, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs[0].WellKnownName != "contacts" {
+		t.Fatalf("first folder %q is not the default Contacts folder", fs[0].DisplayName)
+	}
+	p := defaultPlace{ours: map[string]graphsim.Contact{}}
+	for _, ct := range fs[0].Contacts {
+		sid := ""
+		for _, q := range ct.ExtendedProperties {
+			if strings.Contains(q.ID, "galmirror.sourceId") {
+				sid = q.Value
+			}
+		}
+		if sid == "" {
+			p.owners = append(p.owners, ct)
+			continue
+		}
+		if _, dup := p.ours[sid]; dup {
+			t.Fatalf("the default Contacts folder of %s holds two contacts for %s", user, sid)
+		}
+		p.ours[sid] = ct
+	}
+	return p
+}
+
+// ownersContacts puts two contacts of the owner's into user's default
+// Contacts folder: one with a colleague's name and address (not
+// galmirror's: it has no mark), one of their own.
+func ownersContacts(t *testing.T, srv *graphsim.Server, tn graphsim.Tenant, user string, colleague graphsim.User) []byte {
+	t.Helper()
+	for _, props := range []string{
+		`{"displayName": "` + colleague.DisplayName + `", "emailAddresses": [{"address": "` + colleague.Mail + `", "name": "` + colleague.DisplayName + `"}], "jobTitle": "my note"}`,
+		`{"displayName": "Plumber", "mobilePhone": "+1 206 555 0100", "categories": ["Company Directory"]}`,
+	} {
+		if _, err := srv.OwnerCreateContact(tn.ID, user, "", json.RawMessage(props)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mustMarshal(inDefaultFolder(t, srv, tn, user).owners)
+}
+
+// Default folder mode through the built binary: galmirror's contacts go
+// into each mailbox's default Contacts folder with the category and the
+// marks, beside the owner's own, which stay byte for byte the same across
+// runs, directory changes, an owner's delete, a mode switch and purge.
+func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn, cred := simTenant(t, 3)
+	u0, u1 := tn.Users[0].ID, tn.Users[1].ID
+	before := ownersContacts(t, srv, tn, u0, tn.Users[1])
+	ten := c.tenant("contoso", srv, tn, cred)
+	ten["folder"] = map[string]any{"mode": "default", "category": "Company Directory"}
+	settings := c.settings(ten)
+	sync := func(want string) {
+		t.Helper()
+		code, out, errOut := c.run("sync", "--config", settings)
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("sync exit %d, want %q\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	ownersKept := func(when string) {
+		t.Helper()
+		if got := mustMarshal(inDefaultFolder(t, srv, tn, u0).owners); !bytes.Equal(got, before) {
+			t.Fatalf("%s: the owner's contacts changed:\n%s\nwas\n%s", when, got, before)
+		}
+	}
+
+	code, out, errOut := c.run("sync", "--config", settings, "--dry-run", "--json")
+	if code != exitOK || !strings.Contains(out, `"folderMode":"default","folder":"Company Directory"`) || !strings.Contains(out, `"creates":2`) {
+		t.Fatalf("dry run exit %d\n%s\n%s", code, out, errOut)
+	}
+	sync("6 created, 0 updated, 0 deleted")
+	for _, u := range tn.Users {
+		p := inDefaultFolder(t, srv, tn, u.ID)
+		if len(p.ours) != 2 || managed(t, srv, tn, u.ID) != nil {
+			t.Fatalf("mailbox %s: %d contacts of galmirror's in the default folder, managed folder %v", u.UserPrincipalName, len(p.ours), managed(t, srv, tn, u.ID))
+		}
+		for sid, ct := range p.ours {
+			if !strings.Contains(string(ct.Properties), `"categories":["Company Directory"]`) {
+				t.Errorf("mailbox %s, contact of %s has no category: %s", u.UserPrincipalName, sid, ct.Properties)
+			}
+		}
+	}
+	ownersKept("first run")
+	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
+
+	if err := srv.PatchUser(tn.ID, u1, map[string]any{"jobTitle": "Director", "displayName": "Úser One"}); err != nil {
+		t.Fatal(err)
+	}
+	sync("0 created, 2 updated, 0 deleted")
+	ownersKept("a directory change")
+
+	// The owner deletes galmirror's contact of u1: it is made again, the
+	// deleted one stays in Deleted Items as the folder mode leaves it.
+	ct := inDefaultFolder(t, srv, tn, u0).ours[u1]
+	if err := srv.OwnerDeleteContact(tn.ID, u0, ct.ID); err != nil {
+		t.Fatal(err)
+	}
+	sync("1 created, 0 updated, 0 deleted")
+	ownersKept("an owner's delete")
+	if fs, _ := srv.Folders(tn.ID, u0); len(fs[1].Contacts) != 1 {
+		t.Errorf("Deleted Items holds %d contacts, want the owner's deleted one", len(fs[1].Contacts))
+	}
+	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
+
+	code, out, errOut = c.run("check", "--config", settings)
+	if code != exitOK || !strings.Contains(out, "default Contacts folder") {
+		t.Fatalf("check exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, errOut = c.run("purge", "--config", settings, "--tenant", "contoso", "--yes")
+	if code != exitOK || !strings.Contains(out, "6 contacts deleted, 0 folders deleted") {
+		t.Fatalf("purge exit %d: %s\n%s", code, out, errOut)
+	}
+	for _, u := range tn.Users {
+		if p := inDefaultFolder(t, srv, tn, u.ID); len(p.ours) != 0 {
+			t.Errorf("mailbox %s after purge: %d contacts of galmirror's left", u.UserPrincipalName, len(p.ours))
+		}
+	}
+	ownersKept("purge")
+}
+
+// place counts galmirror's contacts of every mailbox in the default
+// Contacts folder and in the managed folder (failing on a duplicate).
+func places(t *testing.T, srv *graphsim.Server, tn graphsim.Tenant) (inDefault, inFolder int) {
+	t.Helper()
+	for _, u := range tn.Users {
+		inDefault += len(inDefaultFolder(t, srv, tn, u.ID).ours)
+		if f := managed(t, srv, tn, u.ID); f != nil {
+			inFolder += len(f.Contacts)
+		}
+	}
+	return inDefault, inFolder
+}
+
+// Switching folder → default → folder moves the contacts without
+// duplicates and without losing any, also when the binary is killed in the
+// middle of a move: the next run finishes it.
+func TestFolderModeSwitchThroughTheBinary(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn, cred := simTenant(t, 8)
+	u0 := tn.Users[0].ID
+	before := ownersContacts(t, srv, tn, u0, tn.Users[1])
+	ten := c.tenant("contoso", srv, tn, cred)
+	folderMode := c.settings(ten)
+	ten["folder"] = map[string]any{"mode": "default", "category": "Company Directory"}
+	// The same directory: a second settings file, so either can be run.
+	c2 := *c
+	c2.dir = c.dir
+	defaultMode := strings.TrimSuffix(folderMode, "settings.json") + "settings-default.json"
+	writeJSON(t, defaultMode, map[string]any{"dataDir": "state", "tenants": []any{ten}})
+	const all = 8 * 7
+	sync := func(settings, want string) {
+		t.Helper()
+		code, out, errOut := c.run("sync", "--config", settings)
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("sync exit %d, want %q\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	check := func(when string, wantDefault, wantFolder int) {
+		t.Helper()
+		d, f := places(t, srv, tn)
+		if d != wantDefault || f != wantFolder {
+			t.Fatalf("%s: %d contacts in default folders, %d in managed folders; want %d and %d", when, d, f, wantDefault, wantFolder)
+		}
+		if got := mustMarshal(inDefaultFolder(t, srv, tn, u0).owners); !bytes.Equal(got, before) {
+			t.Fatalf("%s: the owner's contacts changed:\n%s\nwas\n%s", when, got, before)
+		}
+	}
+	// killDuring starts a sync with slow Graph answers and kills the
+	// binary once stop says so (or the sync ends by itself).
+	killDuring := func(settings string, stop func(d, f int) bool) {
+		t.Helper()
+		srv.SetFaults(graphsim.Faults{Latency: 60 * time.Millisecond})
+		defer srv.SetFaults(graphsim.Faults{})
+		cmd := exec.Command(c.bin, "sync", "--config", settings)
+		cmd.Env = c.env()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		for {
+			select {
+			case <-done:
+				t.Logf("the sync ended before it could be killed")
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if d, f := places(t, srv, tn); stop(d, f) {
+				_ = cmd.Process.Kill()
+				<-done
+				d, f = places(t, srv, tn)
+				t.Logf("killed with %d contacts in default folders, %d in managed folders", d, f)
+				return
+			}
+		}
+	}
+
+	sync(folderMode, "56 created")
+	check("folder mode", 0, all)
+
+	// folder → default, killed while the new place fills.
+	killDuring(defaultMode, func(d, f int) bool { return d > 0 })
+	sync(defaultMode, "0 updated")
+	check("default mode after a killed switch", all, 0)
+	sync(defaultMode, "0 created, 0 updated, 0 deleted, 56 unchanged")
+
+	// default → folder, killed once the old place began to empty.
+	killDuring(folderMode, func(d, f int) bool { return f == all && d < all })
+	sync(folderMode, "0 updated")
+	check("folder mode after a killed switch", 0, all)
+	sync(folderMode, "0 created, 0 updated, 0 deleted, 56 unchanged")
+
+	// And back once more, uninterrupted: one move, 56 made, 56 removed.
+	sync(defaultMode, "56 created, 0 updated, 56 deleted")
+	check("default mode again", all, 0)
+	for _, u := range tn.Users {
+		if fs, _ := srv.Folders(tn.ID, u.ID); len(fs) != 2 || len(fs[1].Contacts) != 0 {
+			t.Errorf("mailbox %s keeps a folder or Deleted Items content after the move: %s", u.UserPrincipalName, mustMarshal(fs))
+		}
+	}
+}
