@@ -87,13 +87,13 @@ type mailbox struct {
 	tg target
 	mb graph.Mailbox // the mailbox's Graph calls
 
-	state     store.Mailbox
-	folderID  string
-	parentID  string // the folder the managed folder sits in (default Contacts)
+	state    store.Mailbox
+	folderID string
+	parentID string // the folder the managed folder sits in (default Contacts)
 	// oldFolderID and oldParentID name the old place of a folder mode
 	// change until galmirror's contacts there are gone (defaultfolder.go).
 	oldFolderID, oldParentID string
-	deltaLink string
+	deltaLink                string
 	// checked: the managed folder was found this run where it belongs.
 	checked   bool
 	cmap      map[string]store.ContactRef // source id → contact
