@@ -135,6 +135,11 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 		t.Fatalf("check exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	code, out, _ = c.run("adopt-folder", "--config", settings, "--tenant", "contoso", "--folder", "Staff", "--dry-run")
+	if code == exitOK || !strings.Contains(out, "uses the default folder mode") {
+		t.Fatalf("adopt-folder in default mode: exit %d\n%s", code, out)
+	}
+
 	code, out, errOut = c.run("purge", "--config", settings, "--tenant", "contoso", "--yes")
 	if code != exitOK || !strings.Contains(out, "6 contacts deleted, 0 folders deleted") {
 		t.Fatalf("purge exit %d: %s\n%s", code, out, errOut)
@@ -171,9 +176,7 @@ func TestFolderModeSwitchThroughTheBinary(t *testing.T) {
 	ten := c.tenant("contoso", srv, tn, cred)
 	folderMode := c.settings(ten)
 	ten["folder"] = map[string]any{"mode": "default", "category": "Company Directory"}
-	// The same directory: a second settings file, so either can be run.
-	c2 := *c
-	c2.dir = c.dir
+	// A second settings file for the other mode, in the same folder.
 	defaultMode := strings.TrimSuffix(folderMode, "settings.json") + "settings-default.json"
 	writeJSON(t, defaultMode, map[string]any{"dataDir": "state", "tenants": []any{ten}})
 	const all = 8 * 7
@@ -239,7 +242,13 @@ func TestFolderModeSwitchThroughTheBinary(t *testing.T) {
 	check("folder mode after a killed switch", 0, all)
 	sync(folderMode, "0 created, 0 updated, 0 deleted, 56 unchanged")
 
-	// And back once more, uninterrupted: one move, 56 made, 56 removed.
+	// And back once more, uninterrupted: one move, 56 made, 56 removed;
+	// the dry run says so first.
+	code, out, errOut := c.run("sync", "--config", defaultMode, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "56 to create, 0 to update, 56 to delete") || !strings.Contains(out, "default Contacts folder") {
+		t.Fatalf("dry run of a move: exit %d\n%s\n%s", code, out, errOut)
+	}
+	check("after the dry run", 0, all)
 	sync(defaultMode, "56 created, 0 updated, 56 deleted")
 	check("default mode again", all, 0)
 	for _, u := range tn.Users {

@@ -150,9 +150,19 @@ func (m *mailbox) finishMove(ctx context.Context) {
 		m.oldFolderID, m.oldParentID = "", ""
 		return
 	}
+	// A contact has its counterpart in the new place: the map says so
+	// after the writes; a dry run wrote nothing, so the desired set does.
+	moved := func(sid string) bool { _, has := m.cmap[sid]; return has }
+	if r.ro.DryRun {
+		want := make(map[string]bool, len(r.desired))
+		for _, d := range r.desired {
+			want[d.SourceID] = d.SourceID != m.tg.ID
+		}
+		moved = func(sid string) bool { return want[sid] }
+	}
 	leavers := 0
 	for _, op := range ops {
-		if _, has := m.cmap[op.SourceID]; !has {
+		if !moved(op.SourceID) {
 			leavers++
 		}
 	}
