@@ -257,3 +257,45 @@ func TestFolderModeSwitchThroughTheBinary(t *testing.T) {
 		}
 	}
 }
+
+// A move whose old place holds contacts of many sources that left since
+// falls under the mass-delete guard: the new place is made, the old place
+// stays whole and the move stays pending (reported as held deletes) until
+// --allow-mass-delete.
+func TestFolderModeSwitchHeldByTheGuard(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn, cred := simTenant(t, 6)
+	ten := c.tenant("contoso", srv, tn, cred)
+	settings := c.settings(ten)
+	sync := func(want string, args ...string) {
+		t.Helper()
+		code, out, errOut := c.run(append([]string{"sync", "--config", settings}, args...)...)
+		if !strings.Contains(out, want) {
+			t.Fatalf("sync exit %d, want %q\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	sync("30 created")
+	var gone []string // 4 of the 6 sources leave as the mode changes
+	for _, u := range tn.Users[2:] {
+		gone = append(gone, u.ID)
+	}
+	ten["source"] = map[string]any{"excludeUsers": gone}
+	ten["folder"] = map[string]any{"mode": "default"}
+	settings = c.settings(ten)
+	// The guard is per mailbox, as the planner's: the mailboxes of the two
+	// remaining sources would lose 4 of 5 (held); the others 3 of 5
+	// (deletes.minCount 3 allows them).
+	sync("20 deleted, 0 unchanged, 10 deletes HELD BACK")
+	if d, f := places(t, srv, tn); d != 10 || f != 10 {
+		t.Fatalf("held move: %d contacts in default folders, %d in managed folders; want 10 and 10", d, f)
+	}
+	sync("0 created, 0 updated, 0 deleted, 10 unchanged, 10 deletes HELD BACK") // still pending, nothing made twice
+	if d, f := places(t, srv, tn); d != 10 || f != 10 {
+		t.Fatalf("held move, second run: %d in default folders, %d in managed folders", d, f)
+	}
+	sync("0 created, 0 updated, 10 deleted", "--allow-mass-delete")
+	if d, f := places(t, srv, tn); d != 10 || f != 0 {
+		t.Fatalf("finished move: %d contacts in default folders, %d in managed folders; want 10 and 0", d, f)
+	}
+	sync("0 created, 0 updated, 0 deleted, 10 unchanged")
+}
