@@ -5,13 +5,28 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
+	"github.com/galmirror/galmirror/internal/report/schemacheck"
 )
+
+func reportSchema(t *testing.T) *schemacheck.Schema {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := schemacheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return schema
+}
 
 // defaultPlace is a mailbox's default Contacts folder as the tests see it:
 // galmirror's contacts there (by their source-id mark, failing the test on
@@ -95,6 +110,9 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 	code, out, errOut := c.run("sync", "--config", settings, "--dry-run", "--json")
 	if code != exitOK || !strings.Contains(out, `"folderMode":"default","folder":"Company Directory"`) || !strings.Contains(out, `"creates":2`) {
 		t.Fatalf("dry run exit %d\n%s\n%s", code, out, errOut)
+	}
+	if errs := reportSchema(t).Check("syncResult", []byte(out)); len(errs) > 0 {
+		t.Errorf("sync --json does not match the schema: %s", strings.Join(errs, "\n"))
 	}
 	sync("6 created, 0 updated, 0 deleted")
 	for _, u := range tn.Users {
