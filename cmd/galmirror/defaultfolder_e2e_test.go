@@ -148,6 +148,32 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 	}
 	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
 
+	// The owner moves galmirror's contact of u2 into a folder of their own:
+	// it is made again in the default folder; the moved one (marks and
+	// all) is the owner's from now on, through purge too.
+	u2 := tn.Users[2].ID
+	friends, err := srv.OwnerCreateFolder(tn.ID, u0, "Friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.OwnerMoveContact(tn.ID, u0, inDefaultFolder(t, srv, tn, u0).ours[u2].ID, friends); err != nil {
+		t.Fatal(err)
+	}
+	movedFolder := func() []byte {
+		fs, _ := srv.Folders(tn.ID, u0)
+		for _, f := range fs {
+			if f.ID == friends {
+				return mustMarshal(f)
+			}
+		}
+		t.Fatal("the owner's folder is gone")
+		return nil
+	}
+	moved := movedFolder()
+	sync("1 created, 0 updated, 0 deleted")
+	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
+	ownersKept("an owner's move")
+
 	code, out, errOut = c.run("check", "--config", settings)
 	if code != exitOK || !strings.Contains(out, "default Contacts folder") {
 		t.Fatalf("check exit %d\n%s\n%s", code, out, errOut)
@@ -168,6 +194,9 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 		}
 	}
 	ownersKept("purge")
+	if got := movedFolder(); !bytes.Equal(got, moved) || !strings.Contains(string(got), "galmirror.sourceId") {
+		t.Errorf("the owner's folder with the moved contact changed:\n%s\nwas\n%s", got, moved)
+	}
 }
 
 // place counts galmirror's contacts of every mailbox in the default

@@ -3,6 +3,7 @@ package graphsim
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -53,6 +54,18 @@ func TestDefaultContactsFolder(t *testing.T) {
 	m := byID(items)
 	if len(m) != 2 || m[ours] == nil || m[owners] == nil {
 		t.Fatalf("delta of the default folder: %v", items)
+	}
+	// The owner moves galmirror's contact into a folder of theirs: the
+	// default folder's delta reports it removed; it keeps its mark there.
+	_, dl, _ := deltaRound(t, e, u+"/contactFolders/"+def+"/contacts/delta")
+	must(t, e.srv.OwnerMoveContact(e.tenant.ID, alice, ours, sub))
+	items, _, _ = deltaRound(t, e, dl)
+	if m := byID(items); len(m) != 1 || m[ours]["@removed"] == nil {
+		t.Fatalf("delta after a move: %v", items)
+	}
+	r = e.do("GET", u+"/contactFolders/"+sub+"/contacts?$expand=singleValueExtendedProperties($filter=id eq '"+sourceIDP+"')", nil)
+	if v := r.value(); len(v) != 1 || v[0].(map[string]any)["id"] == ours || !strings.Contains(string(r.raw), "src-1") {
+		t.Fatalf("the moved contact: %s", r.raw)
 	}
 	e.want(e.do("DELETE", u+"/contactFolders/"+def, nil), 403, "ErrorDeleteDistinguishedFolder")
 	e.want(e.do("DELETE", u+"/contactFolders/contacts", nil), 403, "ErrorDeleteDistinguishedFolder")
