@@ -179,18 +179,21 @@ func (m *mailbox) finishMove(ctx context.Context) {
 		}
 		return
 	}
-	if len(ops) > 0 {
+	switch {
+	case others == 0 && !inDefault(m.oldFolderID, m.oldParentID):
+		// A managed folder of galmirror's contacts only goes as a whole
+		// (one request, as purge does), contents and all.
+		if err := m.removeFolder(ctx, m.oldFolderID); err != nil {
+			m.addError(m.fail("remove the old managed folder", err))
+			return
+		}
+		m.counts.Deleted += len(ops)
+	case len(ops) > 0:
 		cur := m.folderID
 		m.folderID = m.oldFolderID // apply writes to m.folderID
 		failed := m.apply(ctx, ops)
 		m.folderID = cur
 		if failed {
-			return
-		}
-	}
-	if others == 0 && !inDefault(m.oldFolderID, m.oldParentID) {
-		if err := m.removeFolder(ctx, m.oldFolderID); err != nil {
-			m.addError(m.fail("remove the old managed folder", err))
 			return
 		}
 	}
