@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -345,4 +346,31 @@ func TestFolderModeSwitchHeldByTheGuard(t *testing.T) {
 		t.Fatalf("finished move: %d contacts in default folders, %d in managed folders; want 10 and 0", d, f)
 	}
 	sync("0 created, 0 updated, 0 deleted, 10 unchanged")
+}
+
+// A state directory lost across a change to the default mode: the run
+// finds the entry's managed folder by its mark and finishes the move all
+// the same (nothing made twice, nothing left behind).
+func TestDefaultModeAfterLostState(t *testing.T) {
+	c := newCustomer(t)
+	srv, tn, cred := simTenant(t, 3)
+	ten := c.tenant("contoso", srv, tn, cred)
+	settings := c.settings(ten)
+	if code, out, errOut := c.run("sync", "--config", settings); code != exitOK || !strings.Contains(out, "6 created") {
+		t.Fatalf("sync exit %d\n%s\n%s", code, out, errOut)
+	}
+	if err := os.RemoveAll(filepath.Join(c.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(c.dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ten["folder"] = map[string]any{"mode": "default"}
+	settings = c.settings(ten)
+	if code, out, errOut := c.run("sync", "--config", settings); code != exitOK || !strings.Contains(out, "6 created, 0 updated, 6 deleted") {
+		t.Fatalf("sync exit %d\n%s\n%s", code, out, errOut)
+	}
+	if d, f := places(t, srv, tn); d != 6 || f != 0 {
+		t.Fatalf("%d contacts in default folders, %d in managed folders; want 6 and 0", d, f)
+	}
 }

@@ -93,9 +93,14 @@ func (m *mailbox) oldPlace(ctx context.Context) (ops []plan.Op, others int, ok b
 		if f.ParentFolderID != m.oldParentID || !m.ours(f) {
 			return nil, 0, false, nil
 		}
-		if v, has := f.SingleValueExtendedProperties.Get(PropInstall); has && v != "" && parseStamp(v).id != m.r.stamp.id {
-			m.r.log.Warn("old managed folder left alone: another installation maintains it", "mailbox", m.tg.UPN, "installation", v)
-			return nil, 0, false, nil
+		// Another installation's folder is left alone, unless it ran on
+		// this host (this machine's state was lost) or the operator takes
+		// over: claim's rule, without the restamp.
+		if v, has := f.SingleValueExtendedProperties.Get(PropInstall); has && v != "" {
+			if st := parseStamp(v); st.id != m.r.stamp.id && st.host != m.r.stamp.host && !m.r.ro.TakeOver {
+				m.r.log.Warn("old managed folder left alone: another installation maintains it", "mailbox", m.tg.UPN, "installation", v)
+				return nil, 0, false, nil
+			}
 		}
 	}
 	err = m.mb.Contacts(ctx, m.oldFolderID, graph.ContactQuery{
