@@ -116,17 +116,7 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 		t.Errorf("sync --json does not match the schema: %s", strings.Join(errs, "\n"))
 	}
 	sync("6 created, 0 updated, 0 deleted")
-	for _, u := range tn.Users {
-		p := inDefaultFolder(t, srv, tn, u.ID)
-		if len(p.ours) != 2 || managed(t, srv, tn, u.ID) != nil {
-			t.Fatalf("mailbox %s: %d contacts of galmirror's in the default folder, managed folder %v", u.UserPrincipalName, len(p.ours), managed(t, srv, tn, u.ID))
-		}
-		for sid, ct := range p.ours {
-			if !strings.Contains(string(ct.Properties), `"categories":["Company Directory"]`) {
-				t.Errorf("mailbox %s, contact of %s has no category: %s", u.UserPrincipalName, sid, ct.Properties)
-			}
-		}
-	}
+	categorised(t, srv, tn)
 	ownersKept("first run")
 	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
 
@@ -152,24 +142,7 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 	// The owner moves galmirror's contact of u2 into a folder of their own:
 	// it is made again in the default folder; the moved one (marks and
 	// all) is the owner's from now on, through purge too.
-	u2 := tn.Users[2].ID
-	friends, err := srv.OwnerCreateFolder(tn.ID, u0, "Friends")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.OwnerMoveContact(tn.ID, u0, inDefaultFolder(t, srv, tn, u0).ours[u2].ID, friends); err != nil {
-		t.Fatal(err)
-	}
-	movedFolder := func() []byte {
-		fs, _ := srv.Folders(tn.ID, u0)
-		for _, f := range fs {
-			if f.ID == friends {
-				return mustMarshal(f)
-			}
-		}
-		t.Fatal("the owner's folder is gone")
-		return nil
-	}
+	movedFolder := ownerMoves(t, srv, tn, u0, tn.Users[2].ID)
 	moved := movedFolder()
 	sync("1 created, 0 updated, 0 deleted")
 	sync("0 created, 0 updated, 0 deleted, 6 unchanged")
@@ -197,6 +170,48 @@ func TestDefaultFolderModeThroughTheBinary(t *testing.T) {
 	ownersKept("purge")
 	if got := movedFolder(); !bytes.Equal(got, moved) || !strings.Contains(string(got), "galmirror.sourceId") {
 		t.Errorf("the owner's folder with the moved contact changed:\n%s\nwas\n%s", got, moved)
+	}
+}
+
+// categorised checks that every mailbox holds two contacts of galmirror's
+// in its default folder, each with the category, and no managed folder.
+func categorised(t *testing.T, srv *graphsim.Server, tn graphsim.Tenant) {
+	t.Helper()
+	for _, u := range tn.Users {
+		p := inDefaultFolder(t, srv, tn, u.ID)
+		if len(p.ours) != 2 || managed(t, srv, tn, u.ID) != nil {
+			t.Fatalf("mailbox %s: %d contacts of galmirror's in the default folder, managed folder %v", u.UserPrincipalName, len(p.ours), managed(t, srv, tn, u.ID))
+		}
+		for sid, ct := range p.ours {
+			if !strings.Contains(string(ct.Properties), `"categories":["Company Directory"]`) {
+				t.Errorf("mailbox %s, contact of %s has no category: %s", u.UserPrincipalName, sid, ct.Properties)
+			}
+		}
+	}
+}
+
+// ownerMoves moves galmirror's contact of source sid in user's default
+// folder into a new folder of the owner's, "Friends"; it returns what
+// reads that folder as stored.
+func ownerMoves(t *testing.T, srv *graphsim.Server, tn graphsim.Tenant, user, sid string) func() []byte {
+	t.Helper()
+	friends, err := srv.OwnerCreateFolder(tn.ID, user, "Friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.OwnerMoveContact(tn.ID, user, inDefaultFolder(t, srv, tn, user).ours[sid].ID, friends); err != nil {
+		t.Fatal(err)
+	}
+	return func() []byte {
+		t.Helper()
+		fs, _ := srv.Folders(tn.ID, user)
+		for _, f := range fs {
+			if f.ID == friends {
+				return mustMarshal(f)
+			}
+		}
+		t.Fatal("the owner's folder is gone")
+		return nil
 	}
 }
 
