@@ -301,6 +301,11 @@ func printResult(w io.Writer, r *syncer.Result) {
 	if r.Contacts.KeptCopies > 0 {
 		fmt.Fprintf(w, "  %d copies of managed contacts hold their owner's own data (notes, home phone, ...): left alone\n", r.Contacts.KeptCopies)
 	}
+	if r.FolderMode == string(config.FolderModeDefault) {
+		fmt.Fprintf(w, "  into each mailbox's default Contacts folder, category %q (the owner's contacts there are never touched)\n", r.Folder)
+	} else if r.DryRun && r.Folder != "" {
+		fmt.Fprintf(w, "  into the folder %q under each mailbox's Contacts folder\n", r.Folder)
+	}
 	fmt.Fprintf(w, "  graph: %d requests (%d batch items), %d throttled; %.1fs", r.Graph.Requests, r.Graph.BatchItems, r.Graph.Throttled, r.Seconds)
 	if r.MailboxAccess != "" {
 		fmt.Fprintf(w, "; mailbox access %s", r.MailboxAccess)

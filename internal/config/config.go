@@ -259,10 +259,18 @@ type Tenant struct {
 	Source    Source    `json:"source"`
 	Target    Target    `json:"target"`
 	// Folder is the managed folder's display name under each mailbox's
-	// default Contacts folder. Default DefaultFolder.
-	Folder   string   `json:"folder"`
-	Deletes  Deletes  `json:"deletes"`
-	Schedule Schedule `json:"schedule"`
+	// default Contacts folder. Default DefaultFolder. settings.json's
+	// "folder" is this name, or an object that also sets FolderMode and
+	// FolderCategory (folder.go).
+	Folder string `json:"folder"`
+	// FolderMode is where the contacts go: FolderModeFolder (default) or
+	// FolderModeDefault, the mailbox's default Contacts folder.
+	FolderMode FolderMode `json:"-"`
+	// FolderCategory is the category on every managed contact in the
+	// default folder mode (default DefaultFolder).
+	FolderCategory string   `json:"-"`
+	Deletes        Deletes  `json:"deletes"`
+	Schedule       Schedule `json:"schedule"`
 	// Fields are the contact fields galmirror writes (see AllFields); the
 	// default is all of them. Always contains FieldDisplayName. Fields not
 	// listed are neither written nor cleared.

@@ -345,6 +345,10 @@ func (d *document) decodeStruct(path string, n *node, v reflect.Value) {
 			delete(d.offsets, sub)
 			continue
 		}
+		if k == "folder" && v.Type() == tenantType && n.vals[i].kind == kObject {
+			d.decodeFolder(sub, n.vals[i], v.Addr().Interface().(*Tenant))
+			continue
+		}
 		d.decode(sub, n.vals[i], v.Field(idx))
 	}
 }

@@ -150,7 +150,7 @@ func crossCheck(c *Config) error {
 		}
 		if j, dup := byFolder[folderKey(t)]; dup {
 			errs = append(errs, &ValidationError{File: t.File, Problems: []Problem{{Path: "folder",
-				Message: fmt.Sprintf("%s already syncs tenant %s into a folder named %q: two entries of one tenant need different folders", where(j), t.TenantID, t.Folder)}}})
+				Message: fmt.Sprintf("%s already syncs tenant %s into %s: two entries of one tenant need different folders", where(j), t.TenantID, t.FolderDescription())}}})
 		} else {
 			byFolder[folderKey(t)] = i
 		}
@@ -158,8 +158,4 @@ func crossCheck(c *Config) error {
 	// Keep the settings' order, then the drop-ins by file name.
 	sort.SliceStable(c.Tenants, func(i, j int) bool { return c.Tenants[i].File == "" && c.Tenants[j].File != "" })
 	return errors.Join(errs...)
-}
-
-func folderKey(t *Tenant) string {
-	return strings.ToLower(t.TenantID) + "\x00" + strings.ToLower(strings.TrimSpace(t.Folder))
 }

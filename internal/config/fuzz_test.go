@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(ex)
 	}
 	f.Add([]byte(withTenant(`"schedule": {"cron": "*/5 1-3 * jan,feb sun", "timeZone": "UTC"}, "fileAs": "{givenName} ({companyName})"`)))
+	f.Add([]byte(withTenant(`"folder": {"mode": "default", "category": "Company Directory"}`)))
 	f.Add([]byte(withTenant(`"fields": ["displayName", "mobilePhone"], "fieldPolicy": {"mobilePhone": "fillBlank", "jobTitle": "never", "displayName": "overwrite"}`)))
 	f.Add([]byte(`{"dataDir": "x", "tenants": [{"name": "a", "certificate": {"thumbprint": 1}}], "admin": {"kerberos": {}}}`))
 	f.Add([]byte(withTenant(`"source": {"includeShared": true, "includeRooms": true, "includeEquipment": true, "mailGroups": true, "requireEmail": false}`)))
@@ -53,6 +54,9 @@ func FuzzParseTenant(f *testing.F) {
 	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
 		"certificate": {"file": "a.pem"}, "schedule": {"every": "1m"}, "source": {"excludeUsers": ["x@y.z"]}}`))
 	f.Add([]byte(`[{"name": "a"}]`))
+	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
+		"certificate": {"file": "a.pem"}, "folder": {"mode": "default", "category": "Firma"}, "categories": ["firma", "X"]}`))
+	f.Add([]byte(`{"name": "a", "folder": {"mode": "folder", "name": "Staff", "category": 1}}`))
 	f.Add([]byte(`{"name": null, "tenantId": 5}`))
 	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
 		"certificate": {"file": "a.pem"}, "source": {"includeShared": true, "includeRooms": true, "includeEquipment": false, "mailGroups": true}}`))

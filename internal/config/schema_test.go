@@ -33,11 +33,7 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 	schema := loadSchema(t)
 	g := "5d1c3f2a-7e4b-4a6c-8d9e-0f1a2b3c4d5e"
 	example, _ := os.ReadFile("../../docs/settings.example.json")
-	cases := []struct {
-		name string
-		doc  string
-		ok   bool
-	}{
+	cases := []schemaCase{
 		{"example", string(example), true},
 		{"minimal", minimal, true},
 		{"no tenants", `{"dataDir": "/x"}`, true},
@@ -113,6 +109,35 @@ func TestSchemaAgreesWithLoad(t *testing.T) {
 		{"tenant billing plan", withTenant(`"billing": {"plan": "weekly"}`), false},
 		{"admin cert both", withTop(`"admin": {"certificate": {"file": "a.pem", "thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344"}}`), false},
 	}
+	schemaVerdicts(t, schema, cases)
+}
+
+// schemaCase is a document and whether Load and the schema accept it.
+type schemaCase struct {
+	name string
+	doc  string
+	ok   bool
+}
+
+// The folder setting's two forms (config/folder.go).
+func TestSchemaAgreesWithLoadFolder(t *testing.T) {
+	schemaVerdicts(t, loadSchema(t), []schemaCase{
+		{"default folder mode", withTenant(`"folder": {"mode": "default", "category": "Company Directory"}`), true},
+		{"default folder mode, default category", withTenant(`"folder": {"mode": "default"}`), true},
+		{"folder mode object", withTenant(`"folder": {"mode": "folder", "name": "Staff"}`), true},
+		{"folder object without mode", withTenant(`"folder": {"name": "Staff"}`), false},
+		{"unknown folder mode", withTenant(`"folder": {"mode": "inbox"}`), false},
+		{"name in default mode", withTenant(`"folder": {"mode": "default", "name": "Staff"}`), false},
+		{"category in folder mode", withTenant(`"folder": {"mode": "folder", "category": "Staff"}`), false},
+		{"empty default category", withTenant(`"folder": {"mode": "default", "category": ""}`), false},
+		{"default category with semicolon", withTenant(`"folder": {"mode": "default", "category": "a;b"}`), false},
+		{"folder object unknown key", withTenant(`"folder": {"mode": "default", "categroy": "x"}`), false},
+		{"empty folder name", withTenant(`"folder": {"mode": "folder", "name": ""}`), false},
+	})
+}
+
+func schemaVerdicts(t *testing.T, schema *schemacheck.Schema, cases []schemaCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			why := schema.CheckRoot([]byte(tc.doc))

@@ -27,6 +27,7 @@ func (c *Config) setDefaults() {
 func (t *Tenant) setDefaults() {
 	t.Cloud = CloudGlobal
 	t.Folder = DefaultFolder
+	t.FolderMode = FolderModeFolder
 	t.Deletes = Deletes{MaxFraction: DefaultMaxDeleteFraction, MinCount: DefaultMinDeleteCount}
 	t.Schedule.Jitter = Duration(DefaultJitter)
 	t.Fields = AllFields()
@@ -127,10 +128,10 @@ func (v *validator) config(c *Config) {
 			}
 		}
 		if t.TenantID != "" {
-			key := strings.ToLower(t.TenantID) + "\x00" + strings.ToLower(strings.TrimSpace(t.Folder))
+			key := folderKey(t)
 			if j, dup := folders[key]; dup {
-				v.addf(p+".folder", "tenants[%d] already syncs tenant %s into a folder named %q: two entries of one tenant need different folders (folder names compare case-insensitively)",
-					j, t.TenantID, t.Folder)
+				v.addf(p+".folder", "tenants[%d] already syncs tenant %s into %s: two entries of one tenant need different folders (folder names compare case-insensitively)",
+					j, t.TenantID, t.FolderDescription())
 			} else {
 				folders[key] = i
 			}
@@ -191,10 +192,21 @@ func (v *validator) tenant(p string, t *Tenant) {
 	v.guids(p+".target.groups", t.Target.Groups)
 	v.users(p+".target.excludeUsers", t.Target.ExcludeUsers)
 
-	if strings.TrimSpace(t.Folder) == "" {
-		v.addf(p+".folder", "must not be empty")
-	} else {
-		v.text(p+".folder", t.Folder, 255)
+	switch {
+	case t.InDefaultFolder():
+		v.category(p+".folder.category", t.FolderCategory)
+	case strings.TrimSpace(t.Folder) == "":
+		fp := p + ".folder"
+		if v.present(fp + ".name") {
+			fp += ".name"
+		}
+		v.addf(fp, "must not be empty")
+	default:
+		fp := p + ".folder"
+		if v.present(fp + ".name") {
+			fp += ".name"
+		}
+		v.text(fp, t.Folder, 255)
 	}
 
 	if f := t.Deletes.MaxFraction; f < 0 || f > 1 {
@@ -213,13 +225,8 @@ func (v *validator) tenant(p string, t *Tenant) {
 	seenCat := map[string]int{}
 	for i, c := range t.Categories {
 		cp := fmt.Sprintf("%s.categories[%d]", p, i)
-		if strings.TrimSpace(c) == "" {
-			v.addf(cp, "must not be empty")
+		if !v.category(cp, c) {
 			continue
-		}
-		v.text(cp, c, 255)
-		if strings.ContainsAny(c, ",;") {
-			v.addf(cp, "must not contain ',' or ';' (Outlook treats them as separators)")
 		}
 		k := strings.ToLower(c)
 		if j, dup := seenCat[k]; dup {
@@ -607,4 +614,17 @@ func (v *validator) text(p, s string, limit int) {
 	if strings.ContainsFunc(s, unicode.IsControl) {
 		v.addf(p, "contains control characters")
 	}
+}
+
+// category checks one Outlook category name; false when it is empty.
+func (v *validator) category(p, c string) bool {
+	if strings.TrimSpace(c) == "" {
+		v.addf(p, "must not be empty")
+		return false
+	}
+	v.text(p, c, 255)
+	if strings.ContainsAny(c, ",;") {
+		v.addf(p, "must not contain ',' or ';' (Outlook treats them as separators)")
+	}
+	return true
 }

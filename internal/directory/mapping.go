@@ -21,7 +21,7 @@ type Mapper struct {
 // (so that removing them from the settings clears them from contacts); the
 // other fields follow t.Fields.
 func NewMapper(t *config.Tenant) Mapper {
-	m := Mapper{mask: plan.FieldMask(plan.Categories), fileAs: t.FileAs, categories: slices.Clone(t.Categories)}
+	m := Mapper{mask: plan.FieldMask(plan.Categories), fileAs: t.FileAs, categories: slices.Clone(t.ContactCategories())}
 	fields := t.Fields
 	if len(fields) == 0 {
 		fields = config.AllFields()

@@ -166,6 +166,15 @@ func (s *Server) OwnerDeleteContact(tenantID, user, contactID string) error {
 	return s.ownerDeleteContact(tenantID, user, contactID)
 }
 
+// OwnerMoveContact moves a contact to another folder as the owner does
+// in Outlook (destinationFolderID "" is the default Contacts folder): it
+// keeps its properties and extended properties and gets a new id (its old
+// folder's contacts delta reports the old id @removed). It returns nothing
+// of the new id: find the contact in Folders.
+func (s *Server) OwnerMoveContact(tenantID, user, contactID, destinationFolderID string) error {
+	return s.ownerMoveContact(tenantID, user, contactID, destinationFolderID)
+}
+
 // ExpireDeltaTokens invalidates every users/delta, org contacts
 // (/contacts/delta) and contacts delta link (and nextLink) issued so far
 // for a tenant ("" means all tenants): users/delta and /contacts/delta

@@ -135,7 +135,7 @@
 // SetRoles, SetMailboxGrants, Folders, OwnerCreateFolder,
 // OwnerDeleteFolder, OwnerPermanentDeleteFolder, OwnerMoveFolder, OwnerUpdateFolder,
 // OwnerEmptyDeletedItems, OwnerCreateContact, OwnerUpdateContact,
-// OwnerDeleteContact, ExpireDeltaTokens, StaleDeltaTokens, Counters,
+// OwnerDeleteContact, OwnerMoveContact, ExpireDeltaTokens, StaleDeltaTokens, Counters,
 // ResetCounters, SetThrottle, SetFaults). Owner actions behave as Outlook
 // does (deleting moves to Deleted Items); Folders shows where things are
 // (Folder.WellKnownName, ParentFolderID). The same operations are served

@@ -261,3 +261,26 @@ func (s *Server) ownerDeleteContact(tenantID, ref, id string) error {
 	}
 	return nil
 }
+
+func (s *Server) ownerMoveContact(tenantID, ref, id, destID string) error {
+	mb, err := s.ownerMailbox(tenantID, ref)
+	if err != nil {
+		return err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	c, err := s.ownerContact(mb, id)
+	if err != nil {
+		return err
+	}
+	dest := mb.defaultFolder()
+	if destID != "" {
+		if dest, err = s.ownerFolder(mb, destID, true); err != nil {
+			return err
+		}
+	}
+	if dest != c.folder {
+		mb.moveContactLocked(c, dest)
+	}
+	return nil
+}

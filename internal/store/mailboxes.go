@@ -32,7 +32,9 @@ type Mailbox struct {
 	UPN      string
 	FolderID string
 	// ParentFolderID is the folder the managed folder sat in when it was
-	// created or found (the default Contacts folder).
+	// created or found (the default Contacts folder). In the default
+	// folder mode FolderID is the default Contacts folder and
+	// ParentFolderID the same id (no managed folder is its own parent).
 	ParentFolderID    string
 	ContactsDeltaLink string
 	// Status is "" until the mailbox's first SaveMailbox.

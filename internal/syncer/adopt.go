@@ -120,6 +120,13 @@ func (e *Engine) AdoptFolder(ctx context.Context, t *config.Tenant, o AdoptOptio
 	}
 	out := &AdoptResult{Tenant: t.Name, Folder: o.Folder, Match: o.Match, Status: StatusOK, DryRun: o.DryRun,
 		Unmatched: []UnmatchedContact{}, Errors: []ItemError{}}
+	if t.InDefaultFolder() {
+		// adopt-folder makes a folder the managed folder: the default
+		// folder mode has none (its contacts are known by their marks).
+		out.Status, out.Failure = StatusFailed, &Failure{Class: FailConfig, Code: "DefaultFolderMode",
+			Message: fmt.Sprintf("tenant %s uses the default folder mode (\"folder\": {\"mode\": \"default\"}): adopt-folder adopts a contact folder into the folder mode; switch the entry to the folder mode first", t.Name)}
+		return out
+	}
 	if err := e.adoptAll(ctx, t, o, out); err != nil {
 		out.Status, out.Failure = StatusFailed, err
 		return out

@@ -131,6 +131,11 @@ func (m *mailbox) remark(ctx context.Context, f *graph.ContactFolder) error {
 // still maintained by this installation. moved is true when it is not (its
 // owner deleted it to Deleted Items, or moved it): it is then left alone.
 func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
+	if inDefault(m.folderID, m.parentID) {
+		// The default Contacts folder cannot be moved or deleted: its
+		// contacts delta answers for it.
+		return false, nil
+	}
 	f, err := m.mb.Folder(ctx, m.folderID, folderProps...)
 	if err != nil {
 		return false, err
@@ -158,6 +163,9 @@ func (m *mailbox) checkFolder(ctx context.Context) (moved bool, err error) {
 // m.folderID empty for createFolder (a dry run creates nothing).
 func (m *mailbox) ensureFolder(ctx context.Context) error {
 	r := m.r
+	if r.t.InDefaultFolder() {
+		return m.ensureDefaultFolder(ctx)
+	}
 	folders, err := m.getFolders(ctx, graph.FolderQuery{Mark: &graph.SingleValueExtendedProperty{ID: PropFolder, Value: r.mark}})
 	if err != nil {
 		return m.fail("look up the managed folder", err)

@@ -87,10 +87,13 @@ type mailbox struct {
 	tg target
 	mb graph.Mailbox // the mailbox's Graph calls
 
-	state     store.Mailbox
-	folderID  string
-	parentID  string // the folder the managed folder sits in (default Contacts)
-	deltaLink string
+	state    store.Mailbox
+	folderID string
+	parentID string // the folder the managed folder sits in (default Contacts)
+	// oldFolderID and oldParentID name the old place of a folder mode
+	// change until galmirror's contacts there are gone (defaultfolder.go).
+	oldFolderID, oldParentID string
+	deltaLink                string
 	// checked: the managed folder was found this run where it belongs.
 	checked   bool
 	cmap      map[string]store.ContactRef // source id → contact
@@ -197,7 +200,7 @@ func (m *mailbox) failed(ctx context.Context, err error) {
 		// run learnt of the folder and read the mailbox whole next run.
 		st := m.state
 		if m.began {
-			if m.folderID != "" {
+			if m.folderID != "" && m.oldFolderID == "" {
 				st.FolderID, st.ParentFolderID = m.folderID, m.parentID
 			}
 			st.ContactsDeltaLink, st.Digest, st.Uncertain = "", "", true
@@ -302,6 +305,9 @@ func (m *mailbox) load(ctx context.Context) (reconcile bool, err error) {
 		m.state = st
 	}
 	m.folderID, m.parentID, m.deltaLink = st.FolderID, st.ParentFolderID, st.ContactsDeltaLink
+	if m.switched() {
+		return true, nil
+	}
 	return m.folderID == "" || m.parentID == "" || st.Uncertain, nil
 }
 
@@ -444,6 +450,7 @@ func (m *mailbox) write(ctx context.Context) error {
 	}
 	if r.ro.DryRun {
 		m.describe(res)
+		m.finishMove(ctx)
 		return nil
 	}
 
@@ -483,6 +490,7 @@ func (m *mailbox) write(ctx context.Context) error {
 	// Surplus copies are not in the map: unless they went, only a read of
 	// the whole folder finds them again.
 	m.recheck = len(res.Duplicates) > res.KeptCopies && !m.inLine
+	m.finishMove(ctx)
 	if m.deltaLink == "" && r.deltaOffered() {
 		// A new or reconciled folder: start its contacts delta now, so
 		// the next run reads only what changed after this one. A round
@@ -820,6 +828,12 @@ func (m *mailbox) stateSave() store.MailboxSave {
 	}
 	if m.inLine && !m.uncertain && !m.readErr && len(m.errs) == 0 && m.folderID != "" {
 		st.Digest = r.digest
+	}
+	if m.oldFolderID != "" {
+		// A folder mode change not finished: the state keeps naming the
+		// old place, so the next run finishes the move.
+		st.FolderID, st.ParentFolderID, st.ContactsDeltaLink = m.oldFolderID, m.oldParentID, ""
+		st.Uncertain, st.Digest = true, ""
 	}
 	return store.MailboxSave{Mailbox: st, Changes: ch}
 }

@@ -86,8 +86,10 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 		out.Status, out.Failure = StatusFailed, &Failure{Class: FailInternal, Message: fmt.Sprintf("state database: %v", err)}
 		return out
 	}
+	states := map[string]store.Mailbox{}
 	for _, m := range mbs {
 		targets[m.UserID] = target{ID: m.UserID, UPN: m.UPN}
+		states[m.UserID] = m
 	}
 	err = graph.List(ctx, r.client, graph.Request{URL: "/users" + graph.Query{{"$select", strings.Join(graph.UserFields, ",")}, {"$top", "999"}}.Encode(), Scope: graph.DirectoryScope},
 		func(p *graph.Page[graph.User]) error {
@@ -113,7 +115,7 @@ func (e *Engine) Purge(ctx context.Context, t *config.Tenant) *PurgeResult {
 			defer wg.Done()
 			defer func() { <-sem }()
 			m := r.newMailbox(tg)
-			m.dirty, m.cmap = map[string]struct{}{}, map[string]store.ContactRef{}
+			m.dirty, m.cmap, m.state = map[string]struct{}{}, map[string]store.ContactRef{}, states[tg.ID]
 			deleted, folder, kept, err := m.purge(ctx, false)
 			mu.Lock()
 			defer mu.Unlock()
@@ -168,6 +170,11 @@ func (r *run) failureOf(err error) *Failure {
 // mailbox that is no longer a target here); `purge` removes it all the same.
 func (m *mailbox) purge(ctx context.Context, keepOthers bool) (deleted int, folderDeleted, folderKept bool, err error) {
 	r := m.r
+	if r.t.InDefaultFolder() || inDefault(m.state.FolderID, m.state.ParentFolderID) {
+		if deleted, err = m.purgeDefault(ctx); err != nil {
+			return deleted, false, false, err
+		}
+	}
 	folders, err := m.getFolders(ctx, graph.FolderQuery{Mark: &graph.SingleValueExtendedProperty{ID: PropFolder, Value: r.mark}})
 	if err != nil {
 		return 0, false, false, err
@@ -246,4 +253,43 @@ func (m *mailbox) removeFolder(ctx context.Context, folderID string) error {
 		}
 		return err
 	}
+}
+
+// purgeDefault deletes galmirror's contacts (those with its source-id mark
+// and no data of the owner's) from the mailbox's default Contacts folder,
+// and nothing else: the folder and every other contact in it are the
+// owner's (the default folder mode, or a move from it not finished).
+func (m *mailbox) purgeDefault(ctx context.Context) (int, error) {
+	f, err := m.mb.Folder(ctx, defaultFolderName)
+	if err != nil {
+		return 0, err
+	}
+	var ops []plan.Op
+	err = m.mb.Contacts(ctx, f.ID, graph.ContactQuery{
+		Select: append([]string{"id"}, ownerFields...), ExpandProps: []string{PropSourceID}, Top: 1000,
+	}, func(cs []graph.Contact) error {
+		for i := range cs {
+			ct := &cs[i]
+			if err := expanded(ct.SingleValueExtendedProperties, "contact"); err != nil {
+				return err
+			}
+			if sid, ok := ct.SingleValueExtendedProperties.Get(PropSourceID); ok && sid != "" && !ownerData(ct) {
+				ops = append(ops, plan.Op{Kind: plan.Delete, SourceID: sid, ContactID: ct.ID})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	cur := m.folderID
+	m.folderID = f.ID // apply writes to m.folderID
+	failed := m.apply(ctx, ops)
+	m.folderID = cur
+	n := m.counts.Deleted
+	m.counts.Deleted = 0
+	if failed {
+		return n, fmt.Errorf("delete managed contacts in the default Contacts folder: %d failed", m.itemFailures)
+	}
+	return n, nil
 }

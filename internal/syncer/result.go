@@ -66,6 +66,11 @@ type Result struct {
 	// (Contacts.ReadWrite granted in Entra) or "rbac-scoped" (Exchange
 	// RBAC for Applications decides per mailbox).
 	MailboxAccess string `json:"mailboxAccess,omitempty"`
+	// FolderMode is where the contacts go: "folder" (a folder of
+	// galmirror's own, named Folder) or "default" (the mailbox's default
+	// Contacts folder; Folder is then the contacts' category).
+	FolderMode string `json:"folderMode,omitempty"`
+	Folder     string `json:"folder,omitempty"`
 	// Plan lists the planned operations per mailbox (dry runs).
 	Plan []MailboxPlan `json:"plan,omitempty"`
 	// SourceCount is the number of directory entries mirrored.

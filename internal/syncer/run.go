@@ -96,6 +96,10 @@ func newRun(e *Engine, t *config.Tenant, ro RunOptions) *run {
 		mark: folderMark(t.TenantID, t.Name),
 		res:  &Result{Run: report.Run{Tenant: t.Name, Trigger: ro.Trigger}, DryRun: ro.DryRun, Errors: []ItemError{}, Skipped: []SkippedMailbox{}},
 	}
+	r.res.FolderMode, r.res.Folder = string(config.FolderModeFolder), t.Folder
+	if t.InDefaultFolder() {
+		r.res.FolderMode, r.res.Folder = string(config.FolderModeDefault), t.FolderCategory
+	}
 	// Contacts delta and permanentDelete exist where Graph's pages say:
 	// not in China; permanentDelete in the global cloud only. A custom
 	// cloud learns it from Graph's answers (graph.Unsupported).

@@ -60,7 +60,7 @@ func (r *run) removeUntargeted(ctx context.Context) error {
 			defer func() { <-sem }()
 			tg := target{ID: mb.UserID, UPN: mb.UPN}
 			m := r.newMailbox(tg)
-			m.dirty, m.cmap = map[string]struct{}{}, map[string]store.ContactRef{}
+			m.dirty, m.cmap, m.state = map[string]struct{}{}, map[string]store.ContactRef{}, mb
 			deleted, _, _, err := m.purge(ctx, true)
 			switch c := graph.Classify(err); {
 			case err == nil, c == graph.MailboxUnavailable, c == graph.NotFound:
