@@ -61,11 +61,7 @@ func (c *CheckReport) add(name string, ok bool, format string, args ...any) bool
 func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	rep := &CheckReport{Tenant: t.Name, OK: true}
 	rep.add("configuration", true, "tenant %s, app %s, cloud %s", t.TenantID, t.ClientID, t.Cloud)
-	if t.InDefaultFolder() {
-		rep.add("folder", true, "contacts go into each mailbox's default Contacts folder with the category %q, beside the owner's own (never touched: galmirror knows its contacts by their marks)", t.FolderCategory)
-	} else {
-		rep.add("folder", true, "contacts go into a folder named %q under each mailbox's Contacts folder", t.Folder)
-	}
+	rep.addFolder(t)
 	hc, err := HTTPClient(ctx, t)
 	if err != nil {
 		rep.add("cloud", false, "%v", err)
@@ -158,6 +154,15 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	}
 	r.probeTargets(ctx, rep)
 	return rep
+}
+
+// addFolder says where the tenant's contacts go.
+func (rep *CheckReport) addFolder(t *config.Tenant) {
+	if t.InDefaultFolder() {
+		rep.add("folder", true, "contacts go into each mailbox's default Contacts folder with the category %q, beside the owner's own (never touched: galmirror knows its contacts by their marks)", t.FolderCategory)
+		return
+	}
+	rep.add("folder", true, "contacts go into a folder named %q under each mailbox's Contacts folder", t.Folder)
 }
 
 // resolveGroups reads the members of every group the settings name, as a
