@@ -313,6 +313,14 @@ type Source struct {
 	// RequirePhone skips sources with neither a business nor a mobile
 	// phone. Default false.
 	RequirePhone bool `json:"requirePhone"`
+	// FromTenants names other entries of the same settings (the settings
+	// file or its drop-ins) whose people are added to this entry's sources:
+	// each as its own entry's source rules select them, its own people
+	// only (not the entries it lists in turn). Default none.
+	FromTenants []string `json:"fromTenants,omitempty"`
+	// From holds the entries FromTenants names, in its order, resolved by
+	// Load once every file is read: copies, whose own From is empty.
+	From []Tenant `json:"-"`
 }
 
 // Target selects the mailboxes that receive the folder.
