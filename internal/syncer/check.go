@@ -142,6 +142,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		return rep
 	}
 	r.resolveUsers(rep)
+	r.checkFromTenants(ctx, rep)
 	r.selectPeople(sc)
 	rep.add("directory read", true, "%d directory entries: %d sources, %d target mailboxes", len(r.persons), len(r.desired), len(r.targets))
 	r.probeTargets(ctx, rep)
