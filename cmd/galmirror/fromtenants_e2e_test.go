@@ -4,11 +4,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
+	"github.com/galmirror/galmirror/internal/report/schemacheck"
 )
 
 // simTenantAt is simTenant with its own name and domain.
@@ -81,14 +83,28 @@ func TestFromTenantsThroughTheBinary(t *testing.T) {
 			t.Fatalf("contoso mailbox marks\n%v\nwant\n%v", got, want)
 		}
 	}
+	b, err := os.ReadFile("../../docs/report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := schemacheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut string // the last sync's stderr
 	syncJSON := func(wantCode int, args ...string) map[string]map[string]any {
 		t.Helper()
-		code, out, errOut := c.run(append([]string{"sync", "--config", settings, "--json"}, args...)...)
+		var code int
+		var out string
+		code, out, errOut = c.run(append([]string{"sync", "--config", settings, "--json"}, args...)...)
 		if code != wantCode {
 			t.Fatalf("sync %v: exit %d, want %d\n%s\n%s", args, code, wantCode, out, errOut)
 		}
 		by := map[string]map[string]any{}
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if errs := schema.Check("syncResult", []byte(l)); len(errs) > 0 {
+				t.Errorf("sync --json does not match the schema: %v\n%s", errs, l)
+			}
 			m := jsonResult(t, l)
 			by[m["tenant"].(string)] = m
 		}
@@ -108,9 +124,19 @@ func TestFromTenantsThroughTheBinary(t *testing.T) {
 		return sts[0].(map[string]any)
 	}
 
+	// A dry run plans fabrikam's people into contoso's mailboxes and
+	// writes nothing.
+	res := syncJSON(exitOK, "--dry-run", "--tenant", "contoso")
+	if got := res["contoso"]["contacts"].(map[string]any)["created"]; got != float64(12) || sourceTenant(res["contoso"])["sources"] != float64(2) {
+		t.Errorf("dry run: to create %v, source tenants %v", got, res["contoso"]["sourceTenants"])
+	}
+	if f := managed(t, srvA, tnA, tnA.Users[0].ID); f != nil {
+		t.Fatalf("the dry run made a folder")
+	}
+
 	// Both tenants in one process: fabrikam's directory is read once.
 	srvB.ResetCounters()
-	res := syncJSON(exitOK)
+	res = syncJSON(exitOK)
 	mailboxHas(want)
 	if st := sourceTenant(res["contoso"]); st["name"] != "fabrikam" || st["sources"] != float64(2) || st["tenantId"] != strings.ToLower(tnB.ID) {
 		t.Errorf("contoso's source tenant: %v", st)
@@ -152,6 +178,9 @@ func TestFromTenantsThroughTheBinary(t *testing.T) {
 	}
 	if d := res["contoso"]["contacts"].(map[string]any)["deleted"]; d != float64(0) {
 		t.Errorf("deleted %v with fabrikam unreadable", d)
+	}
+	if !strings.Contains(errOut, "event_id=720") || !strings.Contains(errOut, "source_tenant=fabrikam") {
+		t.Errorf("no event 720 naming fabrikam:\n%s", errOut)
 	}
 	mailboxHas(want)
 
