@@ -151,6 +151,14 @@ func TestFromTenantsThroughTheBinary(t *testing.T) {
 		t.Errorf("fabrikam's own mailbox holds %v", got)
 	}
 
+	// check reads fabrikam with fabrikam's app and says what it adds.
+	code, out, checkErr := c.run("check", "--config", settings, "--tenant", "contoso")
+	if code != exitOK || !strings.Contains(out, "source tenant fabrikam") || !strings.Contains(out, "2 people by its own source rules") ||
+		!strings.Contains(out, "5 sources") {
+		t.Errorf("check exit %d\n%s\n%s", code, out, checkErr)
+	}
+	srvB.ResetCounters()
+
 	// Again, and contoso alone: nothing to write, no duplicate; contoso
 	// alone still reads fabrikam (once).
 	res = syncJSON(exitOK)
@@ -170,6 +178,10 @@ func TestFromTenantsThroughTheBinary(t *testing.T) {
 	}
 	if err := srvB.DeleteUser(tnB.ID, tnB.Users[1].ID, false); err != nil {
 		t.Fatal(err)
+	}
+	code, out, checkErr = c.run("check", "--config", settings, "--tenant", "contoso")
+	if code == exitOK || !strings.Contains(out, "source tenant fabrikam") || !strings.Contains(out, "User.Read.All") {
+		t.Errorf("check with fabrikam unreadable: exit %d\n%s\n%s", code, out, checkErr)
 	}
 	res = syncJSON(exitPartial, "--tenant", "contoso")
 	st := sourceTenant(res["contoso"])
