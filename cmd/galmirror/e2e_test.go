@@ -122,7 +122,8 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"first run", "second run", " 0 created, 0 updated, 0 deleted", "0 writes"} {
+	for _, want := range []string{"first run", "second run", " 0 created, 0 updated, 0 deleted", "0 writes",
+		"from tenant ", "people (source.fromTenants)"} { // the second tenant's people in the first's mailboxes
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
