@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(withTenant(`"schedule": {"cron": "*/5 1-3 * jan,feb sun", "timeZone": "UTC"}, "fileAs": "{givenName} ({companyName})"`)))
 	f.Add([]byte(withTenant(`"fields": ["displayName", "mobilePhone"], "fieldPolicy": {"mobilePhone": "fillBlank", "jobTitle": "never", "displayName": "overwrite"}`)))
 	f.Add([]byte(`{"dataDir": "x", "tenants": [{"name": "a", "certificate": {"thumbprint": 1}}], "admin": {"kerberos": {}}}`))
+	f.Add([]byte(withTenant(`"source": {"fromTenants": ["fabrikam", "contoso", "Fabrikam", "fabrikam"]}`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("settings.json", "/etc/galmirror/settings.json", data)
 		if err != nil {
@@ -52,6 +54,7 @@ func FuzzParseTenant(f *testing.F) {
 	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
 		"certificate": {"file": "a.pem"}, "schedule": {"every": "1m"}, "source": {"excludeUsers": ["x@y.z"]}}`))
 	f.Add([]byte(`[{"name": "a"}]`))
+	f.Add([]byte(strings.Replace(dropFabrikam, `"certificate"`, `"source": {"fromTenants": ["contoso", "fabrikam", ""]}, "certificate"`, 1)))
 	f.Add([]byte(`{"name": null, "tenantId": 5}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const path = "/etc/galmirror/tenants.d/a.json"
