@@ -3,11 +3,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
 	"github.com/galmirror/galmirror/internal/report/schemacheck"
@@ -265,5 +268,50 @@ func (x *xtenant) offTheList() {
 	x.mailboxHas(slices.DeleteFunc(x.want, func(s string) bool { return strings.Contains(s, "/") }))
 	if _, ok := res["contoso"]["sourceTenants"]; ok {
 		t.Errorf("sourceTenants without fromTenants: %v", res["contoso"]["sourceTenants"])
+	}
+}
+
+// The service (`galmirror run`) starts both tenants at once: fabrikam's
+// directory is read once for its own run and contoso's, and fabrikam's
+// people reach contoso's mailboxes.
+func TestFromTenantsServiceReadsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	x := newXTenant(t)
+	sched := map[string]any{"every": "1h", "jitter": "0s"}
+	x.contoso["schedule"], x.fabrikam["schedule"] = sched, sched
+	x.settings = x.c.settings(x.contoso, x.fabrikam)
+	x.srvB.ResetCounters()
+
+	cmd := x.c.command("run", "--config", x.settings, "--stop-timeout", "10s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	events := &eventLog{seen: make(chan struct{}, 1)}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			events.add(sc.Text())
+		}
+	}()
+	events.wait(t, "200", 30*time.Second, "tenant=contoso")
+	events.wait(t, "200", 30*time.Second, "tenant=fabrikam")
+	x.mailboxHas(x.want)
+	if n := x.deltaReads(); n != 1 {
+		t.Errorf("fabrikam's users/delta was requested %d times in the service's round, want 1", n)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	events.wait(t, "101", 15*time.Second)
+	<-readDone
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("service exit: %v", err)
 	}
 }
