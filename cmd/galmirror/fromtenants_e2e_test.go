@@ -233,8 +233,9 @@ func (x *xtenant) unreadable() {
 	if d := contactCount(res["contoso"], "deleted"); d != float64(0) {
 		t.Errorf("deleted %v with fabrikam unreadable", d)
 	}
-	if !strings.Contains(x.errOut, "event_id=720") || !strings.Contains(x.errOut, "source_tenant=fabrikam") {
-		t.Errorf("no event 720 naming fabrikam:\n%s", x.errOut)
+	if !strings.Contains(x.errOut, "event_id=720") || !strings.Contains(x.errOut, "source_tenant=fabrikam") ||
+		!strings.Contains(x.errOut, "event_id=201") || !strings.Contains(x.errOut, "its people were kept") {
+		t.Errorf("no event 720 naming fabrikam, or a 201 without the reason:\n%s", x.errOut)
 	}
 	x.mailboxHas(x.want)
 
