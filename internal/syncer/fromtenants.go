@@ -1,7 +1,9 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,9 +67,11 @@ type dirShare struct {
 // done closes.
 type dirRead struct {
 	tenantID string
-	started  time.Time
-	done     chan struct{}
-	once     sync.Once
+	// rules are the tenant's source rules the read selected by.
+	rules   []byte
+	started time.Time
+	done    chan struct{}
+	once    sync.Once
 	// byOwn: the tenant's own run read it (and stored it).
 	byOwn bool
 
@@ -122,8 +126,9 @@ func (s *dirShare) begin(ctx context.Context, t *config.Tenant, reuse bool) (pre
 			}
 		}
 		prev = s.m[t.Name]
-		if prev != nil && !strings.EqualFold(prev.tenantID, t.TenantID) {
-			prev = nil
+		rules := sourceRules(t)
+		if prev != nil && (!strings.EqualFold(prev.tenantID, t.TenantID) || !bytes.Equal(prev.rules, rules)) {
+			prev = nil // another tenant, or rules changed by a reload since
 		}
 		if done, _ := prev.result(); !done {
 			s.mu.Unlock()
@@ -138,11 +143,20 @@ func (s *dirShare) begin(ctx context.Context, t *config.Tenant, reuse bool) (pre
 			s.mu.Unlock()
 			return prev, nil, nil
 		}
-		cur = &dirRead{tenantID: t.TenantID, started: now, done: make(chan struct{})}
+		cur = &dirRead{tenantID: t.TenantID, rules: rules, started: now, done: make(chan struct{})}
 		s.m[t.Name] = cur
 		s.mu.Unlock()
 		return prev, cur, nil
 	}
+}
+
+// sourceRules identifies a tenant's source rules (its fromTenants aside:
+// they do not change what it contributes).
+func sourceRules(t *config.Tenant) []byte {
+	src := t.Source
+	src.FromTenants, src.From = nil, nil
+	b, _ := json.Marshal(src)
+	return b
 }
 
 // usersDelta runs a users delta round from link: a replay of a consumer's

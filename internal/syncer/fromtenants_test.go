@@ -91,6 +91,13 @@ func TestSourceTenantReadOnceConsumerFirst(t *testing.T) {
 	if n := e.srv.Counters().ByRoute["GET /users/delta"]; n != 4 {
 		t.Errorf("users/delta requested %d times, want 4", n)
 	}
+	// Fabrikam's rules changed (a reload): its earlier read is not
+	// reused; its excluded person leaves contoso's mailboxes.
+	cfg.Tenants[0].Source.From[0].Source.ExcludeUsers = []string{fab.Users[1].UserPrincipalName}
+	res = run(0)
+	if st := res.SourceTenants[0]; st.Status != SourceRead || st.Sources != 1 || res.Contacts.Deleted != 2 {
+		t.Errorf("after fabrikam's rules changed: %+v, deleted %d, want read, 1 source, 2 deleted", st, res.Contacts.Deleted)
+	}
 	for _, c := range e.contacts(e.tenant.Users[0].ID) {
 		if strings.Contains(str(c["displayName"]), "Fiona") && str(c["jobTitle"]) != "Director" {
 			t.Errorf("contoso's contact of Fiona: %v", c)
