@@ -48,7 +48,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "galmirror demo: generate a tenant: %v\n", err)
 		return exitFailed
 	}
-	srv, err := graphsim.Start(graphsim.Options{Tenants: []graphsim.Tenant{tenant}, Seed: *seed})
+	// A second tenant, a sister company whose people appear in the
+	// first's mailboxes (source.fromTenants).
+	sisterName := demoSisterName(tenant.Name)
+	sister, sisterCred, err := graphsim.Generate(graphsim.GenerateOptions{Users: 6, Seed: *seed + 1, Name: sisterName,
+		Domain: strings.ReplaceAll(demoName(sisterName), "-", "") + ".example"})
+	if err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: generate a tenant: %v\n", err)
+		return exitFailed
+	}
+	srv, err := graphsim.Start(graphsim.Options{Tenants: []graphsim.Tenant{tenant, sister}, Seed: *seed})
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: start graphsim: %v\n", err)
 		return exitFailed
@@ -72,12 +81,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	env, endpointCA := demoTrust(caFile)
-	settings, err := writeDemoSettings(dir, srv, tenant, cred, endpointCA)
+	settings, err := writeDemoSettings(dir, srv, []graphsim.Tenant{tenant, sister}, []graphsim.AppCredential{cred, sisterCred}, endpointCA)
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "graphsim (a local Microsoft Graph + Entra ID emulator) is serving tenant %q at %s\n", tenant.Name, srv.URL())
+	fmt.Fprintf(stdout, "and tenant %q, whose people the first adds to its mailboxes (source.fromTenants)\n", sister.Name)
 	if *keep != "" {
 		fmt.Fprintf(stdout, "settings: %s\n\n", settings)
 	} else {
@@ -109,6 +119,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  graphsim saw %d requests and %d writes\n", srv.Counters().Requests, srv.Counters().Writes)
 
 	showFolder(stdout, srv, tenant)
+	showFromTenant(stdout, srv, tenant, sister)
 	if code != exitOK {
 		return code
 	}
@@ -132,33 +143,42 @@ func demoSync(ctx context.Context, self, settings string, env []string, stdout, 
 		}
 		code = ee.ExitCode()
 	}
-	var res syncer.Result
-	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
-		fmt.Fprintf(stderr, "galmirror demo: galmirror sync exited %d without a result: %s\n", code, bytes.TrimSpace(out))
-		return nil, max(code, exitFailed)
+	// One line per tenant; the first tenant's result is the demo's.
+	var first *syncer.Result
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		var res syncer.Result
+		if err := json.Unmarshal(line, &res); err != nil {
+			fmt.Fprintf(stderr, "galmirror demo: galmirror sync exited %d without a result: %s\n", code, bytes.TrimSpace(out))
+			return nil, max(code, exitFailed)
+		}
+		printResult(stdout, &res)
+		if first == nil {
+			first = &res
+		}
 	}
-	printResult(stdout, &res)
-	return &res, code
+	return first, code
 }
 
-// writeDemoSettings writes settings.json as an MSP would; caFile is set
-// only where the system store cannot be pointed at graphsim's CA.
-func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant, cred graphsim.AppCredential, caFile string) (string, error) {
-	name := demoName(tenant.Name)
-	pem := append(append([]byte{}, cred.CertPEM...), cred.KeyPEM...)
-	if err := os.WriteFile(filepath.Join(dir, name+".pem"), pem, 0o600); err != nil {
-		return "", err
-	}
+// writeDemoSettings writes settings.json as an MSP would, one entry per
+// tenant, the first listing the others in source.fromTenants; caFile is
+// set only where the system store cannot be pointed at graphsim's CA.
+func writeDemoSettings(dir string, srv *graphsim.Server, tenants []graphsim.Tenant, creds []graphsim.AppCredential, caFile string) (string, error) {
 	endpoints := map[string]any{"authority": srv.URL(), "graph": srv.URL()}
 	if caFile != "" {
 		endpoints["caFile"] = caFile
 	}
-	doc := map[string]any{
-		"dataDir": "state",
-		"tenants": []any{map[string]any{
+	var entries []any
+	var others []string
+	for i, tenant := range tenants {
+		name := demoName(tenant.Name)
+		pem := append(append([]byte{}, creds[i].CertPEM...), creds[i].KeyPEM...)
+		if err := os.WriteFile(filepath.Join(dir, name+".pem"), pem, 0o600); err != nil {
+			return "", err
+		}
+		entries = append(entries, map[string]any{
 			"name":        name,
 			"tenantId":    tenant.ID,
-			"clientId":    cred.ClientID,
+			"clientId":    creds[i].ClientID,
 			"certificate": map[string]any{"file": name + ".pem"},
 			"cloud":       "custom",
 			"endpoints":   endpoints,
@@ -166,7 +186,17 @@ func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant,
 			// The tenant's shared mailbox, room and equipment and its
 			// mail-enabled groups, beside the people.
 			"source": map[string]any{"includeShared": true, "includeRooms": true, "includeEquipment": true, "mailGroups": true},
-		}},
+		})
+		if i > 0 {
+			others = append(others, name)
+		}
+	}
+	if len(others) > 0 {
+		entries[0].(map[string]any)["source"].(map[string]any)["fromTenants"] = others
+	}
+	doc := map[string]any{
+		"dataDir": "state",
+		"tenants": entries,
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -250,4 +280,46 @@ func demoName(display string) string {
 		return "demo"
 	}
 	return name
+}
+
+// demoSisterName is the second demo tenant's name: Fabrikam, unless the
+// first is called that (then Tailspin Toys).
+func demoSisterName(first string) string {
+	if demoName(first) == "fabrikam" {
+		return "Tailspin Toys"
+	}
+	return "Fabrikam"
+}
+
+// showFromTenant prints how many of the first mailbox's managed contacts
+// are the other tenant's people, by their source-id marks.
+func showFromTenant(w io.Writer, srv *graphsim.Server, tenant, other graphsim.Tenant) {
+	if len(tenant.Users) == 0 {
+		return
+	}
+	folders, err := srv.Folders(tenant.ID, tenant.Users[0].ID)
+	if err != nil {
+		return
+	}
+	prefix := strings.ToLower(other.ID) + "/"
+	var names []string
+	for _, f := range folders {
+		for _, c := range f.Contacts {
+			for _, p := range c.ExtendedProperties {
+				if strings.HasSuffix(p.ID, "galmirror.sourceId") && strings.HasPrefix(p.Value, prefix) {
+					var v struct {
+						DisplayName string `json:"displayName"`
+					}
+					_ = json.Unmarshal(c.Properties, &v)
+					names = append(names, v.DisplayName)
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "\n%d of them are %s's people (source.fromTenants), marked with %s's tenant id: %s, ...\n",
+		len(names), other.Name, other.Name, strings.Join(names[:min(3, len(names))], ", "))
 }

@@ -306,6 +306,7 @@ func printResult(w io.Writer, r *syncer.Result) {
 	} else if r.DryRun && r.Folder != "" {
 		fmt.Fprintf(w, "  into the folder %q under each mailbox's Contacts folder\n", r.Folder)
 	}
+	printSourceTenants(w, r.SourceTenants)
 	fmt.Fprintf(w, "  graph: %d requests (%d batch items), %d throttled; %.1fs", r.Graph.Requests, r.Graph.BatchItems, r.Graph.Throttled, r.Seconds)
 	if r.MailboxAccess != "" {
 		fmt.Fprintf(w, "; mailbox access %s", r.MailboxAccess)
@@ -347,5 +348,20 @@ func printResult(w io.Writer, r *syncer.Result) {
 			fmt.Fprintf(w, " (request-id %s)", e.RequestID)
 		}
 		fmt.Fprintln(w)
+	}
+}
+
+// printSourceTenants says what each tenant of source.fromTenants
+// contributed, or why its people were kept as they are.
+func printSourceTenants(w io.Writer, sts []syncer.SourceTenant) {
+	for _, st := range sts {
+		switch st.Status {
+		case syncer.SourceKept:
+			fmt.Fprintf(w, "  from tenant %s: NOT READ, its people in the mailboxes kept as they are: %s\n", st.Name, st.Error)
+		case syncer.SourceShared:
+			fmt.Fprintf(w, "  from tenant %s: %d people (its directory as another run read it)\n", st.Name, st.Sources)
+		default:
+			fmt.Fprintf(w, "  from tenant %s: %d people\n", st.Name, st.Sources)
+		}
 	}
 }

@@ -123,7 +123,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{"first run", "second run", " 0 created, 0 updated, 0 deleted", "0 writes",
-		"1 sharedMailbox, 1 room, 1 equipment, 1 group"} {
+		"1 sharedMailbox, 1 room, 1 equipment, 1 group",
+		"from tenant ", "people (source.fromTenants)"} { // the second tenant's people in the first's mailboxes
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

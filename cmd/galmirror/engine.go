@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
+	"github.com/galmirror/galmirror/internal/events"
 	"github.com/galmirror/galmirror/internal/renew"
 	"github.com/galmirror/galmirror/internal/service"
 	"github.com/galmirror/galmirror/internal/store"
@@ -68,6 +69,12 @@ func serviceResult(ctx context.Context, res *syncer.Result) (service.Result, err
 		ThrottleWait: res.ThrottleWait,
 		Certificate:  service.Certificate{Thumbprint: res.CertificateThumbprint, NotAfter: res.CertificateExpires},
 		Failure:      res.Failure,
+	}
+	for _, st := range res.SourceTenants {
+		if st.Status == syncer.SourceKept {
+			out.Events = append(out.Events, events.Event{ID: events.SourceTenantKept, Detail: st.Error,
+				Fields: []events.Field{events.F("source_tenant", st.Name), events.F("source_tenant_id", st.TenantID)}})
+		}
 	}
 	f := res.Failure
 	if f == nil {

@@ -336,6 +336,14 @@ type Source struct {
 	// ExcludeGroups do not apply to them; ExcludeUsers may name a group's
 	// object id. Default false.
 	MailGroups bool `json:"mailGroups"`
+	// FromTenants names other entries of the same settings (the settings
+	// file or its drop-ins) whose people are added to this entry's sources:
+	// each as its own entry's source rules select them, its own people
+	// only (not the entries it lists in turn). Default none.
+	FromTenants []string `json:"fromTenants,omitempty"`
+	// From holds the entries FromTenants names, in its order, resolved by
+	// Load once every file is read: copies, whose own From is empty.
+	From []Tenant `json:"-"`
 }
 
 // MailboxPurposes reports whether any mailbox kind beyond user mailboxes

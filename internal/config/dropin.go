@@ -157,5 +157,45 @@ func crossCheck(c *Config) error {
 	}
 	// Keep the settings' order, then the drop-ins by file name.
 	sort.SliceStable(c.Tenants, func(i, j int) bool { return c.Tenants[i].File == "" && c.Tenants[j].File != "" })
+	errs = append(errs, linkSources(c)...)
 	return errors.Join(errs...)
+}
+
+// linkSources resolves every entry's source.fromTenants to the entries
+// it names (Source.From), across the settings file and the drop-ins: an
+// unknown name, or an entry of the same tenant (whose people are this
+// entry's own already), is an error naming the JSON path. Only the listed
+// entries' own directories are added, not the entries they list in turn,
+// so a cycle (a lists b, b lists a) is two direct links and allowed.
+func linkSources(c *Config) []error {
+	byName := make(map[string]int, len(c.Tenants))
+	for i := range c.Tenants {
+		byName[c.Tenants[i].Name] = i
+	}
+	var errs []error
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		file, p := c.Path, fmt.Sprintf("tenants[%d].source.fromTenants", i)
+		if t.File != "" {
+			file, p = t.File, "source.fromTenants"
+		}
+		t.Source.From = nil
+		for k, n := range t.Source.FromTenants {
+			j, ok := byName[n]
+			var msg string
+			switch {
+			case !ok:
+				msg = fmt.Sprintf("no tenant entry is named %q (in the settings file or %s)", n, TenantsDir)
+			case strings.EqualFold(c.Tenants[j].TenantID, t.TenantID):
+				msg = fmt.Sprintf("%q is an entry of the same tenant %s: its people are this entry's own sources already", n, t.TenantID)
+			default:
+				src := c.Tenants[j]
+				src.Source.From = nil
+				t.Source.From = append(t.Source.From, src)
+				continue
+			}
+			errs = append(errs, &ValidationError{File: file, Problems: []Problem{{Path: fmt.Sprintf("%s[%d]", p, k), Message: msg}}})
+		}
+	}
+	return errs
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(withTenant(`"fields": ["displayName", "mobilePhone"], "fieldPolicy": {"mobilePhone": "fillBlank", "jobTitle": "never", "displayName": "overwrite"}`)))
 	f.Add([]byte(`{"dataDir": "x", "tenants": [{"name": "a", "certificate": {"thumbprint": 1}}], "admin": {"kerberos": {}}}`))
 	f.Add([]byte(withTenant(`"source": {"includeShared": true, "includeRooms": true, "includeEquipment": true, "mailGroups": true, "requireEmail": false}`)))
+	f.Add([]byte(withTenant(`"source": {"fromTenants": ["fabrikam", "contoso", "Fabrikam", "fabrikam"]}`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("settings.json", "/etc/galmirror/settings.json", data)
 		if err != nil {
@@ -57,6 +59,7 @@ func FuzzParseTenant(f *testing.F) {
 	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
 		"certificate": {"file": "a.pem"}, "folder": {"mode": "default", "category": "Firma"}, "categories": ["firma", "X"]}`))
 	f.Add([]byte(`{"name": "a", "folder": {"mode": "folder", "name": "Staff", "category": 1}}`))
+	f.Add([]byte(strings.Replace(dropFabrikam, `"certificate"`, `"source": {"fromTenants": ["contoso", "fabrikam", ""]}, "certificate"`, 1)))
 	f.Add([]byte(`{"name": null, "tenantId": 5}`))
 	f.Add([]byte(`{"name": "a", "tenantId": "11111111-2222-3333-4444-555555555555", "clientId": "0f3c6a1e-5b8d-4c2e-9a7f-1d2e3f4a5b6c",
 		"certificate": {"file": "a.pem"}, "source": {"includeShared": true, "includeRooms": true, "includeEquipment": false, "mailGroups": true}}`))

@@ -189,6 +189,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 		}
 	}
 	v.users(p+".source.excludeUsers", t.Source.ExcludeUsers)
+	v.fromTenants(p+".source.fromTenants", t)
 	v.guids(p+".target.groups", t.Target.Groups)
 	v.users(p+".target.excludeUsers", t.Target.ExcludeUsers)
 
@@ -627,4 +628,24 @@ func (v *validator) category(p, c string) bool {
 		v.addf(p, "must not contain ',' or ';' (Outlook treats them as separators)")
 	}
 	return true
+}
+
+// fromTenants checks what one file can of source.fromTenants: names, no
+// repeats, not the entry itself. Load checks that each names an entry
+// (linkSources).
+func (v *validator) fromTenants(p string, t *Tenant) {
+	seen := map[string]int{}
+	for i, n := range t.Source.FromTenants {
+		ip := fmt.Sprintf("%s[%d]", p, i)
+		switch j, dup := seen[n]; {
+		case !tenantNameRE.MatchString(n):
+			v.addf(ip, "invalid tenant name %q: name another entry of these settings by its \"name\"", n)
+		case n == t.Name:
+			v.addf(ip, "names this entry itself: its own directory is always a source")
+		case dup:
+			v.addf(ip, "%q is listed twice (also %s[%d])", n, p, j)
+		default:
+			seen[n] = i
+		}
+	}
 }

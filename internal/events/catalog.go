@@ -126,6 +126,10 @@ const (
 	// MassDeleteHeld: the mass-delete guard held back deletes.
 	MassDeleteHeld ID = 500
 
+	// SourceTenantKept: the directory of a tenant in source.fromTenants
+	// could not be read; its people already in the mailboxes were kept.
+	SourceTenantKept ID = 720
+
 	// AdminAction: an operator changed something through the admin API.
 	AdminAction ID = 600
 	// AdminDenied: an authenticated principal called a method its role
@@ -229,6 +233,7 @@ func init() {
 	def(MicrosoftReachable, Info, "microsoft_reachable", "Microsoft service reachable again")
 	def(TenantPurged, Warning, "tenant_purged", "tenant skipped: purged")
 	def(MassDeleteHeld, Warning, "mass_delete_held", "mass-delete guard held deletes back")
+	def(SourceTenantKept, Warning, "source_tenant_kept", "source tenant unreadable: its people kept as they are")
 	def(AdminAction, Info, "admin_action", "admin action")
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
 	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Desired is a contact the mailbox should have.
@@ -72,6 +73,11 @@ type Policy struct {
 	// desired and existing contacts of the sources that changed) sees a
 	// few of them, and the guard must weigh deletes against them all.
 	Managed int
+	// Keep are source-id prefixes whose sources are unknown this run (a
+	// source tenant whose directory could not be read): an existing
+	// contact under one of them that is not desired is left as it is,
+	// neither deleted nor counted as gone (Result.Kept).
+	Keep []string
 }
 
 // HashMask is the mask the content hash is computed over: the fields
@@ -148,6 +154,9 @@ type Result struct {
 	// SkippedDeletes counts deletes not planned because deletes were not
 	// allowed this run.
 	SkippedDeletes int
+	// Kept counts contacts left as they are because their source is
+	// unknown this run (Policy.Keep), their copies included.
+	Kept int
 }
 
 // Counts returns the number of creates, updates and deletes in the plan.
@@ -268,12 +277,20 @@ func (res *Result) planOne(d *Desired, have map[string]Existing, mask, fill Fiel
 func (res *Result) planDeletes(have map[string]Existing, seen map[string]bool, pol Policy) {
 	var gone, surplus []Existing
 	for _, e := range have {
-		if !seen[e.SourceID] {
+		switch {
+		case seen[e.SourceID]:
+		case kept(e.SourceID, pol.Keep):
+			res.Kept++
+		default:
 			gone = append(gone, e)
 		}
 	}
 	slices.SortFunc(gone, func(a, b Existing) int { return cmp.Compare(a.SourceID, b.SourceID) })
 	for _, e := range res.Duplicates {
+		if !seen[e.SourceID] && kept(e.SourceID, pol.Keep) {
+			res.Kept++
+			continue
+		}
 		if e.OwnerData {
 			res.KeptCopies++
 			continue
@@ -294,6 +311,16 @@ func (res *Result) planDeletes(have map[string]Existing, seen map[string]bool, p
 			res.Ops = append(res.Ops, Op{Kind: Delete, SourceID: e.SourceID, ContactID: e.ContactID, Reason: "duplicate"})
 		}
 	}
+}
+
+// kept reports whether id is under one of the prefixes.
+func kept(id string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // better reports whether a, of two contacts with one source id, is the one

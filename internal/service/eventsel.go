@@ -58,6 +58,11 @@ func runEvents(tenant string, t *runTicket, res Result, ran time.Duration, next 
 				break
 			}
 		}
+		for _, e := range res.Events {
+			if e.ID == events.SourceTenantKept && detail == "" {
+				detail = "a source tenant's directory could not be read, its people were kept as they are (event 720): " + e.Detail
+			}
+		}
 		out = append(out, ev(events.RunPartial, detail, fields...))
 	case store.RunFailed:
 		f := res.Failure

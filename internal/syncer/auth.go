@@ -202,11 +202,13 @@ func (r *run) connect(ctx context.Context) error {
 	// mailbox: a mailbox outside the app's scope is skipped, and the run
 	// fails only when every one is (allDenied).
 	r.res.MailboxAccess = entra.MailboxAccessOf(claims.Roles)
-	id, err := r.st.Installation(ctx)
-	if err != nil {
-		return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+	if r.st != nil { // another tenant's directory read for check writes nothing
+		id, err := r.st.Installation(ctx)
+		if err != nil {
+			return fail(FailInternal, "", fmt.Sprintf("state database: %v", err))
+		}
+		r.stamp = localStamp(id)
 	}
-	r.stamp = localStamp(id)
 	r.client, err = graph.New(graph.Options{
 		BaseURL: ep.GraphRoot + "/v1.0", Tokens: ts, HTTP: hc, PacerConfig: r.e.opts.Pacer, Logger: r.log,
 	})

@@ -147,6 +147,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 		return rep
 	}
 	r.resolveUsers(rep)
+	r.checkFromTenants(ctx, rep)
 	r.selectPeople(sc)
 	rep.add("directory read", true, "%d directory entries: %d sources (%s), %d target mailboxes", len(r.persons), len(r.desired), kindsText(r.res.SourcesByKind), len(r.targets))
 	if t.Source.MailboxPurposes() && rep.MailboxAccess != entra.MailboxAccessTenantWide {

@@ -426,6 +426,7 @@ func (m *mailbox) write(ctx context.Context) error {
 		MinDeletesGuarded: r.t.Deletes.MinCount,
 		AllowMassDelete:   r.ro.AllowMassDelete,
 		ExcludeSource:     m.tg.ID,
+		Keep:              r.keep,
 	}
 	outside := 0 // desired contacts a narrow plan leaves out: in line
 	if m.narrow {

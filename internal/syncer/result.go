@@ -73,13 +73,17 @@ type Result struct {
 	Folder     string `json:"folder,omitempty"`
 	// Plan lists the planned operations per mailbox (dry runs).
 	Plan []MailboxPlan `json:"plan,omitempty"`
-	// SourceCount is the number of directory entries mirrored.
+	// SourceCount is the number of directory entries mirrored, other
+	// tenants' people included.
 	SourceCount int `json:"sources"`
 	// SourcesByKind splits SourceCount by what the sources are, a kind
 	// per key (directory.SourceUser, SourceOrgContact,
 	// SourceSharedMailbox, SourceRoom, SourceEquipment, SourceGroup);
 	// kinds without a source are left out.
 	SourcesByKind map[string]int `json:"sourcesByKind,omitempty"`
+	// SourceTenants are the entries of source.fromTenants: what each
+	// contributed, or why its people were kept as they are.
+	SourceTenants []SourceTenant `json:"sourceTenants,omitempty"`
 	// Targets is the number of target mailboxes, when known.
 	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.

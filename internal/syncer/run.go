@@ -77,6 +77,18 @@ type run struct {
 	// stopped counts the mailboxes the run was stopped in (Ctrl-C),
 	// finished the target mailboxes that finished.
 	stopped, finished int
+
+	// Other tenants' people (fromtenants.go): own is this run's read of
+	// its own directory, shared with consumers; replay a consumer's read
+	// whose users delta round this run replays instead of Graph's;
+	// recording the read whose round this run records (a consumer's read
+	// of another tenant); foreign the source tenants read, keep the
+	// prefixes of those that could not be, foreignGraph the Graph requests
+	// of the reads this run made of other tenants.
+	own, replay, recording *dirRead
+	foreign                []foreignSource
+	keep                   []string
+	foreignGraph           GraphCounts
 }
 
 // deltaOffered reports whether contacts delta is read this run.
@@ -191,11 +203,20 @@ func (r *run) sync(ctx context.Context) error {
 	}
 	defer r.startMailboxes(ctx)()
 
+	doneOwn, err := r.beginOwnRead(ctx)
+	defer doneOwn()
+	if err != nil {
+		return err
+	}
 	if err := r.readSource(ctx); err != nil {
 		return err
 	}
 	sc, err := r.scope(ctx)
 	if err != nil {
+		return err
+	}
+	r.publish(directory.NewSelector(r.t, sc))
+	if err := r.readForeign(ctx); err != nil {
 		return err
 	}
 	r.selectPeople(sc)
@@ -257,6 +278,9 @@ func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Ti
 	if r.client != nil {
 		s := r.client.Stats()
 		res.Graph = GraphCounts{Requests: s.Requests, BatchItems: s.BatchItems, Throttled: s.Status429, Unavailable: s.Status503, Retries: s.Retries}
+		fg := r.foreignGraph
+		res.Graph.Requests, res.Graph.BatchItems, res.Graph.Throttled = res.Graph.Requests+fg.Requests, res.Graph.BatchItems+fg.BatchItems, res.Graph.Throttled+fg.Throttled
+		res.Graph.Unavailable, res.Graph.Retries = res.Graph.Unavailable+fg.Unavailable, res.Graph.Retries+fg.Retries
 		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
@@ -303,7 +327,7 @@ func (r *run) outcome(ctx context.Context, err error) (string, *Failure) {
 		}
 	case ctx.Err() != nil:
 		return r.stoppedStatus(ctx)
-	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0:
+	case res.Mailboxes.Failed > 0 || res.Contacts.HeldDeletes > 0 || res.Contacts.Failed > 0 || res.Mailboxes.HeldRemovals > 0 || len(r.keep) > 0:
 		return StatusPartial, nil
 	}
 	return StatusOK, nil

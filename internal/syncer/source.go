@@ -94,7 +94,7 @@ func (r *run) readUsers(ctx context.Context, link string) error {
 		}
 		defer resync.Abort(context.WithoutCancel(ctx))
 	}
-	newLink, err := r.client.UsersDelta(ctx, link, nil, func(page *graph.Page[graph.User]) error {
+	newLink, err := r.usersDelta(ctx, link, func(page *graph.Page[graph.User]) error {
 		var upserts []store.Person
 		var deletes []string
 		for _, u := range page.Value {
@@ -463,8 +463,9 @@ func (r *run) selectPeople(sc directory.Scope) {
 			r.res.Skipped = append(r.res.Skipped, SkippedMailbox{Mailbox: p.UserPrincipalName, Code: "Excluded", Reason: "excluded by target.excludeUsers"})
 		}
 	}
+	r.foreignDesired()
 	r.res.SourceCount = len(r.desired)
-	r.digest = desiredDigest(r.desired, r.write)
+	r.digest = r.keepDigest(desiredDigest(r.desired, r.write))
 	r.sinceLast(sel)
 }
 
@@ -517,7 +518,7 @@ func (r *run) sinceLast(sel *directory.Selector) {
 	slices.SortFunc(prevDesired, func(a, b plan.Desired) int { return strings.Compare(a.SourceID, b.SourceID) })
 	slices.Sort(r.changedSources)
 	// Past a tenth of the sources a narrow plan saves little.
-	r.narrow = desiredDigest(prevDesired, r.write) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
+	r.narrow = r.keepDigest(desiredDigest(prevDesired, r.write)) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
 }
 
 // desiredOf returns the desired contacts of the given sources (those that

@@ -134,6 +134,9 @@ type Engine struct {
 	// run's. Made on first use, from the options then.
 	once sync.Once
 	lim  limits
+	// share holds each tenant's latest directory read, for the runs
+	// that list it in source.fromTenants (fromtenants.go).
+	share dirShare
 }
 
 // limits are an engine's shared slots.
