@@ -140,4 +140,3 @@ func serveConsole(ctx context.Context, cfg *console.Config, log *slog.Logger, st
 	<-done
 	return code
 }
-
