@@ -773,6 +773,15 @@ func (s *Server) funcs() template.FuncMap {
 			return s
 		},
 		"query": func(q Query) string { return q.values().Encode() },
+		"short": func(s string) string {
+			if r := []rune(s); len(r) > 150 {
+				return string(r[:149]) + "…"
+			}
+			return s
+		},
+		"role": func(r adminv1.Role) string {
+			return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
+		},
 		"sel":   func(a, b string) bool { return a == b },
 		"pct": func(n, d int) int {
 			if d == 0 {
