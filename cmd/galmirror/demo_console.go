@@ -68,7 +68,11 @@ func demoConsole(ctx context.Context, dir, listen string, users int, stdout, std
 	var children []*exec.Cmd
 	defer func() {
 		for _, c := range children {
-			_ = c.Process.Signal(os.Interrupt)
+			// Windows cannot deliver an interrupt to another process: the
+			// services are ended there, as a closed console window ends them.
+			if c.Process.Signal(os.Interrupt) != nil {
+				_ = c.Process.Kill()
+			}
 		}
 		for _, c := range children {
 			done := make(chan struct{})
