@@ -70,17 +70,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer srv.Close()
 
-	dir := *keep
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "galmirror-demo-"); err != nil {
-			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
-			return exitFailed
-		}
-		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, cleanup, err := demoDir(*keep)
+	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
 	}
+	defer cleanup()
 	caFile := filepath.Join(dir, "graphsim-ca.pem")
 	if err := os.WriteFile(caFile, srv.CACertPEM(), 0o644); err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
@@ -330,24 +325,30 @@ func showFromTenant(w io.Writer, srv *graphsim.Server, tenant, other graphsim.Te
 		len(names), other.Name, other.Name, strings.Join(names[:min(3, len(names))], ", "))
 }
 
+// demoDir is the demo's directory: keep, made if missing, or a temporary
+// one that cleanup removes.
+func demoDir(keep string) (dir string, cleanup func(), err error) {
+	if keep == "" {
+		d, err := os.MkdirTemp("", "galmirror-demo-")
+		if err != nil {
+			return "", nil, err
+		}
+		return d, func() { os.RemoveAll(d) }, nil
+	}
+	return keep, func() {}, os.MkdirAll(keep, 0o700)
+}
+
 // runDemoConsole is demo --console: its directory, then demoConsole.
 func runDemoConsole(ctx context.Context, keep, listen string, users int, stdout, stderr io.Writer) int {
 	if !console.Loopback(listen) {
 		fmt.Fprintf(stderr, "galmirror demo: --listen %s: the demo console listens on loopback only (it has no sign-in)\n", listen)
 		return exitUsage
 	}
-	dir := keep
-	if dir == "" {
-		d, err := os.MkdirTemp("", "galmirror-demo-")
-		if err != nil {
-			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
-			return exitFailed
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, cleanup, err := demoDir(keep)
+	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
 		return exitFailed
 	}
+	defer cleanup()
 	return demoConsole(ctx, dir, listen, users, stdout, stderr)
 }
