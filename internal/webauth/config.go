@@ -21,6 +21,12 @@ type OIDCConfig struct {
 	Issuer string `json:"issuer"`
 	// ClientID is the app registration's Application (client) ID.
 	ClientID string `json:"clientId"`
+	// PublicURL is the console's address as browsers reach it
+	// (https://console.msp.example:8443); the redirect URI registered on
+	// the app is PublicURL + "/auth/callback". Empty means the address the
+	// console listens on, which suits only a listen address with a name
+	// browsers resolve.
+	PublicURL string `json:"publicUrl,omitempty"`
 	// ClientSecretFile holds the client secret's value (one line); or
 	// ClientCertificateFile a PEM or PFX certificate with its key,
 	// registered on the app (the assertion is signed as the service's is).
@@ -129,6 +135,12 @@ func ParseOIDCConfig(raw json.RawMessage) (OIDCConfig, string, error) {
 	tenant := seg[0]
 	if !guidRE.MatchString(tenant) {
 		return c, "", fmt.Errorf("%s.issuer: %q names the tenant %q; give the tenant id (a GUID) so that only your tenant's users can sign in", where, c.Issuer, tenant)
+	}
+	if c.PublicURL != "" {
+		pu, err := url.Parse(c.PublicURL)
+		if err != nil || pu.Scheme != "https" || pu.Host == "" || (pu.Path != "" && pu.Path != "/") || pu.RawQuery != "" || pu.Fragment != "" {
+			return c, "", fmt.Errorf("%s.publicUrl: %q is not an https origin like https://console.msp.example:8443", where, c.PublicURL)
+		}
 	}
 	if c.ClientID == "" {
 		return c, "", fmt.Errorf("%s.clientId: missing (the console app registration's Application (client) ID)", where)

@@ -23,6 +23,7 @@ func TestParseOIDCConfigErrors(t *testing.T) {
 		`{` + iss + `,` + cid + `,"clientSecretFile":"s","sessionLifetime":"30d"}`:                                                   `auth.oidc.sessionLifetime: "30d"`,
 		`{` + iss + `,"clientId":42,"clientSecretFile":"s"}`:                                                                         `auth.oidc.clientId: number is not a string`,
 		`null`: `auth.oidc: missing`,
+		`{` + iss + `,` + cid + `,"clientSecretFile":"s","publicUrl":"https://c.example/console"}`: `auth.oidc.publicUrl: "https://c.example/console" is not an https origin`,
 	} {
 		_, _, err := ParseOIDCConfig(json.RawMessage(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -88,4 +89,15 @@ func FuzzSessionCookie(f *testing.F) {
 			t.Fatal("a session cookie opened as a login cookie")
 		}
 	})
+}
+
+func TestOIDCNeedsAReachablePublicURL(t *testing.T) {
+	raw := json.RawMessage(`{"issuer":"https://login.microsoftonline.com/4a1e7c52-0b8e-4f5e-9c1d-2a6b8e4f0c11/v2.0","clientId":"0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d","clientSecretFile":"s"}`)
+	_, err := NewOIDCEnv(t.Context(), raw, Env{PublicURL: "https://0.0.0.0:8443"})
+	if err == nil || !strings.Contains(err.Error(), "auth.oidc.publicUrl: missing: the console listens on 0.0.0.0:8443") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := New(t.Context(), nil, nil, Env{}); err != ErrNoMethod {
+		t.Fatalf("no method: %v", err)
+	}
 }

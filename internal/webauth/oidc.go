@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -33,6 +34,29 @@ type Env struct {
 	BaseDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Record, if set, is told of every sign-in, refused sign-in and
+	// sign-out (the console audits them: events 760-762). It must not
+	// block.
+	Record func(AuthEvent)
+}
+
+// AuthEvent is a sign-in, a refused sign-in or a sign-out.
+type AuthEvent struct {
+	// Kind is "sign_in", "sign_in_refused" or "sign_out".
+	Kind string
+	// User is who signed in or out; for a refusal as much as is known
+	// (nothing before the ID token is verified).
+	User User
+	// Reason says why a sign-in was refused (no secrets, no tokens).
+	Reason string
+	// Source is the browser's address (the request's RemoteAddr).
+	Source string
+}
+
+func (e Env) record(ev AuthEvent) {
+	if e.Record != nil {
+		e.Record(ev)
+	}
 }
 
 func (e Env) now() time.Time {
@@ -100,9 +124,15 @@ func NewOIDCEnv(ctx context.Context, raw json.RawMessage, env Env) (*OIDC, error
 	if err != nil {
 		return nil, err
 	}
+	if cfg.PublicURL != "" {
+		env.PublicURL = cfg.PublicURL
+	}
 	pu, err := url.Parse(env.PublicURL)
 	if err != nil || pu.Scheme != "https" || pu.Host == "" {
-		return nil, fmt.Errorf("auth.oidc: the console's public URL %q is not an https URL (Entra sends the sign-in back to it)", env.PublicURL)
+		return nil, fmt.Errorf("auth.oidc.publicUrl: the console's address %q is not an https URL (Entra sends the sign-in back to it); set publicUrl", env.PublicURL)
+	}
+	if ip := net.ParseIP(pu.Hostname()); ip != nil && ip.IsUnspecified() {
+		return nil, fmt.Errorf("auth.oidc.publicUrl: missing: the console listens on %s, which is no address a browser can be sent back to; set publicUrl to the console's name (https://console.msp.example:%s)", pu.Host, pu.Port())
 	}
 	o := &OIDC{cfg: cfg, tenantID: tenant, env: env, client: env.HTTPClient, appRoles: cfg.AppRoles, users: map[string]Role{}}
 	if o.client == nil {
@@ -288,6 +318,12 @@ type SignInError struct {
 	Status int
 	Title  string
 	Detail string
+	// User is who the verified ID token names, when it got that far.
+	User User
+}
+
+func refuse(status int, title, detail string) *SignInError {
+	return &SignInError{Status: status, Title: title, Detail: detail}
 }
 
 func (e *SignInError) Error() string { return e.Title + ": " + e.Detail }
@@ -298,8 +334,9 @@ func (o *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var se *SignInError
 		if !errors.As(err, &se) {
-			se = &SignInError{http.StatusBadGateway, "Sign-in failed", err.Error()}
+			se = refuse(http.StatusBadGateway, "Sign-in failed", err.Error())
 		}
+		o.env.record(AuthEvent{Kind: "sign_in_refused", User: se.User, Reason: se.Title + ": " + se.Detail, Source: r.RemoteAddr})
 		page(w, se.Status, se.Title, se.Detail, LoginPath)
 		return
 	}
@@ -318,6 +355,7 @@ func (o *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 			next = localPath(p.Next)
 		}
 	}
+	o.env.record(AuthEvent{Kind: "sign_in", User: u, Source: r.RemoteAddr})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -328,20 +366,20 @@ func (o *OIDC) finish(r *http.Request) (User, error) {
 	c, err := r.Cookie(loginCookie)
 	var p pending
 	if err != nil || o.seal.open("login", c.Value, &p) != nil {
-		return User{}, &SignInError{http.StatusBadRequest, "Sign-in expired", "This sign-in was not started by this browser, or it has expired. Sign in again."}
+		return User{}, refuse(http.StatusBadRequest, "Sign-in expired", "This sign-in was not started by this browser, or it has expired. Sign in again.")
 	}
 	if o.env.now().Unix() >= p.Expires {
-		return User{}, &SignInError{http.StatusBadRequest, "Sign-in expired", "The sign-in took longer than 10 minutes. Sign in again."}
+		return User{}, refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took longer than 10 minutes. Sign in again.")
 	}
 	if q.Get("state") == "" || q.Get("state") != p.State {
-		return User{}, &SignInError{http.StatusBadRequest, "Sign-in refused", "The answer from Entra ID does not belong to the sign-in this browser started (state mismatch). Sign in again."}
+		return User{}, refuse(http.StatusBadRequest, "Sign-in refused", "The answer from Entra ID does not belong to the sign-in this browser started (state mismatch). Sign in again.")
 	}
 	if e := q.Get("error"); e != "" {
-		return User{}, &SignInError{http.StatusUnauthorized, "Entra ID refused the sign-in", e + ": " + q.Get("error_description")}
+		return User{}, refuse(http.StatusUnauthorized, "Entra ID refused the sign-in", e+": "+q.Get("error_description"))
 	}
 	code := q.Get("code")
 	if code == "" {
-		return User{}, &SignInError{http.StatusBadRequest, "Sign-in refused", "The answer from Entra ID carries no code."}
+		return User{}, refuse(http.StatusBadRequest, "Sign-in refused", "The answer from Entra ID carries no code.")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), exchangeTimeout)
 	defer cancel()
@@ -360,24 +398,24 @@ func (o *OIDC) finish(r *http.Request) (User, error) {
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			return User{}, &SignInError{http.StatusBadGateway, "Entra ID refused the code", firstLine(re.ErrorCode + ": " + re.ErrorDescription)}
+			return User{}, refuse(http.StatusBadGateway, "Entra ID refused the code", firstLine(re.ErrorCode+": "+re.ErrorDescription))
 		}
 		return User{}, fmt.Errorf("redeeming the code at %s: %w", o.tokenURL, err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return User{}, &SignInError{http.StatusBadGateway, "Sign-in refused", "Entra ID answered without an ID token."}
+		return User{}, refuse(http.StatusBadGateway, "Sign-in refused", "Entra ID answered without an ID token.")
 	}
 	idt, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
-		return User{}, &SignInError{http.StatusUnauthorized, "Sign-in refused", "The ID token is not valid: " + err.Error()}
+		return User{}, refuse(http.StatusUnauthorized, "Sign-in refused", "The ID token is not valid: "+err.Error())
 	}
 	if idt.Nonce != p.Nonce {
-		return User{}, &SignInError{http.StatusUnauthorized, "Sign-in refused", "The ID token does not belong to this sign-in (nonce mismatch)."}
+		return User{}, refuse(http.StatusUnauthorized, "Sign-in refused", "The ID token does not belong to this sign-in (nonce mismatch).")
 	}
 	var cl idClaims
 	if err := idt.Claims(&cl); err != nil {
-		return User{}, &SignInError{http.StatusUnauthorized, "Sign-in refused", "The ID token's claims cannot be read: " + err.Error()}
+		return User{}, refuse(http.StatusUnauthorized, "Sign-in refused", "The ID token's claims cannot be read: "+err.Error())
 	}
 	return o.userOf(idt.Issuer, cl)
 }
@@ -411,10 +449,10 @@ func rank(r Role) int {
 // roles and the users map grant; no role is a refusal.
 func (o *OIDC) userOf(issuer string, c idClaims) (User, error) {
 	if !strings.EqualFold(c.Tid, o.tenantID) {
-		return User{}, &SignInError{http.StatusForbidden, "Sign-in refused", fmt.Sprintf("The account belongs to tenant %q; this console admits only tenant %s.", c.Tid, o.tenantID)}
+		return User{}, refuse(http.StatusForbidden, "Sign-in refused", fmt.Sprintf("The account belongs to tenant %q; this console admits only tenant %s.", c.Tid, o.tenantID))
 	}
 	if c.Oid == "" {
-		return User{}, &SignInError{http.StatusForbidden, "Sign-in refused", "The ID token carries no object id (oid)."}
+		return User{}, refuse(http.StatusForbidden, "Sign-in refused", "The ID token carries no object id (oid).")
 	}
 	var role Role
 	for _, v := range c.Roles {
@@ -434,11 +472,12 @@ func (o *OIDC) userOf(issuer string, c idClaims) (User, error) {
 	if c.PreferredUsername != "" && name != c.PreferredUsername {
 		name += " <" + c.PreferredUsername + ">"
 	}
+	u := User{Subject: issuer + "#" + c.Oid, Name: name, Method: "oidc", Role: role}
 	if role == "" {
 		return User{}, &SignInError{http.StatusForbidden, "No access to the console",
-			fmt.Sprintf("%s signed in, but holds no console role. Ask an administrator of your tenant to assign you the app role Console.Viewer or Console.Operator of the console's app registration (Enterprise applications > Users and groups).", nameOr(name, c.Oid))}
+			fmt.Sprintf("%s signed in, but holds no console role. Ask an administrator of your tenant to assign you the app role Console.Viewer or Console.Operator of the console's app registration (Enterprise applications > Users and groups).", nameOr(name, c.Oid)), u}
 	}
-	return User{Subject: issuer + "#" + c.Oid, Name: name, Method: "oidc", Role: role}, nil
+	return u, nil
 }
 
 func nameOr(n, alt string) string {
@@ -453,6 +492,9 @@ func (o *OIDC) logout(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	if u, ok := o.User(r); ok {
+		o.env.record(AuthEvent{Kind: "sign_out", User: u, Source: r.RemoteAddr})
 	}
 	clearCookie(w, SessionCookie)
 	page(w, http.StatusOK, "Signed out", "You are signed out of the galmirror console. Entra ID may still remember you: close the browser to end that too.", LoginPath)

@@ -41,8 +41,25 @@ type oidcEnv struct {
 	secret  string
 	dir     string
 
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	events []AuthEvent
+}
+
+func (e *oidcEnv) record(ev AuthEvent) {
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.mu.Unlock()
+}
+
+func (e *oidcEnv) kinds() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var k []string
+	for _, ev := range e.events {
+		k = append(k, ev.Kind+":"+ev.User.Name+":"+string(ev.User.Role))
+	}
+	return strings.Join(k, ",")
 }
 
 func (e *oidcEnv) clock() time.Time {
@@ -115,7 +132,7 @@ func newOIDCEnv(t *testing.T, cfg func(m map[string]any)) *oidcEnv {
 	pool.AddCert(e.console.Certificate())
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	t.Cleanup(tr.CloseIdleConnections)
-	o, err := NewOIDCEnv(context.Background(), raw, Env{PublicURL: e.console.URL, HTTPClient: &http.Client{Transport: tr}, BaseDir: e.dir, Now: e.clock})
+	o, err := NewOIDCEnv(context.Background(), raw, Env{PublicURL: e.console.URL, HTTPClient: &http.Client{Transport: tr}, BaseDir: e.dir, Now: e.clock, Record: e.record})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +252,9 @@ func TestOIDCSignInRolesAndLogout(t *testing.T) {
 		t.Fatalf("logout: %d %s", resp.StatusCode, b)
 	}
 	e.openSignInPage("/")
+	if k := e.kinds(); k != "sign_in:Alice Adams <alice@msp.example>:operator,sign_out:Alice Adams <alice@msp.example>:operator" {
+		t.Fatalf("recorded %s", k)
+	}
 	// bob is a viewer.
 	if st, body = e.signIn("/", "bob@msp.example"); st != 200 || !strings.Contains(body, "Bob Brown <bob@msp.example> (viewer)") {
 		t.Fatalf("bob: %d %q", st, body)
@@ -257,6 +277,9 @@ func TestOIDCMissingRoleIsRefused(t *testing.T) {
 	st, body := e.signIn("/", "dave@msp.example")
 	if st != 403 || !strings.Contains(body, "Dave Nobody &lt;dave@msp.example&gt; signed in, but holds no console role") || !strings.Contains(body, "Console.Viewer") {
 		t.Fatalf("dave: %d %s", st, body)
+	}
+	if k := e.kinds(); k != "sign_in_refused:Dave Nobody <dave@msp.example>:" {
+		t.Fatalf("recorded %s", k)
 	}
 	// And he is not signed in.
 	resp, err := e.noFollow().Get(e.console.URL + "/")
