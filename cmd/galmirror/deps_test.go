@@ -30,7 +30,7 @@ func TestForbiddenImports(t *testing.T) {
 	const mod = "github.com/galmirror/galmirror/"
 	product := []string{"internal/syncer", "internal/service", "internal/admin", "internal/admin/svcbackend",
 		"internal/store", "internal/graph", "internal/entra", "internal/config", "internal/directory", "internal/plan", "internal/pacer",
-		"internal/onboard", "internal/renew"}
+		"internal/onboard", "internal/renew", "internal/webauth"}
 	for _, goos := range []string{"linux", "windows"} {
 		for _, p := range product {
 			for _, d := range goListDeps(t, goos, mod+p) {
