@@ -286,7 +286,9 @@ func (s *Server) renderPage(rc *reqCtx, status int, data map[string]any) {
 	h := rc.w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	// No form-action: browsers apply it to the redirect after the POST,
+	// which goes to the app's own origin.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	rc.w.WriteHeader(status)
 	_ = signInTmpl.Execute(rc.w, data)
 }
