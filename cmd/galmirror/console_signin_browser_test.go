@@ -5,7 +5,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,18 +69,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// TestConsoleSignInWithOIDCInABrowser: the built console listens with
-// auth.oidc against graphsim's Entra (trusted through the system store);
-// chromium opens it, is sent to graphsim's sign-in page, picks a user and
-// lands on the overview signed in with the role the user's app role
-// gives. An operator's sync now is audited under their name; after signing
-// out, a viewer sees no action buttons.
-func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
-	chromiumPath(t)
-	c := newCustomer(t)
-
-	// A customer's service with its admin endpoint, the console's
-	// certificate pinned as operator.
+// consoleCustomer runs a customer's service (in this process) with its
+// admin endpoint, the console's client certificate pinned as operator,
+// and returns the console.json entry of the customer and that certificate.
+func consoleCustomer(t *testing.T, c *customer) (map[string]any, clientCertFiles) {
+	t.Helper()
 	svcDir := t.TempDir()
 	sim, tn, cred := simTenant(t, 3)
 	contoso := tenantSettings(t, svcDir, "contoso", sim, tn, cred)
@@ -88,51 +85,20 @@ func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 		"clientCertificates": map[string]any{"pinned": []string{consoleCert.fp}},
 		"roles":              []any{map[string]any{"principal": "cert:" + consoleCert.fp, "role": "operator"}},
 	}, contoso)
+	return map[string]any{"name": "contoso", "address": fmt.Sprintf("https://127.0.0.1:%d", adminPort), "fingerprint": svc.fp}, consoleCert
+}
 
-	// The MSP's own tenant with the console's app registration.
-	consolePort := freePort(t)
-	publicURL := fmt.Sprintf("https://127.0.0.1:%d", consolePort)
-	app, appCred, err := graphsim.NewApp("galmirror console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Roles = nil
-	app.RedirectURIs = []string{publicURL + "/auth/callback"}
-	app.ClientSecrets = []string{"console~secret.value"}
-	app.UserRoles = map[string][]string{"alice@msp.example": {"Console.Operator"}, "bob@msp.example": {"Console.Viewer"}}
-	mspID := graphsim.NewGUID()
-	msp, err := graphsim.Start(graphsim.Options{Tenants: []graphsim.Tenant{{ID: mspID, Name: "MSP", Domain: "msp.example", Apps: []graphsim.App{app},
-		Users: []graphsim.User{
-			{ID: graphsim.NewGUID(), UserPrincipalName: "alice@msp.example", DisplayName: "Alice Adams"},
-			{ID: graphsim.NewGUID(), UserPrincipalName: "bob@msp.example", DisplayName: "Bob Brown"},
-		}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { msp.Close() })
-	c.cas = append(c.cas, msp.CACertPEM()...)
-
-	if err := os.WriteFile(filepath.Join(c.dir, "console-secret.txt"), []byte("console~secret.value\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(c.dir, "console.json")
-	writeJSON(t, cfgPath, map[string]any{
-		"listen":            fmt.Sprintf("127.0.0.1:%d", consolePort),
-		"dataDir":           "console-data",
-		"poll":              map[string]any{"every": "1s"},
-		"clientCertificate": map[string]any{"file": consoleCert.cert, "key": consoleCert.key},
-		"customers":         []any{map[string]any{"name": "contoso", "address": fmt.Sprintf("https://127.0.0.1:%d", adminPort), "fingerprint": svc.fp}},
-		"auth": map[string]any{"oidc": map[string]any{
-			"issuer": msp.URL() + "/" + mspID + "/v2.0", "clientId": appCred.ClientID, "clientSecretFile": "console-secret.txt",
-		}},
-	})
+// startConsoleBinary runs `galmirror console --config cfgPath` as the
+// customer's binary until the test ends, once it serves at publicURL.
+func startConsoleBinary(t *testing.T, c *customer, cfgPath, publicURL string) *lockedBuffer {
+	t.Helper()
 	cmd := c.command("console", "--config", cfgPath)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +134,60 @@ func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("console did not start\n%s", stderr.String())
 	}
+
+	return stderr
+}
+
+// TestConsoleSignInWithOIDCInABrowser: the built console listens with
+// auth.oidc against graphsim's Entra (trusted through the system store);
+// chromium opens it, is sent to graphsim's sign-in page, picks a user and
+// lands on the overview signed in with the role the user's app role
+// gives. An operator's sync now is audited under their name; after signing
+// out, a viewer sees no action buttons.
+func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
+	chromiumPath(t)
+	c := newCustomer(t)
+
+	customerEntry, consoleCert := consoleCustomer(t, c)
+
+	// The MSP's own tenant with the console's app registration.
+	consolePort := freePort(t)
+	publicURL := fmt.Sprintf("https://127.0.0.1:%d", consolePort)
+	app, appCred, err := graphsim.NewApp("galmirror console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Roles = nil
+	app.RedirectURIs = []string{publicURL + "/auth/callback"}
+	app.ClientSecrets = []string{"console~secret.value"}
+	app.UserRoles = map[string][]string{"alice@msp.example": {"Console.Operator"}, "bob@msp.example": {"Console.Viewer"}}
+	mspID := graphsim.NewGUID()
+	msp, err := graphsim.Start(graphsim.Options{Tenants: []graphsim.Tenant{{ID: mspID, Name: "MSP", Domain: "msp.example", Apps: []graphsim.App{app},
+		Users: []graphsim.User{
+			{ID: graphsim.NewGUID(), UserPrincipalName: "alice@msp.example", DisplayName: "Alice Adams"},
+			{ID: graphsim.NewGUID(), UserPrincipalName: "bob@msp.example", DisplayName: "Bob Brown"},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { msp.Close() })
+	c.cas = append(c.cas, msp.CACertPEM()...)
+
+	if err := os.WriteFile(filepath.Join(c.dir, "console-secret.txt"), []byte("console~secret.value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(c.dir, "console.json")
+	writeJSON(t, cfgPath, map[string]any{
+		"listen":            fmt.Sprintf("127.0.0.1:%d", consolePort),
+		"dataDir":           "console-data",
+		"poll":              map[string]any{"every": "1s"},
+		"clientCertificate": map[string]any{"file": consoleCert.cert, "key": consoleCert.key},
+		"customers":         []any{customerEntry},
+		"auth": map[string]any{"oidc": map[string]any{
+			"issuer": msp.URL() + "/" + mspID + "/v2.0", "clientId": appCred.ClientID, "clientSecretFile": "console-secret.txt",
+		}},
+	})
+	stderr := startConsoleBinary(t, c, cfgPath, publicURL)
 
 	ctx := browser(t)
 	signIn := func(upn, name, role string) {
@@ -264,5 +284,79 @@ func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 	// Events 760 and 762 went to the console's log.
 	if s := stderr.String(); !strings.Contains(s, "event_id=760") || !strings.Contains(s, "event_id=762") {
 		t.Errorf("sign-in events in the console's log:\n%s", s)
+	}
+}
+
+// TestConsoleClientCertificateSignIn: the built console with
+// auth.clientCertificates only requires a certificate of every browser; a
+// pinned one is its user with its role, an unlisted one gets a 403 page
+// naming its fingerprint, none fails the handshake.
+func TestConsoleClientCertificateSignIn(t *testing.T) {
+	c := newCustomer(t)
+	customerEntry, consoleCert := consoleCustomer(t, c)
+	ann, stranger := writeClientCert(t, c.dir, "ann"), writeClientCert(t, c.dir, "stranger")
+	port := freePort(t)
+	publicURL := fmt.Sprintf("https://127.0.0.1:%d", port)
+	cfgPath := filepath.Join(c.dir, "console.json")
+	writeJSON(t, cfgPath, map[string]any{
+		"listen": fmt.Sprintf("127.0.0.1:%d", port), "dataDir": "console-data",
+		"clientCertificate": map[string]any{"file": consoleCert.cert, "key": consoleCert.key},
+		"customers":         []any{customerEntry},
+		"auth": map[string]any{"clientCertificates": map[string]any{"certificates": []any{
+			map[string]any{"sha256": ann.fp, "role": "viewer", "name": "Ann Lee"}}}},
+	})
+	startConsoleBinary(t, c, cfgPath, publicURL)
+	get := func(cert *tls.Certificate) (int, string, error) {
+		cfg := &tls.Config{InsecureSkipVerify: true} // the console's generated certificate; its pin is not under test
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		tr := &http.Transport{TLSClientConfig: cfg}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(publicURL + "/")
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if st, body, err := get(ann.tls); err != nil || st != 200 || !strings.Contains(body, "Ann Lee") || !strings.Contains(body, "viewer") {
+		t.Fatalf("ann: %d %v\n%s", st, err, body)
+	}
+	if st, body, err := get(stranger.tls); err != nil || st != 403 || !strings.Contains(body, stranger.fp) {
+		t.Fatalf("stranger: %d %v\n%s", st, err, body)
+	}
+	if _, _, err := get(nil); err == nil {
+		t.Fatal("no certificate: the handshake fails")
+	}
+}
+
+// TestConsoleAuthConfigErrors: a bad auth object stops the console before
+// it listens, naming the key.
+func TestConsoleAuthConfigErrors(t *testing.T) {
+	c := newCustomer(t)
+	consoleCert := writeClientCert(t, c.dir, "console-client")
+	for auth, want := range map[string]string{
+		`{"oidc":{"issuer":"https://login.microsoftonline.com/4a1e7c52-0b8e-4f5e-9c1d-2a6b8e4f0c11/v2.0","clientSecretFile":"s"}}`:                     "auth.oidc.clientId: missing",
+		`{"oidc":{"issuer":"https://login.microsoftonline.com/common/v2.0","clientId":"0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d","clientSecretFile":"s"}}`: `names the tenant "common"`,
+		`{"clientCertificates":{"certificates":[{"sha256":"` + consoleCert.fp + `","role":"admin"}]}}`:                                                 `auth.clientCertificates.certificates[0].role: "admin" is not viewer or operator`,
+		`{"clientCertificates":{"certs":[]}}`: `auth.clientCertificates: unknown key "certs"`,
+	} {
+		cfgPath := filepath.Join(c.dir, "console.json")
+		var a map[string]any
+		if err := json.Unmarshal([]byte(auth), &a); err != nil {
+			t.Fatal(err)
+		}
+		writeJSON(t, cfgPath, map[string]any{
+			"listen": "0.0.0.0:0", "dataDir": "console-data",
+			"clientCertificate": map[string]any{"file": consoleCert.cert, "key": consoleCert.key},
+			"customers":         []any{map[string]any{"name": "contoso", "address": "https://127.0.0.1:1", "fingerprint": consoleCert.fp}},
+			"auth":              a,
+		})
+		code, _, stderr := c.run("console", "--config", cfgPath)
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d\n%s", auth, code, stderr)
+		}
 	}
 }
