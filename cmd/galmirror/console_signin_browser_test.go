@@ -34,9 +34,10 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless chromium at 1280x800; the console's generated
-// certificate and graphsim's CA are not in its store, so it accepts any.
-func browser(t *testing.T) context.Context {
+// tlsBrowser is browser (console_browser_test.go) for HTTPS pages: the
+// console's generated certificate and graphsim's CA are not in chromium's
+// store, so it accepts any.
+func tlsBrowser(t *testing.T) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
 		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 800))
@@ -50,23 +51,6 @@ func browser(t *testing.T) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
-}
-
-// screenshot keeps a PNG of the page in GALMIRROR_SCREENSHOTS (when set)
-// or the test's temporary directory.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dir := os.Getenv("GALMIRROR_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // consoleCustomer runs a customer's service (in this process) with its
@@ -189,7 +173,7 @@ func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 	})
 	stderr := startConsoleBinary(t, c, cfgPath, publicURL)
 
-	ctx := browser(t)
+	ctx := tlsBrowser(t)
 	signIn := func(upn, name, role string) {
 		t.Helper()
 		pick := chromedp.CSS(`button[data-upn="` + upn + `"]`)

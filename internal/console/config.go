@@ -519,8 +519,12 @@ func pathOffsets(data []byte) (map[string]int64, *parseErr) {
 			continue
 		}
 		if top != nil && top.obj && top.inKey {
+			// A member is located at its key.
 			top.key = tok.(string)
 			top.inKey = false
+			if p := child(top); out[p] == 0 {
+				out[p] = start
+			}
 			continue
 		}
 		var path string

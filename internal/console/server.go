@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -554,8 +555,20 @@ func (s *Server) keepResult(res actionResult) string {
 }
 
 // onBehalfOf names the console user for the service's audit trail.
+// Header values cannot carry control characters; the service bounds the
+// length.
 func onBehalfOf(u webauth.User) string {
-	return fmt.Sprintf("%s (%s via console %s)", u.Name, u.Subject, u.Method)
+	v := fmt.Sprintf("%s (%s via console %s)", u.Name, u.Subject, u.Method)
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, v)
+	if len(v) > 240 {
+		v = strings.ToValidUTF8(v[:240], "")
+	}
+	return v
 }
 
 func (s *Server) perform(ctx context.Context, api interface {
@@ -773,6 +786,15 @@ func (s *Server) funcs() template.FuncMap {
 			return s
 		},
 		"query": func(q Query) string { return q.values().Encode() },
+		"short": func(s string) string {
+			if r := []rune(s); len(r) > 150 {
+				return string(r[:149]) + "…"
+			}
+			return s
+		},
+		"role": func(r adminv1.Role) string {
+			return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
+		},
 		"sel":   func(a, b string) bool { return a == b },
 		"pct": func(n, d int) int {
 			if d == 0 {

@@ -158,7 +158,18 @@ func tenantRow(r *Row, ts TenantSnapshot, now time.Time) {
 			r.CertDays = -1 + int(t.GetCertificateNotAfter().AsTime().Sub(now).Hours()/24)
 		}
 	}
+	// The last finished run: the tenant's, or while a run is in progress
+	// the newest finished one of the list.
 	lr := t.GetLastRun()
+	if lr == nil || lr.GetFinishedAt() == nil {
+		lr = nil
+		for _, x := range ts.Runs {
+			if x.GetFinishedAt() != nil {
+				lr = x
+				break
+			}
+		}
+	}
 	if lr != nil {
 		r.HasRun = true
 		r.RunStatus = lr.GetStatus()
@@ -207,7 +218,7 @@ func tenantRow(r *Row, ts TenantSnapshot, now time.Time) {
 		warn = append(warn, "paused")
 	}
 	if lr == nil && !r.RunningNow {
-		warn = append(warn, "never ran")
+		warn = append(warn, "no run yet")
 	}
 	switch {
 	case len(bad) > 0:
@@ -216,9 +227,12 @@ func tenantRow(r *Row, ts TenantSnapshot, now time.Time) {
 		r.Health, r.Reason = Warning, strings.Join(warn, "; ")
 	default:
 		r.Health = OK
-		if r.RunningNow {
-			r.Reason = "running now"
+	}
+	if r.RunningNow {
+		if r.Reason != "" {
+			r.Reason += "; "
 		}
+		r.Reason += "running now"
 	}
 }
 
