@@ -160,7 +160,9 @@ func startConsoleFleet(t *testing.T) *consoleFleet {
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	out := &lockedBuffer{}
-	go func() { done <- serveConsole(ctx, cfg, slog.New(slog.DiscardHandler), out, out, func(u string) { ready <- u }) }()
+	go func() {
+		done <- serveConsole(ctx, cfg, slog.New(slog.DiscardHandler), out, out, func(u string) { ready <- u })
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != exitOK {

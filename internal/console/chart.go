@@ -49,7 +49,11 @@ func chartSVG(runs []*adminv1.RunSummary) template.HTML {
 		maxW = 1
 	}
 	plotW, plotH := float64(w-padL-padR), float64(h-padT-padB)
-	slot := plotW / float64(len(pts))
+	// A fixed slot per run, newest at the right: a tenant with few runs
+	// does not get bars the width of the chart.
+	slots := max(len(pts), runsKept)
+	slot := plotW / float64(slots)
+	off := slots - len(pts)
 	barW := max(2, min(28, slot*0.6))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-t chart-d" xmlns="http://www.w3.org/2000/svg">`, w, h)
@@ -65,7 +69,7 @@ func chartSVG(runs []*adminv1.RunSummary) template.HTML {
 	fmt.Fprintf(&b, `<text class="lbl w" x="%d" y="%d" text-anchor="end">writes ●</text>`, w-2, h-6)
 	var line strings.Builder
 	for i, p := range pts {
-		cx := float64(padL) + slot*(float64(i)+0.5)
+		cx := float64(padL) + slot*(float64(off+i)+0.5)
 		bh := plotH * float64(p.dur) / float64(maxDur)
 		if bh < 1.5 {
 			bh = 1.5

@@ -22,6 +22,8 @@ import (
 // Config is console.json: where the console listens, how its users sign in,
 // and the fleet of customers it watches.
 type Config struct {
+	// Schema is ignored; it lets editors find docs/console.schema.json.
+	Schema string `json:"$schema,omitempty"`
 	// Listen is the host:port of the console's web server.
 	Listen string `json:"listen"`
 	// DataDir keeps the console's audit log and its generated server

@@ -329,9 +329,9 @@ func describe(err error) error {
 			return fmt.Errorf("the console's principal has no role on the service: %s", ce.Message())
 		case connect.CodeUnavailable:
 			if ce.Message() != "" {
-				return fmt.Errorf("unreachable: %s", ce.Message())
+				return errors.New(ce.Message())
 			}
-			return errors.New("unreachable")
+			return errors.New("the service is unavailable")
 		}
 		return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
 	}

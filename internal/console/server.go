@@ -795,7 +795,7 @@ func (s *Server) funcs() template.FuncMap {
 		"role": func(r adminv1.Role) string {
 			return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 		},
-		"sel":   func(a, b string) bool { return a == b },
+		"sel": func(a, b string) bool { return a == b },
 		"pct": func(n, d int) int {
 			if d == 0 {
 				return 0
