@@ -298,6 +298,29 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !strings.HasPrefix(trig, "manual") || !strings.HasSuffix(trig, "ok") {
 			t.Errorf("run %s in the run list: %q", run, trig)
 		}
+		screenshot(t, ctx, "console-customer-after-sync")
+
+		// Live events: with the page open, a run's events appear in it.
+		for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(text(t, ctx, "#live-state"), "Connected"); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("live events never connected: %q", text(t, ctx, "#live-state"))
+			}
+		}
+		status := eval[int](t, ctx, `fetch("/c/contoso/action", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+			body: "action=sync&tenant=contoso&csrf=" + encodeURIComponent(document.querySelector("meta[name=csrf-token]").content)}).then(r => r.status)`)
+		if status != 200 {
+			t.Fatalf("second sync: status %d", status)
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			evs := eval[string](t, ctx, `[...document.querySelectorAll("#events li")].map(l => l.textContent).join("\n")`)
+			if regexp.MustCompile(`200\s+information\s+contoso: `).MatchString(evs) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no run event among the live events:\n%s", evs)
+			}
+		}
+		screenshot(t, ctx, "console-customer-live-events")
 		body = waitText(t, ctx, f.url+"/audit", regexp.MustCompile(`sync`), 5*time.Second)
 		if !regexp.MustCompile(`local user.*operator\s*sync\s*contoso / contoso.*ok`).MatchString(strings.Join(strings.Fields(body), " ")) {
 			t.Errorf("console audit log:\n%s", body)
