@@ -130,8 +130,63 @@ func startConsoleBinary(t *testing.T, c *customer, cfgPath, publicURL string) *l
 // out, a viewer sees no action buttons.
 func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 	chromiumPath(t)
-	c := newCustomer(t)
+	o := startOIDCConsole(t)
+	ctx, publicURL, mspID, stderr := o.ctx, o.publicURL, o.mspID, o.stderr
 
+	o.signIn("alice@msp.example", "Alice Adams", "operator")
+	if n := o.actionLinks(); n == 0 {
+		t.Fatal("an operator sees action buttons")
+	}
+	screenshot(t, ctx, "signin-customer-operator")
+	submit := chromedp.CSS(`form.confirm button[type=submit]`)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`section.tenant .actions a`)), // Sync now
+		chromedp.WaitVisible(submit),
+		chromedp.Click(submit),
+		chromedp.WaitVisible(chromedp.CSS(`.who`)),
+		chromedp.Navigate(publicURL+"/audit"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	audit, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#audit tbody`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(audit, "Alice Adams <alice@msp.example>") || !strings.Contains(audit, "/"+mspID+"/v2.0#") || !strings.Contains(audit, "sync") {
+		t.Fatalf("the audit names the signed-in operator:\n%s", audit)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.signout button`)), chromedp.WaitVisible(chromedp.ID(`auth-title`))); err != nil {
+		t.Fatal(err)
+	}
+	if signedOut, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(`auth-title`))); err != nil || signedOut != "Signed out" {
+		t.Fatalf("sign out: %q %v", signedOut, err)
+	}
+
+	o.signIn("bob@msp.example", "Bob Brown", "viewer")
+	if n := o.actionLinks(); n != 0 {
+		t.Fatalf("a viewer sees %d action buttons", n)
+	}
+	screenshot(t, ctx, "signin-customer-viewer")
+	// Events 760 and 762 went to the console's log.
+	if s := stderr.String(); !strings.Contains(s, "event_id=760") || !strings.Contains(s, "event_id=762") {
+		t.Errorf("sign-in events in the console's log:\n%s", s)
+	}
+}
+
+// oidcConsole is the built console signing people in with auth.oidc
+// against the MSP's own tenant in graphsim, with one polled customer.
+type oidcConsole struct {
+	t         *testing.T
+	ctx       context.Context // chromium
+	publicURL string
+	msp       *graphsim.Server
+	mspID     string
+	stderr    *lockedBuffer
+}
+
+func startOIDCConsole(t *testing.T) *oidcConsole {
+	t.Helper()
+	c := newCustomer(t)
 	customerEntry, consoleCert := consoleCustomer(t, c)
 
 	// The MSP's own tenant with the console's app registration.
@@ -172,102 +227,69 @@ func TestConsoleSignInWithOIDCInABrowser(t *testing.T) {
 		}},
 	})
 	stderr := startConsoleBinary(t, c, cfgPath, publicURL)
+	return &oidcConsole{t: t, ctx: tlsBrowser(t), publicURL: publicURL, msp: msp, mspID: mspID, stderr: stderr}
 
-	ctx := tlsBrowser(t)
-	signIn := func(upn, name, role string) {
-		t.Helper()
-		pick := chromedp.CSS(`button[data-upn="` + upn + `"]`)
-		if err := chromedp.Do(ctx, chromedp.Navigate(publicURL+"/"), chromedp.WaitVisible(pick)); err != nil {
-			t.Fatalf("graphsim's sign-in page: %v", err)
-		}
-		loc, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(loc, msp.URL()+"/"+mspID+"/oauth2/v2.0/authorize?") {
-			t.Fatalf("sent to %s, not graphsim's authorize endpoint", loc)
-		}
-		screenshot(t, ctx, "signin-graphsim-"+role)
-		if err := chromedp.Do(ctx, chromedp.Click(pick), chromedp.WaitVisible(chromedp.CSS(`.who`))); err != nil {
-			t.Fatalf("back on the console: %v", err)
-		}
-		loc, err = chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatal(err)
-		}
-		who, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.who`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if loc != publicURL+"/" || !strings.Contains(who, name+" <"+upn+">") || !strings.Contains(who, role) {
-			t.Fatalf("landed on %s as %q, want the overview as %s (%s)", loc, who, name, role)
-		}
-		screenshot(t, ctx, "overview-"+role)
-	}
-	// actionLinks opens the customer's page once the poll has its
-	// tenants and counts the action buttons.
-	actionLinks := func() int {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if err := chromedp.Do(ctx, chromedp.Navigate(publicURL+"/c/contoso"), chromedp.WaitVisible(chromedp.CSS(`.who`))); err != nil {
-				t.Fatal(err)
-			}
-			tenants, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.tenant').length`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			links, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.tenant .actions a').length`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tenants > 0 {
-				return links
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the customer page never showed the customer's tenants")
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}
+}
 
-	signIn("alice@msp.example", "Alice Adams", "operator")
-	if n := actionLinks(); n == 0 {
-		t.Fatal("an operator sees action buttons")
+// signIn opens the console, is sent to graphsim's sign-in page, picks
+// upn and checks it lands on the overview as name with role.
+func (o *oidcConsole) signIn(upn, name, role string) {
+	t, ctx, publicURL, msp, mspID := o.t, o.ctx, o.publicURL, o.msp, o.mspID
+	t.Helper()
+	pick := chromedp.CSS(`button[data-upn="` + upn + `"]`)
+	if err := chromedp.Do(ctx, chromedp.Navigate(publicURL+"/"), chromedp.WaitVisible(pick)); err != nil {
+		t.Fatalf("graphsim's sign-in page: %v", err)
 	}
-	screenshot(t, ctx, "customer-operator")
-	submit := chromedp.CSS(`form.confirm button[type=submit]`)
-	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`section.tenant .actions a`)), // Sync now
-		chromedp.WaitVisible(submit),
-		chromedp.Click(submit),
-		chromedp.WaitVisible(chromedp.CSS(`.who`)),
-		chromedp.Navigate(publicURL+"/audit"),
-	); err != nil {
-		t.Fatal(err)
-	}
-	audit, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#audit tbody`)))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(audit, "Alice Adams <alice@msp.example>") || !strings.Contains(audit, "/"+mspID+"/v2.0#") || !strings.Contains(audit, "sync") {
-		t.Fatalf("the audit names the signed-in operator:\n%s", audit)
+	if !strings.HasPrefix(loc, msp.URL()+"/"+mspID+"/oauth2/v2.0/authorize?") {
+		t.Fatalf("sent to %s, not graphsim's authorize endpoint", loc)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.signout button`)), chromedp.WaitVisible(chromedp.ID(`auth-title`))); err != nil {
+	screenshot(t, ctx, "signin-graphsim-"+role)
+	if err := chromedp.Do(ctx, chromedp.Click(pick), chromedp.WaitVisible(chromedp.CSS(`.who`))); err != nil {
+		t.Fatalf("back on the console: %v", err)
+	}
+	loc, err = chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if signedOut, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(`auth-title`))); err != nil || signedOut != "Signed out" {
-		t.Fatalf("sign out: %q %v", signedOut, err)
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.who`)))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if loc != publicURL+"/" || !strings.Contains(who, name+" <"+upn+">") || !strings.Contains(who, role) {
+		t.Fatalf("landed on %s as %q, want the overview as %s (%s)", loc, who, name, role)
+	}
+	screenshot(t, ctx, "signin-overview-"+role)
+}
 
-	signIn("bob@msp.example", "Bob Brown", "viewer")
-	if n := actionLinks(); n != 0 {
-		t.Fatalf("a viewer sees %d action buttons", n)
-	}
-	screenshot(t, ctx, "customer-viewer")
-	// Events 760 and 762 went to the console's log.
-	if s := stderr.String(); !strings.Contains(s, "event_id=760") || !strings.Contains(s, "event_id=762") {
-		t.Errorf("sign-in events in the console's log:\n%s", s)
+// actionLinks opens the customer's page once the poll has its tenants
+// and counts the action buttons.
+func (o *oidcConsole) actionLinks() int {
+	t, ctx, publicURL := o.t, o.ctx, o.publicURL
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := chromedp.Do(ctx, chromedp.Navigate(publicURL+"/c/contoso"), chromedp.WaitVisible(chromedp.CSS(`.who`))); err != nil {
+			t.Fatal(err)
+		}
+		tenants, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.tenant').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		links, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.tenant .actions a').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tenants > 0 {
+			return links
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the customer page never showed the customer's tenants")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
