@@ -77,5 +77,8 @@ func authEvent(ev webauth.AuthEvent) events.Event {
 	}
 	e.Fields = append(e.Fields, events.F("user", ev.User.Name), events.F("subject", ev.User.Subject),
 		events.F("method", ev.User.Method), events.F("role", string(ev.User.Role)), events.F("source", ev.Source))
+	if ev.Count > 0 {
+		e.Fields = append(e.Fields, events.FInt("count", int64(ev.Count)))
+	}
 	return e
 }

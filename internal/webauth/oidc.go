@@ -51,6 +51,11 @@ type AuthEvent struct {
 	Reason string
 	// Source is the browser's address (the request's RemoteAddr).
 	Source string
+	// Count, when above zero, makes a refusal a summary of that many
+	// refusals held back (docs/events.md, Not flooding: the first refusal
+	// of a source comes at once, then one summary per source and
+	// RefusalWindow at most).
+	Count int
 }
 
 func (e Env) record(ev AuthEvent) {
@@ -109,6 +114,7 @@ type OIDC struct {
 	lifetime time.Duration
 	appRoles map[string]Role
 	users    map[string]Role // lower-case keys
+	digest   *refusalDigest
 }
 
 // NewOIDC parses auth.oidc, reads the client credential and the session
@@ -143,6 +149,16 @@ func NewOIDCEnv(ctx context.Context, raw json.RawMessage, env Env) (*OIDC, error
 	}
 	for k, r := range cfg.Users {
 		o.users[strings.ToLower(k)] = r
+	}
+	if rec := env.Record; rec != nil {
+		o.digest = newRefusalDigest(RefusalWindow, rec, env.now)
+		o.env.Record = func(ev AuthEvent) {
+			if ev.Kind == "sign_in_refused" {
+				o.digest.record(ev)
+				return
+			}
+			rec(ev)
+		}
 	}
 	o.lifetime, _ = cfg.sessionLifetime()
 	key, err := loadSessionKey(env.path(cfg.SessionKeyFile))
@@ -191,10 +207,14 @@ func NewOIDCEnv(ctx context.Context, raw json.RawMessage, env Env) (*OIDC, error
 	return o, nil
 }
 
-// Close releases the client certificate (a store handle on Windows).
+// Close releases the client certificate (a store handle on Windows) and
+// records the refusals held back.
 func (o *OIDC) Close() {
 	if o.cert != nil {
 		_ = o.cert.Close()
+	}
+	if o.digest != nil {
+		o.digest.close()
 	}
 }
 
