@@ -101,3 +101,19 @@ func TestOIDCNeedsAReachablePublicURL(t *testing.T) {
 		t.Fatalf("no method: %v", err)
 	}
 }
+
+func TestLocalPathRefusesOtherSites(t *testing.T) {
+	for in, want := range map[string]string{
+		"/c/contoso?tab=runs":  "/c/contoso?tab=runs",
+		"":                     "/",
+		"//evil.example/x":     "/",
+		`/\evil.example`:       "/",
+		"https://evil.example": "/",
+		"evil":                 "/",
+		"/auth/login":          "/",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
