@@ -52,10 +52,11 @@ func serveConsole(ctx context.Context, cfg *console.Config, log *slog.Logger, st
 		fmt.Fprintf(stderr, "galmirror console: "+format+"\n", args...)
 		return code
 	}
-	auth, err := consoleAuthenticator(cfg)
+	auth, err := consoleAuthenticator(ctx, cfg, log)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
+	defer auth.close()
 	if auth.middleware == nil && !console.Loopback(cfg.Listen) {
 		return fail(exitUsage, "listening on %s needs an authentication method: auth.oidc or auth.clientCertificates (only a loopback address may go without sign-in)", cfg.Listen)
 	}
@@ -84,7 +85,9 @@ func serveConsole(ctx context.Context, cfg *console.Config, log *slog.Logger, st
 			return fail(exitUsage, "tls.certFile: %v", err)
 		}
 		tc = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c}}
-	case !console.Loopback(cfg.Listen):
+	case !console.Loopback(cfg.Listen) || auth.middleware != nil:
+		// Sign-in cookies are Secure and Entra sends people back to https
+		// only: with sign-in the console serves HTTPS on loopback too.
 		host, _, _ := net.SplitHostPort(cfg.Listen)
 		c, err := admin.LoadOrCreateCertificate(filepath.Join(cfg.DataDir, "tls"), []string{host})
 		if err != nil {

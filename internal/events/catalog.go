@@ -142,6 +142,14 @@ const (
 	// not be opened (another process holds the name); the service runs on
 	// and retries.
 	AdminLocalUnavailable ID = 603
+
+	// ConsoleSignIn: a person signed in to the fleet console.
+	ConsoleSignIn ID = 760
+	// ConsoleSignInRefused: the fleet console refused a sign-in (no role,
+	// another tenant, a refused code, a state or nonce mismatch).
+	ConsoleSignInRefused ID = 761
+	// ConsoleSignOut: a person signed out of the fleet console.
+	ConsoleSignOut ID = 762
 )
 
 // Level is the severity of an event, as shown in Event Viewer.
@@ -238,6 +246,9 @@ func init() {
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
 	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")
 	def(AdminLocalUnavailable, Error, "admin_local_unavailable", "local admin socket or pipe unavailable")
+	def(ConsoleSignIn, Info, "console_sign_in", "console sign-in")
+	def(ConsoleSignInRefused, Warning, "console_sign_in_refused", "console sign-in refused")
+	def(ConsoleSignOut, Info, "console_sign_out", "console sign-out")
 }
 
 // Lookup returns the catalog entry for id.

@@ -286,6 +286,30 @@ func notFoundCode(userCode string, err error) error {
 	return err
 }
 
+// signInUsers lists a tenant's enabled users for the authorize
+// endpoint's sign-in page, in directory order.
+func (s *Server) signInUsers(tenantID string) []entrasim.SignedInUser {
+	t, err := s.tenant(tenantID)
+	if err != nil {
+		return nil
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []entrasim.SignedInUser
+	for _, id := range t.userOrder() {
+		o := t.users[id]
+		if o == nil || (o.u.AccountEnabled != nil && !*o.u.AccountEnabled) {
+			continue
+		}
+		su := entrasim.SignedInUser{ID: o.u.ID, UPN: o.u.UserPrincipalName, DisplayName: o.u.DisplayName}
+		for _, r := range o.u.DirectoryRoles {
+			su.RoleTemplateIDs = append(su.RoleTemplateIDs, directoryRoleTemplates[r])
+		}
+		out = append(out, su)
+	}
+	return out
+}
+
 // findSignInUser resolves a user who signs in, by id or UPN, in a tenant
 // or in whichever tenant holds the UPN.
 func (s *Server) findSignInUser(tenantID, user string) (*tenantState, User, error) {

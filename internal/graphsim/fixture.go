@@ -57,6 +57,17 @@ type App struct {
 	// it reaches exactly these (read and write), every other mailbox
 	// answers 403 ErrorAccessDenied.
 	MailboxGrants []string `json:"mailboxGrants,omitempty"`
+
+	// Web sign-in (OpenID Connect, e.g. galmirror's console as an app of
+	// the MSP's own tenant). RedirectURIs are the Web platform redirect
+	// URIs the authorize endpoint accepts; ClientSecrets are secret values
+	// the token endpoint accepts in the authorization code grant (besides
+	// a certificate assertion); UserRoles are app roles (their values,
+	// e.g. "Console.Operator") assigned to users by id or UPN, carried in
+	// the signed-in user's ID token roles claim.
+	RedirectURIs  []string            `json:"redirectUris,omitempty"`
+	ClientSecrets []string            `json:"clientSecrets,omitempty"`
+	UserRoles     map[string][]string `json:"userRoles,omitempty"`
 }
 
 // Application permissions galmirror needs. AllRoles grants them all.

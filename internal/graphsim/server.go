@@ -154,6 +154,7 @@ func newServer(opts Options) (*Server, error) {
 		Now:                now,
 		PublicClients:      pcs,
 		DeviceCodeInterval: opts.DeviceCodeInterval,
+		Users:              s.signInUsers,
 	})
 	s.entra.SetFaults(entrasimFaults(opts.Faults))
 	s.entra.SetPropagation(opts.Propagation)

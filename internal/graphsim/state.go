@@ -107,7 +107,8 @@ func (s *Server) putTenant(tf Tenant) error {
 		a.ClientID = strings.ToLower(a.ClientID)
 		a.Roles, a.MailboxGrants = slices.Clone(a.Roles), slices.Clone(a.MailboxGrants)
 		t.apps[a.ClientID] = &a
-		et.Apps = append(et.Apps, entrasim.App{ClientID: a.ClientID, DisplayName: a.DisplayName, Certificates: certs, Roles: a.Roles})
+		et.Apps = append(et.Apps, entrasim.App{ClientID: a.ClientID, DisplayName: a.DisplayName, Certificates: certs, Roles: a.Roles,
+			RedirectURIs: a.RedirectURIs, Secrets: a.ClientSecrets, UserRoles: a.UserRoles})
 	}
 	for i, u := range tf.Users {
 		if err := t.putUserLocked(u); err != nil {

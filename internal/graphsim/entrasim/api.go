@@ -50,6 +50,18 @@ type App struct {
 	// NoServicePrincipal says the app has no service principal in the
 	// tenant yet: token requests answer AADSTS7000229.
 	NoServicePrincipal bool `json:"-"`
+
+	// Web sign-in (the authorization code flow, authorize.go).
+	// RedirectURIs are the app's Web platform redirect URIs; the authorize
+	// endpoint accepts exactly these.
+	RedirectURIs []string `json:"-"`
+	// Secrets are client secret values that authenticate the app at the
+	// token endpoint in the authorization code grant.
+	Secrets []string `json:"-"`
+	// UserRoles are the app roles (their values, e.g. Console.Operator)
+	// assigned to users, by user object id or user principal name
+	// (case-insensitive); an ID token carries the signed-in user's.
+	UserRoles map[string][]string `json:"-"`
 }
 
 // Key is a key credential of an app (an application object's
@@ -120,6 +132,10 @@ type Config struct {
 	// DeviceCodeInterval is the polling interval of device codes; zero
 	// means Entra's 5 s (DefaultDeviceCodeInterval), at least 1 s.
 	DeviceCodeInterval time.Duration
+	// Users lists the users of a tenant (by tenant id) who may sign in
+	// interactively (the authorize endpoint's sign-in page); nil means
+	// none.
+	Users func(tenantID string) []SignedInUser
 }
 
 // Claims are what Graph learns from a verified access token.
@@ -169,4 +185,6 @@ type Server struct {
 	propagation time.Duration
 	// devices are the device codes issued, by device_code.
 	devices map[string]*deviceCode
+	// codes are the authorization codes issued, by code.
+	codes map[string]*authCode
 }

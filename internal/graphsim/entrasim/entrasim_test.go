@@ -472,7 +472,8 @@ func TestHandles(t *testing.T) {
 		"/$batch":                         false,
 		"/bad%20tenant/oauth2/v2.0/token": false,
 		"/" + testTenantID + "/oauth2/v2.0/token/extra": false,
-		"/" + testTenantID + "/oauth2/v2.0/authorize":   false,
+		"/" + testTenantID + "/oauth2/v2.0/authorize":   true,
+		"/" + testTenantID + "/oauth2/v2.0/logout":      false,
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "https://x"+path, nil)
 		if got := e.srv.Handles(r); got != want {

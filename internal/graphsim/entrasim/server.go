@@ -58,7 +58,7 @@ func New(cfg Config) *Server {
 	if err != nil {
 		panic("entrasim: signing key: " + err.Error())
 	}
-	return &Server{cfg: cfg, key: k, tenants: map[string]*Tenant{}, byName: map[string]string{}, devices: map[string]*deviceCode{}}
+	return &Server{cfg: cfg, key: k, tenants: map[string]*Tenant{}, byName: map[string]string{}, devices: map[string]*deviceCode{}, codes: map[string]*authCode{}}
 }
 
 // SigningKey returns the key that signs access tokens, so a caller can
@@ -243,6 +243,15 @@ func cloneApp(a App) App {
 	a.Roles = slices.Clone(a.Roles)
 	a.Keys = slices.Clone(a.Keys)
 	a.Grants = slices.Clone(a.Grants)
+	a.RedirectURIs = slices.Clone(a.RedirectURIs)
+	a.Secrets = slices.Clone(a.Secrets)
+	if a.UserRoles != nil {
+		m := make(map[string][]string, len(a.UserRoles))
+		for k, v := range a.UserRoles {
+			m[strings.ToLower(k)] = slices.Clone(v)
+		}
+		a.UserRoles = m
+	}
 	return a
 }
 
@@ -370,6 +379,7 @@ const (
 	routeKeys
 	routeInstance
 	routeDeviceCode
+	routeAuthorize
 )
 
 func classify(path string) (route, string) {
@@ -389,6 +399,8 @@ func classify(path string) (route, string) {
 		return routeKeys, seg
 	case "oauth2/v2.0/devicecode":
 		return routeDeviceCode, seg
+	case "oauth2/v2.0/authorize":
+		return routeAuthorize, seg
 	}
 	return routeNone, ""
 }
@@ -396,6 +408,7 @@ func classify(path string) (route, string) {
 // Handles reports whether the request's path belongs to the token service
 // (/{tenant}/v2.0/.well-known/openid-configuration,
 // /{tenant}/oauth2/v2.0/token, /{tenant}/oauth2/v2.0/devicecode,
+// /{tenant}/oauth2/v2.0/authorize,
 // /{tenant}/discovery/v2.0/keys, /common/discovery/instance).
 func (s *Server) Handles(r *http.Request) bool {
 	rt, _ := classify(r.URL.Path)
@@ -417,6 +430,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveInstance(rc)
 	case routeDeviceCode:
 		s.serveDeviceCode(rc, tenant)
+	case routeAuthorize:
+		s.serveAuthorize(rc, tenant)
 	default:
 		http.NotFound(w, r)
 	}

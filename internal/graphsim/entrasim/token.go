@@ -54,8 +54,12 @@ func (s *Server) serveToken(rc *reqCtx, seg string) {
 		rc.writeError(errMissingParam("grant_type"))
 		return
 	}
-	if form.Get("grant_type") == deviceCodeGrant {
+	switch form.Get("grant_type") {
+	case deviceCodeGrant:
 		s.serveDeviceToken(rc, form, seg)
+		return
+	case "authorization_code":
+		s.serveCodeToken(rc, form, seg, tenantID)
 		return
 	}
 	clientID, scope, e := tokenParams(form)
