@@ -54,6 +54,9 @@ type Config struct {
 	// Emit receives events 770-772; nil drops them.
 	Emit func(context.Context, events.Event)
 	Log  *slog.Logger
+	// OnState is called with the new state after each change (a
+	// connection, its end, a failed attempt), on Run's goroutine.
+	OnState func(State)
 	// UserAgent is sent with the upgrade request.
 	UserAgent string
 
@@ -154,7 +157,11 @@ func (d *Dialer) State() State {
 func (d *Dialer) setState(f func(*State)) {
 	d.mu.Lock()
 	f(&d.state)
+	st := d.state
 	d.mu.Unlock()
+	if d.cfg.OnState != nil {
+		d.cfg.OnState(st)
+	}
 }
 
 // refusedError is a failure that retrying does not fix (event 772).
