@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/galmirror/galmirror/internal/console"
 	"github.com/galmirror/galmirror/internal/graphsim"
 	"github.com/galmirror/galmirror/internal/syncer"
 )
@@ -36,12 +37,34 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	groups := fs.Int("groups", 6, "groups in the generated tenant")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	keep := fs.String("dir", "", "keep the settings, certificate and state in this directory (default: a temporary one, removed)")
+	withConsole := fs.Bool("console", false, "run three customers' services (one broken) and the fleet console over them, until Ctrl-C")
+	listen := fs.String("listen", "127.0.0.1:8440", "the console's address with --console (loopback: no sign-in)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return exitUsage
+	}
+	if *withConsole {
+		if !console.Loopback(*listen) {
+			fmt.Fprintf(stderr, "galmirror demo: --listen %s: the demo console listens on loopback only (it has no sign-in)\n", *listen)
+			return exitUsage
+		}
+		dir := *keep
+		if dir == "" {
+			d, err := os.MkdirTemp("", "galmirror-demo-")
+			if err != nil {
+				fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+				return exitFailed
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		} else if err := os.MkdirAll(dir, 0o700); err != nil {
+			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+			return exitFailed
+		}
+		return demoConsole(ctx, dir, *listen, *users, stdout, stderr)
 	}
 	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})
 	if err != nil {

@@ -226,6 +226,11 @@ type CheckResult struct {
 	CheckedAt time.Time
 }
 
+// OnBehalfOfHeader is the request header in which a caller that acts for
+// someone else (the fleet console) names that person; operator actions
+// record it in AuditRecord.OnBehalfOf.
+const OnBehalfOfHeader = "Galmirror-On-Behalf-Of"
+
 // AuditKind classifies an AuditRecord.
 type AuditKind string
 
@@ -259,6 +264,11 @@ type AuditRecord struct {
 	Result string
 	// Detail is free text (the pause reason, the run id, why it failed).
 	Detail string
+	// OnBehalfOf is the person an operator action was taken for, as the
+	// authenticated caller (a fleet console) stated it in the
+	// Galmirror-On-Behalf-Of header; empty when none was sent. It is the
+	// caller's claim: Principal stays who was authenticated.
+	OnBehalfOf string
 	// Count is how many denied calls or lock-outs this record sums up
 	// (0 for a single one): floods are recorded as one record per
 	// principal or source and window, see docs/events.md.

@@ -64,6 +64,7 @@ func (b boundedAudit) Audit(ctx context.Context, a AuditRecord) { b.Backend.Audi
 
 func (a AuditRecord) bounded() AuditRecord {
 	a.Principal = cleanText(a.Principal, maxPrincipalLen)
+	a.OnBehalfOf = cleanText(a.OnBehalfOf, maxPrincipalLen)
 	a.Role = cleanText(a.Role, maxNameLen)
 	a.Method = cleanText(a.Method, maxDetailLen) // a list in a summary
 	a.Tenant = cleanText(a.Tenant, maxNameLen)

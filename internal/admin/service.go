@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -185,7 +186,7 @@ func (h *handler) SyncNow(ctx context.Context, req *connect.Request[adminv1.Sync
 	}
 	p, _ := PrincipalFrom(ctx)
 	id, err := h.backend.SyncNow(ctx, tenant, p.recorded())
-	h.audit(ctx, "SyncNow", tenant, err, func() string {
+	h.audit(ctx, req.Header(), "SyncNow", tenant, err, func() string {
 		if err == nil {
 			return "run " + strconv.FormatInt(id, 10)
 		}
@@ -198,7 +199,7 @@ func (h *handler) SyncNow(ctx context.Context, req *connect.Request[adminv1.Sync
 }
 
 func (h *handler) PauseTenant(ctx context.Context, req *connect.Request[adminv1.PauseTenantRequest]) (*connect.Response[adminv1.PauseTenantResponse], error) {
-	t, err := h.setPaused(ctx, "PauseTenant", req.Msg.GetTenant(), req.Msg.GetReason(), true)
+	t, err := h.setPaused(ctx, req.Header(), "PauseTenant", req.Msg.GetTenant(), req.Msg.GetReason(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -206,14 +207,14 @@ func (h *handler) PauseTenant(ctx context.Context, req *connect.Request[adminv1.
 }
 
 func (h *handler) ResumeTenant(ctx context.Context, req *connect.Request[adminv1.ResumeTenantRequest]) (*connect.Response[adminv1.ResumeTenantResponse], error) {
-	t, err := h.setPaused(ctx, "ResumeTenant", req.Msg.GetTenant(), req.Msg.GetReason(), false)
+	t, err := h.setPaused(ctx, req.Header(), "ResumeTenant", req.Msg.GetTenant(), req.Msg.GetReason(), false)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&adminv1.ResumeTenantResponse{Tenant: t}), nil
 }
 
-func (h *handler) setPaused(ctx context.Context, method, tenant, reason string, paused bool) (*adminv1.Tenant, error) {
+func (h *handler) setPaused(ctx context.Context, hdr http.Header, method, tenant, reason string, paused bool) (*adminv1.Tenant, error) {
 	if err := checkTenantName("tenant", tenant); err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (h *handler) setPaused(ctx context.Context, method, tenant, reason string, 
 	}
 	p, _ := PrincipalFrom(ctx)
 	err := h.backend.SetPaused(ctx, tenant, paused, p.recorded())
-	h.audit(ctx, method, tenant, err, reason)
+	h.audit(ctx, hdr, method, tenant, err, reason)
 	if err != nil {
 		return nil, h.toConnect(ctx, method, err)
 	}
@@ -249,8 +250,9 @@ func (h *handler) CheckTenant(ctx context.Context, req *connect.Request[adminv1.
 	return connect.NewResponse(res), nil
 }
 
-// audit records an operator action with its outcome.
-func (h *handler) audit(ctx context.Context, method, tenant string, err error, detail string) {
+// audit records an operator action with its outcome, and the person the
+// caller says it acts for (OnBehalfOfHeader, set by the fleet console).
+func (h *handler) audit(ctx context.Context, hdr http.Header, method, tenant string, err error, detail string) {
 	p, _ := PrincipalFrom(ctx)
 	result := "ok"
 	if err != nil {
@@ -259,6 +261,7 @@ func (h *handler) audit(ctx context.Context, method, tenant string, err error, d
 	h.backend.Audit(ctx, AuditRecord{
 		Kind: AuditAction, Time: time.Now(), Principal: p.recorded(), Role: h.roleOf(p).String(),
 		Method: method, Tenant: tenant, Source: p.Source, Result: result, Detail: detail,
+		OnBehalfOf: hdr.Get(OnBehalfOfHeader),
 	})
 }
 

@@ -770,6 +770,7 @@ func (b *Backend) Audit(ctx context.Context, a admin.AuditRecord) {
 		}
 	}
 	add("principal", a.Principal)
+	add("on_behalf_of", a.OnBehalfOf)
 	add("role", a.Role)
 	add("method", a.Method)
 	add("source", a.Source)
