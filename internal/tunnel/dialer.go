@@ -328,21 +328,8 @@ func (d *Dialer) dial(ctx context.Context) (*bufConn, error) {
 		return nil, fmt.Errorf("upgrade request to %s: %w", addr, err)
 	}
 	br := bufio.NewReader(tc)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade response from %s: %w", addr, err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), Protocol) {
-		body := strings.TrimSpace(cleanText(readLimited(resp.Body, 512)))
-		resp.Body.Close()
-		msg := fmt.Sprintf("the console answered %s", resp.Status)
-		if body != "" {
-			msg += ": " + body
-		}
-		if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
-			return nil, &refusedError{msg: msg}
-		}
-		return nil, errors.New(msg)
+	if err := readUpgrade(br, req); err != nil {
+		return nil, fmt.Errorf("upgrade with %s: %w", addr, err)
 	}
 	if !stop() {
 		return nil, fmt.Errorf("upgrade with %s: %w", addr, context.Cause(ctx))
@@ -354,6 +341,48 @@ func (d *Dialer) dial(ctx context.Context) (*bufConn, error) {
 	c := newBufConn(tc, br)
 	c.peerFingerprint = Fingerprint(tc.ConnectionState().PeerCertificates[0].Raw)
 	return c, nil
+}
+
+// readUpgrade reads the console's answer to the upgrade request req: nil
+// for 101 Switching Protocols to Protocol; a *refusedError for 401 and
+// 403, with the console's reason; another error for anything else. What
+// follows the answer stays in br for HTTP/2.
+func readUpgrade(br *bufio.Reader, req *http.Request) error {
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		// The error may quote a line of any length: keep the start.
+		m := cleanText(err.Error())
+		if len(m) > 200 {
+			m = strings.ToValidUTF8(m[:200], "") + "…"
+		}
+		return errors.New("the console's answer is not HTTP: " + m)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols && strings.EqualFold(resp.Header.Get("Upgrade"), Protocol) {
+		return nil
+	}
+	status := cleanText(resp.Status)
+	if len(status) > 64 {
+		status = strings.ToValidUTF8(status[:64], "")
+	}
+	msg := "the console answered " + status
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// The body of a 101 is the tunnel itself: never read it.
+		body := strings.TrimSpace(cleanText(readLimited(resp.Body, 512)))
+		if body != "" {
+			msg += ": " + body
+		}
+		resp.Body.Close()
+	} else {
+		up := cleanText(resp.Header.Get("Upgrade"))
+		if len(up) > 64 {
+			up = strings.ToValidUTF8(up[:64], "")
+		}
+		msg += fmt.Sprintf(" to %q, not %s", up, Protocol)
+	}
+	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
+		return &refusedError{msg: msg}
+	}
+	return errors.New(msg)
 }
 
 // pinError is a console certificate that does not match the pin.

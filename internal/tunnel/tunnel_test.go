@@ -1,6 +1,7 @@
 package tunnel_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"log/slog"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -189,9 +191,9 @@ func (r *recorder) find(id events.ID) (events.Event, bool) {
 }
 
 // dial runs the service end of the tunnel until the test ends.
-func dial(t *testing.T, cs *customerService, c *console, pin string, cert tls.Certificate, rec *recorder) (*tunnel.Dialer, func()) {
+func dial(t *testing.T, cs *customerService, c *console, pin string, cert tls.Certificate, rec *recorder, opts ...func(*tunnel.Config)) (*tunnel.Dialer, func()) {
 	t.Helper()
-	d, err := tunnel.NewDialer(tunnel.Config{
+	cfg := tunnel.Config{
 		URL:               "https://" + c.addr,
 		ServerFingerprint: pin,
 		Certificate:       cert,
@@ -202,7 +204,11 @@ func dial(t *testing.T, cs *customerService, c *console, pin string, cert tls.Ce
 		Emit:         rec.emit,
 		PingInterval: time.Second, PingTimeout: time.Second,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := tunnel.NewDialer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,4 +545,125 @@ func TestNoGoroutineLeftAfterShutdown(t *testing.T) {
 		n := runtime.Stack(buf, true)
 		t.Errorf("%d goroutines before, %d after shutdown:\n%s", before, after, buf[:n])
 	}
+}
+
+// TestThroughAnHTTPSProxy: a customer whose only way out is a proxy
+// (HTTPS_PROXY) reaches the console with CONNECT, with the proxy's
+// credentials.
+func TestThroughAnHTTPSProxy(t *testing.T) {
+	cs := startService(t, admin.RoleOperator)
+	consoleCert := selfSigned(t, "console")
+	c := startConsole(t, "127.0.0.1:0", consoleCert, map[string]string{"contoso": fp(cs.srv.Certificate())})
+	px := startConnectProxy(t)
+	proxyURL, _ := url.Parse("http://gal:s3cret@" + px.addr)
+	dial(t, cs, c, fp(consoleCert), cs.srv.Certificate(), &recorder{}, func(cfg *tunnel.Config) { cfg.Proxy = http.ProxyURL(proxyURL) })
+	api := client(t, c, "contoso")
+	if _, err := api.GetServiceInfo(t.Context(), connect.NewRequest(&adminv1.GetServiceInfoRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	if len(px.connects) == 0 || px.connects[0] != c.addr || px.auth[0] != "Basic Z2FsOnMzY3JldA==" {
+		t.Errorf("proxy saw CONNECT %v with %v, want %s with the URL's credentials", px.connects, px.auth, c.addr)
+	}
+}
+
+type connectProxy struct {
+	addr     string
+	mu       sync.Mutex
+	connects []string
+	auth     []string
+}
+
+func startConnectProxy(t *testing.T) *connectProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &connectProxy{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	var cmu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			a, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				br := bufio.NewReader(a)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					a.Close()
+					return
+				}
+				p.mu.Lock()
+				p.connects = append(p.connects, req.Host)
+				p.auth = append(p.auth, req.Header.Get("Proxy-Authorization"))
+				p.mu.Unlock()
+				b, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					io.WriteString(a, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					a.Close()
+					return
+				}
+				cmu.Lock()
+				conns = append(conns, a, b)
+				cmu.Unlock()
+				io.WriteString(a, "HTTP/1.1 200 Connection established\r\n\r\n")
+				wg.Go(func() { io.Copy(b, br); b.Close() })
+				io.Copy(a, b)
+				a.Close()
+			})
+		}
+	})
+	return p
+}
+
+// TestUnreachableConsoleWarns: a service that cannot reach its console
+// for UnreachableAfter raises 771 once, and 770 when it connects at last.
+func TestUnreachableConsoleWarns(t *testing.T) {
+	cs := startService(t, admin.RoleOperator)
+	consoleCert := selfSigned(t, "console")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	rec := &recorder{}
+	d, _ := dial(t, cs, &console{addr: addr}, fp(consoleCert), cs.srv.Certificate(), rec,
+		func(cfg *tunnel.Config) { cfg.UnreachableAfter = 300 * time.Millisecond })
+	waitFor(t, "event 771", func() bool { _, ok := rec.find(events.ConsoleUnreachable); return ok })
+	time.Sleep(500 * time.Millisecond)
+	rec.mu.Lock()
+	n := 0
+	for _, e := range rec.evs {
+		if e.ID == events.ConsoleUnreachable {
+			n++
+			if !strings.Contains(fieldsOf(e), "refused") {
+				t.Errorf("771 without the reason: %s", fieldsOf(e))
+			}
+		}
+	}
+	rec.mu.Unlock()
+	if n != 1 {
+		t.Errorf("771 raised %d times in one outage", n)
+	}
+	if st := d.State(); st.Connected || st.LastError == "" {
+		t.Errorf("state = %+v", st)
+	}
+	c := startConsole(t, addr, consoleCert, map[string]string{"contoso": fp(cs.srv.Certificate())})
+	client(t, c, "contoso")
+	waitFor(t, "event 770", func() bool { _, ok := rec.find(events.ConsoleConnected); return ok })
 }
