@@ -243,8 +243,29 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 		screenshot(t, ctx, "console-overview")
-		// Search narrows the table.
-		do(t, ctx, chromedp.Navigate(f.url+"/?q=north"))
+		// Keyboard: Tab reaches the skip link first; "/" jumps to the
+		// search box; typing and Enter narrow the table.
+		do(t, ctx, chromedp.Navigate(f.url+"/"), chromedp.WaitVisible(chromedp.CSS("footer.foot")), chromedp.KeyEvent("\t"))
+		if a := eval[string](t, ctx, `document.activeElement.textContent`); a != "Skip to content" {
+			t.Errorf("first Tab stop %q, want the skip link", a)
+		}
+		do(t, ctx, chromedp.KeyEvent("/"))
+		if a := eval[string](t, ctx, `document.activeElement.id`); a != "q" {
+			t.Errorf("after /, focus is on %q, want the search box", a)
+		}
+		// CDP sends the "/" key's character as its own event, which the
+		// page's preventDefault on keydown cannot stop as a real key press's
+		// is: clear what it typed.
+		_ = eval[string](t, ctx, `document.activeElement.value = ""`)
+		do(t, ctx, chromedp.KeyEvent("north\r"))
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if s := eval[string](t, ctx, `document.readyState === "complete" ? location.search : ""`); strings.Contains(s, "q=north") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Enter in the search box did not search: %s", eval[string](t, ctx, `location.href`))
+			}
+		}
 		order = eval[[]string](t, ctx, rowsJS)
 		if strings.Join(order, ",") != "northwind" {
 			t.Errorf("search north: rows %v", order)

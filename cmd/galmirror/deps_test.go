@@ -30,7 +30,7 @@ func TestForbiddenImports(t *testing.T) {
 	const mod = "github.com/galmirror/galmirror/"
 	product := []string{"internal/syncer", "internal/service", "internal/admin", "internal/admin/svcbackend",
 		"internal/store", "internal/graph", "internal/entra", "internal/config", "internal/directory", "internal/plan", "internal/pacer",
-		"internal/onboard", "internal/renew"}
+		"internal/onboard", "internal/renew", "internal/console", "internal/webauth"}
 	for _, goos := range []string{"linux", "windows"} {
 		for _, p := range product {
 			for _, d := range goListDeps(t, goos, mod+p) {
@@ -46,6 +46,9 @@ func TestForbiddenImports(t *testing.T) {
 	for _, d := range goListDeps(t, "linux", mod+"cmd/galmirror") {
 		if strings.HasPrefix(d, "golang.org/x/sys/windows") || strings.Contains(d, "alexbrainman/sspi") || strings.Contains(d, "certtostore") {
 			t.Errorf("the Linux binary links %s", d)
+		}
+		if strings.Contains(d, "chromedp") {
+			t.Errorf("the binary links the browser tests' %s", d)
 		}
 	}
 	for _, p := range []string{"internal/plan", "internal/pacer"} {

@@ -213,8 +213,12 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	offsets, perr := pathOffsets(data)
 	errAt := func(path, format string, args ...any) *ConfigError {
 		e := &ConfigError{File: file, Path: path, Message: fmt.Sprintf(format, args...)}
-		if off, ok := offsets[path]; ok {
-			e.Line, e.Column = lineCol(data, off)
+		// A missing value is located at the object that lacks it.
+		for p := path; p != ""; p = parentPath(p) {
+			if off, ok := offsets[p]; ok {
+				e.Line, e.Column = lineCol(data, off)
+				break
+			}
 		}
 		return e
 	}
@@ -417,6 +421,16 @@ func Loopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// parentPath is the path of the value holding p's: customers[1].name is
+// in customers[1], which is in customers.
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
 }
 
 func jsonPath(field string) string {

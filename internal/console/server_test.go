@@ -156,6 +156,18 @@ func TestActionsNeedTheFormTokenAndSameOrigin(t *testing.T) {
 	if a := b.audits[1]; a.Method != "PauseTenant" || a.Detail != "ticket 4711" {
 		t.Errorf("pause audit %+v", a)
 	}
+	// The page offers Resume once the poll after the action saw the pause.
+	c.fleet.PollOnce(t.Context(), "customer-000")
+	_, page = c.get(t, "/c/customer-000")
+	if !strings.Contains(page, "action=resume&amp;tenant=customer-000") || strings.Contains(page, "action=pause&amp;") {
+		t.Errorf("a paused tenant's page does not offer Resume")
+	}
+	// Check shows each check's result.
+	form = url.Values{"action": {"check"}, "tenant": {"customer-000"}, "csrf": {c.token(t)}}
+	_, loc, _ = c.post(t, "/c/customer-000/action", form, nil)
+	if _, page = c.get(t, loc); !strings.Contains(page, "Check of customer-000: ok") || !strings.Contains(page, "OK token: got a token") {
+		t.Errorf("check result missing:\n%s", page)
+	}
 }
 
 // A viewer sees no action and the server refuses one all the same; the
