@@ -257,10 +257,43 @@ func (d *Dialer) serve(ctx context.Context, conn *bufConn, handler http.Handler)
 		case <-conn.done():
 		}
 	}()
-	srv.ServeConn(conn, &http2.ServeConnOpts{Context: d.cfg.ConnContext(ctx, conn.peerFingerprint), Handler: handler})
+	// ServeConn returns when the connection ends, possibly before the
+	// handlers it started: they are waited for (their contexts are done),
+	// so that nothing serves after Run has returned.
+	// One that would start after that is refused without running.
+	var (
+		mu     sync.Mutex
+		idle   = sync.NewCond(&mu)
+		calls  int
+		closed bool
+	)
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		calls++
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			calls--
+			idle.Broadcast()
+			mu.Unlock()
+		}()
+		handler.ServeHTTP(w, r)
+	})
+	srv.ServeConn(conn, &http2.ServeConnOpts{Context: d.cfg.ConnContext(ctx, conn.peerFingerprint), Handler: counted})
 	conn.Close()
 	cancel()
 	<-stop
+	mu.Lock()
+	closed = true
+	for calls > 0 {
+		idle.Wait()
+	}
+	mu.Unlock()
 	return errors.New("the connection closed (the console stopped or restarted, the network dropped it, or keepalive pings went unanswered)")
 }
 
