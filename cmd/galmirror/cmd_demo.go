@@ -47,24 +47,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *withConsole {
-		if !console.Loopback(*listen) {
-			fmt.Fprintf(stderr, "galmirror demo: --listen %s: the demo console listens on loopback only (it has no sign-in)\n", *listen)
-			return exitUsage
-		}
-		dir := *keep
-		if dir == "" {
-			d, err := os.MkdirTemp("", "galmirror-demo-")
-			if err != nil {
-				fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
-				return exitFailed
-			}
-			defer os.RemoveAll(d)
-			dir = d
-		} else if err := os.MkdirAll(dir, 0o700); err != nil {
-			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
-			return exitFailed
-		}
-		return demoConsole(ctx, dir, *listen, *users, stdout, stderr)
+		return runDemoConsole(ctx, *keep, *listen, *users, stdout, stderr)
 	}
 	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})
 	if err != nil {
@@ -270,4 +253,26 @@ func demoName(display string) string {
 		return "demo"
 	}
 	return name
+}
+
+// runDemoConsole is demo --console: its directory, then demoConsole.
+func runDemoConsole(ctx context.Context, keep, listen string, users int, stdout, stderr io.Writer) int {
+	if !console.Loopback(listen) {
+		fmt.Fprintf(stderr, "galmirror demo: --listen %s: the demo console listens on loopback only (it has no sign-in)\n", listen)
+		return exitUsage
+	}
+	dir := keep
+	if dir == "" {
+		d, err := os.MkdirTemp("", "galmirror-demo-")
+		if err != nil {
+			fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+			return exitFailed
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "galmirror demo: %v\n", err)
+		return exitFailed
+	}
+	return demoConsole(ctx, dir, listen, users, stdout, stderr)
 }

@@ -210,195 +210,208 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	f := startConsoleFleet(t)
 
-	t.Run("overview lists every customer with its health", func(t *testing.T) {
-		// The startup runs are done when northwind has failed and contoso
-		// synced its three mailboxes.
-		want := map[string]string{"contoso": "ok", "northwind": "failing", "gone": "unreachable"}
-		var body string
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			body = waitText(t, ctx, f.url+"/", regexp.MustCompile(`customers`), 5*time.Second)
-			bad := ""
-			for c, h := range want {
-				if got := healthOf(t, ctx, c); got != h {
-					bad += fmt.Sprintf("%s: health %q, want %q; ", c, got, h)
-				}
-			}
-			if bad == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s\n%s", bad, body)
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		// Needs attention first: failing, unreachable, then ok.
-		rowsJS := `[...document.querySelectorAll("tr[data-customer]")].map(r => r.dataset.customer)`
-		order := eval[[]string](t, ctx, rowsJS)
-		if strings.Join(order, ",") != "northwind,gone,contoso" {
-			t.Errorf("row order %v, want needs-attention first", order)
-		}
-		for _, s := range []string{"AADSTS700027", "3 / 0 / 0", "3\\s+customers"} {
-			if !regexp.MustCompile(s).MatchString(body) {
-				t.Errorf("overview lacks %q:\n%s", s, body)
-			}
-		}
-		screenshot(t, ctx, "console-overview")
-		// Keyboard: Tab reaches the skip link first; "/" jumps to the
-		// search box; typing and Enter narrow the table.
-		do(t, ctx, chromedp.Navigate(f.url+"/"), chromedp.WaitVisible(chromedp.CSS("footer.foot")), chromedp.KeyEvent("\t"))
-		if a := eval[string](t, ctx, `document.activeElement.textContent`); a != "Skip to content" {
-			t.Errorf("first Tab stop %q, want the skip link", a)
-		}
-		do(t, ctx, chromedp.KeyEvent("/"))
-		if a := eval[string](t, ctx, `document.activeElement.id`); a != "q" {
-			t.Errorf("after /, focus is on %q, want the search box", a)
-		}
-		// CDP sends the "/" key's character as its own event, which the
-		// page's preventDefault on keydown cannot stop as a real key press's
-		// is: clear what it typed.
-		_ = eval[string](t, ctx, `document.activeElement.value = ""`)
-		do(t, ctx, chromedp.KeyEvent("north\r"))
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if s := eval[string](t, ctx, `document.readyState === "complete" ? location.search : ""`); strings.Contains(s, "q=north") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Enter in the search box did not search: %s", eval[string](t, ctx, `location.href`))
-			}
-		}
-		order = eval[[]string](t, ctx, rowsJS)
-		if strings.Join(order, ",") != "northwind" {
-			t.Errorf("search north: rows %v", order)
-		}
-		// The phone layout.
-		do(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(f.url+"/"))
-		screenshot(t, ctx, "console-overview-phone")
-		do(t, ctx, chromedp.EmulateViewport(1280, 800))
-	})
+	t.Run("overview lists every customer with its health", func(t *testing.T) { browserOverview(t, ctx, f) })
+	t.Run("a failing tenant's error is on its page", func(t *testing.T) { browserFailingTenant(t, ctx, f) })
+	t.Run("an operator's sync now runs a sync, in the run list and both audit logs", func(t *testing.T) { browserSyncNow(t, ctx, f) })
+	t.Run("an unreachable customer is marked so", func(t *testing.T) { browserUnreachable(t, ctx, f) })
+	t.Run("a viewer sees no buttons and the server refuses the action", func(t *testing.T) { browserViewer(t, ctx, f) })
+}
 
-	t.Run("a failing tenant's error is on its page", func(t *testing.T) {
-		body := waitText(t, ctx, f.url+"/c/northwind", regexp.MustCompile(`AADSTS700027`), 10*time.Second)
-		for _, s := range []string{"last run failed", "startup", "failed"} {
-			if !strings.Contains(body, s) {
-				t.Errorf("northwind's page lacks %q:\n%s", s, body)
+// browserOverview: health per customer, needs attention first, keyboard
+// search, the phone layout.
+func browserOverview(t *testing.T, ctx context.Context, f *consoleFleet) {
+	// The startup runs are done when northwind has failed and contoso
+	// synced its three mailboxes.
+	want := map[string]string{"contoso": "ok", "northwind": "failing", "gone": "unreachable"}
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body = waitText(t, ctx, f.url+"/", regexp.MustCompile(`customers`), 5*time.Second)
+		bad := ""
+		for c, h := range want {
+			if got := healthOf(t, ctx, c); got != h {
+				bad += fmt.Sprintf("%s: health %q, want %q; ", c, got, h)
 			}
 		}
-		svg := eval[int](t, ctx, `document.querySelectorAll("svg.chart rect.bar.fail").length`)
-		if svg != 1 {
-			t.Errorf("chart marks %d failed runs, want 1", svg)
+		if bad == "" {
+			break
 		}
-		screenshot(t, ctx, "console-customer-failing")
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("%s\n%s", bad, body)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// Needs attention first: failing, unreachable, then ok.
+	rowsJS := `[...document.querySelectorAll("tr[data-customer]")].map(r => r.dataset.customer)`
+	order := eval[[]string](t, ctx, rowsJS)
+	if strings.Join(order, ",") != "northwind,gone,contoso" {
+		t.Errorf("row order %v, want needs-attention first", order)
+	}
+	for _, s := range []string{"AADSTS700027", "3 / 0 / 0", "3\\s+customers"} {
+		if !regexp.MustCompile(s).MatchString(body) {
+			t.Errorf("overview lacks %q:\n%s", s, body)
+		}
+	}
+	screenshot(t, ctx, "console-overview")
+	// Keyboard: Tab reaches the skip link first; "/" jumps to the
+	// search box; typing and Enter narrow the table.
+	do(t, ctx, chromedp.Navigate(f.url+"/"), chromedp.WaitVisible(chromedp.CSS("footer.foot")), chromedp.KeyEvent("\t"))
+	if a := eval[string](t, ctx, `document.activeElement.textContent`); a != "Skip to content" {
+		t.Errorf("first Tab stop %q, want the skip link", a)
+	}
+	do(t, ctx, chromedp.KeyEvent("/"))
+	if a := eval[string](t, ctx, `document.activeElement.id`); a != "q" {
+		t.Errorf("after /, focus is on %q, want the search box", a)
+	}
+	// CDP sends the "/" key's character as its own event, which the
+	// page's preventDefault on keydown cannot stop as a real key press's
+	// is: clear what it typed.
+	_ = eval[string](t, ctx, `document.activeElement.value = ""`)
+	do(t, ctx, chromedp.KeyEvent("north\r"))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if s := eval[string](t, ctx, `document.readyState === "complete" ? location.search : ""`); strings.Contains(s, "q=north") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Enter in the search box did not search: %s", eval[string](t, ctx, `location.href`))
+		}
+	}
+	order = eval[[]string](t, ctx, rowsJS)
+	if strings.Join(order, ",") != "northwind" {
+		t.Errorf("search north: rows %v", order)
+	}
+	// The phone layout.
+	do(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(f.url+"/"))
+	screenshot(t, ctx, "console-overview-phone")
+	do(t, ctx, chromedp.EmulateViewport(1280, 800))
+}
 
-	t.Run("an operator's sync now runs a sync, in the run list and both audit logs", func(t *testing.T) {
-		waitText(t, ctx, f.url+"/c/contoso", regexp.MustCompile(`Sync now`), 10*time.Second)
-		screenshot(t, ctx, "console-customer")
-		do(t, ctx, chromedp.Click(chromedp.CSS(`a.btn[href*="action=sync"]`)), chromedp.WaitVisible(chromedp.CSS(`form.confirm`)))
-		body := text(t, ctx, "body")
-		if !strings.Contains(body, "This starts a run of contoso now") {
-			t.Errorf("confirmation page:\n%s", body)
+// browserFailingTenant: northwind's AADSTS error and its failed run.
+func browserFailingTenant(t *testing.T, ctx context.Context, f *consoleFleet) {
+	body := waitText(t, ctx, f.url+"/c/northwind", regexp.MustCompile(`AADSTS700027`), 10*time.Second)
+	for _, s := range []string{"last run failed", "startup", "failed"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("northwind's page lacks %q:\n%s", s, body)
 		}
-		screenshot(t, ctx, "console-confirm")
-		do(t, ctx, chromedp.Click(chromedp.CSS(`form.confirm button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#result`)))
-		body = text(t, ctx, "#result")
-		m := regexp.MustCompile(`Sync of contoso started: run (\d+)`).FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("result: %q", body)
-		}
-		run := m[1]
-		// The run appears in the list once the console has polled again.
-		var trig string
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			do(t, ctx, chromedp.Navigate(f.url+"/c/contoso"))
-			trig = eval[string](t, ctx, fmt.Sprintf(`(() => { for (const r of document.querySelectorAll("table.runs tbody tr")) { if (r.cells[0].textContent.trim() === %q) return r.cells[2].textContent + " | " + r.cells[3].textContent; } return ""; })()`, run))
-			if strings.Contains(trig, "ok") || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		if !strings.HasPrefix(trig, "manual") || !strings.HasSuffix(trig, "ok") {
-			t.Errorf("run %s in the run list: %q", run, trig)
-		}
-		screenshot(t, ctx, "console-customer-after-sync")
+	}
+	svg := eval[int](t, ctx, `document.querySelectorAll("svg.chart rect.bar.fail").length`)
+	if svg != 1 {
+		t.Errorf("chart marks %d failed runs, want 1", svg)
+	}
+	screenshot(t, ctx, "console-customer-failing")
+}
 
-		// Live events: with the page open, a run's events appear in it.
-		for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(text(t, ctx, "#live-state"), "Connected"); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("live events never connected: %q", text(t, ctx, "#live-state"))
-			}
+// browserSyncNow: an operator's sync now through the confirmation, in the
+// run list, the console's audit log, the service's, and live events.
+func browserSyncNow(t *testing.T, ctx context.Context, f *consoleFleet) {
+	waitText(t, ctx, f.url+"/c/contoso", regexp.MustCompile(`Sync now`), 10*time.Second)
+	screenshot(t, ctx, "console-customer")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`a.btn[href*="action=sync"]`)), chromedp.WaitVisible(chromedp.CSS(`form.confirm`)))
+	body := text(t, ctx, "body")
+	if !strings.Contains(body, "This starts a run of contoso now") {
+		t.Errorf("confirmation page:\n%s", body)
+	}
+	screenshot(t, ctx, "console-confirm")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`form.confirm button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#result`)))
+	body = text(t, ctx, "#result")
+	m := regexp.MustCompile(`Sync of contoso started: run (\d+)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("result: %q", body)
+	}
+	run := m[1]
+	// The run appears in the list once the console has polled again.
+	var trig string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		do(t, ctx, chromedp.Navigate(f.url+"/c/contoso"))
+		trig = eval[string](t, ctx, fmt.Sprintf(`(() => { for (const r of document.querySelectorAll("table.runs tbody tr")) { if (r.cells[0].textContent.trim() === %q) return r.cells[2].textContent + " | " + r.cells[3].textContent; } return ""; })()`, run))
+		if strings.Contains(trig, "ok") || time.Now().After(deadline) {
+			break
 		}
-		status := eval[int](t, ctx, `fetch("/c/contoso/action", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
-			body: "action=sync&tenant=contoso&csrf=" + encodeURIComponent(document.querySelector("meta[name=csrf-token]").content)}).then(r => r.status)`)
-		if status != 200 {
-			t.Fatalf("second sync: status %d", status)
-		}
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			evs := eval[string](t, ctx, `[...document.querySelectorAll("#events li")].map(l => l.textContent).join("\n")`)
-			if regexp.MustCompile(`200\s+information\s+contoso: `).MatchString(evs) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no run event among the live events:\n%s", evs)
-			}
-		}
-		screenshot(t, ctx, "console-customer-live-events")
-		body = waitText(t, ctx, f.url+"/audit", regexp.MustCompile(`sync`), 5*time.Second)
-		if !regexp.MustCompile(`local user.*operator\s*sync\s*contoso / contoso.*ok`).MatchString(strings.Join(strings.Fields(body), " ")) {
-			t.Errorf("console audit log:\n%s", body)
-		}
-		screenshot(t, ctx, "console-audit")
-		// The service's own audit names the console's certificate and the
-		// person it acted for.
-		code, out := cli(t, "admin", "--socket", f.contoso.socket, "events", "--tenant", "contoso")
-		if code != exitOK || !regexp.MustCompile(`600 contoso.*SyncNow`).MatchString(out) || !strings.Contains(out, "local user (loopback via console loopback)") {
-			t.Errorf("service audit: exit %d\n%s", code, out)
-		}
-	})
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.HasPrefix(trig, "manual") || !strings.HasSuffix(trig, "ok") {
+		t.Errorf("run %s in the run list: %q", run, trig)
+	}
+	screenshot(t, ctx, "console-customer-after-sync")
 
-	t.Run("an unreachable customer is marked so", func(t *testing.T) {
-		body := waitText(t, ctx, f.url+"/c/gone", regexp.MustCompile(`Unreachable`), 5*time.Second)
-		if !strings.Contains(body, "Never reached") {
-			t.Errorf("gone's page:\n%s", body)
+	// Live events: with the page open, a run's events appear in it.
+	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(text(t, ctx, "#live-state"), "Connected"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("live events never connected: %q", text(t, ctx, "#live-state"))
 		}
-		screenshot(t, ctx, "console-customer-unreachable")
-	})
+	}
+	status := eval[int](t, ctx, `fetch("/c/contoso/action", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+		body: "action=sync&tenant=contoso&csrf=" + encodeURIComponent(document.querySelector("meta[name=csrf-token]").content)}).then(r => r.status)`)
+	if status != 200 {
+		t.Fatalf("second sync: status %d", status)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		evs := eval[string](t, ctx, `[...document.querySelectorAll("#events li")].map(l => l.textContent).join("\n")`)
+		if regexp.MustCompile(`200\s+information\s+contoso: `).MatchString(evs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run event among the live events:\n%s", evs)
+		}
+	}
+	screenshot(t, ctx, "console-customer-live-events")
+	body = waitText(t, ctx, f.url+"/audit", regexp.MustCompile(`sync`), 5*time.Second)
+	if !regexp.MustCompile(`local user.*operator\s*sync\s*contoso / contoso.*ok`).MatchString(strings.Join(strings.Fields(body), " ")) {
+		t.Errorf("console audit log:\n%s", body)
+	}
+	screenshot(t, ctx, "console-audit")
+	// The service's own audit names the console's certificate and the
+	// person it acted for.
+	code, out := cli(t, "admin", "--socket", f.contoso.socket, "events", "--tenant", "contoso")
+	if code != exitOK || !regexp.MustCompile(`600 contoso.*SyncNow`).MatchString(out) || !strings.Contains(out, "local user (loopback via console loopback)") {
+		t.Errorf("service audit: exit %d\n%s", code, out)
+	}
+}
 
-	t.Run("a viewer sees no buttons and the server refuses the action", func(t *testing.T) {
-		// A second console over the same fleet whose sign-in says viewer
-		// (the authenticator hook webauth's methods plug into).
-		viewer := webauth.User{Subject: "cert:viewer", Name: "Vera Viewer", Method: "certificate", Role: webauth.Viewer}
-		fleet, err := console.NewFleet(f.cfg, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fleet.PollOnce(t.Context(), "contoso")
-		cfg := *f.cfg
-		cfg.DataDir = t.TempDir()
-		srv, err := console.New(console.Options{Config: &cfg, Fleet: fleet, Authenticate: func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				h.ServeHTTP(w, r.WithContext(webauth.WithUser(r.Context(), viewer)))
-			})
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		hs := httptest.NewServer(srv.Handler())
-		defer hs.Close()
-		body := waitText(t, ctx, hs.URL+"/c/contoso", regexp.MustCompile(`Vera Viewer`), 5*time.Second)
-		if strings.Contains(body, "Sync now") || strings.Contains(body, "Pause") {
-			t.Errorf("a viewer sees action buttons:\n%s", body)
-		}
-		screenshot(t, ctx, "console-customer-viewer")
-		// The page's own token, posted from the page: still refused.
-		status := eval[int](t, ctx, `fetch("/c/contoso/action", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
-			body: "action=sync&tenant=contoso&csrf=" + encodeURIComponent(document.querySelector("meta[name=csrf-token]").content)}).then(r => r.status)`)
-		if status != 403 {
-			t.Errorf("a viewer's POST: status %d, want 403", status)
-		}
-		body = waitText(t, ctx, hs.URL+"/audit", regexp.MustCompile(`refused`), 5*time.Second)
-		if !strings.Contains(body, "role viewer may not act") {
-			t.Errorf("viewer's refusal not in the audit log:\n%s", body)
-		}
-	})
+// browserUnreachable: the dead customer's page.
+func browserUnreachable(t *testing.T, ctx context.Context, f *consoleFleet) {
+	body := waitText(t, ctx, f.url+"/c/gone", regexp.MustCompile(`Unreachable`), 5*time.Second)
+	if !strings.Contains(body, "Never reached") {
+		t.Errorf("gone's page:\n%s", body)
+	}
+	screenshot(t, ctx, "console-customer-unreachable")
+}
+
+// browserViewer: no buttons, and a refused POST.
+func browserViewer(t *testing.T, ctx context.Context, f *consoleFleet) {
+	// A second console over the same fleet whose sign-in says viewer
+	// (the authenticator hook webauth's methods plug into).
+	viewer := webauth.User{Subject: "cert:viewer", Name: "Vera Viewer", Method: "certificate", Role: webauth.Viewer}
+	fleet, err := console.NewFleet(f.cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.PollOnce(t.Context(), "contoso")
+	cfg := *f.cfg
+	cfg.DataDir = t.TempDir()
+	srv, err := console.New(console.Options{Config: &cfg, Fleet: fleet, Authenticate: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(webauth.WithUser(r.Context(), viewer)))
+		})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	body := waitText(t, ctx, hs.URL+"/c/contoso", regexp.MustCompile(`Vera Viewer`), 5*time.Second)
+	if strings.Contains(body, "Sync now") || strings.Contains(body, "Pause") {
+		t.Errorf("a viewer sees action buttons:\n%s", body)
+	}
+	screenshot(t, ctx, "console-customer-viewer")
+	// The page's own token, posted from the page: still refused.
+	status := eval[int](t, ctx, `fetch("/c/contoso/action", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+		body: "action=sync&tenant=contoso&csrf=" + encodeURIComponent(document.querySelector("meta[name=csrf-token]").content)}).then(r => r.status)`)
+	if status != 403 {
+		t.Errorf("a viewer's POST: status %d, want 403", status)
+	}
+	body = waitText(t, ctx, hs.URL+"/audit", regexp.MustCompile(`refused`), 5*time.Second)
+	if !strings.Contains(body, "role viewer may not act") {
+		t.Errorf("viewer's refusal not in the audit log:\n%s", body)
+	}
 }

@@ -36,38 +36,9 @@ func demoConsole(ctx context.Context, dir, listen string, users int, stdout, std
 		fmt.Fprintf(stderr, "galmirror demo: "+format+"\n", args...)
 		return exitFailed
 	}
-	type cust struct {
-		name   string
-		tenant graphsim.Tenant
-		cred   graphsim.AppCredential
-	}
-	var custs []cust
-	for i, name := range []string{"contoso", "fabrikam", "northwind"} {
-		tn, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: users + 10*i, Groups: 4, Seed: int64(11 + i), Name: name})
-		if err != nil {
-			return fail("generate a tenant: %v", err)
-		}
-		switch name {
-		case "fabrikam": // a few mailboxes outside the app's RBAC scope
-			n := 0
-			for j := range tn.Users {
-				if tn.Users[j].Mailbox == "" || tn.Users[j].Mailbox == graphsim.MailboxNormal {
-					if j%7 == 3 {
-						tn.Users[j].Mailbox = graphsim.MailboxOutOfScope
-						if n++; n == 3 {
-							break
-						}
-					}
-				}
-			}
-		case "northwind": // broken: the certificate is not the app's
-			_, stranger, err := graphsim.NewApp("stranger")
-			if err != nil {
-				return fail("%v", err)
-			}
-			cred.CertPEM, cred.KeyPEM = stranger.CertPEM, stranger.KeyPEM
-		}
-		custs = append(custs, cust{name, tn, cred})
+	custs, err := demoConsoleTenants(users)
+	if err != nil {
+		return fail("%v", err)
 	}
 	var tenants []graphsim.Tenant
 	for _, c := range custs {
@@ -97,7 +68,11 @@ func demoConsole(ctx context.Context, dir, listen string, users int, stdout, std
 	var children []*exec.Cmd
 	defer func() {
 		for _, c := range children {
-			_ = c.Process.Signal(os.Interrupt)
+			// Windows cannot deliver an interrupt to another process: the
+			// services are ended there, as a closed console window ends them.
+			if c.Process.Signal(os.Interrupt) != nil {
+				_ = c.Process.Kill()
+			}
 		}
 		for _, c := range children {
 			done := make(chan struct{})
@@ -111,39 +86,15 @@ func demoConsole(ctx context.Context, dir, listen string, users int, stdout, std
 		}
 	}()
 	for _, c := range custs {
-		cdir := filepath.Join(dir, c.name)
-		if err := os.MkdirAll(cdir, 0o700); err != nil {
-			return fail("%v", err)
+		cu, cmd, err := startDemoService(ctx, dir, self, env, endpointCA, srv, c, consoleFP)
+		if cmd != nil {
+			children = append(children, cmd)
 		}
-		settings, err := writeDemoSettings(cdir, srv, c.tenant, c.cred, endpointCA)
 		if err != nil {
 			return fail("%v", err)
 		}
-		port, err := freeLoopbackPort()
-		if err != nil {
-			return fail("%v", err)
-		}
-		if err := addDemoAdmin(settings, port, consoleFP); err != nil {
-			return fail("%v", err)
-		}
-		cmd := exec.CommandContext(context.WithoutCancel(ctx), self, "run", "--config", settings)
-		cmd.Env = append(os.Environ(), env...)
-		logf, err := os.Create(filepath.Join(cdir, "service.log"))
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer logf.Close()
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			return fail("start the service of %s: %v", c.name, err)
-		}
-		children = append(children, cmd)
-		fp, err := waitForAdmin(ctx, filepath.Join(cdir, "state"))
-		if err != nil {
-			return fail("the service of %s did not start (%s): %v", c.name, filepath.Join(cdir, "service.log"), err)
-		}
-		customers = append(customers, console.Customer{Name: c.name, Address: fmt.Sprintf("https://127.0.0.1:%d", port), Fingerprint: fp})
-		fmt.Fprintf(stdout, "service for %-10s admin endpoint https://127.0.0.1:%d (log %s)\n", c.name, port, filepath.Join(cdir, "service.log"))
+		customers = append(customers, cu)
+		fmt.Fprintf(stdout, "service for %-10s admin endpoint %s (log %s)\n", c.name, cu.Address, filepath.Join(dir, c.name, "service.log"))
 	}
 	cfgDoc := map[string]any{
 		"listen":            listen,
@@ -244,4 +195,80 @@ func writeDemoClientCert(dir, cn string) (string, string, error) {
 	out := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...)
 	path := filepath.Join(dir, cn+".pem")
 	return path, admin.Fingerprint(der), os.WriteFile(path, out, 0o600)
+}
+
+// demoCustomer is one of the demo's tenants with its app credential.
+type demoCustomer struct {
+	name   string
+	tenant graphsim.Tenant
+	cred   graphsim.AppCredential
+}
+
+// demoConsoleTenants generates contoso (fine), fabrikam (a few mailboxes
+// outside the app's scope) and northwind (an app certificate Entra does
+// not know).
+func demoConsoleTenants(users int) ([]demoCustomer, error) {
+	var custs []demoCustomer
+	for i, name := range []string{"contoso", "fabrikam", "northwind"} {
+		tn, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: users + 10*i, Groups: 4, Seed: int64(11 + i), Name: name})
+		if err != nil {
+			return nil, fmt.Errorf("generate a tenant: %w", err)
+		}
+		switch name {
+		case "fabrikam":
+			n := 0
+			for j := range tn.Users {
+				if (tn.Users[j].Mailbox == "" || tn.Users[j].Mailbox == graphsim.MailboxNormal) && j%7 == 3 && n < 3 {
+					tn.Users[j].Mailbox = graphsim.MailboxOutOfScope
+					n++
+				}
+			}
+		case "northwind":
+			_, stranger, err := graphsim.NewApp("stranger")
+			if err != nil {
+				return nil, err
+			}
+			cred.CertPEM, cred.KeyPEM = stranger.CertPEM, stranger.KeyPEM
+		}
+		custs = append(custs, demoCustomer{name, tn, cred})
+	}
+	return custs, nil
+}
+
+// startDemoService writes a customer's settings with an admin endpoint
+// that admits the console, starts `galmirror run` on them, and waits for
+// its admin socket. The command is returned once started, also with an
+// error, so that the caller stops it.
+func startDemoService(ctx context.Context, dir, self string, env []string, endpointCA string, srv *graphsim.Server, c demoCustomer, consoleFP string) (console.Customer, *exec.Cmd, error) {
+	cdir := filepath.Join(dir, c.name)
+	if err := os.MkdirAll(cdir, 0o700); err != nil {
+		return console.Customer{}, nil, err
+	}
+	settings, err := writeDemoSettings(cdir, srv, c.tenant, c.cred, endpointCA)
+	if err != nil {
+		return console.Customer{}, nil, err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return console.Customer{}, nil, err
+	}
+	if err := addDemoAdmin(settings, port, consoleFP); err != nil {
+		return console.Customer{}, nil, err
+	}
+	logf, err := os.Create(filepath.Join(cdir, "service.log"))
+	if err != nil {
+		return console.Customer{}, nil, err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), self, "run", "--config", settings)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return console.Customer{}, nil, fmt.Errorf("start the service of %s: %w", c.name, err)
+	}
+	fp, err := waitForAdmin(ctx, filepath.Join(cdir, "state"))
+	if err != nil {
+		return console.Customer{}, cmd, fmt.Errorf("the service of %s did not start (%s): %w", c.name, filepath.Join(cdir, "service.log"), err)
+	}
+	return console.Customer{Name: c.name, Address: fmt.Sprintf("https://127.0.0.1:%d", port), Fingerprint: fp}, cmd, nil
 }

@@ -343,56 +343,65 @@ func (c *Config) check(errAt func(path, format string, args ...any) *ConfigError
 	seen := map[string]int{}
 	pins := map[string]int{}
 	for i, cu := range c.Customers {
-		p := fmt.Sprintf("customers[%d]", i)
-		if !customerName.MatchString(cu.Name) {
-			if cu.Name == "" {
-				return errAt(p+".name", "missing: give the customer a name")
-			}
-			return errAt(p+".name", "%q: use letters, digits, '.', '-' and '_' (at most 63), starting with a letter or digit", cu.Name)
+		if err := c.checkCustomer(i, cu, seen, pins, errAt); err != nil {
+			return err
 		}
-		if j, ok := seen[strings.ToLower(cu.Name)]; ok {
-			return errAt(p+".name", "%q is also the name of customers[%d]", cu.Name, j)
+	}
+	return nil
+}
+
+// checkCustomer checks customers[i]; seen and pins hold the names and push
+// fingerprints of those before it.
+func (c *Config) checkCustomer(i int, cu Customer, seen, pins map[string]int, errAt func(path, format string, args ...any) *ConfigError) error {
+	p := fmt.Sprintf("customers[%d]", i)
+	if !customerName.MatchString(cu.Name) {
+		if cu.Name == "" {
+			return errAt(p+".name", "missing: give the customer a name")
 		}
-		seen[strings.ToLower(cu.Name)] = i
-		switch {
-		case cu.Push != nil && cu.Address != "":
-			return errAt(p, "give \"address\" (the console polls the service) or \"push\" (the service dials in), not both")
-		case cu.Push != nil:
-			if cu.Fingerprint != "" || cu.Certificate != nil || cu.Kerberos != nil {
-				return errAt(p, "a pushed customer takes no fingerprint, certificate or kerberos: its service authenticates with push.clientCertFingerprint")
-			}
-			fp, err := admin.ParseFingerprint(cu.Push.ClientCertFingerprint)
-			if err != nil {
-				return errAt(p+".push.clientCertFingerprint", "%v", err)
-			}
-			if j, ok := pins[fp]; ok {
-				return errAt(p+".push.clientCertFingerprint", "is also the fingerprint of customers[%d]", j)
-			}
-			pins[fp] = i
-			if c.PushListen == "" {
-				return errAt(p+".push", "pushed customers need \"pushListen\", the address their services dial")
-			}
-		case cu.Address == "":
-			return errAt(p, "give \"address\" (https://host:port of the admin endpoint) or \"push\"")
-		default:
-			if err := checkAddress(cu.Address); err != nil {
-				return errAt(p+".address", "%v", err)
-			}
-			if cu.Fingerprint == "" {
-				return errAt(p+".fingerprint", "missing: pin the service's admin certificate (`galmirror status` prints its fingerprint)")
-			}
-			if _, err := admin.ParseFingerprint(cu.Fingerprint); err != nil {
-				return errAt(p+".fingerprint", "%v", err)
-			}
-			if cu.Certificate != nil && cu.Kerberos != nil {
-				return errAt(p, "give \"certificate\" or \"kerberos\", not both")
-			}
-			if cu.Certificate != nil && cu.Certificate.File == "" {
-				return errAt(p+".certificate.file", "missing: name the client certificate (PEM)")
-			}
-			if cu.Certificate == nil && cu.Kerberos == nil && c.ClientCertificate == nil {
-				return errAt(p, "no credentials: give \"certificate\" or \"kerberos\" here, or a top-level \"clientCertificate\"")
-			}
+		return errAt(p+".name", "%q: use letters, digits, '.', '-' and '_' (at most 63), starting with a letter or digit", cu.Name)
+	}
+	if j, ok := seen[strings.ToLower(cu.Name)]; ok {
+		return errAt(p+".name", "%q is also the name of customers[%d]", cu.Name, j)
+	}
+	seen[strings.ToLower(cu.Name)] = i
+	switch {
+	case cu.Push != nil && cu.Address != "":
+		return errAt(p, "give \"address\" (the console polls the service) or \"push\" (the service dials in), not both")
+	case cu.Push != nil:
+		if cu.Fingerprint != "" || cu.Certificate != nil || cu.Kerberos != nil {
+			return errAt(p, "a pushed customer takes no fingerprint, certificate or kerberos: its service authenticates with push.clientCertFingerprint")
+		}
+		fp, err := admin.ParseFingerprint(cu.Push.ClientCertFingerprint)
+		if err != nil {
+			return errAt(p+".push.clientCertFingerprint", "%v", err)
+		}
+		if j, ok := pins[fp]; ok {
+			return errAt(p+".push.clientCertFingerprint", "is also the fingerprint of customers[%d]", j)
+		}
+		pins[fp] = i
+		if c.PushListen == "" {
+			return errAt(p+".push", "pushed customers need \"pushListen\", the address their services dial")
+		}
+	case cu.Address == "":
+		return errAt(p, "give \"address\" (https://host:port of the admin endpoint) or \"push\"")
+	default:
+		if err := checkAddress(cu.Address); err != nil {
+			return errAt(p+".address", "%v", err)
+		}
+		if cu.Fingerprint == "" {
+			return errAt(p+".fingerprint", "missing: pin the service's admin certificate (`galmirror status` prints its fingerprint)")
+		}
+		if _, err := admin.ParseFingerprint(cu.Fingerprint); err != nil {
+			return errAt(p+".fingerprint", "%v", err)
+		}
+		if cu.Certificate != nil && cu.Kerberos != nil {
+			return errAt(p, "give \"certificate\" or \"kerberos\", not both")
+		}
+		if cu.Certificate != nil && cu.Certificate.File == "" {
+			return errAt(p+".certificate.file", "missing: name the client certificate (PEM)")
+		}
+		if cu.Certificate == nil && cu.Kerberos == nil && c.ClientCertificate == nil {
+			return errAt(p, "no credentials: give \"certificate\" or \"kerberos\" here, or a top-level \"clientCertificate\"")
 		}
 	}
 	return nil
