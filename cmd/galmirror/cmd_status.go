@@ -84,12 +84,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fp, fpErr := adminFingerprint(ctx, cfg)
 	var push *pushState
 	if cfg.Console != nil {
-		if ps, ok, err := readPushState(cfg.DataDir); ok {
+		if ps, ok, err := readPushState(cfg.DataDir); ok && ps.Console == redactedURL(cfg.Console.URL) {
 			push = &ps
 		} else if err != nil {
 			fmt.Fprintf(stderr, "console state: %v\n", err)
 		} else {
-			push = &pushState{Console: cfg.Console.URL}
+			// Never ran with this console (or with another URL before).
+			push = &pushState{Console: redactedURL(cfg.Console.URL)}
 		}
 	}
 	if *asJSON {

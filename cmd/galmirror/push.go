@@ -135,3 +135,12 @@ func readPushState(dir string) (s pushState, ok bool, err error) {
 	}
 	return s, true, nil
 }
+
+// redactedURL is the console URL as the state file records it.
+func redactedURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
+}
