@@ -238,7 +238,7 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 	ctx, cancel := context.WithCancel(ctx)
 	var push func(context.Context) error
 	if cfg.Console != nil {
-		run, releasePush, err := pushTunnel(ctx, cfg, srv, svc.Emit, logger)
+		run, releasePush, err := pushTunnel(ctx, cfg, srv, backend, svc.Emit, logger)
 		if err != nil {
 			cancel()
 			release()

@@ -24,10 +24,11 @@ import (
 // pushTunnel prepares push mode (the settings' console section): the
 // client certificate (console.certificate, else the admin API's server
 // certificate), the console's CA or pinned fingerprint, and a run function
-// that keeps the tunnel up and serves srv's API through it until ctx ends.
+// that keeps the tunnel up and serves srv's API through it until ctx ends;
+// b's ServiceInfo reports the connection.
 // Errors are configuration errors, reported before the service starts;
 // release frees a certificate store handle after run has returned.
-func pushTunnel(ctx context.Context, cfg *config.Config, srv *admin.Server, emit func(context.Context, events.Event), log *slog.Logger) (run func(context.Context) error, release func(), err error) {
+func pushTunnel(ctx context.Context, cfg *config.Config, srv *admin.Server, b *svcbackend.Backend, emit func(context.Context, events.Event), log *slog.Logger) (run func(context.Context) error, release func(), err error) {
 	c := cfg.Console
 	release = func() {}
 	cert := srv.Certificate()
@@ -76,6 +77,11 @@ func pushTunnel(ctx context.Context, cfg *config.Config, srv *admin.Server, emit
 		release()
 		return nil, func() {}, err
 	}
+	shown := u.Redacted()
+	b.SetConsole(func() admin.ConsoleConnection {
+		st := d.State()
+		return admin.ConsoleConnection{URL: shown, Connected: st.Connected, Since: st.Since, LastError: st.LastError, LastErrorAt: st.LastErrorAt}
+	})
 	log.Info("push mode: reporting to the fleet console", "console", u.Redacted(), "role", c.Role,
 		"certificate_sha256", tunnel.Fingerprint(cert.Certificate[0]))
 	return func(ctx context.Context) error { return d.Run(ctx, srv.Handler()) }, release, nil

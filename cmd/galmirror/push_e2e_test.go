@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/galmirror/galmirror/internal/report/schemacheck"
 )
 
 // consoleRun is `galmirror console` as its own process.
@@ -217,10 +219,40 @@ func TestPushedCustomerOnTheConsoleThroughTheBinary(t *testing.T) {
 	svc.events.wait(t, "600", 20*time.Second, "principal=console:"+pushFP, "SyncNow", "local user (loopback")
 	svc.events.wait(t, "200", 60*time.Second, "trigger=manual")
 
+	// The admin API reports the connection too (the local socket, as an RMM
+	// script on the server uses it).
+	code2, out, errOut := c.run("admin", "--config", settings, "--json", "status")
+	checkSchema(t, "adminService", out)
+	if code2 != exitOK || !strings.Contains(out, `"connected": true`) || !strings.Contains(out, fmt.Sprintf(`"url": "https://127.0.0.1:%d"`, pushPort)) {
+		t.Errorf("admin status exit %d:\n%s\n%s", code2, out, errOut)
+	}
+
 	// status names the console and the connection.
-	code2, out, errOut := c.run("status", "--config", settings)
+	_, js, _ := c.run("status", "--config", settings, "--json")
+	checkSchema(t, "statusReport", js)
+	if !strings.Contains(js, `"console": {`) || !strings.Contains(js, `"connected": true`) {
+		t.Errorf("status --json without the console connection:\n%s", js)
+	}
+	code2, out, errOut = c.run("status", "--config", settings)
 	if code2 != exitOK || !strings.Contains(out, "console https://127.0.0.1:") || !strings.Contains(out, "connected since") ||
 		!strings.Contains(out, client.fp) {
 		t.Errorf("status exit %d:\n%s\n%s", code2, out, errOut)
+	}
+}
+
+// checkSchema checks a --json output against its definition in
+// docs/report.schema.json.
+func checkSchema(t *testing.T, def, out string) {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := schemacheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := schema.Check(def, []byte(out)); len(errs) > 0 {
+		t.Errorf("output does not match %s in docs/report.schema.json: %v\n%s", def, errs, out)
 	}
 }
