@@ -147,7 +147,7 @@ func startConsoleFleet(t *testing.T) *consoleFleet {
 	cfgPath := filepath.Join(root, "console.json")
 	writeJSON(t, cfgPath, map[string]any{
 		"listen":            "127.0.0.1:0",
-		"poll":              map[string]any{"every": "1s", "timeout": "2s"},
+		"poll":              map[string]any{"every": "1s", "timeout": "5s"},
 		"clientCertificate": map[string]any{"file": f.consoleC.cert, "key": f.consoleC.key},
 		"customers":         customers,
 	})
