@@ -194,26 +194,7 @@ func TestPushedCustomerOnTheConsoleThroughTheBinary(t *testing.T) {
 		t.Errorf("overview %d without fabrikam", code)
 	}
 
-	// Sync now, as the operator does it: the confirmation form, then its
-	// POST.
-	code, page := get(t, con.url+"c/fabrikam/confirm?action=sync&tenant=contoso")
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-	if code != http.StatusOK || m == nil {
-		t.Fatalf("confirm page %d without a form token:\n%s", code, page)
-	}
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.PostForm(con.url+"c/fabrikam/action", url.Values{"csrf": {html.UnescapeString(m[1])}, "action": {"sync"}, "tenant": {"contoso"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sync now answered %s", resp.Status)
-	}
-	_, result := get(t, con.url+strings.TrimPrefix(resp.Header.Get("Location"), "/"))
-	if strings.Contains(result, "failed") && strings.Contains(result, "Sync now of contoso failed") {
-		t.Fatalf("sync now through the tunnel failed:\n%s", result)
-	}
+	syncNowOnConsole(t, con.url, "fabrikam", "contoso")
 	// The service audits the console's certificate acting for the user,
 	// and runs the sync it asked for.
 	svc.events.wait(t, "600", 20*time.Second, "principal=console:"+pushFP, "SyncNow", "local user (loopback")
@@ -254,5 +235,29 @@ func checkSchema(t *testing.T, def, out string) {
 	}
 	if errs := schema.Check(def, []byte(out)); len(errs) > 0 {
 		t.Errorf("output does not match %s in docs/report.schema.json: %v\n%s", def, errs, out)
+	}
+}
+
+// syncNowOnConsole does what an operator does for sync now on the console:
+// the confirmation form, then its POST; it fails the test unless the
+// console reports success.
+func syncNowOnConsole(t *testing.T, base, customer, tenant string) {
+	t.Helper()
+	code, page := get(t, base+"c/"+customer+"/confirm?action=sync&tenant="+tenant)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("confirm page %d without a form token:\n%s", code, page)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.PostForm(base+"c/"+customer+"/action", url.Values{"csrf": {html.UnescapeString(m[1])}, "action": {"sync"}, "tenant": {tenant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sync now answered %s", resp.Status)
+	}
+	if _, result := get(t, base+strings.TrimPrefix(resp.Header.Get("Location"), "/")); strings.Contains(result, "Sync now of "+tenant+" failed") {
+		t.Fatalf("sync now through the tunnel failed:\n%s", result)
 	}
 }
