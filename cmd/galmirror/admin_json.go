@@ -74,6 +74,17 @@ type adminService struct {
 	ServerCertificateSHA256 string    `json:"serverCertificateSha256"`
 	CallerPrincipal         string    `json:"callerPrincipal"`
 	CallerRole              string    `json:"callerRole"`
+	// Console is the push connection (settings' console section).
+	Console *adminConsole `json:"console,omitempty"`
+}
+
+// adminConsole is the service's connection to its fleet console.
+type adminConsole struct {
+	URL         string    `json:"url"`
+	Connected   bool      `json:"connected"`
+	Since       time.Time `json:"since,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
 
 type adminCheck struct {

@@ -205,6 +205,9 @@ func (c *adminCLI) status(ctx context.Context) error {
 	info := adminService{Version: m.Version, Host: m.Host, ConfigPath: m.ConfigPath, Started: at(m.StartedAt),
 		UptimeSeconds: m.Uptime.AsDuration().Seconds(), Tenants: m.TenantCount, ServerCertificateSHA256: m.ServerCertificateSha256,
 		CallerPrincipal: m.CallerPrincipal, CallerRole: roleName(m.CallerRole)}
+	if cc := m.Console; cc != nil {
+		info.Console = &adminConsole{URL: cc.Url, Connected: cc.Connected, Since: at(cc.Since), LastError: cc.LastError, LastErrorAt: at(cc.LastErrorAt)}
+	}
 	c.print(info, func(w *tabwriter.Writer) {
 		configPath := m.ConfigPath
 		if configPath == "" {
@@ -213,6 +216,13 @@ func (c *adminCLI) status(ctx context.Context) error {
 		fmt.Fprintf(w, "version\t%s\nhost\t%s\nconfig\t%s\nstarted\t%s (up %s)\ntenants\t%d\ncertificate sha256\t%s\nyou are\t%s (%s)\n",
 			m.Version, m.Host, configPath, when(m.StartedAt), m.Uptime.AsDuration(), m.TenantCount,
 			m.ServerCertificateSha256, m.CallerPrincipal, roleName(m.CallerRole))
+		if cc := m.Console; cc != nil {
+			if cc.Connected {
+				fmt.Fprintf(w, "console\t%s: connected since %s\n", cc.Url, when(cc.Since))
+			} else {
+				fmt.Fprintf(w, "console\t%s: NOT connected since %s; last error (%s): %s\n", cc.Url, when(cc.Since), when(cc.LastErrorAt), cc.LastError)
+			}
+		}
 	})
 	return nil
 }

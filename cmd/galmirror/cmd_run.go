@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -194,7 +195,7 @@ func serveService(ctx context.Context, path string, stopTimeout time.Duration, s
 		failed(err)
 		return err
 	}
-	if svcbackend.Enabled(cfg.Admin) {
+	if svcbackend.Enabled(cfg.Admin) || cfg.Console != nil {
 		stopAdmin, err := serveAdmin(ctx, cfg, svc, st, logger)
 		if err != nil {
 			failed(err)
@@ -235,24 +236,43 @@ func serveAdmin(ctx context.Context, cfg *config.Config, svc *service.Service, s
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	var push func(context.Context) error
+	if cfg.Console != nil {
+		run, releasePush, err := pushTunnel(ctx, cfg, srv, backend, svc.Emit, logger)
+		if err != nil {
+			cancel()
+			release()
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		push = run
+		prev := release
+		release = func() { releasePush(); prev() }
+	}
 	wait, err := svcbackend.Start(ctx, srv, opts, svc.Emit)
 	if err != nil {
 		cancel()
 		release()
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := wait(); err != nil {
 			// Rare (the listener broke after start). The service keeps
 			// syncing; the log says why the API is gone.
 			logger.Error("admin API stopped", "err", err)
 		}
-	}()
+	})
+	if push != nil {
+		// Push mode ends with the service only: it retries every failure.
+		wg.Go(func() {
+			if err := push(ctx); err != nil {
+				logger.Error("console connection stopped", "err", err)
+			}
+		})
+	}
 	return func() {
 		cancel()
-		<-done
+		wg.Wait()
 		release()
 	}, nil
 }

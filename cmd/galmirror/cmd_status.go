@@ -82,13 +82,25 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	fp, fpErr := adminFingerprint(ctx, cfg)
+	var push *pushState
+	if cfg.Console != nil {
+		if ps, ok, err := readPushState(cfg.DataDir); ok && ps.Console == redactedURL(cfg.Console.URL) {
+			push = &ps
+		} else if err != nil {
+			fmt.Fprintf(stderr, "console state: %v\n", err)
+		} else {
+			// Never ran with this console (or with another URL before).
+			push = &pushState{Console: redactedURL(cfg.Console.URL)}
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(struct {
 			service.Report
-			AdminCertificateSHA256 string `json:"adminCertificateSha256,omitempty"`
-		}{rep, fp})
+			AdminCertificateSHA256 string     `json:"adminCertificateSha256,omitempty"`
+			Console                *pushState `json:"console,omitempty"`
+		}{rep, fp, push})
 	} else {
 		printReport(stdout, rep)
 		switch {
@@ -97,6 +109,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		case fpErr != nil:
 			fmt.Fprintf(stdout, "admin certificate: %v\n", fpErr)
 		}
+		printPushState(stdout, push)
 	}
 	if !rep.Healthy {
 		fmt.Fprintln(stderr, "UNHEALTHY: "+rep.Reason)
@@ -163,4 +176,24 @@ func adminFingerprint(ctx context.Context, cfg *config.Config) (string, error) {
 		return "", nil
 	}
 	return fp, err
+}
+
+// printPushState prints the push connection's state as the service last
+// recorded it.
+func printPushState(w io.Writer, s *pushState) {
+	if s == nil {
+		return
+	}
+	age := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+	switch {
+	case s.Updated.IsZero():
+		fmt.Fprintf(w, "console %s: no connection recorded yet (the service has not run with this console section)\n", s.Console)
+	case s.Connected:
+		fmt.Fprintf(w, "console %s: connected since %s\n", s.Console, age(s.Since))
+	default:
+		fmt.Fprintf(w, "console %s: NOT connected since %s; last error (%s): %s\n", s.Console, age(s.Since), age(s.LastErrorAt), s.LastError)
+	}
+	if s.CertificateSHA256 != "" {
+		fmt.Fprintf(w, "console client certificate sha256: %s (push.clientCertFingerprint in console.json)\n", s.CertificateSHA256)
+	}
 }

@@ -23,6 +23,10 @@ const (
 	MethodKerberos    = "kerberos"
 	MethodCertificate = "certificate"
 	MethodLocal       = "local"
+	// MethodConsole: the fleet console, calling through the connection
+	// the service dialled out to (push mode, package tunnel). The service
+	// proved the console by its pinned certificate or CA.
+	MethodConsole = "console"
 )
 
 // Principal is an authenticated caller.
@@ -49,6 +53,20 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 }
 
 type localPeerKey struct{}
+
+type consolePeerKey struct{}
+
+// ConsoleContext marks ctx as the base context of the requests the fleet
+// console sends through the service's push connection: they are
+// authenticated as the principal "console:" + the SHA-256 fingerprint of
+// the console's server certificate, from source host, with
+// Options.ConsoleRole. Only the service's own tunnel sets it; nothing a
+// network caller sends can.
+func ConsoleContext(ctx context.Context, fingerprint, host string) context.Context {
+	return context.WithValue(ctx, consolePeerKey{}, consolePeer{fingerprint, host})
+}
+
+type consolePeer struct{ fingerprint, host string }
 
 // connContext is the http.Server ConnContext of the local listener: it puts
 // the socket or pipe peer into every request's context.
@@ -100,6 +118,9 @@ func (a *authenticator) authenticate(r *http.Request) (Principal, []byte, error)
 		// The local listener admitted only root, the service's user,
 		// SYSTEM and administrators.
 		return Principal{Name: "local:" + peer.Name, Method: MethodLocal, Source: "local"}, nil, nil
+	}
+	if c, ok := r.Context().Value(consolePeerKey{}).(consolePeer); ok {
+		return Principal{Name: "console:" + c.fingerprint, Method: MethodConsole, Source: c.host}, nil, nil
 	}
 	src := sourceAddr(r.RemoteAddr)
 	// A client certificate is checked before the failure limit: TLS has

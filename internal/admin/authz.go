@@ -91,6 +91,9 @@ func (s *Server) roleOf(p Principal) Role {
 	if p.Method == MethodLocal {
 		return RoleOperator
 	}
+	if p.Method == MethodConsole {
+		return s.opts.ConsoleRole
+	}
 	best := RoleNone
 	for _, b := range s.roles {
 		if b.Role > best && p.hasName(b.Principal) {

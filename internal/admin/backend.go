@@ -89,6 +89,18 @@ type ServiceInfo struct {
 	ConfigPath string
 	StartedAt  time.Time
 	Tenants    int
+	// Console is the push connection to the fleet console; nil when the
+	// settings name none.
+	Console *ConsoleConnection
+}
+
+// ConsoleConnection is the state of the service's push connection.
+type ConsoleConnection struct {
+	URL         string
+	Connected   bool
+	Since       time.Time
+	LastError   string
+	LastErrorAt time.Time
 }
 
 // TenantState is what the scheduler is doing with a tenant.

@@ -63,6 +63,9 @@ type Options struct {
 	ClientCAs *x509.CertPool
 	// Roles bind principals to roles; a principal bound to none is denied.
 	Roles []RoleBinding
+	// ConsoleRole is the role of the fleet console calling through the
+	// push connection (ConsoleContext); RoleNone denies it.
+	ConsoleRole Role
 
 	// LocalPath is the Unix socket or named pipe for local administration
 	// ("" for none); localipc.DefaultPath gives the conventional one.
@@ -181,6 +184,11 @@ func New(o Options) (*Server, error) {
 
 // Handler returns the authenticated API handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Certificate returns the server certificate (loaded, or generated in
+// DataDir); push mode presents it as the service's client certificate
+// when the settings name no other.
+func (s *Server) Certificate() tls.Certificate { return s.cert }
 
 // Fingerprint returns the SHA-256 fingerprint of the server certificate
 // ("" if the server has none).

@@ -63,6 +63,15 @@ func (h *handler) GetServiceInfo(ctx context.Context, req *connect.Request[admin
 		res.StartedAt = timestamppb.New(info.StartedAt)
 		res.Uptime = durationpb.New(time.Since(info.StartedAt).Truncate(time.Second))
 	}
+	if c := info.Console; c != nil {
+		res.Console = &adminv1.ConsoleConnection{Url: c.URL, Connected: c.Connected, LastError: c.LastError}
+		if !c.Since.IsZero() {
+			res.Console.Since = timestamppb.New(c.Since)
+		}
+		if !c.LastErrorAt.IsZero() {
+			res.Console.LastErrorAt = timestamppb.New(c.LastErrorAt)
+		}
+	}
 	return connect.NewResponse(res), nil
 }
 

@@ -50,6 +50,9 @@ type Config struct {
 	Log                  Log     `json:"log"`
 	Metrics              Metrics `json:"metrics"`
 	Admin                Admin   `json:"admin"`
+	// Console is the fleet console this service reports to (push mode);
+	// nil when absent.
+	Console *Console `json:"console,omitempty"`
 	// Billing is the price list and Stripe settings; nil when absent.
 	Billing *Billing `json:"billing,omitempty"`
 	// Health sets when a tenant counts as unhealthy (`galmirror status`,
@@ -137,6 +140,31 @@ type Admin struct {
 	// LocalSocket serves the API on a named pipe (Windows) or Unix socket
 	// to local administrators without network authentication. Default true.
 	LocalSocket bool `json:"localSocket"`
+}
+
+// Console configures push mode: the service dials out to the MSP's fleet
+// console over HTTPS with a client certificate and serves the admin API to
+// it through that connection, for customers that allow no inbound
+// connection.
+type Console struct {
+	// URL is the console's push address, https://host:port (a path is
+	// kept as a prefix, for a reverse proxy).
+	URL string `json:"url"`
+	// ServerFingerprint pins the console's server certificate by SHA-256,
+	// normalised to 64 lower-case hex digits. Empty: the certificate must
+	// chain to CAFile, or to the system's roots, and name the URL's host.
+	ServerFingerprint string `json:"serverFingerprint,omitempty"`
+	// CAFile is the absolute path of a PEM bundle the console's server
+	// certificate must chain to (instead of the system's roots).
+	CAFile string `json:"caFile,omitempty"`
+	// Certificate is the client certificate the service proves itself
+	// with. Empty: the admin API's server certificate (admin.certificate,
+	// or the one generated in DataDir), whose fingerprint
+	// `galmirror status` prints for console.json.
+	Certificate Certificate `json:"certificate"`
+	// Role is what the console may do through the connection: viewer or
+	// operator.
+	Role Role `json:"role"`
 }
 
 // Kerberos configures the Negotiate acceptor.

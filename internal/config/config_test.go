@@ -192,6 +192,12 @@ func problemCases() []problemCase {
 		{"bad role", withTop(`"admin": {"roles": [{"principal": "alice@EXAMPLE.COM", "role": "admin"}]}`), []wantProblem{{"admin.roles[0].role", `unknown role "admin"`}}},
 		{"bad cert principal", withTop(`"admin": {"roles": [{"principal": "cert:abcd", "role": "viewer"}]}`), []wantProblem{{"admin.roles[0].principal", "64 hex digits"}}},
 		{"bad pin", withTop(`"admin": {"clientCertificates": {"pinned": ["xyz"]}}`), []wantProblem{{"admin.clientCertificates.pinned[0]", "SHA-256"}}},
+		{"console without url or role", withTop(`"console": {}`), []wantProblem{
+			{"console.url", "required"}, {"console.role", "required: viewer"}}},
+		{"console over http", withTop(`"console": {"url": "http://console.example:8444", "role": "operator"}`), []wantProblem{{"console.url", "expected an https URL"}}},
+		{"console bad fingerprint and role", withTop(`"console": {"url": "https://console.example:8444", "serverFingerprint": "sha256:abc", "role": "admin"}`), []wantProblem{
+			{"console.serverFingerprint", "64 hex digits"}, {"console.role", `unknown role "admin"`}}},
+		{"console pin and CA", withTop(`"console": {"url": "https://console.example:8444", "serverFingerprint": "` + strings.Repeat("ab", 32) + `", "caFile": "ca.pem", "role": "viewer"}`), []wantProblem{{"console.caFile", "not both"}}},
 		{"concurrency", withTop(`"maxConcurrentTenants": 0`), []wantProblem{{"maxConcurrentTenants", "between 1 and 64"}}},
 		{"fractional int", withTop(`"maxConcurrentTenants": 1.5`), []wantProblem{{"maxConcurrentTenants", "whole number"}}},
 		{"log level", withTop(`"log": {"level": "verbose"}`), []wantProblem{{"log.level", `unknown value "verbose"`}}},

@@ -105,6 +105,9 @@ func (v *validator) config(c *Config) {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
 	v.admin(&c.Admin)
+	if c.Console != nil {
+		v.console(c.Console)
+	}
 	v.health(&c.Health)
 	plan := DefaultBillingPlan
 	if c.Billing != nil {
@@ -403,6 +406,42 @@ func (v *validator) admin(a *Admin) {
 		if len(a.Roles) == 0 {
 			v.addf(p+".roles", "the admin API listens but no principal has a role: every call would be denied")
 		}
+	}
+}
+
+func (v *validator) console(c *Console) {
+	const p = "console"
+	if c.URL == "" {
+		v.addf(p+".url", "required: the console's push address, such as https://console.example.com:8444")
+	} else if u, err := url.Parse(c.URL); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		v.addf(p+".url", "invalid console address %q: expected an https URL without query or user, such as https://console.example.com:8444", c.URL)
+	}
+	if c.ServerFingerprint != "" {
+		f := c.ServerFingerprint
+		if len(f) > 7 && strings.EqualFold(f[:7], "sha256:") {
+			f = f[7:]
+		}
+		n, ok := normFingerprint(f)
+		if !ok {
+			v.addf(p+".serverFingerprint", "invalid SHA-256 fingerprint %q: 64 hex digits (colons and spaces allowed), what the console prints at start", c.ServerFingerprint)
+		}
+		c.ServerFingerprint = n
+		if c.CAFile != "" {
+			v.addf(p+".caFile", "set either serverFingerprint or caFile, not both")
+		}
+	}
+	if c.CAFile != "" {
+		c.CAFile = v.path(p+".caFile", c.CAFile)
+	}
+	if !c.Certificate.IsZero() {
+		v.certificate(p+".certificate", &c.Certificate, true)
+	}
+	switch c.Role {
+	case RoleViewer, RoleOperator:
+	case "":
+		v.addf(p+".role", "required: viewer (the console sees status, runs and events) or operator (it can also sync now, pause and resume)")
+	default:
+		v.addf(p+".role", "unknown role %q: use viewer or operator", c.Role)
 	}
 }
 

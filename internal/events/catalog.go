@@ -18,7 +18,8 @@ import (
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
 // certificates, 4xx configuration, deployment (420-439), certificate
 // renewal (440-459), billing (460-479), health and outages (480-499), 5xx
-// safety guards, 6xx admin audit.
+// safety guards, 6xx admin audit, 7xx the fleet console (770-779: push
+// mode).
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -150,6 +151,16 @@ const (
 	ConsoleSignInRefused ID = 761
 	// ConsoleSignOut: a person signed out of the fleet console.
 	ConsoleSignOut ID = 762
+	// ConsoleConnected: the push connection to the fleet console is up
+	// (at start, and again after 771 or 772).
+	ConsoleConnected ID = 770
+	// ConsoleUnreachable: the service has not been connected to its
+	// console for ConsoleUnreachableAfter; it keeps trying.
+	ConsoleUnreachable ID = 771
+	// ConsoleRefused: the console refused the service's certificate, or
+	// the console's certificate did not match the settings: a
+	// configuration error that retrying does not fix.
+	ConsoleRefused ID = 772
 )
 
 // Level is the severity of an event, as shown in Event Viewer.
@@ -249,6 +260,9 @@ func init() {
 	def(ConsoleSignIn, Info, "console_sign_in", "console sign-in")
 	def(ConsoleSignInRefused, Warning, "console_sign_in_refused", "console sign-in refused")
 	def(ConsoleSignOut, Info, "console_sign_out", "console sign-out")
+	def(ConsoleConnected, Info, "console_connected", "connected to the fleet console")
+	def(ConsoleUnreachable, Warning, "console_unreachable", "fleet console unreachable")
+	def(ConsoleRefused, Error, "console_refused", "fleet console connection refused")
 }
 
 // Lookup returns the catalog entry for id.

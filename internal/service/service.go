@@ -388,6 +388,13 @@ func (s *Service) doReload(ctx context.Context, explicit bool) {
 		c.Admin = old.Admin
 		cfg = &c
 	}
+	if !reflect.DeepEqual(cfg.Console, old.Console) {
+		// The console connection (push mode) is set up once at start too.
+		notes = append(notes, "console settings apply at the next restart")
+		c := *cfg
+		c.Console = old.Console
+		cfg = &c
+	}
 	if s.opts.LogLevel != nil {
 		var lvl slog.Level
 		if lvl.UnmarshalText([]byte(cfg.Log.Level)) == nil {

@@ -383,7 +383,10 @@ type GetServiceInfoResponse struct {
 	// The caller's role.
 	CallerRole Role `protobuf:"varint,8,opt,name=caller_role,json=callerRole,proto3,enum=galmirror.admin.v1.Role" json:"caller_role,omitempty"`
 	// Number of configured tenants.
-	TenantCount   int32 `protobuf:"varint,9,opt,name=tenant_count,json=tenantCount,proto3" json:"tenant_count,omitempty"`
+	TenantCount int32 `protobuf:"varint,9,opt,name=tenant_count,json=tenantCount,proto3" json:"tenant_count,omitempty"`
+	// Push mode: the service's connection to the fleet console its settings
+	// name (console.url); absent when they name none.
+	Console       *ConsoleConnection `protobuf:"bytes,10,opt,name=console,proto3" json:"console,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +484,97 @@ func (x *GetServiceInfoResponse) GetTenantCount() int32 {
 	return 0
 }
 
+func (x *GetServiceInfoResponse) GetConsole() *ConsoleConnection {
+	if x != nil {
+		return x.Console
+	}
+	return nil
+}
+
+// ConsoleConnection is the service's connection to a fleet console (push
+// mode: the service dials out and serves this API through it).
+type ConsoleConnection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The console's URL.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Whether the connection is up now.
+	Connected bool `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	// When it came up; when not connected, when it went down (or the service
+	// started trying).
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// The last failure to connect, or why the last connection ended; empty
+	// if there was none.
+	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleConnection) Reset() {
+	*x = ConsoleConnection{}
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleConnection) ProtoMessage() {}
+
+func (x *ConsoleConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleConnection.ProtoReflect.Descriptor instead.
+func (*ConsoleConnection) Descriptor() ([]byte, []int) {
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ConsoleConnection) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ConsoleConnection) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *ConsoleConnection) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ConsoleConnection) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ConsoleConnection) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
 // Counts are what a run did, summed over its mailboxes.
 type Counts struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +602,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +614,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +627,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Counts) GetMailboxes() int64 {
@@ -664,7 +758,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +770,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +783,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Tenant) GetName() string {
@@ -784,7 +878,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +890,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +903,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type ListTenantsResponse struct {
@@ -822,7 +916,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +928,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +941,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -866,7 +960,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +972,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +985,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantRequest) GetName() string {
@@ -910,7 +1004,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1016,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1029,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -976,7 +1070,7 @@ type RunSummary struct {
 
 func (x *RunSummary) Reset() {
 	*x = RunSummary{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1082,7 @@ func (x *RunSummary) String() string {
 func (*RunSummary) ProtoMessage() {}
 
 func (x *RunSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1095,7 @@ func (x *RunSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSummary.ProtoReflect.Descriptor instead.
 func (*RunSummary) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunSummary) GetId() string {
@@ -1101,7 +1195,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1207,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1220,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsRequest) GetTenant() string {
@@ -1162,7 +1256,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1268,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1281,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunSummary {
@@ -1213,7 +1307,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1319,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1332,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRunRequest) GetId() string {
@@ -1266,7 +1360,7 @@ type MailboxOutcome struct {
 
 func (x *MailboxOutcome) Reset() {
 	*x = MailboxOutcome{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1372,7 @@ func (x *MailboxOutcome) String() string {
 func (*MailboxOutcome) ProtoMessage() {}
 
 func (x *MailboxOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1385,7 @@ func (x *MailboxOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxOutcome.ProtoReflect.Descriptor instead.
 func (*MailboxOutcome) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MailboxOutcome) GetMailbox() string {
@@ -1333,7 +1427,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1439,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1452,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRunResponse) GetRun() *RunSummary {
@@ -1398,7 +1492,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1504,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1517,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetCursor() string {
@@ -1494,7 +1588,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1600,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1613,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchEventsRequest) GetCursor() string {
@@ -1545,7 +1639,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1651,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1664,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -1589,7 +1683,7 @@ type SyncNowRequest struct {
 
 func (x *SyncNowRequest) Reset() {
 	*x = SyncNowRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1695,7 @@ func (x *SyncNowRequest) String() string {
 func (*SyncNowRequest) ProtoMessage() {}
 
 func (x *SyncNowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1708,7 @@ func (x *SyncNowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncNowRequest.ProtoReflect.Descriptor instead.
 func (*SyncNowRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SyncNowRequest) GetTenant() string {
@@ -1633,7 +1727,7 @@ type SyncNowResponse struct {
 
 func (x *SyncNowResponse) Reset() {
 	*x = SyncNowResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1739,7 @@ func (x *SyncNowResponse) String() string {
 func (*SyncNowResponse) ProtoMessage() {}
 
 func (x *SyncNowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1752,7 @@ func (x *SyncNowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncNowResponse.ProtoReflect.Descriptor instead.
 func (*SyncNowResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SyncNowResponse) GetRunId() string {
@@ -1679,7 +1773,7 @@ type PauseTenantRequest struct {
 
 func (x *PauseTenantRequest) Reset() {
 	*x = PauseTenantRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1785,7 @@ func (x *PauseTenantRequest) String() string {
 func (*PauseTenantRequest) ProtoMessage() {}
 
 func (x *PauseTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1798,7 @@ func (x *PauseTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseTenantRequest.ProtoReflect.Descriptor instead.
 func (*PauseTenantRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PauseTenantRequest) GetTenant() string {
@@ -1730,7 +1824,7 @@ type PauseTenantResponse struct {
 
 func (x *PauseTenantResponse) Reset() {
 	*x = PauseTenantResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1836,7 @@ func (x *PauseTenantResponse) String() string {
 func (*PauseTenantResponse) ProtoMessage() {}
 
 func (x *PauseTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1849,7 @@ func (x *PauseTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseTenantResponse.ProtoReflect.Descriptor instead.
 func (*PauseTenantResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseTenantResponse) GetTenant() *Tenant {
@@ -1775,7 +1869,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1881,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1894,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResumeTenantRequest) GetTenant() string {
@@ -1826,7 +1920,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1932,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1945,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -1870,7 +1964,7 @@ type CheckTenantRequest struct {
 
 func (x *CheckTenantRequest) Reset() {
 	*x = CheckTenantRequest{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +1976,7 @@ func (x *CheckTenantRequest) String() string {
 func (*CheckTenantRequest) ProtoMessage() {}
 
 func (x *CheckTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +1989,7 @@ func (x *CheckTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTenantRequest.ProtoReflect.Descriptor instead.
 func (*CheckTenantRequest) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckTenantRequest) GetTenant() string {
@@ -1918,7 +2012,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2024,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2037,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Check) GetName() string {
@@ -1981,7 +2075,7 @@ type CheckTenantResponse struct {
 
 func (x *CheckTenantResponse) Reset() {
 	*x = CheckTenantResponse{}
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2087,7 @@ func (x *CheckTenantResponse) String() string {
 func (*CheckTenantResponse) ProtoMessage() {}
 
 func (x *CheckTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_galmirror_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2100,7 @@ func (x *CheckTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTenantResponse.ProtoReflect.Descriptor instead.
 func (*CheckTenantResponse) Descriptor() ([]byte, []int) {
-	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_galmirror_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CheckTenantResponse) GetStatus() CheckStatus {
@@ -2035,7 +2129,7 @@ var File_galmirror_admin_v1_admin_proto protoreflect.FileDescriptor
 const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x1egalmirror/admin/v1/admin.proto\x12\x12galmirror.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
-	"\x15GetServiceInfoRequest\"\x9a\x03\n" +
+	"\x15GetServiceInfoRequest\"\xdb\x03\n" +
 	"\x16GetServiceInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1f\n" +
@@ -2048,7 +2142,16 @@ const file_galmirror_admin_v1_admin_proto_rawDesc = "" +
 	"\x10caller_principal\x18\a \x01(\tR\x0fcallerPrincipal\x129\n" +
 	"\vcaller_role\x18\b \x01(\x0e2\x18.galmirror.admin.v1.RoleR\n" +
 	"callerRole\x12!\n" +
-	"\ftenant_count\x18\t \x01(\x05R\vtenantCount\"\xd8\x03\n" +
+	"\ftenant_count\x18\t \x01(\x05R\vtenantCount\x12?\n" +
+	"\aconsole\x18\n" +
+	" \x01(\v2%.galmirror.admin.v1.ConsoleConnectionR\aconsole\"\xd4\x01\n" +
+	"\x11ConsoleConnection\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\bR\tconnected\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\"\xd8\x03\n" +
 	"\x06Counts\x12\x1c\n" +
 	"\tmailboxes\x18\x01 \x01(\x03R\tmailboxes\x12)\n" +
 	"\x10mailboxes_failed\x18\x02 \x01(\x03R\x0fmailboxesFailed\x12\x18\n" +
@@ -2222,7 +2325,7 @@ func file_galmirror_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_galmirror_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_galmirror_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_galmirror_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_galmirror_admin_v1_admin_proto_goTypes = []any{
 	(Role)(0),                      // 0: galmirror.admin.v1.Role
 	(TenantState)(0),               // 1: galmirror.admin.v1.TenantState
@@ -2231,88 +2334,92 @@ var file_galmirror_admin_v1_admin_proto_goTypes = []any{
 	(CheckStatus)(0),               // 4: galmirror.admin.v1.CheckStatus
 	(*GetServiceInfoRequest)(nil),  // 5: galmirror.admin.v1.GetServiceInfoRequest
 	(*GetServiceInfoResponse)(nil), // 6: galmirror.admin.v1.GetServiceInfoResponse
-	(*Counts)(nil),                 // 7: galmirror.admin.v1.Counts
-	(*Tenant)(nil),                 // 8: galmirror.admin.v1.Tenant
-	(*ListTenantsRequest)(nil),     // 9: galmirror.admin.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),    // 10: galmirror.admin.v1.ListTenantsResponse
-	(*GetTenantRequest)(nil),       // 11: galmirror.admin.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),      // 12: galmirror.admin.v1.GetTenantResponse
-	(*RunSummary)(nil),             // 13: galmirror.admin.v1.RunSummary
-	(*ListRunsRequest)(nil),        // 14: galmirror.admin.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),       // 15: galmirror.admin.v1.ListRunsResponse
-	(*GetRunRequest)(nil),          // 16: galmirror.admin.v1.GetRunRequest
-	(*MailboxOutcome)(nil),         // 17: galmirror.admin.v1.MailboxOutcome
-	(*GetRunResponse)(nil),         // 18: galmirror.admin.v1.GetRunResponse
-	(*Event)(nil),                  // 19: galmirror.admin.v1.Event
-	(*WatchEventsRequest)(nil),     // 20: galmirror.admin.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 21: galmirror.admin.v1.WatchEventsResponse
-	(*SyncNowRequest)(nil),         // 22: galmirror.admin.v1.SyncNowRequest
-	(*SyncNowResponse)(nil),        // 23: galmirror.admin.v1.SyncNowResponse
-	(*PauseTenantRequest)(nil),     // 24: galmirror.admin.v1.PauseTenantRequest
-	(*PauseTenantResponse)(nil),    // 25: galmirror.admin.v1.PauseTenantResponse
-	(*ResumeTenantRequest)(nil),    // 26: galmirror.admin.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),   // 27: galmirror.admin.v1.ResumeTenantResponse
-	(*CheckTenantRequest)(nil),     // 28: galmirror.admin.v1.CheckTenantRequest
-	(*Check)(nil),                  // 29: galmirror.admin.v1.Check
-	(*CheckTenantResponse)(nil),    // 30: galmirror.admin.v1.CheckTenantResponse
-	nil,                            // 31: galmirror.admin.v1.Event.AttributesEntry
-	(*timestamppb.Timestamp)(nil),  // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 33: google.protobuf.Duration
+	(*ConsoleConnection)(nil),      // 7: galmirror.admin.v1.ConsoleConnection
+	(*Counts)(nil),                 // 8: galmirror.admin.v1.Counts
+	(*Tenant)(nil),                 // 9: galmirror.admin.v1.Tenant
+	(*ListTenantsRequest)(nil),     // 10: galmirror.admin.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),    // 11: galmirror.admin.v1.ListTenantsResponse
+	(*GetTenantRequest)(nil),       // 12: galmirror.admin.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),      // 13: galmirror.admin.v1.GetTenantResponse
+	(*RunSummary)(nil),             // 14: galmirror.admin.v1.RunSummary
+	(*ListRunsRequest)(nil),        // 15: galmirror.admin.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),       // 16: galmirror.admin.v1.ListRunsResponse
+	(*GetRunRequest)(nil),          // 17: galmirror.admin.v1.GetRunRequest
+	(*MailboxOutcome)(nil),         // 18: galmirror.admin.v1.MailboxOutcome
+	(*GetRunResponse)(nil),         // 19: galmirror.admin.v1.GetRunResponse
+	(*Event)(nil),                  // 20: galmirror.admin.v1.Event
+	(*WatchEventsRequest)(nil),     // 21: galmirror.admin.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 22: galmirror.admin.v1.WatchEventsResponse
+	(*SyncNowRequest)(nil),         // 23: galmirror.admin.v1.SyncNowRequest
+	(*SyncNowResponse)(nil),        // 24: galmirror.admin.v1.SyncNowResponse
+	(*PauseTenantRequest)(nil),     // 25: galmirror.admin.v1.PauseTenantRequest
+	(*PauseTenantResponse)(nil),    // 26: galmirror.admin.v1.PauseTenantResponse
+	(*ResumeTenantRequest)(nil),    // 27: galmirror.admin.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),   // 28: galmirror.admin.v1.ResumeTenantResponse
+	(*CheckTenantRequest)(nil),     // 29: galmirror.admin.v1.CheckTenantRequest
+	(*Check)(nil),                  // 30: galmirror.admin.v1.Check
+	(*CheckTenantResponse)(nil),    // 31: galmirror.admin.v1.CheckTenantResponse
+	nil,                            // 32: galmirror.admin.v1.Event.AttributesEntry
+	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 34: google.protobuf.Duration
 }
 var file_galmirror_admin_v1_admin_proto_depIdxs = []int32{
-	32, // 0: galmirror.admin.v1.GetServiceInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	33, // 1: galmirror.admin.v1.GetServiceInfoResponse.uptime:type_name -> google.protobuf.Duration
+	33, // 0: galmirror.admin.v1.GetServiceInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	34, // 1: galmirror.admin.v1.GetServiceInfoResponse.uptime:type_name -> google.protobuf.Duration
 	0,  // 2: galmirror.admin.v1.GetServiceInfoResponse.caller_role:type_name -> galmirror.admin.v1.Role
-	1,  // 3: galmirror.admin.v1.Tenant.state:type_name -> galmirror.admin.v1.TenantState
-	13, // 4: galmirror.admin.v1.Tenant.last_run:type_name -> galmirror.admin.v1.RunSummary
-	32, // 5: galmirror.admin.v1.Tenant.last_success_at:type_name -> google.protobuf.Timestamp
-	32, // 6: galmirror.admin.v1.Tenant.next_run_at:type_name -> google.protobuf.Timestamp
-	32, // 7: galmirror.admin.v1.Tenant.certificate_not_after:type_name -> google.protobuf.Timestamp
-	8,  // 8: galmirror.admin.v1.ListTenantsResponse.tenants:type_name -> galmirror.admin.v1.Tenant
-	8,  // 9: galmirror.admin.v1.GetTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
-	32, // 10: galmirror.admin.v1.RunSummary.started_at:type_name -> google.protobuf.Timestamp
-	32, // 11: galmirror.admin.v1.RunSummary.finished_at:type_name -> google.protobuf.Timestamp
-	2,  // 12: galmirror.admin.v1.RunSummary.outcome:type_name -> galmirror.admin.v1.RunOutcome
-	7,  // 13: galmirror.admin.v1.RunSummary.counts:type_name -> galmirror.admin.v1.Counts
-	13, // 14: galmirror.admin.v1.ListRunsResponse.runs:type_name -> galmirror.admin.v1.RunSummary
-	7,  // 15: galmirror.admin.v1.MailboxOutcome.counts:type_name -> galmirror.admin.v1.Counts
-	13, // 16: galmirror.admin.v1.GetRunResponse.run:type_name -> galmirror.admin.v1.RunSummary
-	17, // 17: galmirror.admin.v1.GetRunResponse.mailboxes:type_name -> galmirror.admin.v1.MailboxOutcome
-	32, // 18: galmirror.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	3,  // 19: galmirror.admin.v1.Event.level:type_name -> galmirror.admin.v1.EventLevel
-	31, // 20: galmirror.admin.v1.Event.attributes:type_name -> galmirror.admin.v1.Event.AttributesEntry
-	19, // 21: galmirror.admin.v1.WatchEventsResponse.event:type_name -> galmirror.admin.v1.Event
-	8,  // 22: galmirror.admin.v1.PauseTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
-	8,  // 23: galmirror.admin.v1.ResumeTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
-	4,  // 24: galmirror.admin.v1.Check.status:type_name -> galmirror.admin.v1.CheckStatus
-	4,  // 25: galmirror.admin.v1.CheckTenantResponse.status:type_name -> galmirror.admin.v1.CheckStatus
-	29, // 26: galmirror.admin.v1.CheckTenantResponse.checks:type_name -> galmirror.admin.v1.Check
-	32, // 27: galmirror.admin.v1.CheckTenantResponse.checked_at:type_name -> google.protobuf.Timestamp
-	5,  // 28: galmirror.admin.v1.AdminService.GetServiceInfo:input_type -> galmirror.admin.v1.GetServiceInfoRequest
-	9,  // 29: galmirror.admin.v1.AdminService.ListTenants:input_type -> galmirror.admin.v1.ListTenantsRequest
-	11, // 30: galmirror.admin.v1.AdminService.GetTenant:input_type -> galmirror.admin.v1.GetTenantRequest
-	14, // 31: galmirror.admin.v1.AdminService.ListRuns:input_type -> galmirror.admin.v1.ListRunsRequest
-	16, // 32: galmirror.admin.v1.AdminService.GetRun:input_type -> galmirror.admin.v1.GetRunRequest
-	20, // 33: galmirror.admin.v1.AdminService.WatchEvents:input_type -> galmirror.admin.v1.WatchEventsRequest
-	22, // 34: galmirror.admin.v1.AdminService.SyncNow:input_type -> galmirror.admin.v1.SyncNowRequest
-	24, // 35: galmirror.admin.v1.AdminService.PauseTenant:input_type -> galmirror.admin.v1.PauseTenantRequest
-	26, // 36: galmirror.admin.v1.AdminService.ResumeTenant:input_type -> galmirror.admin.v1.ResumeTenantRequest
-	28, // 37: galmirror.admin.v1.AdminService.CheckTenant:input_type -> galmirror.admin.v1.CheckTenantRequest
-	6,  // 38: galmirror.admin.v1.AdminService.GetServiceInfo:output_type -> galmirror.admin.v1.GetServiceInfoResponse
-	10, // 39: galmirror.admin.v1.AdminService.ListTenants:output_type -> galmirror.admin.v1.ListTenantsResponse
-	12, // 40: galmirror.admin.v1.AdminService.GetTenant:output_type -> galmirror.admin.v1.GetTenantResponse
-	15, // 41: galmirror.admin.v1.AdminService.ListRuns:output_type -> galmirror.admin.v1.ListRunsResponse
-	18, // 42: galmirror.admin.v1.AdminService.GetRun:output_type -> galmirror.admin.v1.GetRunResponse
-	21, // 43: galmirror.admin.v1.AdminService.WatchEvents:output_type -> galmirror.admin.v1.WatchEventsResponse
-	23, // 44: galmirror.admin.v1.AdminService.SyncNow:output_type -> galmirror.admin.v1.SyncNowResponse
-	25, // 45: galmirror.admin.v1.AdminService.PauseTenant:output_type -> galmirror.admin.v1.PauseTenantResponse
-	27, // 46: galmirror.admin.v1.AdminService.ResumeTenant:output_type -> galmirror.admin.v1.ResumeTenantResponse
-	30, // 47: galmirror.admin.v1.AdminService.CheckTenant:output_type -> galmirror.admin.v1.CheckTenantResponse
-	38, // [38:48] is the sub-list for method output_type
-	28, // [28:38] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	7,  // 3: galmirror.admin.v1.GetServiceInfoResponse.console:type_name -> galmirror.admin.v1.ConsoleConnection
+	33, // 4: galmirror.admin.v1.ConsoleConnection.since:type_name -> google.protobuf.Timestamp
+	33, // 5: galmirror.admin.v1.ConsoleConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	1,  // 6: galmirror.admin.v1.Tenant.state:type_name -> galmirror.admin.v1.TenantState
+	14, // 7: galmirror.admin.v1.Tenant.last_run:type_name -> galmirror.admin.v1.RunSummary
+	33, // 8: galmirror.admin.v1.Tenant.last_success_at:type_name -> google.protobuf.Timestamp
+	33, // 9: galmirror.admin.v1.Tenant.next_run_at:type_name -> google.protobuf.Timestamp
+	33, // 10: galmirror.admin.v1.Tenant.certificate_not_after:type_name -> google.protobuf.Timestamp
+	9,  // 11: galmirror.admin.v1.ListTenantsResponse.tenants:type_name -> galmirror.admin.v1.Tenant
+	9,  // 12: galmirror.admin.v1.GetTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
+	33, // 13: galmirror.admin.v1.RunSummary.started_at:type_name -> google.protobuf.Timestamp
+	33, // 14: galmirror.admin.v1.RunSummary.finished_at:type_name -> google.protobuf.Timestamp
+	2,  // 15: galmirror.admin.v1.RunSummary.outcome:type_name -> galmirror.admin.v1.RunOutcome
+	8,  // 16: galmirror.admin.v1.RunSummary.counts:type_name -> galmirror.admin.v1.Counts
+	14, // 17: galmirror.admin.v1.ListRunsResponse.runs:type_name -> galmirror.admin.v1.RunSummary
+	8,  // 18: galmirror.admin.v1.MailboxOutcome.counts:type_name -> galmirror.admin.v1.Counts
+	14, // 19: galmirror.admin.v1.GetRunResponse.run:type_name -> galmirror.admin.v1.RunSummary
+	18, // 20: galmirror.admin.v1.GetRunResponse.mailboxes:type_name -> galmirror.admin.v1.MailboxOutcome
+	33, // 21: galmirror.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	3,  // 22: galmirror.admin.v1.Event.level:type_name -> galmirror.admin.v1.EventLevel
+	32, // 23: galmirror.admin.v1.Event.attributes:type_name -> galmirror.admin.v1.Event.AttributesEntry
+	20, // 24: galmirror.admin.v1.WatchEventsResponse.event:type_name -> galmirror.admin.v1.Event
+	9,  // 25: galmirror.admin.v1.PauseTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
+	9,  // 26: galmirror.admin.v1.ResumeTenantResponse.tenant:type_name -> galmirror.admin.v1.Tenant
+	4,  // 27: galmirror.admin.v1.Check.status:type_name -> galmirror.admin.v1.CheckStatus
+	4,  // 28: galmirror.admin.v1.CheckTenantResponse.status:type_name -> galmirror.admin.v1.CheckStatus
+	30, // 29: galmirror.admin.v1.CheckTenantResponse.checks:type_name -> galmirror.admin.v1.Check
+	33, // 30: galmirror.admin.v1.CheckTenantResponse.checked_at:type_name -> google.protobuf.Timestamp
+	5,  // 31: galmirror.admin.v1.AdminService.GetServiceInfo:input_type -> galmirror.admin.v1.GetServiceInfoRequest
+	10, // 32: galmirror.admin.v1.AdminService.ListTenants:input_type -> galmirror.admin.v1.ListTenantsRequest
+	12, // 33: galmirror.admin.v1.AdminService.GetTenant:input_type -> galmirror.admin.v1.GetTenantRequest
+	15, // 34: galmirror.admin.v1.AdminService.ListRuns:input_type -> galmirror.admin.v1.ListRunsRequest
+	17, // 35: galmirror.admin.v1.AdminService.GetRun:input_type -> galmirror.admin.v1.GetRunRequest
+	21, // 36: galmirror.admin.v1.AdminService.WatchEvents:input_type -> galmirror.admin.v1.WatchEventsRequest
+	23, // 37: galmirror.admin.v1.AdminService.SyncNow:input_type -> galmirror.admin.v1.SyncNowRequest
+	25, // 38: galmirror.admin.v1.AdminService.PauseTenant:input_type -> galmirror.admin.v1.PauseTenantRequest
+	27, // 39: galmirror.admin.v1.AdminService.ResumeTenant:input_type -> galmirror.admin.v1.ResumeTenantRequest
+	29, // 40: galmirror.admin.v1.AdminService.CheckTenant:input_type -> galmirror.admin.v1.CheckTenantRequest
+	6,  // 41: galmirror.admin.v1.AdminService.GetServiceInfo:output_type -> galmirror.admin.v1.GetServiceInfoResponse
+	11, // 42: galmirror.admin.v1.AdminService.ListTenants:output_type -> galmirror.admin.v1.ListTenantsResponse
+	13, // 43: galmirror.admin.v1.AdminService.GetTenant:output_type -> galmirror.admin.v1.GetTenantResponse
+	16, // 44: galmirror.admin.v1.AdminService.ListRuns:output_type -> galmirror.admin.v1.ListRunsResponse
+	19, // 45: galmirror.admin.v1.AdminService.GetRun:output_type -> galmirror.admin.v1.GetRunResponse
+	22, // 46: galmirror.admin.v1.AdminService.WatchEvents:output_type -> galmirror.admin.v1.WatchEventsResponse
+	24, // 47: galmirror.admin.v1.AdminService.SyncNow:output_type -> galmirror.admin.v1.SyncNowResponse
+	26, // 48: galmirror.admin.v1.AdminService.PauseTenant:output_type -> galmirror.admin.v1.PauseTenantResponse
+	28, // 49: galmirror.admin.v1.AdminService.ResumeTenant:output_type -> galmirror.admin.v1.ResumeTenantResponse
+	31, // 50: galmirror.admin.v1.AdminService.CheckTenant:output_type -> galmirror.admin.v1.CheckTenantResponse
+	41, // [41:51] is the sub-list for method output_type
+	31, // [31:41] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_galmirror_admin_v1_admin_proto_init() }
@@ -2326,7 +2433,7 @@ func file_galmirror_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_galmirror_admin_v1_admin_proto_rawDesc), len(file_galmirror_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/admin"
@@ -119,7 +120,13 @@ type Backend struct {
 	checkMu    sync.Mutex
 	checks     map[string]*checkFlight // by tenant: running or recent
 	checkReuse time.Duration
+
+	console atomic.Pointer[func() admin.ConsoleConnection]
 }
+
+// SetConsole makes ServiceInfo report the push connection's state, as f
+// returns it (push mode).
+func (b *Backend) SetConsole(f func() admin.ConsoleConnection) { b.console.Store(&f) }
 
 // checkFlight is one check of a tenant, shared by every CheckTenant that
 // arrives while it runs and, once finished, for checkReuse.
@@ -161,7 +168,12 @@ func New(o Options) (*Backend, error) {
 // ServiceInfo implements admin.Backend.
 func (b *Backend) ServiceInfo(ctx context.Context) (admin.ServiceInfo, error) {
 	cfg := b.svc.Config()
-	return admin.ServiceInfo{Version: b.version, Host: b.host, ConfigPath: cfg.Path, StartedAt: b.started, Tenants: len(cfg.Tenants)}, nil
+	info := admin.ServiceInfo{Version: b.version, Host: b.host, ConfigPath: cfg.Path, StartedAt: b.started, Tenants: len(cfg.Tenants)}
+	if f := b.console.Load(); f != nil {
+		c := (*f)()
+		info.Console = &c
+	}
+	return info, nil
 }
 
 // Paths names the file system paths of the configuration the service

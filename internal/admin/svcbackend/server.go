@@ -93,6 +93,13 @@ func ServerOptions(ctx context.Context, cfg *config.Config, b *Backend, log *slo
 		}
 		o.Roles = append(o.Roles, admin.RoleBinding{Principal: r.Principal, Role: role})
 	}
+	if c := cfg.Console; c != nil {
+		role, err := admin.ParseRole(string(c.Role))
+		if err != nil {
+			return admin.Options{}, close, fmt.Errorf("console.role: %w", err)
+		}
+		o.ConsoleRole = role
+	}
 	if k := a.Kerberos; k != nil && a.Listen != "" {
 		acc, err := negotiate.NewAcceptor(negotiate.AcceptorConfig{Keytab: k.Keytab, SPN: k.SPN})
 		if err != nil {
