@@ -387,6 +387,9 @@ const (
 	// authorise (delegated scopes and the signed-in user's roles, or
 	// application permissions, apps.go).
 	permApps
+	// permPhotos: users' photos (profilephoto-get.md: application
+	// User.Read.All, higher User.ReadWrite.All).
+	permPhotos
 )
 
 func (p perm) roles(write bool) []string {
@@ -395,6 +398,8 @@ func (p perm) roles(write bool) []string {
 		return []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	case permGroups:
 		return []string{"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	case permPhotos:
+		return []string{"User.Read.All", "User.ReadWrite.All"}
 	case permOrgContacts:
 		return []string{"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	case permMailbox:
@@ -478,6 +483,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 			defer s.lim.release(g.app, mailboxID)
 		}
 		if resp, ok := s.lim.mailboxQuota(g, mailboxID); !ok {
+			return record(resp)
+		}
+		if resp, ok := s.lim.uploadQuota(g, mailboxID); !ok {
 			return record(resp)
 		}
 	} else if resp, ok := s.lim.directory(g, rt.ru); !ok {
