@@ -298,6 +298,14 @@ func printResult(w io.Writer, r *syncer.Result) {
 		fmt.Fprintf(w, ", %d deletes HELD BACK by the mass-delete guard (rerun with --allow-mass-delete to carry them out)", r.Contacts.HeldDeletes)
 	}
 	fmt.Fprintln(w)
+	if p := r.Photos; p != nil {
+		if r.DryRun {
+			fmt.Fprintf(w, "  photos: %d checked, %d to upload, %d to remove (contact made again without a photo)\n", p.Checked, p.ToUpload, p.ToRemove)
+		} else {
+			fmt.Fprintf(w, "  photos: %d checked, %d downloaded (%d bytes), %d uploaded (%d bytes), %d removed, %d failed\n",
+				p.Checked, p.Downloaded, p.DownloadedBytes, p.Uploaded, p.UploadedBytes, p.Removed, p.Failed)
+		}
+	}
 	if r.Contacts.KeptCopies > 0 {
 		fmt.Fprintf(w, "  %d copies of managed contacts hold their owner's own data (notes, home phone, ...): left alone\n", r.Contacts.KeptCopies)
 	}

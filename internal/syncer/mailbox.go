@@ -444,6 +444,7 @@ func (m *mailbox) write(ctx context.Context) error {
 	}
 	if r.ro.DryRun {
 		m.describe(res)
+		m.describePhotos(ctx, res)
 		return nil
 	}
 
@@ -478,8 +479,11 @@ func (m *mailbox) write(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	// Photos once the contacts are there; their failures are the
+	// mailbox's errors (not in line: tried again next run), not its failure.
+	photos := !failed && !m.readErr && m.syncPhotos(ctx)
 	// In line when every planned write landed and nothing was held back.
-	m.inLine = !failed && !m.readErr && res.HeldDeletes == 0 && res.SkippedDeletes == 0
+	m.inLine = !failed && !m.readErr && photos && res.HeldDeletes == 0 && res.SkippedDeletes == 0
 	// Surplus copies are not in the map: unless they went, only a read of
 	// the whole folder finds them again.
 	m.recheck = len(res.Duplicates) > res.KeptCopies && !m.inLine

@@ -66,6 +66,8 @@ type Result struct {
 	Plan []MailboxPlan `json:"plan,omitempty"`
 	// SourceCount is the number of directory entries mirrored.
 	SourceCount int `json:"sources"`
+	// Photos counts the photo work when the tenant has "photos": true.
+	Photos *report.Photos `json:"photos,omitempty"`
 	// Targets is the number of target mailboxes, when known.
 	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
@@ -126,6 +128,10 @@ type MailboxPlan struct {
 	Updates int        `json:"updates"`
 	Deletes int        `json:"deletes"`
 	Held    int        `json:"heldDeletes,omitempty"`
+	// PhotoUploads and PhotoRemovals are the contact photos the run would
+	// upload and remove ("photos": true).
+	PhotoUploads  int `json:"photoUploads,omitempty"`
+	PhotoRemovals int `json:"photoRemovals,omitempty"`
 	Items   []PlanItem `json:"items,omitempty"`
 }
 
