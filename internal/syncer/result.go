@@ -122,17 +122,17 @@ const (
 
 // MailboxPlan is a mailbox's planned operations (dry run).
 type MailboxPlan struct {
-	Mailbox string     `json:"mailbox"`
-	Status  string     `json:"status"`
-	Creates int        `json:"creates"`
-	Updates int        `json:"updates"`
-	Deletes int        `json:"deletes"`
-	Held    int        `json:"heldDeletes,omitempty"`
+	Mailbox string `json:"mailbox"`
+	Status  string `json:"status"`
+	Creates int    `json:"creates"`
+	Updates int    `json:"updates"`
+	Deletes int    `json:"deletes"`
+	Held    int    `json:"heldDeletes,omitempty"`
 	// PhotoUploads and PhotoRemovals are the contact photos the run would
 	// upload and remove ("photos": true).
-	PhotoUploads  int `json:"photoUploads,omitempty"`
-	PhotoRemovals int `json:"photoRemovals,omitempty"`
-	Items   []PlanItem `json:"items,omitempty"`
+	PhotoUploads  int        `json:"photoUploads,omitempty"`
+	PhotoRemovals int        `json:"photoRemovals,omitempty"`
+	Items         []PlanItem `json:"items,omitempty"`
 }
 
 // PlanItem is one planned operation.

@@ -53,12 +53,12 @@ type run struct {
 	// lastDigest is the previous run's; narrow says this run's directory
 	// changes since it are known exactly: changedSources, the sources
 	// whose desired contact differs (sinceLast).
-	lastDigest     string
-	narrow         bool
+	lastDigest string
+	narrow     bool
 	// prevDigest is the digest of the previous run's desired contacts as
 	// this run works them out (sinceLast); ph the run's photos (nil: off).
-	prevDigest string
-	ph         *photoRun
+	prevDigest     string
+	ph             *photoRun
 	changedSources []string
 
 	// mark is the managed folders' PropFolder value (this entry's), stamp
