@@ -96,6 +96,12 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 		return srv.Counters().ByRoute["GET /users/{id}/photo/$value"]
 	}
 
+	// A dry run counts what the first run will upload, and downloads nothing.
+	code, out, errOut := c.run("sync", "--config", settings, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "photos: 3 checked, 4 to upload, 0 to remove") || downloads() != 0 {
+		t.Fatalf("dry run exit %d, %d downloads\n%s\n%s", code, downloads(), out, errOut)
+	}
+
 	// u1's photo goes to mailboxes 0 and 2, u2's (a PNG, made a JPEG) to 0 and 1.
 	sync("6 created", "photos: 3 checked, 2 downloaded", "4 uploaded", "0 failed")
 	if got := contactPhotos(t, srv, tn, u0); !bytes.Equal(got[u1], blue) || len(got[u2]) == 0 || got[u2][0] != 0xFF {
@@ -164,6 +170,8 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 	if err := srv.PatchUser(tn.ID, u1, map[string]any{"jobTitle": "Director"}); err != nil {
 		t.Fatal(err)
 	}
-	out := sync("0 created, 2 updated, 0 deleted", "0 uploaded (0 bytes), 0 removed, 2 failed")
-	t.Logf("output:\n%s", out)
+	out = sync("contoso: ok", "0 created, 2 updated, 0 deleted", "0 uploaded (0 bytes), 0 removed, 2 failed")
+	if strings.Count(out, "ErrorRequestEntityTooLarge") < 2 {
+		t.Fatalf("the refused photos are not reported per mailbox:\n%s", out)
+	}
 }
