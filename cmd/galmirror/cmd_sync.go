@@ -302,8 +302,8 @@ func printResult(w io.Writer, r *syncer.Result) {
 		if r.DryRun {
 			fmt.Fprintf(w, "  photos: %d checked, %d to upload, %d to remove (contact made again without a photo)\n", p.Checked, p.ToUpload, p.ToRemove)
 		} else {
-			fmt.Fprintf(w, "  photos: %d checked, %d downloaded (%d bytes), %d uploaded (%d bytes), %d removed, %d failed\n",
-				p.Checked, p.Downloaded, p.DownloadedBytes, p.Uploaded, p.UploadedBytes, p.Removed, p.Failed)
+			fmt.Fprintf(w, "  photos: %d checked, %d downloaded (%d bytes), %d uploaded (%d bytes), %d removed, %d restored, %d failed\n",
+				p.Checked, p.Downloaded, p.DownloadedBytes, p.Uploaded, p.UploadedBytes, p.Removed, p.Restored, p.Failed)
 		}
 	}
 	if r.Contacts.KeptCopies > 0 {

@@ -118,6 +118,7 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 
 	// u1 changes their photo: downloaded once, uploaded to its 2 contacts.
 	red := testPhoto(t, 120, 120, color.RGBA{200, 0, 0, 255}, false, false)
+	green2 := testPhoto(t, 80, 80, color.RGBA{0, 150, 0, 255}, false, false)
 	if err := srv.SetUserPhoto(tn.ID, u1, "image/jpeg", red); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +129,34 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 	}
 	if got := contactPhotos(t, srv, tn, u2); !bytes.Equal(got[u1], red) {
 		t.Fatalf("mailbox 2 shows u1's old photo after the change")
+	}
+
+	// The owner of mailbox 0 puts another picture on u1's contact: the
+	// next run reads that one photo back and puts u1's back; the run after
+	// reads nothing back.
+	var cid string
+	for _, ct := range managed(t, srv, tn, u0).Contacts {
+		for _, p := range ct.ExtendedProperties {
+			if strings.Contains(p.ID, "galmirror.sourceId") && p.Value == u1 {
+				cid = ct.ID
+			}
+		}
+	}
+	if err := srv.OwnerSetContactPhoto(tn.ID, u0, cid, green2); err != nil {
+		t.Fatal(err)
+	}
+	readBacks := func() int64 {
+		return srv.Counters().ByRoute["GET /users/{id}/contactFolders/{id}/contacts/{id}/photo/$value"]
+	}
+	sync("1 downloaded", "1 uploaded", "1 restored", "0 failed") // the source photo is read again to put it back
+	if got := contactPhotos(t, srv, tn, u0); !bytes.Equal(got[u1], red) {
+		t.Fatalf("the owner's picture on u1's contact was not replaced by u1's photo")
+	}
+	before = readBacks()
+	sync("0 uploaded (0 bytes), 0 removed, 0 restored")
+	sync("0 uploaded (0 bytes), 0 removed, 0 restored")
+	if n := readBacks() - before; n != 0 {
+		t.Fatalf("runs after the restore read %d contact photos back", n)
 	}
 
 	// u2 removes theirs: the contacts are made again without a photo.
@@ -170,7 +199,7 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 	if err := srv.PatchUser(tn.ID, u1, map[string]any{"jobTitle": "Director"}); err != nil {
 		t.Fatal(err)
 	}
-	out = sync("contoso: ok", "0 created, 2 updated, 0 deleted", "0 uploaded (0 bytes), 0 removed, 2 failed")
+	out = sync("contoso: ok", "0 created, 2 updated, 0 deleted", "0 uploaded (0 bytes), 0 removed, 0 restored, 2 failed")
 	if strings.Count(out, "ErrorRequestEntityTooLarge") < 2 {
 		t.Fatalf("the refused photos are not reported per mailbox:\n%s", out)
 	}

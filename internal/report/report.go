@@ -52,7 +52,8 @@ type Run struct {
 // source photos whose metadata was read; Downloaded those read whole
 // (changed since the last run); Uploaded the contact photos written;
 // Removed the contacts made again without a photo because their source
-// removed theirs; Failed the photos that failed (reported per mailbox).
+// removed theirs; Restored the contact photos someone changed in the
+// mailbox, put back (counted in Uploaded too); Failed the photos that failed (reported per mailbox).
 // A dry run fills ToUpload and ToRemove instead.
 type Photos struct {
 	Checked         int   `json:"checked"`
@@ -62,6 +63,7 @@ type Photos struct {
 	Uploaded        int   `json:"uploaded"`
 	UploadedBytes   int64 `json:"uploadedBytes"`
 	Removed         int   `json:"removed"`
+	Restored        int   `json:"restored"`
 	Failed          int   `json:"failed"`
 	ToUpload        int   `json:"toUpload,omitempty"`
 	ToRemove        int   `json:"toRemove,omitempty"`

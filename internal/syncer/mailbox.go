@@ -102,8 +102,10 @@ type mailbox struct {
 	// of managed contacts in all.
 	narrow  bool
 	managed int
-	// seen holds contacts read this run (delta changes or a reconcile).
-	seen map[string]*plan.Fields // source id → actual content
+	// seen holds contacts read this run (delta changes or a reconcile);
+	// seenKey the change keys the contacts delta gave them.
+	seen    map[string]*plan.Fields // source id → actual content
+	seenKey map[string]string
 	// changed are the contacts delta's items, until applyDelta sorts them.
 	changed []*graph.Contact
 	// inLine is true when the mailbox ends the run exactly as the desired
@@ -666,6 +668,7 @@ func (m *mailbox) narrowDesired() []plan.Desired {
 // (re-created), unknown ones inspected for galmirror's mark.
 func (m *mailbox) applyDelta(ctx context.Context) error {
 	m.seen = make(map[string]*plan.Fields)
+	m.seenKey = make(map[string]string)
 	m.gone = make(map[string]bool)
 	var unknown []string
 	for _, ct := range m.changed {
@@ -678,6 +681,7 @@ func (m *mailbox) applyDelta(ctx context.Context) error {
 		case known:
 			f := fieldsOf(ct)
 			m.seen[sid] = &f
+			m.seenKey[sid] = changeKeyOf(ct)
 		default:
 			unknown = append(unknown, ct.ID)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +48,7 @@ type photoRun struct {
 	data map[string]*photoData // photos downloaded this run
 
 	checked, downloaded, downscaled, uploaded, removed, failures atomic.Int64
+	restored                                                     atomic.Int64
 	bytesDown, bytesUp                                           atomic.Int64
 	toUpload, toRemove                                           atomic.Int64
 }
@@ -259,7 +261,11 @@ func withPhotos(digest, photos string) string {
 
 // photoWork is what a mailbox's contacts need of photos.
 type photoWork struct {
-	upload  []string // source ids
+	upload []string // source ids
+	// verify are contacts with galmirror's photo that someone else changed
+	// since (the contacts delta names them with a change key galmirror did
+	// not write): their photo is read back and restored if it differs.
+	verify  []string
 	remove  []string
 	stale   []string // rows of contacts made again since: forgotten
 	have    map[string]store.ContactPhoto
@@ -287,6 +293,8 @@ func (m *mailbox) photoWork(ctx context.Context) (*photoWork, error) {
 		switch {
 		case want != "" && want != got:
 			w.upload = append(w.upload, sid)
+		case want != "" && m.seenKey[sid] != "" && m.seenKey[sid] != m.cmap[sid].ChangeKey:
+			w.verify = append(w.verify, sid)
 		case want == "" && got != "":
 			w.remove = append(w.remove, sid)
 		case want == "" && h.SourceID != "":
@@ -334,6 +342,22 @@ func (m *mailbox) syncPhotos(ctx context.Context) bool {
 	}
 	ok := true
 	var ups []store.ContactPhoto
+	var refs []store.ContactRef // change keys after the uploads
+	for _, sid := range w.verify {
+		switch same, err := m.samePhoto(ctx, sid, w.have[sid].Hash); {
+		case err != nil:
+			ok = false
+			m.photoError(sid, fmt.Errorf("read the contact's photo back: %w", err))
+		case same:
+			ref := m.cmap[sid]
+			ref.ChangeKey = m.seenKey[sid]
+			refs = append(refs, ref)
+		default:
+			m.r.log.Info("a contact's photo was changed in the mailbox: galmirror's is put back", "mailbox", m.tg.UPN, "source", m.r.upnOf(sid))
+			m.r.ph.restored.Add(1)
+			w.upload = append(w.upload, sid)
+		}
+	}
 	var mu sync.Mutex
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -341,6 +365,10 @@ func (m *mailbox) syncPhotos(ctx context.Context) bool {
 		wg.Go(func() {
 			for sid := range work {
 				cp, err := m.uploadPhoto(ctx, sid)
+				var ck string
+				if err == nil {
+					ck = m.changeKey(ctx, cp.ContactID)
+				}
 				mu.Lock()
 				if err != nil {
 					ok = false
@@ -349,6 +377,11 @@ func (m *mailbox) syncPhotos(ctx context.Context) bool {
 					}
 				} else {
 					ups = append(ups, cp)
+					if ck != "" {
+						ref := m.cmap[sid]
+						ref.ChangeKey = ck
+						refs = append(refs, ref)
+					}
 				}
 				mu.Unlock()
 			}
@@ -359,6 +392,9 @@ func (m *mailbox) syncPhotos(ctx context.Context) bool {
 	}
 	close(work)
 	wg.Wait()
+	for _, ref := range refs {
+		m.upsert(ref)
+	}
 	forget := w.stale
 	for _, sid := range w.remove {
 		if m.replaceContact(ctx, sid) {
@@ -388,6 +424,39 @@ func (m *mailbox) uploadPhoto(ctx context.Context, sid string) (store.ContactPho
 	ph.uploaded.Add(1)
 	ph.bytesUp.Add(int64(len(d.jpeg)))
 	return store.ContactPhoto{SourceID: sid, ContactID: ref.ContactID, Hash: d.hash}, nil
+}
+
+// changeKey reads a contact's change key after galmirror's upload, so
+// that the contacts delta's report of that upload is known as galmirror's
+// own next run ("" when it cannot be read: the next run reads the photo
+// back once).
+func (m *mailbox) changeKey(ctx context.Context, contactID string) string {
+	ct, err := m.mb.Contact(ctx, m.folderID, contactID, graph.ContactQuery{Select: []string{"changeKey"}})
+	if err != nil || ct == nil {
+		return ""
+	}
+	return changeKeyOf(ct)
+}
+
+// changeKeyOf is a contact's change key: its changeKey, or else the one
+// its @odata.etag (W/"…") carries.
+func changeKeyOf(ct *graph.Contact) string {
+	if ct.ChangeKey != "" {
+		return ct.ChangeKey
+	}
+	e := strings.TrimPrefix(ct.ETag, "W/")
+	return strings.Trim(e, `"`)
+}
+
+// samePhoto reads a contact's photo back and compares it with what
+// galmirror uploaded (hash).
+func (m *mailbox) samePhoto(ctx context.Context, sid, hash string) (bool, error) {
+	data, err := m.mb.ContactPhotoValue(ctx, m.folderID, m.cmap[sid].ContactID)
+	if err != nil {
+		return false, err
+	}
+	sum := sha256.Sum256(data)
+	return data != nil && hex.EncodeToString(sum[:]) == hash, nil
 }
 
 // replaceContact makes a source's contact again without a photo (Graph
@@ -446,7 +515,7 @@ func (r *run) photoCounts() *report.Photos {
 	return &report.Photos{
 		Checked: int(ph.checked.Load()), Downloaded: int(ph.downloaded.Load()), DownloadedBytes: ph.bytesDown.Load(),
 		Downscaled: int(ph.downscaled.Load()), Uploaded: int(ph.uploaded.Load()), UploadedBytes: ph.bytesUp.Load(),
-		Removed: int(ph.removed.Load()), Failed: int(ph.failures.Load()),
+		Removed: int(ph.removed.Load()), Restored: int(ph.restored.Load()), Failed: int(ph.failures.Load()),
 		ToUpload: int(ph.toUpload.Load()), ToRemove: int(ph.toRemove.Load()),
 	}
 }
