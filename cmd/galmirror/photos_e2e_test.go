@@ -96,8 +96,14 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 		return srv.Counters().ByRoute["GET /users/{id}/photo/$value"]
 	}
 
+	// check names the permission photos need, reading one source's photo.
+	code, out, errOut := c.run("check", "--config", settings)
+	if code != exitOK || !strings.Contains(out, "User.Read.All reads users' photos (user0@contoso.example has none)") {
+		t.Fatalf("check exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	// A dry run counts what the first run will upload, and downloads nothing.
-	code, out, errOut := c.run("sync", "--config", settings, "--dry-run")
+	code, out, errOut = c.run("sync", "--config", settings, "--dry-run")
 	if code != exitOK || !strings.Contains(out, "photos: 3 checked, 4 to upload, 0 to remove") || downloads() != 0 {
 		t.Fatalf("dry run exit %d, %d downloads\n%s\n%s", code, downloads(), out, errOut)
 	}

@@ -144,6 +144,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	r.resolveUsers(rep)
 	r.selectPeople(sc)
 	rep.add("directory read", true, "%d directory entries: %d sources, %d target mailboxes", len(r.persons), len(r.desired), len(r.targets))
+	r.probePhotos(ctx, rep)
 	r.probeTargets(ctx, rep)
 	return rep
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/galmirror/galmirror/internal/directory"
+	"github.com/galmirror/galmirror/internal/entra"
 	"github.com/galmirror/galmirror/internal/graph"
 	"github.com/galmirror/galmirror/internal/plan"
 	"github.com/galmirror/galmirror/internal/report"
@@ -504,6 +505,31 @@ func (m *mailbox) photoError(sid string, err error) {
 	if len(m.errs) < 20 {
 		m.errs = append(m.errs, ie)
 	}
+}
+
+// probePhotos checks, for "photos": true, that the app reads users'
+// photos (User.Read.All) with one source's photo metadata.
+func (r *run) probePhotos(ctx context.Context, rep *CheckReport) {
+	if !r.t.Photos {
+		return
+	}
+	for _, d := range r.desired {
+		if p := r.persons[d.SourceID]; p.Kind != directory.KindUser {
+			continue
+		}
+		meta, err := r.client.UserPhoto(ctx, d.SourceID)
+		if err != nil {
+			rep.add("photos", false, "reading the photo of %s needs %s: %s", r.upnOf(d.SourceID), entra.RoleUserReadAll, describe(err))
+			return
+		}
+		has := "has none"
+		if meta.Exists {
+			has = fmt.Sprintf("has a %d×%d %s", meta.Width, meta.Height, meta.ContentType)
+		}
+		rep.add("photos", true, "%s reads users' photos (%s %s); contacts get them with Contacts.ReadWrite", entra.RoleUserReadAll, r.upnOf(d.SourceID), has)
+		return
+	}
+	rep.add("photos", true, "no source user to read a photo of; photos need %s", entra.RoleUserReadAll)
 }
 
 // photoCounts is the run's photo report.
