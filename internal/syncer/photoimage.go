@@ -17,8 +17,8 @@ import (
 const photoLimit = 4<<20 - 1
 
 // maxPhotoPixels refuses images whose decoding alone would take more
-// memory than a photo deserves (a 100-megapixel RGBA image is 400 MB).
-const maxPhotoPixels = 50_000_000
+// memory than a photo deserves (a 20-megapixel RGBA image is 80 MB).
+const maxPhotoPixels = 20_000_000
 
 // preparePhoto turns a source photo into what a contact takes: a JPEG under
 // photoLimit. A JPEG that fits is kept byte for byte; anything else is
