@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed})
+	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed, Photos: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: generate a tenant: %v\n", err)
 		return exitFailed
@@ -163,6 +163,7 @@ func writeDemoSettings(dir string, srv *graphsim.Server, tenant graphsim.Tenant,
 			"cloud":       "custom",
 			"endpoints":   endpoints,
 			"folder":      "Company Directory",
+			"photos":      true, // every third generated user has a photo
 		}},
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
