@@ -205,8 +205,13 @@ func TestPhotosThroughTheBinary(t *testing.T) {
 	if err := srv.PatchUser(tn.ID, u1, map[string]any{"jobTitle": "Director"}); err != nil {
 		t.Fatal(err)
 	}
-	out = sync("contoso: ok", "0 created, 2 updated, 0 deleted", "0 uploaded (0 bytes), 0 removed, 0 restored, 2 failed")
-	if strings.Count(out, "ErrorRequestEntityTooLarge") < 2 {
-		t.Fatalf("the refused photos are not reported per mailbox:\n%s", out)
+	code, out, errOut = c.run("sync", "--config", settings)
+	if code != exitOK || !strings.Contains(out, "contoso: ok") || !strings.Contains(out, "0 created, 2 updated, 0 deleted") ||
+		!strings.Contains(out, "0 uploaded (0 bytes), 0 removed, 0 restored, 2 failed") || strings.Count(out, "ErrorRequestEntityTooLarge") < 2 {
+		t.Fatalf("the refused photos are not reported per mailbox, or failed the run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// One event 700 for the run (the RMM's alert), naming the first failure.
+	if strings.Count(errOut, "event_id=700") != 1 || !strings.Contains(errOut, "ErrorRequestEntityTooLarge") {
+		t.Fatalf("want one event 700 naming the refusal:\n%s", errOut)
 	}
 }

@@ -18,7 +18,8 @@ import (
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
 // certificates, 4xx configuration, deployment (420-439), certificate
 // renewal (440-459), billing (460-479), health and outages (480-499), 5xx
-// safety guards, 6xx admin audit.
+// safety guards, 6xx admin audit, 7xx what a run copies beside the text
+// (photos: 700-709).
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -138,6 +139,10 @@ const (
 	// not be opened (another process holds the name); the service runs on
 	// and retries.
 	AdminLocalUnavailable ID = 603
+
+	// PhotosFailed: photos of a tenant run failed ("photos": true); the
+	// contacts' text synced, the photos are tried again next run.
+	PhotosFailed ID = 700
 )
 
 // Level is the severity of an event, as shown in Event Viewer.
@@ -233,6 +238,7 @@ func init() {
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
 	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")
 	def(AdminLocalUnavailable, Error, "admin_local_unavailable", "local admin socket or pipe unavailable")
+	def(PhotosFailed, Warning, "photos_failed", "photos not synced")
 }
 
 // Lookup returns the catalog entry for id.

@@ -66,6 +66,10 @@ func (r *Reporter) After(ctx context.Context, tenant string, runID int64, trigge
 	for _, e := range runEvents(tenant, t, res, ran, time.Time{}) {
 		scope.Emit(ctx, e)
 	}
+	for _, e := range res.Events { // the run's own conditions (photos, 700)
+		e.Tenant, e.RunID = tenant, strconv.FormatInt(runID, 10)
+		scope.Emit(ctx, e)
+	}
 	was := streak{failures: prev.Runs, alerted: prev.Runs > 0 && !prev.Unavailable, since: prev.Since, class: prev.Last}
 	if e, ok := recoveredEvent(tenant, t, res, was, now); ok {
 		scope.Emit(ctx, e)
