@@ -2,10 +2,18 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/galmirror/galmirror/internal/fsperm"
 )
 
 // SourcePhoto is what galmirror last read of a source user's photo.
@@ -151,6 +159,110 @@ func (s *Store) SaveContactPhotos(ctx context.Context, tenant, userID string, up
 	})
 	if err != nil {
 		return fmt.Errorf("store: save contact photos of %s in %q: %w", userID, tenant, err)
+	}
+	return nil
+}
+
+// The photo cache: the JPEGs galmirror uploads, one file per content hash
+// in the data directory's photos folder (private like the directory), so
+// that a contact that needs a photo galmirror already has (a new mailbox,
+// a contact made again, a photo put back) costs no download, and a run
+// holds no photo in memory longer than its upload.
+
+func (s *Store) photoPath(hash string) (string, error) {
+	if len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%w: photo hash %q", ErrInvalidArgument, hash)
+	}
+	return filepath.Join(s.dir, "photos", hash+".jpg"), nil
+}
+
+// PutPhoto stores a photo under its hash (the hex SHA-256 of data).
+func (s *Store) PutPhoto(hash string, data []byte) error {
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != hash {
+		return fmt.Errorf("%w: photo does not match its hash", ErrInvalidArgument)
+	}
+	path, err := s.photoPath(hash)
+	if err != nil {
+		return err
+	}
+	if err := fsperm.MkdirPrivate(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("store: photo cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "put-*.tmp")
+	if err != nil {
+		return fmt.Errorf("store: photo cache: %w", err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("store: photo cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("store: photo cache: %w", err)
+	}
+	return nil
+}
+
+// Photo returns the cached photo of a hash; ErrNotFound when it is not
+// cached (or no longer matches its hash).
+func (s *Store) Photo(hash string) ([]byte, error) {
+	path, err := s.photoPath(hash)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("photo %s: %w", hash[:12], ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: photo cache: %w", err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != hash {
+		os.Remove(path)
+		return nil, fmt.Errorf("photo %s: damaged in the cache: %w", hash[:12], ErrNotFound)
+	}
+	return data, nil
+}
+
+// PrunePhotos removes cached photos no tenant's source photo names any
+// more, once they are older than a day (a run may have cached a photo it
+// has not recorded yet).
+func (s *Store) PrunePhotos(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT hash FROM source_photos")
+	if err != nil {
+		return fmt.Errorf("store: prune photos: %w", err)
+	}
+	keep := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: prune photos: %w", err)
+		}
+		keep[h+".jpg"] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: prune photos: %w", err)
+	}
+	dir := filepath.Join(s.dir, "photos")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: prune photos: %w", err)
+	}
+	old := time.Now().Add(-24 * time.Hour)
+	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.ModTime().Before(old) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 	return nil
 }

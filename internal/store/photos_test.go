@@ -1,9 +1,15 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestPhotos(t *testing.T) {
@@ -45,5 +51,66 @@ func TestPhotos(t *testing.T) {
 	}
 	if got, err := s.ContactPhotos(ctx, "contoso", "nobody", []string{"a"}); err != nil || len(got) != 0 {
 		t.Fatalf("unknown mailbox: %v, %v", got, err)
+	}
+}
+
+func TestPhotoCache(t *testing.T) {
+	s, dir := openTest(t, Options{})
+	ctx := t.Context()
+	data := []byte("\xff\xd8 a jpeg")
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:])
+	if _, err := s.Photo(h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty cache: %v", err)
+	}
+	if err := s.PutPhoto(h, []byte("other")); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("wrong hash: %v", err)
+	}
+	if _, err := s.Photo("../../etc/passwd"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a path as hash: %v", err)
+	}
+	if err := s.PutPhoto(h, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Photo(h); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Photo: %q, %v", got, err)
+	}
+	// Damaged: not served.
+	path := filepath.Join(dir, "photos", h+".jpg")
+	if err := os.WriteFile(path, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Photo(h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("damaged: %v", err)
+	}
+	// Pruned once unreferenced and older than a day.
+	if err := s.PutPhoto(h, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrunePhotos(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Photo(h); err != nil {
+		t.Fatalf("a fresh photo was pruned: %v", err)
+	}
+	old := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(path, old, old)
+	if err := s.SaveSourcePhotos(ctx, "contoso", []SourcePhoto{{SourceID: "a", Hash: h}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrunePhotos(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Photo(h); err != nil {
+		t.Fatalf("a referenced photo was pruned: %v", err)
+	}
+	if err := s.SaveSourcePhotos(ctx, "contoso", nil, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrunePhotos(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Photo(h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an old unreferenced photo stayed: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ type photoRun struct {
 	prev    string   // of stored
 
 	mu   sync.Mutex
-	data map[string]*photoData // photos downloaded this run
+	data map[string]*photoData // photos made ready (cached) this run
 
 	checked, downloaded, downscaled, uploaded, removed, failures atomic.Int64
 	restored                                                     atomic.Int64
@@ -54,10 +54,13 @@ type photoRun struct {
 	toUpload, toRemove                                           atomic.Int64
 }
 
+// photoData is a source's photo made ready this run: in the store's photo
+// cache under hash (the bytes are read from there for each upload, so no
+// run holds every photo in memory).
 type photoData struct {
 	once sync.Once
-	jpeg []byte
 	hash string
+	size int64
 	err  error
 }
 
@@ -115,9 +118,9 @@ func (r *run) readPhoto(ctx context.Context, ph *photoRun, id string) {
 			// What changed is not downloaded in a dry run: it counts as new.
 			sp = store.SourcePhoto{SourceID: id, ETag: meta.ETag, Hash: "etag:" + meta.ETag}
 		default:
-			d := ph.fetch(ctx, r, id)
+			d := ph.fetch(ctx, r, id, "")
 			err = d.err
-			sp = store.SourcePhoto{SourceID: id, ETag: meta.ETag, Hash: d.hash, Size: int64(len(d.jpeg))}
+			sp = store.SourcePhoto{SourceID: id, ETag: meta.ETag, Hash: d.hash, Size: d.size}
 		}
 	}
 	if err != nil && ctx.Err() == nil {
@@ -157,8 +160,10 @@ func (r *run) runError(ie ItemError) {
 	r.mu.Unlock()
 }
 
-// fetch downloads a source's photo once per run and prepares it.
-func (ph *photoRun) fetch(ctx context.Context, r *run, id string) *photoData {
+// fetch makes a source's photo ready once per run: from the photo cache
+// when it holds cached (the hash this run knows for the source), else
+// downloaded, prepared and cached.
+func (ph *photoRun) fetch(ctx context.Context, r *run, id, cached string) *photoData {
 	ph.mu.Lock()
 	d := ph.data[id]
 	if d == nil {
@@ -167,6 +172,12 @@ func (ph *photoRun) fetch(ctx context.Context, r *run, id string) *photoData {
 	}
 	ph.mu.Unlock()
 	d.once.Do(func() {
+		if cached != "" {
+			if data, err := r.st.Photo(cached); err == nil {
+				d.hash, d.size = cached, int64(len(data))
+				return
+			}
+		}
 		raw, _, err := r.client.UserPhotoValue(ctx, id)
 		switch {
 		case err != nil:
@@ -188,7 +199,8 @@ func (ph *photoRun) fetch(ctx context.Context, r *run, id string) *photoData {
 			r.log.Info("source photo downscaled to fit Exchange's 4 MB", "source", r.upnOf(id), "bytes", len(raw), "uploaded_bytes", len(jpg))
 		}
 		sum := sha256.Sum256(jpg)
-		d.jpeg, d.hash = jpg, hex.EncodeToString(sum[:])
+		d.hash, d.size = hex.EncodeToString(sum[:]), int64(len(jpg))
+		d.err = r.st.PutPhoto(d.hash, jpg)
 	})
 	if d.err != nil && ctx.Err() != nil {
 		return &photoData{err: ctx.Err()}
@@ -221,6 +233,9 @@ func (r *run) settlePhotos(ctx context.Context, ph *photoRun) {
 		if err := r.st.SaveSourcePhotos(ctx, r.t.Name, ups, gone); err != nil {
 			r.runError(ItemError{Code: "state", Message: fmt.Sprintf("photos: %v", err)})
 			return
+		}
+		if err := r.st.PrunePhotos(ctx); err != nil {
+			r.log.Warn("photo cache not pruned", "error", err)
 		}
 	}
 	r.ph = ph
@@ -414,16 +429,20 @@ func (m *mailbox) syncPhotos(ctx context.Context) bool {
 // uploadPhoto puts the source's photo on its contact.
 func (m *mailbox) uploadPhoto(ctx context.Context, sid string) (store.ContactPhoto, error) {
 	ph := m.r.ph
-	d := ph.fetch(ctx, m.r, sid)
+	d := ph.fetch(ctx, m.r, sid, ph.cur[sid].Hash)
 	if d.err != nil {
 		return store.ContactPhoto{}, d.err
 	}
+	jpg, err := m.r.st.Photo(d.hash)
+	if err != nil {
+		return store.ContactPhoto{}, err
+	}
 	ref := m.cmap[sid]
-	if err := m.mb.SetContactPhoto(ctx, m.folderID, ref.ContactID, d.jpeg); err != nil {
+	if err := m.mb.SetContactPhoto(ctx, m.folderID, ref.ContactID, jpg); err != nil {
 		return store.ContactPhoto{}, err
 	}
 	ph.uploaded.Add(1)
-	ph.bytesUp.Add(int64(len(d.jpeg)))
+	ph.bytesUp.Add(int64(len(jpg)))
 	return store.ContactPhoto{SourceID: sid, ContactID: ref.ContactID, Hash: d.hash}, nil
 }
 
