@@ -87,14 +87,8 @@ func TestBenchSmoke(t *testing.T) {
 // mailbox; a run with no change reads no photo byte and uploads none; a run
 // after one photo changed downloads that one and uploads it 9 times.
 func TestBenchPhotos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs graphsim and four syncs")
-	}
+	bin := galmirrorBinary(t) // the e2e tests' binary: no build of its own
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "galmirror")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	cmd := exec.Command(bin, "bench", "--sizes", "20x10", "--latency", "1ms", "--jitter", "0s", "--photos", "--json", "--dir", filepath.Join(dir, "work"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
