@@ -78,8 +78,9 @@ func checkTargets(r *Result) []Check {
 	var pr float64
 	if p := r.Photos; p != nil {
 		// Photos are requests of their own: one metadata read per source,
-		// one download per changed photo, one upload per contact photo.
-		pr = float64(p.Checked + p.Downloaded + p.Uploaded)
+		// one download per changed photo, one upload per contact photo;
+		// and after each upload the contact's change key, a batch item.
+		pr = float64(p.Checked+p.Downloaded+p.Uploaded) + TargetRequestSlack*float64(ceilDiv(p.Uploaded, 20))
 	}
 	switch r.Phase {
 	case PhaseInitial:
