@@ -9,10 +9,12 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/galmirror/galmirror/internal/graphsim"
+	"github.com/galmirror/galmirror/internal/report/schemacheck"
 )
 
 // testPhoto is a w×h image filled with c; noise makes it incompressible.
@@ -131,6 +133,8 @@ func (p *photoCase) firstRuns(blue []byte) {
 	if code != exitOK || !strings.Contains(out, "photos: 3 checked, 4 to upload, 0 to remove") || p.downloads() != 0 {
 		t.Fatalf("dry run exit %d, %d downloads\n%s\n%s", code, p.downloads(), out, errOut)
 	}
+	p.matchesSchema("--dry-run", `"toUpload":4`, `"photoUploads":2`)
+
 	// u1's photo goes to mailboxes 0 and 2, u2's (a PNG, made a JPEG) to 0 and 1.
 	p.sync("6 created", "photos: 3 checked, 2 downloaded", "4 uploaded", "0 failed")
 	if got := contactPhotos(t, p.srv, p.tn, u0); !bytes.Equal(got[u1], blue) || len(got[u2]) == 0 || got[u2][0] != 0xFF {
@@ -140,8 +144,37 @@ func (p *photoCase) firstRuns(blue []byte) {
 	before := p.downloads()
 	p.sync("photos: 3 checked, 0 downloaded (0 bytes), 0 uploaded (0 bytes)")
 	p.sync("photos: 3 checked, 0 downloaded (0 bytes), 0 uploaded (0 bytes)", "0 created, 0 updated, 0 deleted, 6 unchanged")
+	p.matchesSchema("", `"photos":{"checked":3,"downloaded":0,"downloadedBytes":0,"downscaled":0,"uploaded":0,"uploadedBytes":0`)
 	if n := p.downloads() - before; n != 0 {
 		t.Fatalf("no-change runs downloaded %d photos", n)
+	}
+}
+
+// matchesSchema runs sync --json (with flag, if any): its result matches
+// docs/report.schema.json's syncResult and holds each of wants.
+func (p *photoCase) matchesSchema(flag string, wants ...string) {
+	p.t.Helper()
+	b, err := os.ReadFile("../../docs/report.schema.json")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	schema, err := schemacheck.Parse(b)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	args := []string{"sync", "--config", p.settings, "--json"}
+	if flag != "" {
+		args = append(args, flag)
+	}
+	code, out, errOut := p.c.run(args...)
+	out = strings.TrimSpace(out)
+	if errs := schema.Check("syncResult", []byte(out)); code != exitOK || len(errs) > 0 {
+		p.t.Fatalf("sync %s --json: exit %d, schema: %s\n%s\n%s", flag, code, strings.Join(errs, "\n"), out, errOut)
+	}
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			p.t.Fatalf("sync %s --json lacks %s:\n%s", flag, w, out)
+		}
 	}
 }
 
