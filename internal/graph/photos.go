@@ -10,7 +10,9 @@ import (
 // Photos. Their bodies are binary, so they are sent as requests of their
 // own, not $batch items (a batch carries JSON; Graph's $batch answer would
 // base64 a photo, a third larger). Each still holds one pacer unit of its
-// scope, so a mailbox's photo calls and batch items share its 4 lanes.
+// scope, so a mailbox's photo calls and batch items share its 4 lanes. A
+// user's photo is an Outlook resource for throttling (throttling-limits:
+// "profile photo"): its scope is the user's mailbox, not the directory.
 
 // PhotoMeta is what Graph says of a user's photo (profilePhoto).
 type PhotoMeta struct {
@@ -36,7 +38,7 @@ type photoWire struct {
 // User.Read.All). A user without a photo is not an error.
 func (c *Client) UserPhoto(ctx context.Context, user string) (PhotoMeta, error) {
 	var w photoWire
-	err := c.DoJSON(ctx, &Request{URL: "/users/" + seg(user) + "/photo", Scope: DirectoryScope}, &w)
+	err := c.DoJSON(ctx, &Request{URL: "/users/" + seg(user) + "/photo", Scope: MailboxScope(user)}, &w)
 	if noPhoto(err) {
 		return PhotoMeta{}, nil
 	}
@@ -52,7 +54,7 @@ func (c *Client) UserPhoto(ctx context.Context, user string) (PhotoMeta, error) 
 // UserPhotoValue downloads a user's photo (GET /users/{id}/photo/$value).
 // A user without a photo gives nil data and no error.
 func (c *Client) UserPhotoValue(ctx context.Context, user string) (data []byte, contentType string, err error) {
-	resp, err := c.Do(ctx, &Request{URL: "/users/" + seg(user) + "/photo/$value", Scope: DirectoryScope})
+	resp, err := c.Do(ctx, &Request{URL: "/users/" + seg(user) + "/photo/$value", Scope: MailboxScope(user)})
 	if noPhoto(err) {
 		return nil, "", nil
 	}

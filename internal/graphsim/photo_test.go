@@ -138,3 +138,26 @@ func TestContactPhotos(t *testing.T) {
 	clock.Add(5 * time.Minute)
 	e.want(e.do("PUT", base+"/$value", photo, "Content-Type: image/jpeg"), 200, "")
 }
+
+// A user's photo is throttled as an Outlook resource of the user's
+// mailbox (its request quota and Retry-After), not by directory resource
+// units, and needs no mailbox.
+func TestUserPhotoThrottledAsMailbox(t *testing.T) {
+	th := GraphThrottle()
+	th.MailboxRequests = 2
+	e := newEnv(t, func(o *Options) { o.Throttle = &th })
+	dave := e.user(3).ID // no mailbox
+	if err := e.srv.SetUserPhoto(e.tenant.ID, dave, "", jpegOf(t, 8, 8)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/users/"+dave+"/photo", nil)
+	e.want(r, 200, "")
+	if r.hdr.Get("x-ms-resource-unit") != "" {
+		t.Errorf("a photo request charged directory resource units")
+	}
+	e.want(e.do("GET", "/users/"+dave+"/photo/$value", nil), 200, "")
+	r = e.do("GET", "/users/"+dave+"/photo", nil)
+	e.want(r, 429, "ApplicationThrottled")
+	// Another user's photo is another mailbox's quota.
+	e.want(e.do("GET", "/users/"+e.user(1).ID+"/photo", nil), 404, "ImageNotFound")
+}

@@ -216,10 +216,10 @@ func (m *matcher) users() (*route, gresp, bool) {
 	// graphsim answers it as an unknown segment (guess: 400 BadRequest
 	// "Resource not found for the segment 'delta'.").
 	switch {
-	case len(segs) == 3 && m.is(2, "photo"):
-		return m.pick(specUserPhoto, "", segs[1])
+	case len(segs) == 3 && m.is(2, "photo"): // throttled as the user's mailbox (route.outlook)
+		return m.pick(specUserPhoto, segs[1], segs[1])
 	case len(segs) == 4 && m.is(2, "photo") && m.is(3, "$value"):
-		return m.pick(specUserPhotoV, "", segs[1])
+		return m.pick(specUserPhotoV, segs[1], segs[1])
 	case m.is(2, "contactFolders"):
 		return m.contactFolders()
 	case m.is(2, "contacts"):
