@@ -81,3 +81,61 @@ func TestBenchSmoke(t *testing.T) {
 		}
 	}
 }
+
+// The photo phases at a tiny size through the built binary: the first run
+// downloads each source's photo once and uploads it to every other target
+// mailbox; a run with no change reads no photo byte and uploads none; a run
+// after one photo changed downloads that one and uploads it 9 times.
+func TestBenchPhotos(t *testing.T) {
+	bin := galmirrorBinary(t) // the e2e tests' binary: no build of its own
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "bench", "--sizes", "20x10", "--latency", "1ms", "--jitter", "0s", "--photos", "--json", "--dir", filepath.Join(dir, "work"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	type photos struct {
+		Checked, Downloaded, Uploaded, Failed int
+		DownloadedBytes, UploadedBytes        int64
+		ExpectedDownloads, ExpectedUploads    int
+	}
+	type result struct {
+		Phase   string  `json:"phase"`
+		Status  string  `json:"status"`
+		Photos  *photos `json:"photos"`
+		Targets []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"targets"`
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d result lines, want 4:\n%s\n%s", len(lines), stdout.String(), stderr.String())
+	}
+	// Users 0, 2, ..., 18 have photos; all 20 are sources, 0–9 targets.
+	want := []struct {
+		phase              string
+		downloads, uploads int
+	}{{"initial", 10, 10*10 - 5}, {"nochange", 0, 0}, {"change1pct", 0, 0}, {"photos1pct", 1, 9}}
+	for i, line := range lines {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, line)
+		}
+		p := r.Photos
+		if r.Phase != want[i].phase || r.Status != "ok" || p == nil || p.Checked != 20 || p.Downloaded != want[i].downloads ||
+			p.Uploaded != want[i].uploads || p.ExpectedDownloads != want[i].downloads || p.ExpectedUploads != want[i].uploads || p.Failed != 0 {
+			t.Errorf("result %d: %s", i, line)
+			continue
+		}
+		if (p.Downloaded == 0) != (p.DownloadedBytes == 0) || (p.Uploaded == 0) != (p.UploadedBytes == 0) {
+			t.Errorf("result %d: bytes do not match the counts: %+v", i, *p)
+		}
+		for _, c := range r.Targets {
+			if strings.HasPrefix(c.Name, "photo") && !c.OK {
+				t.Errorf("result %d: target %s missed", i, c.Name)
+			}
+		}
+	}
+}

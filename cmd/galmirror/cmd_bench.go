@@ -43,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	profile := fs.String("profile", "", "write CPU and heap profiles of every sync to this `directory`")
 	seed := fs.Int64("seed", 1, "seed of the generated tenants")
 	timeout := fs.Duration("timeout", time.Hour, "give up on a phase after this long")
+	photos := fs.Bool("photos", false, "give every other user a photo, sync photos, and add the photos1pct phase (1% of the photos changed)")
 	asJSON := fs.Bool("json", false, "print one JSON object per size and phase per line instead of the table")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: galmirror bench [--users U --mailboxes M --sources S | --sizes 100x100,300x300,1000x1000] [--latency 80ms --jitter 40ms --fail-rate R --time-scale F] [--tenants N] [--json]")
@@ -72,6 +73,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usage("--fail-rate must be in [0, 1)")
 	case *timeScale <= 0:
 		return usage("--time-scale must be positive")
+	case *photos && *tenants > 1:
+		return usage("--photos measures one tenant: leave out --tenants")
 	case *tenants < 1 || *maxTenants < 0:
 		return usage("--tenants must be at least 1 and --max-concurrent-tenants not negative")
 	case *users < 0 || *mailboxes < 0 || *sources < 0:
@@ -97,7 +100,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	opts := bench.Options{
 		Exe: exe, Sizes: shapes, Dir: work, Seed: *seed, ProfileDir: *profile,
 		Model:   bench.GraphModel(*latency, *jitter, *timeScale, *failRate),
-		Tenants: *tenants, MaxConcurrentTenants: *maxTenants, Timeout: *timeout, Progress: stderr,
+		Tenants: *tenants, MaxConcurrentTenants: *maxTenants, Timeout: *timeout, Progress: stderr, Photos: *photos,
 	}
 	emit := func(r bench.Result) {
 		if *asJSON {

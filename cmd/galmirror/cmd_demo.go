@@ -49,7 +49,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *withConsole {
 		return runDemoConsole(ctx, *keep, *listen, *users, stdout, stderr)
 	}
-	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed, Resources: true})
+	tenant, cred, err := graphsim.Generate(graphsim.GenerateOptions{Users: *users, Groups: *groups, Seed: *seed, Resources: true, Photos: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "galmirror demo: generate a tenant: %v\n", err)
 		return exitFailed
@@ -187,6 +187,7 @@ func writeDemoSettings(dir string, srv *graphsim.Server, tenants []graphsim.Tena
 			// The tenant's shared mailbox, room and equipment and its
 			// mail-enabled groups, beside the people.
 			"source": map[string]any{"includeShared": true, "includeRooms": true, "includeEquipment": true, "mailGroups": true},
+			"photos": true, // every third generated user has a photo
 		})
 		if i > 0 {
 			others = append(others, name)

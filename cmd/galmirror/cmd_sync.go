@@ -298,6 +298,14 @@ func printResult(w io.Writer, r *syncer.Result) {
 		fmt.Fprintf(w, ", %d deletes HELD BACK by the mass-delete guard (rerun with --allow-mass-delete to carry them out)", r.Contacts.HeldDeletes)
 	}
 	fmt.Fprintln(w)
+	if p := r.Photos; p != nil {
+		if r.DryRun {
+			fmt.Fprintf(w, "  photos: %d checked, %d to upload, %d to remove (contact made again without a photo)\n", p.Checked, p.ToUpload, p.ToRemove)
+		} else {
+			fmt.Fprintf(w, "  photos: %d checked, %d downloaded (%d bytes), %d uploaded (%d bytes), %d removed, %d restored, %d failed\n",
+				p.Checked, p.Downloaded, p.DownloadedBytes, p.Uploaded, p.UploadedBytes, p.Removed, p.Restored, p.Failed)
+		}
+	}
 	if r.Contacts.KeptCopies > 0 {
 		fmt.Fprintf(w, "  %d copies of managed contacts hold their owner's own data (notes, home phone, ...): left alone\n", r.Contacts.KeptCopies)
 	}
@@ -320,23 +328,7 @@ func printResult(w io.Writer, r *syncer.Result) {
 		fmt.Fprintf(w, "  skipped: %s [%s]: %s\n", s.Mailbox, s.Code, s.Reason)
 	}
 	if r.DryRun {
-		for _, p := range r.Plan {
-			switch {
-			case p.Status == syncer.PlanRemove:
-				fmt.Fprintf(w, "  %s: no longer a target: %d managed contacts to delete, and the managed folder when nothing else is in it\n", p.Mailbox, p.Deletes)
-				continue
-			case p.Status == syncer.PlanRemovalHeld:
-				fmt.Fprintf(w, "  %s: no longer a target: removal of %d managed contacts HELD BACK by the mass-delete guard\n", p.Mailbox, p.Held)
-				continue
-			case p.Creates+p.Updates+p.Deletes+p.Held == 0:
-				continue
-			}
-			fmt.Fprintf(w, "  %s: %d to create, %d to update, %d to delete", p.Mailbox, p.Creates, p.Updates, p.Deletes)
-			if p.Held > 0 {
-				fmt.Fprintf(w, ", %d held back", p.Held)
-			}
-			fmt.Fprintln(w)
-		}
+		printPlan(w, r.Plan)
 	}
 	for i, e := range r.Errors {
 		if i == 20 {
@@ -346,6 +338,27 @@ func printResult(w io.Writer, r *syncer.Result) {
 		fmt.Fprintf(w, "  error: %s: %s [%s]", e.Mailbox, e.Message, e.Code)
 		if e.RequestID != "" {
 			fmt.Fprintf(w, " (request-id %s)", e.RequestID)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// printPlan prints a dry run's planned operations, mailbox by mailbox.
+func printPlan(w io.Writer, plan []syncer.MailboxPlan) {
+	for _, p := range plan {
+		switch {
+		case p.Status == syncer.PlanRemove:
+			fmt.Fprintf(w, "  %s: no longer a target: %d managed contacts to delete, and the managed folder when nothing else is in it\n", p.Mailbox, p.Deletes)
+			continue
+		case p.Status == syncer.PlanRemovalHeld:
+			fmt.Fprintf(w, "  %s: no longer a target: removal of %d managed contacts HELD BACK by the mass-delete guard\n", p.Mailbox, p.Held)
+			continue
+		case p.Creates+p.Updates+p.Deletes+p.Held == 0:
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %d to create, %d to update, %d to delete", p.Mailbox, p.Creates, p.Updates, p.Deletes)
+		if p.Held > 0 {
+			fmt.Fprintf(w, ", %d held back", p.Held)
 		}
 		fmt.Fprintln(w)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/galmirror/galmirror/internal/config"
@@ -76,6 +77,9 @@ func serviceResult(ctx context.Context, res *syncer.Result) (service.Result, err
 				Fields: []events.Field{events.F("source_tenant", st.Name), events.F("source_tenant_id", st.TenantID)}})
 		}
 	}
+	if e, ok := photosEvent(res); ok {
+		out.Events = append(out.Events, e)
+	}
 	f := res.Failure
 	if f == nil {
 		return out, nil
@@ -86,4 +90,25 @@ func serviceResult(ctx context.Context, res *syncer.Result) (service.Result, err
 		}
 	}
 	return out, errors.New(f.Message)
+}
+
+// photosEvent is event 700 for a run whose photos failed: the first photo
+// error as its detail (tenant and run are the service's to fill in).
+func photosEvent(res *syncer.Result) (events.Event, bool) {
+	p := res.Photos
+	if p == nil || p.Failed == 0 {
+		return events.Event{}, false
+	}
+	detail := ""
+	for _, e := range res.Errors {
+		if strings.HasPrefix(e.Message, "photo") {
+			detail = strings.TrimSpace(e.Mailbox + " " + e.Code + " " + e.Message)
+			if e.RequestID != "" {
+				detail += " request-id " + e.RequestID
+			}
+			break
+		}
+	}
+	return events.Event{ID: events.PhotosFailed, Detail: detail,
+		Fields: []events.Field{events.FInt("failed", int64(p.Failed)), events.FInt("uploaded", int64(p.Uploaded))}}, true
 }

@@ -55,6 +55,9 @@ type Options struct {
 	Timeout time.Duration
 	// Progress receives a line per step (nil: none).
 	Progress io.Writer
+	// Photos gives every other user a photo, syncs photos, and adds the
+	// photos1pct phase (single-tenant runs only).
+	Photos bool
 }
 
 // Result is one phase of one size: the JSON object `galmirror bench
@@ -124,6 +127,23 @@ type Result struct {
 
 	Targets []Check `json:"targets"`
 	Machine Machine `json:"machine"`
+	// Photos are the photo figures of a --photos run.
+	Photos *PhotoFigures `json:"photos,omitempty"`
+}
+
+// PhotoFigures are a phase's photo work: what galmirror reported (sync
+// --json's photos), the photo requests graphsim served, and what the phase
+// must download and upload.
+type PhotoFigures struct {
+	Checked           int   `json:"checked"`
+	Downloaded        int   `json:"downloaded"`
+	DownloadedBytes   int64 `json:"downloadedBytes"`
+	Uploaded          int   `json:"uploaded"`
+	UploadedBytes     int64 `json:"uploadedBytes"`
+	Failed            int   `json:"failed"`
+	Requests          int64 `json:"requests"`
+	ExpectedDownloads int   `json:"expectedDownloads"`
+	ExpectedUploads   int   `json:"expectedUploads"`
 }
 
 // Run measures every size and returns its phases' results; emit (if not
@@ -178,6 +198,9 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 	if err != nil {
 		return nil, err
 	}
+	if o.Photos {
+		bt.addPhotos()
+	}
 	s, err := startSim(ctx, o.Exe, filepath.Join(dir, "graphsim"), o.Model, []*benchTenant{bt}, seed)
 	if err != nil {
 		return nil, err
@@ -188,9 +211,14 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 		return nil, err
 	}
 	var out []Result
+	var photos [2]int // the phase's expected photo downloads and uploads
 	phase := func(name string, w Work, expected int) error {
 		o.progress("%s: %s", sz.Name(), name)
 		r, err := measureSync(ctx, o, s, settings, sz, name, w, expected, mach)
+		if r != nil && r.Photos != nil {
+			r.Photos.ExpectedDownloads, r.Photos.ExpectedUploads = photos[0], photos[1]
+			finish(r)
+		}
 		if r != nil {
 			out = append(out, *r)
 			if emit != nil {
@@ -199,9 +227,11 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 		}
 		return err
 	}
+	photos = bt.initialPhotos()
 	if err := phase(PhaseInitial, sz.InitialWork(o.Model), sz.ExpectedInitialWrites()); err != nil {
 		return out, err
 	}
+	photos = [2]int{}
 	if err := phase(PhaseNoChange, sz.NoChangeWork(o.Model), 0); err != nil {
 		return out, err
 	}
@@ -211,7 +241,15 @@ func runSize(ctx context.Context, o Options, sz Shape, dir string, seed int64, m
 			return out, err
 		}
 	}
-	err = phase(PhaseChange, sz.ChangeWork(o.Model, change), sz.ExpectedChangeWrites(change))
+	if err = phase(PhaseChange, sz.ChangeWork(o.Model, change), sz.ExpectedChangeWrites(change)); err != nil || !bt.photos {
+		return out, err
+	}
+	// New photos for the changed users: the bound is the no-change run's
+	// (a lower bound: the photo requests come on top).
+	if photos[0], photos[1], err = bt.changePhotos(ctx, s); err != nil {
+		return out, err
+	}
+	err = phase(PhasePhotos, sz.NoChangeWork(o.Model), 0)
 	return out, err
 }
 
@@ -240,6 +278,14 @@ type syncJSON struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"errors"`
+	Photos *struct {
+		Checked         int   `json:"checked"`
+		Downloaded      int   `json:"downloaded"`
+		DownloadedBytes int64 `json:"downloadedBytes"`
+		Uploaded        int   `json:"uploaded"`
+		UploadedBytes   int64 `json:"uploadedBytes"`
+		Failed          int   `json:"failed"`
+	} `json:"photos"`
 }
 
 // measureSync runs one `galmirror sync --json` and gathers its figures.
@@ -318,6 +364,10 @@ func measureSync(ctx context.Context, o Options, s *sim, settings string, sz Sha
 		return nil, cerr
 	}
 	r.Requests, r.Batches, r.BatchItems, r.SimWrites = c.Requests, c.Batches, c.BatchItems, c.Writes
+	if p := sj.Photos; p != nil {
+		r.Photos = &PhotoFigures{Checked: p.Checked, Downloaded: p.Downloaded, DownloadedBytes: p.DownloadedBytes,
+			Uploaded: p.Uploaded, UploadedBytes: p.UploadedBytes, Failed: p.Failed, Requests: c.photoRequests()}
+	}
 	r.Throttled, r.Unavailable, r.RetryAfterViolations = c.Throttled, c.Unavailable, c.RetryAfterViolations
 	finish(r)
 	switch {
@@ -380,6 +430,9 @@ func writeSettings(dir string, s *sim, tenants []*benchTenant, maxTenants int) (
 		}
 		if bt.sourceID != "" {
 			t["source"] = map[string]any{"includeGroups": []string{bt.sourceID}}
+		}
+		if bt.photos {
+			t["photos"] = true
 		}
 		ts = append(ts, t)
 	}

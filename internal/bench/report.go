@@ -93,6 +93,7 @@ func WriteTable(w io.Writer, rs []Result) {
 			r.Throttled, r.Unavailable, r.RetryAfterViolations, mb(r.PeakRSSBytes), r.CPUSeconds, perWrite(r), r.SimCPUSeconds)
 	}
 	tw.Flush()
+	photoTable(w, rs)
 	var missed []string
 	for _, r := range rs {
 		for _, c := range r.Targets {
@@ -216,4 +217,24 @@ func orNA(s string) string {
 		return "CPU model n/a"
 	}
 	return s
+}
+
+// photoTable prints the photo figures of a --photos run.
+func photoTable(w io.Writer, rs []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := false
+	for _, r := range rs {
+		p := r.Photos
+		if p == nil {
+			continue
+		}
+		if !head {
+			fmt.Fprintln(w, "\nphotos (every other user has one):")
+			fmt.Fprintln(tw, "size\tphase\tchecked\tdownloaded\tbytes read\tuploaded\tbytes written\tphoto requests\tfailed\t")
+			head = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d/%d\t%d\t%d\t%d\t\n", r.Size, r.Phase, p.Checked, p.Downloaded, p.ExpectedDownloads,
+			p.DownloadedBytes, p.Uploaded, p.ExpectedUploads, p.UploadedBytes, p.Requests, p.Failed)
+	}
+	tw.Flush()
 }

@@ -30,6 +30,7 @@ type benchTenant struct {
 	groupID  string // the target group, when M < U
 	sourceID string // the source.includeGroups group, when S < U
 	shape    Shape
+	photos   bool // every other user has a photo; the settings sync photos
 }
 
 // newTenant generates a tenant of shape.Users users, every one of them
@@ -210,19 +211,24 @@ func (s *sim) await(ctx context.Context, dir string) error {
 // control calls the /_sim/ control API; out (if not nil) receives the JSON answer.
 func (s *sim) control(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
+	ctype := "application/json"
+	switch b := in.(type) {
+	case nil:
+	case []byte: // a photo
+		body, ctype = bytes.NewReader(b), "image/jpeg"
+	default:
+		j, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = bytes.NewReader(j)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(s.info.ControlURL, "/")+"/"+strings.TrimPrefix(path, "/"), body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.key)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("graphsim control %s %s: %w", method, path, err)
@@ -243,13 +249,25 @@ func (s *sim) control(ctx context.Context, method, path string, in, out any) err
 
 // simCounters is the part of graphsim's Counters the benchmark reads.
 type simCounters struct {
-	Requests             int64 `json:"requests"`
-	Batches              int64 `json:"batches"`
-	BatchItems           int64 `json:"batchItems"`
-	Writes               int64 `json:"writes"`
-	Throttled            int64 `json:"throttled"`
-	Unavailable          int64 `json:"unavailable"`
-	RetryAfterViolations int64 `json:"retryAfterViolations"`
+	Requests             int64            `json:"requests"`
+	Batches              int64            `json:"batches"`
+	BatchItems           int64            `json:"batchItems"`
+	Writes               int64            `json:"writes"`
+	Throttled            int64            `json:"throttled"`
+	Unavailable          int64            `json:"unavailable"`
+	RetryAfterViolations int64            `json:"retryAfterViolations"`
+	ByRoute              map[string]int64 `json:"byRoute"`
+}
+
+// photoRequests counts the photo requests and items graphsim served.
+func (c simCounters) photoRequests() int64 {
+	var n int64
+	for route, k := range c.ByRoute {
+		if strings.Contains(route, "/photo") {
+			n += k
+		}
+	}
+	return n
 }
 
 func (s *sim) counters(ctx context.Context) (simCounters, error) {
@@ -291,6 +309,11 @@ func (s *sim) cpuProfile(ctx context.Context, path string, fn func() error) erro
 // patchUser changes a user's properties through the control API.
 func (s *sim) patchUser(ctx context.Context, tenantID, userID string, patch map[string]any) error {
 	return s.control(ctx, http.MethodPatch, "tenants/"+url.PathEscape(tenantID)+"/users/"+url.PathEscape(userID), patch, nil)
+}
+
+// setPhoto sets a user's photo (a JPEG) through the control API.
+func (s *sim) setPhoto(ctx context.Context, tenantID, userID string, jpeg []byte) error {
+	return s.control(ctx, http.MethodPut, "tenants/"+url.PathEscape(tenantID)+"/users/"+url.PathEscape(userID)+"/photo", jpeg, nil)
 }
 
 // cpu is graphsim's CPU time so far (zero where the system does not tell).

@@ -75,11 +75,18 @@ func checkTargets(r *Result) []Check {
 	m := float64(r.Mailboxes)
 	writes := float64(r.Writes)
 	batchesOfWrites := float64(ceilDiv(int(r.Writes), 20))
+	var pr float64
+	if p := r.Photos; p != nil {
+		// Photos are requests of their own: one metadata read per source,
+		// one download per changed photo, one upload per contact photo;
+		// and after each upload the contact's change key, a batch item.
+		pr = float64(p.Checked+p.Downloaded+p.Uploaded) + TargetRequestSlack*float64(ceilDiv(p.Uploaded, 20))
+	}
 	switch r.Phase {
 	case PhaseInitial:
 		cs = append(cs,
 			atMost("wall/max(bound, CPU floor)", r.FloorRatio, TargetFloorRatio),
-			atMost("requests", float64(r.Requests), TargetRequestSlack*batchesOfWrites+targetInitialPerMbox*m),
+			atMost("requests", float64(r.Requests), TargetRequestSlack*batchesOfWrites+targetInitialPerMbox*m+pr),
 			equal("writes", writes, float64(r.ExpectedWrites)),
 		)
 		if r.Writes > 0 && r.CPUSeconds > 0 {
@@ -88,15 +95,24 @@ func checkTargets(r *Result) []Check {
 	case PhaseNoChange:
 		cs = append(cs,
 			equal("writes", writes, 0),
-			atMost("requests", float64(r.Requests), float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetFixedRequests)),
+			atMost("requests", float64(r.Requests), float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetFixedRequests)+pr),
 			atMost("wall seconds", r.WallSeconds, noChangeWall(r.Mailboxes).Seconds()),
 		)
 	case PhaseChange:
 		cs = append(cs,
 			equal("writes", writes, float64(r.ExpectedWrites)),
-			atMost("requests", float64(r.Requests), batchesOfWrites+float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetChangeFixed)),
+			atMost("requests", float64(r.Requests), batchesOfWrites+float64(ceilDiv(readsPerMailbox*r.Mailboxes, 20)+targetChangeFixed)+pr),
 			atMost("wall seconds", r.WallSeconds, TargetChangeWall.Seconds()),
 		)
+	}
+	if p := r.Photos; p != nil {
+		cs = append(cs,
+			equal("photo downloads", float64(p.Downloaded), float64(p.ExpectedDownloads)),
+			equal("photo uploads", float64(p.Uploaded), float64(p.ExpectedUploads)),
+			equal("photo failures", float64(p.Failed), 0))
+		if r.Phase == PhaseNoChange {
+			cs = append(cs, equal("photo bytes read", float64(p.DownloadedBytes), 0))
+		}
 	}
 	cs = append(cs, equal("Retry-After violations", float64(r.RetryAfterViolations), 0))
 	if r.PeakRSSBytes > 0 {

@@ -315,6 +315,10 @@ type Tenant struct {
 	// OrgContacts includes the tenant's organizational contacts (mail
 	// contacts) as sources; needs OrgContact.Read.All. Default false.
 	OrgContacts bool `json:"orgContacts"`
+	// Photos copies each source user's photo to their managed contacts
+	// (docs/configuration.md#photos); needs User.Read.All, which galmirror
+	// has anyway. Default false.
+	Photos bool `json:"photos"`
 	// Billing is how this entry's customer is billed (docs/billing.md).
 	Billing TenantBilling `json:"billing"`
 	// File is the drop-in file (tenants.d/NAME.json) the tenant comes

@@ -18,8 +18,9 @@ import (
 // 1xx service lifecycle, 2xx tenant runs, 3xx authentication, consent and
 // certificates, 4xx configuration, deployment (420-439), certificate
 // renewal (440-459), billing (460-479), health and outages (480-499), 5xx
-// safety guards, 6xx admin audit, 7xx the fleet console (770-779: push
-// mode).
+// safety guards, 6xx admin audit, 7xx beyond the text and the console
+// (photos 700-709, other tenants' people 720-729, console sign-in
+// 760-769, push mode 770-779).
 type ID uint32
 
 // The catalog. docs/events.md documents each one; a test keeps them in step.
@@ -144,6 +145,9 @@ const (
 	// and retries.
 	AdminLocalUnavailable ID = 603
 
+	// PhotosFailed: photos of a tenant run failed ("photos": true); the
+	// contacts' text synced, the photos are tried again next run.
+	PhotosFailed ID = 700
 	// ConsoleSignIn: a person signed in to the fleet console.
 	ConsoleSignIn ID = 760
 	// ConsoleSignInRefused: the fleet console refused a sign-in (no role,
@@ -257,6 +261,7 @@ func init() {
 	def(AdminDenied, Warning, "admin_denied", "admin access denied")
 	def(AdminAuthFailed, Warning, "admin_auth_failed", "admin authentication failed repeatedly")
 	def(AdminLocalUnavailable, Error, "admin_local_unavailable", "local admin socket or pipe unavailable")
+	def(PhotosFailed, Warning, "photos_failed", "photos not synced")
 	def(ConsoleSignIn, Info, "console_sign_in", "console sign-in")
 	def(ConsoleSignInRefused, Warning, "console_sign_in_refused", "console sign-in refused")
 	def(ConsoleSignOut, Info, "console_sign_out", "console sign-out")

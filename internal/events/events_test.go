@@ -17,7 +17,7 @@ import (
 
 func TestCatalogIsWellFormed(t *testing.T) {
 	names := map[string]ID{}
-	groups := map[ID]string{1: "service", 2: "run", 3: "auth/cert", 4: "config", 5: "safety", 6: "admin", 7: "sources, console, push"}
+	groups := map[ID]string{1: "service", 2: "run", 3: "auth/cert", 4: "config", 5: "safety", 6: "admin", 7: "photos, sources, console, push"}
 	for _, d := range Catalog() {
 		if d.ID < 1 || d.ID > 1000 {
 			t.Errorf("%d: outside 1-1000 (EventCreate.exe has no message for it)", d.ID)

@@ -251,6 +251,10 @@ func (s *Server) controlTenant(w http.ResponseWriter, r *http.Request, tid strin
 		}
 	case n == 2 && segs[0] == "users" && m == "DELETE":
 		done(nil, s.DeleteUser(tid, segs[1], r.URL.Query().Get("permanent") == "true"))
+	case n == 3 && segs[0] == "users" && segs[2] == "photo" && m == "PUT":
+		done(nil, s.SetUserPhoto(tid, segs[1], r.Header.Get("Content-Type"), body))
+	case n == 3 && segs[0] == "users" && segs[2] == "photo" && m == "DELETE":
+		done(nil, s.SetUserPhoto(tid, segs[1], "", nil))
 	case n == 3 && segs[0] == "users" && segs[2] == "restore" && m == "POST":
 		done(nil, s.RestoreUser(tid, segs[1]))
 	case n == 3 && segs[0] == "users" && segs[2] == "mailbox" && m == "PUT":

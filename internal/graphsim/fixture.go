@@ -145,6 +145,8 @@ type User struct {
 	// (DirectoryRoleNames): what a delegated token's wids claim carries
 	// and what graphsim's application routes authorise by.
 	DirectoryRoles []string `json:"directoryRoles,omitempty"`
+	// Photo is the user's photo (photo.go); nil: none.
+	Photo *UserPhoto `json:"photo,omitempty"`
 }
 
 // Directory roles graphsim models, by display name (User.DirectoryRoles).

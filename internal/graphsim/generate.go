@@ -1,7 +1,12 @@
 package graphsim
 
 import (
+	"bytes"
 	"fmt"
+	"hash/fnv"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -20,6 +25,9 @@ type GenerateOptions struct {
 	// (disabled accounts with those mailbox purposes) and a distribution
 	// list, after everything else (the rest of the tenant is as without).
 	Resources bool `json:"resources,omitempty"`
+	// Photos gives every third user a small generated photo (GenPhoto);
+	// the other properties are the same with or without it.
+	Photos bool `json:"photos,omitempty"`
 }
 
 type namePart struct{ text, ascii string }
@@ -157,6 +165,11 @@ func Generate(o GenerateOptions) (Tenant, AppCredential, error) {
 	for i := 0; i < o.Groups; i++ {
 		t.Groups = append(t.Groups, gen.group(&t, i, o.Groups))
 	}
+	if o.Photos {
+		for i := 0; i < len(t.Users); i += 3 {
+			t.Users[i].Photo = &UserPhoto{ContentType: "image/jpeg", Data: GenPhoto(t.Users[i].ID, 0)}
+		}
+	}
 	if o.Resources {
 		gen.resources(&t)
 	}
@@ -177,6 +190,29 @@ func (gen *generator) resources(t *Tenant) {
 	}
 	t.Groups = append(t.Groups, Group{ID: gen.guid(), DisplayName: "Everyone at " + gen.name, Mail: "everyone@" + gen.domain,
 		MailNickname: "everyone", MailEnabled: true, Description: "Distribution list"})
+}
+
+// GenPhoto draws a 96×96 JPEG avatar (a disc on a background, colours
+// from key and version: a new version is a new photo), about 2 KB.
+func GenPhoto(key string, version int) []byte {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", key, version)
+	v := h.Sum32()
+	bg := color.RGBA{uint8(v), uint8(v >> 8), uint8(v >> 16), 255}
+	fg := color.RGBA{255 - bg.R/2, 255 - bg.G/2, 255 - bg.B/2, 255}
+	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
+	for y := range 96 {
+		for x := range 96 {
+			c := bg
+			if dx, dy := x-48, y-40; dx*dx+dy*dy < 22*22 || (y > 66 && (x-48)*(x-48) < (y-60)*(y-60)*2) {
+				c = fg
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}) // writes to memory: cannot fail
+	return b.Bytes()
 }
 
 // generator is Generate's state: every draw comes from r, in an order that

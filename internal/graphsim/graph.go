@@ -387,6 +387,9 @@ const (
 	// authorise (delegated scopes and the signed-in user's roles, or
 	// application permissions, apps.go).
 	permApps
+	// permPhotos: users' photos (profilephoto-get.md: application
+	// User.Read.All, higher User.ReadWrite.All).
+	permPhotos
 )
 
 func (p perm) roles(write bool) []string {
@@ -395,6 +398,8 @@ func (p perm) roles(write bool) []string {
 		return []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	case permGroups:
 		return []string{"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	case permPhotos:
+		return []string{"User.Read.All", "User.ReadWrite.All"}
 	case permOrgContacts:
 		return []string{"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	case permMailbox:
@@ -405,6 +410,14 @@ func (p perm) roles(write bool) []string {
 	}
 	return nil
 }
+
+// outlook reports whether the route is throttled by Exchange's limits of
+// its user's mailbox: mailbox routes, and user photos ("The Outlook limits
+// apply to contact, contactFolder, outlookCategory, profile photo, mail
+// and calendar resources", https://learn.microsoft.com/graph/throttling-limits;
+// graph-protocol.md §9). A user photo needs no mailbox (Graph falls back to
+// Entra ID's photo), only its throttling scope is the mailbox's.
+func (rt *route) outlook() bool { return rt.perm == permMailbox || rt.perm == permPhotos }
 
 // route is a matched Graph route.
 type route struct {
@@ -424,7 +437,7 @@ type route struct {
 func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	rt, resp, ok := s.route(g)
 	mailboxID := ""
-	if ok && rt.perm == permMailbox {
+	if ok && rt.outlook() {
 		mailboxID = g.t.mailboxKey(rt.user)
 	}
 	record := func(resp gresp) gresp {
@@ -433,7 +446,7 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 			tmpl = rt.template
 		}
 		s.ctr.served(tmpl, mailboxID, g.method, resp.status)
-		if rt != nil && rt.perm != permMailbox && rt.perm != permNone && resp.hdr != nil && resp.hdr.Get("x-ms-resource-unit") == "" {
+		if rt != nil && !rt.outlook() && rt.perm != permNone && resp.hdr != nil && resp.hdr.Get("x-ms-resource-unit") == "" {
 			resp.hdr.Set("x-ms-resource-unit", strconv.Itoa(ruCost(g, rt.ru)))
 		}
 		return resp
@@ -443,7 +456,7 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	}
 	// Arrival: a request in a scope before its Retry-After deadline.
 	var violated bool
-	if rt.perm == permMailbox {
+	if rt.outlook() {
 		violated = s.lim.arrive(g, scopeMailbox(g.app, mailboxID))
 	} else {
 		violated = s.lim.arrive(g, scopeDirectory(g.app, g.t.id))
@@ -474,10 +487,11 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 	var mb *mailbox
 	if rt.perm == permMailbox {
 		var eresp *gresp
-		mb, eresp = s.openMailbox(g, rt.user)
-		if eresp != nil {
+		if mb, eresp = s.openMailbox(g, rt.user); eresp != nil {
 			return record(*eresp)
 		}
+	}
+	if rt.outlook() {
 		if !reserved {
 			if resp, ok := s.lim.acquire(g, mailboxID); !ok {
 				return record(resp)
@@ -485,6 +499,9 @@ func (s *Server) serveItem(g *greq, reserved bool) gresp {
 			defer s.lim.release(g.app, mailboxID)
 		}
 		if resp, ok := s.lim.mailboxQuota(g, mailboxID); !ok {
+			return record(resp)
+		}
+		if resp, ok := s.lim.uploadQuota(g, mailboxID); !ok {
 			return record(resp)
 		}
 	} else if resp, ok := s.lim.directory(g, rt.ru); !ok {

@@ -148,6 +148,10 @@ func (e *testEnv) doToken(token, method, path string, body any, hdr ...string) r
 	}
 	for _, h := range hdr {
 		k, v, _ := strings.Cut(h, ":")
+		if strings.EqualFold(strings.TrimSpace(k), "Content-Type") {
+			req.Header.Set("Content-Type", strings.TrimSpace(v)) // a binary body's type replaces the JSON default
+			continue
+		}
 		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	resp, err := e.client.Do(req)

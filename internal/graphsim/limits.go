@@ -36,6 +36,7 @@ const (
 	kindMailbox scopeKind = iota
 	kindDirectory
 	kindApp
+	kindUpload // the (app, mailbox) upload budget's window
 )
 
 // counterName names the scope in Counters.ViolationsByScope.

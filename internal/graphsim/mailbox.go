@@ -48,6 +48,7 @@ type contact struct {
 	modified int64
 	doc      []byte // canonical JSON of the writable properties
 	ext      []extProp
+	photo    *photo // nil: none
 }
 
 type tomb struct{ num, seq uint64 }

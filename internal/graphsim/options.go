@@ -98,6 +98,10 @@ type Throttle struct {
 	// request itself gets no such allowance: it can only be sent after the
 	// response was read. Zero means DefaultReactionTime; negative means none.
 	ReactionTime time.Duration `json:"reactionTime,omitempty"`
+	// UploadBytes of POST, PATCH and PUT bodies per UploadWindow per
+	// (app, mailbox). Graph: 150 MB / 5 min.
+	UploadBytes  int           `json:"uploadBytes,omitempty"`
+	UploadWindow time.Duration `json:"uploadWindow,omitempty"`
 }
 
 // DefaultReactionTime is Throttle.ReactionTime's default: measured on a
@@ -120,6 +124,8 @@ func GraphThrottle() Throttle {
 		DirectoryWindow:       10 * time.Second,
 		ConcurrencyRetryAfter: time.Second,
 		TimeScale:             1,
+		UploadBytes:           UploadBudget,
+		UploadWindow:          UploadWindow,
 	}
 }
 

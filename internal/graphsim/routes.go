@@ -66,6 +66,10 @@ var (
 	specOrgDelta    = newSpec("/contacts/delta", permOrgContacts, 1, methods{"GET": (*Server).orgContactsDelta})
 	specMbxSettings = withRoles(newSpec("/users/{id}/mailboxSettings", permMailbox, 0, methods{"GET": (*Server).getMailboxSettings}),
 		"MailboxSettings.Read", "MailboxSettings.ReadWrite")
+	specUserPhoto  = newSpec("/users/{id}/photo", permPhotos, 1, methods{"GET": (*Server).getUserPhoto})
+	specUserPhotoV = newSpec("/users/{id}/photo/$value", permPhotos, 1, methods{"GET": (*Server).getUserPhotoValue})
+	specFPhoto     = newSpec("/users/{id}/contactFolders/{id}/contacts/{id}/photo", permMailbox, 0, methods{"GET": (*Server).getContactPhoto})
+	specFPhotoV    = newSpec("/users/{id}/contactFolders/{id}/contacts/{id}/photo/$value", permMailbox, 0, methods{"GET": (*Server).getContactPhotoValue, "PUT": (*Server).putContactPhoto, "PATCH": (*Server).putContactPhoto, "DELETE": (*Server).deleteContactPhoto})
 	specMembers    = newSpec("/groups/{id}/members", permGroups, 3, methods{"GET": (*Server).listMembers})
 	specTransitive = newSpec("/groups/{id}/transitiveMembers", permGroups, 5, methods{"GET": (*Server).listMembers})
 )
@@ -226,6 +230,10 @@ func (m *matcher) users() (*route, gresp, bool) {
 	switch {
 	case m.is(2, "mailboxSettings") && len(m.segs) == 3:
 		return m.pick(specMbxSettings, m.segs[1])
+	case len(segs) == 3 && m.is(2, "photo"): // throttled as the user's mailbox (route.outlook)
+		return m.pick(specUserPhoto, segs[1], segs[1])
+	case len(segs) == 4 && m.is(2, "photo") && m.is(3, "$value"):
+		return m.pick(specUserPhotoV, segs[1], segs[1])
 	case m.is(2, "contactFolders"):
 		return m.contactFolders()
 	case m.is(2, "contacts"):
@@ -272,6 +280,10 @@ func (m *matcher) contactFolders() (*route, gresp, bool) {
 			return m.notFound(rest[4])
 		}
 		return m.pick(specFPurge, user, rest[1], rest[3])
+	case len(rest) == 5 && r.is(2, "contacts") && r.is(4, "photo"):
+		return m.pick(specFPhoto, user, rest[1], rest[3])
+	case len(rest) == 6 && r.is(2, "contacts") && r.is(4, "photo") && r.is(5, "$value"):
+		return m.pick(specFPhotoV, user, rest[1], rest[3])
 	case len(rest) >= 5 && (r.is(2, "contacts") || r.is(2, "childFolders")):
 		if len(rest) > 5 && r.is(4, "permanentDelete") {
 			return m.notFound(rest[5])

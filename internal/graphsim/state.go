@@ -42,6 +42,8 @@ type tenantState struct {
 	epoch     uint64 // delta token generation; ExpireDeltaTokens bumps it
 	stale     uint64 // users/delta links older than this are stale (StaleDeltaTokens)
 	mailboxes map[string]*mailbox
+	// photos are the users' photos by user id (photo.go).
+	photos map[string]*photo
 }
 
 type userObj struct {
@@ -169,6 +171,17 @@ func (t *tenantState) putUserLocked(u User) error {
 	}
 	u.ID = strings.ToLower(u.ID)
 	u.ContactFolders = nil
+	if u.Photo != nil {
+		p, err := newPhoto(u.Photo.ContentType, u.Photo.Data)
+		if err != nil {
+			return fmt.Errorf("user %s: %w", u.ID, err)
+		}
+		if t.photos == nil {
+			t.photos = map[string]*photo{}
+		}
+		t.photos[u.ID] = p
+		u.Photo = nil
+	}
 	if u.UserType == "" {
 		u.UserType = "Member"
 	}
@@ -621,6 +634,9 @@ func (s *Server) exportTenant(id string) (Tenant, error) {
 	var mbs []pending
 	for _, uid := range t.userOrder() {
 		u := t.users[uid].u
+		if p := t.photos[uid]; p != nil {
+			u.Photo = &UserPhoto{ContentType: p.ctype, Data: p.data}
+		}
 		out.Users = append(out.Users, u)
 		if mb := t.mailboxes[uid]; mb != nil {
 			mbs = append(mbs, pending{len(out.Users) - 1, mb})

@@ -58,6 +58,10 @@ type Config struct {
 	// Rand returns a uniformly distributed float64 in [0, 1) for jitter;
 	// nil uses math/rand/v2. Tests may fix it.
 	Rand func() float64
+	// UploadBytes per UploadWindow is the upload budget of a scope
+	// (Upload); defaults DefaultUploadBytes per DefaultUploadWindow.
+	UploadBytes  int64
+	UploadWindow time.Duration
 }
 
 // ErrTooManyAttempts and ErrBudgetExhausted are the reasons in a
@@ -110,6 +114,7 @@ type scope struct {
 	waiters list.List // of *waiter, FIFO
 	gate    time.Time // no request may start before this instant
 	spent   time.Duration
+	uploads []upload // the upload budget's window (Upload)
 }
 
 type waiter struct {

@@ -48,6 +48,27 @@ type Run struct {
 	CertificateExpires time.Time `json:"certificateExpires,omitzero"`
 }
 
+// Photos counts a run's photo work ("photos": true). Checked are the
+// source photos whose metadata was read; Downloaded those read whole
+// (changed since the last run); Uploaded the contact photos written;
+// Removed the contacts made again without a photo because their source
+// removed theirs; Restored the contact photos someone changed in the
+// mailbox, put back (counted in Uploaded too); Failed the photos that failed (reported per mailbox).
+// A dry run fills ToUpload and ToRemove instead.
+type Photos struct {
+	Checked         int   `json:"checked"`
+	Downloaded      int   `json:"downloaded"`
+	DownloadedBytes int64 `json:"downloadedBytes"`
+	Downscaled      int   `json:"downscaled"`
+	Uploaded        int   `json:"uploaded"`
+	UploadedBytes   int64 `json:"uploadedBytes"`
+	Removed         int   `json:"removed"`
+	Restored        int   `json:"restored"`
+	Failed          int   `json:"failed"`
+	ToUpload        int   `json:"toUpload,omitempty"`
+	ToRemove        int   `json:"toRemove,omitempty"`
+}
+
 // Mailboxes counts target mailboxes by outcome.
 type Mailboxes struct {
 	Synced  int `json:"synced"`

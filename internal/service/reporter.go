@@ -66,7 +66,7 @@ func (r *Reporter) After(ctx context.Context, tenant string, runID int64, trigge
 	for _, e := range runEvents(tenant, t, res, ran, time.Time{}) {
 		scope.Emit(ctx, e)
 	}
-	for _, e := range res.Events { // the run's own conditions (720)
+	for _, e := range res.Events { // the run's own conditions (photos 700, source tenants 720)
 		e.Tenant, e.RunID = tenant, strconv.FormatInt(runID, 10)
 		scope.Emit(ctx, e)
 	}

@@ -153,6 +153,7 @@ func (e *Engine) Check(ctx context.Context, t *config.Tenant) *CheckReport {
 	if t.Source.MailboxPurposes() && rep.MailboxAccess != entra.MailboxAccessTenantWide {
 		rep.add("mailbox purposes", true, "read with MailboxSettings.Read from the app's Exchange RBAC scope (a mailbox outside it fails the run)")
 	}
+	r.probePhotos(ctx, rep)
 	r.probeTargets(ctx, rep)
 	return rep
 }

@@ -105,8 +105,10 @@ type mailbox struct {
 	// of managed contacts in all.
 	narrow  bool
 	managed int
-	// seen holds contacts read this run (delta changes or a reconcile).
-	seen map[string]*plan.Fields // source id → actual content
+	// seen holds contacts read this run (delta changes or a reconcile);
+	// seenKey the change keys the contacts delta gave them.
+	seen    map[string]*plan.Fields // source id → actual content
+	seenKey map[string]string
 	// changed are the contacts delta's items, until applyDelta sorts them.
 	changed []*graph.Contact
 	// inLine is true when the mailbox ends the run exactly as the desired
@@ -441,16 +443,10 @@ func (m *mailbox) write(ctx context.Context) error {
 	m.counts.Unchanged = res.Unchanged + outside
 	m.counts.HeldBack = res.HeldDeletes
 	m.keptCopies = res.KeptCopies
-	if res.HeldDeletes > 0 {
-		r.log.Warn("mass-delete guard held deletes back", "mailbox", m.tg.UPN, "deletes", res.HeldDeletes,
-			"managed", len(m.cmap), "max_fraction", r.t.Deletes.MaxFraction)
-	}
-	if res.KeptCopies > 0 {
-		r.log.Warn("copies of managed contacts hold the owner's own data (notes, home phone, ...): left alone",
-			"mailbox", m.tg.UPN, "copies", res.KeptCopies)
-	}
+	m.warnPlan(res)
 	if r.ro.DryRun {
 		m.describe(res)
+		m.describePhotos(ctx, res)
 		m.finishMove(ctx)
 		return nil
 	}
@@ -486,8 +482,11 @@ func (m *mailbox) write(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	// Photos once the contacts are there; their failures are the
+	// mailbox's errors (not in line: tried again next run), not its failure.
+	photos := !failed && !m.readErr && m.syncPhotos(ctx)
 	// In line when every planned write landed and nothing was held back.
-	m.inLine = !failed && !m.readErr && res.HeldDeletes == 0 && res.SkippedDeletes == 0
+	m.inLine = !failed && !m.readErr && photos && res.HeldDeletes == 0 && res.SkippedDeletes == 0
 	// Surplus copies are not in the map: unless they went, only a read of
 	// the whole folder finds them again.
 	m.recheck = len(res.Duplicates) > res.KeptCopies && !m.inLine
@@ -513,6 +512,20 @@ func (m *mailbox) write(ctx context.Context) error {
 		m.status = store.MailboxFailed
 	}
 	return nil
+}
+
+// warnPlan logs what the plan leaves undone on purpose: deletes held by
+// the mass-delete guard, copies holding their owner's own data.
+func (m *mailbox) warnPlan(res plan.Result) {
+	r := m.r
+	if res.HeldDeletes > 0 {
+		r.log.Warn("mass-delete guard held deletes back", "mailbox", m.tg.UPN, "deletes", res.HeldDeletes,
+			"managed", len(m.cmap), "max_fraction", r.t.Deletes.MaxFraction)
+	}
+	if res.KeptCopies > 0 {
+		r.log.Warn("copies of managed contacts hold the owner's own data (notes, home phone, ...): left alone",
+			"mailbox", m.tg.UPN, "copies", res.KeptCopies)
+	}
 }
 
 // keep puts every contact the plan keeps into the contact map: an adopted
@@ -671,6 +684,7 @@ func (m *mailbox) narrowDesired() []plan.Desired {
 // (re-created), unknown ones inspected for galmirror's mark.
 func (m *mailbox) applyDelta(ctx context.Context) error {
 	m.seen = make(map[string]*plan.Fields)
+	m.seenKey = make(map[string]string)
 	m.gone = make(map[string]bool)
 	var unknown []string
 	for _, ct := range m.changed {
@@ -683,6 +697,7 @@ func (m *mailbox) applyDelta(ctx context.Context) error {
 		case known:
 			f := fieldsOf(ct)
 			m.seen[sid] = &f
+			m.seenKey[sid] = changeKeyOf(ct)
 		default:
 			unknown = append(unknown, ct.ID)
 		}

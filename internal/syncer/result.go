@@ -84,6 +84,8 @@ type Result struct {
 	// SourceTenants are the entries of source.fromTenants: what each
 	// contributed, or why its people were kept as they are.
 	SourceTenants []SourceTenant `json:"sourceTenants,omitempty"`
+	// Photos counts the photo work when the tenant has "photos": true.
+	Photos *report.Photos `json:"photos,omitempty"`
 	// Targets is the number of target mailboxes, when known.
 	Targets int `json:"-"`
 	// CertificateThumbprint is the tenant certificate's SHA-1 thumbprint.
@@ -138,13 +140,17 @@ const (
 
 // MailboxPlan is a mailbox's planned operations (dry run).
 type MailboxPlan struct {
-	Mailbox string     `json:"mailbox"`
-	Status  string     `json:"status"`
-	Creates int        `json:"creates"`
-	Updates int        `json:"updates"`
-	Deletes int        `json:"deletes"`
-	Held    int        `json:"heldDeletes,omitempty"`
-	Items   []PlanItem `json:"items,omitempty"`
+	Mailbox string `json:"mailbox"`
+	Status  string `json:"status"`
+	Creates int    `json:"creates"`
+	Updates int    `json:"updates"`
+	Deletes int    `json:"deletes"`
+	Held    int    `json:"heldDeletes,omitempty"`
+	// PhotoUploads and PhotoRemovals are the contact photos the run would
+	// upload and remove ("photos": true).
+	PhotoUploads  int        `json:"photoUploads,omitempty"`
+	PhotoRemovals int        `json:"photoRemovals,omitempty"`
+	Items         []PlanItem `json:"items,omitempty"`
 }
 
 // PlanItem is one planned operation.

@@ -53,8 +53,12 @@ type run struct {
 	// lastDigest is the previous run's; narrow says this run's directory
 	// changes since it are known exactly: changedSources, the sources
 	// whose desired contact differs (sinceLast).
-	lastDigest     string
-	narrow         bool
+	lastDigest string
+	narrow     bool
+	// prevDigest is the digest of the previous run's desired contacts as
+	// this run works them out (sinceLast); ph the run's photos (nil: off).
+	prevDigest     string
+	ph             *photoRun
 	changedSources []string
 
 	// mark is the managed folders' PropFolder value (this entry's), stamp
@@ -220,6 +224,7 @@ func (r *run) sync(ctx context.Context) error {
 		return err
 	}
 	r.selectPeople(sc)
+	r.readPhotos(ctx)
 	if p := r.ro.Progress; p != nil {
 		p.targets.Add(int64(len(r.targets)))
 	}
@@ -284,6 +289,7 @@ func (r *run) finish(ctx context.Context, active *store.ActiveRun, start time.Ti
 		res.ThrottleWait = s.Waited
 	}
 	res.MailboxOutcomes = r.mbs
+	res.Photos = r.photoCounts()
 	res.Status, res.Failure = r.outcome(ctx, err)
 	r.logResult(res)
 	if active != nil {

@@ -476,7 +476,7 @@ func (r *run) selectPeople(sc directory.Scope) {
 // field mapping are unchanged too), and a mailbox that was in line with
 // the previous run needs planning for those sources only (narrow).
 func (r *run) sinceLast(sel *directory.Selector) {
-	r.narrow, r.changedSources = false, nil
+	r.narrow, r.changedSources, r.prevDigest = false, nil, ""
 	if r.lastDigest == "" {
 		return
 	}
@@ -518,7 +518,8 @@ func (r *run) sinceLast(sel *directory.Selector) {
 	slices.SortFunc(prevDesired, func(a, b plan.Desired) int { return strings.Compare(a.SourceID, b.SourceID) })
 	slices.Sort(r.changedSources)
 	// Past a tenth of the sources a narrow plan saves little.
-	r.narrow = r.keepDigest(desiredDigest(prevDesired, r.write)) == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
+	r.prevDigest = r.keepDigest(desiredDigest(prevDesired, r.write))
+	r.narrow = r.prevDigest == r.lastDigest && len(r.changedSources) <= 50+len(r.desired)/10
 }
 
 // desiredOf returns the desired contacts of the given sources (those that
