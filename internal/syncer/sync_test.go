@@ -63,10 +63,12 @@ func TestFirstSyncAndNoChangeRerun(t *testing.T) {
 	if res.Contacts.Unchanged != 6 {
 		t.Errorf("unchanged %d, want 6", res.Contacts.Unchanged)
 	}
-	// One users/delta request plus one $batch carrying the three mailboxes'
-	// contacts delta reads.
-	if c.Requests > 3 {
-		t.Errorf("no-change rerun made %d requests (%v), want at most 3", c.Requests, c.ByRoute)
+	// One users/delta request plus $batch requests carrying the three
+	// mailboxes' folder and contacts delta reads: one when the dispatcher
+	// gathers them all, at worst one per mailbox on a loaded machine (under
+	// -race in CI), never a request per read (7).
+	if c.Requests > 4 || c.ByRoute["POST /$batch"] == 0 {
+		t.Errorf("no-change rerun made %d requests (%v), want at most 4, batched", c.Requests, c.ByRoute)
 	}
 }
 
