@@ -65,12 +65,16 @@ type photoData struct {
 	err  error
 }
 
-// photoMetaReaders is how many photo metadata reads are in flight: enough
-// for the mailbox dispatcher to fill $batch requests (graph.MaxBatchItems
-// each). photoWorkers settle the answers, downloading the photos that
-// changed (requests of their own, binary bodies) at most that many at once.
+// photoMetaReaders is how many photo metadata reads are in flight: eight
+// full $batch requests (graph.MaxBatchItems each). Every run reads every
+// source's, and Graph runs a batch's items a few at a time, so two batches
+// in flight read no faster than eight single requests did; eight batches
+// read a 2,000-user tenant's in about a quarter of the time (bench), a
+// small share of the dispatcher's slots. photoWorkers settle the answers,
+// downloading the photos that changed (requests of their own, binary
+// bodies) at most that many at once.
 const (
-	photoMetaReaders = 2 * graph.MaxBatchItems
+	photoMetaReaders = 8 * graph.MaxBatchItems
 	photoWorkers     = 8
 )
 
