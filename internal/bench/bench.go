@@ -132,15 +132,18 @@ type Result struct {
 }
 
 // PhotoFigures are a phase's photo work: what galmirror reported (sync
-// --json's photos), the photo requests graphsim served, and what the phase
+// --json's photos), the photo calls graphsim served, and what the phase
 // must download and upload.
 type PhotoFigures struct {
-	Checked           int   `json:"checked"`
-	Downloaded        int   `json:"downloaded"`
-	DownloadedBytes   int64 `json:"downloadedBytes"`
-	Uploaded          int   `json:"uploaded"`
-	UploadedBytes     int64 `json:"uploadedBytes"`
-	Failed            int   `json:"failed"`
+	Checked         int   `json:"checked"`
+	Downloaded      int   `json:"downloaded"`
+	DownloadedBytes int64 `json:"downloadedBytes"`
+	Uploaded        int   `json:"uploaded"`
+	UploadedBytes   int64 `json:"uploadedBytes"`
+	Failed          int   `json:"failed"`
+	// Requests are the photo calls graphsim served: requests of their own
+	// (downloads, uploads) and $batch items (metadata reads, 20 to a batch
+	// request, which the phase's requests count).
 	Requests          int64 `json:"requests"`
 	ExpectedDownloads int   `json:"expectedDownloads"`
 	ExpectedUploads   int   `json:"expectedUploads"`

@@ -230,7 +230,7 @@ func photoTable(w io.Writer, rs []Result) {
 		}
 		if !head {
 			fmt.Fprintln(w, "\nphotos (every other user has one):")
-			fmt.Fprintln(tw, "size\tphase\tchecked\tdownloaded\tbytes read\tuploaded\tbytes written\tphoto requests\tfailed\t")
+			fmt.Fprintln(tw, "size\tphase\tchecked\tdownloaded\tbytes read\tuploaded\tbytes written\tphoto calls\tfailed\t")
 			head = true
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d/%d\t%d\t%d\t%d\t\n", r.Size, r.Phase, p.Checked, p.Downloaded, p.ExpectedDownloads,

@@ -259,7 +259,7 @@ type simCounters struct {
 	ByRoute              map[string]int64 `json:"byRoute"`
 }
 
-// photoRequests counts the photo requests and items graphsim served.
+// photoRequests counts the photo requests and $batch items graphsim served.
 func (c simCounters) photoRequests() int64 {
 	var n int64
 	for route, k := range c.ByRoute {

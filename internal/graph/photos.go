@@ -2,13 +2,16 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
 
 // Photos. Their bodies are binary, so they are sent as requests of their
-// own, not $batch items (a batch carries JSON; Graph's $batch answer would
+// own, not $batch items (the metadata of a user's photo, JSON, is a batch
+// item: Mailbox.UserPhoto) (a batch carries JSON; Graph's $batch answer would
 // base64 a photo, a third larger). Each still holds one pacer unit of its
 // scope, so a mailbox's photo calls and batch items share its 4 lanes. A
 // user's photo is an Outlook resource for throttling (throttling-limits:
@@ -35,7 +38,8 @@ type photoWire struct {
 }
 
 // UserPhoto reads the metadata of a user's photo (GET /users/{id}/photo;
-// User.Read.All). A user without a photo is not an error.
+// User.Read.All) as a request of its own (check's one probe; a run reads
+// them with Mailbox.UserPhoto). A user without a photo is not an error.
 func (c *Client) UserPhoto(ctx context.Context, user string) (PhotoMeta, error) {
 	var w photoWire
 	err := c.DoJSON(ctx, &Request{URL: "/users/" + seg(user) + "/photo", Scope: MailboxScope(user)}, &w)
@@ -45,10 +49,36 @@ func (c *Client) UserPhoto(ctx context.Context, user string) (PhotoMeta, error) 
 	if err != nil {
 		return PhotoMeta{}, err
 	}
-	if w.ETag == "" && w.Width <= 1 && w.Height <= 1 {
-		return PhotoMeta{}, nil // the 1x1 placeholder
+	return w.meta(), nil
+}
+
+// UserPhoto reads the metadata of the user's photo (GET /users/{id}/photo;
+// User.Read.All) as a $batch item through the mailbox dispatcher, so that
+// the reads of many users share $batch requests (the answer is JSON, as any
+// batch item's). It is throttled as the user's mailbox (throttling-limits:
+// "profile photo"), the scope of the handle; retries and Retry-After are
+// the dispatcher's, as for every mailbox read. A user without a photo is
+// not an error.
+func (m Mailbox) UserPhoto(ctx context.Context) (PhotoMeta, error) {
+	body, err := m.get(ctx, "/users/"+seg(m.user)+"/photo", nil)
+	if noPhoto(err) {
+		return PhotoMeta{}, nil
 	}
-	return PhotoMeta{Exists: true, ETag: w.ETag, ContentType: w.ContentType, Width: w.Width, Height: w.Height}, nil
+	if err != nil {
+		return PhotoMeta{}, err
+	}
+	var w photoWire
+	if err := json.Unmarshal(body, &w); err != nil {
+		return PhotoMeta{}, fmt.Errorf("graph: photo of %s: %w", m.user, err)
+	}
+	return w.meta(), nil
+}
+
+func (w photoWire) meta() PhotoMeta {
+	if w.ETag == "" && w.Width <= 1 && w.Height <= 1 {
+		return PhotoMeta{} // the 1x1 placeholder
+	}
+	return PhotoMeta{Exists: true, ETag: w.ETag, ContentType: w.ContentType, Width: w.Width, Height: w.Height}
 }
 
 // UserPhotoValue downloads a user's photo (GET /users/{id}/photo/$value).

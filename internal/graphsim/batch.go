@@ -66,7 +66,7 @@ func (s *Server) runBatch(g *greq) gresp {
 	}
 	// Scopes of the items, for throttling and outer-response deadlines.
 	for i, r := range b.reqs {
-		if rt, _, ok := s.route(r); ok && rt.perm == permMailbox {
+		if rt, _, ok := s.route(r); ok && rt.outlook() { // mailbox routes and user photos (serveItem's scope)
 			b.mboxOf[i] = g.t.mailboxKey(rt.user)
 		}
 	}

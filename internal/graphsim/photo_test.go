@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -160,4 +161,76 @@ func TestUserPhotoThrottledAsMailbox(t *testing.T) {
 	e.want(r, 429, "ApplicationThrottled")
 	// Another user's photo is another mailbox's quota.
 	e.want(e.do("GET", "/users/"+e.user(1).ID+"/photo", nil), 404, "ImageNotFound")
+}
+
+// A user's photo metadata as a $batch item answers as outside one (Graph
+// runs each item as its own request): the metadata with its etag, 404
+// ImageNotFound without a photo, 404 Request_ResourceNotFound for an
+// unknown user; the items are throttled as their users' mailboxes (their
+// concurrency slots are taken as the batch's mailbox items' are).
+func TestUserPhotosInBatch(t *testing.T) {
+	strict := GraphThrottle()
+	strict.ReactionTime = -1
+	e := newEnv(t, func(o *Options) { o.Throttle = &strict })
+	bob, dave := e.user(1).ID, e.user(3).ID
+	if err := e.srv.SetUserPhoto(e.tenant.ID, dave, "", jpegOf(t, 48, 64)); err != nil {
+		t.Fatal(err)
+	}
+	unknown := "00000000-0000-4000-8000-0000000000ff"
+	alone := map[string]result{}
+	for _, u := range []string{bob, dave, unknown} {
+		alone[u] = e.do("GET", "/users/"+u+"/photo", nil)
+	}
+	r := e.do("POST", "/$batch", map[string]any{"requests": []any{
+		item("bob", "GET", "/users/"+bob+"/photo", nil),
+		item("dave", "GET", "users/"+dave+"/photo", nil),
+		item("unknown", "GET", "/users/"+unknown+"/photo", nil),
+	}})
+	e.want(r, 200, "")
+	rs := responses(t, r)
+	for id, u := range map[string]string{"bob": bob, "dave": dave, "unknown": unknown} {
+		a, b := alone[u], rs[id]
+		body, _ := b["body"].(map[string]any)
+		if status(b) != a.status {
+			t.Fatalf("%s: item %d, alone %d: %v", id, status(b), a.status, b)
+		}
+		for _, k := range []string{"@odata.mediaEtag", "@odata.mediaContentType", "width", "height", "id"} {
+			if body[k] != a.body[k] {
+				t.Errorf("%s: item's %s %v, alone %v", id, k, body[k], a.body[k])
+			}
+		}
+		ec, _ := body["error"].(map[string]any)
+		if code, _ := ec["code"].(string); code != a.errCode() {
+			t.Errorf("%s: item's error %v, alone %s", id, ec["code"], a.errCode())
+		}
+	}
+	if rs["dave"]["body"].(map[string]any)["@odata.mediaEtag"] == nil || rs["bob"]["body"].(map[string]any)["error"].(map[string]any)["code"] != "ImageNotFound" {
+		t.Fatalf("answers %s", r.raw)
+	}
+
+	// Six items of one user: four take its mailbox's concurrency slots,
+	// two get their 429 with Retry-After, like mailbox items.
+	var reqs []any
+	for i := range 6 {
+		reqs = append(reqs, item(fmt.Sprint(i), "GET", "/users/"+dave+"/photo", nil))
+	}
+	e.srv.ResetCounters()
+	r = e.do("POST", "/$batch", map[string]any{"requests": reqs})
+	e.want(r, 200, "")
+	n429 := 0
+	for _, m := range responses(t, r) {
+		switch status(m) {
+		case 200:
+		case 429:
+			n429++
+			if m["headers"].(map[string]any)["Retry-After"] == nil {
+				t.Errorf("429 item without Retry-After: %v", m)
+			}
+		default:
+			t.Errorf("item %v", m)
+		}
+	}
+	if c := e.srv.Counters(); n429 != 2 || c.ByMailbox[dave] != 6 || c.ByRoute["GET /users/{id}/photo"] != 6 {
+		t.Fatalf("%d items throttled (want 2); counters %+v", n429, c)
+	}
 }

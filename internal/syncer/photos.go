@@ -23,7 +23,8 @@ import (
 // Photos ("photos": true; docs/configuration.md#photos).
 //
 // Once per run, before the mailboxes, every source user's photo metadata is
-// read (GET /users/{id}/photo: a few hundred bytes, no photo): a photo whose
+// read (GET /users/{id}/photo: a few hundred bytes, no photo; $batch items
+// through the mailbox dispatcher, 20 to a request): a photo whose
 // @odata.mediaEtag is the one stored is known by the hash stored with it and
 // is not downloaded; any other is downloaded once, made a JPEG under 4 MB,
 // and hashed. The hashes enter the run's digest, so a mailbox is planned
@@ -64,8 +65,18 @@ type photoData struct {
 	err  error
 }
 
-// photoWorkers read source photo metadata at once.
-const photoWorkers = 8
+// photoMetaReaders is how many photo metadata reads are in flight: eight
+// full $batch requests (graph.MaxBatchItems each). Every run reads every
+// source's, and Graph runs a batch's items a few at a time, so two batches
+// in flight read no faster than eight single requests did; eight batches
+// read a 2,000-user tenant's in about a quarter of the time (bench), a
+// small share of the dispatcher's slots. photoWorkers settle the answers,
+// downloading the photos that changed (requests of their own, binary
+// bodies) at most that many at once.
+const (
+	photoMetaReaders = 8 * graph.MaxBatchItems
+	photoWorkers     = 8
+)
 
 // readPhotos reads the source photos' metadata, downloads those that
 // changed, and folds the photos into the run's digest. It never fails the
@@ -86,28 +97,47 @@ func (r *run) readPhotos(ctx context.Context) {
 			ids = append(ids, d.SourceID)
 		}
 	}
-	work := make(chan string)
+	metas, errs := r.photoMetas(ctx, ids)
+	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(photoWorkers, max(len(ids), 1)) {
 		wg.Go(func() {
-			for id := range work {
-				r.readPhoto(ctx, ph, id)
+			for i := range work {
+				r.readPhoto(ctx, ph, ids[i], metas[i], errs[i])
 			}
 		})
 	}
-	for _, id := range ids {
-		work <- id
+	for i := range ids {
+		work <- i
 	}
 	close(work)
 	wg.Wait()
 	r.settlePhotos(ctx, ph)
 }
 
-// readPhoto reads one source's photo metadata and, when it changed,
-// the photo.
-func (r *run) readPhoto(ctx context.Context, ph *photoRun, id string) {
+// photoMetas reads the photo metadata of ids concurrently through the
+// run's mailbox dispatcher, which packs them into $batch requests (each
+// item retried and paced in its user's mailbox scope); it returns when
+// every read has ended (each honours ctx).
+func (r *run) photoMetas(ctx context.Context, ids []string) ([]graph.PhotoMeta, []error) {
+	metas, errs := make([]graph.PhotoMeta, len(ids)), make([]error, len(ids))
+	sem := make(chan struct{}, photoMetaReaders)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			metas[i], errs[i] = r.mail.Mailbox(id).UserPhoto(ctx)
+		})
+	}
+	wg.Wait()
+	return metas, errs
+}
+
+// readPhoto settles one source's photo from its metadata (or the error
+// reading it) and, when it changed, downloads the photo.
+func (r *run) readPhoto(ctx context.Context, ph *photoRun, id string, meta graph.PhotoMeta, err error) {
 	ph.checked.Add(1)
-	meta, err := r.client.UserPhoto(ctx, id)
 	var sp store.SourcePhoto
 	if err == nil && meta.Exists {
 		old, known := ph.stored[id]
