@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"slices"
@@ -285,34 +284,15 @@ func TestFromTenantsServiceReadsOnce(t *testing.T) {
 	x.settings = x.c.settings(x.contoso, x.fabrikam)
 	x.srvB.ResetCounters()
 
-	cmd := x.c.command("run", "--config", x.settings, "--stop-timeout", "10s")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	events := &eventLog{seen: make(chan struct{}, 1)}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			events.add(sc.Text())
-		}
-	}()
+	svc := x.c.startService(t, x.settings)
+	events := svc.events
 	events.wait(t, "200", 30*time.Second, "tenant=contoso")
 	events.wait(t, "200", 30*time.Second, "tenant=fabrikam")
 	x.mailboxHas(x.want)
 	if n := x.deltaReads(); n != 1 {
 		t.Errorf("fabrikam's users/delta was requested %d times in the service's round, want 1", n)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = svc.proc.Signal(syscall.SIGTERM)
 	events.wait(t, "101", 15*time.Second)
-	<-readDone
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("service exit: %v", err)
-	}
+	<-svc.done
 }
