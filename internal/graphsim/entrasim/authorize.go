@@ -128,7 +128,7 @@ func (s *Server) serveAuthorize(rc *reqCtx, seg string) {
 		challenge: ar.challenge, nonce: ar.nonce, scopes: ar.scopes, user: users[i], expires: now.Add(authCodeLifetime),
 	}
 	s.mu.Lock()
-	s.pruneCodesLocked(now)
+	pruneExpired(s.codes, now, maxAuthCodes, func(c *authCode) time.Time { return c.expires })
 	s.codes[c.code] = c
 	s.mu.Unlock()
 	v := url.Values{"code": {c.code}, "session_state": {newUUID()}}
@@ -215,23 +215,6 @@ func (s *Server) signInUsers(tenantID string) []SignedInUser {
 		return nil
 	}
 	return s.cfg.Users(tenantID)
-}
-
-func (s *Server) pruneCodesLocked(now time.Time) {
-	for k, c := range s.codes {
-		if now.After(c.expires.Add(time.Hour)) {
-			delete(s.codes, k)
-		}
-	}
-	for len(s.codes) >= maxAuthCodes {
-		var oldest *authCode
-		for _, c := range s.codes {
-			if oldest == nil || c.expires.Before(oldest.expires) {
-				oldest = c
-			}
-		}
-		delete(s.codes, oldest.code)
-	}
 }
 
 var signInTmpl = template.Must(template.New("signin").Parse(`<!doctype html>

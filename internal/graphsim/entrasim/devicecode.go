@@ -216,7 +216,7 @@ func (s *Server) serveDeviceCode(rc *reqCtx, seg string) {
 		expires: now.Add(deviceCodeLifetime), interval: s.deviceInterval(),
 	}
 	s.mu.Lock()
-	s.pruneDevicesLocked(now)
+	pruneExpired(s.devices, now, maxDeviceCodes, func(d *deviceCode) time.Time { return d.expires })
 	s.devices[d.code] = d
 	s.mu.Unlock()
 	verify := s.baseURL() + "/devicelogin"
@@ -230,22 +230,23 @@ func (s *Server) serveDeviceCode(rc *reqCtx, seg string) {
 	})
 }
 
-// pruneDevicesLocked drops codes expired for an hour, and the oldest when
-// too many are kept.
-func (s *Server) pruneDevicesLocked(now time.Time) {
-	for k, d := range s.devices {
-		if now.After(d.expires.Add(time.Hour)) {
-			delete(s.devices, k)
+// pruneExpired drops the codes of m expired for an hour, and the oldest
+// while max or more are kept.
+func pruneExpired[T any](m map[string]*T, now time.Time, max int, expires func(*T) time.Time) {
+	for k, c := range m {
+		if now.After(expires(c).Add(time.Hour)) {
+			delete(m, k)
 		}
 	}
-	for len(s.devices) >= maxDeviceCodes {
-		var oldest *deviceCode
-		for _, d := range s.devices {
-			if oldest == nil || d.expires.Before(oldest.expires) {
-				oldest = d
+	for len(m) >= max {
+		var oldestKey string
+		var oldest time.Time
+		for k, c := range m {
+			if e := expires(c); oldestKey == "" || e.Before(oldest) {
+				oldestKey, oldest = k, e
 			}
 		}
-		delete(s.devices, oldest.code)
+		delete(m, oldestKey)
 	}
 }
 
